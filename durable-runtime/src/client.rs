@@ -1,0 +1,329 @@
+//! [`DurableClient`]: start instances, read their status and history, wait for results.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock;
+use crate::error::{ClientError, StoreError};
+use crate::history::{EventKind, HistoryEvent};
+use crate::ids::{ExecutionId, InstanceId};
+use crate::payload::Payload;
+use crate::registry::Orchestration;
+use crate::status::{OrchestrationStatus, RuntimeStatus};
+use crate::store::{InstancePage, InstanceQuery, NewInstance, Store};
+
+/// The longest gap between two status reads while waiting, for instances finished by
+/// another process (this process's own completions wake the waiter at once).
+const MAX_WAIT_POLL: Duration = Duration::from_secs(1);
+
+/// A client of one task hub's store: starts orchestrations and reads their state.
+///
+/// Cheap to clone. Get one from [`Runtime::client`](crate::Runtime::client), or build one
+/// over a store with [`DurableClient::new`] to manage instances without running a worker.
+#[derive(Clone)]
+pub struct DurableClient {
+    store: Arc<dyn Store>,
+}
+
+impl fmt::Debug for DurableClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DurableClient")
+            .field("store", &self.store)
+            .finish()
+    }
+}
+
+impl DurableClient {
+    /// Makes a client over `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// The store this client uses.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Prepares to start a new instance of orchestration `O` with `input`; `.await` it.
+    ///
+    /// Set an instance id with [`StartOrchestration::instance_id`]; without one a new
+    /// 32-hex-digit id is generated. The generated `Marker::start(&client, input)` is the
+    /// same call.
+    ///
+    /// # Errors
+    /// Awaiting gives [`ClientError::InvalidInstanceId`] for an id that breaks the id rules,
+    /// [`ClientError::Store`] with [`StoreError::InstanceAlreadyExists`] when the id belongs
+    /// to an instance that has not finished (Durable Functions' `NonRunningStates` reuse
+    /// rule), or [`ClientError::InputEncode`].
+    pub fn start_orchestration<O: Orchestration>(
+        &self,
+        orchestration: O,
+        input: O::Input,
+    ) -> StartOrchestration<O> {
+        let _ = orchestration;
+        StartOrchestration {
+            client: self.clone(),
+            input,
+            instance_id: None,
+            _orchestration: PhantomData,
+        }
+    }
+
+    /// A typed handle to an existing instance of `O`.
+    pub fn instance<O: Orchestration>(&self, instance_id: InstanceId) -> OrchestrationHandle<O> {
+        OrchestrationHandle {
+            client: self.clone(),
+            instance_id,
+            _orchestration: PhantomData,
+        }
+    }
+
+    /// Reads an instance's status; `None` when no instance has this id.
+    ///
+    /// # Errors
+    /// [`ClientError::Store`] when the store fails.
+    pub async fn get_status(
+        &self,
+        instance_id: &InstanceId,
+    ) -> Result<Option<OrchestrationStatus>, ClientError> {
+        Ok(self.store.get_status(instance_id).await?)
+    }
+
+    /// Waits until the instance is Completed, Failed, Terminated or Canceled, and returns
+    /// that status (whatever it is: check `runtime_status`).
+    ///
+    /// Does not busy-poll: a completion in this process wakes the waiter at once; for
+    /// instances run by other processes the status is re-read with a back-off of up to 1 s.
+    ///
+    /// # Errors
+    /// [`ClientError::InstanceNotFound`], [`ClientError::Timeout`] (with the status at the
+    /// deadline), or [`ClientError::Store`].
+    pub async fn wait_for_completion(
+        &self,
+        instance_id: &InstanceId,
+        timeout: Duration,
+    ) -> Result<OrchestrationStatus, ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut poll = Duration::from_millis(10);
+        loop {
+            let finished = self.store.notifier().watch_instance(instance_id);
+            let status = self
+                .get_status(instance_id)
+                .await?
+                .ok_or_else(|| ClientError::InstanceNotFound(instance_id.clone()))?;
+            if status.runtime_status.is_terminal() {
+                return Ok(status);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(ClientError::Timeout {
+                    instance_id: instance_id.clone(),
+                    timeout,
+                    status: status.runtime_status,
+                });
+            }
+            let wait = poll.min(deadline - now);
+            let _ = tokio::time::timeout(wait, finished).await;
+            poll = (poll * 2).min(MAX_WAIT_POLL);
+        }
+    }
+
+    /// Lists instances that match `query`, one page at a time (Durable Functions'
+    /// `ListInstancesAsync`); pass the returned continuation token to get the next page.
+    ///
+    /// # Errors
+    /// [`ClientError::Store`], including a malformed continuation token.
+    pub async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, ClientError> {
+        Ok(self.store.list_instances(query).await?)
+    }
+
+    /// Reads the current execution's history.
+    ///
+    /// # Errors
+    /// [`ClientError::InstanceNotFound`] or [`ClientError::Store`].
+    pub async fn read_history(
+        &self,
+        instance_id: &InstanceId,
+    ) -> Result<Vec<HistoryEvent>, ClientError> {
+        self.store
+            .read_history(instance_id)
+            .await?
+            .ok_or_else(|| ClientError::InstanceNotFound(instance_id.clone()))
+    }
+
+    async fn start_raw(
+        &self,
+        name: &'static str,
+        instance_id: Option<String>,
+        input: Payload,
+    ) -> Result<InstanceId, ClientError> {
+        let instance_id = match instance_id {
+            Some(id) => InstanceId::new(id)?,
+            None => InstanceId::generate(),
+        };
+        let execution_id = ExecutionId::generate();
+        let created_at = clock::now();
+        let started = HistoryEvent::new(
+            created_at,
+            EventKind::ExecutionStarted {
+                name: name.to_owned(),
+                version: None,
+                execution_id: execution_id.clone(),
+                input: input.clone(),
+                parent: None,
+                scheduled_start: None,
+            },
+        );
+        self.store
+            .create_instance(NewInstance {
+                instance_id: instance_id.clone(),
+                execution_id,
+                name: name.to_owned(),
+                version: None,
+                input,
+                created_at,
+                started,
+            })
+            .await
+            .map_err(|error| match error {
+                StoreError::InstanceNotFound(id) => ClientError::InstanceNotFound(id),
+                other => ClientError::Store(other),
+            })?;
+        tracing::debug!(%instance_id, orchestration = name, "instance created");
+        Ok(instance_id)
+    }
+}
+
+/// A pending start of an orchestration; `.await` it. See
+/// [`DurableClient::start_orchestration`].
+#[must_use = "nothing starts until the request is awaited"]
+pub struct StartOrchestration<O: Orchestration> {
+    client: DurableClient,
+    input: O::Input,
+    instance_id: Option<String>,
+    _orchestration: PhantomData<fn() -> O>,
+}
+
+impl<O: Orchestration> StartOrchestration<O> {
+    /// Uses `instance_id` instead of a generated id; checked against the id rules when
+    /// awaited.
+    pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
+        self.instance_id = Some(instance_id.into());
+        self
+    }
+}
+
+impl<O: Orchestration> fmt::Debug for StartOrchestration<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartOrchestration")
+            .field("orchestration", &O::NAME)
+            .field("instance_id", &self.instance_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<O: Orchestration> IntoFuture for StartOrchestration<O> {
+    type Output = Result<OrchestrationHandle<O>, ClientError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let input =
+                Payload::encode(&self.input).map_err(|source| ClientError::InputEncode {
+                    name: O::NAME,
+                    source,
+                })?;
+            let instance_id = self
+                .client
+                .start_raw(O::NAME, self.instance_id, input)
+                .await?;
+            Ok(self.client.instance(instance_id))
+        })
+    }
+}
+
+/// A typed handle to one instance of orchestration `O`.
+pub struct OrchestrationHandle<O: Orchestration> {
+    client: DurableClient,
+    instance_id: InstanceId,
+    _orchestration: PhantomData<fn() -> O>,
+}
+
+impl<O: Orchestration> Clone for OrchestrationHandle<O> {
+    fn clone(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            instance_id: self.instance_id.clone(),
+            _orchestration: PhantomData,
+        }
+    }
+}
+
+impl<O: Orchestration> fmt::Debug for OrchestrationHandle<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrchestrationHandle")
+            .field("orchestration", &O::NAME)
+            .field("instance_id", &self.instance_id)
+            .finish()
+    }
+}
+
+impl<O: Orchestration> OrchestrationHandle<O> {
+    /// The instance id.
+    pub fn instance_id(&self) -> &InstanceId {
+        &self.instance_id
+    }
+
+    /// Reads the instance's status.
+    ///
+    /// # Errors
+    /// [`ClientError::InstanceNotFound`] (for example after a purge) or
+    /// [`ClientError::Store`].
+    pub async fn status(&self) -> Result<OrchestrationStatus, ClientError> {
+        self.client
+            .get_status(&self.instance_id)
+            .await?
+            .ok_or_else(|| ClientError::InstanceNotFound(self.instance_id.clone()))
+    }
+
+    /// Waits up to `timeout` for the instance to finish and returns its typed output.
+    ///
+    /// # Errors
+    /// [`ClientError::Timeout`], [`ClientError::OrchestrationFailed`] (with the failure
+    /// details), [`ClientError::OrchestrationTerminated`], [`ClientError::OutputDecode`],
+    /// [`ClientError::InstanceNotFound`] or [`ClientError::Store`].
+    pub async fn wait_for_completion(&self, timeout: Duration) -> Result<O::Output, ClientError> {
+        let status = self
+            .client
+            .wait_for_completion(&self.instance_id, timeout)
+            .await?;
+        let instance_id = self.instance_id.clone();
+        match status.runtime_status {
+            RuntimeStatus::Completed => status
+                .output
+                .unwrap_or_else(Payload::null)
+                .decode()
+                .map_err(|source| ClientError::OutputDecode {
+                    instance_id,
+                    source,
+                }),
+            RuntimeStatus::Terminated => Err(ClientError::OrchestrationTerminated {
+                instance_id,
+                reason: status.output.and_then(|p| p.decode::<String>().ok()),
+            }),
+            _ => Err(ClientError::OrchestrationFailed {
+                instance_id,
+                failure: status.failure.unwrap_or_else(|| {
+                    crate::status::FailureDetails::new(
+                        "unknown",
+                        format!("instance ended as {}", status.runtime_status),
+                    )
+                }),
+            }),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The contexts user code receives: [`OrchestrationContext`] and [`ActivityContext`].
+//!
+//! Architecture Invariant: every side effect of an orchestrator goes through
+//! `OrchestrationContext`; this is the only API orchestrator code needs.
+
+mod activity;
+mod orchestration;
+
+pub use activity::ActivityContext;
+pub use orchestration::{ActivityCall, OrchestrationContext, ReplaySafeLogger};
+
+pub(crate) mod orchestration_error_types {
+    pub use super::orchestration::{INPUT_ENCODE_ERROR, OUTPUT_DECODE_ERROR};
+}

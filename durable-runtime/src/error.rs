@@ -1,0 +1,339 @@
+//! Public error types, one per layer.
+//!
+//! - [`ActivityError`]: what an activity returns on failure (any `std::error::Error` converts
+//!   into it with `?`, keeping its type name and message).
+//! - [`ActivityFailed`]: what an orchestrator sees when an activity it called failed.
+//! - [`OrchestrationError`]: what an orchestrator returns on failure.
+//! - [`StoreError`], [`ClientError`], [`RegistryError`], [`RuntimeError`]: the store, the
+//!   client, the registry and the runtime's start-up.
+//! - [`NonDeterminismError`]: the code under replay did not do what history recorded.
+
+use std::any::Any;
+use std::fmt;
+use std::time::Duration;
+
+use crate::ids::{InstanceId, InvalidInstanceId};
+use crate::status::{FailureDetails, RuntimeStatus};
+
+/// Builds [`FailureDetails`] from any error: its type name, its message and its sources.
+///
+/// Errors that already carry failure details (an [`ActivityFailed`] passed on with `?`) keep
+/// them as the inner failure, so the cause is not lost.
+fn failure_from_error<E: std::error::Error + 'static>(error: &E) -> FailureDetails {
+    let any: &dyn Any = error;
+    let mut details = FailureDetails::new(std::any::type_name::<E>(), error.to_string());
+    if let Some(failed) = any.downcast_ref::<ActivityFailed>() {
+        details.inner = Some(Box::new(failed.details.clone()));
+        return details;
+    }
+    let mut source = error.source();
+    let mut chain = Vec::new();
+    while let Some(cause) = source {
+        chain.push(cause.to_string());
+        source = cause.source();
+    }
+    details.inner = chain.into_iter().rev().fold(None, |inner, message| {
+        Some(Box::new(FailureDetails {
+            error_type: "source".into(),
+            message,
+            inner,
+            non_retriable: false,
+        }))
+    });
+    details
+}
+
+/// The error an activity returns: its failure details, recorded as `ActivityFailed`.
+///
+/// Any `E: std::error::Error + Send + Sync + 'static` converts into it (so `?` works in
+/// activities), keeping `std::any::type_name::<E>()` and the message. `ActivityError` does
+/// not implement `std::error::Error` itself, which is what makes that blanket conversion
+/// possible (the same trick as `anyhow::Error`).
+pub struct ActivityError {
+    details: FailureDetails,
+}
+
+impl ActivityError {
+    /// Makes an error with a message; its type name is `"ActivityError"`.
+    pub fn new(message: impl fmt::Display) -> Self {
+        Self {
+            details: FailureDetails::new("ActivityError", message.to_string()),
+        }
+    }
+
+    /// Makes an error from explicit failure details.
+    pub fn from_details(details: FailureDetails) -> Self {
+        Self { details }
+    }
+
+    /// Marks the error non-retriable: retry policies stop at once.
+    pub fn non_retriable(mut self) -> Self {
+        self.details.non_retriable = true;
+        self
+    }
+
+    /// The failure details that will be recorded.
+    pub fn details(&self) -> &FailureDetails {
+        &self.details
+    }
+
+    /// Takes the failure details.
+    pub fn into_details(self) -> FailureDetails {
+        self.details
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for ActivityError {
+    fn from(error: E) -> Self {
+        Self {
+            details: failure_from_error(&error),
+        }
+    }
+}
+
+impl fmt::Debug for ActivityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.details, f)
+    }
+}
+
+impl fmt::Display for ActivityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.details, f)
+    }
+}
+
+/// An activity called from an orchestrator failed: it returned an error, panicked, or its
+/// output did not decode as the expected type.
+///
+/// Durable Functions calls this `TaskFailedException`. The activity's error type name and
+/// message are in [`details`](Self::details).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("activity `{name}` failed: {details}")]
+pub struct ActivityFailed {
+    /// The registered activity name.
+    pub name: String,
+    /// What went wrong in the activity.
+    pub details: FailureDetails,
+}
+
+/// The error an orchestrator function returns; the instance becomes `Failed` with it.
+///
+/// Like [`ActivityError`], any `std::error::Error` converts into it with `?`; an
+/// [`ActivityFailed`] keeps the activity's failure as the inner failure.
+pub struct OrchestrationError {
+    details: FailureDetails,
+}
+
+impl OrchestrationError {
+    /// Makes an error with a message; its type name is `"OrchestrationError"`.
+    pub fn new(message: impl fmt::Display) -> Self {
+        Self {
+            details: FailureDetails::new("OrchestrationError", message.to_string()),
+        }
+    }
+
+    /// Makes an error from explicit failure details.
+    pub fn from_details(details: FailureDetails) -> Self {
+        Self { details }
+    }
+
+    /// The failure details that will be recorded.
+    pub fn details(&self) -> &FailureDetails {
+        &self.details
+    }
+
+    /// Takes the failure details.
+    pub fn into_details(self) -> FailureDetails {
+        self.details
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for OrchestrationError {
+    fn from(error: E) -> Self {
+        Self {
+            details: failure_from_error(&error),
+        }
+    }
+}
+
+impl fmt::Debug for OrchestrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.details, f)
+    }
+}
+
+impl fmt::Display for OrchestrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.details, f)
+    }
+}
+
+/// The orchestrator code did something other than what its history records.
+///
+/// Follows DTF's `NonDeterministicOrchestrationException`: raised when history holds a
+/// scheduling event at sequence number `event_id` and the code, on replay, produced no
+/// action there, or an action of another kind or name. The instance fails with this error;
+/// it is not retried. The usual cause is a code change deployed under running instances.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "non-deterministic orchestration: instance {instance_id} at sequence number {event_id}: \
+     history holds {expected}, but the code {actual}; was the orchestrator code changed \
+     after this instance started? Keep old code paths for running instances, or version \
+     the orchestration"
+)]
+pub struct NonDeterminismError {
+    /// The instance that failed.
+    pub instance_id: InstanceId,
+    /// The sequence number where history and code disagree.
+    pub event_id: i64,
+    /// What history holds, e.g. "activity `charge_card`".
+    pub expected: String,
+    /// What the code did, e.g. "scheduled activity `refund`" or "scheduled nothing".
+    pub actual: String,
+}
+
+/// An error from a [`Store`](crate::store::Store).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An instance with this id exists and is not in a state that allows reuse.
+    #[error(
+        "instance {instance_id} already exists with status {status}; pick another instance id, or wait until it finishes"
+    )]
+    InstanceAlreadyExists {
+        /// The id that was asked for.
+        instance_id: InstanceId,
+        /// The existing instance's status.
+        status: RuntimeStatus,
+    },
+    /// No instance has this id.
+    #[error("no instance with id {0}")]
+    InstanceNotFound(InstanceId),
+    /// A work item's lease expired and another worker may own it now; its result was
+    /// not committed and will be produced again.
+    #[error("the lease on {0} was lost before commit; the work item will be processed again")]
+    LeaseLost(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt store data: {0}")]
+    Corrupt(String),
+    /// The store's worker thread has stopped.
+    #[error("the store is closed")]
+    Closed,
+    /// An error from the database back-end.
+    #[error("store back-end error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// An error from a [`DurableClient`](crate::DurableClient) call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The instance id breaks the id rules.
+    #[error(transparent)]
+    InvalidInstanceId(#[from] InvalidInstanceId),
+    /// The input could not be encoded as JSON.
+    #[error("could not encode the input of `{name}` as JSON: {source}")]
+    InputEncode {
+        /// The orchestration name.
+        name: &'static str,
+        /// The encoder's error.
+        source: serde_json::Error,
+    },
+    /// The orchestration's output did not decode as the expected type.
+    #[error("the output of instance {instance_id} does not decode as the expected type: {source}")]
+    OutputDecode {
+        /// The instance.
+        instance_id: InstanceId,
+        /// The decoder's error.
+        source: serde_json::Error,
+    },
+    /// The instance is still running after the timeout.
+    #[error("instance {instance_id} did not finish within {timeout:?}; it is still {status}")]
+    Timeout {
+        /// The instance.
+        instance_id: InstanceId,
+        /// How long the client waited.
+        timeout: Duration,
+        /// Its status when the wait ended.
+        status: RuntimeStatus,
+    },
+    /// The instance failed.
+    #[error("instance {instance_id} failed: {failure}")]
+    OrchestrationFailed {
+        /// The instance.
+        instance_id: InstanceId,
+        /// What went wrong.
+        failure: FailureDetails,
+    },
+    /// The instance was terminated.
+    #[error("instance {instance_id} was terminated{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    OrchestrationTerminated {
+        /// The instance.
+        instance_id: InstanceId,
+        /// The reason given to terminate, if any.
+        reason: Option<String>,
+    },
+    /// No instance has this id.
+    #[error("no instance with id {0}; check the id, or list instances to find it")]
+    InstanceNotFound(InstanceId),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The set of registered functions is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// Two or more functions share a name; every clash is listed.
+    #[error("duplicate registered names: {}; give each a distinct `name = \"...\"`", .0.join(", "))]
+    DuplicateNames(Vec<String>),
+    /// Nothing is registered at all.
+    #[error(
+        "no orchestrations or activities are registered; annotate functions with #[orchestrator] / #[activity], and make sure the worker binary uses every crate that defines them (inventory links only referenced crates)"
+    )]
+    Empty,
+}
+
+/// The runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The registry is unusable.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No store was configured.
+    #[error(
+        "no store configured; call `.sqlite(path)`, `.in_memory()` or `.store(store)` on the builder"
+    )]
+    NoStore,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn errors_keep_type_message_and_sources() {
+        let err: ActivityError = Outer(std::io::Error::other("disk full")).into();
+        assert!(err.details().error_type.ends_with("Outer"));
+        assert_eq!(err.details().message, "outer");
+        assert_eq!(err.details().inner.as_ref().unwrap().message, "disk full");
+
+        let failed = ActivityFailed {
+            name: "copy".into(),
+            details: FailureDetails::new("io", "nope"),
+        };
+        let err: OrchestrationError = failed.into();
+        assert_eq!(err.details().inner.as_ref().unwrap().message, "nope");
+        assert!(err.to_string().contains("activity `copy` failed"));
+    }
+}

@@ -1,0 +1,264 @@
+//! The history event model: what an orchestration instance's append-only history holds.
+//!
+//! Pure data plus serde, no logic (Architecture Invariant: this module depends on nothing
+//! else in the crate but ids, payloads and failure details). Event kinds follow
+//! microsoft/durabletask-protobuf `HistoryEvent`, with activities named as such
+//! (`ActivityScheduled` where DTF says `TaskScheduled`).
+//!
+//! Sequence-number linkage follows DTF: a *scheduling* event (`ActivityScheduled`,
+//! `TimerCreated`, `SubOrchestrationCreated`, `EventSent`) carries the action's sequence
+//! number in [`HistoryEvent::event_id`]; a *completion* event carries `-1` there and points
+//! back through its `scheduled_id` / `timer_id` field.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ExecutionId, InstanceId};
+use crate::payload::Payload;
+use crate::status::{FailureDetails, RuntimeStatus};
+
+/// The `event_id` of events that are not scheduling events.
+pub const NO_EVENT_ID: i64 = -1;
+
+/// One entry of an instance's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    /// The action sequence number for scheduling events, [`NO_EVENT_ID`] otherwise.
+    pub event_id: i64,
+    /// When the event was recorded (UTC, microsecond precision).
+    pub timestamp: DateTime<Utc>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl HistoryEvent {
+    /// Makes an event with [`NO_EVENT_ID`].
+    pub fn new(timestamp: DateTime<Utc>, kind: EventKind) -> Self {
+        Self {
+            event_id: NO_EVENT_ID,
+            timestamp,
+            kind,
+        }
+    }
+
+    /// Makes a scheduling event carrying sequence number `event_id`.
+    pub fn scheduled(event_id: i64, timestamp: DateTime<Utc>, kind: EventKind) -> Self {
+        Self {
+            event_id,
+            timestamp,
+            kind,
+        }
+    }
+}
+
+/// The parent of a sub-orchestration, as recorded in its `ExecutionStarted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentInstance {
+    /// The parent's instance id.
+    pub instance_id: InstanceId,
+    /// The parent's execution id.
+    pub execution_id: ExecutionId,
+    /// The sequence number of the parent's `SubOrchestrationCreated` event.
+    pub scheduled_id: i64,
+}
+
+/// The kinds of history event, with their fields.
+///
+/// Serialized externally tagged (`{"ActivityScheduled": {...}}`, or `"OrchestratorStarted"`
+/// for events without fields), which keeps payloads as raw JSON without re-encoding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// Opens every turn (episode); its timestamp is what `current_time()` reads.
+    OrchestratorStarted,
+    /// Closes a turn.
+    OrchestratorCompleted,
+    /// The first event of an execution: which orchestration, with which input.
+    ExecutionStarted {
+        /// The registered orchestration name.
+        name: String,
+        /// The orchestration version, if any.
+        version: Option<String>,
+        /// The execution this event starts.
+        execution_id: ExecutionId,
+        /// The orchestration input.
+        input: Payload,
+        /// The parent, for a sub-orchestration.
+        parent: Option<ParentInstance>,
+        /// When the instance should start, for a delayed start.
+        scheduled_start: Option<DateTime<Utc>>,
+    },
+    /// An activity was scheduled (`event_id` = its sequence number).
+    ActivityScheduled {
+        /// The registered activity name.
+        name: String,
+        /// The activity input.
+        input: Payload,
+    },
+    /// An activity returned a value.
+    ActivityCompleted {
+        /// The sequence number of the matching `ActivityScheduled`.
+        scheduled_id: i64,
+        /// The activity output.
+        result: Payload,
+    },
+    /// An activity returned an error or panicked.
+    ActivityFailed {
+        /// The sequence number of the matching `ActivityScheduled`.
+        scheduled_id: i64,
+        /// What went wrong.
+        failure: FailureDetails,
+    },
+    /// A durable timer was created (`event_id` = its sequence number).
+    TimerCreated {
+        /// When it fires.
+        fire_at: DateTime<Utc>,
+    },
+    /// A durable timer fired.
+    TimerFired {
+        /// The sequence number of the matching `TimerCreated`.
+        timer_id: i64,
+        /// When it was due.
+        fire_at: DateTime<Utc>,
+    },
+    /// An external event (or an entity message) arrived.
+    EventRaised {
+        /// The event name.
+        name: String,
+        /// The event data.
+        input: Payload,
+    },
+    /// This orchestration sent a one-way event (`event_id` = its sequence number).
+    EventSent {
+        /// The receiving instance.
+        instance_id: InstanceId,
+        /// The event name.
+        name: String,
+        /// The event data.
+        input: Payload,
+    },
+    /// A sub-orchestration was started (`event_id` = its sequence number).
+    SubOrchestrationCreated {
+        /// The registered orchestration name of the child.
+        name: String,
+        /// The child's instance id.
+        instance_id: InstanceId,
+        /// The child's input.
+        input: Payload,
+    },
+    /// A sub-orchestration completed.
+    SubOrchestrationCompleted {
+        /// The sequence number of the matching `SubOrchestrationCreated`.
+        scheduled_id: i64,
+        /// The child's output.
+        result: Payload,
+    },
+    /// A sub-orchestration failed.
+    SubOrchestrationFailed {
+        /// The sequence number of the matching `SubOrchestrationCreated`.
+        scheduled_id: i64,
+        /// What went wrong in the child.
+        failure: FailureDetails,
+    },
+    /// The execution ended: completed or failed.
+    ExecutionCompleted {
+        /// `Completed` or `Failed`.
+        status: RuntimeStatus,
+        /// The output, when completed.
+        result: Option<Payload>,
+        /// What went wrong, when failed.
+        failure: Option<FailureDetails>,
+    },
+    /// The execution ended with continue-as-new; the next execution starts with `input`.
+    ContinuedAsNew {
+        /// The new execution's input.
+        input: Payload,
+    },
+    /// A client terminated the instance.
+    ExecutionTerminated {
+        /// The reason given, if any.
+        reason: Option<String>,
+    },
+    /// A client suspended the instance.
+    ExecutionSuspended {
+        /// The reason given, if any.
+        reason: Option<String>,
+    },
+    /// A client resumed the instance.
+    ExecutionResumed {
+        /// The reason given, if any.
+        reason: Option<String>,
+    },
+}
+
+impl EventKind {
+    /// The event kind's name as it appears in history listings (`"ActivityScheduled"`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::OrchestratorStarted => "OrchestratorStarted",
+            Self::OrchestratorCompleted => "OrchestratorCompleted",
+            Self::ExecutionStarted { .. } => "ExecutionStarted",
+            Self::ActivityScheduled { .. } => "ActivityScheduled",
+            Self::ActivityCompleted { .. } => "ActivityCompleted",
+            Self::ActivityFailed { .. } => "ActivityFailed",
+            Self::TimerCreated { .. } => "TimerCreated",
+            Self::TimerFired { .. } => "TimerFired",
+            Self::EventRaised { .. } => "EventRaised",
+            Self::EventSent { .. } => "EventSent",
+            Self::SubOrchestrationCreated { .. } => "SubOrchestrationCreated",
+            Self::SubOrchestrationCompleted { .. } => "SubOrchestrationCompleted",
+            Self::SubOrchestrationFailed { .. } => "SubOrchestrationFailed",
+            Self::ExecutionCompleted { .. } => "ExecutionCompleted",
+            Self::ContinuedAsNew { .. } => "ContinuedAsNew",
+            Self::ExecutionTerminated { .. } => "ExecutionTerminated",
+            Self::ExecutionSuspended { .. } => "ExecutionSuspended",
+            Self::ExecutionResumed { .. } => "ExecutionResumed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_json() {
+        let now = crate::clock::now();
+        let events = vec![
+            HistoryEvent::new(now, EventKind::OrchestratorStarted),
+            HistoryEvent::new(
+                now,
+                EventKind::ExecutionStarted {
+                    name: "hello".into(),
+                    version: None,
+                    execution_id: ExecutionId::generate(),
+                    input: Payload::encode(&["Tokyo"]).unwrap(),
+                    parent: None,
+                    scheduled_start: None,
+                },
+            ),
+            HistoryEvent::scheduled(
+                0,
+                now,
+                EventKind::ActivityScheduled {
+                    name: "say_hello".into(),
+                    input: Payload::encode("Tokyo").unwrap(),
+                },
+            ),
+            HistoryEvent::new(
+                now,
+                EventKind::ActivityFailed {
+                    scheduled_id: 0,
+                    failure: FailureDetails::new("io::Error", "disk full"),
+                },
+            ),
+        ];
+        let json = serde_json::to_string(&events).unwrap();
+        assert!(
+            json.contains(r#""input":["Tokyo"]"#),
+            "payload kept as raw JSON: {json}"
+        );
+        let back: Vec<HistoryEvent> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, events);
+    }
+}

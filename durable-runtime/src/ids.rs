@@ -1,0 +1,196 @@
+//! Identifier newtypes: [`InstanceId`] and [`ExecutionId`].
+//!
+//! Error policy: parsing an id never panics; a bad id is an [`InvalidInstanceId`] that says
+//! which rule it broke.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The longest instance id accepted, in characters (Durable Functions' limit).
+pub const MAX_INSTANCE_ID_LEN: usize = 256;
+
+/// The id of an orchestration instance, stable across replays and continue-as-new.
+///
+/// Rules follow Durable Functions' `StartNewAsync`: 1 to 256 characters, no leading `@`
+/// (reserved for entities), and none of `/`, `\`, `#`, `?` or control characters.
+/// [`InstanceId::new`] and [`FromStr`] check them; [`InstanceId::generate`] makes a fresh
+/// 32-hex-digit id (a UUID v4 in `Guid.ToString("N")` form, as Durable Functions does).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct InstanceId(String);
+
+impl InstanceId {
+    /// Checks `id` against the instance id rules and wraps it.
+    ///
+    /// # Errors
+    /// [`InvalidInstanceId`] naming the broken rule.
+    pub fn new(id: impl Into<String>) -> Result<Self, InvalidInstanceId> {
+        let id = id.into();
+        validate_instance_id(&id)?;
+        Ok(Self(id))
+    }
+
+    /// Makes a new random instance id: 32 lowercase hex digits.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Wraps an id read back from a store, where it was validated when written.
+    pub(crate) fn from_trusted(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl<'de> Deserialize<'de> for InstanceId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        Self::new(id).map_err(serde::de::Error::custom)
+    }
+}
+
+fn validate_instance_id(id: &str) -> Result<(), InvalidInstanceId> {
+    let reason = if id.is_empty() {
+        "it is empty"
+    } else if id.chars().count() > MAX_INSTANCE_ID_LEN {
+        "it is longer than 256 characters"
+    } else if id.starts_with('@') {
+        "it starts with `@`, which is reserved for entity ids"
+    } else if id.contains(['/', '\\', '#', '?']) {
+        "it contains one of `/`, `\\`, `#`, `?`"
+    } else if id.chars().any(char::is_control) {
+        "it contains a control character"
+    } else {
+        return Ok(());
+    };
+    Err(InvalidInstanceId {
+        id: id.to_owned(),
+        reason,
+    })
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for InstanceId {
+    type Err = InvalidInstanceId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+impl TryFrom<&str> for InstanceId {
+    type Error = InvalidInstanceId;
+    fn try_from(value: &str) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl TryFrom<String> for InstanceId {
+    type Error = InvalidInstanceId;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl AsRef<str> for InstanceId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An instance id that breaks the id rules (see [`InstanceId`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid instance id {id:?}: {reason}; use 1 to 256 characters without a leading `@` and without `/ \\ # ?` or control characters"
+)]
+pub struct InvalidInstanceId {
+    /// The rejected id.
+    pub id: String,
+    /// Which rule it broke.
+    pub reason: &'static str,
+}
+
+/// The id of one execution (generation) of an instance; continue-as-new starts a new one.
+///
+/// A UUID v4 in 32-hex-digit form, as Durable Functions' `ExecutionId`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ExecutionId(String);
+
+impl ExecutionId {
+    /// Makes a new random execution id.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn from_trusted(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl fmt::Display for ExecutionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ExecutionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_id_rules() {
+        assert!(InstanceId::new("order-42").is_ok());
+        assert!(InstanceId::new("a".repeat(256)).is_ok());
+        for (bad, why) in [
+            ("", "empty"),
+            ("@counter@a", "reserved"),
+            ("a/b", "contains"),
+            ("a\\b", "contains"),
+            ("a#b", "contains"),
+            ("a?b", "contains"),
+            ("a\nb", "control"),
+        ] {
+            let err = InstanceId::new(bad).unwrap_err();
+            assert!(err.reason.contains(why), "{bad:?}: {err}");
+        }
+        let err = InstanceId::new("a".repeat(257)).unwrap_err();
+        assert!(err.to_string().contains("longer than 256"), "{err}");
+    }
+
+    #[test]
+    fn generated_ids_are_valid_and_distinct() {
+        let a = InstanceId::generate();
+        let b = InstanceId::generate();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 32);
+        assert!(InstanceId::new(a.as_str()).is_ok());
+    }
+}

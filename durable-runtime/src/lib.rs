@@ -1,0 +1,103 @@
+//! Durable orchestrations for Rust, in the model of Azure Durable Functions.
+//!
+//! Write workflows as ordinary `async fn`s. The runtime records every step in an
+//! append-only history, replays the function to rebuild its state after any crash or
+//! restart, and never loses committed progress.
+//!
+//! - `#[orchestrator]` marks a replayable orchestrator function; its first parameter is an
+//!   [`OrchestrationContext`], through which it calls activities.
+//! - `#[activity]` marks an activity: side-effecting work that runs at least once.
+//! - [`Runtime`] runs a worker over a [`Store`](store::Store): the embedded SQLite file by
+//!   default, or memory for tests.
+//! - [`DurableClient`] starts instances and reads their status, output and history.
+//!
+//! ```
+//! use std::time::Duration;
+//! use durable_runtime::prelude::*;
+//!
+//! #[activity]
+//! async fn say_hello(city: String) -> Result<String, ActivityError> {
+//!     Ok(format!("Hello {city}!"))
+//! }
+//!
+//! #[orchestrator]
+//! async fn hello_cities(ctx: OrchestrationContext, cities: Vec<String>) -> Result<Vec<String>, OrchestrationError> {
+//!     let mut greetings = Vec::new();
+//!     for city in cities {
+//!         greetings.push(ctx.call_activity(SayHello, city).await?);
+//!     }
+//!     Ok(greetings)
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = Runtime::builder().in_memory().start().await?;
+//! let instance = HelloCities::start(&runtime.client(), vec!["Tokyo".into(), "London".into()]).await?;
+//! let greetings = instance.wait_for_completion(Duration::from_secs(10)).await?;
+//! assert_eq!(greetings, ["Hello Tokyo!", "Hello London!"]);
+//! runtime.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+#![doc(test(attr(deny(warnings))))]
+
+// Lets the macros' `::durable_runtime::` paths resolve inside this crate's own tests.
+#[allow(unused_extern_crates)]
+extern crate self as durable_runtime;
+
+mod client;
+mod clock;
+pub mod context;
+mod error;
+pub mod history;
+mod ids;
+mod join;
+mod payload;
+mod registry;
+mod replay;
+mod runtime;
+mod status;
+pub mod store;
+mod worker;
+
+pub use client::{DurableClient, OrchestrationHandle, StartOrchestration};
+pub use context::{ActivityCall, ActivityContext, OrchestrationContext, ReplaySafeLogger};
+pub use durable_macros::{activity, orchestrator};
+pub use error::{
+    ActivityError, ActivityFailed, ClientError, NonDeterminismError, OrchestrationError,
+    RegistryError, RuntimeError, StoreError,
+};
+pub use ids::{ExecutionId, InstanceId, InvalidInstanceId, MAX_INSTANCE_ID_LEN};
+pub use join::{join_all, try_join_all};
+pub use payload::Payload;
+pub use registry::{
+    Activity, FunctionKind, Orchestration, Registration, Registry, RegistryBuilder,
+};
+pub use runtime::{Runtime, RuntimeBuilder};
+pub use status::{FailureDetails, OrchestrationStatus, RuntimeStatus, UnknownRuntimeStatus};
+pub use worker::WorkerOptions;
+
+/// The `error_type`s the runtime itself records in [`FailureDetails`].
+pub mod error_types {
+    pub use crate::context::orchestration_error_types::{INPUT_ENCODE_ERROR, OUTPUT_DECODE_ERROR};
+    pub use crate::registry::{INPUT_DECODE_ERROR, OUTPUT_ENCODE_ERROR};
+    pub use crate::replay::{NON_DETERMINISM_ERROR, PANIC_ERROR};
+    pub use crate::worker::{ACTIVITY_NOT_REGISTERED, ORCHESTRATION_NOT_REGISTERED};
+}
+
+/// Everything an orchestration program usually needs, in one `use`.
+pub mod prelude {
+    pub use crate::{
+        Activity, ActivityContext, ActivityError, ActivityFailed, DurableClient, InstanceId,
+        Orchestration, OrchestrationContext, OrchestrationError, Runtime, RuntimeStatus, activity,
+        join_all, orchestrator, try_join_all,
+    };
+    pub use serde::{Deserialize, Serialize};
+}
+
+// Not public API. Used by generated code.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::registry::Registration;
+    pub use inventory;
+}

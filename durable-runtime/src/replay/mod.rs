@@ -1,0 +1,360 @@
+//! The replay engine: (history, new events) → (history to append, work to send).
+//!
+//! Architecture Invariant: this module does no I/O and never reads the clock; the
+//! dispatcher passes the turn's timestamp in.
+//!
+//! A turn follows DTF's `TaskOrchestrationExecutor`: committed events are fed with
+//! `is_replaying() == true`, new events with `false`, and the orchestrator future is polled
+//! after each event that woke it, so completions reach the code in history order and
+//! `select`-style code picks the same winner on every replay. Each durable call takes the
+//! next sequence number and records an [`Action`]; a scheduling event in history must find
+//! the action with its sequence number, kind and name, otherwise the instance fails with a
+//! [`NonDeterminismError`]. Completions that match no open call (duplicates from
+//! at-least-once delivery) are ignored.
+
+mod state;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+
+use chrono::{DateTime, Utc};
+
+pub(crate) use state::{Action, OpenCall, Shared};
+
+use crate::context::OrchestrationContext;
+use crate::error::NonDeterminismError;
+use crate::history::{EventKind, HistoryEvent};
+use crate::ids::{ExecutionId, InstanceId};
+use crate::payload::Payload;
+use crate::registry::{BoxFuture, OrchestratorFn};
+use crate::status::{FailureDetails, RuntimeStatus};
+
+/// The `error_type` of a non-determinism failure.
+pub const NON_DETERMINISM_ERROR: &str = "durable::NonDeterminismError";
+/// The `error_type` of a panic in user code.
+pub const PANIC_ERROR: &str = "panic";
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    Completed(Payload),
+    Failed(FailureDetails),
+}
+
+/// An activity to enqueue.
+#[derive(Debug, Clone)]
+pub(crate) struct ActivityRequest {
+    pub(crate) scheduled_id: i64,
+    pub(crate) name: &'static str,
+    pub(crate) input: Payload,
+}
+
+/// What one turn produced.
+#[derive(Debug, Default)]
+pub(crate) struct TurnOutput {
+    /// Events to append to history, in order.
+    pub(crate) events: Vec<HistoryEvent>,
+    /// Activities to enqueue.
+    pub(crate) activities: Vec<ActivityRequest>,
+    /// Set when the execution ended in this turn.
+    pub(crate) outcome: Option<Outcome>,
+    /// `Some(new)` when the custom status changed in this turn.
+    pub(crate) custom_status: Option<Option<Payload>>,
+}
+
+/// Turns a caught panic payload into failure details.
+pub(crate) fn panic_failure(panic: Box<dyn std::any::Any + Send>) -> FailureDetails {
+    let message = if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    };
+    FailureDetails::new(PANIC_ERROR, message)
+}
+
+#[derive(Debug, Default)]
+struct WakeFlag(AtomicBool);
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// One live orchestration execution: the user's future plus its replay state.
+///
+/// Kept in the worker's instance cache between turns, so a turn applies only its new
+/// events instead of replaying the whole history.
+pub(crate) struct ReplayEngine {
+    shared: Arc<Shared>,
+    orchestrator: OrchestratorFn,
+    future: Option<BoxFuture<Result<Payload, FailureDetails>>>,
+    flag: Arc<WakeFlag>,
+    waker: Waker,
+    outcome: Option<Outcome>,
+    outcome_recorded: bool,
+    history_len: usize,
+}
+
+impl std::fmt::Debug for ReplayEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayEngine")
+            .field("instance_id", &self.shared.instance_id)
+            .field("history_len", &self.history_len)
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReplayEngine {
+    /// Makes an engine for one execution; nothing runs until `ExecutionStarted` is applied.
+    pub(crate) fn new(
+        instance_id: InstanceId,
+        execution_id: ExecutionId,
+        name: String,
+        orchestrator: OrchestratorFn,
+    ) -> Self {
+        let flag = Arc::new(WakeFlag::default());
+        let waker = Waker::from(flag.clone());
+        Self {
+            shared: Arc::new(Shared::new(
+                instance_id,
+                execution_id,
+                name,
+                DateTime::<Utc>::UNIX_EPOCH,
+            )),
+            orchestrator,
+            future: None,
+            flag,
+            waker,
+            outcome: None,
+            outcome_recorded: false,
+            history_len: 0,
+        }
+    }
+
+    /// How many committed history events this engine has consumed.
+    pub(crate) fn history_len(&self) -> usize {
+        self.history_len
+    }
+
+    /// True once the execution has ended (completed or failed).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// Feeds committed history with `is_replaying() == true`.
+    pub(crate) fn replay(&mut self, history: &[HistoryEvent]) {
+        self.shared.lock().is_replaying = true;
+        for event in history {
+            match (&self.outcome, &event.kind) {
+                (None, _) => self.apply(event),
+                (
+                    Some(_),
+                    EventKind::ExecutionCompleted { .. }
+                    | EventKind::ExecutionTerminated { .. }
+                    | EventKind::ContinuedAsNew { .. },
+                ) => self.outcome_recorded = true,
+                // The code returned, yet history records a call after that point.
+                (Some(Outcome::Completed(_)), EventKind::ActivityScheduled { name, .. }) => {
+                    let error = NonDeterminismError {
+                        instance_id: self.shared.instance_id.clone(),
+                        event_id: event.event_id,
+                        expected: format!("activity `{name}`"),
+                        actual: "had already returned".to_owned(),
+                    };
+                    self.outcome = None;
+                    self.fail(FailureDetails::new(
+                        NON_DETERMINISM_ERROR,
+                        error.to_string(),
+                    ));
+                }
+                (Some(_), _) => {}
+            }
+        }
+        self.history_len += history.len();
+        // Actions confirmed by history are done; anything left is new work for this turn.
+    }
+
+    /// Runs one turn: applies `new_events` with `is_replaying() == false` at time `now`
+    /// and returns what to append and send.
+    pub(crate) fn run_turn(
+        &mut self,
+        now: DateTime<Utc>,
+        new_events: Vec<HistoryEvent>,
+    ) -> TurnOutput {
+        self.shared.lock().is_replaying = false;
+        let mut output = TurnOutput::default();
+        let started = HistoryEvent::new(now, EventKind::OrchestratorStarted);
+        self.apply(&started);
+        output.events.push(started);
+        for event in new_events {
+            if self.outcome.is_none() {
+                self.apply(&event);
+            }
+            output.events.push(event);
+        }
+        let mut state = self.shared.lock();
+        for (seq, action) in std::mem::take(&mut state.pending) {
+            match action {
+                Action::CallActivity { name, input } => {
+                    output.events.push(HistoryEvent::scheduled(
+                        seq,
+                        now,
+                        EventKind::ActivityScheduled {
+                            name: name.to_owned(),
+                            input: input.clone(),
+                        },
+                    ));
+                    output.activities.push(ActivityRequest {
+                        scheduled_id: seq,
+                        name,
+                        input,
+                    });
+                }
+            }
+        }
+        if state.custom_status_dirty {
+            state.custom_status_dirty = false;
+            output.custom_status = Some(state.custom_status.clone());
+        }
+        drop(state);
+        if let Some(outcome) = &self.outcome
+            && !self.outcome_recorded
+        {
+            self.outcome_recorded = true;
+            let kind = match outcome {
+                Outcome::Completed(result) => EventKind::ExecutionCompleted {
+                    status: RuntimeStatus::Completed,
+                    result: Some(result.clone()),
+                    failure: None,
+                },
+                Outcome::Failed(failure) => EventKind::ExecutionCompleted {
+                    status: RuntimeStatus::Failed,
+                    result: None,
+                    failure: Some(failure.clone()),
+                },
+            };
+            output.events.push(HistoryEvent::new(now, kind));
+            output.outcome = Some(outcome.clone());
+        }
+        self.history_len += output.events.len();
+        output
+    }
+
+    fn apply(&mut self, event: &HistoryEvent) {
+        let woke = match &event.kind {
+            EventKind::OrchestratorStarted => {
+                self.shared.lock().current_time = event.timestamp;
+                false
+            }
+            EventKind::ExecutionStarted { input, .. } => {
+                if self.future.is_none() {
+                    let ctx = OrchestrationContext::new(self.shared.clone());
+                    self.future = Some((self.orchestrator)(ctx, input.clone()));
+                }
+                true
+            }
+            EventKind::ActivityScheduled { name, .. } => {
+                let result = self.match_scheduled(event.event_id, name);
+                if let Err(error) = result {
+                    self.fail(FailureDetails::new(
+                        NON_DETERMINISM_ERROR,
+                        error.to_string(),
+                    ));
+                }
+                false
+            }
+            EventKind::ActivityCompleted {
+                scheduled_id,
+                result,
+            } => self.deliver(*scheduled_id, Ok(result.clone())),
+            EventKind::ActivityFailed {
+                scheduled_id,
+                failure,
+            } => self.deliver(*scheduled_id, Err(failure.clone())),
+            _ => false,
+        };
+        if woke || self.flag.0.load(Ordering::Acquire) {
+            self.poll();
+        }
+    }
+
+    /// Checks a scheduling event from history against the action the code produced.
+    fn match_scheduled(
+        &self,
+        event_id: i64,
+        recorded_name: &str,
+    ) -> Result<(), NonDeterminismError> {
+        let mut state = self.shared.lock();
+        let error = |actual: String| NonDeterminismError {
+            instance_id: self.shared.instance_id.clone(),
+            event_id,
+            expected: format!("activity `{recorded_name}`"),
+            actual,
+        };
+        match state.pending.remove(&event_id) {
+            Some(Action::CallActivity { name, .. }) if name.eq_ignore_ascii_case(recorded_name) => {
+                Ok(())
+            }
+            Some(other) => Err(error(other.describe())),
+            None => Err(error("scheduled nothing at that point".to_owned())),
+        }
+    }
+
+    /// Hands a result to the open call `seq`; returns whether a waiter was woken.
+    fn deliver(&self, seq: i64, result: Result<Payload, FailureDetails>) -> bool {
+        let mut state = self.shared.lock();
+        let Some(open) = state.open.get_mut(&seq) else {
+            tracing::debug!(instance_id = %self.shared.instance_id, seq, "ignoring a completion that matches no open call (duplicate)");
+            return false;
+        };
+        if open.result.is_some() {
+            return false;
+        }
+        open.result = Some(result);
+        if let Some(waker) = open.waker.take() {
+            drop(state);
+            waker.wake();
+        }
+        true
+    }
+
+    fn fail(&mut self, failure: FailureDetails) {
+        if self.outcome.is_none() {
+            tracing::warn!(instance_id = %self.shared.instance_id, error = %failure, "orchestration failed");
+            self.outcome = Some(Outcome::Failed(failure));
+            self.future = None;
+        }
+    }
+
+    fn poll(&mut self) {
+        if self.outcome.is_some() {
+            return;
+        }
+        let Some(future) = self.future.as_mut() else {
+            return;
+        };
+        self.flag.0.store(false, Ordering::Release);
+        let mut cx = Context::from_waker(&self.waker);
+        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+            Ok(Poll::Pending) => {}
+            Ok(Poll::Ready(Ok(output))) => {
+                self.outcome = Some(Outcome::Completed(output));
+                self.future = None;
+            }
+            Ok(Poll::Ready(Err(failure))) => self.fail(failure),
+            Err(panic) => self.fail(panic_failure(panic)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

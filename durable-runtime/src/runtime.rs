@@ -1,0 +1,204 @@
+//! [`Runtime`] and [`RuntimeBuilder`]: a store, a registry and a worker, started together.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::client::DurableClient;
+use crate::error::RuntimeError;
+use crate::registry::Registry;
+use crate::store::Store;
+use crate::store::memory::MemoryStore;
+use crate::worker::{Worker, WorkerOptions};
+
+/// A running task hub worker plus a client for it.
+///
+/// ```
+/// # use durable_runtime::prelude::*;
+/// # #[activity] async fn noop() -> Result<(), ActivityError> { Ok(()) }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let runtime = Runtime::builder().in_memory().start().await?;
+/// let client = runtime.client();
+/// # let _ = client;
+/// runtime.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Runtime {
+    client: DurableClient,
+    worker: Option<Worker>,
+}
+
+impl Runtime {
+    /// Starts configuring a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// A client of this runtime's store.
+    pub fn client(&self) -> DurableClient {
+        self.client.clone()
+    }
+
+    /// Stops fetching work, lets running activities finish (up to
+    /// [`WorkerOptions::shutdown_timeout`]), releases the leases of any still running so
+    /// another worker takes them at once, and returns when the dispatchers have stopped.
+    /// Committed progress is never lost, whether or not this is called.
+    pub async fn shutdown(mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.shutdown().await;
+        }
+    }
+}
+
+enum StoreChoice {
+    None,
+    Memory,
+    #[cfg(feature = "sqlite")]
+    Sqlite(PathBuf, crate::store::sqlite::SqliteOptions),
+    Custom(Arc<dyn Store>),
+}
+
+/// Configures and starts a [`Runtime`]; see [`Runtime::builder`].
+pub struct RuntimeBuilder {
+    store: StoreChoice,
+    registry: Option<Registry>,
+    options: WorkerOptions,
+    worker: bool,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        Self {
+            store: StoreChoice::None,
+            registry: None,
+            options: WorkerOptions::default(),
+            worker: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("options", &self.options)
+            .field("worker", &self.worker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RuntimeBuilder {
+    /// Uses the embedded SQLite store in the file at `path` (created if missing), with
+    /// durable commits (`synchronous=FULL`).
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(self, path: impl Into<PathBuf>) -> Self {
+        self.sqlite_with(path, crate::store::sqlite::SqliteOptions::default())
+    }
+
+    /// Uses the embedded SQLite store with explicit options.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite_with(
+        mut self,
+        path: impl Into<PathBuf>,
+        options: crate::store::sqlite::SqliteOptions,
+    ) -> Self {
+        self.store = StoreChoice::Sqlite(path.into(), options);
+        self
+    }
+
+    /// Uses a [`MemoryStore`]: nothing survives the process. For tests.
+    pub fn in_memory(mut self) -> Self {
+        self.store = StoreChoice::Memory;
+        self
+    }
+
+    /// Uses `store`.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = StoreChoice::Custom(store);
+        self
+    }
+
+    /// Uses `registry` instead of every function registered through the macros.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Replaces all worker options.
+    pub fn options(mut self, options: WorkerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sets how many activities run at once.
+    pub fn max_concurrent_activities(mut self, count: usize) -> Self {
+        self.options.max_concurrent_activities = count;
+        self
+    }
+
+    /// Sets the orchestration and activity lease durations.
+    pub fn leases(mut self, orchestration: Duration, activity: Duration) -> Self {
+        self.options.orchestration_lease = orchestration;
+        self.options.activity_lease = activity;
+        self
+    }
+
+    /// Sets how many instances stay live in memory between turns; 0 replays every turn.
+    pub fn cache_capacity(mut self, capacity: usize) -> Self {
+        self.options.cache_capacity = capacity;
+        self
+    }
+
+    /// Replays the whole history on every turn, even on a cache hit (for tests).
+    pub fn always_replay(mut self, always: bool) -> Self {
+        self.options.always_replay = always;
+        self
+    }
+
+    /// Starts no worker: the runtime is only a client of the store.
+    pub fn client_only(mut self) -> Self {
+        self.worker = false;
+        self
+    }
+
+    /// Opens the store, builds the registry and starts the worker's dispatchers on the
+    /// current tokio runtime.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NoStore`], [`RuntimeError::Store`] when the store cannot be opened,
+    /// or [`RuntimeError::Registry`] when names clash or nothing is registered.
+    pub async fn start(self) -> Result<Runtime, RuntimeError> {
+        let store: Arc<dyn Store> = match self.store {
+            StoreChoice::None => return Err(RuntimeError::NoStore),
+            StoreChoice::Memory => Arc::new(MemoryStore::new()),
+            #[cfg(feature = "sqlite")]
+            StoreChoice::Sqlite(path, options) => {
+                let store = tokio::task::spawn_blocking(move || {
+                    crate::store::sqlite::SqliteStore::open_with(path, options)
+                })
+                .await
+                .map_err(|_| crate::error::StoreError::Closed)??;
+                Arc::new(store)
+            }
+            StoreChoice::Custom(store) => store,
+        };
+        let worker = if self.worker {
+            let registry = match self.registry {
+                Some(registry) => registry,
+                None => Registry::from_inventory()?,
+            };
+            tracing::info!(
+                orchestrations = ?registry.orchestration_names().collect::<Vec<_>>(),
+                activities = ?registry.activity_names().collect::<Vec<_>>(),
+                "durable worker starting"
+            );
+            Some(Worker::start(store.clone(), registry, self.options))
+        } else {
+            None
+        };
+        Ok(Runtime {
+            client: DurableClient::new(store),
+            worker,
+        })
+    }
+}

@@ -1,0 +1,854 @@
+//! The store conformance suite: the behaviour every [`Store`] back-end must have.
+//!
+//! Each check is a public `async fn` taking a fresh, empty store; [`run_all`] runs them
+//! all in turn. A back-end's tests call [`store_conformance_tests!`](crate::store_conformance_tests)
+//! to get one `#[tokio::test]` per check. Checks panic (with a message naming the rule)
+//! when a store breaks the contract; they are test code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Duration as ChronoDuration;
+
+use super::{
+    ActivityCompletion, InstanceQuery, NewActivity, NewInstance, OrchestrationCommit, Store,
+};
+use crate::clock;
+use crate::error::StoreError;
+use crate::history::{EventKind, HistoryEvent};
+use crate::ids::{ExecutionId, InstanceId};
+use crate::payload::Payload;
+use crate::status::{FailureDetails, RuntimeStatus};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn id(text: &str) -> InstanceId {
+    InstanceId::new(text).expect("valid test id")
+}
+
+fn new_instance(instance: &str, input: i64) -> NewInstance {
+    let execution_id = ExecutionId::generate();
+    let created_at = clock::now();
+    let input = Payload::encode(&input).expect("encode");
+    NewInstance {
+        instance_id: id(instance),
+        execution_id: execution_id.clone(),
+        name: "conformance".into(),
+        version: None,
+        input: input.clone(),
+        created_at,
+        started: HistoryEvent::new(
+            created_at,
+            EventKind::ExecutionStarted {
+                name: "conformance".into(),
+                version: None,
+                execution_id,
+                input,
+                parent: None,
+                scheduled_start: None,
+            },
+        ),
+    }
+}
+
+fn turn_commit(
+    item: &super::OrchestrationWorkItem,
+    status: RuntimeStatus,
+    activities: Vec<NewActivity>,
+) -> OrchestrationCommit {
+    let now = clock::now();
+    let mut events = vec![HistoryEvent::new(now, EventKind::OrchestratorStarted)];
+    events.extend(item.messages.iter().map(|m| m.event.clone()));
+    for activity in &activities {
+        events.push(HistoryEvent::scheduled(
+            activity.scheduled_id,
+            now,
+            EventKind::ActivityScheduled {
+                name: activity.name.clone(),
+                input: activity.input.clone(),
+            },
+        ));
+    }
+    OrchestrationCommit {
+        instance_id: item.instance_id.clone(),
+        execution_id: item.execution_id.clone(),
+        lock_token: item.lock_token.clone(),
+        history_len: item.history_len,
+        events,
+        consumed: item.messages.iter().map(|m| m.id).collect(),
+        activities,
+        status,
+        output: (status == RuntimeStatus::Completed)
+            .then(|| Payload::encode("done").expect("encode")),
+        failure: None,
+        custom_status: Some(Some(
+            Payload::encode(&serde_json::json!({"step": 1})).expect("encode"),
+        )),
+        updated_at: now,
+    }
+}
+
+fn activity(seq: i64) -> NewActivity {
+    NewActivity {
+        scheduled_id: seq,
+        name: "work".into(),
+        input: Payload::encode(&seq).expect("encode"),
+    }
+}
+
+async fn commit_one(store: &dyn Store, commit: OrchestrationCommit) -> Result<(), StoreError> {
+    let mut results = store
+        .commit_orchestrations(vec![commit])
+        .await
+        .expect("commit batch");
+    results.pop().expect("one result")
+}
+
+/// Creating an instance makes it `Pending` with its `ExecutionStarted` as a message.
+pub async fn create_then_fetch(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let status = store
+        .get_status(&id("a"))
+        .await
+        .expect("status")
+        .expect("exists");
+    assert_eq!(status.runtime_status, RuntimeStatus::Pending);
+    assert_eq!(status.input.expect("input").as_json(), "1");
+    let items = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    assert_eq!(items.len(), 1, "one instance has work");
+    assert_eq!(items[0].history_len, 0);
+    assert_eq!(items[0].messages.len(), 1);
+    assert_eq!(
+        items[0].messages[0].event.kind.type_name(),
+        "ExecutionStarted"
+    );
+    assert!(
+        store
+            .read_history(&id("a"))
+            .await
+            .expect("history")
+            .expect("exists")
+            .is_empty()
+    );
+    assert!(
+        store
+            .get_status(&id("nobody"))
+            .await
+            .expect("status")
+            .is_none()
+    );
+    assert!(
+        store
+            .read_history(&id("nobody"))
+            .await
+            .expect("history")
+            .is_none()
+    );
+}
+
+/// A leased instance is not fetched again until its lease expires; an expired lease
+/// cannot commit.
+pub async fn leases_exclude_and_expire(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let first = store
+        .fetch_orchestration_work_items(10, Duration::from_millis(200))
+        .await
+        .expect("fetch");
+    assert_eq!(first.len(), 1);
+    assert!(
+        store
+            .fetch_orchestration_work_items(10, LEASE)
+            .await
+            .expect("fetch")
+            .is_empty(),
+        "leased instance fetched twice"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    assert_eq!(
+        second.len(),
+        1,
+        "expired lease must make the instance visible again"
+    );
+    assert_ne!(first[0].lock_token, second[0].lock_token);
+    let stale = commit_one(
+        &*store,
+        turn_commit(&first[0], RuntimeStatus::Running, vec![]),
+    )
+    .await;
+    assert!(
+        matches!(stale, Err(StoreError::LeaseLost(_))),
+        "stale lease committed: {stale:?}"
+    );
+    commit_one(
+        &*store,
+        turn_commit(&second[0], RuntimeStatus::Running, vec![]),
+    )
+    .await
+    .expect("current lease commits");
+}
+
+/// A commit appends history, deletes consumed messages, enqueues activities, updates the
+/// status and releases the lease, atomically.
+pub async fn commit_applies_everything(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let items = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    let commit = turn_commit(
+        &items[0],
+        RuntimeStatus::Running,
+        vec![activity(0), activity(1)],
+    );
+    let appended = commit.events.clone();
+    commit_one(&*store, commit).await.expect("commit");
+    let history = store
+        .read_history(&id("a"))
+        .await
+        .expect("history")
+        .expect("exists");
+    assert_eq!(history, appended, "history round-trips exactly");
+    let status = store
+        .get_status(&id("a"))
+        .await
+        .expect("status")
+        .expect("exists");
+    assert_eq!(status.runtime_status, RuntimeStatus::Running);
+    assert_eq!(
+        status.custom_status.expect("custom status").as_json(),
+        r#"{"step":1}"#
+    );
+    assert!(
+        store
+            .fetch_orchestration_work_items(10, LEASE)
+            .await
+            .expect("fetch")
+            .is_empty(),
+        "consumed messages are gone"
+    );
+    let activities = store
+        .fetch_activity_work_items(10, LEASE)
+        .await
+        .expect("fetch activities");
+    let mut seqs: Vec<i64> = activities.iter().map(|a| a.scheduled_id).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [0, 1]);
+    assert!(
+        activities
+            .iter()
+            .all(|a| a.attempt == 1 && a.instance_id == id("a") && a.name == "work")
+    );
+}
+
+/// A commit whose history length is stale is refused.
+pub async fn stale_history_length_is_refused(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let items = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    let mut commit = turn_commit(&items[0], RuntimeStatus::Running, vec![]);
+    commit.history_len = 5;
+    let result = commit_one(&*store, commit).await;
+    assert!(
+        matches!(result, Err(StoreError::LeaseLost(_))),
+        "{result:?}"
+    );
+    assert!(
+        store
+            .read_history(&id("a"))
+            .await
+            .expect("history")
+            .expect("exists")
+            .is_empty(),
+        "nothing written"
+    );
+}
+
+/// In one batch, a refused commit does not stop the others.
+pub async fn batch_commits_are_independent(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    store
+        .create_instance(new_instance("b", 2))
+        .await
+        .expect("create");
+    let items = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    assert_eq!(items.len(), 2);
+    let mut bad = turn_commit(&items[0], RuntimeStatus::Running, vec![activity(0)]);
+    bad.lock_token = "not-the-token".into();
+    let good = turn_commit(&items[1], RuntimeStatus::Completed, vec![]);
+    let results = store
+        .commit_orchestrations(vec![bad, good])
+        .await
+        .expect("batch");
+    assert!(matches!(results[0], Err(StoreError::LeaseLost(_))));
+    assert!(results[1].is_ok());
+    assert!(
+        store
+            .fetch_activity_work_items(10, LEASE)
+            .await
+            .expect("fetch")
+            .is_empty(),
+        "refused commit enqueued nothing"
+    );
+    let done = store
+        .get_status(&items[1].instance_id)
+        .await
+        .expect("status")
+        .expect("exists");
+    assert_eq!(done.runtime_status, RuntimeStatus::Completed);
+    assert_eq!(done.output.expect("output").as_json(), r#""done""#);
+}
+
+/// Completing an activity turns it into a message for its instance; a completion whose
+/// lease was lost is dropped; an expired activity lease redelivers with a higher attempt.
+pub async fn activity_lifecycle(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let items = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    commit_one(
+        &*store,
+        turn_commit(
+            &items[0],
+            RuntimeStatus::Running,
+            vec![activity(0), activity(1)],
+        ),
+    )
+    .await
+    .expect("commit");
+    let leased = store
+        .fetch_activity_work_items(10, Duration::from_millis(200))
+        .await
+        .expect("fetch");
+    assert_eq!(leased.len(), 2);
+    assert!(
+        store
+            .fetch_activity_work_items(10, LEASE)
+            .await
+            .expect("fetch")
+            .is_empty(),
+        "leased activities fetched twice"
+    );
+    let done = |item: &super::ActivityWorkItem, token: &str| ActivityCompletion {
+        id: item.id,
+        lock_token: token.to_owned(),
+        instance_id: item.instance_id.clone(),
+        execution_id: item.execution_id.clone(),
+        event: HistoryEvent::new(
+            clock::now(),
+            EventKind::ActivityCompleted {
+                scheduled_id: item.scheduled_id,
+                result: Payload::encode(&(item.scheduled_id * 10)).expect("encode"),
+            },
+        ),
+    };
+    store
+        .complete_activities(vec![done(&leased[0], "wrong-token")])
+        .await
+        .expect("complete");
+    assert!(
+        store
+            .fetch_orchestration_work_items(10, LEASE)
+            .await
+            .expect("fetch")
+            .is_empty(),
+        "completion with a lost lease must be dropped"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = store
+        .fetch_activity_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    assert_eq!(again.len(), 2, "expired activity leases redeliver");
+    assert!(
+        again.iter().all(|a| a.attempt == 2),
+        "attempt counts deliveries"
+    );
+    store
+        .complete_activities(vec![done(&leased[0], &leased[0].lock_token)])
+        .await
+        .expect("complete");
+    assert!(
+        store
+            .fetch_orchestration_work_items(10, LEASE)
+            .await
+            .expect("fetch")
+            .is_empty(),
+        "the old lease lost the item"
+    );
+    store
+        .complete_activities(again.iter().map(|a| done(a, &a.lock_token)).collect())
+        .await
+        .expect("complete");
+    let items = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    assert_eq!(items.len(), 1);
+    let mut results: Vec<(String, i64)> = items[0]
+        .messages
+        .iter()
+        .map(|m| match &m.event.kind {
+            EventKind::ActivityCompleted {
+                scheduled_id,
+                result,
+            } => (result.as_json().to_owned(), *scheduled_id),
+            other => panic!("unexpected message {other:?}"),
+        })
+        .collect();
+    results.sort();
+    assert_eq!(results, [("0".to_owned(), 0), ("10".to_owned(), 1)]);
+    assert!(
+        store
+            .fetch_activity_work_items(10, LEASE)
+            .await
+            .expect("fetch")
+            .is_empty(),
+        "completed activities are gone"
+    );
+}
+
+/// Renewed activity leases hold; abandoned ones are fetched again at once.
+pub async fn renew_and_abandon_activity_leases(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let items = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    commit_one(
+        &*store,
+        turn_commit(&items[0], RuntimeStatus::Running, vec![activity(0)]),
+    )
+    .await
+    .expect("commit");
+    let leased = store
+        .fetch_activity_work_items(10, Duration::from_millis(200))
+        .await
+        .expect("fetch");
+    store
+        .renew_activity_leases(vec![(leased[0].id, leased[0].lock_token.clone())], LEASE)
+        .await
+        .expect("renew");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        store
+            .fetch_activity_work_items(10, LEASE)
+            .await
+            .expect("fetch")
+            .is_empty(),
+        "renewed lease expired"
+    );
+    store
+        .abandon_activities(vec![(leased[0].id, leased[0].lock_token.clone())])
+        .await
+        .expect("abandon");
+    assert_eq!(
+        store
+            .fetch_activity_work_items(10, LEASE)
+            .await
+            .expect("fetch")
+            .len(),
+        1,
+        "abandoned item not visible"
+    );
+}
+
+/// Messages that arrive while an instance is leased are neither lost nor consumed by the
+/// turn that did not see them; an abandoned work item is fetched again.
+pub async fn messages_during_a_lease_are_kept(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let first = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    commit_one(
+        &*store,
+        turn_commit(
+            &first[0],
+            RuntimeStatus::Running,
+            vec![activity(0), activity(1)],
+        ),
+    )
+    .await
+    .expect("commit");
+    let activities = store
+        .fetch_activity_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    assert_eq!(activities.len(), 2);
+    let complete = |index: usize| ActivityCompletion {
+        id: activities[index].id,
+        lock_token: activities[index].lock_token.clone(),
+        instance_id: id("a"),
+        execution_id: activities[index].execution_id.clone(),
+        event: HistoryEvent::new(
+            clock::now(),
+            EventKind::ActivityFailed {
+                scheduled_id: activities[index].scheduled_id,
+                failure: FailureDetails::new("test", format!("failed {index}")),
+            },
+        ),
+    };
+    store
+        .complete_activities(vec![complete(0)])
+        .await
+        .expect("complete");
+    let second = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].messages.len(), 1);
+    // The instance is leased now; this result arrives during the lease.
+    store
+        .complete_activities(vec![complete(1)])
+        .await
+        .expect("complete");
+    assert!(
+        store
+            .fetch_orchestration_work_items(10, LEASE)
+            .await
+            .expect("fetch")
+            .is_empty(),
+        "leased instance fetched"
+    );
+    commit_one(
+        &*store,
+        turn_commit(&second[0], RuntimeStatus::Running, vec![]),
+    )
+    .await
+    .expect("commit");
+    let third = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    assert_eq!(
+        third.len(),
+        1,
+        "the message that arrived during the lease waits for the next fetch"
+    );
+    assert_eq!(third[0].messages.len(), 1);
+    let EventKind::ActivityFailed { failure, .. } = &third[0].messages[0].event.kind else {
+        panic!("unexpected message {:?}", third[0].messages[0]);
+    };
+    assert_eq!(failure.message, "failed 1");
+    store
+        .abandon_orchestration_work_item(&id("a"), "not-the-token")
+        .await
+        .expect("a wrong token is a no-op");
+    assert!(
+        store
+            .fetch_orchestration_work_items(10, LEASE)
+            .await
+            .expect("fetch")
+            .is_empty()
+    );
+    store
+        .abandon_orchestration_work_item(&id("a"), &third[0].lock_token)
+        .await
+        .expect("abandon");
+    let fourth = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    assert_eq!(fourth.len(), 1, "an abandoned work item is fetched again");
+    assert_eq!(fourth[0].messages, third[0].messages);
+}
+
+/// An id is reused only when its instance is terminal; reuse starts a fresh history.
+pub async fn instance_id_reuse_rules(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let again = store.create_instance(new_instance("a", 2)).await;
+    assert!(
+        matches!(
+            again,
+            Err(StoreError::InstanceAlreadyExists {
+                status: RuntimeStatus::Pending,
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    let items = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    commit_one(
+        &*store,
+        turn_commit(&items[0], RuntimeStatus::Completed, vec![]),
+    )
+    .await
+    .expect("commit");
+    store
+        .create_instance(new_instance("a", 3))
+        .await
+        .expect("a finished instance's id can be reused");
+    let status = store
+        .get_status(&id("a"))
+        .await
+        .expect("status")
+        .expect("exists");
+    assert_eq!(status.runtime_status, RuntimeStatus::Pending);
+    assert_eq!(status.input.expect("input").as_json(), "3");
+    assert!(status.output.is_none());
+    assert!(
+        store
+            .read_history(&id("a"))
+            .await
+            .expect("history")
+            .expect("exists")
+            .is_empty(),
+        "old history deleted"
+    );
+}
+
+/// Listing filters by status, creation time and id prefix, and pages with a token.
+pub async fn list_filters_and_pages(store: Arc<dyn Store>) {
+    let before = clock::now() - ChronoDuration::seconds(1);
+    for index in 0..7 {
+        store
+            .create_instance(new_instance(&format!("order-{index}"), index))
+            .await
+            .expect("create");
+    }
+    store
+        .create_instance(new_instance("other", 9))
+        .await
+        .expect("create");
+    let items = store
+        .fetch_orchestration_work_items(1, LEASE)
+        .await
+        .expect("fetch");
+    commit_one(
+        &*store,
+        turn_commit(&items[0], RuntimeStatus::Completed, vec![]),
+    )
+    .await
+    .expect("commit");
+    let everything = store
+        .list_instances(&InstanceQuery::default())
+        .await
+        .expect("list");
+    assert_eq!(everything.instances.len(), 8);
+    assert!(everything.continuation_token.is_none());
+    let completed = store
+        .list_instances(&InstanceQuery {
+            statuses: vec![RuntimeStatus::Completed],
+            ..InstanceQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(completed.instances.len(), 1);
+    assert_eq!(completed.instances[0].instance_id, items[0].instance_id);
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = store
+            .list_instances(&InstanceQuery {
+                instance_id_prefix: Some("order-".into()),
+                page_size: 3,
+                continuation_token: token.clone(),
+                ..InstanceQuery::default()
+            })
+            .await
+            .expect("list");
+        assert!(page.instances.len() <= 3);
+        seen.extend(
+            page.instances
+                .into_iter()
+                .map(|s| s.instance_id.to_string()),
+        );
+        token = page.continuation_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut expected: Vec<String> = (0..7).map(|i| format!("order-{i}")).collect();
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected, "pages cover every match exactly once");
+    let in_range = store
+        .list_instances(&InstanceQuery {
+            created_from: Some(before),
+            created_to: Some(clock::now() + ChronoDuration::seconds(1)),
+            ..InstanceQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(in_range.instances.len(), 8);
+    let future = store
+        .list_instances(&InstanceQuery {
+            created_from: Some(clock::now() + ChronoDuration::seconds(60)),
+            ..InstanceQuery::default()
+        })
+        .await
+        .expect("list");
+    assert!(future.instances.is_empty());
+    let bad = store
+        .list_instances(&InstanceQuery {
+            continuation_token: Some("garbage".into()),
+            ..InstanceQuery::default()
+        })
+        .await;
+    assert!(matches!(bad, Err(StoreError::Corrupt(_))), "{bad:?}");
+}
+
+/// Work made visible wakes the dispatchers through the notifier; a finished instance
+/// wakes its watchers.
+pub async fn notifications(store: Arc<dyn Store>) {
+    let watcher = store.notifier().watch_instance(&id("a"));
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        store.notifier().wait_orchestration_work(),
+    )
+    .await
+    .expect("create must signal orchestration work");
+    let items = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    commit_one(
+        &*store,
+        turn_commit(&items[0], RuntimeStatus::Running, vec![activity(0)]),
+    )
+    .await
+    .expect("commit");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        store.notifier().wait_activity_work(),
+    )
+    .await
+    .expect("enqueued activities must signal activity work");
+    let items = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    assert!(items.is_empty());
+    let activity = store
+        .fetch_activity_work_items(10, LEASE)
+        .await
+        .expect("fetch")
+        .remove(0);
+    store
+        .complete_activities(vec![ActivityCompletion {
+            id: activity.id,
+            lock_token: activity.lock_token,
+            instance_id: id("a"),
+            execution_id: activity.execution_id,
+            event: HistoryEvent::new(
+                clock::now(),
+                EventKind::ActivityCompleted {
+                    scheduled_id: 0,
+                    result: Payload::null(),
+                },
+            ),
+        }])
+        .await
+        .expect("complete");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        store.notifier().wait_orchestration_work(),
+    )
+    .await
+    .expect("activity results must signal orchestration work");
+    let items = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    commit_one(
+        &*store,
+        turn_commit(&items[0], RuntimeStatus::Completed, vec![]),
+    )
+    .await
+    .expect("commit");
+    tokio::time::timeout(Duration::from_secs(5), watcher)
+        .await
+        .expect("finishing must wake watchers")
+        .expect("watcher kept");
+}
+
+/// Runs every check, each on a fresh store from `factory`.
+pub async fn run_all<F, Fut>(factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn Store>>,
+{
+    create_then_fetch(factory().await).await;
+    leases_exclude_and_expire(factory().await).await;
+    commit_applies_everything(factory().await).await;
+    stale_history_length_is_refused(factory().await).await;
+    batch_commits_are_independent(factory().await).await;
+    activity_lifecycle(factory().await).await;
+    renew_and_abandon_activity_leases(factory().await).await;
+    messages_during_a_lease_are_kept(factory().await).await;
+    instance_id_reuse_rules(factory().await).await;
+    list_filters_and_pages(factory().await).await;
+    notifications(factory().await).await;
+}
+
+/// Generates one `#[tokio::test]` per conformance check for a back-end.
+///
+/// `$factory` is an expression of type `async fn() -> Arc<dyn Store>`-like closure that
+/// makes a fresh, empty store.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($factory:expr) => {
+        $crate::store_conformance_tests!(@each $factory;
+            create_then_fetch, leases_exclude_and_expire, commit_applies_everything,
+            stale_history_length_is_refused, batch_commits_are_independent, activity_lifecycle,
+            renew_and_abandon_activity_leases, messages_during_a_lease_are_kept,
+            instance_id_reuse_rules, list_filters_and_pages, notifications);
+    };
+    (@each $factory:expr; $($check:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let store = ($factory)().await;
+                $crate::store::conformance::$check(store).await;
+            }
+        )*
+    };
+}

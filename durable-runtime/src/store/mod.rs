@@ -1,0 +1,290 @@
+//! The [`Store`] trait: where instances, histories and work-item queues live.
+//!
+//! Work-item oriented like DTF's `IOrchestrationService`: a worker fetches an instance's new
+//! messages under a lease ([`OrchestrationWorkItem`]), replays, and commits the turn
+//! atomically ([`OrchestrationCommit`]: append history, delete consumed messages, enqueue
+//! activities, update status, release the lease). Activities are fetched under leases as
+//! competing consumers and completed by turning them into messages for their instance, in
+//! one transaction. A lease that expires makes the item visible again, so a crashed worker's
+//! work is picked up by the next fetch.
+//!
+//! Stores treat payloads as opaque JSON text. Every back-end passes
+//! [`conformance`] (feature `store-conformance`).
+
+#[cfg(feature = "store-conformance")]
+pub mod conformance;
+pub mod memory;
+mod notify;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use notify::Notifier;
+
+use crate::error::StoreError;
+use crate::history::HistoryEvent;
+use crate::ids::{ExecutionId, InstanceId};
+use crate::payload::Payload;
+use crate::status::{FailureDetails, OrchestrationStatus, RuntimeStatus};
+
+/// A request to create an instance; see [`Store::create_instance`].
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    /// The instance id.
+    pub instance_id: InstanceId,
+    /// The first execution id.
+    pub execution_id: ExecutionId,
+    /// The registered orchestration name.
+    pub name: String,
+    /// The orchestration version, if any.
+    pub version: Option<String>,
+    /// The input.
+    pub input: Payload,
+    /// The creation time; also the `ExecutionStarted` timestamp.
+    pub created_at: DateTime<Utc>,
+    /// The `ExecutionStarted` event enqueued as the instance's first message.
+    pub started: HistoryEvent,
+}
+
+/// A message waiting in an instance's queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrchestrationMessage {
+    /// The store's id for the message, to delete it at commit.
+    pub id: i64,
+    /// The execution it is for; `None` for any (e.g. a raised event).
+    pub execution_id: Option<ExecutionId>,
+    /// The event to apply.
+    pub event: HistoryEvent,
+}
+
+/// An instance's new messages, fetched under a lease.
+#[derive(Debug, Clone)]
+pub struct OrchestrationWorkItem {
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// Its current execution.
+    pub execution_id: ExecutionId,
+    /// Its orchestration name.
+    pub name: String,
+    /// Its status when fetched.
+    pub status: RuntimeStatus,
+    /// How many history events it has; a cached replay state with another length is stale.
+    pub history_len: usize,
+    /// The messages, oldest first.
+    pub messages: Vec<OrchestrationMessage>,
+    /// The lease token; commit and abandon must present it.
+    pub lock_token: String,
+}
+
+/// An activity to enqueue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewActivity {
+    /// The sequence number of its `ActivityScheduled` event.
+    pub scheduled_id: i64,
+    /// The registered activity name.
+    pub name: String,
+    /// The input.
+    pub input: Payload,
+}
+
+/// The result of one orchestration turn, committed atomically.
+#[derive(Debug, Clone)]
+pub struct OrchestrationCommit {
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// Its execution (stamped on the activities).
+    pub execution_id: ExecutionId,
+    /// The lease token from the work item.
+    pub lock_token: String,
+    /// The history length the turn started from; the store refuses the commit if it moved.
+    pub history_len: usize,
+    /// Events to append.
+    pub events: Vec<HistoryEvent>,
+    /// Ids of the messages the turn consumed.
+    pub consumed: Vec<i64>,
+    /// Activities to enqueue.
+    pub activities: Vec<NewActivity>,
+    /// The status after the turn.
+    pub status: RuntimeStatus,
+    /// The output, when completed.
+    pub output: Option<Payload>,
+    /// The failure, when failed.
+    pub failure: Option<FailureDetails>,
+    /// `Some(new)` when the custom status changed.
+    pub custom_status: Option<Option<Payload>>,
+    /// The commit time.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An activity fetched under a lease.
+#[derive(Debug, Clone)]
+pub struct ActivityWorkItem {
+    /// The store's id for the work item.
+    pub id: i64,
+    /// The instance that scheduled it.
+    pub instance_id: InstanceId,
+    /// That instance's execution.
+    pub execution_id: ExecutionId,
+    /// The sequence number of its `ActivityScheduled` event.
+    pub scheduled_id: i64,
+    /// The registered activity name.
+    pub name: String,
+    /// The input.
+    pub input: Payload,
+    /// Which delivery this is, from 1.
+    pub attempt: u32,
+    /// The lease token; completion must present it.
+    pub lock_token: String,
+}
+
+/// An activity's result, to turn into a message for its instance.
+#[derive(Debug, Clone)]
+pub struct ActivityCompletion {
+    /// The work item's id.
+    pub id: i64,
+    /// The lease token from the work item.
+    pub lock_token: String,
+    /// The instance to notify.
+    pub instance_id: InstanceId,
+    /// Its execution.
+    pub execution_id: ExecutionId,
+    /// `ActivityCompleted` or `ActivityFailed`.
+    pub event: HistoryEvent,
+}
+
+/// Filters and paging for [`Store::list_instances`].
+///
+/// Follows Durable Functions' `OrchestrationStatusQueryCondition`.
+#[derive(Debug, Clone)]
+pub struct InstanceQuery {
+    /// Only these statuses; empty means all.
+    pub statuses: Vec<RuntimeStatus>,
+    /// Only instances created at or after this time.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only instances created before this time.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Only ids starting with this prefix.
+    pub instance_id_prefix: Option<String>,
+    /// At most this many per page (default 100).
+    pub page_size: usize,
+    /// The token of the previous page's end.
+    pub continuation_token: Option<String>,
+}
+
+impl Default for InstanceQuery {
+    fn default() -> Self {
+        Self {
+            statuses: Vec::new(),
+            created_from: None,
+            created_to: None,
+            instance_id_prefix: None,
+            page_size: 100,
+            continuation_token: None,
+        }
+    }
+}
+
+/// One page of [`Store::list_instances`], ordered by creation time then instance id.
+#[derive(Debug, Clone)]
+pub struct InstancePage {
+    /// The instances.
+    pub instances: Vec<OrchestrationStatus>,
+    /// The token for the next page; `None` on the last.
+    pub continuation_token: Option<String>,
+}
+
+/// A page position: (creation time in microseconds, instance id).
+pub(crate) fn encode_continuation(created_at: DateTime<Utc>, id: &InstanceId) -> String {
+    format!("{}:{}", created_at.timestamp_micros(), id)
+}
+
+pub(crate) fn decode_continuation(token: &str) -> Result<(i64, String), StoreError> {
+    let invalid = || StoreError::Corrupt(format!("invalid continuation token {token:?}"));
+    let (micros, id) = token.split_once(':').ok_or_else(invalid)?;
+    Ok((micros.parse().map_err(|_| invalid())?, id.to_owned()))
+}
+
+/// Where instances, histories and queues are kept.
+///
+/// Implementations: [`memory::MemoryStore`] (tests, benchmarks) and
+/// [`sqlite::SqliteStore`] (the embedded default). Every method is safe to call from
+/// several tasks at once; each commit is atomic.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Creates an instance in status `Pending` and enqueues its `ExecutionStarted`.
+    ///
+    /// An existing id is reused only when that instance is terminal (Durable Functions'
+    /// default `NonRunningStates` rule): its old history and messages are deleted.
+    ///
+    /// # Errors
+    /// [`StoreError::InstanceAlreadyExists`] when the id belongs to a non-terminal instance.
+    async fn create_instance(&self, instance: NewInstance) -> Result<(), StoreError>;
+
+    /// Leases up to `max` instances that have visible messages and no live lease.
+    async fn fetch_orchestration_work_items(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError>;
+
+    /// Commits turns; each gets its own result ([`StoreError::LeaseLost`] when its lease
+    /// was taken over or its history moved), and all that succeed commit together.
+    async fn commit_orchestrations(
+        &self,
+        commits: Vec<OrchestrationCommit>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError>;
+
+    /// Releases a lease without committing, so the messages are fetched again.
+    async fn abandon_orchestration_work_item(
+        &self,
+        instance_id: &InstanceId,
+        lock_token: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Leases up to `max` activity work items.
+    async fn fetch_activity_work_items(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError>;
+
+    /// Completes activities: each one whose lease is still held is deleted and its result
+    /// enqueued for its instance, atomically; a completion whose lease was lost is dropped
+    /// (the current lease holder will produce the result).
+    async fn complete_activities(
+        &self,
+        completions: Vec<ActivityCompletion>,
+    ) -> Result<(), StoreError>;
+
+    /// Extends the leases of activities still running: `(id, lock_token)` pairs.
+    async fn renew_activity_leases(
+        &self,
+        items: Vec<(i64, String)>,
+        lease: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Releases activity leases so other workers take the items at once (shutdown).
+    async fn abandon_activities(&self, items: Vec<(i64, String)>) -> Result<(), StoreError>;
+
+    /// Reads an instance's current status; `None` when unknown.
+    async fn get_status(
+        &self,
+        instance_id: &InstanceId,
+    ) -> Result<Option<OrchestrationStatus>, StoreError>;
+
+    /// Lists instances matching `query`, one page at a time.
+    async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError>;
+
+    /// Reads the current execution's history; `None` when the instance is unknown.
+    async fn read_history(
+        &self,
+        instance_id: &InstanceId,
+    ) -> Result<Option<Vec<HistoryEvent>>, StoreError>;
+
+    /// The wake-up channel for dispatchers and waiting clients in this process.
+    fn notifier(&self) -> &Notifier;
+}

@@ -1,0 +1,909 @@
+//! [`SqliteStore`]: the embedded default store, one SQLite file.
+//!
+//! Durability: WAL with `synchronous=FULL` by default, so a commit is on disk when it
+//! returns and survives power loss, not only a killed process ([`Durability::Normal`] is the
+//! relaxed, labelled alternative).
+//!
+//! Group commit: every write goes to one writer thread, which takes every request waiting
+//! in its queue (turn commits, activity completions, work-item fetches, creates) and runs
+//! them in one transaction, each inside its own savepoint so one request's error does not
+//! undo another's; one fsync then serves them all. Reads (status, listing, history) use a
+//! small pool of read connections, which WAL lets run beside the writer.
+//!
+//! Only this module knows SQL (Architecture Invariant). Payloads are stored as their JSON
+//! text; history events and messages as JSON documents.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use super::{
+    ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
+    OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, Store, decode_continuation,
+    encode_continuation,
+};
+use crate::clock;
+use crate::error::StoreError;
+use crate::history::HistoryEvent;
+use crate::ids::{ExecutionId, InstanceId};
+use crate::payload::Payload;
+use crate::status::{FailureDetails, OrchestrationStatus, RuntimeStatus};
+
+/// How far a commit must get before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: on disk when the commit returns; survives power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: survives a crash of the process, not of the machine.
+    Normal,
+}
+
+/// Options for [`SqliteStore::open_with`].
+#[derive(Debug, Clone, Default)]
+pub struct SqliteOptions {
+    /// The durability level (default [`Durability::Full`]).
+    pub durability: Durability,
+}
+
+/// The schema, one migration per entry; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE instances (
+    instance_id   TEXT PRIMARY KEY,
+    execution_id  TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    version       TEXT,
+    status        INTEGER NOT NULL,
+    input         TEXT NOT NULL,
+    output        TEXT,
+    custom_status TEXT,
+    failure       TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    history_len   INTEGER NOT NULL DEFAULT 0,
+    lock_token    TEXT,
+    lock_expires  INTEGER
+);
+CREATE INDEX instances_by_created ON instances (created_at, instance_id);
+CREATE INDEX instances_by_status ON instances (status, created_at);
+CREATE TABLE history (
+    instance_id TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    event       TEXT NOT NULL,
+    PRIMARY KEY (instance_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE messages (
+    id           INTEGER PRIMARY KEY,
+    instance_id  TEXT NOT NULL,
+    execution_id TEXT,
+    visible_at   INTEGER NOT NULL,
+    event        TEXT NOT NULL
+);
+CREATE INDEX messages_by_instance ON messages (instance_id, id);
+CREATE TABLE activities (
+    id            INTEGER PRIMARY KEY,
+    instance_id   TEXT NOT NULL,
+    execution_id  TEXT NOT NULL,
+    scheduled_id  INTEGER NOT NULL,
+    name          TEXT NOT NULL,
+    input         TEXT NOT NULL,
+    dequeue_count INTEGER NOT NULL DEFAULT 0,
+    lock_token    TEXT,
+    lock_expires  INTEGER
+);
+CREATE INDEX activities_by_instance ON activities (instance_id);
+"#];
+
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Work = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+/// The embedded SQLite store; see the [module docs](self).
+#[derive(Debug)]
+pub struct SqliteStore {
+    writer: Mutex<mpsc::Sender<Work>>,
+    readers: Arc<ReaderPool>,
+    notifier: Arc<Notifier>,
+    path: PathBuf,
+}
+
+#[derive(Debug)]
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {error}"))
+}
+
+fn micros(time: DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+fn from_micros(value: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(value).unwrap_or_default()
+}
+
+fn lease_millis(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        },
+    )?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in the file at `path` with default options.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the file cannot be opened or migrated.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens (creating if needed) the store in the file at `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the file cannot be opened or migrated.
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open(&path).map_err(backend)?;
+        configure(&conn, options.durability).map_err(backend)?;
+        migrate(&mut conn).map_err(backend)?;
+        let (sender, receiver) = mpsc::channel::<Work>();
+        std::thread::Builder::new()
+            .name("durable-sqlite-writer".into())
+            .spawn(move || writer_loop(&conn, &receiver))
+            .map_err(backend)?;
+        Ok(Self {
+            writer: Mutex::new(sender),
+            readers: Arc::new(ReaderPool {
+                path: path.clone(),
+                idle: Mutex::new(Vec::new()),
+            }),
+            notifier: Arc::new(Notifier::default()),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` in the writer's next transaction; `after` runs once it committed.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (sender, receiver) = oneshot::channel();
+        let job: Work = Box::new(move |conn| {
+            let result = work(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |committed| {
+                let _ = sender.send(match committed {
+                    Ok(()) => result,
+                    Err(message) => Err(StoreError::Backend(message.into())),
+                });
+            });
+            (ok, reply)
+        });
+        self.writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(job)
+            .map_err(|_| StoreError::Closed)?;
+        receiver.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.take()?;
+            let result = work(&conn);
+            pool.put(conn);
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}
+
+impl ReaderPool {
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+        {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(backend)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(backend)?;
+        Ok(conn)
+    }
+
+    fn put(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < 4 {
+            idle.push(conn);
+        }
+    }
+}
+
+/// The writer thread: batches every waiting job into one transaction.
+fn writer_loop(conn: &Connection, receiver: &mpsc::Receiver<Work>) {
+    const MAX_BATCH: usize = 1024;
+    while let Ok(first) = receiver.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let message = format!("could not begin a transaction: {error}");
+            for job in jobs {
+                let (_, reply) = job(conn);
+                reply(Err(message.clone()));
+            }
+            continue;
+        }
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let savepoint = conn.execute_batch("SAVEPOINT job");
+            let (ok, reply) = job(conn);
+            if savepoint.is_ok() {
+                let end = if ok {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
+                if let Err(error) = conn.execute_batch(end) {
+                    tracing::error!(%error, "sqlite savepoint failed");
+                }
+            }
+            replies.push(reply);
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(|error| {
+            let _ = conn.execute_batch("ROLLBACK");
+            format!("commit failed: {error}")
+        });
+        for reply in replies {
+            reply(committed.clone());
+        }
+    }
+}
+
+fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| corrupt("encoding", e))
+}
+
+fn decode_event(text: &str) -> Result<HistoryEvent, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt("history event", e))
+}
+
+fn decode_payload(text: Option<String>) -> Result<Option<Payload>, StoreError> {
+    text.map(Payload::from_json)
+        .transpose()
+        .map_err(|e| corrupt("payload", e))
+}
+
+fn status_from_code(code: i32) -> Result<RuntimeStatus, StoreError> {
+    RuntimeStatus::from_code(code).ok_or_else(|| corrupt("runtime status", code))
+}
+
+const STATUS_COLUMNS: &str = "instance_id, execution_id, name, version, status, input, output, custom_status, failure, created_at, updated_at";
+
+fn read_status(row: &rusqlite::Row<'_>) -> Result<OrchestrationStatus, StoreError> {
+    let get = |e: rusqlite::Error| backend(e);
+    let failure: Option<String> = row.get(8).map_err(get)?;
+    Ok(OrchestrationStatus {
+        instance_id: InstanceId::from_trusted(row.get(0).map_err(get)?),
+        execution_id: ExecutionId::from_trusted(row.get(1).map_err(get)?),
+        name: row.get(2).map_err(get)?,
+        version: row.get(3).map_err(get)?,
+        runtime_status: status_from_code(row.get(4).map_err(get)?)?,
+        input: decode_payload(row.get(5).map_err(get)?)?,
+        output: decode_payload(row.get(6).map_err(get)?)?,
+        custom_status: decode_payload(row.get(7).map_err(get)?)?,
+        failure: failure
+            .map(|text| serde_json::from_str::<FailureDetails>(&text))
+            .transpose()
+            .map_err(|e| corrupt("failure details", e))?,
+        created_time: from_micros(row.get(9).map_err(get)?),
+        last_updated_time: from_micros(row.get(10).map_err(get)?),
+        parent_instance_id: None,
+    })
+}
+
+fn create_instance(conn: &Connection, new: &NewInstance) -> Result<(), StoreError> {
+    let existing: Option<i32> = conn
+        .prepare_cached("SELECT status FROM instances WHERE instance_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([new.instance_id.as_str()], |r| r.get(0))
+                .optional()
+        })
+        .map_err(backend)?;
+    if let Some(code) = existing {
+        let status = status_from_code(code)?;
+        if !status.is_terminal() {
+            return Err(StoreError::InstanceAlreadyExists {
+                instance_id: new.instance_id.clone(),
+                status,
+            });
+        }
+        for table in ["history", "messages", "activities", "instances"] {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE instance_id = ?1"),
+                [new.instance_id.as_str()],
+            )
+            .map_err(backend)?;
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO instances (instance_id, execution_id, name, version, status, input, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            new.instance_id.as_str(),
+            new.execution_id.as_str(),
+            new.name,
+            new.version,
+            RuntimeStatus::Pending.code(),
+            new.input.as_json(),
+            micros(new.created_at),
+        ])
+    })
+    .map_err(backend)?;
+    let started = encode_json(&new.started)?;
+    conn.prepare_cached("INSERT INTO messages (instance_id, execution_id, visible_at, event) VALUES (?1, ?2, ?3, ?4)")
+        .and_then(|mut s| {
+            s.execute(params![
+                new.instance_id.as_str(),
+                new.execution_id.as_str(),
+                new.created_at.timestamp_millis(),
+                started,
+            ])
+        })
+        .map_err(backend)?;
+    Ok(())
+}
+
+fn fetch_orchestrations(
+    conn: &Connection,
+    max: usize,
+    lease: Duration,
+) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+    let now = clock::now_millis();
+    let candidates: Vec<String> = conn
+        .prepare_cached(
+            "SELECT instance_id FROM messages WHERE visible_at <= ?1
+             GROUP BY instance_id ORDER BY MIN(id) LIMIT ?2",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![now, (max * 4) as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(backend)?;
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mut items = Vec::new();
+    for instance_id in candidates {
+        if items.len() >= max {
+            break;
+        }
+        let locked = conn
+            .prepare_cached(
+                "UPDATE instances SET lock_token = ?1, lock_expires = ?2
+                 WHERE instance_id = ?3 AND (lock_expires IS NULL OR lock_expires <= ?4)
+                 RETURNING execution_id, name, status, history_len",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![token, now + lease_millis(lease), instance_id, now],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i32>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    },
+                )
+                .optional()
+            })
+            .map_err(backend)?;
+        let Some((execution_id, name, status, history_len)) = locked else {
+            continue;
+        };
+        let rows: Vec<(i64, Option<String>, String)> = conn
+            .prepare_cached(
+                "SELECT id, execution_id, event FROM messages
+                 WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![instance_id, now], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(backend)?;
+        let messages = rows
+            .into_iter()
+            .map(|(id, execution_id, event)| {
+                Ok(OrchestrationMessage {
+                    id,
+                    execution_id: execution_id.map(ExecutionId::from_trusted),
+                    event: decode_event(&event)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        items.push(OrchestrationWorkItem {
+            instance_id: InstanceId::from_trusted(instance_id),
+            execution_id: ExecutionId::from_trusted(execution_id),
+            name,
+            status: status_from_code(status)?,
+            history_len: usize::try_from(history_len).unwrap_or(0),
+            messages,
+            lock_token: token.clone(),
+        });
+    }
+    Ok(items)
+}
+
+#[derive(Default)]
+struct Wakeups {
+    orchestrations: bool,
+    activities: bool,
+    finished: Vec<InstanceId>,
+}
+
+fn commit_orchestration(
+    conn: &Connection,
+    commit: &OrchestrationCommit,
+    wake: &mut Wakeups,
+) -> Result<(), StoreError> {
+    let id = commit.instance_id.as_str();
+    let current: Option<(Option<String>, i64)> = conn
+        .prepare_cached("SELECT lock_token, history_len FROM instances WHERE instance_id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(backend)?;
+    let Some((token, history_len)) = current else {
+        return Err(StoreError::InstanceNotFound(commit.instance_id.clone()));
+    };
+    if token.as_deref() != Some(commit.lock_token.as_str())
+        || history_len as usize != commit.history_len
+    {
+        return Err(StoreError::LeaseLost(format!("instance {id}")));
+    }
+    let mut insert_event = conn
+        .prepare_cached("INSERT INTO history (instance_id, seq, event) VALUES (?1, ?2, ?3)")
+        .map_err(backend)?;
+    for (offset, event) in commit.events.iter().enumerate() {
+        insert_event
+            .execute(params![
+                id,
+                (commit.history_len + offset) as i64,
+                encode_json(event)?
+            ])
+            .map_err(backend)?;
+    }
+    let custom_status_changed = commit.custom_status.is_some();
+    let custom_status = commit.custom_status.clone().flatten();
+    let failure = commit.failure.as_ref().map(encode_json).transpose()?;
+    conn.prepare_cached(
+        "UPDATE instances SET status = ?2, updated_at = ?3, history_len = ?4,
+             output = COALESCE(?5, output), failure = COALESCE(?6, failure),
+             custom_status = CASE WHEN ?7 THEN ?8 ELSE custom_status END,
+             lock_token = NULL, lock_expires = NULL
+         WHERE instance_id = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            id,
+            commit.status.code(),
+            micros(commit.updated_at),
+            (commit.history_len + commit.events.len()) as i64,
+            commit.output.as_ref().map(Payload::as_json),
+            failure,
+            custom_status_changed,
+            custom_status.as_ref().map(Payload::as_json),
+        ])
+    })
+    .map_err(backend)?;
+    let mut delete = conn
+        .prepare_cached("DELETE FROM messages WHERE id = ?1")
+        .map_err(backend)?;
+    for message_id in &commit.consumed {
+        delete.execute([message_id]).map_err(backend)?;
+    }
+    let mut insert_activity = conn
+        .prepare_cached(
+            "INSERT INTO activities (instance_id, execution_id, scheduled_id, name, input) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(backend)?;
+    for activity in &commit.activities {
+        insert_activity
+            .execute(params![
+                id,
+                commit.execution_id.as_str(),
+                activity.scheduled_id,
+                activity.name,
+                activity.input.as_json()
+            ])
+            .map_err(backend)?;
+        wake.activities = true;
+    }
+    let more: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE instance_id = ?1)")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+        .map_err(backend)?;
+    wake.orchestrations |= more;
+    if commit.status.is_terminal() {
+        wake.finished.push(commit.instance_id.clone());
+    }
+    Ok(())
+}
+
+fn fetch_activities(
+    conn: &Connection,
+    max: usize,
+    lease: Duration,
+) -> Result<Vec<ActivityWorkItem>, StoreError> {
+    let now = clock::now_millis();
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let rows = conn
+        .prepare_cached(
+            "UPDATE activities SET lock_token = ?1, lock_expires = ?2, dequeue_count = dequeue_count + 1
+             WHERE id IN (SELECT id FROM activities WHERE lock_expires IS NULL OR lock_expires <= ?3 ORDER BY id LIMIT ?4)
+             RETURNING id, instance_id, execution_id, scheduled_id, name, input, dequeue_count",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![token, now + lease_millis(lease), now, max as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, u32>(6)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(backend)?;
+    let mut items = rows
+        .into_iter()
+        .map(
+            |(id, instance_id, execution_id, scheduled_id, name, input, attempt)| {
+                Ok(ActivityWorkItem {
+                    id,
+                    instance_id: InstanceId::from_trusted(instance_id),
+                    execution_id: ExecutionId::from_trusted(execution_id),
+                    scheduled_id,
+                    name,
+                    input: Payload::from_json(input).map_err(|e| corrupt("activity input", e))?,
+                    attempt,
+                    lock_token: token.clone(),
+                })
+            },
+        )
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    items.sort_by_key(|item| item.id);
+    Ok(items)
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
+        let notifier = self.notifier.clone();
+        self.write(move |conn| create_instance(conn, &new)).await?;
+        notifier.orchestration_work();
+        Ok(())
+    }
+
+    async fn fetch_orchestration_work_items(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+        self.write(move |conn| fetch_orchestrations(conn, max, lease))
+            .await
+    }
+
+    async fn commit_orchestrations(
+        &self,
+        commits: Vec<OrchestrationCommit>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let (results, wake) = self
+            .write(move |conn| {
+                let mut wake = Wakeups::default();
+                let mut results = Vec::with_capacity(commits.len());
+                for commit in &commits {
+                    // Each commit gets its own savepoint so a lost lease undoes only its own writes.
+                    conn.execute_batch("SAVEPOINT turn").map_err(backend)?;
+                    let result = commit_orchestration(conn, commit, &mut wake);
+                    let end = if result.is_ok() {
+                        "RELEASE turn"
+                    } else {
+                        "ROLLBACK TO turn; RELEASE turn"
+                    };
+                    conn.execute_batch(end).map_err(backend)?;
+                    results.push(result);
+                }
+                Ok((results, wake))
+            })
+            .await?;
+        if wake.activities {
+            self.notifier.activity_work();
+        }
+        if wake.orchestrations {
+            self.notifier.orchestration_work();
+        }
+        for id in &wake.finished {
+            self.notifier.instance_finished(id);
+        }
+        Ok(results)
+    }
+
+    async fn abandon_orchestration_work_item(
+        &self,
+        instance_id: &InstanceId,
+        lock_token: &str,
+    ) -> Result<(), StoreError> {
+        let (id, token) = (instance_id.to_string(), lock_token.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE instances SET lock_token = NULL, lock_expires = NULL WHERE instance_id = ?1 AND lock_token = ?2",
+                params![id, token],
+            )
+            .map_err(backend)
+        })
+        .await?;
+        self.notifier.orchestration_work();
+        Ok(())
+    }
+
+    async fn fetch_activity_work_items(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        self.write(move |conn| fetch_activities(conn, max, lease))
+            .await
+    }
+
+    async fn complete_activities(
+        &self,
+        completions: Vec<ActivityCompletion>,
+    ) -> Result<(), StoreError> {
+        let any = self
+            .write(move |conn| {
+                let now = clock::now_millis();
+                let mut delete = conn
+                    .prepare_cached("DELETE FROM activities WHERE id = ?1 AND lock_token = ?2")
+                    .map_err(backend)?;
+                let mut insert = conn
+                    .prepare_cached("INSERT INTO messages (instance_id, execution_id, visible_at, event) VALUES (?1, ?2, ?3, ?4)")
+                    .map_err(backend)?;
+                let mut any = false;
+                for completion in &completions {
+                    if delete.execute(params![completion.id, completion.lock_token]).map_err(backend)? == 1 {
+                        insert
+                            .execute(params![
+                                completion.instance_id.as_str(),
+                                completion.execution_id.as_str(),
+                                now,
+                                encode_json(&completion.event)?
+                            ])
+                            .map_err(backend)?;
+                        any = true;
+                    }
+                }
+                Ok(any)
+            })
+            .await?;
+        if any {
+            self.notifier.orchestration_work();
+        }
+        Ok(())
+    }
+
+    async fn renew_activity_leases(
+        &self,
+        items: Vec<(i64, String)>,
+        lease: Duration,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let expires = clock::now_millis() + lease_millis(lease);
+            let mut update = conn
+                .prepare_cached(
+                    "UPDATE activities SET lock_expires = ?1 WHERE id = ?2 AND lock_token = ?3",
+                )
+                .map_err(backend)?;
+            for (id, token) in &items {
+                update
+                    .execute(params![expires, id, token])
+                    .map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn abandon_activities(&self, items: Vec<(i64, String)>) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let mut update = conn
+                .prepare_cached("UPDATE activities SET lock_token = NULL, lock_expires = NULL WHERE id = ?1 AND lock_token = ?2")
+                .map_err(backend)?;
+            for (id, token) in &items {
+                update.execute(params![id, token]).map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await?;
+        self.notifier.activity_work();
+        Ok(())
+    }
+
+    async fn get_status(
+        &self,
+        instance_id: &InstanceId,
+    ) -> Result<Option<OrchestrationStatus>, StoreError> {
+        let id = instance_id.to_string();
+        self.read(move |conn| {
+            let mut statement = conn
+                .prepare_cached(&format!(
+                    "SELECT {STATUS_COLUMNS} FROM instances WHERE instance_id = ?1"
+                ))
+                .map_err(backend)?;
+            let mut rows = statement.query([id]).map_err(backend)?;
+            match rows.next().map_err(backend)? {
+                Some(row) => read_status(row).map(Some),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {STATUS_COLUMNS} FROM instances WHERE 1 = 1");
+            let mut values: Vec<rusqlite::types::Value> = Vec::new();
+            if !query.statuses.is_empty() {
+                let codes: Vec<String> = query
+                    .statuses
+                    .iter()
+                    .map(|s| s.code().to_string())
+                    .collect();
+                sql.push_str(&format!(" AND status IN ({})", codes.join(", ")));
+            }
+            if let Some(from) = query.created_from {
+                values.push(micros(from).into());
+                sql.push_str(&format!(" AND created_at >= ?{}", values.len()));
+            }
+            if let Some(to) = query.created_to {
+                values.push(micros(to).into());
+                sql.push_str(&format!(" AND created_at < ?{}", values.len()));
+            }
+            if let Some(prefix) = &query.instance_id_prefix {
+                values.push(prefix.clone().into());
+                let n = values.len();
+                sql.push_str(&format!(" AND substr(instance_id, 1, length(?{n})) = ?{n}"));
+            }
+            if let Some(token) = &query.continuation_token {
+                let (after_micros, after_id) = decode_continuation(token)?;
+                values.push(after_micros.into());
+                values.push(after_id.into());
+                let n = values.len();
+                sql.push_str(&format!(
+                    " AND (created_at, instance_id) > (?{}, ?{n})",
+                    n - 1
+                ));
+            }
+            let page_size = query.page_size.max(1);
+            sql.push_str(&format!(
+                " ORDER BY created_at, instance_id LIMIT {}",
+                page_size + 1
+            ));
+            let mut statement = conn.prepare(&sql).map_err(backend)?;
+            let mut rows = statement
+                .query(rusqlite::params_from_iter(values))
+                .map_err(backend)?;
+            let mut instances = Vec::new();
+            while let Some(row) = rows.next().map_err(backend)? {
+                instances.push(read_status(row)?);
+            }
+            let more = instances.len() > page_size;
+            instances.truncate(page_size);
+            let continuation_token = if more {
+                instances
+                    .last()
+                    .map(|s| encode_continuation(s.created_time, &s.instance_id))
+            } else {
+                None
+            };
+            Ok(InstancePage {
+                instances,
+                continuation_token,
+            })
+        })
+        .await
+    }
+
+    async fn read_history(
+        &self,
+        instance_id: &InstanceId,
+    ) -> Result<Option<Vec<HistoryEvent>>, StoreError> {
+        let id = instance_id.to_string();
+        self.read(move |conn| {
+            let exists: bool = conn
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM instances WHERE instance_id = ?1)")
+                .and_then(|mut s| s.query_row([&id], |r| r.get(0)))
+                .map_err(backend)?;
+            if !exists {
+                return Ok(None);
+            }
+            let texts: Vec<String> = conn
+                .prepare_cached("SELECT event FROM history WHERE instance_id = ?1 ORDER BY seq")
+                .and_then(|mut s| {
+                    s.query_map([&id], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()
+                })
+                .map_err(backend)?;
+            texts
+                .iter()
+                .map(|t| decode_event(t))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        })
+        .await
+    }
+
+    fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+}

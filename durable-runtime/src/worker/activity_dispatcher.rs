@@ -1,0 +1,170 @@
+//! Fetches activity work items and runs them, bounded by a semaphore.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, PoisonError};
+
+use futures::FutureExt;
+use tokio::sync::{OwnedSemaphorePermit, watch};
+use tracing::Instrument;
+
+use super::{ERROR_BACKOFF, WorkerShared};
+use crate::clock;
+use crate::context::ActivityContext;
+use crate::history::{EventKind, HistoryEvent};
+use crate::replay::panic_failure;
+use crate::status::FailureDetails;
+use crate::store::{ActivityCompletion, ActivityWorkItem};
+
+/// The `error_type` of a call to an activity no worker has registered.
+pub const ACTIVITY_NOT_REGISTERED: &str = "durable::ActivityNotRegistered";
+
+pub(crate) async fn run(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver<bool>) {
+    let store = shared.store.clone();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let permit = tokio::select! {
+            permit = shared.activity_slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
+        let free = shared.activity_slots.available_permits() + 1;
+        let items = match store
+            .fetch_activity_work_items(free, shared.options.activity_lease)
+            .await
+        {
+            Ok(items) => items,
+            Err(error) => {
+                drop(permit);
+                tracing::error!(%error, "fetching activity work items failed; retrying");
+                tokio::time::sleep(ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        if items.is_empty() {
+            drop(permit);
+            tokio::select! {
+                () = store.notifier().wait_activity_work() => {}
+                () = tokio::time::sleep(shared.options.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let mut permit = Some(permit);
+        for item in items {
+            let permit = match permit.take() {
+                Some(permit) => permit,
+                None => match shared.activity_slots.clone().acquire_owned().await {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+            };
+            shared
+                .running_activities
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(item.id, item.lock_token.clone());
+            let span = tracing::debug_span!("activity", instance_id = %item.instance_id, name = %item.name, attempt = item.attempt);
+            tokio::spawn(execute(shared.clone(), item, permit).instrument(span));
+        }
+    }
+}
+
+/// The `(id, lease token)` of every activity running now.
+pub(crate) fn running(shared: &WorkerShared) -> Vec<(i64, String)> {
+    shared
+        .running_activities
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .map(|(id, token)| (*id, token.clone()))
+        .collect()
+}
+
+async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: OwnedSemaphorePermit) {
+    let result = match shared.registry.activity(&item.name) {
+        Some(activity) => {
+            let ctx = ActivityContext {
+                instance_id: item.instance_id.clone(),
+                name: item.name.clone(),
+                scheduled_id: item.scheduled_id,
+                attempt: item.attempt,
+            };
+            match AssertUnwindSafe(activity(ctx, item.input.clone()))
+                .catch_unwind()
+                .await
+            {
+                Ok(result) => result,
+                Err(panic) => Err(panic_failure(panic)),
+            }
+        }
+        None => Err(FailureDetails::new(
+            ACTIVITY_NOT_REGISTERED,
+            format!(
+                "activity `{}` is not registered on this worker; registered: [{}]",
+                item.name,
+                shared
+                    .registry
+                    .activity_names()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    };
+    let kind = match result {
+        Ok(result) => EventKind::ActivityCompleted {
+            scheduled_id: item.scheduled_id,
+            result,
+        },
+        Err(failure) => {
+            tracing::debug!(error = %failure, "activity failed");
+            EventKind::ActivityFailed {
+                scheduled_id: item.scheduled_id,
+                failure,
+            }
+        }
+    };
+    let completion = ActivityCompletion {
+        id: item.id,
+        lock_token: item.lock_token,
+        instance_id: item.instance_id,
+        execution_id: item.execution_id,
+        event: HistoryEvent::new(clock::now(), kind),
+    };
+    if let Err(error) = shared.store.complete_activities(vec![completion]).await {
+        tracing::error!(%error, "could not commit an activity result; the activity will run again when its lease expires");
+    }
+    shared
+        .running_activities
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&item.id);
+    drop(permit);
+}
+
+/// Renews the leases of running activities every third of the lease.
+pub(crate) async fn renew_leases(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver<bool>) {
+    let every = shared.options.activity_lease / 3;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { break; }
+            }
+        }
+        let items = running(&shared);
+        if items.is_empty() {
+            continue;
+        }
+        if let Err(error) = shared
+            .store
+            .renew_activity_leases(items, shared.options.activity_lease)
+            .await
+        {
+            tracing::warn!(%error, "renewing activity leases failed");
+        }
+    }
+}

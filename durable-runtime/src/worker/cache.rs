@@ -1,0 +1,53 @@
+//! The instance cache: live replay engines kept between turns.
+
+use std::num::NonZeroUsize;
+use std::sync::{Mutex, PoisonError};
+
+use lru::LruCache;
+
+use crate::ids::InstanceId;
+use crate::replay::ReplayEngine;
+
+/// A bounded LRU map from instance id to its live [`ReplayEngine`].
+///
+/// An engine is taken out for a turn and put back after the turn committed, so a cached
+/// engine always matches committed history; the work item's history length tells whether
+/// it is still current (another worker may have advanced the instance meanwhile).
+#[derive(Debug)]
+pub(crate) struct InstanceCache {
+    engines: Option<Mutex<LruCache<InstanceId, ReplayEngine>>>,
+}
+
+impl InstanceCache {
+    /// A cache of up to `capacity` instances; 0 disables caching (replay every turn).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            engines: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
+        }
+    }
+
+    /// Takes the engine of `instance_id` if it is at `history_len`.
+    pub(crate) fn take(
+        &self,
+        instance_id: &InstanceId,
+        history_len: usize,
+    ) -> Option<ReplayEngine> {
+        let mut engines = self
+            .engines
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let engine = engines.pop(instance_id)?;
+        (engine.history_len() == history_len).then_some(engine)
+    }
+
+    /// Keeps `engine` for the next turn of `instance_id`.
+    pub(crate) fn put(&self, instance_id: InstanceId, engine: ReplayEngine) {
+        if let Some(engines) = &self.engines {
+            engines
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .put(instance_id, engine);
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The worker: orchestration and activity dispatchers on tokio, with graceful shutdown.
+//!
+//! Error policy: a dispatcher never stops on an error. Store errors are logged and retried
+//! after a short back-off; user code that fails or panics becomes a failed activity or a
+//! failed orchestration, recorded in history.
+
+mod activity_dispatcher;
+mod cache;
+mod orchestration_dispatcher;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::registry::Registry;
+use crate::store::Store;
+
+pub use activity_dispatcher::ACTIVITY_NOT_REGISTERED;
+pub(crate) use cache::InstanceCache;
+pub use orchestration_dispatcher::ORCHESTRATION_NOT_REGISTERED;
+
+/// Worker settings; see [`RuntimeBuilder`](crate::RuntimeBuilder) for the setters.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Activities run at once by this worker (default: 10 per CPU core, as Durable
+    /// Functions' `maxConcurrentActivityFunctions`).
+    pub max_concurrent_activities: usize,
+    /// Orchestration work items fetched and committed per batch (default 100).
+    pub orchestration_batch_size: usize,
+    /// How long an orchestration work item's lease lasts (default 30 s); a crashed
+    /// worker's instances are picked up this long after it died.
+    pub orchestration_lease: Duration,
+    /// How long an activity lease lasts before renewal (default 30 s); running activities
+    /// are renewed every third of it, so only a dead worker's activities move.
+    pub activity_lease: Duration,
+    /// Instances kept live in memory between turns (default 10,000). 0 replays every turn.
+    pub cache_capacity: usize,
+    /// Replay the whole history on every turn even on a cache hit (default false); turns
+    /// a code change that breaks determinism into an immediate failure in tests.
+    pub always_replay: bool,
+    /// The longest a dispatcher sleeps without a wake-up before looking for work that
+    /// another process made visible or whose lease expired (default 1 s).
+    pub poll_interval: Duration,
+    /// How long shutdown waits for running activities before releasing them (default 30 s).
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self {
+            max_concurrent_activities: 10 * cores,
+            orchestration_batch_size: 100,
+            orchestration_lease: Duration::from_secs(30),
+            activity_lease: Duration::from_secs(30),
+            cache_capacity: 10_000,
+            always_replay: false,
+            poll_interval: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the dispatchers share.
+#[derive(Debug)]
+pub(crate) struct WorkerShared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) registry: Registry,
+    pub(crate) options: WorkerOptions,
+    pub(crate) cache: InstanceCache,
+    pub(crate) activity_slots: Arc<Semaphore>,
+    /// Activity work items running now: id → lease token.
+    pub(crate) running_activities: Mutex<HashMap<i64, String>>,
+}
+
+/// A running worker: its dispatcher tasks and their shutdown switch.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    shared: Arc<WorkerShared>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// How long a dispatcher waits after a store error before trying again.
+const ERROR_BACKOFF: Duration = Duration::from_millis(200);
+
+impl Worker {
+    pub(crate) fn start(store: Arc<dyn Store>, registry: Registry, options: WorkerOptions) -> Self {
+        let shared = Arc::new(WorkerShared {
+            cache: InstanceCache::new(options.cache_capacity),
+            activity_slots: Arc::new(Semaphore::new(options.max_concurrent_activities.max(1))),
+            running_activities: Mutex::new(HashMap::new()),
+            store,
+            registry,
+            options,
+        });
+        let (shutdown, receiver) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(orchestration_dispatcher::run(
+                shared.clone(),
+                receiver.clone(),
+            )),
+            tokio::spawn(activity_dispatcher::run(shared.clone(), receiver.clone())),
+            tokio::spawn(activity_dispatcher::renew_leases(shared.clone(), receiver)),
+        ];
+        Self {
+            shared,
+            shutdown,
+            tasks,
+        }
+    }
+
+    /// Stops fetching, waits for running activities (up to the shutdown timeout), releases
+    /// the leases of those still running, and waits for the dispatchers to stop.
+    pub(crate) async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let slots = self.shared.options.max_concurrent_activities.max(1) as u32;
+        let drained = tokio::time::timeout(
+            self.shared.options.shutdown_timeout,
+            self.shared.activity_slots.acquire_many(slots),
+        )
+        .await;
+        if drained.is_err() {
+            let unfinished: Vec<(i64, String)> = activity_dispatcher::running(&self.shared);
+            tracing::warn!(
+                count = unfinished.len(),
+                "shutdown timeout: releasing the leases of running activities"
+            );
+            if let Err(error) = self.shared.store.abandon_activities(unfinished).await {
+                tracing::error!(%error, "could not release activity leases at shutdown");
+            }
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Examples for `durable`; see the `examples/*.rs` files.
