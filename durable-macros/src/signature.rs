@@ -180,6 +180,12 @@ impl Signature {
                 }
             }
         };
+        if let Type::Reference(reference) = &output.ty {
+            cx.error_spanned_by(
+                reference,
+                format_args!("`#[{attribute}]` outputs must be owned types because they are stored in history and decoded from it; use e.g. `String` instead of `&str`"),
+            );
+        }
         Self {
             ident: sig.ident.clone(),
             has_context,
