@@ -1,1 +1,325 @@
-fn main() {}
+//! The benchmark workloads of `shared/bench/WORKLOADS.md` (W1, W1lat, W2, W3, W4 and the
+//! x10 scalings), printing one `RESULT` line per workload and run.
+//!
+//! ```text
+//! cargo run --release --example bench -- all --store sqlite --runs 3
+//! cargo run --release --example bench -- W1 --store memory
+//! ```
+//! Each run uses a fresh store (a new SQLite file under the system temp directory).
+//! Activities are no-ops that return their input plus one.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use durable_runtime::prelude::*;
+use durable_runtime::store::sqlite::{Durability, SqliteOptions};
+
+const WAIT: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StoreKind {
+    Sqlite,
+    Memory,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DurabilityArg {
+    /// `synchronous=FULL`: on disk when a commit returns (the default, and the figure that counts).
+    Full,
+    /// `synchronous=NORMAL`: survives a process crash only (report separately).
+    Normal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[allow(non_camel_case_types)]
+enum Workload {
+    All,
+    W1,
+    W1lat,
+    W2,
+    W2x10,
+    W3,
+    W3x10,
+    W4,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Run durable's benchmark workloads and print RESULT lines")]
+struct Args {
+    /// Which workload to run (`all` runs W1, W1lat, W2, W3, W4, W2x10, W3x10).
+    #[arg(value_enum, ignore_case = true, default_value = "all")]
+    workload: Workload,
+    /// The store.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    store: StoreKind,
+    /// SQLite durability.
+    #[arg(long, value_enum, default_value = "full")]
+    durability: DurabilityArg,
+    /// How many times to run each workload.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Skip the x10 workloads (for a quick run, e.g. in CI).
+    #[arg(long)]
+    quick: bool,
+}
+
+#[activity]
+async fn increment(value: u64) -> u64 {
+    value + 1
+}
+
+#[orchestrator]
+async fn chain(ctx: OrchestrationContext, steps: u64) -> Result<u64, OrchestrationError> {
+    let mut value = 0;
+    for _ in 0..steps {
+        value = ctx.call_activity(Increment, value).await?;
+    }
+    Ok(value)
+}
+
+#[orchestrator]
+async fn fan_out(ctx: OrchestrationContext, count: u64) -> Result<u64, OrchestrationError> {
+    let calls: Vec<_> = (0..count)
+        .map(|i| ctx.call_activity(Increment, i))
+        .collect();
+    Ok(try_join_all(calls).await?.into_iter().sum())
+}
+
+#[orchestrator]
+async fn one_step(ctx: OrchestrationContext, value: u64) -> Result<u64, OrchestrationError> {
+    Ok(ctx.call_activity(Increment, value).await?)
+}
+
+struct Bench {
+    args: Args,
+    temp: PathBuf,
+    counter: usize,
+}
+
+impl Bench {
+    fn store_label(&self) -> String {
+        match (self.args.store, self.args.durability) {
+            (StoreKind::Memory, _) => "memory".into(),
+            (StoreKind::Sqlite, DurabilityArg::Full) => "sqlite".into(),
+            (StoreKind::Sqlite, DurabilityArg::Normal) => "sqlite-normal".into(),
+        }
+    }
+
+    async fn runtime(&mut self) -> anyhow::Result<Runtime> {
+        self.counter += 1;
+        let builder = Runtime::builder();
+        let builder = match self.args.store {
+            StoreKind::Memory => builder.in_memory(),
+            StoreKind::Sqlite => {
+                let path = self.temp.join(format!("bench-{}.db", self.counter));
+                let durability = match self.args.durability {
+                    DurabilityArg::Full => Durability::Full,
+                    DurabilityArg::Normal => Durability::Normal,
+                };
+                builder.sqlite_with(path, SqliteOptions { durability })
+            }
+        };
+        Ok(builder.start().await?)
+    }
+
+    fn result(&self, workload: &str, fields: &str) {
+        println!(
+            "RESULT system=durable store={} workload={workload} {fields} peak_rss_mb={:.1}",
+            self.store_label(),
+            peak_rss_mb()
+        );
+    }
+}
+
+/// Peak resident set size of this process, in MiB (Linux `VmHWM`).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Resets the peak RSS so each workload reports its own (Linux `clear_refs`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+async fn run_many<O>(
+    client: &DurableClient,
+    count: usize,
+    input: impl Fn(usize) -> O::Input,
+) -> anyhow::Result<Vec<O::Output>>
+where
+    O: Orchestration + Default,
+{
+    let mut handles = Vec::with_capacity(count);
+    for index in 0..count {
+        handles.push(
+            client
+                .start_orchestration(O::default(), input(index))
+                .await?,
+        );
+    }
+    let results = join_all(handles.iter().map(|h| h.wait_for_completion(WAIT))).await;
+    results
+        .into_iter()
+        .map(|r| r.map_err(anyhow::Error::from))
+        .collect()
+}
+
+async fn w1(bench: &mut Bench) -> anyhow::Result<()> {
+    let runtime = bench.runtime().await?;
+    reset_peak_rss();
+    let started = Instant::now();
+    let outputs = run_many::<Chain>(&runtime.client(), 200, |_| 10).await?;
+    let wall = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        outputs.iter().all(|&o| o == 10),
+        "W1 produced a wrong output"
+    );
+    bench.result(
+        "W1",
+        &format!(
+            "wall_s={wall:.3} orch_per_s={:.1} acts_per_s={:.0}",
+            200.0 / wall,
+            2000.0 / wall
+        ),
+    );
+    runtime.shutdown().await;
+    Ok(())
+}
+
+async fn w1lat(bench: &mut Bench) -> anyhow::Result<()> {
+    let runtime = bench.runtime().await?;
+    reset_peak_rss();
+    let mut latencies = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let output = Chain::start(&runtime.client(), 10)
+            .await?
+            .wait_for_completion(WAIT)
+            .await?;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(output == 10, "W1lat produced a wrong output");
+    }
+    latencies.sort_by(f64::total_cmp);
+    let median = latencies[latencies.len() / 2];
+    bench.result(
+        "W1lat",
+        &format!("median_ms={median:.2} step_ms={:.3}", median / 10.0),
+    );
+    runtime.shutdown().await;
+    Ok(())
+}
+
+async fn fan(bench: &mut Bench, label: &str, count: u64) -> anyhow::Result<()> {
+    let runtime = bench.runtime().await?;
+    reset_peak_rss();
+    let started = Instant::now();
+    let sum = FanOut::start(&runtime.client(), count)
+        .await?
+        .wait_for_completion(WAIT)
+        .await?;
+    let wall = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        sum == (1..=count).sum::<u64>(),
+        "{label} produced a wrong sum"
+    );
+    bench.result(
+        label,
+        &format!("wall_s={wall:.3} acts_per_s={:.0}", count as f64 / wall),
+    );
+    runtime.shutdown().await;
+    Ok(())
+}
+
+async fn sequence(bench: &mut Bench, label: &str, steps: u64) -> anyhow::Result<()> {
+    let runtime = bench.runtime().await?;
+    reset_peak_rss();
+    let started = Instant::now();
+    let value = Chain::start(&runtime.client(), steps)
+        .await?
+        .wait_for_completion(WAIT)
+        .await?;
+    let wall = started.elapsed().as_secs_f64();
+    anyhow::ensure!(value == steps, "{label} produced a wrong output");
+    bench.result(
+        label,
+        &format!("wall_s={wall:.3} acts_per_s={:.0}", steps as f64 / wall),
+    );
+    runtime.shutdown().await;
+    Ok(())
+}
+
+async fn w4(bench: &mut Bench) -> anyhow::Result<()> {
+    let runtime = bench.runtime().await?;
+    reset_peak_rss();
+    let started = Instant::now();
+    let outputs = run_many::<OneStep>(&runtime.client(), 1000, |i| i as u64).await?;
+    let wall = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        outputs.iter().enumerate().all(|(i, &o)| o == i as u64 + 1),
+        "W4 produced a wrong output"
+    );
+    bench.result(
+        "W4",
+        &format!("wall_s={wall:.3} orch_per_s={:.1}", 1000.0 / wall),
+    );
+    runtime.shutdown().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let temp = std::env::temp_dir().join(format!("durable-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&temp)?;
+    let workloads = match args.workload {
+        Workload::All if args.quick => vec![
+            Workload::W1,
+            Workload::W1lat,
+            Workload::W2,
+            Workload::W3,
+            Workload::W4,
+        ],
+        Workload::All => vec![
+            Workload::W1,
+            Workload::W1lat,
+            Workload::W2,
+            Workload::W3,
+            Workload::W4,
+            Workload::W2x10,
+            Workload::W3x10,
+        ],
+        one => vec![one],
+    };
+    let runs = args.runs.max(1);
+    let mut bench = Bench {
+        args,
+        temp: temp.clone(),
+        counter: 0,
+    };
+    for workload in workloads {
+        for _ in 0..runs {
+            match workload {
+                Workload::W1 => w1(&mut bench).await?,
+                Workload::W1lat => w1lat(&mut bench).await?,
+                Workload::W2 => fan(&mut bench, "W2", 1_000).await?,
+                Workload::W2x10 => fan(&mut bench, "W2x10", 10_000).await?,
+                Workload::W3 => sequence(&mut bench, "W3", 1_000).await?,
+                Workload::W3x10 => sequence(&mut bench, "W3x10", 10_000).await?,
+                Workload::W4 => w4(&mut bench).await?,
+                Workload::All => unreachable!("expanded above"),
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&temp);
+    Ok(())
+}
