@@ -11,7 +11,7 @@
 //!   default, or memory for tests.
 //! - [`DurableClient`] starts instances and reads their status, output and history.
 //!
-//! ```
+//! ```standalone_crate
 //! use std::time::Duration;
 //! use durable_runtime::prelude::*;
 //!
@@ -62,7 +62,12 @@ mod worker;
 
 pub use client::{DurableClient, OrchestrationHandle, StartOrchestration};
 pub use context::{ActivityCall, ActivityContext, OrchestrationContext, ReplaySafeLogger};
-pub use durable_macros::{activity, orchestrator};
+#[doc(inline)]
+#[doc = include_str!("docs/activity.md")]
+pub use durable_macros::activity;
+#[doc(inline)]
+#[doc = include_str!("docs/orchestrator.md")]
+pub use durable_macros::orchestrator;
 pub use error::{
     ActivityError, ActivityFailed, ClientError, NonDeterminismError, OrchestrationError,
     RegistryError, RuntimeError, StoreError,

@@ -13,7 +13,7 @@ use crate::worker::{Worker, WorkerOptions};
 
 /// A running task hub worker plus a client for it.
 ///
-/// ```
+/// ```standalone_crate
 /// # use durable_runtime::prelude::*;
 /// # #[activity] async fn noop() -> Result<(), ActivityError> { Ok(()) }
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {

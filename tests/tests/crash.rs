@@ -2,6 +2,11 @@
 //! of a fan-out, restarted on the same SQLite file, and every instance must complete with
 //! the right output, with each sequence number scheduled exactly once.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns; a panic is a failed test"
+)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,11 @@
 //! End-to-end tests through the public API: a real worker on the memory store and on a
 //! SQLite file, driven by `DurableClient`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns; a panic is a failed test"
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -1,5 +1,10 @@
 //! The store conformance suite, run against every back-end built here.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns; a panic is a failed test"
+)]
+
 mod memory {
     use std::sync::Arc;
 

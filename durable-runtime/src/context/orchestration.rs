@@ -197,11 +197,15 @@ impl OrchestrationContext {
 
 /// A `tracing` logger that is silent while replaying; see [`OrchestrationContext::logger`].
 ///
-/// ```
-/// # use durable_runtime::prelude::*;
-/// # fn f(ctx: &OrchestrationContext, city: &str) {
-/// ctx.logger().info(format_args!("greeting {city}"));
-/// # }
+/// ```standalone_crate
+/// use durable_runtime::prelude::*;
+///
+/// #[orchestrator]
+/// async fn greet(ctx: OrchestrationContext, city: String) -> Result<(), OrchestrationError> {
+///     ctx.logger().info(format_args!("greeting {city}"));
+///     Ok(())
+/// }
+/// # fn main() {}
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ReplaySafeLogger<'a> {
