@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock;
-use crate::error::{ClientError, StoreError};
+use crate::error::ClientError;
 use crate::history::{EventKind, HistoryEvent};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
@@ -188,11 +188,7 @@ impl DurableClient {
                 created_at,
                 started,
             })
-            .await
-            .map_err(|error| match error {
-                StoreError::InstanceNotFound(id) => ClientError::InstanceNotFound(id),
-                other => ClientError::Store(other),
-            })?;
+            .await?;
         tracing::debug!(%instance_id, orchestration = name, "instance created");
         Ok(instance_id)
     }

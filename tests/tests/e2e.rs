@@ -654,3 +654,59 @@ async fn a_runtime_without_a_store_is_an_error() {
     let error = Runtime::builder().start().await.unwrap_err();
     assert!(error.to_string().contains("no store configured"), "{error}");
 }
+
+/// A `MakeWriter` that appends everything to one shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+// A current-thread runtime, so the thread-local subscriber sees the dispatcher's events.
+#[tokio::test]
+async fn replay_safe_logging_writes_each_line_once_even_when_every_turn_replays() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let runtime = Runtime::builder()
+        .registry(registry())
+        .in_memory()
+        .always_replay(true)
+        .start()
+        .await
+        .unwrap();
+    let cities: Vec<String> = ["Lima", "Quito", "Bogota"].map(String::from).into();
+    let instance = HelloCities::start(&runtime.client(), cities).await.unwrap();
+    instance.wait_for_completion(WAIT).await.unwrap();
+    runtime.shutdown().await;
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for city in ["Lima", "Quito", "Bogota"] {
+        let lines = log
+            .lines()
+            .filter(|l| l.contains(&format!("greeting {city}")))
+            .count();
+        assert_eq!(lines, 1, "`greeting {city}` logged {lines} times:\n{log}");
+    }
+    assert!(
+        log.contains(&format!("instance_id={}", instance.instance_id())),
+        "lines carry the instance id:\n{log}"
+    );
+}

@@ -52,7 +52,12 @@ async fn process_batch(shared: &WorkerShared, items: Vec<OrchestrationWorkItem>)
     let mut commits = Vec::with_capacity(items.len());
     let mut engines = Vec::with_capacity(items.len());
     for item in items {
-        let span = tracing::debug_span!("orchestration_turn", instance_id = %item.instance_id, name = %item.name);
+        let span = tracing::debug_span!(
+            "orchestration_turn",
+            instance_id = %item.instance_id,
+            name = %item.name,
+            replayed = tracing::field::Empty,
+        );
         match prepare_turn(shared, item).instrument(span).await {
             Ok((commit, engine)) => {
                 commits.push(commit);
@@ -70,7 +75,11 @@ async fn process_batch(shared: &WorkerShared, items: Vec<OrchestrationWorkItem>)
     if commits.is_empty() {
         return;
     }
-    let ids: Vec<_> = commits.iter().map(|c| c.instance_id.clone()).collect();
+    let leases: Vec<_> = commits
+        .iter()
+        .map(|c| (c.instance_id.clone(), c.lock_token.clone()))
+        .collect();
+    let ids: Vec<_> = leases.iter().map(|(id, _)| id.clone()).collect();
     match shared.store.commit_orchestrations(commits).await {
         Ok(results) => {
             for ((id, engine), result) in ids.into_iter().zip(engines).zip(results) {
@@ -84,7 +93,16 @@ async fn process_batch(shared: &WorkerShared, items: Vec<OrchestrationWorkItem>)
             }
         }
         Err(error) => {
-            tracing::error!(%error, "committing orchestration turns failed; they will be retried")
+            tracing::error!(%error, "committing orchestration turns failed; releasing them to be retried");
+            for (instance_id, lock_token) in &leases {
+                if let Err(error) = shared
+                    .store
+                    .abandon_orchestration_work_item(instance_id, lock_token)
+                    .await
+                {
+                    tracing::warn!(%instance_id, %error, "could not release a lease; it will expire");
+                }
+            }
         }
     }
 }
@@ -191,7 +209,7 @@ async fn prepare_turn(
                     );
                     return Err((item, StoreError::LeaseLost(message)));
                 }
-                tracing::debug!(events = history.len(), "replaying history");
+                tracing::Span::current().record("replayed", history.len());
                 engine.replay(&history);
             }
             engine
