@@ -96,6 +96,20 @@ fn activity(seq: i64) -> NewActivity {
     }
 }
 
+async fn fetch_orchestrations(store: &dyn Store) -> Vec<super::OrchestrationWorkItem> {
+    store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch orchestration work items")
+}
+
+async fn fetch_activities(store: &dyn Store) -> Vec<super::ActivityWorkItem> {
+    store
+        .fetch_activity_work_items(10, LEASE)
+        .await
+        .expect("fetch activity work items")
+}
+
 async fn commit_one(store: &dyn Store, commit: OrchestrationCommit) -> Result<(), StoreError> {
     let mut results = store
         .commit_orchestrations(vec![commit])
@@ -117,10 +131,7 @@ pub async fn create_then_fetch(store: Arc<dyn Store>) {
         .expect("exists");
     assert_eq!(status.runtime_status, RuntimeStatus::Pending);
     assert_eq!(status.input.expect("input").as_json(), "1");
-    let items = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let items = fetch_orchestrations(&*store).await;
     assert_eq!(items.len(), 1, "one instance has work");
     assert_eq!(items[0].history_len, 0);
     assert_eq!(items[0].messages.len(), 1);
@@ -165,18 +176,11 @@ pub async fn leases_exclude_and_expire(store: Arc<dyn Store>) {
         .expect("fetch");
     assert_eq!(first.len(), 1);
     assert!(
-        store
-            .fetch_orchestration_work_items(10, LEASE)
-            .await
-            .expect("fetch")
-            .is_empty(),
+        fetch_orchestrations(&*store).await.is_empty(),
         "leased instance fetched twice"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let second = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let second = fetch_orchestrations(&*store).await;
     assert_eq!(
         second.len(),
         1,
@@ -207,10 +211,7 @@ pub async fn commit_applies_everything(store: Arc<dyn Store>) {
         .create_instance(new_instance("a", 1))
         .await
         .expect("create");
-    let items = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let items = fetch_orchestrations(&*store).await;
     let commit = turn_commit(
         &items[0],
         RuntimeStatus::Running,
@@ -235,17 +236,10 @@ pub async fn commit_applies_everything(store: Arc<dyn Store>) {
         r#"{"step":1}"#
     );
     assert!(
-        store
-            .fetch_orchestration_work_items(10, LEASE)
-            .await
-            .expect("fetch")
-            .is_empty(),
+        fetch_orchestrations(&*store).await.is_empty(),
         "consumed messages are gone"
     );
-    let activities = store
-        .fetch_activity_work_items(10, LEASE)
-        .await
-        .expect("fetch activities");
+    let activities = fetch_activities(&*store).await;
     let mut seqs: Vec<i64> = activities.iter().map(|a| a.scheduled_id).collect();
     seqs.sort_unstable();
     assert_eq!(seqs, [0, 1]);
@@ -262,10 +256,7 @@ pub async fn stale_history_length_is_refused(store: Arc<dyn Store>) {
         .create_instance(new_instance("a", 1))
         .await
         .expect("create");
-    let items = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let items = fetch_orchestrations(&*store).await;
     let mut commit = turn_commit(&items[0], RuntimeStatus::Running, vec![]);
     commit.history_len = 5;
     let result = commit_one(&*store, commit).await;
@@ -294,10 +285,7 @@ pub async fn batch_commits_are_independent(store: Arc<dyn Store>) {
         .create_instance(new_instance("b", 2))
         .await
         .expect("create");
-    let items = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let items = fetch_orchestrations(&*store).await;
     assert_eq!(items.len(), 2);
     let mut bad = turn_commit(&items[0], RuntimeStatus::Running, vec![activity(0)]);
     bad.lock_token = "not-the-token".into();
@@ -309,11 +297,7 @@ pub async fn batch_commits_are_independent(store: Arc<dyn Store>) {
     assert!(matches!(results[0], Err(StoreError::LeaseLost(_))));
     assert!(results[1].is_ok());
     assert!(
-        store
-            .fetch_activity_work_items(10, LEASE)
-            .await
-            .expect("fetch")
-            .is_empty(),
+        fetch_activities(&*store).await.is_empty(),
         "refused commit enqueued nothing"
     );
     let done = store
@@ -332,10 +316,7 @@ pub async fn activity_lifecycle(store: Arc<dyn Store>) {
         .create_instance(new_instance("a", 1))
         .await
         .expect("create");
-    let items = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let items = fetch_orchestrations(&*store).await;
     commit_one(
         &*store,
         turn_commit(
@@ -352,11 +333,7 @@ pub async fn activity_lifecycle(store: Arc<dyn Store>) {
         .expect("fetch");
     assert_eq!(leased.len(), 2);
     assert!(
-        store
-            .fetch_activity_work_items(10, LEASE)
-            .await
-            .expect("fetch")
-            .is_empty(),
+        fetch_activities(&*store).await.is_empty(),
         "leased activities fetched twice"
     );
     let done = |item: &super::ActivityWorkItem, token: &str| ActivityCompletion {
@@ -377,18 +354,11 @@ pub async fn activity_lifecycle(store: Arc<dyn Store>) {
         .await
         .expect("complete");
     assert!(
-        store
-            .fetch_orchestration_work_items(10, LEASE)
-            .await
-            .expect("fetch")
-            .is_empty(),
+        fetch_orchestrations(&*store).await.is_empty(),
         "completion with a lost lease must be dropped"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let again = store
-        .fetch_activity_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let again = fetch_activities(&*store).await;
     assert_eq!(again.len(), 2, "expired activity leases redeliver");
     assert!(
         again.iter().all(|a| a.attempt == 2),
@@ -399,21 +369,14 @@ pub async fn activity_lifecycle(store: Arc<dyn Store>) {
         .await
         .expect("complete");
     assert!(
-        store
-            .fetch_orchestration_work_items(10, LEASE)
-            .await
-            .expect("fetch")
-            .is_empty(),
+        fetch_orchestrations(&*store).await.is_empty(),
         "the old lease lost the item"
     );
     store
         .complete_activities(again.iter().map(|a| done(a, &a.lock_token)).collect())
         .await
         .expect("complete");
-    let items = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let items = fetch_orchestrations(&*store).await;
     assert_eq!(items.len(), 1);
     let mut results: Vec<(String, i64)> = items[0]
         .messages
@@ -429,11 +392,7 @@ pub async fn activity_lifecycle(store: Arc<dyn Store>) {
     results.sort();
     assert_eq!(results, [("0".to_owned(), 0), ("10".to_owned(), 1)]);
     assert!(
-        store
-            .fetch_activity_work_items(10, LEASE)
-            .await
-            .expect("fetch")
-            .is_empty(),
+        fetch_activities(&*store).await.is_empty(),
         "completed activities are gone"
     );
 }
@@ -444,10 +403,7 @@ pub async fn renew_and_abandon_activity_leases(store: Arc<dyn Store>) {
         .create_instance(new_instance("a", 1))
         .await
         .expect("create");
-    let items = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let items = fetch_orchestrations(&*store).await;
     commit_one(
         &*store,
         turn_commit(&items[0], RuntimeStatus::Running, vec![activity(0)]),
@@ -464,11 +420,7 @@ pub async fn renew_and_abandon_activity_leases(store: Arc<dyn Store>) {
         .expect("renew");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
-        store
-            .fetch_activity_work_items(10, LEASE)
-            .await
-            .expect("fetch")
-            .is_empty(),
+        fetch_activities(&*store).await.is_empty(),
         "renewed lease expired"
     );
     store
@@ -476,11 +428,7 @@ pub async fn renew_and_abandon_activity_leases(store: Arc<dyn Store>) {
         .await
         .expect("abandon");
     assert_eq!(
-        store
-            .fetch_activity_work_items(10, LEASE)
-            .await
-            .expect("fetch")
-            .len(),
+        fetch_activities(&*store).await.len(),
         1,
         "abandoned item not visible"
     );
@@ -493,10 +441,7 @@ pub async fn messages_during_a_lease_are_kept(store: Arc<dyn Store>) {
         .create_instance(new_instance("a", 1))
         .await
         .expect("create");
-    let first = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let first = fetch_orchestrations(&*store).await;
     commit_one(
         &*store,
         turn_commit(
@@ -507,10 +452,7 @@ pub async fn messages_during_a_lease_are_kept(store: Arc<dyn Store>) {
     )
     .await
     .expect("commit");
-    let activities = store
-        .fetch_activity_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let activities = fetch_activities(&*store).await;
     assert_eq!(activities.len(), 2);
     let complete = |index: usize| ActivityCompletion {
         id: activities[index].id,
@@ -529,10 +471,7 @@ pub async fn messages_during_a_lease_are_kept(store: Arc<dyn Store>) {
         .complete_activities(vec![complete(0)])
         .await
         .expect("complete");
-    let second = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let second = fetch_orchestrations(&*store).await;
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].messages.len(), 1);
     // The instance is leased now; this result arrives during the lease.
@@ -541,11 +480,7 @@ pub async fn messages_during_a_lease_are_kept(store: Arc<dyn Store>) {
         .await
         .expect("complete");
     assert!(
-        store
-            .fetch_orchestration_work_items(10, LEASE)
-            .await
-            .expect("fetch")
-            .is_empty(),
+        fetch_orchestrations(&*store).await.is_empty(),
         "leased instance fetched"
     );
     commit_one(
@@ -554,10 +489,7 @@ pub async fn messages_during_a_lease_are_kept(store: Arc<dyn Store>) {
     )
     .await
     .expect("commit");
-    let third = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let third = fetch_orchestrations(&*store).await;
     assert_eq!(
         third.len(),
         1,
@@ -572,21 +504,12 @@ pub async fn messages_during_a_lease_are_kept(store: Arc<dyn Store>) {
         .abandon_orchestration_work_item(&id("a"), "not-the-token")
         .await
         .expect("a wrong token is a no-op");
-    assert!(
-        store
-            .fetch_orchestration_work_items(10, LEASE)
-            .await
-            .expect("fetch")
-            .is_empty()
-    );
+    assert!(fetch_orchestrations(&*store).await.is_empty());
     store
         .abandon_orchestration_work_item(&id("a"), &third[0].lock_token)
         .await
         .expect("abandon");
-    let fourth = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let fourth = fetch_orchestrations(&*store).await;
     assert_eq!(fourth.len(), 1, "an abandoned work item is fetched again");
     assert_eq!(fourth[0].messages, third[0].messages);
 }
@@ -608,10 +531,7 @@ pub async fn instance_id_reuse_rules(store: Arc<dyn Store>) {
         ),
         "{again:?}"
     );
-    let items = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let items = fetch_orchestrations(&*store).await;
     commit_one(
         &*store,
         turn_commit(&items[0], RuntimeStatus::Completed, vec![]),
@@ -746,10 +666,7 @@ pub async fn notifications(store: Arc<dyn Store>) {
     )
     .await
     .expect("create must signal orchestration work");
-    let items = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let items = fetch_orchestrations(&*store).await;
     commit_one(
         &*store,
         turn_commit(&items[0], RuntimeStatus::Running, vec![activity(0)]),
@@ -762,16 +679,9 @@ pub async fn notifications(store: Arc<dyn Store>) {
     )
     .await
     .expect("enqueued activities must signal activity work");
-    let items = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let items = fetch_orchestrations(&*store).await;
     assert!(items.is_empty());
-    let activity = store
-        .fetch_activity_work_items(10, LEASE)
-        .await
-        .expect("fetch")
-        .remove(0);
+    let activity = fetch_activities(&*store).await.remove(0);
     store
         .complete_activities(vec![ActivityCompletion {
             id: activity.id,
@@ -794,10 +704,7 @@ pub async fn notifications(store: Arc<dyn Store>) {
     )
     .await
     .expect("activity results must signal orchestration work");
-    let items = store
-        .fetch_orchestration_work_items(10, LEASE)
-        .await
-        .expect("fetch");
+    let items = fetch_orchestrations(&*store).await;
     commit_one(
         &*store,
         turn_commit(&items[0], RuntimeStatus::Completed, vec![]),

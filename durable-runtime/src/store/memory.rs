@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::{
     ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
     OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, Store, decode_continuation,
-    encode_continuation,
+    into_page, lease_millis,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -95,10 +95,6 @@ fn lease_is_live(lock: &Option<(String, i64)>, now: i64) -> bool {
 
 fn new_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
-}
-
-fn lease_millis(lease: Duration) -> i64 {
-    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
 fn status_of(id: &InstanceId, instance: &Instance) -> OrchestrationStatus {
@@ -452,22 +448,12 @@ impl Store for MemoryStore {
             .collect();
         matching.sort_by(|a, b| (a.1.created_at, a.0).cmp(&(b.1.created_at, b.0)));
         let page_size = query.page_size.max(1);
-        let more = matching.len() > page_size;
-        matching.truncate(page_size);
-        let continuation_token = if more {
-            matching
-                .last()
-                .map(|(id, i)| encode_continuation(i.created_at, id))
-        } else {
-            None
-        };
-        Ok(InstancePage {
-            instances: matching
-                .into_iter()
-                .map(|(id, i)| status_of(id, i))
-                .collect(),
-            continuation_token,
-        })
+        let statuses = matching
+            .into_iter()
+            .take(page_size + 1)
+            .map(|(id, i)| status_of(id, i))
+            .collect();
+        Ok(into_page(statuses, page_size))
     }
 
     async fn read_history(

@@ -197,6 +197,29 @@ pub struct InstancePage {
     pub continuation_token: Option<String>,
 }
 
+/// A lease duration in whole milliseconds, saturating far in the future.
+pub(crate) fn lease_millis(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// Cuts `matches` (sorted, up to `page_size + 1` long) into a page, with a continuation
+/// token when there was one more.
+pub(crate) fn into_page(mut matches: Vec<OrchestrationStatus>, page_size: usize) -> InstancePage {
+    let more = matches.len() > page_size;
+    matches.truncate(page_size);
+    let continuation_token = if more {
+        matches
+            .last()
+            .map(|s| encode_continuation(s.created_time, &s.instance_id))
+    } else {
+        None
+    };
+    InstancePage {
+        instances: matches,
+        continuation_token,
+    }
+}
+
 /// A page position: (creation time in microseconds, instance id).
 pub(crate) fn encode_continuation(created_at: DateTime<Utc>, id: &InstanceId) -> String {
     format!("{}:{}", created_at.timestamp_micros(), id)

@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 use super::{
     ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
     OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, Store, decode_continuation,
-    encode_continuation,
+    into_page, lease_millis,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -131,10 +131,6 @@ fn micros(time: DateTime<Utc>) -> i64 {
 
 fn from_micros(value: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(value).unwrap_or_default()
-}
-
-fn lease_millis(lease: Duration) -> i64 {
-    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
 fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
@@ -857,19 +853,7 @@ impl Store for SqliteStore {
             while let Some(row) = rows.next().map_err(backend)? {
                 instances.push(read_status(row)?);
             }
-            let more = instances.len() > page_size;
-            instances.truncate(page_size);
-            let continuation_token = if more {
-                instances
-                    .last()
-                    .map(|s| encode_continuation(s.created_time, &s.instance_id))
-            } else {
-                None
-            };
-            Ok(InstancePage {
-                instances,
-                continuation_token,
-            })
+            Ok(into_page(instances, page_size))
         })
         .await
     }
