@@ -56,7 +56,7 @@ impl DurableClient {
     ///
     /// # Errors
     /// Awaiting gives [`ClientError::InvalidInstanceId`] for an id that breaks the id rules,
-    /// [`ClientError::Store`] with [`StoreError::InstanceAlreadyExists`] when the id belongs
+    /// [`ClientError::Store`] with [`StoreError::InstanceAlreadyExists`](crate::StoreError::InstanceAlreadyExists) when the id belongs
     /// to an instance that has not finished (Durable Functions' `NonRunningStates` reuse
     /// rule), or [`ClientError::InputEncode`].
     pub fn start_orchestration<O: Orchestration>(
