@@ -86,7 +86,7 @@ pub use worker::WorkerOptions;
 pub mod error_types {
     pub use crate::context::orchestration_error_types::{INPUT_ENCODE_ERROR, OUTPUT_DECODE_ERROR};
     pub use crate::registry::{INPUT_DECODE_ERROR, OUTPUT_ENCODE_ERROR};
-    pub use crate::replay::{NON_DETERMINISM_ERROR, PANIC_ERROR};
+    pub use crate::replay::{NON_DETERMINISM_ERROR, NON_DURABLE_AWAIT_ERROR, PANIC_ERROR};
     pub use crate::worker::{ACTIVITY_NOT_REGISTERED, ORCHESTRATION_NOT_REGISTERED};
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use durable_runtime::error_types::{ACTIVITY_NOT_REGISTERED, PANIC_ERROR};
+use durable_runtime::error_types::{ACTIVITY_NOT_REGISTERED, NON_DURABLE_AWAIT_ERROR, PANIC_ERROR};
 use durable_runtime::history::EventKind;
 use durable_runtime::prelude::*;
 use durable_runtime::store::memory::MemoryStore;
@@ -156,6 +156,17 @@ async fn slow_chain(
     Ok(total)
 }
 
+/// A helper the compile-time lints cannot see into.
+async fn wait_an_hour() {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+}
+
+#[orchestrator]
+async fn sleeps_in_a_helper(_ctx: OrchestrationContext) -> Result<(), OrchestrationError> {
+    wait_an_hour().await;
+    Ok(())
+}
+
 #[orchestrator(name = "renamed_orchestration", handle = Renamed)]
 async fn with_custom_name(_ctx: OrchestrationContext) -> Result<String, OrchestrationError> {
     Ok("renamed".into())
@@ -189,6 +200,7 @@ fn registry() -> Registry {
         .orchestration::<SurvivesPanic>()
         .orchestration::<WaitsSlowly>()
         .orchestration::<SlowChain>()
+        .orchestration::<SleepsInAHelper>()
         .orchestration::<Renamed>()
         .build()
         .expect("registry")
@@ -427,6 +439,23 @@ async fn an_unregistered_activity_fails_the_call_clearly() {
         "{inner}"
     );
     runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_durable_await_fails_the_instance_instead_of_hanging() {
+    for backend in BACKENDS {
+        let runtime = runtime(backend).await;
+        let instance = SleepsInAHelper::start(&runtime.client(), ()).await.unwrap();
+        let error = instance.wait_for_completion(WAIT).await.unwrap_err();
+        let ClientError::OrchestrationFailed { failure, .. } = error else {
+            panic!("expected a failed instance, got {error:?}");
+        };
+        assert_eq!(
+            failure.error_type, NON_DURABLE_AWAIT_ERROR,
+            "{backend:?}: {failure}"
+        );
+        runtime.shutdown().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,6 +35,11 @@ use crate::status::{FailureDetails, RuntimeStatus};
 pub const NON_DETERMINISM_ERROR: &str = "durable::NonDeterminismError";
 /// The `error_type` of a panic in user code.
 pub const PANIC_ERROR: &str = "panic";
+/// The `error_type` of an orchestrator that awaited something other than a durable call.
+pub const NON_DURABLE_AWAIT_ERROR: &str = "durable::NonDurableAwait";
+
+/// How many times in a row an orchestrator may wake itself during one poll.
+const MAX_SELF_WAKES: usize = 10_000;
 
 /// How an execution ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +195,7 @@ impl ReplayEngine {
         now: DateTime<Utc>,
         new_events: Vec<HistoryEvent>,
     ) -> TurnOutput {
+        self.check_no_outside_wake();
         self.shared.lock().is_replaying = false;
         let mut output = TurnOutput::default();
         let started = HistoryEvent::new(now, EventKind::OrchestratorStarted);
@@ -201,6 +207,7 @@ impl ReplayEngine {
             }
             output.events.push(event);
         }
+        self.check_waiting_on_durable_work();
         let mut state = self.shared.lock();
         for (seq, action) in std::mem::take(&mut state.pending) {
             match action {
@@ -335,23 +342,67 @@ impl ReplayEngine {
         }
     }
 
+    /// Polls the orchestrator until it stops waking itself.
+    ///
+    /// A future may wake itself while being polled (a combinator yielding cooperatively);
+    /// it is polled again at once so no progress waits for the next event. A future that
+    /// keeps doing so is busy-waiting on something outside the history and fails the
+    /// instance.
     fn poll(&mut self) {
-        if self.outcome.is_some() {
-            return;
-        }
-        let Some(future) = self.future.as_mut() else {
-            return;
-        };
-        self.flag.0.store(false, Ordering::Release);
-        let mut cx = Context::from_waker(&self.waker);
-        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
-            Ok(Poll::Pending) => {}
-            Ok(Poll::Ready(Ok(output))) => {
-                self.outcome = Some(Outcome::Completed(output));
-                self.future = None;
+        for _ in 0..MAX_SELF_WAKES {
+            if self.outcome.is_some() {
+                return;
             }
-            Ok(Poll::Ready(Err(failure))) => self.fail(failure),
-            Err(panic) => self.fail(panic_failure(panic)),
+            let Some(future) = self.future.as_mut() else {
+                return;
+            };
+            self.flag.0.store(false, Ordering::Release);
+            let mut cx = Context::from_waker(&self.waker);
+            match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+                Ok(Poll::Pending) => {}
+                Ok(Poll::Ready(Ok(output))) => {
+                    self.outcome = Some(Outcome::Completed(output));
+                    self.future = None;
+                    return;
+                }
+                Ok(Poll::Ready(Err(failure))) => return self.fail(failure),
+                Err(panic) => return self.fail(panic_failure(panic)),
+            }
+            if !self.flag.0.load(Ordering::Acquire) {
+                return;
+            }
+        }
+        self.fail_non_durable("keeps waking itself without waiting on a durable call (a busy loop, or `yield_now` in a loop)");
+    }
+
+    /// Fails the instance because its code awaited something that is not a durable call.
+    fn fail_non_durable(&mut self, what: &str) {
+        let message = format!(
+            "non-durable await in instance {}: the orchestrator {what}. Orchestrators may only await \
+             durable calls made through `OrchestrationContext` (activities, and the combinators over \
+             them); a `tokio::time::sleep`, channel, socket or HTTP request — perhaps inside a helper \
+             function — is not recorded in history and cannot be replayed. Move that work into an \
+             `#[activity]`",
+            self.shared.instance_id
+        );
+        self.fail(FailureDetails::new(NON_DURABLE_AWAIT_ERROR, message));
+    }
+
+    /// The backstop for awaits the compile-time lints cannot see: called when a turn ends.
+    ///
+    /// If the orchestrator is still pending but no durable call is open, nothing in the
+    /// history can ever wake it: it awaits something else, and would otherwise hang.
+    fn check_waiting_on_durable_work(&mut self) {
+        if self.outcome.is_none() && self.future.is_some() && self.shared.lock().open.is_empty() {
+            self.fail_non_durable("is waiting, but not on any durable call");
+        }
+    }
+
+    /// The other half of the backstop, called when a turn starts: the engine's waker was
+    /// woken between turns, which only something outside the history can do.
+    fn check_no_outside_wake(&mut self) {
+        if self.future.is_some() && self.flag.0.swap(false, Ordering::AcqRel) {
+            self.fail_non_durable("was woken by something outside the history");
         }
     }
 }

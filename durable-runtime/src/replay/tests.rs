@@ -444,3 +444,133 @@ async fn the_activity_stays_callable_as_a_plain_function() {
     assert_eq!(value, "plain");
     let _ = Other;
 }
+
+/// A future that wakes itself `remaining` times before completing, like a combinator that
+/// yields cooperatively.
+struct SelfWaking {
+    remaining: usize,
+}
+
+impl std::future::Future for SelfWaking {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.remaining == 0 {
+            return std::task::Poll::Ready(());
+        }
+        self.remaining -= 1;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+static OUTSIDE_WAKER: std::sync::Mutex<Option<std::task::Waker>> = std::sync::Mutex::new(None);
+
+/// A future that parks its waker where the test can wake it, like a socket would.
+struct Outside;
+
+impl std::future::Future for Outside {
+    type Output = ();
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        *OUTSIDE_WAKER.lock().unwrap() = Some(cx.waker().clone());
+        std::task::Poll::Pending
+    }
+}
+
+#[orchestrator]
+async fn awaits_nothing_durable(_ctx: OrchestrationContext) -> Result<(), OrchestrationError> {
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[orchestrator]
+async fn yields_then_calls(ctx: OrchestrationContext) -> Result<String, OrchestrationError> {
+    SelfWaking { remaining: 50 }.await;
+    Ok(ctx.call_activity(Echo, "after yielding".to_owned()).await?)
+}
+
+#[orchestrator]
+async fn spins(_ctx: OrchestrationContext) -> Result<(), OrchestrationError> {
+    SelfWaking {
+        remaining: usize::MAX,
+    }
+    .await;
+    Ok(())
+}
+
+#[orchestrator]
+async fn races_an_outside_future(ctx: OrchestrationContext) -> Result<(), OrchestrationError> {
+    let call = ctx.call_activity(Echo, "x".to_owned());
+    futures::future::join(call, Outside).await.0?;
+    Ok(())
+}
+
+#[test]
+fn awaiting_something_that_is_not_a_durable_call_fails_instead_of_hanging() {
+    let mut engine = engine::<AwaitsNothingDurable>();
+    let turn = engine.run_turn(t(0), vec![started(&())]);
+    let failure = failure(&turn);
+    assert_eq!(failure.error_type, NON_DURABLE_AWAIT_ERROR);
+    assert!(
+        failure.message.contains("not on any durable call"),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure.message.contains("#[activity]"),
+        "{}",
+        failure.message
+    );
+}
+
+#[test]
+fn self_waking_futures_are_polled_again_at_once() {
+    let mut engine = engine::<YieldsThenCalls>();
+    let turn = engine.run_turn(t(0), vec![started(&())]);
+    assert_eq!(
+        scheduled_names(&turn),
+        [(0, "echo", "after yielding".to_owned())]
+    );
+    let done = engine.run_turn(t(1), vec![completed(0, "ok")]);
+    assert_eq!(completed_output(&done).decode::<String>().unwrap(), "ok");
+}
+
+#[test]
+fn an_orchestrator_that_only_wakes_itself_fails() {
+    let mut engine = engine::<Spins>();
+    let failure = failure(&engine.run_turn(t(0), vec![started(&())]));
+    assert_eq!(failure.error_type, NON_DURABLE_AWAIT_ERROR);
+    assert!(
+        failure.message.contains("keeps waking itself"),
+        "{}",
+        failure.message
+    );
+}
+
+#[test]
+fn a_wake_from_outside_the_history_fails_the_next_turn() {
+    let mut engine = engine::<RacesAnOutsideFuture>();
+    let first = engine.run_turn(t(0), vec![started(&())]);
+    assert!(
+        first.outcome.is_none(),
+        "a durable call is open, so the first turn waits"
+    );
+    OUTSIDE_WAKER
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the outside future parked its waker")
+        .wake();
+    let failure = failure(&engine.run_turn(t(1), vec![completed(0, "x")]));
+    assert_eq!(failure.error_type, NON_DURABLE_AWAIT_ERROR);
+    assert!(
+        failure.message.contains("outside the history"),
+        "{}",
+        failure.message
+    );
+}
