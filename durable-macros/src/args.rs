@@ -9,6 +9,8 @@ use syn::meta::ParseNestedMeta;
 use syn::{Ident, LitStr, Path};
 
 use crate::ctxt::Ctxt;
+use crate::determinism::Rule;
+use crate::signature::Kind;
 
 /// One argument's value, remembering where it was first set.
 pub(crate) struct Attr<'c, T> {
@@ -55,16 +57,22 @@ pub(crate) struct FnArgs {
     pub(crate) handle: Option<Ident>,
     /// `crate = path`: where `durable_runtime` is.
     pub(crate) crate_path: Option<Path>,
+    /// `allow(rule, ...)`: determinism rules switched off for this orchestrator.
+    pub(crate) allow: Vec<Rule>,
 }
-
-const VALID_KEYS: &str = "`name`, `handle`, `crate`";
 
 impl FnArgs {
     /// Parses `args`, recording every problem in `cx`.
-    pub(crate) fn parse(cx: &Ctxt, macro_name: &str, args: TokenStream) -> Self {
+    pub(crate) fn parse(cx: &Ctxt, kind: Kind, args: TokenStream) -> Self {
+        let macro_name = kind.attribute();
+        let valid_keys = match kind {
+            Kind::Orchestrator => "`name`, `handle`, `crate`, `allow`",
+            Kind::Activity => "`name`, `handle`, `crate`",
+        };
         let mut name = Attr::none(cx, "name");
         let mut handle = Attr::none(cx, "handle");
         let mut crate_path = Attr::none(cx, "crate");
+        let mut allow = Attr::none(cx, "allow");
         let parser = syn::meta::parser(|meta: ParseNestedMeta<'_>| {
             if meta.path.is_ident("name") {
                 let value: LitStr = meta.value()?.parse()?;
@@ -82,12 +90,39 @@ impl FnArgs {
             } else if meta.path.is_ident("crate") {
                 let value: Path = meta.value()?.parse()?;
                 crate_path.set(&meta.path, value);
+            } else if meta.path.is_ident("allow") && kind == Kind::Orchestrator {
+                let mut rules: Vec<Rule> = Vec::new();
+                meta.parse_nested_meta(|inner| {
+                    let id = inner.path.to_token_stream().to_string().replace(' ', "");
+                    match Rule::from_id(&id) {
+                        Some(rule) if rules.contains(&rule) => cx.error_spanned_by(
+                            &inner.path,
+                            format_args!("rule `{id}` is listed twice; remove one"),
+                        ),
+                        Some(rule) => rules.push(rule),
+                        None => cx.error_spanned_by(
+                            &inner.path,
+                            format_args!(
+                                "unknown determinism rule `{id}`; expected one of: {}",
+                                Rule::all_ids()
+                            ),
+                        ),
+                    }
+                    Ok(())
+                })?;
+                allow.set(&meta.path, rules);
+            } else if meta.path.is_ident("allow") {
+                cx.error_spanned_by(
+                    &meta.path,
+                    "`allow` applies to `#[orchestrator]` only: activities are where I/O, clocks and randomness belong, so they have no determinism rules",
+                );
+                let _ = meta.parse_nested_meta(|_| Ok(()));
             } else {
                 let key = meta.path.to_token_stream().to_string().replace(' ', "");
                 cx.error_spanned_by(
                     &meta.path,
                     format_args!(
-                        "unknown `#[{macro_name}]` argument `{key}`; expected one of: {VALID_KEYS}"
+                        "unknown `#[{macro_name}]` argument `{key}`; expected one of: {valid_keys}"
                     ),
                 );
                 // Skip the value, if any, so parsing can go on.
@@ -106,6 +141,7 @@ impl FnArgs {
             name: name.get(),
             handle: handle.get(),
             crate_path: crate_path.get(),
+            allow: allow.get().unwrap_or_default(),
         }
     }
 }

@@ -188,11 +188,15 @@ impl FnExpansion<'_> {
 
     pub(crate) fn expand(&self) -> TokenStream {
         let func = self.func;
+        // The runtime needs a future even from a body that never awaits, so the macro
+        // requires `async`; it therefore silences the lint that would ask to remove it.
+        let allow_unused_async = quote!(#[allow(clippy::unused_async)]);
         let marker_type = self.marker_type();
         let trait_impl = self.trait_impl();
         let client_methods = self.client_methods();
         let registration = self.registration();
         quote! {
+            #allow_unused_async
             #func
             #marker_type
             #trait_impl

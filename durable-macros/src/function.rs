@@ -10,6 +10,7 @@ use syn::ItemFn;
 use crate::args::FnArgs;
 use crate::codegen::FnExpansion;
 use crate::ctxt::Ctxt;
+use crate::determinism;
 use crate::signature::{Kind, Signature};
 
 pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
@@ -26,10 +27,16 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
         }
     };
     let cx = Ctxt::new();
-    let args = FnArgs::parse(&cx, kind.attribute(), args);
+    let args = FnArgs::parse(&cx, kind, args);
     let sig = Signature::from_ast(&cx, kind, &func);
-    // The determinism lints of `#[orchestrator]` run here, on `func.block`, reporting into
-    // the same `Ctxt` so that every error of the function shows in one compile.
+    // The determinism lints report into the same `Ctxt`, so every error of the function
+    // (signature, arguments, determinism) shows in one compile.
+    let warnings = match kind {
+        Kind::Orchestrator => {
+            determinism::check(&cx, &func.block, sig.context_ident.as_ref(), &args.allow)
+        }
+        Kind::Activity => TokenStream::new(),
+    };
     match cx.check() {
         Ok(()) => {
             let expansion = FnExpansion {
@@ -38,7 +45,8 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
                 sig,
                 args,
             };
-            let out = expansion.expand();
+            let mut out = expansion.expand();
+            out.extend(warnings);
             if std::env::var_os("DURABLE_MACROS_DEBUG").is_some() {
                 eprintln!("{out}");
             }

@@ -5,6 +5,7 @@
 mod args;
 mod codegen;
 mod ctxt;
+mod determinism;
 mod function;
 mod signature;
 

@@ -28,6 +28,13 @@ impl Kind {
             Self::Activity => "ActivityContext",
         }
     }
+
+    fn other_context_type(self) -> &'static str {
+        match self {
+            Self::Orchestrator => "ActivityContext",
+            Self::Activity => "OrchestrationContext",
+        }
+    }
 }
 
 /// What the function returns.
@@ -44,6 +51,8 @@ pub(crate) struct Signature {
     pub(crate) ident: Ident,
     /// Whether it takes the context first.
     pub(crate) has_context: bool,
+    /// The context parameter's name, when it is a plain identifier.
+    pub(crate) context_ident: Option<Ident>,
     /// The input type, if it takes one.
     pub(crate) input: Option<Type>,
     /// The output.
@@ -106,6 +115,7 @@ impl Signature {
         }
         let context = kind.context_type();
         let mut has_context = false;
+        let mut context_ident = None;
         let mut inputs = Vec::new();
         for (index, arg) in sig.inputs.iter().enumerate() {
             match arg {
@@ -125,6 +135,19 @@ impl Signature {
                             format_args!("take the context by value: `ctx: {context}` (it is cheap to clone)"),
                         );
                     }
+                    has_context = true;
+                    if let syn::Pat::Ident(pat) = &*typed.pat {
+                        context_ident = Some(pat.ident.clone());
+                    }
+                }
+                FnArg::Typed(typed) if last_segment_is(&typed.ty, kind.other_context_type()) => {
+                    cx.error_spanned_by(
+                        &typed.ty,
+                        format_args!(
+                            "`#[{attribute}]` functions take `{context}`, not `{}`",
+                            kind.other_context_type()
+                        ),
+                    );
                     has_context = true;
                 }
                 FnArg::Typed(typed) => {
@@ -151,10 +174,14 @@ impl Signature {
                 format_args!("an orchestrator's first parameter must be the context: `async fn {}(ctx: OrchestrationContext, input: T)`", sig.ident),
             );
         }
+        let after = match kind {
+            Kind::Orchestrator => "after the context",
+            Kind::Activity => "(after the optional context)",
+        };
         for extra in inputs.iter().skip(1) {
             cx.error_spanned_by(
                 extra,
-                format_args!("`#[{attribute}]` functions take at most one input after the context; pass several values as one tuple, e.g. `(a, b): (A, B)`"),
+                format_args!("`#[{attribute}]` functions take at most one input {after}; pass several values as one tuple, e.g. `(a, b): (A, B)`"),
             );
         }
         let output = match &sig.output {
@@ -189,6 +216,7 @@ impl Signature {
         Self {
             ident: sig.ident.clone(),
             has_context,
+            context_ident,
             input: inputs.first().map(|typed| (*typed.ty).clone()),
             output,
         }

@@ -76,7 +76,7 @@ pub use ids::{ExecutionId, InstanceId, InvalidInstanceId, MAX_INSTANCE_ID_LEN};
 pub use join::{join_all, try_join_all};
 pub use payload::Payload;
 pub use registry::{
-    Activity, FunctionKind, Orchestration, Registration, Registry, RegistryBuilder,
+    Activity, ActivityInput, FunctionKind, Orchestration, Registration, Registry, RegistryBuilder,
 };
 pub use runtime::{Runtime, RuntimeBuilder};
 pub use status::{FailureDetails, OrchestrationStatus, RuntimeStatus, UnknownRuntimeStatus};

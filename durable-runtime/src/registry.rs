@@ -71,6 +71,28 @@ pub trait Orchestration: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::Output, OrchestrationError>> + Send + 'static;
 }
 
+/// The input of activity `A`: implemented only for `A::Input`.
+///
+/// [`OrchestrationContext::call_activity`] takes its input through this trait so that a
+/// wrong input type is reported against the activity: rustc names
+/// `<Marker as Activity>::Input` and points at the activity's declared input type, and
+/// `value.into()` still infers the right type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not the input type of activity `{A}`",
+    label = "not the input of `{A}`",
+    note = "pass a value of the type of the activity function's input parameter"
+)]
+pub trait ActivityInput<A: Activity> {
+    /// Converts into the activity's input (the identity).
+    fn into_input(self) -> A::Input;
+}
+
+impl<A: Activity> ActivityInput<A> for A::Input {
+    fn into_input(self) -> A::Input {
+        self
+    }
+}
+
 /// A type-erased activity body.
 pub(crate) type ActivityFn =
     fn(ActivityContext, Payload) -> BoxFuture<Result<Payload, FailureDetails>>;

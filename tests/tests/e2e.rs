@@ -136,7 +136,7 @@ async fn survives_panic(ctx: OrchestrationContext) -> Result<String, Orchestrati
 
 #[orchestrator]
 async fn calls_missing(ctx: OrchestrationContext) -> Result<String, OrchestrationError> {
-    Ok(ctx.call_activity(SayHello, "nowhere".into()).await?)
+    Ok(ctx.call_activity(SayHello, "nowhere".to_owned()).await?)
 }
 
 #[orchestrator]

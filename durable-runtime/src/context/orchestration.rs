@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::error::ActivityFailed;
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
-use crate::registry::Activity;
+use crate::registry::{Activity, ActivityInput};
 use crate::replay::{Action, OpenCall, Shared};
 use crate::status::FailureDetails;
 
@@ -56,6 +56,10 @@ impl OrchestrationContext {
     /// fan-out is written (create the futures, then [`join_all`](crate::join_all) them).
     /// Dropping the future does not cancel the activity; its result is then ignored.
     ///
+    /// `input` must be of the activity's input type ([`ActivityInput`](crate::ActivityInput) is implemented only
+    /// for it), so a wrong type is a compile error that names the activity. Because of
+    /// that bound `"text".into()` cannot infer its target here: write `"text".to_owned()`.
+    ///
     /// # Errors
     /// The future resolves to [`ActivityFailed`] when the activity returned an error or
     /// panicked (type name and message kept in `details`), when `input` could not be
@@ -66,13 +70,13 @@ impl OrchestrationContext {
     /// Takes the next sequence number and writes `ActivityScheduled` with it; on replay the
     /// recorded `ActivityScheduled` must name the same activity at the same sequence
     /// number, and the result comes from the recorded `ActivityCompleted`/`ActivityFailed`.
-    pub fn call_activity<A: Activity>(
+    pub fn call_activity<A: Activity, I: ActivityInput<A>>(
         &self,
         activity: A,
-        input: A::Input,
+        input: I,
     ) -> ActivityCall<A::Output> {
         let _ = activity;
-        let input = match Payload::encode(&input) {
+        let input = match Payload::encode(&input.into_input()) {
             Ok(input) => input,
             Err(error) => {
                 return ActivityCall::failed(

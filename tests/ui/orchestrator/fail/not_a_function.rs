@@ -1,0 +1,6 @@
+use durable_runtime::prelude::*;
+
+#[orchestrator]
+struct NotAFunction;
+
+fn main() {}
