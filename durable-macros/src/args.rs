@@ -59,6 +59,8 @@ pub(crate) struct FnArgs {
     pub(crate) crate_path: Option<Path>,
     /// `allow(rule, ...)`: determinism rules switched off for this orchestrator.
     pub(crate) allow: Vec<Rule>,
+    /// `version = "..."`: the orchestration version.
+    pub(crate) version: Option<LitStr>,
 }
 
 impl FnArgs {
@@ -66,13 +68,14 @@ impl FnArgs {
     pub(crate) fn parse(cx: &Ctxt, kind: Kind, args: TokenStream) -> Self {
         let macro_name = kind.attribute();
         let valid_keys = match kind {
-            Kind::Orchestrator => "`name`, `handle`, `crate`, `allow`",
+            Kind::Orchestrator => "`name`, `version`, `handle`, `crate`, `allow`",
             Kind::Activity => "`name`, `handle`, `crate`",
         };
         let mut name = Attr::none(cx, "name");
         let mut handle = Attr::none(cx, "handle");
         let mut crate_path = Attr::none(cx, "crate");
         let mut allow = Attr::none(cx, "allow");
+        let mut version = Attr::none(cx, "version");
         let parser = syn::meta::parser(|meta: ParseNestedMeta<'_>| {
             if meta.path.is_ident("name") {
                 let value: LitStr = meta.value()?.parse()?;
@@ -84,6 +87,16 @@ impl FnArgs {
                     );
                 }
                 name.set(&meta.path, value);
+            } else if meta.path.is_ident("version") && kind == Kind::Orchestrator {
+                let value: LitStr = meta.value()?.parse()?;
+                let text = value.value();
+                if text.trim().is_empty() || text.trim() != text {
+                    cx.error_spanned_by(
+                        &value,
+                        "`version` must be non-empty and have no surrounding whitespace",
+                    );
+                }
+                version.set(&meta.path, value);
             } else if meta.path.is_ident("handle") {
                 let value: Ident = meta.value()?.parse()?;
                 handle.set(&meta.path, value);
@@ -142,6 +155,7 @@ impl FnArgs {
             handle: handle.get(),
             crate_path: crate_path.get(),
             allow: allow.get().unwrap_or_default(),
+            version: version.get(),
         }
     }
 }

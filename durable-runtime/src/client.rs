@@ -7,14 +7,42 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::clock;
+use crate::context::ExternalEvent;
 use crate::error::ClientError;
+use crate::error::StoreError;
 use crate::history::{EventKind, HistoryEvent};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::registry::Orchestration;
 use crate::status::{OrchestrationStatus, RuntimeStatus};
-use crate::store::{InstancePage, InstanceQuery, NewInstance, Store};
+use crate::store::{InstancePage, InstanceQuery, NewInstance, OutboundMessage, PurgeQuery, Store};
+
+/// The statuses in which an instance still accepts events and termination.
+const LIVE: [RuntimeStatus; 4] = [
+    RuntimeStatus::Running,
+    RuntimeStatus::Pending,
+    RuntimeStatus::Suspended,
+    RuntimeStatus::ContinuedAsNew,
+];
+
+/// Maps the store's status refusals to client errors naming the operation.
+fn state_error(error: StoreError, operation: &'static str) -> ClientError {
+    match error {
+        StoreError::InstanceNotFound(id) => ClientError::InstanceNotFound(id),
+        StoreError::InstanceState {
+            instance_id,
+            status,
+        } => ClientError::InvalidState {
+            instance_id,
+            status,
+            operation,
+        },
+        other => ClientError::Store(other),
+    }
+}
 
 /// The longest gap between two status reads while waiting, for instances finished by
 /// another process (this process's own completions wake the waiter at once).
@@ -155,12 +183,229 @@ impl DurableClient {
             .ok_or_else(|| ClientError::InstanceNotFound(instance_id.clone()))
     }
 
+    /// Raises event `name` with `data` on an instance (Durable Functions'
+    /// `RaiseEventAsync`). The event is kept until the orchestrator waits for it; while the
+    /// instance is suspended it waits and is applied on resume.
+    ///
+    /// # Errors
+    /// [`ClientError::InstanceNotFound`]; [`ClientError::InvalidState`] when the instance
+    /// has finished (the event would be lost, so it is refused rather than dropped);
+    /// [`ClientError::InputEncode`] when `data` cannot be encoded.
+    pub async fn raise_event<T: Serialize + ?Sized>(
+        &self,
+        instance_id: &InstanceId,
+        name: &str,
+        data: &T,
+    ) -> Result<(), ClientError> {
+        let input = Payload::encode(data).map_err(|source| ClientError::InputEncode {
+            name: "event data",
+            source,
+        })?;
+        let event = HistoryEvent::new(
+            clock::now(),
+            EventKind::EventRaised {
+                name: name.to_owned(),
+                input,
+            },
+        );
+        self.control(instance_id, event, &LIVE, "raise an event to")
+            .await
+    }
+
+    /// Raises the typed event `E` (under `E::NAME`); see [`raise_event`](Self::raise_event).
+    ///
+    /// # Errors
+    /// As [`raise_event`](Self::raise_event).
+    pub async fn raise<E: ExternalEvent>(
+        &self,
+        instance_id: &InstanceId,
+        event: &E,
+    ) -> Result<(), ClientError> {
+        self.raise_event(instance_id, E::NAME, event).await
+    }
+
+    /// Terminates an instance: it ends as `Terminated` with `reason` as its output
+    /// (Durable Functions' `TerminateAsync`). Activities already running are not stopped.
+    /// With `recursive`, its unfinished sub-orchestrations (and theirs) are terminated too.
+    ///
+    /// # Errors
+    /// [`ClientError::InstanceNotFound`], or [`ClientError::InvalidState`] when it has
+    /// already finished.
+    pub async fn terminate(
+        &self,
+        instance_id: &InstanceId,
+        reason: Option<&str>,
+        recursive: bool,
+    ) -> Result<(), ClientError> {
+        if recursive {
+            for child in self.unfinished_children(instance_id).await? {
+                match Box::pin(self.terminate(&child, reason, true)).await {
+                    Ok(())
+                    | Err(ClientError::InvalidState { .. } | ClientError::InstanceNotFound(_)) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        let event = HistoryEvent::new(
+            clock::now(),
+            EventKind::ExecutionTerminated {
+                reason: reason.map(str::to_owned),
+            },
+        );
+        self.control(instance_id, event, &LIVE, "terminate").await
+    }
+
+    /// Suspends a running instance: it makes no progress, and events that arrive meanwhile
+    /// wait, until [`resume`](Self::resume).
+    ///
+    /// # Errors
+    /// [`ClientError::InstanceNotFound`], or [`ClientError::InvalidState`] unless it is
+    /// Running or Pending.
+    pub async fn suspend(
+        &self,
+        instance_id: &InstanceId,
+        reason: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let event = HistoryEvent::new(
+            clock::now(),
+            EventKind::ExecutionSuspended {
+                reason: reason.map(str::to_owned),
+            },
+        );
+        self.control(
+            instance_id,
+            event,
+            &[
+                RuntimeStatus::Running,
+                RuntimeStatus::Pending,
+                RuntimeStatus::ContinuedAsNew,
+            ],
+            "suspend",
+        )
+        .await
+    }
+
+    /// Resumes a suspended instance; the events that arrived while it was suspended are
+    /// applied in arrival order.
+    ///
+    /// # Errors
+    /// [`ClientError::InstanceNotFound`], or [`ClientError::InvalidState`] unless it is
+    /// Suspended.
+    pub async fn resume(
+        &self,
+        instance_id: &InstanceId,
+        reason: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let event = HistoryEvent::new(
+            clock::now(),
+            EventKind::ExecutionResumed {
+                reason: reason.map(str::to_owned),
+            },
+        );
+        self.control(instance_id, event, &[RuntimeStatus::Suspended], "resume")
+            .await
+    }
+
+    /// Deletes a finished instance with its history (Durable Functions'
+    /// `PurgeInstanceHistoryAsync`).
+    ///
+    /// # Errors
+    /// [`ClientError::InstanceNotFound`], or [`ClientError::InvalidState`] when it has not
+    /// finished (terminate it first).
+    pub async fn purge(&self, instance_id: &InstanceId) -> Result<(), ClientError> {
+        self.store
+            .purge_instance(instance_id)
+            .await
+            .map_err(|error| state_error(error, "purge"))
+    }
+
+    /// Deletes every finished instance matching `query`; returns how many.
+    ///
+    /// # Errors
+    /// [`ClientError::Store`].
+    pub async fn purge_instances(&self, query: &PurgeQuery) -> Result<usize, ClientError> {
+        Ok(self.store.purge_instances(query).await?)
+    }
+
+    /// Starts an instance again with the same orchestration, version and input (Durable
+    /// Functions' `RestartAsync`): under a new instance id, or under the same one when
+    /// `new_instance_id` is false (allowed once the old instance has finished).
+    ///
+    /// # Errors
+    /// [`ClientError::InstanceNotFound`]; with the same id,
+    /// [`StoreError::InstanceAlreadyExists`](crate::StoreError::InstanceAlreadyExists) while
+    /// it is still running.
+    pub async fn restart(
+        &self,
+        instance_id: &InstanceId,
+        new_instance_id: bool,
+    ) -> Result<InstanceId, ClientError> {
+        let status = self
+            .get_status(instance_id)
+            .await?
+            .ok_or_else(|| ClientError::InstanceNotFound(instance_id.clone()))?;
+        let id = (!new_instance_id).then(|| instance_id.to_string());
+        self.start_raw(
+            status.name,
+            status.version,
+            id,
+            status.input.unwrap_or_else(Payload::null),
+        )
+        .await
+    }
+
+    async fn unfinished_children(
+        &self,
+        parent: &InstanceId,
+    ) -> Result<Vec<InstanceId>, ClientError> {
+        let mut children = Vec::new();
+        let mut query = InstanceQuery {
+            parent_instance_id: Some(parent.clone()),
+            statuses: RuntimeStatus::ALL
+                .into_iter()
+                .filter(|s| !s.is_terminal())
+                .collect(),
+            page_size: 1000,
+            ..InstanceQuery::default()
+        };
+        loop {
+            let page = self.store.list_instances(&query).await?;
+            children.extend(page.instances.into_iter().map(|s| s.instance_id));
+            match page.continuation_token {
+                Some(token) => query.continuation_token = Some(token),
+                None => return Ok(children),
+            }
+        }
+    }
+
+    async fn control(
+        &self,
+        instance_id: &InstanceId,
+        event: HistoryEvent,
+        accept: &[RuntimeStatus],
+        operation: &'static str,
+    ) -> Result<(), ClientError> {
+        let message = OutboundMessage {
+            instance_id: instance_id.clone(),
+            execution_id: None,
+            visible_at: event.timestamp,
+            event,
+        };
+        self.store
+            .enqueue_message(message, accept)
+            .await
+            .map(drop)
+            .map_err(|error| state_error(error, operation))
+    }
+
     async fn start_raw(
         &self,
-        name: &'static str,
+        name: impl Into<String>,
+        version: Option<String>,
         instance_id: Option<String>,
         input: Payload,
     ) -> Result<InstanceId, ClientError> {
+        let name = name.into();
         let instance_id = match instance_id {
             Some(id) => InstanceId::new(id)?,
             None => InstanceId::generate(),
@@ -170,8 +415,8 @@ impl DurableClient {
         let started = HistoryEvent::new(
             created_at,
             EventKind::ExecutionStarted {
-                name: name.to_owned(),
-                version: None,
+                name: name.clone(),
+                version: version.clone(),
                 execution_id: execution_id.clone(),
                 input: input.clone(),
                 parent: None,
@@ -182,14 +427,15 @@ impl DurableClient {
             .create_instance(NewInstance {
                 instance_id: instance_id.clone(),
                 execution_id,
-                name: name.to_owned(),
-                version: None,
+                name: name.clone(),
+                version,
                 input,
                 created_at,
                 started,
+                parent_instance_id: None,
             })
             .await?;
-        tracing::debug!(%instance_id, orchestration = name, "instance created");
+        tracing::debug!(%instance_id, orchestration = %name, "instance created");
         Ok(instance_id)
     }
 }
@@ -235,7 +481,12 @@ impl<O: Orchestration> IntoFuture for StartOrchestration<O> {
                 })?;
             let instance_id = self
                 .client
-                .start_raw(O::NAME, self.instance_id, input)
+                .start_raw(
+                    O::NAME,
+                    O::VERSION.map(str::to_owned),
+                    self.instance_id,
+                    input,
+                )
                 .await?;
             Ok(self.client.instance(instance_id))
         })

@@ -26,6 +26,10 @@ fn failure_from_error<E: std::error::Error + 'static>(error: &E) -> FailureDetai
         details.inner = Some(Box::new(failed.details.clone()));
         return details;
     }
+    if let Some(failed) = any.downcast_ref::<SubOrchestrationFailed>() {
+        details.inner = Some(Box::new(failed.details.clone()));
+        return details;
+    }
     let mut source = error.source();
     let mut chain = Vec::new();
     while let Some(cause) = source {
@@ -115,6 +119,45 @@ pub struct ActivityFailed {
     pub name: String,
     /// What went wrong in the activity.
     pub details: FailureDetails,
+}
+
+/// A sub-orchestration called from an orchestrator failed (or could not be started, or
+/// was terminated); the child's failure is in [`details`](Self::details).
+///
+/// Durable Functions calls this `SubOrchestrationFailedException`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("sub-orchestration `{name}` ({instance_id}) failed: {details}")]
+pub struct SubOrchestrationFailed {
+    /// The registered orchestration name of the child.
+    pub name: String,
+    /// The child's instance id.
+    pub instance_id: InstanceId,
+    /// What went wrong in the child.
+    pub details: FailureDetails,
+}
+
+/// Waiting for an external event did not produce a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The timeout passed first (Durable Functions' `TimeoutException`).
+    #[error("no `{name}` event arrived within {timeout:?}")]
+    TimedOut {
+        /// The event name.
+        name: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The event data does not decode as the expected type.
+    #[error("the `{name}` event's data does not decode as `{expected}`: {message}")]
+    Decode {
+        /// The event name.
+        name: String,
+        /// The expected type.
+        expected: &'static str,
+        /// The decoder's message.
+        message: String,
+    },
 }
 
 /// The error an orchestrator function returns; the instance becomes `Failed` with it.
@@ -210,6 +253,14 @@ pub enum StoreError {
     /// No instance has this id.
     #[error("no instance with id {0}")]
     InstanceNotFound(InstanceId),
+    /// The instance's status does not allow the operation.
+    #[error("instance {instance_id} is {status}")]
+    InstanceState {
+        /// The instance.
+        instance_id: InstanceId,
+        /// Its status.
+        status: RuntimeStatus,
+    },
     /// A work item's lease expired and another worker may own it now; its result was
     /// not committed and will be produced again.
     #[error("the lease on {0} was lost before commit; the work item will be processed again")]
@@ -277,9 +328,36 @@ pub enum ClientError {
     /// No instance has this id.
     #[error("no instance with id {0}; check the id, or list instances to find it")]
     InstanceNotFound(InstanceId),
+    /// The instance's status does not allow the operation (raising an event to a finished
+    /// instance, resuming one that is not suspended, purging one that is running, ...).
+    #[error("cannot {operation} instance {instance_id}: it is {status}{}", hint_for(*.status))]
+    InvalidState {
+        /// The instance.
+        instance_id: InstanceId,
+        /// Its status.
+        status: RuntimeStatus,
+        /// What was attempted ("raise an event to", "resume", ...).
+        operation: &'static str,
+    },
+    /// No orchestration with this name (and version) is registered.
+    #[error("no orchestration `{name}`{} is registered here", version.as_deref().map(|v| format!(" version `{v}`")).unwrap_or_default())]
+    UnknownOrchestration {
+        /// The name asked for.
+        name: String,
+        /// The version asked for, if any.
+        version: Option<String>,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn hint_for(status: RuntimeStatus) -> &'static str {
+    if status.is_terminal() {
+        "; it has finished"
+    } else {
+        ""
+    }
 }
 
 /// The set of registered functions is unusable.

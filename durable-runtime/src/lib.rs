@@ -61,7 +61,10 @@ pub mod store;
 mod worker;
 
 pub use client::{DurableClient, OrchestrationHandle, StartOrchestration};
-pub use context::{ActivityCall, ActivityContext, OrchestrationContext, ReplaySafeLogger};
+pub use context::{
+    ActivityCall, ActivityContext, DurableTimer, ExternalEvent, OrchestrationContext,
+    ReplaySafeLogger, RetryPolicy, SubOrchestrationCall, TimerDeadline, WaitForEvent,
+};
 #[doc(inline)]
 #[doc = include_str!("docs/activity.md")]
 pub use durable_macros::activity;
@@ -69,8 +72,8 @@ pub use durable_macros::activity;
 #[doc = include_str!("docs/orchestrator.md")]
 pub use durable_macros::orchestrator;
 pub use error::{
-    ActivityError, ActivityFailed, ClientError, NonDeterminismError, OrchestrationError,
-    RegistryError, RuntimeError, StoreError,
+    ActivityError, ActivityFailed, ClientError, EventError, NonDeterminismError,
+    OrchestrationError, RegistryError, RuntimeError, StoreError, SubOrchestrationFailed,
 };
 pub use ids::{ExecutionId, InstanceId, InvalidInstanceId, MAX_INSTANCE_ID_LEN};
 pub use join::{join_all, try_join_all};
@@ -86,16 +89,22 @@ pub use worker::WorkerOptions;
 pub mod error_types {
     pub use crate::context::orchestration_error_types::{INPUT_ENCODE_ERROR, OUTPUT_DECODE_ERROR};
     pub use crate::registry::{INPUT_DECODE_ERROR, OUTPUT_ENCODE_ERROR};
-    pub use crate::replay::{NON_DETERMINISM_ERROR, NON_DURABLE_AWAIT_ERROR, PANIC_ERROR};
-    pub use crate::worker::{ACTIVITY_NOT_REGISTERED, ORCHESTRATION_NOT_REGISTERED};
+    pub use crate::replay::{
+        CONTINUE_AS_NEW_ERROR, NON_DETERMINISM_ERROR, NON_DURABLE_AWAIT_ERROR, PANIC_ERROR,
+    };
+    pub use crate::store::SUB_ORCHESTRATION_ID_IN_USE;
+    pub use crate::worker::{
+        ACTIVITY_NOT_REGISTERED, HISTORY_TOO_LONG, ORCHESTRATION_NOT_REGISTERED, TERMINATED,
+    };
 }
 
 /// Everything an orchestration program usually needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Activity, ActivityContext, ActivityError, ActivityFailed, DurableClient, InstanceId,
-        Orchestration, OrchestrationContext, OrchestrationError, Runtime, RuntimeStatus, activity,
-        join_all, orchestrator, try_join_all,
+        Activity, ActivityContext, ActivityError, ActivityFailed, DurableClient, EventError,
+        ExternalEvent, InstanceId, Orchestration, OrchestrationContext, OrchestrationError,
+        RetryPolicy, Runtime, RuntimeStatus, SubOrchestrationFailed, activity, join_all,
+        orchestrator, try_join_all,
     };
     pub use serde::{Deserialize, Serialize};
 }

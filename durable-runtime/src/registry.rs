@@ -60,6 +60,9 @@ pub trait Activity: Send + Sync + 'static {
 pub trait Orchestration: Send + Sync + 'static {
     /// The registered name; persisted in history, so renaming it breaks running instances.
     const NAME: &'static str;
+    /// The version (`#[orchestrator(version = "2")]`); several versions of one name can be
+    /// registered side by side, and running instances keep the version they started on.
+    const VERSION: Option<&'static str> = None;
     /// The input type (`()` for none; a tuple for several values).
     type Input: Serialize + DeserializeOwned + Send + 'static;
     /// The output type.
@@ -187,6 +190,7 @@ enum Erased {
 #[derive(Clone, Copy)]
 pub struct Registration {
     name: &'static str,
+    version: Option<&'static str>,
     type_name: fn() -> &'static str,
     erased: Erased,
 }
@@ -196,6 +200,7 @@ impl Registration {
     pub const fn orchestration<O: Orchestration>() -> Self {
         Self {
             name: O::NAME,
+            version: O::VERSION,
             type_name: std::any::type_name::<O>,
             erased: Erased::Orchestration(erased_orchestration::<O>),
         }
@@ -205,6 +210,7 @@ impl Registration {
     pub const fn activity<A: Activity>() -> Self {
         Self {
             name: A::NAME,
+            version: None,
             type_name: std::any::type_name::<A>,
             erased: Erased::Activity(erased_activity::<A>),
         }
@@ -213,6 +219,11 @@ impl Registration {
     /// The registered name.
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// The orchestration version, if any.
+    pub fn version(&self) -> Option<&'static str> {
+        self.version
     }
 
     /// The kind of function.
@@ -229,6 +240,7 @@ impl fmt::Debug for Registration {
         f.debug_struct("Registration")
             .field("kind", &self.kind())
             .field("name", &self.name)
+            .field("version", &self.version)
             .field("type", &(self.type_name)())
             .finish()
     }
@@ -239,8 +251,32 @@ inventory::collect!(Registration);
 /// The functions a runtime can run, by kind and name.
 #[derive(Clone, Default)]
 pub struct Registry {
-    orchestrations: BTreeMap<&'static str, OrchestratorFn>,
+    orchestrations: BTreeMap<(&'static str, Option<&'static str>), OrchestratorFn>,
     activities: BTreeMap<&'static str, ActivityFn>,
+}
+
+/// Orders versions: unversioned first, then dot-separated parts compared numerically
+/// where both are numbers (`"2" < "10"`, `"1.9" < "1.10"`) and as text otherwise.
+pub(crate) fn compare_versions(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
+    match (a, b) {
+        (None, None) => std::cmp::Ordering::Equal,
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (Some(a), Some(b)) => {
+            let parts = |v: &'_ str| -> Vec<String> { v.split('.').map(str::to_owned).collect() };
+            let (a, b) = (parts(a), parts(b));
+            for (x, y) in a.iter().zip(&b) {
+                let order = match (x.parse::<u64>(), y.parse::<u64>()) {
+                    (Ok(x), Ok(y)) => x.cmp(&y),
+                    _ => x.cmp(y),
+                };
+                if order.is_ne() {
+                    return order;
+                }
+            }
+            a.len().cmp(&b.len())
+        }
+    }
 }
 
 impl Registry {
@@ -258,9 +294,30 @@ impl Registry {
         Self::builder().inventory().build()
     }
 
-    /// The registered orchestration names, sorted.
+    /// The registered orchestration names, sorted, each once.
     pub fn orchestration_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.orchestrations.keys().copied()
+        let mut names: Vec<&'static str> =
+            self.orchestrations.keys().map(|(name, _)| *name).collect();
+        names.dedup();
+        names.into_iter()
+    }
+
+    /// The registered versions of orchestration `name`, oldest first (`None` = unversioned).
+    pub fn orchestration_versions(&self, name: &str) -> Vec<Option<&'static str>> {
+        let mut versions: Vec<Option<&'static str>> = self
+            .orchestrations
+            .keys()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .collect();
+        versions.sort_by(|a, b| compare_versions(*a, *b));
+        versions
+    }
+
+    /// The newest registered version of orchestration `name`, if it is registered; new
+    /// instances started by name run it.
+    pub fn latest_orchestration_version(&self, name: &str) -> Option<Option<&'static str>> {
+        self.orchestration_versions(name).pop()
     }
 
     /// The registered activity names, sorted.
@@ -268,8 +325,15 @@ impl Registry {
         self.activities.keys().copied()
     }
 
-    pub(crate) fn orchestration(&self, name: &str) -> Option<OrchestratorFn> {
-        self.orchestrations.get(name).copied()
+    pub(crate) fn orchestration(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Option<OrchestratorFn> {
+        self.orchestrations
+            .iter()
+            .find(|((n, v), _)| *n == name && *v == version)
+            .map(|(_, f)| *f)
     }
 
     pub(crate) fn activity(&self, name: &str) -> Option<ActivityFn> {
@@ -280,7 +344,10 @@ impl Registry {
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
-            .field("orchestrations", &self.orchestrations.keys())
+            .field(
+                "orchestrations",
+                &self.orchestrations.keys().collect::<Vec<_>>(),
+            )
             .field("activities", &self.activities.keys())
             .finish()
     }
@@ -326,20 +393,27 @@ impl RegistryBuilder {
     /// [`RegistryError::Empty`] when nothing is registered.
     pub fn build(mut self) -> Result<Registry, RegistryError> {
         self.registrations
-            .sort_by_key(|r| (r.kind(), r.name, (r.type_name)()));
+            .sort_by_key(|r| (r.kind(), r.name, r.version, (r.type_name)()));
         self.registrations
-            .dedup_by_key(|r| (r.kind(), r.name, (r.type_name)()));
+            .dedup_by_key(|r| (r.kind(), r.name, r.version, (r.type_name)()));
         if self.registrations.is_empty() {
             return Err(RegistryError::Empty);
         }
         let mut registry = Registry::default();
         let mut duplicates = Vec::new();
         for pair in self.registrations.windows(2) {
-            if pair[0].kind() == pair[1].kind() && pair[0].name == pair[1].name {
+            if pair[0].kind() == pair[1].kind()
+                && pair[0].name == pair[1].name
+                && pair[0].version == pair[1].version
+            {
                 duplicates.push(format!(
-                    "{} `{}` ({} and {})",
+                    "{} `{}`{} ({} and {})",
                     pair[0].kind(),
                     pair[0].name,
+                    pair[0]
+                        .version
+                        .map(|v| format!(" version `{v}`"))
+                        .unwrap_or_default(),
                     (pair[0].type_name)(),
                     (pair[1].type_name)()
                 ));
@@ -351,7 +425,9 @@ impl RegistryBuilder {
         for registration in &self.registrations {
             match registration.erased {
                 Erased::Orchestration(f) => {
-                    registry.orchestrations.insert(registration.name, f);
+                    registry
+                        .orchestrations
+                        .insert((registration.name, registration.version), f);
                 }
                 Erased::Activity(f) => {
                     registry.activities.insert(registration.name, f);

@@ -5,9 +5,14 @@
 
 mod activity;
 mod orchestration;
+mod retry;
 
 pub use activity::ActivityContext;
-pub use orchestration::{ActivityCall, OrchestrationContext, ReplaySafeLogger};
+pub use orchestration::{
+    ActivityCall, DurableTimer, ExternalEvent, OrchestrationContext, ReplaySafeLogger,
+    SubOrchestrationCall, TimerDeadline, WaitForEvent,
+};
+pub use retry::RetryPolicy;
 
 pub(crate) mod orchestration_error_types {
     pub use super::orchestration::{INPUT_ENCODE_ERROR, OUTPUT_DECODE_ERROR};

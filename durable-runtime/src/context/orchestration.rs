@@ -9,11 +9,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::ActivityFailed;
+use crate::error::{ActivityFailed, EventError, SubOrchestrationFailed};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
-use crate::registry::{Activity, ActivityInput};
-use crate::replay::{Action, OpenCall, Shared};
+use crate::registry::{Activity, ActivityInput, Orchestration};
+use crate::replay::{Action, ContinueAsNewRequest, Shared};
+
+use super::retry::RetryPolicy;
 use crate::status::FailureDetails;
 
 /// The namespace of [`OrchestrationContext::new_guid`]'s UUID v5, as in Durable Functions'
@@ -91,25 +93,359 @@ impl OrchestrationContext {
                 );
             }
         };
-        let mut state = self.shared.lock();
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        state.pending.insert(
-            seq,
-            Action::CallActivity {
-                name: A::NAME,
-                input,
-            },
-        );
-        state.open.insert(seq, OpenCall::default());
-        drop(state);
+        let seq = self.shared.lock().schedule(Action::CallActivity {
+            name: A::NAME,
+            input,
+        });
         ActivityCall {
-            shared: Some(self.shared.clone()),
-            seq,
+            handle: OpenHandle::new(self.shared.clone(), seq),
             name: A::NAME,
             early: None,
             _output: PhantomData,
         }
+    }
+
+    /// Calls activity `A`, retrying failures as `policy` says; returns the first success
+    /// or the last failure.
+    ///
+    /// # Errors
+    /// The last attempt's [`ActivityFailed`] once the policy gives up (attempts used up,
+    /// retry timeout passed, a non-retriable failure, or `policy.handle` said no).
+    ///
+    /// # Determinism
+    /// Each attempt writes its own `ActivityScheduled` (a new sequence number) and each wait
+    /// a `TimerCreated`/`TimerFired` pair, so the retries replay exactly.
+    pub async fn call_activity_with_retry<A: Activity + Clone>(
+        &self,
+        activity: A,
+        input: A::Input,
+        policy: &RetryPolicy,
+    ) -> Result<A::Output, ActivityFailed>
+    where
+        A::Input: Clone,
+    {
+        let started = self.current_time();
+        let mut attempt = 1;
+        loop {
+            let error = match self.call_activity(activity.clone(), input.clone()).await {
+                Ok(output) => return Ok(output),
+                Err(error) => error,
+            };
+            if !self.retry_allowed(policy, attempt, started, &error.details) {
+                return Err(error);
+            }
+            self.create_timer(policy.delay(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    fn retry_allowed(
+        &self,
+        policy: &RetryPolicy,
+        attempt: u32,
+        started: DateTime<Utc>,
+        failure: &FailureDetails,
+    ) -> bool {
+        if attempt >= policy.max_attempts || !policy.should_retry(failure) {
+            return false;
+        }
+        policy.retry_timeout.is_none_or(|timeout| {
+            let elapsed = (self.current_time() - started).to_std().unwrap_or_default();
+            elapsed + policy.delay(attempt) <= timeout
+        })
+    }
+
+    /// Starts orchestration `O` as a sub-orchestration and returns a future of its output.
+    ///
+    /// The child's instance id is `"{execution_id}:{seq}"` (DTF's deterministic default);
+    /// use [`call_sub_orchestrator_with_id`](Self::call_sub_orchestrator_with_id) to choose
+    /// one. The child starts on `O`'s version.
+    ///
+    /// # Errors
+    /// The future resolves to [`SubOrchestrationFailed`] with the child's failure details
+    /// when it fails or is terminated, when its id belongs to an instance that has not
+    /// finished, or when its output does not decode as `O::Output`.
+    ///
+    /// # Determinism
+    /// Writes `SubOrchestrationCreated` with the next sequence number; the result comes
+    /// from the recorded `SubOrchestrationCompleted`/`Failed`.
+    pub fn call_sub_orchestrator<O: Orchestration>(
+        &self,
+        orchestration: O,
+        input: O::Input,
+    ) -> SubOrchestrationCall<O::Output> {
+        self.sub_orchestration(orchestration, None, input)
+    }
+
+    /// Like [`call_sub_orchestrator`](Self::call_sub_orchestrator), with the child's
+    /// instance id given.
+    pub fn call_sub_orchestrator_with_id<O: Orchestration>(
+        &self,
+        orchestration: O,
+        instance_id: InstanceId,
+        input: O::Input,
+    ) -> SubOrchestrationCall<O::Output> {
+        self.sub_orchestration(orchestration, Some(instance_id), input)
+    }
+
+    fn sub_orchestration<O: Orchestration>(
+        &self,
+        orchestration: O,
+        instance_id: Option<InstanceId>,
+        input: O::Input,
+    ) -> SubOrchestrationCall<O::Output> {
+        let _ = orchestration;
+        let mut state = self.shared.lock();
+        let seq = state.next_seq;
+        let instance_id = instance_id.unwrap_or_else(|| {
+            InstanceId::from_trusted(format!("{}:{seq}", self.shared.execution_id))
+        });
+        let early = if instance_id == self.shared.instance_id {
+            Some(FailureDetails::new(
+                INPUT_ENCODE_ERROR,
+                format!("a sub-orchestration cannot use its parent's instance id {instance_id}"),
+            ))
+        } else {
+            match Payload::encode(&input) {
+                Ok(input) => {
+                    state.schedule(Action::CallSubOrchestration {
+                        name: O::NAME,
+                        version: O::VERSION,
+                        instance_id: instance_id.clone(),
+                        input,
+                    });
+                    None
+                }
+                Err(error) => Some(FailureDetails::new(
+                    INPUT_ENCODE_ERROR,
+                    format!(
+                        "could not encode the input of sub-orchestration `{}`: {error}",
+                        O::NAME
+                    ),
+                )),
+            }
+        };
+        drop(state);
+        SubOrchestrationCall {
+            handle: if early.is_some() {
+                OpenHandle::none()
+            } else {
+                OpenHandle::new(self.shared.clone(), seq)
+            },
+            name: O::NAME,
+            instance_id,
+            early,
+            _output: PhantomData,
+        }
+    }
+
+    /// Calls sub-orchestration `O`, retrying failures as `policy` says.
+    ///
+    /// # Errors
+    /// The last attempt's [`SubOrchestrationFailed`] once the policy gives up.
+    pub async fn call_sub_orchestrator_with_retry<O: Orchestration + Clone>(
+        &self,
+        orchestration: O,
+        input: O::Input,
+        policy: &RetryPolicy,
+    ) -> Result<O::Output, SubOrchestrationFailed>
+    where
+        O::Input: Clone,
+    {
+        let started = self.current_time();
+        let mut attempt = 1;
+        loop {
+            let error = match self
+                .sub_orchestration(orchestration.clone(), None, input.clone())
+                .await
+            {
+                Ok(output) => return Ok(output),
+                Err(error) => error,
+            };
+            if !self.retry_allowed(policy, attempt, started, &error.details) {
+                return Err(error);
+            }
+            self.create_timer(policy.delay(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    /// Creates a durable timer that fires at `deadline`: a `DateTime<Utc>`, or a duration
+    /// from [`current_time`](Self::current_time).
+    ///
+    /// The timer survives restarts of every worker and fires once. Dropping its future
+    /// cancels the wait (the timer still fires in the store, and its `TimerFired` is
+    /// ignored), so a timer that lost a race never keeps an instance running.
+    ///
+    /// # Determinism
+    /// Writes `TimerCreated { fire_at }` with the next sequence number; it completes with
+    /// the recorded `TimerFired`.
+    pub fn create_timer(&self, deadline: impl TimerDeadline) -> DurableTimer {
+        let mut state = self.shared.lock();
+        let fire_at = deadline.fire_at(state.current_time);
+        let seq = state.schedule(Action::CreateTimer { fire_at });
+        drop(state);
+        DurableTimer {
+            handle: OpenHandle::new(self.shared.clone(), seq),
+            fire_at,
+        }
+    }
+
+    /// Waits for the next external event named `name` and decodes its data as `T`.
+    ///
+    /// Events raised before anyone waits are kept, in arrival order per name, and handed to
+    /// the next waiter; several waiters on one name are served in the order they started
+    /// waiting. Names compare case-insensitively. A pending wait does not keep an instance
+    /// running: it completes when its function returns.
+    ///
+    /// # Errors
+    /// [`EventError::Decode`] when the data does not decode as `T`.
+    ///
+    /// # Determinism
+    /// Writes nothing; the event comes from the recorded `EventRaised`.
+    pub fn wait_for_external_event<T: DeserializeOwned>(&self, name: &str) -> WaitForEvent<T> {
+        let waiter = self.shared.lock().wait_for(name);
+        WaitForEvent {
+            shared: Some(self.shared.clone()),
+            waiter,
+            name: name.to_owned(),
+            _payload: PhantomData,
+        }
+    }
+
+    /// Waits for the event named `name`, or fails with [`EventError::TimedOut`] once
+    /// `timeout` has passed (a durable timer; cancelled if the event wins), as Durable
+    /// Functions' `WaitForExternalEvent(name, timeout)`.
+    ///
+    /// # Errors
+    /// [`EventError::TimedOut`] or [`EventError::Decode`].
+    pub async fn wait_for_external_event_with_timeout<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        timeout: std::time::Duration,
+    ) -> Result<T, EventError> {
+        let event = self.wait_for_external_event::<T>(name);
+        let timer = self.create_timer(timeout);
+        match futures::future::select(event, timer).await {
+            futures::future::Either::Left((result, _timer)) => result,
+            futures::future::Either::Right((_, _event)) => Err(EventError::TimedOut {
+                name: name.to_owned(),
+                timeout,
+            }),
+        }
+    }
+
+    /// Waits for the typed external event `E` (raised under `E::NAME`).
+    ///
+    /// # Errors
+    /// [`EventError::Decode`] when the data does not decode as `E`.
+    pub fn wait_for_event<E: ExternalEvent>(&self) -> WaitForEvent<E> {
+        self.wait_for_external_event(E::NAME)
+    }
+
+    /// Waits for the typed external event `E`, or times out.
+    ///
+    /// # Errors
+    /// [`EventError::TimedOut`] or [`EventError::Decode`].
+    pub async fn wait_for_event_with_timeout<E: ExternalEvent>(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<E, EventError> {
+        self.wait_for_external_event_with_timeout(E::NAME, timeout)
+            .await
+    }
+
+    /// Raises event `name` with `data` on another instance, one-way (DTF's `SendEvent`).
+    ///
+    /// # Errors
+    /// A [`serde_json::Error`] when `data` cannot be encoded; nothing is sent.
+    ///
+    /// # Determinism
+    /// Writes `EventSent` with the next sequence number.
+    pub fn send_event<T: Serialize + ?Sized>(
+        &self,
+        instance_id: &InstanceId,
+        name: &str,
+        data: &T,
+    ) -> Result<(), serde_json::Error> {
+        let input = Payload::encode(data)?;
+        let mut state = self.shared.lock();
+        let seq = state.schedule(Action::SendEvent {
+            instance_id: instance_id.clone(),
+            name: name.to_owned(),
+            input,
+        });
+        // One-way: nothing will complete this call.
+        state.open.remove(&seq);
+        Ok(())
+    }
+
+    /// Restarts this instance with `input` and a fresh history when the function returns
+    /// (its return value is then ignored): Durable Functions' `ContinueAsNew`, for eternal
+    /// orchestrations. Same instance id, new execution id. Events raised but not consumed
+    /// are dropped; [`continue_as_new_keeping_events`](Self::continue_as_new_keeping_events)
+    /// carries them over.
+    ///
+    /// `orchestration` must be this orchestration's marker (it types the input); another
+    /// marker fails the instance when the function returns.
+    pub fn continue_as_new<O: Orchestration>(&self, orchestration: O, input: O::Input) {
+        self.request_continue_as_new(orchestration, input, false);
+    }
+
+    /// Like [`continue_as_new`](Self::continue_as_new), carrying events that arrived but
+    /// were not consumed over to the new execution (DTF's `preserveUnprocessedEvents`).
+    pub fn continue_as_new_keeping_events<O: Orchestration>(
+        &self,
+        orchestration: O,
+        input: O::Input,
+    ) {
+        self.request_continue_as_new(orchestration, input, true);
+    }
+
+    fn request_continue_as_new<O: Orchestration>(
+        &self,
+        orchestration: O,
+        input: O::Input,
+        keep_unprocessed_events: bool,
+    ) {
+        let _ = orchestration;
+        let payload = if O::NAME == self.shared.name {
+            Payload::encode(&input)
+                .map_err(|error| format!("could not encode the continue-as-new input: {error}"))
+        } else {
+            Err(format!(
+                "continue_as_new was given orchestration `{}`, but this instance runs `{}`",
+                O::NAME,
+                self.shared.name
+            ))
+        };
+        let mut state = self.shared.lock();
+        match payload {
+            Ok(input) => {
+                state.continue_as_new = Some(ContinueAsNewRequest {
+                    input,
+                    keep_unprocessed_events,
+                });
+            }
+            Err(message) => state.continue_as_new_error = Some(message),
+        }
+    }
+
+    /// The orchestration version this instance runs (`#[orchestrator(version = "..")]`).
+    ///
+    /// # Determinism
+    /// Read from `ExecutionStarted`.
+    pub fn version(&self) -> Option<String> {
+        self.shared.lock().version.clone()
+    }
+
+    /// The parent's instance id, for a sub-orchestration.
+    pub fn parent_instance_id(&self) -> Option<InstanceId> {
+        self.shared
+            .lock()
+            .parent
+            .as_ref()
+            .map(|p| p.instance_id.clone())
     }
 
     /// The current time: the timestamp of the turn being run, the same on every replay.
@@ -250,13 +586,79 @@ impl ReplaySafeLogger<'_> {
     );
 }
 
+/// The part every durable call future shares: an open call in the replay state, removed
+/// when the future is dropped (the call itself is not cancelled; its result is ignored).
+struct OpenHandle {
+    shared: Option<Arc<Shared>>,
+    seq: i64,
+}
+
+impl OpenHandle {
+    fn new(shared: Arc<Shared>, seq: i64) -> Self {
+        Self {
+            shared: Some(shared),
+            seq,
+        }
+    }
+
+    fn none() -> Self {
+        Self {
+            shared: None,
+            seq: -1,
+        }
+    }
+
+    fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Result<Payload, FailureDetails>> {
+        let Some(shared) = &self.shared else {
+            return Poll::Pending;
+        };
+        let mut state = shared.lock();
+        let Some(open) = state.open.get_mut(&self.seq) else {
+            return Poll::Pending;
+        };
+        let Some(result) = open.result.take() else {
+            if !open.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                open.waker = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        };
+        state.open.remove(&self.seq);
+        drop(state);
+        self.shared = None;
+        Poll::Ready(result)
+    }
+}
+
+impl Drop for OpenHandle {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.lock().open.remove(&self.seq);
+        }
+    }
+}
+
+fn decode_output<O: DeserializeOwned>(
+    kind: &str,
+    name: &str,
+    payload: &Payload,
+) -> Result<O, FailureDetails> {
+    payload.decode().map_err(|error| {
+        FailureDetails::new(
+            OUTPUT_DECODE_ERROR,
+            format!(
+                "the output of {kind} `{name}` does not decode as `{}`: {error}",
+                std::any::type_name::<O>()
+            ),
+        )
+    })
+}
+
 /// The future of one activity call; see [`OrchestrationContext::call_activity`].
 ///
 /// Resolves to the activity's output, or to [`ActivityFailed`].
 #[must_use = "an activity call does nothing for the orchestrator unless awaited"]
 pub struct ActivityCall<O> {
-    shared: Option<Arc<Shared>>,
-    seq: i64,
+    handle: OpenHandle,
     name: &'static str,
     early: Option<FailureDetails>,
     _output: PhantomData<fn() -> O>,
@@ -265,18 +667,10 @@ pub struct ActivityCall<O> {
 impl<O> ActivityCall<O> {
     fn failed(name: &'static str, failure: FailureDetails) -> Self {
         Self {
-            shared: None,
-            seq: -1,
+            handle: OpenHandle::none(),
             name,
             early: Some(failure),
             _output: PhantomData,
-        }
-    }
-
-    fn failure(&self, details: FailureDetails) -> ActivityFailed {
-        ActivityFailed {
-            name: self.name.to_owned(),
-            details,
         }
     }
 }
@@ -285,7 +679,7 @@ impl<O> fmt::Debug for ActivityCall<O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ActivityCall")
             .field("activity", &self.name)
-            .field("seq", &self.seq)
+            .field("seq", &self.handle.seq)
             .finish_non_exhaustive()
     }
 }
@@ -297,45 +691,220 @@ impl<O: DeserializeOwned> Future for ActivityCall<O> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        let name = this.name;
+        let failed = |details| ActivityFailed {
+            name: name.to_owned(),
+            details,
+        };
         if let Some(failure) = this.early.take() {
-            return Poll::Ready(Err(this.failure(failure)));
+            return Poll::Ready(Err(failed(failure)));
         }
-        let Some(shared) = &this.shared else {
-            return Poll::Pending;
-        };
-        let mut state = shared.lock();
-        let Some(open) = state.open.get_mut(&this.seq) else {
-            return Poll::Pending;
-        };
-        let Some(result) = open.result.take() else {
-            if !open.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                open.waker = Some(cx.waker().clone());
-            }
-            return Poll::Pending;
-        };
-        state.open.remove(&this.seq);
-        drop(state);
-        this.shared = None;
-        Poll::Ready(match result {
-            Ok(payload) => payload.decode().map_err(|error| {
-                this.failure(FailureDetails::new(
-                    OUTPUT_DECODE_ERROR,
-                    format!(
-                        "the output of activity `{}` does not decode as `{}`: {error}",
-                        this.name,
-                        std::any::type_name::<O>()
-                    ),
-                ))
-            }),
-            Err(details) => Err(this.failure(details)),
+        this.handle.poll_result(cx).map(|result| {
+            result
+                .and_then(|payload| decode_output("activity", name, &payload))
+                .map_err(failed)
         })
     }
 }
 
-impl<O> Drop for ActivityCall<O> {
+/// The future of a sub-orchestration; see [`OrchestrationContext::call_sub_orchestrator`].
+///
+/// Resolves to the child's output, or to [`SubOrchestrationFailed`].
+#[must_use = "a sub-orchestration call does nothing for the orchestrator unless awaited"]
+pub struct SubOrchestrationCall<O> {
+    handle: OpenHandle,
+    name: &'static str,
+    instance_id: InstanceId,
+    early: Option<FailureDetails>,
+    _output: PhantomData<fn() -> O>,
+}
+
+impl<O> SubOrchestrationCall<O> {
+    /// The child's instance id.
+    pub fn instance_id(&self) -> &InstanceId {
+        &self.instance_id
+    }
+}
+
+impl<O> fmt::Debug for SubOrchestrationCall<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubOrchestrationCall")
+            .field("orchestration", &self.name)
+            .field("instance_id", &self.instance_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<O> Unpin for SubOrchestrationCall<O> {}
+
+impl<O: DeserializeOwned> Future for SubOrchestrationCall<O> {
+    type Output = Result<O, SubOrchestrationFailed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let failed = |details| SubOrchestrationFailed {
+            name: this.name.to_owned(),
+            instance_id: this.instance_id.clone(),
+            details,
+        };
+        if let Some(failure) = this.early.take() {
+            return Poll::Ready(Err(failed(failure)));
+        }
+        let name = this.name;
+        match this.handle.poll_result(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(result) => Poll::Ready(
+                result
+                    .and_then(|payload| decode_output("sub-orchestration", name, &payload))
+                    .map_err(failed),
+            ),
+        }
+    }
+}
+
+/// A durable timer; see [`OrchestrationContext::create_timer`]. Resolves to its fire time.
+///
+/// Dropping it cancels the wait: the timer still fires in the store (its `TimerFired` is
+/// then ignored), but nothing waits for it and it never keeps an instance running.
+#[must_use = "a timer does nothing for the orchestrator unless awaited"]
+#[derive(Debug)]
+pub struct DurableTimer {
+    handle: OpenHandle,
+    fire_at: DateTime<Utc>,
+}
+
+impl DurableTimer {
+    /// When the timer fires.
+    pub fn fire_at(&self) -> DateTime<Utc> {
+        self.fire_at
+    }
+}
+
+impl fmt::Debug for OpenHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenHandle")
+            .field("seq", &self.seq)
+            .finish()
+    }
+}
+
+impl Future for DurableTimer {
+    type Output = DateTime<Utc>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.handle.poll_result(cx).map(|_| this.fire_at)
+    }
+}
+
+/// When a durable timer fires: a [`DateTime<Utc>`], or a duration from
+/// [`OrchestrationContext::current_time`] (`std::time::Duration` or `chrono::TimeDelta`).
+pub trait TimerDeadline {
+    /// The fire time, given the orchestration's current time.
+    fn fire_at(self, now: DateTime<Utc>) -> DateTime<Utc>;
+}
+
+impl TimerDeadline for DateTime<Utc> {
+    fn fire_at(self, _now: DateTime<Utc>) -> DateTime<Utc> {
+        self
+    }
+}
+
+impl TimerDeadline for std::time::Duration {
+    fn fire_at(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        chrono::TimeDelta::from_std(self)
+            .ok()
+            .and_then(|delta| now.checked_add_signed(delta))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
+impl TimerDeadline for chrono::TimeDelta {
+    fn fire_at(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now.checked_add_signed(self)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
+/// A typed external event: a payload type with the name it is raised under.
+///
+/// ```
+/// use durable_runtime::ExternalEvent;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct ApprovalEvent {
+///     approved: bool,
+/// }
+///
+/// impl ExternalEvent for ApprovalEvent {
+///     const NAME: &'static str = "ApprovalEvent";
+/// }
+/// ```
+/// Then `ctx.wait_for_event::<ApprovalEvent>()` in the orchestrator and
+/// `client.raise(&id, &ApprovalEvent { approved: true })` from a client: the name is written
+/// once and the payload type is checked on both sides.
+pub trait ExternalEvent: Serialize + DeserializeOwned + Send + 'static {
+    /// The event name (compared case-insensitively, as in Durable Functions).
+    const NAME: &'static str;
+}
+
+/// Waiting for an external event; see [`OrchestrationContext::wait_for_external_event`].
+#[must_use = "waiting does nothing unless awaited"]
+pub struct WaitForEvent<T> {
+    shared: Option<Arc<Shared>>,
+    waiter: u64,
+    name: String,
+    _payload: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for WaitForEvent<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitForEvent")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Unpin for WaitForEvent<T> {}
+
+impl<T: DeserializeOwned> Future for WaitForEvent<T> {
+    type Output = Result<T, EventError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(shared) = &this.shared else {
+            return Poll::Pending;
+        };
+        let mut state = shared.lock();
+        let Some(waiter) = state.event_waiters.get_mut(&this.waiter) else {
+            return Poll::Pending;
+        };
+        let Some(payload) = waiter.result.take() else {
+            if !waiter
+                .waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                waiter.waker = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        };
+        state.event_waiters.remove(&this.waiter);
+        drop(state);
+        this.shared = None;
+        Poll::Ready(payload.decode().map_err(|error| EventError::Decode {
+            name: this.name.clone(),
+            expected: std::any::type_name::<T>(),
+            message: error.to_string(),
+        }))
+    }
+}
+
+impl<T> Drop for WaitForEvent<T> {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
-            shared.lock().open.remove(&self.seq);
+            shared.lock().event_waiters.remove(&self.waiter);
         }
     }
 }

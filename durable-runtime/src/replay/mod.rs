@@ -21,7 +21,8 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use chrono::{DateTime, Utc};
 
-pub(crate) use state::{Action, OpenCall, Shared};
+use state::scheduled_signature;
+pub(crate) use state::{Action, ContinueAsNewRequest, Shared};
 
 use crate::context::OrchestrationContext;
 use crate::error::NonDeterminismError;
@@ -38,6 +39,9 @@ pub const PANIC_ERROR: &str = "panic";
 /// The `error_type` of an orchestrator that awaited something other than a durable call.
 pub const NON_DURABLE_AWAIT_ERROR: &str = "durable::NonDurableAwait";
 
+/// The `error_type` of a `continue_as_new` that could not be honoured.
+pub const CONTINUE_AS_NEW_ERROR: &str = "durable::ContinueAsNewError";
+
 /// How many times in a row an orchestrator may wake itself during one poll.
 const MAX_SELF_WAKES: usize = 10_000;
 
@@ -46,6 +50,22 @@ const MAX_SELF_WAKES: usize = 10_000;
 pub(crate) enum Outcome {
     Completed(Payload),
     Failed(FailureDetails),
+    /// The function returned after `continue_as_new`: restart with `input`, carrying over
+    /// the raised events nobody consumed when asked to.
+    ContinuedAsNew {
+        input: Payload,
+        carryover: Vec<(String, Payload)>,
+    },
+}
+
+/// A sub-orchestration to create.
+#[derive(Debug, Clone)]
+pub(crate) struct SubOrchestrationRequest {
+    pub(crate) scheduled_id: i64,
+    pub(crate) name: &'static str,
+    pub(crate) version: Option<&'static str>,
+    pub(crate) instance_id: InstanceId,
+    pub(crate) input: Payload,
 }
 
 /// An activity to enqueue.
@@ -63,6 +83,12 @@ pub(crate) struct TurnOutput {
     pub(crate) events: Vec<HistoryEvent>,
     /// Activities to enqueue.
     pub(crate) activities: Vec<ActivityRequest>,
+    /// Durable timers to set: (sequence number, fire time).
+    pub(crate) timers: Vec<(i64, DateTime<Utc>)>,
+    /// Sub-orchestrations to create.
+    pub(crate) sub_orchestrations: Vec<SubOrchestrationRequest>,
+    /// One-way events to other instances: (receiver, name, data).
+    pub(crate) sent_events: Vec<(InstanceId, String, Payload)>,
     /// Set when the execution ended in this turn.
     pub(crate) outcome: Option<Outcome>,
     /// `Some(new)` when the custom status changed in this turn.
@@ -150,6 +176,11 @@ impl ReplayEngine {
         self.history_len
     }
 
+    /// The parent, for a sub-orchestration (known once `ExecutionStarted` was applied).
+    pub(crate) fn parent(&self) -> Option<crate::history::ParentInstance> {
+        self.shared.lock().parent.clone()
+    }
+
     /// True once the execution has ended (completed or failed).
     pub(crate) fn is_finished(&self) -> bool {
         self.outcome.is_some()
@@ -168,11 +199,14 @@ impl ReplayEngine {
                     | EventKind::ContinuedAsNew { .. },
                 ) => self.outcome_recorded = true,
                 // The code returned, yet history records a call after that point.
-                (Some(Outcome::Completed(_)), EventKind::ActivityScheduled { name, .. }) => {
+                (Some(Outcome::Completed(_) | Outcome::ContinuedAsNew { .. }), kind)
+                    if scheduled_signature(kind).is_some() =>
+                {
+                    let (recorded_kind, name) = scheduled_signature(kind).unwrap_or_default();
                     let error = NonDeterminismError {
                         instance_id: self.shared.instance_id.clone(),
                         event_id: event.event_id,
-                        expected: format!("activity `{name}`"),
+                        expected: format!("{recorded_kind} `{name}`"),
                         actual: "had already returned".to_owned(),
                     };
                     self.outcome = None;
@@ -210,23 +244,57 @@ impl ReplayEngine {
         self.check_waiting_on_durable_work();
         let mut state = self.shared.lock();
         for (seq, action) in std::mem::take(&mut state.pending) {
-            match action {
+            let kind = match action {
                 Action::CallActivity { name, input } => {
-                    output.events.push(HistoryEvent::scheduled(
-                        seq,
-                        now,
-                        EventKind::ActivityScheduled {
-                            name: name.to_owned(),
-                            input: input.clone(),
-                        },
-                    ));
                     output.activities.push(ActivityRequest {
                         scheduled_id: seq,
                         name,
-                        input,
+                        input: input.clone(),
                     });
+                    EventKind::ActivityScheduled {
+                        name: name.to_owned(),
+                        input,
+                    }
                 }
-            }
+                Action::CreateTimer { fire_at } => {
+                    output.timers.push((seq, fire_at));
+                    EventKind::TimerCreated { fire_at }
+                }
+                Action::CallSubOrchestration {
+                    name,
+                    version,
+                    instance_id,
+                    input,
+                } => {
+                    output.sub_orchestrations.push(SubOrchestrationRequest {
+                        scheduled_id: seq,
+                        name,
+                        version,
+                        instance_id: instance_id.clone(),
+                        input: input.clone(),
+                    });
+                    EventKind::SubOrchestrationCreated {
+                        name: name.to_owned(),
+                        instance_id,
+                        input,
+                    }
+                }
+                Action::SendEvent {
+                    instance_id,
+                    name,
+                    input,
+                } => {
+                    output
+                        .sent_events
+                        .push((instance_id.clone(), name.clone(), input.clone()));
+                    EventKind::EventSent {
+                        instance_id,
+                        name,
+                        input,
+                    }
+                }
+            };
+            output.events.push(HistoryEvent::scheduled(seq, now, kind));
         }
         if state.custom_status_dirty {
             state.custom_status_dirty = false;
@@ -248,6 +316,9 @@ impl ReplayEngine {
                     result: None,
                     failure: Some(failure.clone()),
                 },
+                Outcome::ContinuedAsNew { input, .. } => EventKind::ContinuedAsNew {
+                    input: input.clone(),
+                },
             };
             output.events.push(HistoryEvent::new(now, kind));
             output.outcome = Some(outcome.clone());
@@ -262,16 +333,24 @@ impl ReplayEngine {
                 self.shared.lock().current_time = event.timestamp;
                 false
             }
-            EventKind::ExecutionStarted { input, .. } => {
+            EventKind::ExecutionStarted {
+                input,
+                version,
+                parent,
+                ..
+            } => {
                 if self.future.is_none() {
+                    let mut state = self.shared.lock();
+                    state.version.clone_from(version);
+                    state.parent.clone_from(parent);
+                    drop(state);
                     let ctx = OrchestrationContext::new(self.shared.clone());
                     self.future = Some((self.orchestrator)(ctx, input.clone()));
                 }
                 true
             }
-            EventKind::ActivityScheduled { name, .. } => {
-                let result = self.match_scheduled(event.event_id, name);
-                if let Err(error) = result {
+            kind if scheduled_signature(kind).is_some() => {
+                if let Err(error) = self.match_scheduled(event.event_id, kind) {
                     self.fail(FailureDetails::new(
                         NON_DETERMINISM_ERROR,
                         error.to_string(),
@@ -282,11 +361,24 @@ impl ReplayEngine {
             EventKind::ActivityCompleted {
                 scheduled_id,
                 result,
+            }
+            | EventKind::SubOrchestrationCompleted {
+                scheduled_id,
+                result,
             } => self.deliver(*scheduled_id, Ok(result.clone())),
             EventKind::ActivityFailed {
                 scheduled_id,
                 failure,
+            }
+            | EventKind::SubOrchestrationFailed {
+                scheduled_id,
+                failure,
             } => self.deliver(*scheduled_id, Err(failure.clone())),
+            EventKind::TimerFired { timer_id, .. } => self.deliver(*timer_id, Ok(Payload::null())),
+            EventKind::EventRaised { name, input } => {
+                let waker = self.shared.lock().raise(name, input.clone());
+                waker.map(Waker::wake).is_some()
+            }
             _ => false,
         };
         if woke || self.flag.0.load(Ordering::Acquire) {
@@ -298,20 +390,32 @@ impl ReplayEngine {
     fn match_scheduled(
         &self,
         event_id: i64,
-        recorded_name: &str,
+        recorded: &EventKind,
     ) -> Result<(), NonDeterminismError> {
-        let mut state = self.shared.lock();
+        let Some((recorded_kind, recorded_name)) = scheduled_signature(recorded) else {
+            return Ok(());
+        };
+        let expected = if recorded_name.is_empty() {
+            format!("a {recorded_kind}")
+        } else {
+            format!("{recorded_kind} `{recorded_name}`")
+        };
         let error = |actual: String| NonDeterminismError {
             instance_id: self.shared.instance_id.clone(),
             event_id,
-            expected: format!("activity `{recorded_name}`"),
+            expected: expected.clone(),
             actual,
         };
+        let mut state = self.shared.lock();
         match state.pending.remove(&event_id) {
-            Some(Action::CallActivity { name, .. }) if name.eq_ignore_ascii_case(recorded_name) => {
-                Ok(())
+            Some(action) => {
+                let (kind, name) = action.signature();
+                if kind == recorded_kind && name.eq_ignore_ascii_case(recorded_name) {
+                    Ok(())
+                } else {
+                    Err(error(action.describe()))
+                }
             }
-            Some(other) => Err(error(other.describe())),
             None => Err(error("scheduled nothing at that point".to_owned())),
         }
     }
@@ -361,7 +465,27 @@ impl ReplayEngine {
             match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
                 Ok(Poll::Pending) => {}
                 Ok(Poll::Ready(Ok(output))) => {
-                    self.outcome = Some(Outcome::Completed(output));
+                    let mut state = self.shared.lock();
+                    if let Some(message) = state.continue_as_new_error.take() {
+                        drop(state);
+                        return self.fail(FailureDetails::new(CONTINUE_AS_NEW_ERROR, message));
+                    }
+                    self.outcome = Some(match state.continue_as_new.take() {
+                        Some(request) => Outcome::ContinuedAsNew {
+                            input: request.input,
+                            carryover: if request.keep_unprocessed_events {
+                                let mut carried: Vec<(String, Payload)> = Vec::new();
+                                for queue in state.buffered_events.values_mut() {
+                                    carried.extend(queue.drain(..));
+                                }
+                                carried
+                            } else {
+                                Vec::new()
+                            },
+                        },
+                        None => Outcome::Completed(output),
+                    });
+                    drop(state);
                     self.future = None;
                     return;
                 }
@@ -393,7 +517,11 @@ impl ReplayEngine {
     /// If the orchestrator is still pending but no durable call is open, nothing in the
     /// history can ever wake it: it awaits something else, and would otherwise hang.
     fn check_waiting_on_durable_work(&mut self) {
-        if self.outcome.is_none() && self.future.is_some() && self.shared.lock().open.is_empty() {
+        let nothing_durable = {
+            let state = self.shared.lock();
+            state.open.is_empty() && state.event_waiters.is_empty()
+        };
+        if self.outcome.is_none() && self.future.is_some() && nothing_durable {
             self.fail_non_durable("is waiting, but not on any durable call");
         }
     }

@@ -1,11 +1,12 @@
 //! The state an orchestrator's context shares with the replay engine during a turn.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
 use chrono::{DateTime, Utc};
 
+use crate::history::{EventKind, ParentInstance};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::status::FailureDetails;
@@ -14,20 +15,52 @@ use crate::status::FailureDetails;
 #[derive(Debug, Clone)]
 pub(crate) enum Action {
     /// `call_activity`.
-    CallActivity {
-        /// The activity's registered name.
+    CallActivity { name: &'static str, input: Payload },
+    /// `create_timer`.
+    CreateTimer { fire_at: DateTime<Utc> },
+    /// `call_sub_orchestrator`.
+    CallSubOrchestration {
         name: &'static str,
-        /// The encoded input.
+        version: Option<&'static str>,
+        instance_id: InstanceId,
+        input: Payload,
+    },
+    /// `send_event`.
+    SendEvent {
+        instance_id: InstanceId,
+        name: String,
         input: Payload,
     },
 }
 
 impl Action {
+    /// The kind and name, as compared with a recorded scheduling event.
+    pub(crate) fn signature(&self) -> (&'static str, &str) {
+        match self {
+            Self::CallActivity { name, .. } => ("activity", name),
+            Self::CreateTimer { .. } => ("timer", ""),
+            Self::CallSubOrchestration { name, .. } => ("sub-orchestration", name),
+            Self::SendEvent { name, .. } => ("sent event", name),
+        }
+    }
+
     /// Describes the action for a non-determinism error ("scheduled activity `x`").
     pub(crate) fn describe(&self) -> String {
-        match self {
-            Self::CallActivity { name, .. } => format!("scheduled activity `{name}`"),
+        match self.signature() {
+            ("timer", _) => "created a durable timer".to_owned(),
+            (kind, name) => format!("scheduled {kind} `{name}`"),
         }
+    }
+}
+
+/// The kind and name of a recorded scheduling event, if it is one.
+pub(crate) fn scheduled_signature(kind: &EventKind) -> Option<(&'static str, &str)> {
+    match kind {
+        EventKind::ActivityScheduled { name, .. } => Some(("activity", name)),
+        EventKind::TimerCreated { .. } => Some(("timer", "")),
+        EventKind::SubOrchestrationCreated { name, .. } => Some(("sub-orchestration", name)),
+        EventKind::EventSent { name, .. } => Some(("sent event", name)),
+        _ => None,
     }
 }
 
@@ -38,6 +71,24 @@ pub(crate) struct OpenCall {
     pub(crate) result: Option<Result<Payload, FailureDetails>>,
     /// The waker of the future awaiting it.
     pub(crate) waker: Option<Waker>,
+}
+
+/// One `wait_for_external_event` that has not been given its event yet.
+#[derive(Debug)]
+pub(crate) struct EventWaiter {
+    /// The event name, lower-cased (names compare case-insensitively).
+    pub(crate) name: String,
+    /// The event data, once delivered.
+    pub(crate) result: Option<Payload>,
+    /// The waker of the future awaiting it.
+    pub(crate) waker: Option<Waker>,
+}
+
+/// A continue-as-new the code asked for; it takes effect when the function returns.
+#[derive(Debug, Clone)]
+pub(crate) struct ContinueAsNewRequest {
+    pub(crate) input: Payload,
+    pub(crate) keep_unprocessed_events: bool,
 }
 
 /// Mutable replay state.
@@ -55,9 +106,21 @@ pub(crate) struct ReplayState {
     pub(crate) pending: BTreeMap<i64, Action>,
     /// Durable calls awaiting (or holding) their result.
     pub(crate) open: HashMap<i64, OpenCall>,
+    /// Raised events nobody has waited for yet, per lower-cased name, oldest first.
+    pub(crate) buffered_events: BTreeMap<String, VecDeque<(String, Payload)>>,
+    /// Waiting `wait_for_external_event`s, by registration order.
+    pub(crate) event_waiters: BTreeMap<u64, EventWaiter>,
+    pub(crate) next_waiter: u64,
     /// The custom status, and whether this turn changed it.
     pub(crate) custom_status: Option<Payload>,
     pub(crate) custom_status_dirty: bool,
+    /// Set by `continue_as_new`.
+    pub(crate) continue_as_new: Option<ContinueAsNewRequest>,
+    /// Set by a `continue_as_new` that could not be honoured (wrong marker, bad input).
+    pub(crate) continue_as_new_error: Option<String>,
+    /// From `ExecutionStarted`.
+    pub(crate) version: Option<String>,
+    pub(crate) parent: Option<ParentInstance>,
 }
 
 /// What the context and the engine share: fixed instance facts plus the replay state.
@@ -87,8 +150,15 @@ impl Shared {
                 guid_counter: 0,
                 pending: BTreeMap::new(),
                 open: HashMap::new(),
+                buffered_events: BTreeMap::new(),
+                event_waiters: BTreeMap::new(),
+                next_waiter: 0,
                 custom_status: None,
                 custom_status_dirty: false,
+                continue_as_new: None,
+                continue_as_new_error: None,
+                version: None,
+                parent: None,
             }),
         }
     }
@@ -97,5 +167,59 @@ impl Shared {
     /// practice; a poisoned lock is taken over as is.
     pub(crate) fn lock(&self) -> MutexGuard<'_, ReplayState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ReplayState {
+    /// Records a new action and opens its call; returns its sequence number.
+    pub(crate) fn schedule(&mut self, action: Action) -> i64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.pending.insert(seq, action);
+        self.open.insert(seq, OpenCall::default());
+        seq
+    }
+
+    /// Hands a raised event to the oldest waiter for its name, or buffers it.
+    pub(crate) fn raise(&mut self, name: &str, input: Payload) -> Option<Waker> {
+        let key = name.to_lowercase();
+        let waiter = self
+            .event_waiters
+            .values_mut()
+            .find(|w| w.name == key && w.result.is_none());
+        match waiter {
+            Some(waiter) => {
+                waiter.result = Some(input);
+                waiter.waker.take()
+            }
+            None => {
+                self.buffered_events
+                    .entry(key)
+                    .or_default()
+                    .push_back((name.to_owned(), input));
+                None
+            }
+        }
+    }
+
+    /// Registers a waiter for `name`, handing it a buffered event at once if there is one.
+    pub(crate) fn wait_for(&mut self, name: &str) -> u64 {
+        let key = name.to_lowercase();
+        let buffered = self
+            .buffered_events
+            .get_mut(&key)
+            .and_then(VecDeque::pop_front)
+            .map(|(_, input)| input);
+        let id = self.next_waiter;
+        self.next_waiter += 1;
+        self.event_waiters.insert(
+            id,
+            EventWaiter {
+                name: key,
+                result: buffered,
+                waker: None,
+            },
+        );
+        id
     }
 }

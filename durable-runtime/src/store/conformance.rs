@@ -11,10 +11,12 @@ use std::time::Duration;
 use chrono::Duration as ChronoDuration;
 
 use super::{
-    ActivityCompletion, InstanceQuery, NewActivity, NewInstance, OrchestrationCommit, Store,
+    ActivityCompletion, InstanceQuery, NewActivity, NewExecution, NewInstance, OrchestrationCommit,
+    OutboundMessage, PurgeQuery, Store,
 };
 use crate::clock;
 use crate::error::StoreError;
+use crate::history::ParentInstance;
 use crate::history::{EventKind, HistoryEvent};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
@@ -48,6 +50,7 @@ fn new_instance(instance: &str, input: i64) -> NewInstance {
                 scheduled_start: None,
             },
         ),
+        parent_instance_id: None,
     }
 }
 
@@ -85,6 +88,9 @@ fn turn_commit(
             Payload::encode(&serde_json::json!({"step": 1})).expect("encode"),
         )),
         updated_at: now,
+        messages: Vec::new(),
+        new_instances: Vec::new(),
+        continue_as_new: None,
     }
 }
 
@@ -717,6 +723,369 @@ pub async fn notifications(store: Arc<dyn Store>) {
         .expect("watcher kept");
 }
 
+fn raised(name: &str, value: i64) -> HistoryEvent {
+    HistoryEvent::new(
+        clock::now(),
+        EventKind::EventRaised {
+            name: name.into(),
+            input: Payload::encode(&value).expect("encode"),
+        },
+    )
+}
+
+fn to(instance: &str, event: HistoryEvent) -> OutboundMessage {
+    OutboundMessage {
+        instance_id: id(instance),
+        execution_id: None,
+        visible_at: event.timestamp,
+        event,
+    }
+}
+
+/// A message is invisible until its `visible_at` (durable timers), and
+/// `next_visible_at` reports when the next one comes due.
+pub async fn delayed_messages_wait_until_due(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let items = fetch_orchestrations(&*store).await;
+    let fire_at = clock::now() + ChronoDuration::milliseconds(300);
+    let mut commit = turn_commit(&items[0], RuntimeStatus::Running, vec![]);
+    commit.messages.push(OutboundMessage {
+        instance_id: id("a"),
+        execution_id: Some(items[0].execution_id.clone()),
+        visible_at: fire_at,
+        event: HistoryEvent::new(
+            fire_at,
+            EventKind::TimerFired {
+                timer_id: 0,
+                fire_at,
+            },
+        ),
+    });
+    commit_one(&*store, commit).await.expect("commit");
+    assert!(
+        fetch_orchestrations(&*store).await.is_empty(),
+        "a timer must not fire early"
+    );
+    let next = store
+        .next_visible_at()
+        .await
+        .expect("next")
+        .expect("a timer is pending");
+    assert!(
+        (next - fire_at).num_milliseconds().abs() <= 1,
+        "next_visible_at reports the fire time"
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let due = fetch_orchestrations(&*store).await;
+    assert_eq!(due.len(), 1, "a due timer is fetched");
+    assert_eq!(due[0].messages[0].event.kind.type_name(), "TimerFired");
+    assert!(store.next_visible_at().await.expect("next").is_none());
+}
+
+/// `enqueue_message` checks the instance's status atomically.
+pub async fn enqueue_checks_the_status(store: Arc<dyn Store>) {
+    let missing = store
+        .enqueue_message(to("nobody", raised("e", 1)), &[RuntimeStatus::Running])
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::InstanceNotFound(_))),
+        "{missing:?}"
+    );
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let status = store
+        .enqueue_message(
+            to("a", raised("e", 1)),
+            &[RuntimeStatus::Pending, RuntimeStatus::Running],
+        )
+        .await
+        .expect("pending accepts");
+    assert_eq!(status, RuntimeStatus::Pending);
+    let refused = store
+        .enqueue_message(to("a", raised("e", 2)), &[RuntimeStatus::Suspended])
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::InstanceState {
+                status: RuntimeStatus::Pending,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let items = fetch_orchestrations(&*store).await;
+    assert_eq!(items[0].messages.len(), 2, "started + one accepted event");
+}
+
+/// A suspended instance is fetched only for a resume or terminate message.
+pub async fn suspended_instances_wait_for_control_messages(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let items = fetch_orchestrations(&*store).await;
+    commit_one(
+        &*store,
+        turn_commit(&items[0], RuntimeStatus::Suspended, vec![]),
+    )
+    .await
+    .expect("commit");
+    store
+        .enqueue_message(to("a", raised("e", 1)), &[RuntimeStatus::Suspended])
+        .await
+        .expect("events queue while suspended");
+    assert!(
+        fetch_orchestrations(&*store).await.is_empty(),
+        "a suspended instance is not run for events"
+    );
+    let resume = HistoryEvent::new(clock::now(), EventKind::ExecutionResumed { reason: None });
+    store
+        .enqueue_message(to("a", resume), &[RuntimeStatus::Suspended])
+        .await
+        .expect("resume");
+    let items = fetch_orchestrations(&*store).await;
+    assert_eq!(items.len(), 1);
+    let kinds: Vec<_> = items[0]
+        .messages
+        .iter()
+        .map(|m| m.event.kind.type_name())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["EventRaised", "ExecutionResumed"],
+        "queued events come with the resume, in order"
+    );
+}
+
+/// A commit creates sub-orchestrations with their parent; an id in use is refused and
+/// the parent is told.
+pub async fn commits_create_sub_orchestrations(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("parent", 1))
+        .await
+        .expect("create");
+    store
+        .create_instance(new_instance("busy", 2))
+        .await
+        .expect("create");
+    let items = fetch_orchestrations(&*store).await;
+    let parent = items
+        .iter()
+        .find(|i| i.instance_id == id("parent"))
+        .expect("parent fetched");
+    let busy = items
+        .iter()
+        .find(|i| i.instance_id == id("busy"))
+        .expect("busy fetched");
+    commit_one(&*store, turn_commit(busy, RuntimeStatus::Running, vec![]))
+        .await
+        .expect("commit");
+    let child = |name: &str, seq: i64| {
+        let mut child = new_instance(name, 10);
+        child.parent_instance_id = Some(id("parent"));
+        if let EventKind::ExecutionStarted { parent: link, .. } = &mut child.started.kind {
+            *link = Some(ParentInstance {
+                instance_id: id("parent"),
+                execution_id: parent.execution_id.clone(),
+                scheduled_id: seq,
+            });
+        }
+        child
+    };
+    let mut commit = turn_commit(parent, RuntimeStatus::Running, vec![]);
+    commit.new_instances = vec![child("child", 0), child("busy", 1)];
+    commit_one(&*store, commit).await.expect("commit");
+    let status = store
+        .get_status(&id("child"))
+        .await
+        .expect("status")
+        .expect("child created");
+    assert_eq!(status.parent_instance_id, Some(id("parent")));
+    assert_eq!(status.runtime_status, RuntimeStatus::Pending);
+    let children = store
+        .list_instances(&InstanceQuery {
+            parent_instance_id: Some(id("parent")),
+            ..InstanceQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        children.instances.len(),
+        1,
+        "only the created child is listed"
+    );
+    assert_eq!(
+        store
+            .get_status(&id("busy"))
+            .await
+            .expect("status")
+            .expect("busy")
+            .input
+            .expect("input")
+            .as_json(),
+        "2",
+        "a running instance is not replaced"
+    );
+    let items = fetch_orchestrations(&*store).await;
+    let to_parent = items
+        .iter()
+        .find(|i| i.instance_id == id("parent"))
+        .expect("the parent is told");
+    let EventKind::SubOrchestrationFailed {
+        scheduled_id,
+        failure,
+    } = &to_parent.messages[0].event.kind
+    else {
+        panic!(
+            "expected SubOrchestrationFailed, got {:?}",
+            to_parent.messages[0].event.kind
+        );
+    };
+    assert_eq!(*scheduled_id, 1);
+    assert!(failure.message.contains("busy"), "{failure}");
+}
+
+/// Continue-as-new replaces the history and starts the new execution with its carryover.
+pub async fn continue_as_new_starts_a_fresh_history(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let items = fetch_orchestrations(&*store).await;
+    let mut commit = turn_commit(&items[0], RuntimeStatus::ContinuedAsNew, vec![]);
+    let next = ExecutionId::generate();
+    let input = Payload::encode(&2).expect("encode");
+    commit.continue_as_new = Some(NewExecution {
+        execution_id: next.clone(),
+        input: input.clone(),
+        started: HistoryEvent::new(
+            clock::now(),
+            EventKind::ExecutionStarted {
+                name: "conformance".into(),
+                version: None,
+                execution_id: next.clone(),
+                input,
+                parent: None,
+                scheduled_start: None,
+            },
+        ),
+        carryover: vec![raised("kept", 7)],
+    });
+    commit_one(&*store, commit).await.expect("commit");
+    let status = store
+        .get_status(&id("a"))
+        .await
+        .expect("status")
+        .expect("exists");
+    assert_eq!(status.runtime_status, RuntimeStatus::ContinuedAsNew);
+    assert_eq!(status.execution_id, next);
+    assert_eq!(status.input.expect("input").as_json(), "2");
+    assert!(
+        store
+            .read_history(&id("a"))
+            .await
+            .expect("history")
+            .expect("exists")
+            .is_empty(),
+        "fresh history"
+    );
+    let items = fetch_orchestrations(&*store).await;
+    assert_eq!(items[0].history_len, 0);
+    assert_eq!(items[0].execution_id, next);
+    let kinds: Vec<_> = items[0]
+        .messages
+        .iter()
+        .map(|m| m.event.kind.type_name())
+        .collect();
+    assert_eq!(kinds, ["ExecutionStarted", "EventRaised"]);
+}
+
+/// Only finished instances are purged, one at a time or by filter.
+pub async fn purge_rules(store: Arc<dyn Store>) {
+    let missing = store.purge_instance(&id("nobody")).await;
+    assert!(
+        matches!(missing, Err(StoreError::InstanceNotFound(_))),
+        "{missing:?}"
+    );
+    for name in ["done-1", "done-2", "running"] {
+        store
+            .create_instance(new_instance(name, 1))
+            .await
+            .expect("create");
+    }
+    let items = fetch_orchestrations(&*store).await;
+    for item in &items {
+        let status = if item.instance_id == id("running") {
+            RuntimeStatus::Running
+        } else {
+            RuntimeStatus::Completed
+        };
+        commit_one(&*store, turn_commit(item, status, vec![activity(0)]))
+            .await
+            .expect("commit");
+    }
+    let running = store.purge_instance(&id("running")).await;
+    assert!(
+        matches!(
+            running,
+            Err(StoreError::InstanceState {
+                status: RuntimeStatus::Running,
+                ..
+            })
+        ),
+        "{running:?}"
+    );
+    store
+        .purge_instance(&id("done-1"))
+        .await
+        .expect("purge one");
+    assert!(
+        store
+            .get_status(&id("done-1"))
+            .await
+            .expect("status")
+            .is_none()
+    );
+    assert!(
+        store
+            .read_history(&id("done-1"))
+            .await
+            .expect("history")
+            .is_none()
+    );
+    let none = store
+        .purge_instances(&PurgeQuery {
+            statuses: vec![RuntimeStatus::Failed],
+            ..PurgeQuery::default()
+        })
+        .await
+        .expect("purge");
+    assert_eq!(none, 0);
+    let purged = store
+        .purge_instances(&PurgeQuery::default())
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1, "only the finished instance left is purged");
+    assert!(
+        store
+            .get_status(&id("running"))
+            .await
+            .expect("status")
+            .is_some()
+    );
+    let activities = fetch_activities(&*store).await;
+    assert!(
+        activities.iter().all(|a| a.instance_id == id("running")),
+        "purged instances' work is gone too"
+    );
+}
+
 /// Runs every check, each on a fresh store from `factory`.
 pub async fn run_all<F, Fut>(factory: F)
 where
@@ -734,6 +1103,12 @@ where
     instance_id_reuse_rules(factory().await).await;
     list_filters_and_pages(factory().await).await;
     notifications(factory().await).await;
+    delayed_messages_wait_until_due(factory().await).await;
+    enqueue_checks_the_status(factory().await).await;
+    suspended_instances_wait_for_control_messages(factory().await).await;
+    commits_create_sub_orchestrations(factory().await).await;
+    continue_as_new_starts_a_fresh_history(factory().await).await;
+    purge_rules(factory().await).await;
 }
 
 /// Generates one `#[tokio::test]` per conformance check for a back-end.
@@ -747,7 +1122,10 @@ macro_rules! store_conformance_tests {
             create_then_fetch, leases_exclude_and_expire, commit_applies_everything,
             stale_history_length_is_refused, batch_commits_are_independent, activity_lifecycle,
             renew_and_abandon_activity_leases, messages_during_a_lease_are_kept,
-            instance_id_reuse_rules, list_filters_and_pages, notifications);
+            instance_id_reuse_rules, list_filters_and_pages, notifications,
+            delayed_messages_wait_until_due, enqueue_checks_the_status,
+            suspended_instances_wait_for_control_messages, commits_create_sub_orchestrations,
+            continue_as_new_starts_a_fresh_history, purge_rules);
     };
     (@each $factory:expr; $($check:ident),*) => {
         $(

@@ -3,7 +3,7 @@
 //! For tests, doctests and benchmarks. It has the same semantics as the durable stores
 //! (leases, atomic commits, the same conformance suite) but nothing survives the process.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use super::{
     ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
-    OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, Store, decode_continuation,
-    into_page, lease_millis,
+    OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
+    Store, decode_continuation, failed_sub_orchestration, into_page, is_control, lease_millis,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -35,6 +35,7 @@ struct Instance {
     failure: Option<FailureDetails>,
     history: Vec<HistoryEvent>,
     lock: Option<(String, i64)>,
+    parent_instance_id: Option<InstanceId>,
 }
 
 #[derive(Debug)]
@@ -68,6 +69,64 @@ impl State {
     fn next_id(&mut self) -> i64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    fn push_message(&mut self, message: OutboundMessage) {
+        let id = self.next_id();
+        self.messages.insert(
+            id,
+            Message {
+                instance_id: message.instance_id,
+                execution_id: message.execution_id,
+                visible_at: message.visible_at.timestamp_millis(),
+                event: message.event,
+            },
+        );
+    }
+
+    /// Creates an instance, or refuses when its id belongs to a non-terminal one.
+    fn create(&mut self, new: NewInstance) -> Result<(), StoreError> {
+        if let Some(existing) = self.instances.get(&new.instance_id) {
+            if !existing.status.is_terminal() {
+                return Err(StoreError::InstanceAlreadyExists {
+                    instance_id: new.instance_id,
+                    status: existing.status,
+                });
+            }
+            self.remove(&new.instance_id.clone());
+        }
+        self.push_message(OutboundMessage {
+            instance_id: new.instance_id.clone(),
+            execution_id: Some(new.execution_id.clone()),
+            visible_at: new.created_at,
+            event: new.started,
+        });
+        self.instances.insert(
+            new.instance_id,
+            Instance {
+                name: new.name,
+                version: new.version,
+                execution_id: new.execution_id,
+                status: RuntimeStatus::Pending,
+                created_at: new.created_at,
+                updated_at: new.created_at,
+                input: new.input,
+                output: None,
+                custom_status: None,
+                failure: None,
+                history: Vec::new(),
+                lock: None,
+                parent_instance_id: new.parent_instance_id,
+            },
+        );
+        Ok(())
+    }
+
+    /// Deletes an instance with its messages and activities.
+    fn remove(&mut self, id: &InstanceId) {
+        self.instances.remove(id);
+        self.messages.retain(|_, m| m.instance_id != *id);
+        self.activities.retain(|_, a| a.instance_id != *id);
     }
 }
 
@@ -110,53 +169,14 @@ fn status_of(id: &InstanceId, instance: &Instance) -> OrchestrationStatus {
         output: instance.output.clone(),
         custom_status: instance.custom_status.clone(),
         failure: instance.failure.clone(),
-        parent_instance_id: None,
+        parent_instance_id: instance.parent_instance_id.clone(),
     }
 }
 
 #[async_trait::async_trait]
 impl Store for MemoryStore {
     async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        if let Some(existing) = state.instances.get(&new.instance_id) {
-            if !existing.status.is_terminal() {
-                return Err(StoreError::InstanceAlreadyExists {
-                    instance_id: new.instance_id,
-                    status: existing.status,
-                });
-            }
-            let id = new.instance_id.clone();
-            state.messages.retain(|_, m| m.instance_id != id);
-            state.activities.retain(|_, a| a.instance_id != id);
-        }
-        let message_id = state.next_id();
-        state.messages.insert(
-            message_id,
-            Message {
-                instance_id: new.instance_id.clone(),
-                execution_id: Some(new.execution_id.clone()),
-                visible_at: new.created_at.timestamp_millis(),
-                event: new.started,
-            },
-        );
-        state.instances.insert(
-            new.instance_id,
-            Instance {
-                name: new.name,
-                version: new.version,
-                execution_id: new.execution_id,
-                status: RuntimeStatus::Pending,
-                created_at: new.created_at,
-                updated_at: new.created_at,
-                input: new.input,
-                output: None,
-                custom_status: None,
-                failure: None,
-                history: Vec::new(),
-                lock: None,
-            },
-        );
-        drop(state);
+        self.lock().create(new)?;
         self.notifier.orchestration_work();
         Ok(())
     }
@@ -172,6 +192,12 @@ impl Store for MemoryStore {
         let mut items: Vec<OrchestrationWorkItem> = Vec::new();
         let mut index: HashMap<InstanceId, usize> = HashMap::new();
         let mut skipped: Vec<&InstanceId> = Vec::new();
+        let controlled: HashSet<&InstanceId> = state
+            .messages
+            .values()
+            .filter(|m| m.visible_at <= now && is_control(&m.event))
+            .map(|m| &m.instance_id)
+            .collect();
         for (&id, message) in &state.messages {
             if message.visible_at > now {
                 continue;
@@ -190,7 +216,9 @@ impl Store for MemoryStore {
             let Some(instance) = state.instances.get_mut(&message.instance_id) else {
                 continue;
             };
-            if lease_is_live(&instance.lock, now) {
+            let suspended = instance.status == RuntimeStatus::Suspended
+                && !controlled.contains(&message.instance_id);
+            if suspended || lease_is_live(&instance.lock, now) {
                 skipped.push(&message.instance_id);
                 continue;
             }
@@ -201,6 +229,7 @@ impl Store for MemoryStore {
                 instance_id: message.instance_id.clone(),
                 execution_id: instance.execution_id.clone(),
                 name: instance.name.clone(),
+                version: instance.version.clone(),
                 status: instance.status,
                 history_len: instance.history.len(),
                 messages: vec![OrchestrationMessage {
@@ -257,6 +286,38 @@ impl Store for MemoryStore {
             for id in &commit.consumed {
                 state.messages.remove(id);
             }
+            let pushed_any = commit.continue_as_new.is_some()
+                || !commit.messages.is_empty()
+                || !commit.new_instances.is_empty();
+            if let Some(next) = commit.continue_as_new {
+                if let Some(instance) = state.instances.get_mut(&commit.instance_id) {
+                    instance.history.clear();
+                    instance.execution_id = next.execution_id.clone();
+                    instance.input = next.input;
+                    instance.output = None;
+                    instance.failure = None;
+                }
+                let started = std::iter::once(next.started).chain(next.carryover);
+                for event in started {
+                    state.push_message(OutboundMessage {
+                        instance_id: commit.instance_id.clone(),
+                        execution_id: Some(next.execution_id.clone()),
+                        visible_at: commit.updated_at,
+                        event,
+                    });
+                }
+            }
+            for message in commit.messages {
+                state.push_message(message);
+            }
+            for child in commit.new_instances {
+                let refused = failed_sub_orchestration(&commit.instance_id, &child);
+                if state.create(child).is_err()
+                    && let Some(message) = refused
+                {
+                    state.push_message(message);
+                }
+            }
             for activity in commit.activities {
                 let id = state.next_id();
                 new_activities = true;
@@ -273,10 +334,11 @@ impl Store for MemoryStore {
                     },
                 );
             }
-            more_messages |= state
-                .messages
-                .values()
-                .any(|m| m.instance_id == commit.instance_id);
+            more_messages |= pushed_any
+                || state
+                    .messages
+                    .values()
+                    .any(|m| m.instance_id == commit.instance_id);
             results.push(Ok(()));
         }
         drop(state);
@@ -437,6 +499,10 @@ impl Store for MemoryStore {
                     && query.created_from.is_none_or(|from| i.created_at >= from)
                     && query.created_to.is_none_or(|to| i.created_at < to)
                     && query
+                        .parent_instance_id
+                        .as_ref()
+                        .is_none_or(|parent| i.parent_instance_id.as_ref() == Some(parent))
+                    && query
                         .instance_id_prefix
                         .as_deref()
                         .is_none_or(|prefix| id.as_str().starts_with(prefix))
@@ -465,6 +531,77 @@ impl Store for MemoryStore {
             .instances
             .get(instance_id)
             .map(|i| i.history.clone()))
+    }
+
+    async fn enqueue_message(
+        &self,
+        message: OutboundMessage,
+        accept: &[RuntimeStatus],
+    ) -> Result<RuntimeStatus, StoreError> {
+        let mut state = self.lock();
+        let status = state
+            .instances
+            .get(&message.instance_id)
+            .map(|i| i.status)
+            .ok_or_else(|| StoreError::InstanceNotFound(message.instance_id.clone()))?;
+        if !accept.contains(&status) {
+            return Err(StoreError::InstanceState {
+                instance_id: message.instance_id,
+                status,
+            });
+        }
+        state.push_message(message);
+        drop(state);
+        self.notifier.orchestration_work();
+        Ok(status)
+    }
+
+    async fn purge_instance(&self, instance_id: &InstanceId) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let status = state
+            .instances
+            .get(instance_id)
+            .map(|i| i.status)
+            .ok_or_else(|| StoreError::InstanceNotFound(instance_id.clone()))?;
+        if !status.is_terminal() {
+            return Err(StoreError::InstanceState {
+                instance_id: instance_id.clone(),
+                status,
+            });
+        }
+        state.remove(instance_id);
+        Ok(())
+    }
+
+    async fn purge_instances(&self, query: &PurgeQuery) -> Result<usize, StoreError> {
+        let mut state = self.lock();
+        let doomed: Vec<InstanceId> = state
+            .instances
+            .iter()
+            .filter(|(_, i)| {
+                i.status.is_terminal()
+                    && (query.statuses.is_empty() || query.statuses.contains(&i.status))
+                    && query.created_from.is_none_or(|from| i.created_at >= from)
+                    && query.created_to.is_none_or(|to| i.created_at < to)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &doomed {
+            state.remove(id);
+        }
+        Ok(doomed.len())
+    }
+
+    async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let now = clock::now_millis();
+        let state = self.lock();
+        Ok(state
+            .messages
+            .values()
+            .map(|m| m.visible_at)
+            .filter(|&at| at > now)
+            .min()
+            .and_then(DateTime::from_timestamp_millis))
     }
 
     fn notifier(&self) -> &Notifier {

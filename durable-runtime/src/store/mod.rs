@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 pub use notify::Notifier;
 
 use crate::error::StoreError;
-use crate::history::HistoryEvent;
+use crate::history::{EventKind, HistoryEvent};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::status::{FailureDetails, OrchestrationStatus, RuntimeStatus};
@@ -48,6 +48,55 @@ pub struct NewInstance {
     pub created_at: DateTime<Utc>,
     /// The `ExecutionStarted` event enqueued as the instance's first message.
     pub started: HistoryEvent,
+    /// The parent, for a sub-orchestration.
+    pub parent_instance_id: Option<InstanceId>,
+}
+
+/// A message for an instance's queue, visible from `visible_at` (a durable timer's fire
+/// time, or now).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundMessage {
+    /// The receiving instance.
+    pub instance_id: InstanceId,
+    /// The execution it is for; `None` for whichever is current when it is applied.
+    pub execution_id: Option<ExecutionId>,
+    /// When it becomes visible.
+    pub visible_at: DateTime<Utc>,
+    /// The event to apply.
+    pub event: HistoryEvent,
+}
+
+/// Is the message one that a suspended instance still processes (resume, terminate)?
+pub(crate) fn is_control(event: &HistoryEvent) -> bool {
+    matches!(
+        event.kind,
+        EventKind::ExecutionResumed { .. } | EventKind::ExecutionTerminated { .. }
+    )
+}
+
+/// Continue-as-new: the execution ends and the instance restarts with a fresh history.
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    /// The new execution id.
+    pub execution_id: ExecutionId,
+    /// The new input.
+    pub input: Payload,
+    /// The new execution's `ExecutionStarted`, enqueued as its first message.
+    pub started: HistoryEvent,
+    /// Events raised but not consumed by the old execution, carried over when asked.
+    pub carryover: Vec<HistoryEvent>,
+}
+
+/// Which instances [`Store::purge_instances`] deletes.
+#[derive(Debug, Clone, Default)]
+pub struct PurgeQuery {
+    /// Only instances created at or after this time.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only instances created before this time.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Only these statuses; empty means every terminal status. Non-terminal statuses are
+    /// never purged.
+    pub statuses: Vec<RuntimeStatus>,
 }
 
 /// A message waiting in an instance's queue.
@@ -70,6 +119,8 @@ pub struct OrchestrationWorkItem {
     pub execution_id: ExecutionId,
     /// Its orchestration name.
     pub name: String,
+    /// Its orchestration version.
+    pub version: Option<String>,
     /// Its status when fetched.
     pub status: RuntimeStatus,
     /// How many history events it has; a cached replay state with another length is stale.
@@ -118,6 +169,13 @@ pub struct OrchestrationCommit {
     pub custom_status: Option<Option<Payload>>,
     /// The commit time.
     pub updated_at: DateTime<Utc>,
+    /// Messages to enqueue: durable timers, results for a parent, events to others.
+    pub messages: Vec<OutboundMessage>,
+    /// Sub-orchestrations to create. One whose id belongs to a running instance is not
+    /// created; its parent gets `SubOrchestrationFailed` instead.
+    pub new_instances: Vec<NewInstance>,
+    /// Set for continue-as-new: replaces the history and starts the new execution.
+    pub continue_as_new: Option<NewExecution>,
 }
 
 /// An activity fetched under a lease.
@@ -173,6 +231,8 @@ pub struct InstanceQuery {
     pub page_size: usize,
     /// The token of the previous page's end.
     pub continuation_token: Option<String>,
+    /// Only sub-orchestrations of this parent.
+    pub parent_instance_id: Option<InstanceId>,
 }
 
 impl Default for InstanceQuery {
@@ -181,6 +241,7 @@ impl Default for InstanceQuery {
             statuses: Vec::new(),
             created_from: None,
             created_to: None,
+            parent_instance_id: None,
             instance_id_prefix: None,
             page_size: 100,
             continuation_token: None,
@@ -308,6 +369,66 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         instance_id: &InstanceId,
     ) -> Result<Option<Vec<HistoryEvent>>, StoreError>;
 
+    /// Enqueues `message` if its instance exists and has one of the `accept` statuses,
+    /// atomically; returns the status it had.
+    ///
+    /// # Errors
+    /// [`StoreError::InstanceNotFound`], or [`StoreError::InstanceState`] with the status
+    /// that refused it.
+    async fn enqueue_message(
+        &self,
+        message: OutboundMessage,
+        accept: &[RuntimeStatus],
+    ) -> Result<RuntimeStatus, StoreError>;
+
+    /// Deletes a terminal instance with its history and queued messages.
+    ///
+    /// # Errors
+    /// [`StoreError::InstanceNotFound`], or [`StoreError::InstanceState`] when it has not
+    /// finished.
+    async fn purge_instance(&self, instance_id: &InstanceId) -> Result<(), StoreError>;
+
+    /// Deletes every terminal instance that matches `query`; returns how many.
+    async fn purge_instances(&self, query: &PurgeQuery) -> Result<usize, StoreError>;
+
+    /// The earliest time a queued message becomes visible, if any is still in the future
+    /// (a durable timer), so an idle dispatcher sleeps exactly until then.
+    async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
     /// The wake-up channel for dispatchers and waiting clients in this process.
     fn notifier(&self) -> &Notifier;
 }
+
+/// The message that tells a parent its sub-orchestration could not be created.
+pub(crate) fn failed_sub_orchestration(
+    parent: &InstanceId,
+    child: &NewInstance,
+) -> Option<OutboundMessage> {
+    let EventKind::ExecutionStarted {
+        parent: Some(link), ..
+    } = &child.started.kind
+    else {
+        return None;
+    };
+    Some(OutboundMessage {
+        instance_id: parent.clone(),
+        execution_id: Some(link.execution_id.clone()),
+        visible_at: child.created_at,
+        event: HistoryEvent::new(
+            child.created_at,
+            EventKind::SubOrchestrationFailed {
+                scheduled_id: link.scheduled_id,
+                failure: FailureDetails::new(
+                    SUB_ORCHESTRATION_ID_IN_USE,
+                    format!(
+                        "could not start sub-orchestration `{}`: instance id {} belongs to an instance that has not finished",
+                        child.name, child.instance_id
+                    ),
+                ),
+            },
+        ),
+    })
+}
+
+/// The `error_type` of a sub-orchestration whose instance id is taken.
+pub const SUB_ORCHESTRATION_ID_IN_USE: &str = "durable::InstanceAlreadyExists";

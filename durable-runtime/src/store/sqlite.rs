@@ -24,8 +24,8 @@ use tokio::sync::oneshot;
 
 use super::{
     ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
-    OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, Store, decode_continuation,
-    into_page, lease_millis,
+    OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
+    Store, decode_continuation, failed_sub_orchestration, into_page, is_control, lease_millis,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -52,7 +52,8 @@ pub struct SqliteOptions {
 }
 
 /// The schema, one migration per entry; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE instances (
     instance_id   TEXT PRIMARY KEY,
     execution_id  TEXT NOT NULL,
@@ -97,7 +98,14 @@ CREATE TABLE activities (
     lock_expires  INTEGER
 );
 CREATE INDEX activities_by_instance ON activities (instance_id);
-"#];
+"#,
+    r#"
+ALTER TABLE instances ADD COLUMN parent_instance_id TEXT;
+CREATE INDEX instances_by_parent ON instances (parent_instance_id);
+ALTER TABLE messages ADD COLUMN control INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_by_visible ON messages (visible_at);
+"#,
+];
 
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Work = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
@@ -329,7 +337,7 @@ fn status_from_code(code: i32) -> Result<RuntimeStatus, StoreError> {
     RuntimeStatus::from_code(code).ok_or_else(|| corrupt("runtime status", code))
 }
 
-const STATUS_COLUMNS: &str = "instance_id, execution_id, name, version, status, input, output, custom_status, failure, created_at, updated_at";
+const STATUS_COLUMNS: &str = "instance_id, execution_id, name, version, status, input, output, custom_status, failure, created_at, updated_at, parent_instance_id";
 
 fn read_status(row: &rusqlite::Row<'_>) -> Result<OrchestrationStatus, StoreError> {
     let get = |e: rusqlite::Error| backend(e);
@@ -349,37 +357,68 @@ fn read_status(row: &rusqlite::Row<'_>) -> Result<OrchestrationStatus, StoreErro
             .map_err(|e| corrupt("failure details", e))?,
         created_time: from_micros(row.get(9).map_err(get)?),
         last_updated_time: from_micros(row.get(10).map_err(get)?),
-        parent_instance_id: None,
+        parent_instance_id: row
+            .get::<_, Option<String>>(11)
+            .map_err(get)?
+            .map(InstanceId::from_trusted),
     })
 }
 
-fn create_instance(conn: &Connection, new: &NewInstance) -> Result<(), StoreError> {
-    let existing: Option<i32> = conn
-        .prepare_cached("SELECT status FROM instances WHERE instance_id = ?1")
+/// Enqueues one message.
+fn insert_message(conn: &Connection, message: &OutboundMessage) -> Result<(), StoreError> {
+    let event = encode_json(&message.event)?;
+    conn.prepare_cached(
+        "INSERT INTO messages (instance_id, execution_id, visible_at, event, control) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            message.instance_id.as_str(),
+            message.execution_id.as_ref().map(ExecutionId::as_str),
+            message.visible_at.timestamp_millis(),
+            event,
+            is_control(&message.event),
+        ])
+    })
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn delete_instance(conn: &Connection, instance_id: &str) -> Result<(), StoreError> {
+    for table in ["history", "messages", "activities", "instances"] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE instance_id = ?1"))
+            .and_then(|mut s| s.execute([instance_id]))
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn instance_status(
+    conn: &Connection,
+    instance_id: &str,
+) -> Result<Option<RuntimeStatus>, StoreError> {
+    conn.prepare_cached("SELECT status FROM instances WHERE instance_id = ?1")
         .and_then(|mut s| {
-            s.query_row([new.instance_id.as_str()], |r| r.get(0))
+            s.query_row([instance_id], |r| r.get::<_, i32>(0))
                 .optional()
         })
-        .map_err(backend)?;
-    if let Some(code) = existing {
-        let status = status_from_code(code)?;
+        .map_err(backend)?
+        .map(status_from_code)
+        .transpose()
+}
+
+fn create_instance(conn: &Connection, new: &NewInstance) -> Result<(), StoreError> {
+    if let Some(status) = instance_status(conn, new.instance_id.as_str())? {
         if !status.is_terminal() {
             return Err(StoreError::InstanceAlreadyExists {
                 instance_id: new.instance_id.clone(),
                 status,
             });
         }
-        for table in ["history", "messages", "activities", "instances"] {
-            conn.execute(
-                &format!("DELETE FROM {table} WHERE instance_id = ?1"),
-                [new.instance_id.as_str()],
-            )
-            .map_err(backend)?;
-        }
+        delete_instance(conn, new.instance_id.as_str())?;
     }
     conn.prepare_cached(
-        "INSERT INTO instances (instance_id, execution_id, name, version, status, input, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        "INSERT INTO instances (instance_id, execution_id, name, version, status, input, created_at, updated_at, parent_instance_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -390,21 +429,19 @@ fn create_instance(conn: &Connection, new: &NewInstance) -> Result<(), StoreErro
             RuntimeStatus::Pending.code(),
             new.input.as_json(),
             micros(new.created_at),
+            new.parent_instance_id.as_ref().map(InstanceId::as_str),
         ])
     })
     .map_err(backend)?;
-    let started = encode_json(&new.started)?;
-    conn.prepare_cached("INSERT INTO messages (instance_id, execution_id, visible_at, event) VALUES (?1, ?2, ?3, ?4)")
-        .and_then(|mut s| {
-            s.execute(params![
-                new.instance_id.as_str(),
-                new.execution_id.as_str(),
-                new.created_at.timestamp_millis(),
-                started,
-            ])
-        })
-        .map_err(backend)?;
-    Ok(())
+    insert_message(
+        conn,
+        &OutboundMessage {
+            instance_id: new.instance_id.clone(),
+            execution_id: Some(new.execution_id.clone()),
+            visible_at: new.created_at,
+            event: new.started.clone(),
+        },
+    )
 }
 
 fn fetch_orchestrations(
@@ -415,12 +452,18 @@ fn fetch_orchestrations(
     let now = clock::now_millis();
     let candidates: Vec<String> = conn
         .prepare_cached(
-            "SELECT instance_id FROM messages WHERE visible_at <= ?1
-             GROUP BY instance_id ORDER BY MIN(id) LIMIT ?2",
+            "SELECT m.instance_id FROM messages m JOIN instances i ON i.instance_id = m.instance_id
+             WHERE m.visible_at <= ?1
+               AND (i.lock_expires IS NULL OR i.lock_expires <= ?1)
+               AND (i.status != ?3 OR m.control = 1)
+             GROUP BY m.instance_id ORDER BY MIN(m.id) LIMIT ?2",
         )
         .and_then(|mut s| {
-            s.query_map(params![now, (max * 4) as i64], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()
+            s.query_map(
+                params![now, (max * 4) as i64, RuntimeStatus::Suspended.code()],
+                |r| r.get(0),
+            )?
+            .collect::<rusqlite::Result<_>>()
         })
         .map_err(backend)?;
     let token = uuid::Uuid::new_v4().simple().to_string();
@@ -433,7 +476,7 @@ fn fetch_orchestrations(
             .prepare_cached(
                 "UPDATE instances SET lock_token = ?1, lock_expires = ?2
                  WHERE instance_id = ?3 AND (lock_expires IS NULL OR lock_expires <= ?4)
-                 RETURNING execution_id, name, status, history_len",
+                 RETURNING execution_id, name, status, history_len, version",
             )
             .and_then(|mut s| {
                 s.query_row(
@@ -444,13 +487,14 @@ fn fetch_orchestrations(
                             r.get::<_, String>(1)?,
                             r.get::<_, i32>(2)?,
                             r.get::<_, i64>(3)?,
+                            r.get::<_, Option<String>>(4)?,
                         ))
                     },
                 )
                 .optional()
             })
             .map_err(backend)?;
-        let Some((execution_id, name, status, history_len)) = locked else {
+        let Some((execution_id, name, status, history_len, version)) = locked else {
             continue;
         };
         let rows: Vec<(i64, Option<String>, String)> = conn
@@ -479,6 +523,7 @@ fn fetch_orchestrations(
             instance_id: InstanceId::from_trusted(instance_id),
             execution_id: ExecutionId::from_trusted(execution_id),
             name,
+            version,
             status: status_from_code(status)?,
             history_len: usize::try_from(history_len).unwrap_or(0),
             messages,
@@ -570,6 +615,45 @@ fn commit_orchestration(
             ])
             .map_err(backend)?;
         wake.activities = true;
+    }
+    if let Some(next) = &commit.continue_as_new {
+        conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(backend)?;
+        conn.prepare_cached(
+            "UPDATE instances SET execution_id = ?2, input = ?3, output = NULL, failure = NULL, history_len = 0
+             WHERE instance_id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![id, next.execution_id.as_str(), next.input.as_json()]))
+        .map_err(backend)?;
+        for event in std::iter::once(&next.started).chain(&next.carryover) {
+            insert_message(
+                conn,
+                &OutboundMessage {
+                    instance_id: commit.instance_id.clone(),
+                    execution_id: Some(next.execution_id.clone()),
+                    visible_at: commit.updated_at,
+                    event: event.clone(),
+                },
+            )?;
+        }
+        wake.orchestrations = true;
+    }
+    for message in &commit.messages {
+        insert_message(conn, message)?;
+        wake.orchestrations = true;
+    }
+    for child in &commit.new_instances {
+        match create_instance(conn, child) {
+            Ok(()) => wake.orchestrations = true,
+            Err(StoreError::InstanceAlreadyExists { .. }) => {
+                if let Some(message) = failed_sub_orchestration(&commit.instance_id, child) {
+                    insert_message(conn, &message)?;
+                    wake.orchestrations = true;
+                }
+            }
+            Err(other) => return Err(other),
+        }
     }
     let more: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE instance_id = ?1)")
@@ -825,6 +909,10 @@ impl Store for SqliteStore {
                 values.push(micros(to).into());
                 sql.push_str(&format!(" AND created_at < ?{}", values.len()));
             }
+            if let Some(parent) = &query.parent_instance_id {
+                values.push(parent.to_string().into());
+                sql.push_str(&format!(" AND parent_instance_id = ?{}", values.len()));
+            }
             if let Some(prefix) = &query.instance_id_prefix {
                 values.push(prefix.clone().into());
                 let n = values.len();
@@ -883,6 +971,87 @@ impl Store for SqliteStore {
                 .map(|t| decode_event(t))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some)
+        })
+        .await
+    }
+
+    async fn enqueue_message(
+        &self,
+        message: OutboundMessage,
+        accept: &[RuntimeStatus],
+    ) -> Result<RuntimeStatus, StoreError> {
+        let accept = accept.to_vec();
+        let status = self
+            .write(move |conn| {
+                let status = instance_status(conn, message.instance_id.as_str())?
+                    .ok_or_else(|| StoreError::InstanceNotFound(message.instance_id.clone()))?;
+                if !accept.contains(&status) {
+                    return Err(StoreError::InstanceState {
+                        instance_id: message.instance_id.clone(),
+                        status,
+                    });
+                }
+                insert_message(conn, &message)?;
+                Ok(status)
+            })
+            .await?;
+        self.notifier.orchestration_work();
+        Ok(status)
+    }
+
+    async fn purge_instance(&self, instance_id: &InstanceId) -> Result<(), StoreError> {
+        let id = instance_id.clone();
+        self.write(move |conn| {
+            let status = instance_status(conn, id.as_str())?
+                .ok_or_else(|| StoreError::InstanceNotFound(id.clone()))?;
+            if !status.is_terminal() {
+                return Err(StoreError::InstanceState {
+                    instance_id: id,
+                    status,
+                });
+            }
+            delete_instance(conn, id.as_str())
+        })
+        .await
+    }
+
+    async fn purge_instances(&self, query: &PurgeQuery) -> Result<usize, StoreError> {
+        let query = query.clone();
+        self.write(move |conn| {
+            let statuses: Vec<RuntimeStatus> = if query.statuses.is_empty() {
+                RuntimeStatus::ALL.into_iter().filter(|s| s.is_terminal()).collect()
+            } else {
+                query.statuses.iter().copied().filter(|s| s.is_terminal()).collect()
+            };
+            if statuses.is_empty() {
+                return Ok(0);
+            }
+            let codes: Vec<String> = statuses.iter().map(|s| s.code().to_string()).collect();
+            let sql = format!(
+                "SELECT instance_id FROM instances WHERE status IN ({}) AND created_at >= ?1 AND created_at < ?2",
+                codes.join(", ")
+            );
+            let from = query.created_from.map_or(i64::MIN, micros);
+            let to = query.created_to.map_or(i64::MAX, micros);
+            let ids: Vec<String> = conn
+                .prepare(&sql)
+                .and_then(|mut s| s.query_map(params![from, to], |r| r.get(0))?.collect::<rusqlite::Result<_>>())
+                .map_err(backend)?;
+            for id in &ids {
+                delete_instance(conn, id)?;
+            }
+            Ok(ids.len())
+        })
+        .await
+    }
+
+    async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.read(move |conn| {
+            let next: Option<i64> = conn
+                .prepare_cached("SELECT MIN(visible_at) FROM messages WHERE visible_at > ?1")
+                .and_then(|mut s| s.query_row([clock::now_millis()], |r| r.get(0)))
+                .map_err(backend)?;
+            Ok(next.and_then(DateTime::from_timestamp_millis))
         })
         .await
     }

@@ -20,7 +20,7 @@ use crate::store::Store;
 
 pub use activity_dispatcher::ACTIVITY_NOT_REGISTERED;
 pub(crate) use cache::InstanceCache;
-pub use orchestration_dispatcher::ORCHESTRATION_NOT_REGISTERED;
+pub use orchestration_dispatcher::{HISTORY_TOO_LONG, ORCHESTRATION_NOT_REGISTERED, TERMINATED};
 
 /// Worker settings; see [`RuntimeBuilder`](crate::RuntimeBuilder) for the setters.
 #[derive(Debug, Clone)]
@@ -46,6 +46,10 @@ pub struct WorkerOptions {
     pub poll_interval: Duration,
     /// How long shutdown waits for running activities before releasing them (default 30 s).
     pub shutdown_timeout: Duration,
+    /// The most history events one execution may have (default 100,000, Durable Functions'
+    /// `MaxOrchestrationActions`); a turn that would pass it fails the instance with an
+    /// error that points to continue-as-new, instead of slowing down without bound.
+    pub max_history_events: usize,
 }
 
 impl Default for WorkerOptions {
@@ -60,6 +64,7 @@ impl Default for WorkerOptions {
             always_replay: false,
             poll_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(30),
+            max_history_events: 100_000,
         }
     }
 }

@@ -9,12 +9,24 @@ use super::{ERROR_BACKOFF, WorkerShared};
 use crate::clock;
 use crate::error::StoreError;
 use crate::history::{EventKind, HistoryEvent};
+use chrono::{DateTime, Utc};
+
+use crate::history::ParentInstance;
+use crate::ids::{ExecutionId, InstanceId};
+use crate::payload::Payload;
 use crate::replay::{Outcome, ReplayEngine};
 use crate::status::{FailureDetails, RuntimeStatus};
-use crate::store::{NewActivity, OrchestrationCommit, OrchestrationWorkItem};
+use crate::store::{
+    NewActivity, NewExecution, NewInstance, OrchestrationCommit, OrchestrationWorkItem,
+    OutboundMessage,
+};
 
 /// The `error_type` of an instance whose orchestration no worker has registered.
 pub const ORCHESTRATION_NOT_REGISTERED: &str = "durable::OrchestrationNotRegistered";
+/// The `error_type` of an instance whose history grew past the limit.
+pub const HISTORY_TOO_LONG: &str = "durable::HistoryTooLong";
+/// The `error_type` a parent sees when its sub-orchestration was terminated.
+pub const TERMINATED: &str = "durable::Terminated";
 
 pub(crate) async fn run(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver<bool>) {
     let store = shared.store.clone();
@@ -37,9 +49,15 @@ pub(crate) async fn run(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver
             }
         };
         if items.is_empty() {
+            // Sleep until woken, until the next durable timer is due, or the fallback poll.
+            let mut idle = shared.options.poll_interval;
+            if let Ok(Some(next)) = store.next_visible_at().await {
+                let until = (next - clock::now()).to_std().unwrap_or_default();
+                idle = idle.min(until + std::time::Duration::from_millis(1));
+            }
             tokio::select! {
                 () = store.notifier().wait_orchestration_work() => {}
-                () = tokio::time::sleep(shared.options.poll_interval) => {}
+                () = tokio::time::sleep(idle) => {}
                 _ = shutdown.changed() => {}
             }
             continue;
@@ -109,48 +127,202 @@ async fn process_batch(shared: &WorkerShared, items: Vec<OrchestrationWorkItem>)
 
 type Prepared = (OrchestrationCommit, Option<ReplayEngine>);
 
+/// Appends `OrchestratorStarted`, `events` and an `ExecutionCompleted { Failed }` and marks
+/// the commit failed: for failures decided outside the orchestrator function.
+fn fail_commit(
+    commit: &mut OrchestrationCommit,
+    now: DateTime<Utc>,
+    events: Vec<HistoryEvent>,
+    failure: FailureDetails,
+) {
+    commit
+        .events
+        .push(HistoryEvent::new(now, EventKind::OrchestratorStarted));
+    commit.events.extend(events);
+    commit.events.push(HistoryEvent::new(
+        now,
+        EventKind::ExecutionCompleted {
+            status: RuntimeStatus::Failed,
+            result: None,
+            failure: Some(failure.clone()),
+        },
+    ));
+    commit.status = RuntimeStatus::Failed;
+    commit.failure = Some(failure);
+}
+
+/// The message that gives a parent its sub-orchestration's result.
+fn parent_message(
+    parent: &ParentInstance,
+    now: DateTime<Utc>,
+    result: Result<Payload, FailureDetails>,
+) -> OutboundMessage {
+    let kind = match result {
+        Ok(result) => EventKind::SubOrchestrationCompleted {
+            scheduled_id: parent.scheduled_id,
+            result,
+        },
+        Err(failure) => EventKind::SubOrchestrationFailed {
+            scheduled_id: parent.scheduled_id,
+            failure,
+        },
+    };
+    OutboundMessage {
+        instance_id: parent.instance_id.clone(),
+        execution_id: Some(parent.execution_id.clone()),
+        visible_at: now,
+        event: HistoryEvent::new(now, kind),
+    }
+}
+
+/// Finds an instance's parent link in its history (only needed when no engine is cached).
+async fn parent_of(shared: &WorkerShared, instance_id: &InstanceId) -> Option<ParentInstance> {
+    let history = shared.store.read_history(instance_id).await.ok()??;
+    history.into_iter().find_map(|event| match event.kind {
+        EventKind::ExecutionStarted { parent, .. } => parent,
+        _ => None,
+    })
+}
+
 /// Runs one turn and builds its commit; the engine comes back for the cache.
 async fn prepare_turn(
     shared: &WorkerShared,
     item: OrchestrationWorkItem,
 ) -> Result<Prepared, (OrchestrationWorkItem, StoreError)> {
     let now = clock::now();
-    let consumed: Vec<i64> = item.messages.iter().map(|m| m.id).collect();
     let mut commit = OrchestrationCommit {
         instance_id: item.instance_id.clone(),
         execution_id: item.execution_id.clone(),
         lock_token: item.lock_token.clone(),
         history_len: item.history_len,
         events: Vec::new(),
-        consumed,
+        consumed: Vec::new(),
         activities: Vec::new(),
         status: item.status,
         output: None,
         failure: None,
         custom_status: None,
         updated_at: now,
+        messages: Vec::new(),
+        new_instances: Vec::new(),
+        continue_as_new: None,
     };
     if item.status.is_terminal() {
         tracing::debug!(status = %item.status, count = item.messages.len(), "dropping messages for a finished instance");
+        commit.consumed = item.messages.iter().map(|m| m.id).collect();
         return Ok((commit, None));
     }
-    let new_events: Vec<HistoryEvent> = item
+
+    // Control messages first: terminate wins over everything; a suspend stops the turn
+    // at that point, leaving later messages queued until resume.
+    let cached = if shared.options.always_replay {
+        None
+    } else {
+        shared.cache.take(&item.instance_id, item.history_len)
+    };
+    let current = |m: &&crate::store::OrchestrationMessage| {
+        m.execution_id
+            .as_ref()
+            .is_none_or(|e| *e == item.execution_id)
+    };
+    if let Some(terminate) = item
         .messages
         .iter()
-        .filter(|m| {
-            m.execution_id
-                .as_ref()
-                .is_none_or(|e| *e == item.execution_id)
-        })
-        .map(|m| m.event.clone())
-        .collect();
-    if new_events.is_empty() {
+        .filter(current)
+        .find(|m| matches!(m.event.kind, EventKind::ExecutionTerminated { .. }))
+    {
+        let EventKind::ExecutionTerminated { reason } = &terminate.event.kind else {
+            unreachable!("matched above");
+        };
+        commit.consumed = item.messages.iter().map(|m| m.id).collect();
+        commit
+            .events
+            .push(HistoryEvent::new(now, EventKind::OrchestratorStarted));
+        commit.events.push(terminate.event.clone());
+        commit.status = RuntimeStatus::Terminated;
+        commit.output = Some(Payload::encode(reason).unwrap_or_else(|_| Payload::null()));
+        let parent = match &cached {
+            Some(engine) => engine.parent(),
+            None => parent_of(shared, &item.instance_id).await,
+        };
+        if let Some(parent) = parent {
+            let failure = FailureDetails::new(
+                TERMINATED,
+                format!(
+                    "terminated{}",
+                    reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ),
+            );
+            commit
+                .messages
+                .push(parent_message(&parent, now, Err(failure)));
+        }
         return Ok((commit, None));
     }
-    let Some(orchestrator) = shared.registry.orchestration(&item.name) else {
-        let failure = FailureDetails::new(
-            ORCHESTRATION_NOT_REGISTERED,
-            format!(
+    let mut suspended = item.status == RuntimeStatus::Suspended;
+    let mut new_events: Vec<HistoryEvent> = Vec::new();
+    let mut marker_events: Vec<HistoryEvent> = Vec::new();
+    for message in &item.messages {
+        match &message.event.kind {
+            EventKind::ExecutionResumed { .. } => {
+                if suspended {
+                    suspended = false;
+                    marker_events.push(message.event.clone());
+                }
+                commit.consumed.push(message.id);
+            }
+            EventKind::ExecutionSuspended { .. } => {
+                commit.consumed.push(message.id);
+                if !suspended {
+                    suspended = true;
+                    marker_events.push(message.event.clone());
+                    break;
+                }
+            }
+            _ if suspended => {}
+            _ => {
+                commit.consumed.push(message.id);
+                if current(&message) {
+                    new_events.push(message.event.clone());
+                }
+            }
+        }
+    }
+    if suspended || new_events.is_empty() {
+        // Only markers (or stale messages): record them without running the orchestrator.
+        if !marker_events.is_empty() {
+            commit
+                .events
+                .push(HistoryEvent::new(now, EventKind::OrchestratorStarted));
+            commit.events.extend(marker_events);
+        }
+        commit.status = if suspended {
+            RuntimeStatus::Suspended
+        } else if item.status == RuntimeStatus::Suspended {
+            RuntimeStatus::Running
+        } else {
+            item.status
+        };
+        if let Some(engine) = cached
+            && commit.events.is_empty()
+        {
+            return Ok((commit, Some(engine)));
+        }
+        return Ok((commit, None));
+    }
+    let version = item.version.as_deref();
+    let Some(orchestrator) = shared.registry.orchestration(&item.name, version) else {
+        let registered: Vec<String> = shared
+            .registry
+            .orchestration_versions(&item.name)
+            .into_iter()
+            .map(|v| v.map_or_else(|| "(unversioned)".to_owned(), |v| format!("`{v}`")))
+            .collect();
+        let message = match (version, registered.is_empty()) {
+            (_, true) => format!(
                 "orchestration `{}` is not registered on this worker; registered: [{}]",
                 item.name,
                 shared
@@ -159,27 +331,27 @@ async fn prepare_turn(
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-        );
-        commit
-            .events
-            .push(HistoryEvent::new(now, EventKind::OrchestratorStarted));
-        commit.events.extend(new_events);
-        commit.events.push(HistoryEvent::new(
+            (Some(v), false) => format!(
+                "orchestration `{}` version `{v}` is not registered on this worker (it has versions {}); \
+                 keep the code of every version that still has running instances",
+                item.name,
+                registered.join(", ")
+            ),
+            (None, false) => format!(
+                "orchestration `{}` without a version is not registered on this worker (it has versions {})",
+                item.name,
+                registered.join(", ")
+            ),
+        };
+        let mut events = marker_events;
+        events.extend(new_events);
+        fail_commit(
+            &mut commit,
             now,
-            EventKind::ExecutionCompleted {
-                status: RuntimeStatus::Failed,
-                result: None,
-                failure: Some(failure.clone()),
-            },
-        ));
-        commit.status = RuntimeStatus::Failed;
-        commit.failure = Some(failure);
+            events,
+            FailureDetails::new(ORCHESTRATION_NOT_REGISTERED, message),
+        );
         return Ok((commit, None));
-    };
-    let cached = if shared.options.always_replay {
-        None
-    } else {
-        shared.cache.take(&item.instance_id, item.history_len)
     };
     let mut engine = match cached {
         Some(engine) => engine,
@@ -215,7 +387,41 @@ async fn prepare_turn(
             engine
         }
     };
-    let output = engine.run_turn(now, new_events);
+    let mut events = marker_events;
+    events.extend(new_events);
+    let output = engine.run_turn(now, events);
+    if item.history_len + output.events.len() > shared.options.max_history_events {
+        let failure = FailureDetails::new(
+            HISTORY_TOO_LONG,
+            format!(
+                "the history of instance {} would grow past {} events; an orchestration that runs \
+                 this long should call `ctx.continue_as_new(..)` to restart with a fresh history \
+                 (or split work into sub-orchestrations); the limit is `WorkerOptions::max_history_events`",
+                item.instance_id, shared.options.max_history_events
+            ),
+        );
+        let applied = output
+            .events
+            .into_iter()
+            .filter(|e| {
+                !matches!(e.kind, EventKind::OrchestratorStarted)
+                    && e.event_id == crate::history::NO_EVENT_ID
+            })
+            .filter(|e| {
+                !matches!(
+                    e.kind,
+                    EventKind::ExecutionCompleted { .. } | EventKind::ContinuedAsNew { .. }
+                )
+            })
+            .collect();
+        fail_commit(&mut commit, now, applied, failure.clone());
+        if let Some(parent) = engine.parent() {
+            commit
+                .messages
+                .push(parent_message(&parent, now, Err(failure)));
+        }
+        return Ok((commit, None));
+    }
     commit.events = output.events;
     commit.custom_status = output.custom_status;
     commit.activities = output
@@ -227,14 +433,100 @@ async fn prepare_turn(
             input: a.input,
         })
         .collect();
+    for (seq, fire_at) in output.timers {
+        commit.messages.push(OutboundMessage {
+            instance_id: item.instance_id.clone(),
+            execution_id: Some(item.execution_id.clone()),
+            visible_at: fire_at,
+            event: HistoryEvent::new(
+                fire_at,
+                EventKind::TimerFired {
+                    timer_id: seq,
+                    fire_at,
+                },
+            ),
+        });
+    }
+    for (instance_id, name, input) in output.sent_events {
+        commit.messages.push(OutboundMessage {
+            instance_id,
+            execution_id: None,
+            visible_at: now,
+            event: HistoryEvent::new(now, EventKind::EventRaised { name, input }),
+        });
+    }
+    for child in output.sub_orchestrations {
+        let execution_id = ExecutionId::generate();
+        let parent = ParentInstance {
+            instance_id: item.instance_id.clone(),
+            execution_id: item.execution_id.clone(),
+            scheduled_id: child.scheduled_id,
+        };
+        commit.new_instances.push(NewInstance {
+            instance_id: child.instance_id,
+            execution_id: execution_id.clone(),
+            name: child.name.to_owned(),
+            version: child.version.map(str::to_owned),
+            input: child.input.clone(),
+            created_at: now,
+            started: HistoryEvent::new(
+                now,
+                EventKind::ExecutionStarted {
+                    name: child.name.to_owned(),
+                    version: child.version.map(str::to_owned),
+                    execution_id,
+                    input: child.input,
+                    parent: Some(parent),
+                    scheduled_start: None,
+                },
+            ),
+            parent_instance_id: Some(item.instance_id.clone()),
+        });
+    }
     match output.outcome {
         Some(Outcome::Completed(result)) => {
             commit.status = RuntimeStatus::Completed;
+            if let Some(parent) = engine.parent() {
+                commit
+                    .messages
+                    .push(parent_message(&parent, now, Ok(result.clone())));
+            }
             commit.output = Some(result);
         }
         Some(Outcome::Failed(failure)) => {
             commit.status = RuntimeStatus::Failed;
+            if let Some(parent) = engine.parent() {
+                commit
+                    .messages
+                    .push(parent_message(&parent, now, Err(failure.clone())));
+            }
             commit.failure = Some(failure);
+        }
+        Some(Outcome::ContinuedAsNew { input, carryover }) => {
+            let execution_id = ExecutionId::generate();
+            commit.status = RuntimeStatus::ContinuedAsNew;
+            commit.continue_as_new = Some(NewExecution {
+                execution_id: execution_id.clone(),
+                input: input.clone(),
+                started: HistoryEvent::new(
+                    now,
+                    EventKind::ExecutionStarted {
+                        name: item.name.clone(),
+                        version: item.version.clone(),
+                        execution_id,
+                        input,
+                        parent: engine.parent(),
+                        scheduled_start: None,
+                    },
+                ),
+                carryover: carryover
+                    .into_iter()
+                    .map(|(name, input)| {
+                        HistoryEvent::new(now, EventKind::EventRaised { name, input })
+                    })
+                    .collect(),
+            });
+            return Ok((commit, None));
         }
         None => commit.status = RuntimeStatus::Running,
     }
