@@ -55,6 +55,7 @@ pub(crate) enum Outcome {
     ContinuedAsNew {
         input: Payload,
         carryover: Vec<(String, Payload)>,
+        keep_unprocessed_events: bool,
     },
 }
 
@@ -236,8 +237,18 @@ impl ReplayEngine {
         self.apply(&started);
         output.events.push(started);
         for event in new_events {
-            if self.outcome.is_none() {
-                self.apply(&event);
+            match (&mut self.outcome, &event.kind) {
+                (None, _) => self.apply(&event),
+                // Events after the generation ended go to the next one when asked.
+                (
+                    Some(Outcome::ContinuedAsNew {
+                        carryover,
+                        keep_unprocessed_events: true,
+                        ..
+                    }),
+                    EventKind::EventRaised { name, input },
+                ) => carryover.push((name.clone(), input.clone())),
+                (Some(_), _) => {}
             }
             output.events.push(event);
         }
@@ -473,6 +484,7 @@ impl ReplayEngine {
                     self.outcome = Some(match state.continue_as_new.take() {
                         Some(request) => Outcome::ContinuedAsNew {
                             input: request.input,
+                            keep_unprocessed_events: request.keep_unprocessed_events,
                             carryover: if request.keep_unprocessed_events {
                                 let mut carried: Vec<(String, Payload)> = Vec::new();
                                 for queue in state.buffered_events.values_mut() {

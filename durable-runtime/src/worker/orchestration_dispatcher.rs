@@ -502,7 +502,9 @@ async fn prepare_turn(
             }
             commit.failure = Some(failure);
         }
-        Some(Outcome::ContinuedAsNew { input, carryover }) => {
+        Some(Outcome::ContinuedAsNew {
+            input, carryover, ..
+        }) => {
             let execution_id = ExecutionId::generate();
             commit.status = RuntimeStatus::ContinuedAsNew;
             commit.continue_as_new = Some(NewExecution {
