@@ -1,5 +1,5 @@
-//! The benchmark workloads of `shared/bench/WORKLOADS.md` (W1, W1lat, W2, W3, W4 and the
-//! x10 scalings), printing one `RESULT` line per workload and run.
+//! The benchmark workloads of `shared/bench/WORKLOADS.md` (W1, W1lat, W2, W3, W4, W6 and
+//! the x10 scalings), printing one `RESULT` line per workload and run.
 //!
 //! ```text
 //! cargo run --release --example bench -- all --store sqlite --runs 3
@@ -42,12 +42,13 @@ enum Workload {
     W3,
     W3x10,
     W4,
+    W6,
 }
 
 #[derive(Debug, Parser)]
 #[command(about = "Run durable's benchmark workloads and print RESULT lines")]
 struct Args {
-    /// Which workload to run (`all` runs W1, W1lat, W2, W3, W4, W2x10, W3x10).
+    /// Which workload to run (`all` runs W1, W1lat, W2, W3, W4, W6, W2x10, W3x10).
     #[arg(value_enum, ignore_case = true, default_value = "all")]
     workload: Workload,
     /// The store.
@@ -84,6 +85,12 @@ async fn fan_out(ctx: OrchestrationContext, count: u64) -> Result<u64, Orchestra
         .map(|i| ctx.call_activity(Increment, i))
         .collect();
     Ok(try_join_all(calls).await?.into_iter().sum())
+}
+
+#[orchestrator]
+async fn wait_for_go(ctx: OrchestrationContext, value: u64) -> Result<u64, OrchestrationError> {
+    let step: u64 = ctx.wait_for_external_event("go").await?;
+    Ok(value + step)
 }
 
 #[orchestrator]
@@ -276,6 +283,47 @@ async fn w4(bench: &mut Bench) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn w6(bench: &mut Bench) -> anyhow::Result<()> {
+    let runtime = bench.runtime().await?;
+    let client = runtime.client();
+    let mut handles = Vec::with_capacity(1000);
+    for index in 0..1000u64 {
+        handles.push(WaitForGo::start(&client, index).await?);
+    }
+    // Wait until every instance has run its first turn and is waiting for its event.
+    loop {
+        let running = client
+            .list_instances(&durable_runtime::store::InstanceQuery {
+                statuses: vec![RuntimeStatus::Running],
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await?;
+        if running.instances.len() == 1000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    reset_peak_rss();
+    let started = Instant::now();
+    for handle in &handles {
+        client
+            .raise_event(handle.instance_id(), "go", &1u64)
+            .await?;
+    }
+    let results = join_all(handles.iter().map(|h| h.wait_for_completion(WAIT))).await;
+    let wall = started.elapsed().as_secs_f64();
+    for (index, result) in results.into_iter().enumerate() {
+        anyhow::ensure!(result? == index as u64 + 1, "W6 produced a wrong output");
+    }
+    bench.result(
+        "W6",
+        &format!("wall_s={wall:.3} events_per_s={:.0}", 1000.0 / wall),
+    );
+    runtime.shutdown().await;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -288,6 +336,7 @@ async fn main() -> anyhow::Result<()> {
             Workload::W2,
             Workload::W3,
             Workload::W4,
+            Workload::W6,
         ],
         Workload::All => vec![
             Workload::W1,
@@ -295,6 +344,7 @@ async fn main() -> anyhow::Result<()> {
             Workload::W2,
             Workload::W3,
             Workload::W4,
+            Workload::W6,
             Workload::W2x10,
             Workload::W3x10,
         ],
@@ -316,6 +366,7 @@ async fn main() -> anyhow::Result<()> {
                 Workload::W3 => sequence(&mut bench, "W3", 1_000).await?,
                 Workload::W3x10 => sequence(&mut bench, "W3x10", 10_000).await?,
                 Workload::W4 => w4(&mut bench).await?,
+                Workload::W6 => w6(&mut bench).await?,
                 Workload::All => unreachable!("expanded above"),
             }
         }

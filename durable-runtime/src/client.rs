@@ -237,6 +237,15 @@ impl DurableClient {
         reason: Option<&str>,
         recursive: bool,
     ) -> Result<(), ClientError> {
+        let event = HistoryEvent::new(
+            clock::now(),
+            EventKind::ExecutionTerminated {
+                reason: reason.map(str::to_owned),
+            },
+        );
+        // The parent first: were a child terminated first, the parent could see that
+        // failure and finish on its own before its own termination arrived.
+        self.control(instance_id, event, &LIVE, "terminate").await?;
         if recursive {
             for child in self.unfinished_children(instance_id).await? {
                 match Box::pin(self.terminate(&child, reason, true)).await {
@@ -246,13 +255,7 @@ impl DurableClient {
                 }
             }
         }
-        let event = HistoryEvent::new(
-            clock::now(),
-            EventKind::ExecutionTerminated {
-                reason: reason.map(str::to_owned),
-            },
-        );
-        self.control(instance_id, event, &LIVE, "terminate").await
+        Ok(())
     }
 
     /// Suspends a running instance: it makes no progress, and events that arrive meanwhile

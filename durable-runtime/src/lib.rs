@@ -63,7 +63,8 @@ mod worker;
 pub use client::{DurableClient, OrchestrationHandle, StartOrchestration};
 pub use context::{
     ActivityCall, ActivityContext, DurableTimer, ExternalEvent, OrchestrationContext,
-    ReplaySafeLogger, RetryPolicy, SubOrchestrationCall, TimerDeadline, WaitForEvent,
+    ReplaySafeLogger, RetryPolicy, RetryPredicate, SubOrchestrationCall, TimerDeadline,
+    WaitForEvent,
 };
 #[doc(inline)]
 #[doc = include_str!("docs/activity.md")]

@@ -479,27 +479,26 @@ async fn continue_as_new_restarts_with_fresh_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_between_generations_are_kept_when_asked() {
     for backend in BACKENDS {
-        let runtime = runtime(backend).await;
-        let client = runtime.client();
+        // Start both instances and raise every tick before any worker runs, so the first
+        // turn sees all of them: one is consumed, the others are unprocessed when the
+        // generation ends.
+        let store: std::sync::Arc<dyn durable_runtime::store::Store> = match backend {
+            Backend::Memory => {
+                std::sync::Arc::new(durable_runtime::store::memory::MemoryStore::new())
+            }
+            Backend::Sqlite => std::sync::Arc::new(
+                durable_runtime::store::sqlite::SqliteStore::open(
+                    durable_tests::temp_dir("ticker").join("durable.db"),
+                )
+                .unwrap(),
+            ),
+        };
+        let client = DurableClient::new(store.clone());
         let keeping = client
             .start_orchestration(Ticker, (0, 3, true))
             .instance_id("ticker-keep")
             .await
             .unwrap();
-        for tick in 0..3u32 {
-            client
-                .raise_event(keeping.instance_id(), "tick", &tick)
-                .await
-                .unwrap();
-        }
-        assert_eq!(
-            keeping.wait_for_completion(WAIT).await.unwrap(),
-            3,
-            "{backend:?}: every tick was kept"
-        );
-
-        // Without keeping, ticks that arrived in the same batch as the consumed one are
-        // dropped at continue-as-new (Durable Functions' in-process default).
         let dropping = client
             .start_orchestration(Ticker, (0, 3, false))
             .instance_id("ticker-drop")
@@ -507,10 +506,27 @@ async fn events_between_generations_are_kept_when_asked() {
             .unwrap();
         for tick in 0..3u32 {
             client
+                .raise_event(keeping.instance_id(), "tick", &tick)
+                .await
+                .unwrap();
+            client
                 .raise_event(dropping.instance_id(), "tick", &tick)
                 .await
                 .unwrap();
         }
+        let runtime = Runtime::builder()
+            .registry(registry())
+            .store(store)
+            .start()
+            .await
+            .unwrap();
+        assert_eq!(
+            keeping.wait_for_completion(WAIT).await.unwrap(),
+            3,
+            "{backend:?}: every tick was kept"
+        );
+        // Without keeping, the unprocessed ticks are dropped at continue-as-new (Durable
+        // Functions' in-process default), so the second generation waits for a tick.
         let error = dropping
             .wait_for_completion(Duration::from_millis(500))
             .await
@@ -518,6 +534,12 @@ async fn events_between_generations_are_kept_when_asked() {
         assert!(
             matches!(error, ClientError::Timeout { .. }),
             "{backend:?}: {error:?}"
+        );
+        let status = dropping.status().await.unwrap();
+        assert_eq!(
+            status.input.unwrap().as_json(),
+            "[1,3,false]",
+            "{backend:?}: in its second generation"
         );
         runtime.shutdown().await;
     }

@@ -12,7 +12,7 @@ pub use orchestration::{
     ActivityCall, DurableTimer, ExternalEvent, OrchestrationContext, ReplaySafeLogger,
     SubOrchestrationCall, TimerDeadline, WaitForEvent,
 };
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, RetryPredicate};
 
 pub(crate) mod orchestration_error_types {
     pub use super::orchestration::{INPUT_ENCODE_ERROR, OUTPUT_DECODE_ERROR};

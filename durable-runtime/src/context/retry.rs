@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use crate::status::FailureDetails;
 
+/// Decides whether a failure is worth retrying; see [`RetryPolicy::handle`].
+pub type RetryPredicate = Arc<dyn Fn(&FailureDetails) -> bool + Send + Sync>;
+
 /// How a failed durable call is retried; see
 /// [`OrchestrationContext::call_activity_with_retry`](crate::OrchestrationContext::call_activity_with_retry).
 ///
@@ -29,7 +32,7 @@ pub struct RetryPolicy {
     /// (default none).
     pub retry_timeout: Option<Duration>,
     /// Decides whether a failure is worth retrying (default: every retriable failure).
-    pub handle: Option<Arc<dyn Fn(&FailureDetails) -> bool + Send + Sync>>,
+    pub handle: Option<RetryPredicate>,
 }
 
 impl RetryPolicy {
