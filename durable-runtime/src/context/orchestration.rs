@@ -833,8 +833,8 @@ impl TimerDeadline for chrono::TimeDelta {
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Serialize, Deserialize)]
-/// struct ApprovalEvent {
-///     approved: bool,
+/// pub struct ApprovalEvent {
+///     pub approved: bool,
 /// }
 ///
 /// impl ExternalEvent for ApprovalEvent {
