@@ -840,6 +840,9 @@ impl TimerDeadline for chrono::TimeDelta {
 /// impl ExternalEvent for ApprovalEvent {
 ///     const NAME: &'static str = "ApprovalEvent";
 /// }
+///
+/// let event = ApprovalEvent { approved: true };
+/// assert!(event.approved && ApprovalEvent::NAME == "ApprovalEvent");
 /// ```
 /// Then `ctx.wait_for_event::<ApprovalEvent>()` in the orchestrator and
 /// `client.raise(&id, &ApprovalEvent { approved: true })` from a client: the name is written
