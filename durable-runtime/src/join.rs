@@ -1,9 +1,15 @@
 //! Deterministic combinators for waiting on several durable calls (fan-out/fan-in).
 //!
-//! Durable futures resolve in history order on every replay, so any combinator that
-//! polls its children when woken is deterministic. These two are the ones to use; both
-//! are thin wrappers over `futures`' combinators with their semantics pinned down here.
-//! Do not use `tokio::select!` or `futures::select!` (random branch order) in orchestrators.
+//! Durable futures resolve in history order on every replay, so any combinator that polls
+//! its children when woken, and picks among ready children in a fixed order, is
+//! deterministic. These three are the ones to use; they are thin wrappers over `futures`'
+//! combinators with their semantics pinned down here.
+//!
+//! Safe as well: `futures::join!`, `futures::try_join!`, `futures::future::{join, try_join,
+//! select, select_all, join_all, try_join_all}`. Not safe: `tokio::select!` and
+//! `futures::select!` (they pick among ready branches at random; the `select` lint rejects
+//! them), and anything that awaits a non-durable future (a runtime error, see
+//! `durable::NonDurableAwait`).
 
 use std::future::Future;
 
@@ -31,4 +37,22 @@ where
     I::Item: Future<Output = Result<T, E>>,
 {
     futures::future::try_join_all(futures).await
+}
+
+/// Waits for the first of two durable futures (Durable Functions' `Task.WhenAny`) and
+/// returns its output with the other future, which is still pending.
+///
+/// The winner is the future whose completion comes first in the history, on every replay;
+/// if both completed in the same turn, the one applied first wins. Dropping the loser
+/// cancels nothing durable: a losing activity still runs, a losing timer still fires,
+/// and their results are ignored. `futures::future::Either` says which side won.
+pub async fn select<A, B>(
+    first: A,
+    second: B,
+) -> futures::future::Either<(A::Output, B), (B::Output, A)>
+where
+    A: Future + Unpin,
+    B: Future + Unpin,
+{
+    futures::future::select(first, second).await
 }

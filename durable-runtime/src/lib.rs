@@ -77,7 +77,7 @@ pub use error::{
     OrchestrationError, RegistryError, RuntimeError, StoreError, SubOrchestrationFailed,
 };
 pub use ids::{ExecutionId, InstanceId, InvalidInstanceId, MAX_INSTANCE_ID_LEN};
-pub use join::{join_all, try_join_all};
+pub use join::{join_all, select, try_join_all};
 pub use payload::Payload;
 pub use registry::{
     Activity, ActivityInput, FunctionKind, Orchestration, Registration, Registry, RegistryBuilder,

@@ -80,7 +80,7 @@ async fn panics(ctx: OrchestrationContext) -> Result<(), OrchestrationError> {
 async fn first_wins(ctx: OrchestrationContext) -> Result<String, OrchestrationError> {
     let a = ctx.call_activity(Echo, "a".to_owned());
     let b = ctx.call_activity(Echo, "b".to_owned());
-    Ok(match futures::future::select(a, b).await {
+    Ok(match crate::select(a, b).await {
         futures::future::Either::Left((value, _)) => format!("a={}", value?),
         futures::future::Either::Right((value, _)) => format!("b={}", value?),
     })
