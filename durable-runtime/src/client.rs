@@ -401,6 +401,25 @@ impl DurableClient {
             .map_err(|error| state_error(error, operation))
     }
 
+    /// Starts orchestration `name` (at `version`) with an already-encoded input, for
+    /// callers that only know the name (the HTTP API, tools). Nothing checks the input
+    /// here: check it first with
+    /// [`Registry::check_orchestration_input`](crate::Registry::check_orchestration_input),
+    /// or a mismatch fails the instance on its first turn.
+    ///
+    /// # Errors
+    /// As [`start_orchestration`](Self::start_orchestration).
+    pub async fn start_orchestration_by_name(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        instance_id: Option<String>,
+        input: Payload,
+    ) -> Result<InstanceId, ClientError> {
+        self.start_raw(name, version.map(str::to_owned), instance_id, input)
+            .await
+    }
+
     async fn start_raw(
         &self,
         name: impl Into<String>,

@@ -50,6 +50,8 @@ mod clock;
 pub mod context;
 mod error;
 pub mod history;
+#[cfg(feature = "http")]
+pub mod http;
 mod ids;
 mod join;
 mod payload;
@@ -80,7 +82,8 @@ pub use ids::{ExecutionId, InstanceId, InvalidInstanceId, MAX_INSTANCE_ID_LEN};
 pub use join::{join_all, select, try_join_all};
 pub use payload::Payload;
 pub use registry::{
-    Activity, ActivityInput, FunctionKind, Orchestration, Registration, Registry, RegistryBuilder,
+    Activity, ActivityInput, FunctionKind, InputCheckError, Orchestration, Registration, Registry,
+    RegistryBuilder,
 };
 pub use runtime::{Runtime, RuntimeBuilder};
 pub use status::{FailureDetails, OrchestrationStatus, RuntimeStatus, UnknownRuntimeStatus};

@@ -192,7 +192,13 @@ pub struct Registration {
     name: &'static str,
     version: Option<&'static str>,
     type_name: fn() -> &'static str,
+    input_type: fn() -> &'static str,
+    check_input: fn(&Payload) -> Result<(), serde_json::Error>,
     erased: Erased,
+}
+
+fn check_input<T: DeserializeOwned>(input: &Payload) -> Result<(), serde_json::Error> {
+    input.decode::<T>().map(drop)
 }
 
 impl Registration {
@@ -202,6 +208,8 @@ impl Registration {
             name: O::NAME,
             version: O::VERSION,
             type_name: std::any::type_name::<O>,
+            input_type: std::any::type_name::<O::Input>,
+            check_input: check_input::<O::Input>,
             erased: Erased::Orchestration(erased_orchestration::<O>),
         }
     }
@@ -212,6 +220,8 @@ impl Registration {
             name: A::NAME,
             version: None,
             type_name: std::any::type_name::<A>,
+            input_type: std::any::type_name::<A::Input>,
+            check_input: check_input::<A::Input>,
             erased: Erased::Activity(erased_activity::<A>),
         }
     }
@@ -252,7 +262,43 @@ inventory::collect!(Registration);
 #[derive(Clone, Default)]
 pub struct Registry {
     orchestrations: BTreeMap<(&'static str, Option<&'static str>), OrchestratorFn>,
+    orchestration_inputs: BTreeMap<(&'static str, Option<&'static str>), InputCheck>,
     activities: BTreeMap<&'static str, ActivityFn>,
+}
+
+/// How to check an input against a registered orchestration's input type.
+#[derive(Clone, Copy)]
+struct InputCheck {
+    type_name: fn() -> &'static str,
+    check: fn(&Payload) -> Result<(), serde_json::Error>,
+}
+
+/// An input that does not fit a registered orchestration; see
+/// [`Registry::check_orchestration_input`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputCheckError {
+    /// No orchestration of that name (and version) is registered.
+    #[error("no orchestration `{name}`{} is registered; registered: [{registered}]", version.as_deref().map(|v| format!(" version `{v}`")).unwrap_or_default())]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The version asked for.
+        version: Option<String>,
+        /// The registered names, comma-separated.
+        registered: String,
+    },
+    /// The input does not decode as the orchestration's input type.
+    #[error(
+        "the input of orchestration `{name}` must be JSON of the shape of `{expected}`: {message}"
+    )]
+    Mismatch {
+        /// The orchestration.
+        name: String,
+        /// The Rust input type.
+        expected: &'static str,
+        /// The decoder's message (with line and column).
+        message: String,
+    },
 }
 
 /// Orders versions: unversioned first, then dot-separated parts compared numerically
@@ -323,6 +369,38 @@ impl Registry {
     /// The registered activity names, sorted.
     pub fn activity_names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.activities.keys().copied()
+    }
+
+    /// Checks `input` against orchestration `name`'s input type, for starts by name (HTTP,
+    /// CLI); `version` `None` means the newest registered version, which is returned.
+    ///
+    /// # Errors
+    /// [`InputCheckError::Unknown`] or [`InputCheckError::Mismatch`] (naming the expected
+    /// Rust type and where the JSON differs).
+    pub fn check_orchestration_input(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        input: &Payload,
+    ) -> Result<Option<&'static str>, InputCheckError> {
+        let found = self
+            .orchestration_inputs
+            .iter()
+            .filter(|((n, v), _)| *n == name && (version.is_none() || *v == version))
+            .max_by(|((_, a), _), ((_, b), _)| compare_versions(*a, *b));
+        let Some(((_, version), check)) = found else {
+            return Err(InputCheckError::Unknown {
+                name: name.to_owned(),
+                version: version.map(str::to_owned),
+                registered: self.orchestration_names().collect::<Vec<_>>().join(", "),
+            });
+        };
+        (check.check)(input).map_err(|error| InputCheckError::Mismatch {
+            name: name.to_owned(),
+            expected: (check.type_name)(),
+            message: error.to_string(),
+        })?;
+        Ok(*version)
     }
 
     pub(crate) fn orchestration(
@@ -425,9 +503,15 @@ impl RegistryBuilder {
         for registration in &self.registrations {
             match registration.erased {
                 Erased::Orchestration(f) => {
-                    registry
-                        .orchestrations
-                        .insert((registration.name, registration.version), f);
+                    let key = (registration.name, registration.version);
+                    registry.orchestrations.insert(key, f);
+                    registry.orchestration_inputs.insert(
+                        key,
+                        InputCheck {
+                            type_name: registration.input_type,
+                            check: registration.check_input,
+                        },
+                    );
                 }
                 Erased::Activity(f) => {
                     registry.activities.insert(registration.name, f);

@@ -27,6 +27,7 @@ use crate::worker::{Worker, WorkerOptions};
 pub struct Runtime {
     client: DurableClient,
     worker: Option<Worker>,
+    registry: Option<Registry>,
 }
 
 impl Runtime {
@@ -38,6 +39,34 @@ impl Runtime {
     /// A client of this runtime's store.
     pub fn client(&self) -> DurableClient {
         self.client.clone()
+    }
+
+    /// The functions this runtime knows: its worker's registry, or (for a client-only
+    /// runtime) every function linked in through the macros.
+    pub fn registry(&self) -> Registry {
+        self.registry
+            .clone()
+            .or_else(|| Registry::from_inventory().ok())
+            .unwrap_or_default()
+    }
+
+    /// Builds the HTTP management API's router over this runtime, to mount in an existing
+    /// axum app (feature `http`); see [`crate::http`].
+    #[cfg(feature = "http")]
+    pub fn http_router(&self, options: &crate::http::HttpOptions) -> axum::Router {
+        crate::http::router(self.client(), self.registry(), options)
+    }
+
+    /// Serves the HTTP management API (feature `http`), on `127.0.0.1:7071` by default.
+    ///
+    /// # Errors
+    /// The I/O error when the address cannot be bound.
+    #[cfg(feature = "http")]
+    pub async fn serve_http(
+        &self,
+        options: crate::http::HttpOptions,
+    ) -> std::io::Result<crate::http::HttpServer> {
+        crate::http::HttpServer::start(self.http_router(&options), &options).await
     }
 
     /// Stops fetching work, lets running activities finish (up to
@@ -182,7 +211,7 @@ impl RuntimeBuilder {
             }
             StoreChoice::Custom(store) => store,
         };
-        let worker = if self.worker {
+        let (worker, registry) = if self.worker {
             let registry = match self.registry {
                 Some(registry) => registry,
                 None => Registry::from_inventory()?,
@@ -192,13 +221,15 @@ impl RuntimeBuilder {
                 activities = ?registry.activity_names().collect::<Vec<_>>(),
                 "durable worker starting"
             );
-            Some(Worker::start(store.clone(), registry, self.options))
+            let worker = Worker::start(store.clone(), registry.clone(), self.options);
+            (Some(worker), Some(registry))
         } else {
-            None
+            (None, self.registry)
         };
         Ok(Runtime {
             client: DurableClient::new(store),
             worker,
+            registry,
         })
     }
 }

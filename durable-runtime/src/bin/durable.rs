@@ -1,0 +1,2 @@
+//! The `durable` command-line tool.
+fn main() {}

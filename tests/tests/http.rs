@@ -1,0 +1,543 @@
+//! The HTTP management API over real HTTP on an ephemeral loopback port: the async HTTP
+//! API pattern, every route's success and error codes, bad input, keys and body limits.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns; a panic is a failed test"
+)]
+
+use std::time::Duration;
+
+use durable_runtime::http::{HttpOptions, HttpServer};
+use durable_runtime::prelude::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[activity]
+async fn say_hello(city: String) -> Result<String, ActivityError> {
+    Ok(format!("Hello {city}!"))
+}
+
+#[orchestrator]
+async fn hello_cities(
+    ctx: OrchestrationContext,
+    cities: Vec<String>,
+) -> Result<Vec<String>, OrchestrationError> {
+    let mut greetings = Vec::new();
+    for city in cities {
+        greetings.push(ctx.call_activity(SayHello, city).await?);
+    }
+    Ok(greetings)
+}
+
+#[orchestrator]
+async fn waiter(ctx: OrchestrationContext) -> Result<Value, OrchestrationError> {
+    ctx.set_custom_status(&json!({ "waiting": "go" }))?;
+    Ok(ctx.wait_for_external_event::<Value>("go").await?)
+}
+
+struct Api {
+    runtime: Runtime,
+    server: HttpServer,
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn start(key: Option<&str>, max_body_bytes: usize) -> Self {
+        let runtime = Runtime::builder()
+            .sqlite(durable_tests::temp_dir("http").join("durable.db"))
+            .start()
+            .await
+            .unwrap();
+        let options = HttpOptions {
+            address: "127.0.0.1:0".parse().unwrap(),
+            key: key.map(str::to_owned),
+            max_body_bytes,
+            public_base_url: None,
+        };
+        let server = runtime.serve_http(options).await.unwrap();
+        let base = format!(
+            "http://{}/runtime/webhooks/durabletask",
+            server.local_addr()
+        );
+        Self {
+            runtime,
+            server,
+            http: reqwest::Client::new(),
+            base,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post(&self, path: &str) -> reqwest::Response {
+        self.http.post(self.url(path)).send().await.unwrap()
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http.delete(self.url(path)).send().await.unwrap()
+    }
+
+    /// Follows `Location` while it answers 202, as a Durable Functions client does.
+    async fn poll_until_done(&self, location: &str) -> Value {
+        for _ in 0..3000 {
+            let response = self.http.get(location).send().await.unwrap();
+            match response.status() {
+                StatusCode::ACCEPTED => {
+                    assert_eq!(response.headers()["retry-after"], "5");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                StatusCode::OK => return response.json().await.unwrap(),
+                other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
+            }
+        }
+        panic!("never finished");
+    }
+
+    async fn stop(self) {
+        self.server.shutdown().await;
+        self.runtime.shutdown().await;
+    }
+}
+
+async fn message(response: reqwest::Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    body["message"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_async_http_api_pattern() {
+    let api = Api::start(None, 1 << 20).await;
+    let response = api
+        .post_json("/orchestrators/hello_cities", &json!(["Tokyo", "Seattle"]))
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.headers()["retry-after"], "10");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(body["statusQueryGetUri"], location);
+    for key in [
+        "sendEventPostUri",
+        "terminatePostUri",
+        "purgeHistoryDeleteUri",
+        "restartPostUri",
+        "suspendPostUri",
+        "resumePostUri",
+    ] {
+        assert!(body[key].as_str().unwrap().contains(&id), "{key}: {body}");
+    }
+    assert!(
+        body["sendEventPostUri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/raiseEvent/{eventName}")
+    );
+
+    let done = api.poll_until_done(&location).await;
+    assert_eq!(done["runtimeStatus"], "Completed");
+    assert_eq!(done["output"], json!(["Hello Tokyo!", "Hello Seattle!"]));
+    assert_eq!(done["input"], json!(["Tokyo", "Seattle"]));
+    assert_eq!(done["name"], "hello_cities");
+    assert!(done["createdTime"].as_str().unwrap().ends_with('Z'));
+
+    // With `timeout`, the start answers 200 with the raw output when it finishes in time.
+    let response = api
+        .post_json(
+            "/orchestrators/hello_cities/chosen-id?timeout=20&pollingInterval=1",
+            &json!(["Oslo"]),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!(["Hello Oslo!"])
+    );
+    let history = api
+        .get("/instances/chosen-id?showHistory=true&showHistoryOutput=true")
+        .await;
+    assert_eq!(history.status(), StatusCode::OK);
+    let history: Value = history.json().await.unwrap();
+    let events = history["historyEvents"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["EventType"] == "ActivityCompleted"),
+        "{history}"
+    );
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_routes_and_their_status_codes() {
+    let api = Api::start(None, 1 << 20).await;
+    // A long-running instance that every bad request below must leave alone.
+    assert_eq!(
+        api.post("/orchestrators/waiter/bystander").await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        api.post("/orchestrators/waiter/w1").await.status(),
+        StatusCode::ACCEPTED
+    );
+    let running = api.get("/instances/w1").await;
+    assert_eq!(running.status(), StatusCode::ACCEPTED);
+    assert!(running.headers().contains_key("location"));
+
+    // Unknown instance: 404 everywhere.
+    assert_eq!(
+        api.get("/instances/nobody").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.post_json("/instances/nobody/raiseEvent/go", &json!(1))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.post("/instances/nobody/terminate").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.post("/instances/nobody/suspend").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.delete("/instances/nobody").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.post("/instances/nobody/restart").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        api.get("/no/such/route").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Suspend / resume, and their conflicts.
+    wait_running(&api, "w1").await;
+    assert_eq!(
+        api.post("/instances/w1/resume").await.status(),
+        StatusCode::CONFLICT,
+        "resume a running instance"
+    );
+    assert_eq!(
+        api.post("/instances/w1/suspend?reason=lunch")
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        api.post_json("/instances/w1/raiseEvent/go", &json!({"ok": true}))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        api.post("/instances/w1/resume?reason=back").await.status(),
+        StatusCode::ACCEPTED
+    );
+    let done = api.poll_until_done(&api.url("/instances/w1")).await;
+    assert_eq!(done["output"], json!({"ok": true}));
+    assert_eq!(done["customStatus"], json!({"waiting": "go"}));
+
+    // Finished instance: 410 for raise, terminate, suspend, resume; 409 purge of a running one.
+    assert_eq!(
+        api.post_json("/instances/w1/raiseEvent/go", &json!(1))
+            .await
+            .status(),
+        StatusCode::GONE
+    );
+    assert_eq!(
+        api.post("/instances/w1/terminate").await.status(),
+        StatusCode::GONE
+    );
+    assert_eq!(
+        api.post("/instances/w1/suspend").await.status(),
+        StatusCode::GONE
+    );
+    assert_eq!(
+        api.post("/instances/w1/resume").await.status(),
+        StatusCode::GONE
+    );
+    assert_eq!(
+        api.delete("/instances/bystander").await.status(),
+        StatusCode::CONFLICT
+    );
+
+    // Terminate: 202, then the status says Terminated with the reason.
+    assert_eq!(
+        api.post("/orchestrators/waiter/w2").await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        api.post("/instances/w2/terminate?reason=enough")
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let terminated = api.poll_until_done(&api.url("/instances/w2")).await;
+    assert_eq!(terminated["runtimeStatus"], "Terminated");
+    assert_eq!(terminated["output"], "enough");
+
+    // Restart: 202 with a new id; the restarted copy runs.
+    let restarted = api.post("/instances/w1/restart").await;
+    assert_eq!(restarted.status(), StatusCode::ACCEPTED);
+    let body: Value = restarted.json().await.unwrap();
+    assert_ne!(body["id"], "w1");
+
+    // List: filters, paging by the continuation header.
+    let listed = api
+        .get("/instances?runtimeStatus=Completed,Terminated&top=1")
+        .await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    let token = listed.headers()["x-ms-continuation-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let first: Vec<Value> = listed.json().await.unwrap();
+    assert_eq!(first.len(), 1);
+    let second = api
+        .http
+        .get(api.url("/instances?runtimeStatus=Completed,Terminated&top=1"))
+        .header("x-ms-continuation-token", token)
+        .send()
+        .await
+        .unwrap();
+    let second: Vec<Value> = second.json().await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_ne!(first[0]["instanceId"], second[0]["instanceId"]);
+    let prefixed: Vec<Value> = api
+        .get("/instances?instanceIdPrefix=by&showInput=false")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prefixed.len(), 1);
+    assert_eq!(prefixed[0]["input"], Value::Null);
+    assert_eq!(
+        api.get("/instances?runtimeStatus=Sleeping").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    // Purge: one (200), by filter (400 without createdTimeFrom, 200 with a count, 404 when none).
+    assert_eq!(
+        api.delete("/instances/w2")
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+        json!({"instancesDeleted": 1})
+    );
+    assert_eq!(
+        api.delete("/instances").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let purged = api
+        .delete("/instances?createdTimeFrom=2000-01-01T00:00:00Z&runtimeStatus=Completed")
+        .await;
+    assert_eq!(purged.status(), StatusCode::OK);
+    assert!(
+        purged.json::<Value>().await.unwrap()["instancesDeleted"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(
+        api.delete("/instances?createdTimeFrom=2000-01-01T00:00:00Z&runtimeStatus=Failed")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // The bystander was never disturbed: it still runs and still completes.
+    assert_eq!(
+        api.get("/instances/bystander").await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        api.post_json("/instances/bystander/raiseEvent/go", &json!("fine"))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        api.poll_until_done(&api.url("/instances/bystander")).await["output"],
+        "fine"
+    );
+    api.stop().await;
+}
+
+async fn wait_running(api: &Api, id: &str) {
+    for _ in 0..2000 {
+        let body: Value = api
+            .get(&format!("/instances/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if body["runtimeStatus"] == "Running" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("{id} never ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_with_a_message() {
+    let api = Api::start(None, 256).await;
+    assert_eq!(
+        api.post("/orchestrators/waiter/bystander").await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    let malformed = api
+        .http
+        .post(api.url("/orchestrators/hello_cities"))
+        .header("content-type", "application/json")
+        .body("[\"Tokyo\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert!(message(malformed).await.contains("not valid JSON"));
+
+    let text = api
+        .http
+        .post(api.url("/orchestrators/hello_cities"))
+        .header("content-type", "text/plain")
+        .body("[\"Tokyo\"]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), StatusCode::BAD_REQUEST);
+    assert!(message(text).await.contains("application/json"));
+
+    let unknown = api
+        .post_json("/orchestrators/no_such_thing", &json!(1))
+        .await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    let unknown = message(unknown).await;
+    assert!(
+        unknown.contains("no orchestration `no_such_thing`") && unknown.contains("hello_cities"),
+        "{unknown}"
+    );
+
+    let shape = api
+        .post_json("/orchestrators/hello_cities", &json!({"city": "Tokyo"}))
+        .await;
+    assert_eq!(shape.status(), StatusCode::BAD_REQUEST);
+    let shape = message(shape).await;
+    assert!(
+        shape.contains("Vec<alloc::string::String>"),
+        "names the expected shape: {shape}"
+    );
+
+    let bad_id = api
+        .post_json("/orchestrators/hello_cities/@reserved", &json!([]))
+        .await;
+    assert_eq!(bad_id.status(), StatusCode::BAD_REQUEST);
+    assert!(message(bad_id).await.contains("reserved for entity ids"));
+
+    let duplicate = api.post("/orchestrators/waiter/bystander").await;
+    assert_eq!(duplicate.status(), StatusCode::CONFLICT);
+
+    let oversized = api
+        .post_json("/orchestrators/hello_cities", &json!(["x".repeat(1000)]))
+        .await;
+    assert_eq!(oversized.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(message(oversized).await.contains("larger than the limit"));
+
+    let raise_text = api
+        .http
+        .post(api.url("/instances/bystander/raiseEvent/go"))
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raise_text.status(), StatusCode::BAD_REQUEST);
+
+    let bad_wait = api
+        .post_json(
+            "/orchestrators/hello_cities?timeout=1&pollingInterval=5",
+            &json!([]),
+        )
+        .await;
+    assert_eq!(bad_wait.status(), StatusCode::BAD_REQUEST);
+    let bad_query = api.get("/instances?top=lots").await;
+    assert_eq!(bad_query.status(), StatusCode::BAD_REQUEST);
+
+    assert_eq!(
+        api.get("/instances/bystander").await.status(),
+        StatusCode::ACCEPTED,
+        "still running"
+    );
+    assert_eq!(
+        api.post_json("/instances/bystander/raiseEvent/go", &json!(7))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        api.poll_until_done(&api.url("/instances/bystander")).await["output"],
+        7
+    );
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_key_is_required() {
+    let api = Api::start(Some("s3cret"), 1 << 20).await;
+    let missing = api.get("/instances").await;
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert!(message(missing).await.contains("needs a key"));
+    assert_eq!(
+        api.get("/instances?code=wrong").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        api.get("/instances?code=s3cret").await.status(),
+        StatusCode::OK
+    );
+    let header = api
+        .http
+        .get(api.url("/instances"))
+        .header("x-functions-key", "s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header.status(), StatusCode::OK);
+    let started = api
+        .post_json("/orchestrators/hello_cities?code=s3cret", &json!(["Lima"]))
+        .await;
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let body: Value = started.json().await.unwrap();
+    let location = body["statusQueryGetUri"].as_str().unwrap();
+    assert!(
+        location.ends_with("?code=s3cret"),
+        "generated URLs carry the key: {location}"
+    );
+    assert_eq!(
+        api.poll_until_done(location).await["runtimeStatus"],
+        "Completed"
+    );
+    api.stop().await;
+}
