@@ -1,2 +1,503 @@
-//! The `durable` command-line tool.
-fn main() {}
+//! `durable`: inspect and manage the instances in a task hub's store, without the code
+//! that defines them.
+//!
+//! ```text
+//! durable --db app.db list --status Running,Failed
+//! durable --db app.db show order-42
+//! durable --db app.db history order-42 --json
+//! durable --db app.db raise order-42 ApprovalEvent '{"approved":true,"by":"ana"}'
+//! durable --db app.db terminate order-42 --reason "duplicate" --recursive
+//! durable --db app.db purge --created-from 2026-01-01T00:00:00Z --status Completed
+//! ```
+//! Exit codes: 0 success, 1 store or I/O failure, 2 usage error, 3 no such instance,
+//! 4 the instance's status does not allow the operation, 5 bad input (id, JSON, time).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use durable_runtime::store::sqlite::SqliteStore;
+use durable_runtime::store::{InstanceQuery, PurgeQuery};
+use durable_runtime::{ClientError, DurableClient, InstanceId, OrchestrationStatus, RuntimeStatus};
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "durable",
+    version,
+    about = "Inspect and manage durable orchestration instances in a store"
+)]
+struct Cli {
+    /// The SQLite file of the task hub.
+    #[arg(long, env = "DURABLE_DB", global = true, default_value = "durable.db")]
+    db: PathBuf,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List instances, newest filters first.
+    List {
+        /// Only these statuses (comma-separated, e.g. `Running,Failed`).
+        #[arg(long, value_delimiter = ',')]
+        status: Vec<String>,
+        /// Only ids starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Only instances created at or after this time (RFC 3339).
+        #[arg(long)]
+        created_from: Option<String>,
+        /// Only instances created before this time (RFC 3339).
+        #[arg(long)]
+        created_to: Option<String>,
+        /// Instances per page.
+        #[arg(long, default_value_t = 100)]
+        page_size: usize,
+        /// The token printed at the end of the previous page.
+        #[arg(long)]
+        continuation: Option<String>,
+    },
+    /// Show one instance: status, input, output, custom status, failure.
+    Show {
+        /// The instance id.
+        instance_id: String,
+    },
+    /// Show an instance's history.
+    History {
+        /// The instance id.
+        instance_id: String,
+    },
+    /// Raise an external event.
+    Raise {
+        /// The instance id.
+        instance_id: String,
+        /// The event name.
+        event: String,
+        /// The event data, as JSON (default `null`).
+        data: Option<String>,
+    },
+    /// Terminate an instance.
+    Terminate {
+        /// The instance id.
+        instance_id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Terminate its unfinished sub-orchestrations too.
+        #[arg(long)]
+        recursive: bool,
+    },
+    /// Suspend a running instance.
+    Suspend {
+        /// The instance id.
+        instance_id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume a suspended instance.
+    Resume {
+        /// The instance id.
+        instance_id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Delete a finished instance, or every finished instance matching a filter.
+    Purge {
+        /// The instance id (or use the filters).
+        instance_id: Option<String>,
+        /// Purge finished instances created at or after this time (RFC 3339).
+        #[arg(long, conflicts_with = "instance_id")]
+        created_from: Option<String>,
+        /// ... and before this time.
+        #[arg(long, requires = "created_from")]
+        created_to: Option<String>,
+        /// ... with these statuses (comma-separated; default every finished status).
+        #[arg(long, value_delimiter = ',', requires = "created_from")]
+        status: Vec<String>,
+    },
+}
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Self {
+        let code = match &error {
+            ClientError::InstanceNotFound(_) => 3,
+            ClientError::InvalidState { .. }
+            | ClientError::Store(durable_runtime::StoreError::InstanceAlreadyExists { .. }) => 4,
+            ClientError::InvalidInstanceId(_) | ClientError::InputEncode { .. } => 5,
+            _ => 1,
+        };
+        Self {
+            code,
+            message: error.to_string(),
+        }
+    }
+}
+
+fn bad_input(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 5,
+        message: message.into(),
+    }
+}
+
+fn instance_id(text: &str) -> Result<InstanceId, Failure> {
+    InstanceId::new(text).map_err(|e| bad_input(e.to_string()))
+}
+
+fn time(text: Option<&str>, flag: &str) -> Result<Option<DateTime<Utc>>, Failure> {
+    text.map(|t| {
+        DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| {
+                bad_input(format!(
+                    "{flag} must be an RFC 3339 time like 2026-01-31T12:00:00Z: {e}"
+                ))
+            })
+    })
+    .transpose()
+}
+
+fn statuses(list: &[String]) -> Result<Vec<RuntimeStatus>, Failure> {
+    list.iter()
+        .map(|s| RuntimeStatus::from_str(s.trim()).map_err(|e| bad_input(e.to_string())))
+        .collect()
+}
+
+fn payload_json(payload: Option<&durable_runtime::Payload>) -> Value {
+    payload
+        .and_then(|p| serde_json::from_str(p.as_json()).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn status_json(status: &OrchestrationStatus) -> Value {
+    json!({
+        "instanceId": status.instance_id.as_str(),
+        "name": status.name,
+        "version": status.version,
+        "runtimeStatus": status.runtime_status.as_str(),
+        "createdTime": status.created_time.to_rfc3339(),
+        "lastUpdatedTime": status.last_updated_time.to_rfc3339(),
+        "input": payload_json(status.input.as_ref()),
+        "output": payload_json(status.output.as_ref()),
+        "customStatus": payload_json(status.custom_status.as_ref()),
+        "failureDetails": status.failure,
+        "parentInstanceId": status.parent_instance_id.as_ref().map(InstanceId::as_str),
+    })
+}
+
+/// Prints rows as a left-aligned table with a header.
+fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+fn short(value: &Value, max: usize) -> String {
+    let text = value.to_string();
+    if text.chars().count() <= max {
+        text
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    if !cli.db.exists() {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "no database at {}; pass the task hub's SQLite file with --db (or DURABLE_DB)",
+                cli.db.display()
+            ),
+        });
+    }
+    let store = SqliteStore::open(&cli.db).map_err(|e| Failure {
+        code: 1,
+        message: e.to_string(),
+    })?;
+    let client = DurableClient::new(Arc::new(store));
+    match cli.command {
+        Command::List {
+            status,
+            prefix,
+            created_from,
+            created_to,
+            page_size,
+            continuation,
+        } => {
+            let page = client
+                .list_instances(&InstanceQuery {
+                    statuses: statuses(&status)?,
+                    created_from: time(created_from.as_deref(), "--created-from")?,
+                    created_to: time(created_to.as_deref(), "--created-to")?,
+                    instance_id_prefix: prefix,
+                    page_size: page_size.max(1),
+                    continuation_token: continuation,
+                    parent_instance_id: None,
+                })
+                .await?;
+            if cli.json {
+                let instances: Vec<Value> = page.instances.iter().map(status_json).collect();
+                println!(
+                    "{}",
+                    json!({ "instances": instances, "continuationToken": page.continuation_token })
+                );
+            } else {
+                let rows: Vec<Vec<String>> = page
+                    .instances
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.instance_id.to_string(),
+                            s.name.clone(),
+                            s.runtime_status.to_string(),
+                            s.created_time.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            s.last_updated_time.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "INSTANCE ID",
+                        "NAME",
+                        "STATUS",
+                        "CREATED (UTC)",
+                        "UPDATED (UTC)",
+                    ],
+                    &rows,
+                );
+                if let Some(token) = page.continuation_token {
+                    println!("more: durable list --continuation '{token}'");
+                }
+            }
+        }
+        Command::Show { instance_id: id } => {
+            let id = instance_id(&id)?;
+            let status = client
+                .get_status(&id)
+                .await?
+                .ok_or(ClientError::InstanceNotFound(id))?;
+            let body = status_json(&status);
+            if cli.json {
+                println!("{body}");
+            } else {
+                let fields = [
+                    "instanceId",
+                    "name",
+                    "version",
+                    "runtimeStatus",
+                    "createdTime",
+                    "lastUpdatedTime",
+                    "parentInstanceId",
+                    "input",
+                    "output",
+                    "customStatus",
+                    "failureDetails",
+                ];
+                let rows: Vec<Vec<String>> = fields
+                    .iter()
+                    .filter(|f| !body[**f].is_null())
+                    .map(|f| {
+                        // Payloads print as JSON, so `"42"` and `42` stay distinct.
+                        let payload =
+                            matches!(*f, "input" | "output" | "customStatus" | "failureDetails");
+                        let value = match body[*f].as_str() {
+                            Some(text) if !payload => text.to_owned(),
+                            _ => body[*f].to_string(),
+                        };
+                        vec![(*f).to_owned(), value]
+                    })
+                    .collect();
+                table(&["FIELD", "VALUE"], &rows);
+            }
+        }
+        Command::History { instance_id: id } => {
+            let id = instance_id(&id)?;
+            let history = client.read_history(&id).await?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&history).map_err(|e| Failure {
+                        code: 1,
+                        message: e.to_string()
+                    })?
+                );
+            } else {
+                let rows: Vec<Vec<String>> = history
+                    .iter()
+                    .enumerate()
+                    .map(|(index, event)| {
+                        let details = serde_json::to_value(&event.kind).unwrap_or(Value::Null);
+                        let details = details
+                            .as_object()
+                            .and_then(|o| o.values().next())
+                            .cloned()
+                            .unwrap_or(Value::Null);
+                        vec![
+                            index.to_string(),
+                            if event.event_id < 0 {
+                                String::new()
+                            } else {
+                                event.event_id.to_string()
+                            },
+                            event.timestamp.format("%H:%M:%S%.3f").to_string(),
+                            event.kind.type_name().to_owned(),
+                            if details.is_null() {
+                                String::new()
+                            } else {
+                                short(&details, 70)
+                            },
+                        ]
+                    })
+                    .collect();
+                table(&["#", "SEQ", "TIME (UTC)", "EVENT", "DETAILS"], &rows);
+            }
+        }
+        Command::Raise {
+            instance_id: id,
+            event,
+            data,
+        } => {
+            let id = instance_id(&id)?;
+            let data: Value = match data {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|e| bad_input(format!("the event data is not valid JSON: {e}")))?,
+                None => Value::Null,
+            };
+            client.raise_event(&id, &event, &data).await?;
+            report(
+                cli.json,
+                &format!("raised `{event}` on {id}"),
+                json!({ "raised": event, "instanceId": id.as_str() }),
+            );
+        }
+        Command::Terminate {
+            instance_id: id,
+            reason,
+            recursive,
+        } => {
+            let id = instance_id(&id)?;
+            client.terminate(&id, reason.as_deref(), recursive).await?;
+            report(
+                cli.json,
+                &format!("terminating {id}"),
+                json!({ "terminated": id.as_str() }),
+            );
+        }
+        Command::Suspend {
+            instance_id: id,
+            reason,
+        } => {
+            let id = instance_id(&id)?;
+            client.suspend(&id, reason.as_deref()).await?;
+            report(
+                cli.json,
+                &format!("suspending {id}"),
+                json!({ "suspended": id.as_str() }),
+            );
+        }
+        Command::Resume {
+            instance_id: id,
+            reason,
+        } => {
+            let id = instance_id(&id)?;
+            client.resume(&id, reason.as_deref()).await?;
+            report(
+                cli.json,
+                &format!("resuming {id}"),
+                json!({ "resumed": id.as_str() }),
+            );
+        }
+        Command::Purge {
+            instance_id: id,
+            created_from,
+            created_to,
+            status,
+        } => {
+            let deleted = match (id, created_from) {
+                (Some(id), _) => {
+                    client.purge(&instance_id(&id)?).await?;
+                    1
+                }
+                (None, Some(from)) => {
+                    client
+                        .purge_instances(&PurgeQuery {
+                            created_from: time(Some(&from), "--created-from")?,
+                            created_to: time(created_to.as_deref(), "--created-to")?,
+                            statuses: statuses(&status)?,
+                        })
+                        .await?
+                }
+                (None, None) => {
+                    return Err(bad_input(
+                        "give an instance id, or --created-from to purge by filter",
+                    ));
+                }
+            };
+            report(
+                cli.json,
+                &format!("purged {deleted} instance(s)"),
+                json!({ "instancesDeleted": deleted }),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn report(json: bool, text: &str, value: Value) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if json {
+                eprintln!(
+                    "{}",
+                    json!({ "error": failure.message, "exitCode": failure.code })
+                );
+            } else {
+                eprintln!("error: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}

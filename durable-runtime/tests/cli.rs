@@ -1,0 +1,264 @@
+//! Runs the built `durable` binary against a SQLite file holding real instances.
+//!
+//! Needs feature `cli`; `cargo test --workspace` has it (the tests package enables it).
+
+#![cfg(feature = "cli")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns; a panic is a failed test"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use durable_runtime::prelude::*;
+use serde_json::Value;
+
+const DURABLE: &str = env!("CARGO_BIN_EXE_durable");
+const WAIT: Duration = Duration::from_secs(30);
+
+#[activity]
+async fn shout(text: String) -> String {
+    text.to_uppercase()
+}
+
+#[orchestrator]
+async fn shouter(ctx: OrchestrationContext, text: String) -> Result<String, OrchestrationError> {
+    ctx.set_custom_status(&serde_json::json!({ "step": "shouting" }))?;
+    Ok(ctx.call_activity(Shout, text).await?)
+}
+
+#[orchestrator]
+async fn listener(ctx: OrchestrationContext) -> Result<i64, OrchestrationError> {
+    Ok(ctx.wait_for_external_event::<i64>("number").await?)
+}
+
+#[orchestrator]
+async fn broken(_ctx: OrchestrationContext) -> Result<(), OrchestrationError> {
+    Err(OrchestrationError::new("out of cheese"))
+}
+
+fn db_path() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("durable-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("durable.db")
+}
+
+fn durable(db: &Path, args: &[&str]) -> Output {
+    Command::new(DURABLE)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_str(&ok(output)).unwrap()
+}
+
+fn fails_with(output: &Output, code: i32, needle: &str) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_manages_real_instances() {
+    let db = db_path();
+    let runtime = Runtime::builder().sqlite(&db).start().await.unwrap();
+    let client = runtime.client();
+    let done = client
+        .start_orchestration(Shouter, "hello".into())
+        .instance_id("shout-1")
+        .await
+        .unwrap();
+    assert_eq!(done.wait_for_completion(WAIT).await.unwrap(), "HELLO");
+    let failed = client
+        .start_orchestration(Broken, ())
+        .instance_id("broken-1")
+        .await
+        .unwrap();
+    assert!(failed.wait_for_completion(WAIT).await.is_err());
+    let waiting = client
+        .start_orchestration(Listener, ())
+        .instance_id("listen-1")
+        .await
+        .unwrap();
+    let second = client
+        .start_orchestration(Listener, ())
+        .instance_id("listen-2")
+        .await
+        .unwrap();
+
+    // list: a table, JSON, filters, paging.
+    let table = ok(&durable(&db, &["list"]));
+    assert!(table.starts_with("INSTANCE ID"), "{table}");
+    for id in ["shout-1", "broken-1", "listen-1", "listen-2"] {
+        assert!(table.contains(id), "{table}");
+    }
+    let failed_only = json(&durable(&db, &["--json", "list", "--status", "Failed"]));
+    assert_eq!(failed_only["instances"].as_array().unwrap().len(), 1);
+    assert_eq!(failed_only["instances"][0]["instanceId"], "broken-1");
+    let page = json(&durable(&db, &["list", "--json", "--page-size", "3"]));
+    let token = page["continuationToken"].as_str().unwrap().to_owned();
+    let rest = json(&durable(
+        &db,
+        &[
+            "list",
+            "--json",
+            "--page-size",
+            "3",
+            "--continuation",
+            &token,
+        ],
+    ));
+    assert_eq!(
+        page["instances"].as_array().unwrap().len() + rest["instances"].as_array().unwrap().len(),
+        4
+    );
+    let prefixed = json(&durable(&db, &["list", "--json", "--prefix", "listen-"]));
+    assert_eq!(prefixed["instances"].as_array().unwrap().len(), 2);
+
+    // show: fields as a table and as JSON.
+    let shown = ok(&durable(&db, &["show", "shout-1"]));
+    assert!(
+        shown.contains("runtimeStatus")
+            && shown.contains("Completed")
+            && shown.contains("\"HELLO\""),
+        "{shown}"
+    );
+    let shown = json(&durable(&db, &["show", "broken-1", "--json"]));
+    assert_eq!(shown["runtimeStatus"], "Failed");
+    assert_eq!(shown["failureDetails"]["message"], "out of cheese");
+    assert_eq!(
+        json(&durable(&db, &["show", "shout-1", "--json"]))["customStatus"]["step"],
+        "shouting"
+    );
+
+    // history: a readable table, and JSON.
+    let history = ok(&durable(&db, &["history", "shout-1"]));
+    assert!(
+        history.contains("ActivityScheduled") && history.contains("ExecutionCompleted"),
+        "{history}"
+    );
+    let events = json(&durable(&db, &["history", "shout-1", "--json"]));
+    assert!(events.as_array().unwrap().len() >= 5);
+
+    // raise: the waiting instance completes with the value (the worker polls the file).
+    ok(&durable(&db, &["raise", "listen-1", "number", "42"]));
+    assert_eq!(waiting.wait_for_completion(WAIT).await.unwrap(), 42);
+    fails_with(
+        &durable(&db, &["raise", "listen-1", "number", "1"]),
+        4,
+        "it has finished",
+    );
+    fails_with(
+        &durable(&db, &["raise", "listen-2", "number", "{not json"]),
+        5,
+        "not valid JSON",
+    );
+
+    // suspend / resume / terminate, and refused transitions.
+    fails_with(&durable(&db, &["resume", "listen-2"]), 4, "cannot resume");
+    ok(&durable(
+        &db,
+        &["suspend", "listen-2", "--reason", "maintenance"],
+    ));
+    wait_for(&client, "listen-2", RuntimeStatus::Suspended).await;
+    ok(&durable(&db, &["resume", "listen-2"]));
+    wait_for(&client, "listen-2", RuntimeStatus::Running).await;
+    ok(&durable(
+        &db,
+        &["terminate", "listen-2", "--reason", "no longer needed"],
+    ));
+    assert!(second.wait_for_completion(WAIT).await.is_err());
+    assert_eq!(
+        json(&durable(&db, &["show", "listen-2", "--json"]))["runtimeStatus"],
+        "Terminated"
+    );
+    fails_with(
+        &durable(&db, &["terminate", "listen-2"]),
+        4,
+        "cannot terminate",
+    );
+
+    // purge: one, then by filter; errors for unknown ids and bad input.
+    ok(&durable(&db, &["purge", "shout-1"]));
+    fails_with(
+        &durable(&db, &["show", "shout-1"]),
+        3,
+        "no instance with id shout-1",
+    );
+    let purged = json(&durable(
+        &db,
+        &[
+            "--json",
+            "purge",
+            "--created-from",
+            "2000-01-01T00:00:00Z",
+            "--status",
+            "Failed",
+        ],
+    ));
+    assert_eq!(purged["instancesDeleted"], 1);
+    fails_with(
+        &durable(&db, &["purge", "--created-from", "yesterday"]),
+        5,
+        "RFC 3339",
+    );
+    fails_with(&durable(&db, &["show", "a/b"]), 5, "invalid instance id");
+    fails_with(
+        &durable(&db, &["list", "--status", "Sleeping"]),
+        5,
+        "unknown runtime status",
+    );
+    let json_error = durable(&db, &["--json", "show", "nobody"]);
+    assert_eq!(json_error.status.code(), Some(3));
+    let error: Value = serde_json::from_slice(&json_error.stderr).unwrap();
+    assert_eq!(error["exitCode"], 3);
+
+    runtime.shutdown().await;
+    let missing = Command::new(DURABLE)
+        .args(["--db", "/nonexistent/durable.db", "list"])
+        .output()
+        .unwrap();
+    fails_with(&missing, 1, "no database at");
+    let usage = Command::new(DURABLE).args(["frobnicate"]).output().unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+async fn wait_for(client: &DurableClient, id: &str, want: RuntimeStatus) {
+    let id = InstanceId::new(id).unwrap();
+    for _ in 0..1000 {
+        if client
+            .get_status(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .runtime_status
+            == want
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{id} never became {want}");
+}
