@@ -12,10 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use durable_examples::backup::{BackupRequest, BackupSiteContent};
 use durable_runtime::prelude::*;
-
-/// Directory names the file list skips: build output and version control.
-const SKIPPED: &[&str] = &["target", ".git"];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,111 +29,6 @@ struct Args {
     /// live database is not among the files it copies).
     #[arg(long)]
     db: Option<PathBuf>,
-}
-
-/// The orchestration's input.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct BackupRequest {
-    source: PathBuf,
-    destination: PathBuf,
-}
-
-/// One file to copy.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CopyRequest {
-    file: PathBuf,
-    source_root: PathBuf,
-    destination_root: PathBuf,
-}
-
-/// The orchestration's output.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct BackupSummary {
-    files: usize,
-    bytes: u64,
-}
-
-fn list_files(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            if !SKIPPED.iter().any(|s| entry.file_name() == *s) {
-                list_files(&path, files)?;
-            }
-        } else if kind.is_file() {
-            files.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// Lists every file under `root`, sorted (Durable Functions' `E2_GetFileList`).
-#[activity]
-async fn get_file_list(root: PathBuf) -> Result<Vec<PathBuf>, ActivityError> {
-    let mut files = tokio::task::spawn_blocking(move || {
-        let mut files = Vec::new();
-        list_files(&root, &mut files).map(|()| files)
-    })
-    .await??;
-    files.sort();
-    Ok(files)
-}
-
-/// Copies one file under the destination root, keeping its relative path; returns its
-/// size in bytes (Durable Functions' `E2_CopyFileToBlob`).
-#[activity]
-async fn copy_file(request: CopyRequest) -> Result<u64, ActivityError> {
-    let relative = request
-        .file
-        .strip_prefix(&request.source_root)
-        .map_err(|_| {
-            ActivityError::new(format!(
-                "{} is not under {}",
-                request.file.display(),
-                request.source_root.display()
-            ))
-            .non_retriable()
-        })?;
-    let target = request.destination_root.join(relative);
-    if let Some(parent) = target.parent() {
-        tokio::fs::create_dir_all(parent).await?;
-    }
-    Ok(tokio::fs::copy(&request.file, &target).await?)
-}
-
-/// Lists the files, copies them all in parallel, and sums the bytes
-/// (Durable Functions' `E2_BackupSiteContent`).
-#[orchestrator]
-async fn backup_site_content(
-    ctx: OrchestrationContext,
-    request: BackupRequest,
-) -> Result<BackupSummary, OrchestrationError> {
-    let files = ctx
-        .call_activity(GetFileList, request.source.clone())
-        .await?;
-    ctx.logger()
-        .info(format_args!("copying {} files", files.len()));
-    // Every call is recorded when it is made, so all copies go out in one turn.
-    let copies: Vec<_> = files
-        .into_iter()
-        .map(|file| {
-            ctx.call_activity(
-                CopyFile,
-                CopyRequest {
-                    file,
-                    source_root: request.source.clone(),
-                    destination_root: request.destination.clone(),
-                },
-            )
-        })
-        .collect();
-    let sizes = try_join_all(copies).await?;
-    Ok(BackupSummary {
-        files: sizes.len(),
-        bytes: sizes.iter().sum(),
-    })
 }
 
 #[tokio::main]

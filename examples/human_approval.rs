@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use durable_examples::approval::{ApprovalEvent, ApprovalRequest, ApprovalWorkflow};
 use durable_runtime::prelude::*;
 
 #[derive(Debug, Parser)]
@@ -56,78 +57,6 @@ enum Command {
     },
 }
 
-/// The decision a person sends.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ApprovalEvent {
-    approved: bool,
-    by: String,
-}
-
-impl ExternalEvent for ApprovalEvent {
-    const NAME: &'static str = "ApprovalEvent";
-}
-
-/// The orchestration input.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ApprovalRequest {
-    subject: String,
-    timeout_secs: u64,
-}
-
-/// How the request ended.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-enum Decision {
-    Approved { by: String },
-    Rejected { by: String },
-    Escalated,
-}
-
-/// Sends the request to the approver (here: the console).
-#[activity]
-async fn request_approval(
-    ctx: ActivityContext,
-    request: ApprovalRequest,
-) -> Result<(), ActivityError> {
-    println!(
-        "APPROVAL NEEDED for {}: run `cargo run --release --example human_approval -- approve {}` within {} s",
-        request.subject,
-        ctx.instance_id(),
-        request.timeout_secs
-    );
-    Ok(())
-}
-
-/// Escalates an unanswered request (here: the console).
-#[activity]
-async fn escalate(request: ApprovalRequest) -> Result<(), ActivityError> {
-    println!("ESCALATED: nobody decided on {} in time", request.subject);
-    Ok(())
-}
-
-#[orchestrator]
-async fn approval_workflow(
-    ctx: OrchestrationContext,
-    request: ApprovalRequest,
-) -> Result<Decision, OrchestrationError> {
-    ctx.call_activity(RequestApproval, request.clone()).await?;
-    let timeout = Duration::from_secs(request.timeout_secs);
-    match ctx
-        .wait_for_event_with_timeout::<ApprovalEvent>(timeout)
-        .await
-    {
-        Ok(ApprovalEvent { approved: true, by }) => Ok(Decision::Approved { by }),
-        Ok(ApprovalEvent {
-            approved: false,
-            by,
-        }) => Ok(Decision::Rejected { by }),
-        Err(EventError::TimedOut { .. }) => {
-            ctx.call_activity(Escalate, request).await?;
-            Ok(Decision::Escalated)
-        }
-        Err(other) => Err(other.into()),
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -149,7 +78,10 @@ async fn main() -> anyhow::Result<()> {
                 start = start.instance_id(id);
             }
             let instance = start.await?;
-            println!("started instance {}", instance.instance_id());
+            println!(
+                "started instance {id}; approve it with `cargo run --release --example human_approval -- approve {id} --by NAME`",
+                id = instance.instance_id()
+            );
             let decision = instance
                 .wait_for_completion(Duration::from_secs(timeout_secs + 60))
                 .await?;

@@ -1,1 +1,6 @@
-//! Examples for `durable`; see the `examples/*.rs` files.
+//! Workflows shared by the examples (see the `examples/*.rs` files for the programs).
+//!
+//! `quickstart.rs` stays self-contained because the README shows it in full.
+
+pub mod approval;
+pub mod backup;
