@@ -462,22 +462,41 @@ struct ReasonQuery {
     recursive: Option<bool>,
 }
 
+/// The three control operations, which share their shape.
+#[derive(Clone, Copy)]
+enum Control {
+    Terminate,
+    Suspend,
+    Resume,
+}
+
+/// `POST /instances/{id}/terminate|suspend|resume?reason=..`: 202, or the client's error.
+async fn control(
+    state: &ApiState,
+    operation: Control,
+    id: &str,
+    query: Result<Query<ReasonQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query?;
+    let id = instance_id(id)?;
+    let reason = query.reason.as_deref();
+    match operation {
+        Control::Terminate => {
+            let recursive = query.recursive.unwrap_or(false);
+            state.client.terminate(&id, reason, recursive).await?;
+        }
+        Control::Suspend => state.client.suspend(&id, reason).await?,
+        Control::Resume => state.client.resume(&id, reason).await?,
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
 async fn terminate(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     query: Result<Query<ReasonQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query?;
-    let id = instance_id(&id)?;
-    state
-        .client
-        .terminate(
-            &id,
-            query.reason.as_deref(),
-            query.recursive.unwrap_or(false),
-        )
-        .await?;
-    Ok(StatusCode::ACCEPTED.into_response())
+    control(&state, Control::Terminate, &id, query).await
 }
 
 async fn suspend(
@@ -485,12 +504,7 @@ async fn suspend(
     Path(id): Path<String>,
     query: Result<Query<ReasonQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query?;
-    state
-        .client
-        .suspend(&instance_id(&id)?, query.reason.as_deref())
-        .await?;
-    Ok(StatusCode::ACCEPTED.into_response())
+    control(&state, Control::Suspend, &id, query).await
 }
 
 async fn resume(
@@ -498,12 +512,7 @@ async fn resume(
     Path(id): Path<String>,
     query: Result<Query<ReasonQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query?;
-    state
-        .client
-        .resume(&instance_id(&id)?, query.reason.as_deref())
-        .await?;
-    Ok(StatusCode::ACCEPTED.into_response())
+    control(&state, Control::Resume, &id, query).await
 }
 
 async fn restart(
