@@ -8,6 +8,7 @@
 //! Each run uses a fresh store (a new SQLite file under the system temp directory).
 //! Activities are no-ops that return their input plus one.
 
+use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -166,14 +167,16 @@ async fn run_many<O>(
 where
     O: Orchestration + Default,
 {
-    let mut handles = Vec::with_capacity(count);
-    for index in 0..count {
-        handles.push(
-            client
-                .start_orchestration(O::default(), input(index))
-                .await?,
-        );
-    }
+    // Started all at once, as the workloads say: concurrent starts share commits.
+    let starts = (0..count).map(|index| {
+        client
+            .start_orchestration(O::default(), input(index))
+            .into_future()
+    });
+    let handles = join_all(starts)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
     let results = join_all(handles.iter().map(|h| h.wait_for_completion(WAIT))).await;
     results
         .into_iter()
@@ -306,11 +309,13 @@ async fn w6(bench: &mut Bench) -> anyhow::Result<()> {
     }
     reset_peak_rss();
     let started = Instant::now();
-    for handle in &handles {
-        client
-            .raise_event(handle.instance_id(), "go", &1u64)
-            .await?;
-    }
+    let raises = handles
+        .iter()
+        .map(|h| client.raise_event(h.instance_id(), "go", &1u64));
+    join_all(raises)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
     let results = join_all(handles.iter().map(|h| h.wait_for_completion(WAIT))).await;
     let wall = started.elapsed().as_secs_f64();
     for (index, result) in results.into_iter().enumerate() {

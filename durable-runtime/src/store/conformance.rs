@@ -91,6 +91,7 @@ fn turn_commit(
         messages: Vec::new(),
         new_instances: Vec::new(),
         continue_as_new: None,
+        lease_activities: None,
     }
 }
 
@@ -116,7 +117,10 @@ async fn fetch_activities(store: &dyn Store) -> Vec<super::ActivityWorkItem> {
         .expect("fetch activity work items")
 }
 
-async fn commit_one(store: &dyn Store, commit: OrchestrationCommit) -> Result<(), StoreError> {
+async fn commit_one(
+    store: &dyn Store,
+    commit: OrchestrationCommit,
+) -> Result<Vec<super::ActivityWorkItem>, StoreError> {
     let mut results = store
         .commit_orchestrations(vec![commit])
         .await
@@ -1086,6 +1090,59 @@ pub async fn purge_rules(store: Arc<dyn Store>) {
     );
 }
 
+/// A commit can create its activities already leased to the committing worker and hand
+/// them back; they are not fetched by others while leased, complete as usual, and come
+/// back when the lease expires.
+pub async fn commits_can_lease_their_activities(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let items = fetch_orchestrations(&*store).await;
+    let mut commit = turn_commit(
+        &items[0],
+        RuntimeStatus::Running,
+        vec![activity(0), activity(1)],
+    );
+    commit.lease_activities = Some(Duration::from_millis(200));
+    let leased = commit_one(&*store, commit).await.expect("commit");
+    assert_eq!(leased.len(), 2, "both activities come back leased");
+    assert!(leased.iter().all(|a| a.attempt == 1 && a.name == "work"));
+    assert!(
+        fetch_activities(&*store).await.is_empty(),
+        "leased activities are not fetched"
+    );
+    store
+        .complete_activities(vec![ActivityCompletion {
+            id: leased[0].id,
+            lock_token: leased[0].lock_token.clone(),
+            instance_id: id("a"),
+            execution_id: leased[0].execution_id.clone(),
+            event: HistoryEvent::new(
+                clock::now(),
+                EventKind::ActivityCompleted {
+                    scheduled_id: leased[0].scheduled_id,
+                    result: Payload::null(),
+                },
+            ),
+        }])
+        .await
+        .expect("complete");
+    assert_eq!(
+        fetch_orchestrations(&*store).await.len(),
+        1,
+        "the completion reached the instance"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = fetch_activities(&*store).await;
+    assert_eq!(
+        again.len(),
+        1,
+        "the unfinished one comes back after its lease"
+    );
+    assert_eq!((again[0].id, again[0].attempt), (leased[1].id, 2));
+}
+
 /// Runs every check, each on a fresh store from `factory`.
 pub async fn run_all<F, Fut>(factory: F)
 where
@@ -1109,6 +1166,7 @@ where
     commits_create_sub_orchestrations(factory().await).await;
     continue_as_new_starts_a_fresh_history(factory().await).await;
     purge_rules(factory().await).await;
+    commits_can_lease_their_activities(factory().await).await;
 }
 
 /// Generates one `#[tokio::test]` per conformance check for a back-end.
@@ -1125,7 +1183,8 @@ macro_rules! store_conformance_tests {
             instance_id_reuse_rules, list_filters_and_pages, notifications,
             delayed_messages_wait_until_due, enqueue_checks_the_status,
             suspended_instances_wait_for_control_messages, commits_create_sub_orchestrations,
-            continue_as_new_starts_a_fresh_history, purge_rules);
+            continue_as_new_starts_a_fresh_history, purge_rules,
+            commits_can_lease_their_activities);
     };
     (@each $factory:expr; $($check:ident),*) => {
         $(

@@ -246,7 +246,7 @@ impl Store for MemoryStore {
     async fn commit_orchestrations(
         &self,
         commits: Vec<OrchestrationCommit>,
-    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError> {
         let mut state = self.lock();
         let mut results = Vec::with_capacity(commits.len());
         let mut finished = Vec::new();
@@ -318,9 +318,25 @@ impl Store for MemoryStore {
                     state.push_message(message);
                 }
             }
+            let lease = commit
+                .lease_activities
+                .map(|lease| (new_token(), clock::now_millis() + lease_millis(lease)));
+            let mut leased = Vec::new();
             for activity in commit.activities {
                 let id = state.next_id();
-                new_activities = true;
+                match &lease {
+                    Some((token, _)) => leased.push(ActivityWorkItem {
+                        id,
+                        instance_id: commit.instance_id.clone(),
+                        execution_id: commit.execution_id.clone(),
+                        scheduled_id: activity.scheduled_id,
+                        name: activity.name.clone(),
+                        input: activity.input.clone(),
+                        attempt: 1,
+                        lock_token: token.clone(),
+                    }),
+                    None => new_activities = true,
+                }
                 state.activities.insert(
                     id,
                     Activity {
@@ -329,8 +345,8 @@ impl Store for MemoryStore {
                         scheduled_id: activity.scheduled_id,
                         name: activity.name,
                         input: activity.input,
-                        dequeue_count: 0,
-                        lock: None,
+                        dequeue_count: u32::from(lease.is_some()),
+                        lock: lease.clone(),
                     },
                 );
             }
@@ -339,7 +355,7 @@ impl Store for MemoryStore {
                     .messages
                     .values()
                     .any(|m| m.instance_id == commit.instance_id);
-            results.push(Ok(()));
+            results.push(Ok(leased));
         }
         drop(state);
         if new_activities {

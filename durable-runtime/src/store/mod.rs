@@ -176,6 +176,10 @@ pub struct OrchestrationCommit {
     pub new_instances: Vec<NewInstance>,
     /// Set for continue-as-new: replaces the history and starts the new execution.
     pub continue_as_new: Option<NewExecution>,
+    /// When set, the activities are created already leased to the committing worker for
+    /// this long and returned by the commit, so the worker runs them at once without a
+    /// fetch; they are durable before they run, and a dead worker's lease expires as usual.
+    pub lease_activities: Option<Duration>,
 }
 
 /// An activity fetched under a lease.
@@ -316,11 +320,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Vec<OrchestrationWorkItem>, StoreError>;
 
     /// Commits turns; each gets its own result ([`StoreError::LeaseLost`] when its lease
-    /// was taken over or its history moved), and all that succeed commit together.
+    /// was taken over or its history moved), and all that succeed commit together. A
+    /// successful commit returns the activities it created leased (see
+    /// [`OrchestrationCommit::lease_activities`]); none otherwise.
     async fn commit_orchestrations(
         &self,
         commits: Vec<OrchestrationCommit>,
-    ) -> Result<Vec<Result<(), StoreError>>, StoreError>;
+    ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError>;
 
     /// Releases a lease without committing, so the messages are fetched again.
     async fn abandon_orchestration_work_item(

@@ -119,11 +119,18 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
+/// Read connections: at most [`READERS`] exist and are used at once; callers beyond that
+/// wait for one instead of opening more (a burst of status reads from many waiting
+/// clients would otherwise open a connection each).
 #[derive(Debug)]
 struct ReaderPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    permits: tokio::sync::Semaphore,
 }
+
+/// How many read connections the pool keeps and uses at once.
+const READERS: usize = 4;
 
 fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(error))
@@ -194,6 +201,7 @@ impl SqliteStore {
             readers: Arc::new(ReaderPool {
                 path: path.clone(),
                 idle: Mutex::new(Vec::new()),
+                permits: tokio::sync::Semaphore::new(READERS),
             }),
             notifier: Arc::new(Notifier::default()),
             path,
@@ -234,15 +242,23 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let permit = self
+            .readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let pool = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let conn = pool.take()?;
             let result = work(&conn);
             pool.put(conn);
             result
         })
         .await
-        .map_err(|_| StoreError::Closed)?
+        .map_err(|_| StoreError::Closed)?;
+        drop(permit);
+        result
     }
 }
 
@@ -268,7 +284,7 @@ impl ReaderPool {
 
     fn put(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < 4 {
+        if idle.len() < READERS {
             idle.push(conn);
         }
     }
@@ -544,7 +560,7 @@ fn commit_orchestration(
     conn: &Connection,
     commit: &OrchestrationCommit,
     wake: &mut Wakeups,
-) -> Result<(), StoreError> {
+) -> Result<Vec<ActivityWorkItem>, StoreError> {
     let id = commit.instance_id.as_str();
     let current: Option<(Option<String>, i64)> = conn
         .prepare_cached("SELECT lock_token, history_len FROM instances WHERE instance_id = ?1")
@@ -601,20 +617,46 @@ fn commit_orchestration(
     }
     let mut insert_activity = conn
         .prepare_cached(
-            "INSERT INTO activities (instance_id, execution_id, scheduled_id, name, input) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO activities (instance_id, execution_id, scheduled_id, name, input, dequeue_count, lock_token, lock_expires)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
         )
         .map_err(backend)?;
+    let lease = commit.lease_activities.map(|lease| {
+        (
+            uuid::Uuid::new_v4().simple().to_string(),
+            clock::now_millis() + lease_millis(lease),
+        )
+    });
+    let mut leased = Vec::new();
     for activity in &commit.activities {
-        insert_activity
-            .execute(params![
-                id,
-                commit.execution_id.as_str(),
-                activity.scheduled_id,
-                activity.name,
-                activity.input.as_json()
-            ])
+        let activity_id: i64 = insert_activity
+            .query_row(
+                params![
+                    id,
+                    commit.execution_id.as_str(),
+                    activity.scheduled_id,
+                    activity.name,
+                    activity.input.as_json(),
+                    i64::from(lease.is_some()),
+                    lease.as_ref().map(|(token, _)| token.as_str()),
+                    lease.as_ref().map(|(_, expires)| *expires),
+                ],
+                |row| row.get(0),
+            )
             .map_err(backend)?;
-        wake.activities = true;
+        match &lease {
+            Some((token, _)) => leased.push(ActivityWorkItem {
+                id: activity_id,
+                instance_id: commit.instance_id.clone(),
+                execution_id: commit.execution_id.clone(),
+                scheduled_id: activity.scheduled_id,
+                name: activity.name.clone(),
+                input: activity.input.clone(),
+                attempt: 1,
+                lock_token: token.clone(),
+            }),
+            None => wake.activities = true,
+        }
     }
     if let Some(next) = &commit.continue_as_new {
         conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")
@@ -663,7 +705,7 @@ fn commit_orchestration(
     if commit.status.is_terminal() {
         wake.finished.push(commit.instance_id.clone());
     }
-    Ok(())
+    Ok(leased)
 }
 
 fn fetch_activities(
@@ -736,7 +778,7 @@ impl Store for SqliteStore {
     async fn commit_orchestrations(
         &self,
         commits: Vec<OrchestrationCommit>,
-    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError> {
         let (results, wake) = self
             .write(move |conn| {
                 let mut wake = Wakeups::default();

@@ -1,6 +1,7 @@
 //! Fetches activity work items and runs them, bounded by a semaphore.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use futures::FutureExt;
@@ -70,6 +71,42 @@ pub(crate) async fn run(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver
             let span = tracing::debug_span!("activity", instance_id = %item.instance_id, name = %item.name, attempt = item.attempt);
             tokio::spawn(execute(shared.clone(), item, permit).instrument(span));
         }
+    }
+}
+
+/// Runs activities that a commit created leased to this worker, each as soon as a slot is
+/// free; ones still waiting when shutdown starts release their lease for another worker.
+pub(crate) fn dispatch_leased(shared: &Arc<WorkerShared>, items: Vec<ActivityWorkItem>) {
+    for item in items {
+        shared
+            .running_activities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(item.id, item.lock_token.clone());
+        let shared = shared.clone();
+        let span = tracing::debug_span!("activity", instance_id = %item.instance_id, name = %item.name, attempt = item.attempt);
+        tokio::spawn(
+            async move {
+                let permit = shared.activity_slots.clone().acquire_owned().await;
+                match permit {
+                    Ok(permit) if !shared.shutting_down.load(Ordering::SeqCst) => {
+                        execute(shared, item, permit).await
+                    }
+                    _ => {
+                        shared
+                            .running_activities
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .remove(&item.id);
+                        let _ = shared
+                            .store
+                            .abandon_activities(vec![(item.id, item.lock_token)])
+                            .await;
+                    }
+                }
+            }
+            .instrument(span),
+        );
     }
 }
 

@@ -9,6 +9,7 @@ mod cache;
 mod orchestration_dispatcher;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,6 +47,12 @@ pub struct WorkerOptions {
     pub poll_interval: Duration,
     /// How long shutdown waits for running activities before releasing them (default 30 s).
     pub shutdown_timeout: Duration,
+    /// Run the activities a turn schedules in this worker at once (default true): the turn's
+    /// commit creates them leased to this worker, so no fetch round trip is needed. They
+    /// are durable before they run; if this worker dies, their leases expire and another
+    /// worker runs them. Set false to have every activity go through the shared queue
+    /// (spreads activities over workers in a multi-worker deployment).
+    pub dispatch_activities_in_process: bool,
     /// The most history events one execution may have (default 100,000, Durable Functions'
     /// `MaxOrchestrationActions`); a turn that would pass it fails the instance with an
     /// error that points to continue-as-new, instead of slowing down without bound.
@@ -64,6 +71,7 @@ impl Default for WorkerOptions {
             always_replay: false,
             poll_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(30),
+            dispatch_activities_in_process: true,
             max_history_events: 100_000,
         }
     }
@@ -77,8 +85,10 @@ pub(crate) struct WorkerShared {
     pub(crate) options: WorkerOptions,
     pub(crate) cache: InstanceCache,
     pub(crate) activity_slots: Arc<Semaphore>,
-    /// Activity work items running now: id → lease token.
+    /// Activity work items running now (or queued for a slot): id → lease token.
     pub(crate) running_activities: Mutex<HashMap<i64, String>>,
+    /// Set when shutdown starts: queued in-process activities release their lease instead.
+    pub(crate) shutting_down: AtomicBool,
 }
 
 /// A running worker: its dispatcher tasks and their shutdown switch.
@@ -98,6 +108,7 @@ impl Worker {
             cache: InstanceCache::new(options.cache_capacity),
             activity_slots: Arc::new(Semaphore::new(options.max_concurrent_activities.max(1))),
             running_activities: Mutex::new(HashMap::new()),
+            shutting_down: AtomicBool::new(false),
             store,
             registry,
             options,
@@ -121,6 +132,7 @@ impl Worker {
     /// Stops fetching, waits for running activities (up to the shutdown timeout), releases
     /// the leases of those still running, and waits for the dispatchers to stop.
     pub(crate) async fn shutdown(self) {
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
         let _ = self.shutdown.send(true);
         let slots = self.shared.options.max_concurrent_activities.max(1) as u32;
         let drained = tokio::time::timeout(

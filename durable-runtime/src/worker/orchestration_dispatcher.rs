@@ -66,7 +66,7 @@ pub(crate) async fn run(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver
     }
 }
 
-async fn process_batch(shared: &WorkerShared, items: Vec<OrchestrationWorkItem>) {
+async fn process_batch(shared: &Arc<WorkerShared>, items: Vec<OrchestrationWorkItem>) {
     let mut commits = Vec::with_capacity(items.len());
     let mut engines = Vec::with_capacity(items.len());
     for item in items {
@@ -102,8 +102,14 @@ async fn process_batch(shared: &WorkerShared, items: Vec<OrchestrationWorkItem>)
         Ok(results) => {
             for ((id, engine), result) in ids.into_iter().zip(engines).zip(results) {
                 match (result, engine) {
-                    (Ok(()), Some(engine)) if !engine.is_finished() => shared.cache.put(id, engine),
-                    (Ok(()), _) => {}
+                    (Ok(leased), engine) => {
+                        super::activity_dispatcher::dispatch_leased(shared, leased);
+                        if let Some(engine) = engine
+                            && !engine.is_finished()
+                        {
+                            shared.cache.put(id, engine);
+                        }
+                    }
                     (Err(error), _) => {
                         tracing::warn!(instance_id = %id, %error, "turn not committed")
                     }
@@ -206,6 +212,10 @@ async fn prepare_turn(
         messages: Vec::new(),
         new_instances: Vec::new(),
         continue_as_new: None,
+        lease_activities: shared
+            .options
+            .dispatch_activities_in_process
+            .then_some(shared.options.activity_lease),
     };
     if item.status.is_terminal() {
         tracing::debug!(status = %item.status, count = item.messages.len(), "dropping messages for a finished instance");
