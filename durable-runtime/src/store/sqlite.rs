@@ -488,65 +488,87 @@ fn fetch_orchestrations(
         if items.len() >= max {
             break;
         }
-        let locked = conn
-            .prepare_cached(
-                "UPDATE instances SET lock_token = ?1, lock_expires = ?2
-                 WHERE instance_id = ?3 AND (lock_expires IS NULL OR lock_expires <= ?4)
-                 RETURNING execution_id, name, status, history_len, version",
-            )
-            .and_then(|mut s| {
-                s.query_row(
-                    params![token, now + lease_millis(lease), instance_id, now],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, i32>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                        ))
-                    },
-                )
-                .optional()
-            })
-            .map_err(backend)?;
-        let Some((execution_id, name, status, history_len, version)) = locked else {
-            continue;
-        };
-        let rows: Vec<(i64, Option<String>, String)> = conn
-            .prepare_cached(
-                "SELECT id, execution_id, event FROM messages
-                 WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id",
-            )
-            .and_then(|mut s| {
-                s.query_map(params![instance_id, now], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?
-                .collect::<rusqlite::Result<_>>()
-            })
-            .map_err(backend)?;
-        let messages = rows
-            .into_iter()
-            .map(|(id, execution_id, event)| {
-                Ok(OrchestrationMessage {
-                    id,
-                    execution_id: execution_id.map(ExecutionId::from_trusted),
-                    event: decode_event(&event)?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        items.push(OrchestrationWorkItem {
-            instance_id: InstanceId::from_trusted(instance_id),
-            execution_id: ExecutionId::from_trusted(execution_id),
-            name,
-            version,
-            status: status_from_code(status)?,
-            history_len: usize::try_from(history_len).unwrap_or(0),
-            messages,
-            lock_token: token.clone(),
-        });
+        if let Some(item) = lease_instance(conn, &instance_id, &token, now, lease, true)? {
+            items.push(item);
+        }
     }
     Ok(items)
+}
+
+/// Leases one instance if no live lease holds it (and, unless `allow_suspended`, it is
+/// not suspended), returning its visible messages as a work item.
+fn lease_instance(
+    conn: &Connection,
+    instance_id: &str,
+    token: &str,
+    now: i64,
+    lease: Duration,
+    allow_suspended: bool,
+) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+    let locked = conn
+        .prepare_cached(
+            "UPDATE instances SET lock_token = ?1, lock_expires = ?2
+             WHERE instance_id = ?3 AND (lock_expires IS NULL OR lock_expires <= ?4) AND (?5 OR status != ?6)
+             RETURNING execution_id, name, status, history_len, version",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    token,
+                    now + lease_millis(lease),
+                    instance_id,
+                    now,
+                    allow_suspended,
+                    RuntimeStatus::Suspended.code()
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i32>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                },
+            )
+            .optional()
+        })
+        .map_err(backend)?;
+    let Some((execution_id, name, status, history_len, version)) = locked else {
+        return Ok(None);
+    };
+    let rows: Vec<(i64, Option<String>, String)> = conn
+        .prepare_cached(
+            "SELECT id, execution_id, event FROM messages
+             WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![instance_id, now], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(backend)?;
+    let messages = rows
+        .into_iter()
+        .map(|(id, execution_id, event)| {
+            Ok(OrchestrationMessage {
+                id,
+                execution_id: execution_id.map(ExecutionId::from_trusted),
+                event: decode_event(&event)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Some(OrchestrationWorkItem {
+        instance_id: InstanceId::from_trusted(instance_id.to_owned()),
+        execution_id: ExecutionId::from_trusted(execution_id),
+        name,
+        version,
+        status: status_from_code(status)?,
+        history_len: usize::try_from(history_len).unwrap_or(0),
+        messages,
+        lock_token: token.to_owned(),
+    }))
 }
 
 #[derive(Default)]
