@@ -360,7 +360,7 @@ pub async fn activity_lifecycle(store: Arc<dyn Store>) {
         ),
     };
     store
-        .complete_activities(vec![done(&leased[0], "wrong-token")])
+        .complete_activities(vec![done(&leased[0], "wrong-token")], None)
         .await
         .expect("complete");
     assert!(
@@ -375,7 +375,7 @@ pub async fn activity_lifecycle(store: Arc<dyn Store>) {
         "attempt counts deliveries"
     );
     store
-        .complete_activities(vec![done(&leased[0], &leased[0].lock_token)])
+        .complete_activities(vec![done(&leased[0], &leased[0].lock_token)], None)
         .await
         .expect("complete");
     assert!(
@@ -383,7 +383,7 @@ pub async fn activity_lifecycle(store: Arc<dyn Store>) {
         "the old lease lost the item"
     );
     store
-        .complete_activities(again.iter().map(|a| done(a, &a.lock_token)).collect())
+        .complete_activities(again.iter().map(|a| done(a, &a.lock_token)).collect(), None)
         .await
         .expect("complete");
     let items = fetch_orchestrations(&*store).await;
@@ -478,7 +478,7 @@ pub async fn messages_during_a_lease_are_kept(store: Arc<dyn Store>) {
         ),
     };
     store
-        .complete_activities(vec![complete(0)])
+        .complete_activities(vec![complete(0)], None)
         .await
         .expect("complete");
     let second = fetch_orchestrations(&*store).await;
@@ -486,7 +486,7 @@ pub async fn messages_during_a_lease_are_kept(store: Arc<dyn Store>) {
     assert_eq!(second[0].messages.len(), 1);
     // The instance is leased now; this result arrives during the lease.
     store
-        .complete_activities(vec![complete(1)])
+        .complete_activities(vec![complete(1)], None)
         .await
         .expect("complete");
     assert!(
@@ -693,19 +693,22 @@ pub async fn notifications(store: Arc<dyn Store>) {
     assert!(items.is_empty());
     let activity = fetch_activities(&*store).await.remove(0);
     store
-        .complete_activities(vec![ActivityCompletion {
-            id: activity.id,
-            lock_token: activity.lock_token,
-            instance_id: id("a"),
-            execution_id: activity.execution_id,
-            event: HistoryEvent::new(
-                clock::now(),
-                EventKind::ActivityCompleted {
-                    scheduled_id: 0,
-                    result: Payload::null(),
-                },
-            ),
-        }])
+        .complete_activities(
+            vec![ActivityCompletion {
+                id: activity.id,
+                lock_token: activity.lock_token,
+                instance_id: id("a"),
+                execution_id: activity.execution_id,
+                event: HistoryEvent::new(
+                    clock::now(),
+                    EventKind::ActivityCompleted {
+                        scheduled_id: 0,
+                        result: Payload::null(),
+                    },
+                ),
+            }],
+            None,
+        )
         .await
         .expect("complete");
     tokio::time::timeout(
@@ -1113,19 +1116,22 @@ pub async fn commits_can_lease_their_activities(store: Arc<dyn Store>) {
         "leased activities are not fetched"
     );
     store
-        .complete_activities(vec![ActivityCompletion {
-            id: leased[0].id,
-            lock_token: leased[0].lock_token.clone(),
-            instance_id: id("a"),
-            execution_id: leased[0].execution_id.clone(),
-            event: HistoryEvent::new(
-                clock::now(),
-                EventKind::ActivityCompleted {
-                    scheduled_id: leased[0].scheduled_id,
-                    result: Payload::null(),
-                },
-            ),
-        }])
+        .complete_activities(
+            vec![ActivityCompletion {
+                id: leased[0].id,
+                lock_token: leased[0].lock_token.clone(),
+                instance_id: id("a"),
+                execution_id: leased[0].execution_id.clone(),
+                event: HistoryEvent::new(
+                    clock::now(),
+                    EventKind::ActivityCompleted {
+                        scheduled_id: leased[0].scheduled_id,
+                        result: Payload::null(),
+                    },
+                ),
+            }],
+            None,
+        )
         .await
         .expect("complete");
     assert_eq!(
@@ -1141,6 +1147,81 @@ pub async fn commits_can_lease_their_activities(store: Arc<dyn Store>) {
         "the unfinished one comes back after its lease"
     );
     assert_eq!((again[0].id, again[0].attempt), (leased[1].id, 2));
+}
+
+/// A completion can lease the instance it woke and return its work item, unless the
+/// instance is leased already or suspended.
+pub async fn completions_can_lease_the_instance(store: Arc<dyn Store>) {
+    for name in ["a", "b"] {
+        store
+            .create_instance(new_instance(name, 1))
+            .await
+            .expect("create");
+    }
+    let mut leased = Vec::new();
+    for item in fetch_orchestrations(&*store).await {
+        let status = if item.instance_id == id("b") {
+            RuntimeStatus::Suspended
+        } else {
+            RuntimeStatus::Running
+        };
+        let mut commit = turn_commit(&item, status, vec![activity(0), activity(1)]);
+        commit.lease_activities = Some(LEASE);
+        leased.extend(commit_one(&*store, commit).await.expect("commit"));
+    }
+    let done = |instance: &str, seq: i64| {
+        let item = leased
+            .iter()
+            .find(|a| a.instance_id == id(instance) && a.scheduled_id == seq)
+            .expect("leased activity");
+        ActivityCompletion {
+            id: item.id,
+            lock_token: item.lock_token.clone(),
+            instance_id: item.instance_id.clone(),
+            execution_id: item.execution_id.clone(),
+            event: HistoryEvent::new(
+                clock::now(),
+                EventKind::ActivityCompleted {
+                    scheduled_id: seq,
+                    result: Payload::null(),
+                },
+            ),
+        }
+    };
+    let ready = store
+        .complete_activities(vec![done("a", 0)], Some(LEASE))
+        .await
+        .expect("complete");
+    assert_eq!(ready.len(), 1, "the woken instance comes back leased");
+    assert_eq!(ready[0].instance_id, id("a"));
+    assert_eq!(ready[0].messages.len(), 1);
+    assert_eq!(
+        ready[0].messages[0].event.kind.type_name(),
+        "ActivityCompleted"
+    );
+    let again = store
+        .complete_activities(vec![done("a", 1)], Some(LEASE))
+        .await
+        .expect("complete");
+    assert!(again.is_empty(), "a leased instance is not leased twice");
+    assert!(
+        fetch_orchestrations(&*store).await.is_empty(),
+        "and not fetched either"
+    );
+    let suspended = store
+        .complete_activities(vec![done("b", 0)], Some(LEASE))
+        .await
+        .expect("complete");
+    assert!(suspended.is_empty(), "a suspended instance is not leased");
+    commit_one(
+        &*store,
+        turn_commit(&ready[0], RuntimeStatus::Running, vec![]),
+    )
+    .await
+    .expect("the lease commits");
+    let next = fetch_orchestrations(&*store).await;
+    assert_eq!(next.len(), 1, "the second result waits for the next turn");
+    assert_eq!(next[0].messages.len(), 1);
 }
 
 /// Runs every check, each on a fresh store from `factory`.
@@ -1167,6 +1248,7 @@ where
     continue_as_new_starts_a_fresh_history(factory().await).await;
     purge_rules(factory().await).await;
     commits_can_lease_their_activities(factory().await).await;
+    completions_can_lease_the_instance(factory().await).await;
 }
 
 /// Generates one `#[tokio::test]` per conformance check for a back-end.
@@ -1184,7 +1266,8 @@ macro_rules! store_conformance_tests {
             delayed_messages_wait_until_due, enqueue_checks_the_status,
             suspended_instances_wait_for_control_messages, commits_create_sub_orchestrations,
             continue_as_new_starts_a_fresh_history, purge_rules,
-            commits_can_lease_their_activities);
+            commits_can_lease_their_activities,
+            completions_can_lease_the_instance);
     };
     (@each $factory:expr; $($check:ident),*) => {
         $(

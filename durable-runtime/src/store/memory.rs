@@ -122,6 +122,41 @@ impl State {
         Ok(())
     }
 
+    /// Leases one instance for a turn if no live lease holds it and it is not suspended.
+    fn lease_instance(
+        &mut self,
+        instance_id: &InstanceId,
+        now: i64,
+        lease: Duration,
+    ) -> Option<OrchestrationWorkItem> {
+        let instance = self.instances.get_mut(instance_id)?;
+        if instance.status == RuntimeStatus::Suspended || lease_is_live(&instance.lock, now) {
+            return None;
+        }
+        let token = new_token();
+        instance.lock = Some((token.clone(), now + lease_millis(lease)));
+        let messages = self
+            .messages
+            .iter()
+            .filter(|(_, m)| m.instance_id == *instance_id && m.visible_at <= now)
+            .map(|(&id, m)| OrchestrationMessage {
+                id,
+                execution_id: m.execution_id.clone(),
+                event: m.event.clone(),
+            })
+            .collect();
+        Some(OrchestrationWorkItem {
+            instance_id: instance_id.clone(),
+            execution_id: instance.execution_id.clone(),
+            name: instance.name.clone(),
+            version: instance.version.clone(),
+            status: instance.status,
+            history_len: instance.history.len(),
+            messages,
+            lock_token: token,
+        })
+    }
+
     /// Deletes an instance with its messages and activities.
     fn remove(&mut self, id: &InstanceId) {
         self.instances.remove(id);
@@ -421,10 +456,11 @@ impl Store for MemoryStore {
     async fn complete_activities(
         &self,
         completions: Vec<ActivityCompletion>,
-    ) -> Result<(), StoreError> {
+        lease_instances: Option<Duration>,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
         let now = clock::now_millis();
         let mut state = self.lock();
-        let mut any = false;
+        let mut woken: Vec<InstanceId> = Vec::new();
         for completion in completions {
             let held = state.activities.get(&completion.id).is_some_and(|a| {
                 a.lock
@@ -435,6 +471,9 @@ impl Store for MemoryStore {
                 continue;
             }
             state.activities.remove(&completion.id);
+            if !woken.contains(&completion.instance_id) {
+                woken.push(completion.instance_id.clone());
+            }
             let id = state.next_id();
             state.messages.insert(
                 id,
@@ -445,13 +484,20 @@ impl Store for MemoryStore {
                     event: completion.event,
                 },
             );
-            any = true;
+        }
+        let mut items = Vec::new();
+        if let Some(lease) = lease_instances {
+            for instance_id in &woken {
+                if let Some(item) = state.lease_instance(instance_id, now, lease) {
+                    items.push(item);
+                }
+            }
         }
         drop(state);
-        if any {
+        if woken.len() > items.len() {
             self.notifier.orchestration_work();
         }
-        Ok(())
+        Ok(items)
     }
 
     async fn renew_activity_leases(

@@ -345,10 +345,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Completes activities: each one whose lease is still held is deleted and its result
     /// enqueued for its instance, atomically; a completion whose lease was lost is dropped
     /// (the current lease holder will produce the result).
+    ///
+    /// With `lease_instances`, each instance that received a result and is neither leased
+    /// nor suspended is leased in the same transaction and returned as a work item, so the
+    /// caller can run its next turn without a separate fetch.
     async fn complete_activities(
         &self,
         completions: Vec<ActivityCompletion>,
-    ) -> Result<(), StoreError>;
+        lease_instances: Option<Duration>,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError>;
 
     /// Extends the leases of activities still running: `(id, lock_token)` pairs.
     async fn renew_activity_leases(

@@ -862,37 +862,53 @@ impl Store for SqliteStore {
     async fn complete_activities(
         &self,
         completions: Vec<ActivityCompletion>,
-    ) -> Result<(), StoreError> {
-        let any = self
+        lease_instances: Option<Duration>,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+        let (woken, items) = self
             .write(move |conn| {
                 let now = clock::now_millis();
                 let mut delete = conn
                     .prepare_cached("DELETE FROM activities WHERE id = ?1 AND lock_token = ?2")
                     .map_err(backend)?;
-                let mut insert = conn
-                    .prepare_cached("INSERT INTO messages (instance_id, execution_id, visible_at, event) VALUES (?1, ?2, ?3, ?4)")
-                    .map_err(backend)?;
-                let mut any = false;
+                let mut woken: Vec<InstanceId> = Vec::new();
                 for completion in &completions {
-                    if delete.execute(params![completion.id, completion.lock_token]).map_err(backend)? == 1 {
-                        insert
-                            .execute(params![
-                                completion.instance_id.as_str(),
-                                completion.execution_id.as_str(),
-                                now,
-                                encode_json(&completion.event)?
-                            ])
-                            .map_err(backend)?;
-                        any = true;
+                    if delete
+                        .execute(params![completion.id, completion.lock_token])
+                        .map_err(backend)?
+                        == 1
+                    {
+                        insert_message(
+                            conn,
+                            &OutboundMessage {
+                                instance_id: completion.instance_id.clone(),
+                                execution_id: Some(completion.execution_id.clone()),
+                                visible_at: from_micros(now * 1000),
+                                event: completion.event.clone(),
+                            },
+                        )?;
+                        if !woken.contains(&completion.instance_id) {
+                            woken.push(completion.instance_id.clone());
+                        }
                     }
                 }
-                Ok(any)
+                let mut items = Vec::new();
+                if let Some(lease) = lease_instances {
+                    let token = uuid::Uuid::new_v4().simple().to_string();
+                    for instance_id in &woken {
+                        if let Some(item) =
+                            lease_instance(conn, instance_id.as_str(), &token, now, lease, false)?
+                        {
+                            items.push(item);
+                        }
+                    }
+                }
+                Ok((woken.len() > items.len(), items))
             })
             .await?;
-        if any {
+        if woken {
             self.notifier.orchestration_work();
         }
-        Ok(())
+        Ok(items)
     }
 
     async fn renew_activity_leases(

@@ -171,8 +171,31 @@ async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: Owne
         execution_id: item.execution_id,
         event: HistoryEvent::new(clock::now(), kind),
     };
-    if let Err(error) = shared.store.complete_activities(vec![completion]).await {
-        tracing::error!(%error, "could not commit an activity result; the activity will run again when its lease expires");
+    // In-process mode: the completion also leases the instance it woke, and its next turn
+    // goes straight to the orchestration dispatcher.
+    let lease = shared
+        .options
+        .dispatch_activities_in_process
+        .then_some(shared.options.orchestration_lease);
+    match shared
+        .store
+        .complete_activities(vec![completion], lease)
+        .await
+    {
+        Ok(ready) => {
+            for item in ready {
+                if let Err(unsent) = shared.ready_turns.send(item) {
+                    let item = unsent.0;
+                    let _ = shared
+                        .store
+                        .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
+                        .await;
+                }
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "could not commit an activity result; the activity will run again when its lease expires");
+        }
     }
     shared
         .running_activities

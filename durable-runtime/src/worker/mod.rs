@@ -13,10 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::registry::Registry;
+use crate::store::OrchestrationWorkItem;
 use crate::store::Store;
 
 pub use activity_dispatcher::ACTIVITY_NOT_REGISTERED;
@@ -89,6 +90,8 @@ pub(crate) struct WorkerShared {
     pub(crate) running_activities: Mutex<HashMap<i64, String>>,
     /// Set when shutdown starts: queued in-process activities release their lease instead.
     pub(crate) shutting_down: AtomicBool,
+    /// Work items leased by activity completions, for the orchestration dispatcher.
+    pub(crate) ready_turns: mpsc::UnboundedSender<OrchestrationWorkItem>,
 }
 
 /// A running worker: its dispatcher tasks and their shutdown switch.
@@ -104,11 +107,13 @@ const ERROR_BACKOFF: Duration = Duration::from_millis(200);
 
 impl Worker {
     pub(crate) fn start(store: Arc<dyn Store>, registry: Registry, options: WorkerOptions) -> Self {
+        let (ready_turns, ready) = mpsc::unbounded_channel();
         let shared = Arc::new(WorkerShared {
             cache: InstanceCache::new(options.cache_capacity),
             activity_slots: Arc::new(Semaphore::new(options.max_concurrent_activities.max(1))),
             running_activities: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
+            ready_turns,
             store,
             registry,
             options,
@@ -118,6 +123,7 @@ impl Worker {
             tokio::spawn(orchestration_dispatcher::run(
                 shared.clone(),
                 receiver.clone(),
+                ready,
             )),
             tokio::spawn(activity_dispatcher::run(shared.clone(), receiver.clone())),
             tokio::spawn(activity_dispatcher::renew_leases(shared.clone(), receiver)),

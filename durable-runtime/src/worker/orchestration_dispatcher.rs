@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use super::{ERROR_BACKOFF, WorkerShared};
@@ -28,26 +28,39 @@ pub const HISTORY_TOO_LONG: &str = "durable::HistoryTooLong";
 /// The `error_type` a parent sees when its sub-orchestration was terminated.
 pub const TERMINATED: &str = "durable::Terminated";
 
-pub(crate) async fn run(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(
+    shared: Arc<WorkerShared>,
+    mut shutdown: watch::Receiver<bool>,
+    mut ready: mpsc::UnboundedReceiver<OrchestrationWorkItem>,
+) {
     let store = shared.store.clone();
+    let batch = shared.options.orchestration_batch_size.max(1);
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let fetched = store
-            .fetch_orchestration_work_items(
-                shared.options.orchestration_batch_size,
-                shared.options.orchestration_lease,
-            )
-            .await;
-        let items = match fetched {
-            Ok(items) => items,
+        // Turns that activity completions already leased come first; the store tops the
+        // batch up, so new instances, timers and events are never starved.
+        let mut items = Vec::new();
+        while items.len() < batch {
+            match ready.try_recv() {
+                Ok(item) => items.push(item),
+                Err(_) => break,
+            }
+        }
+        match store
+            .fetch_orchestration_work_items(batch - items.len(), shared.options.orchestration_lease)
+            .await
+        {
+            Ok(fetched) => items.extend(fetched),
             Err(error) => {
                 tracing::error!(%error, "fetching orchestration work items failed; retrying");
-                tokio::time::sleep(ERROR_BACKOFF).await;
-                continue;
+                if items.is_empty() {
+                    tokio::time::sleep(ERROR_BACKOFF).await;
+                    continue;
+                }
             }
-        };
+        }
         if items.is_empty() {
             // Sleep until woken, until the next durable timer is due, or the fallback poll.
             let mut idle = shared.options.poll_interval;
@@ -57,12 +70,22 @@ pub(crate) async fn run(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver
             }
             tokio::select! {
                 () = store.notifier().wait_orchestration_work() => {}
+                Some(item) = ready.recv() => items.push(item),
                 () = tokio::time::sleep(idle) => {}
                 _ = shutdown.changed() => {}
             }
-            continue;
+            if items.is_empty() {
+                continue;
+            }
         }
         process_batch(&shared, items).await;
+    }
+    // Release the turns handed over but not run, so they need not wait for their leases.
+    ready.close();
+    while let Some(item) = ready.recv().await {
+        let _ = store
+            .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
+            .await;
     }
 }
 
