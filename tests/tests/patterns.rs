@@ -65,6 +65,19 @@ async fn runtime(backend: Backend) -> Runtime {
     runtime_with(backend, WorkerOptions::default(), registry()).await
 }
 
+/// A store that a client and, later, a runtime share.
+fn shared_store(backend: Backend) -> std::sync::Arc<dyn durable_runtime::store::Store> {
+    match backend {
+        Backend::Memory => std::sync::Arc::new(durable_runtime::store::memory::MemoryStore::new()),
+        Backend::Sqlite => std::sync::Arc::new(
+            durable_runtime::store::sqlite::SqliteStore::open(
+                durable_tests::temp_dir("shared").join("durable.db"),
+            )
+            .unwrap(),
+        ),
+    }
+}
+
 fn id(text: &str) -> InstanceId {
     InstanceId::new(text).unwrap()
 }
@@ -455,10 +468,17 @@ async fn raising_to_unknown_or_finished_instances_is_an_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn continue_as_new_restarts_with_fresh_history() {
     for backend in BACKENDS {
-        let runtime = runtime(backend).await;
-        let client = runtime.client();
+        // Start it before any worker runs, so the first execution id is read for sure.
+        let store = shared_store(backend);
+        let client = DurableClient::new(store.clone());
         let instance = Counter::start(&client, (0, 25)).await.unwrap();
         let first_execution = instance.status().await.unwrap().execution_id;
+        let runtime = Runtime::builder()
+            .registry(registry())
+            .store(store)
+            .start()
+            .await
+            .unwrap();
         assert_eq!(
             instance.wait_for_completion(WAIT).await.unwrap(),
             25,
@@ -482,17 +502,7 @@ async fn events_between_generations_are_kept_when_asked() {
         // Start both instances and raise every tick before any worker runs, so the first
         // turn sees all of them: one is consumed, the others are unprocessed when the
         // generation ends.
-        let store: std::sync::Arc<dyn durable_runtime::store::Store> = match backend {
-            Backend::Memory => {
-                std::sync::Arc::new(durable_runtime::store::memory::MemoryStore::new())
-            }
-            Backend::Sqlite => std::sync::Arc::new(
-                durable_runtime::store::sqlite::SqliteStore::open(
-                    durable_tests::temp_dir("ticker").join("durable.db"),
-                )
-                .unwrap(),
-            ),
-        };
+        let store = shared_store(backend);
         let client = DurableClient::new(store.clone());
         let keeping = client
             .start_orchestration(Ticker, (0, 3, true))
