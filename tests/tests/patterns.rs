@@ -78,6 +78,14 @@ fn shared_store(backend: Backend) -> std::sync::Arc<dyn durable_runtime::store::
     }
 }
 
+/// How many events of one kind (`"TimerFired"`) a history holds.
+fn count_events(history: &[durable_runtime::history::HistoryEvent], kind: &str) -> usize {
+    history
+        .iter()
+        .filter(|e| e.kind.type_name() == kind)
+        .count()
+}
+
 fn id(text: &str) -> InstanceId {
     InstanceId::new(text).unwrap()
 }
@@ -357,10 +365,7 @@ async fn a_timer_due_while_no_worker_runs_fires_once_after_restart() {
         .read_history(instance.instance_id())
         .await
         .unwrap();
-    let fired = history
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::TimerFired { .. }))
-        .count();
+    let fired = count_events(&history, "TimerFired");
     assert_eq!(fired, 1, "the timer fires exactly once");
     second.shutdown().await;
 }
@@ -680,10 +685,7 @@ async fn retries_follow_the_policy() {
             "{backend:?}: third attempt succeeds"
         );
         let history = client.read_history(instance.instance_id()).await.unwrap();
-        let attempts = history
-            .iter()
-            .filter(|e| matches!(e.kind, EventKind::ActivityScheduled { .. }))
-            .count();
+        let attempts = count_events(&history, "ActivityScheduled");
         assert_eq!(attempts, 3);
         let timers: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> = history
             .iter()
@@ -724,10 +726,7 @@ async fn retries_follow_the_policy() {
             "{error:?}"
         );
         let history = client.read_history(fatal.instance_id()).await.unwrap();
-        let attempts = history
-            .iter()
-            .filter(|e| matches!(e.kind, EventKind::ActivityScheduled { .. }))
-            .count();
+        let attempts = count_events(&history, "ActivityScheduled");
         assert_eq!(attempts, 1, "a non-retriable error stops at once");
         runtime.shutdown().await;
     }
@@ -808,10 +807,7 @@ async fn the_history_cap_fails_the_instance_and_points_to_continue_as_new() {
             "{backend:?}: the history stops at the cap ({})",
             history.len()
         );
-        let calls = history
-            .iter()
-            .filter(|e| matches!(e.kind, EventKind::ActivityScheduled { .. }))
-            .count();
+        let calls = count_events(&history, "ActivityScheduled");
         assert!(
             calls < 10,
             "{backend:?}: no more calls after the cap ({calls})"

@@ -103,6 +103,23 @@ fn activity(seq: i64) -> NewActivity {
     }
 }
 
+/// A successful completion of `item` with a `null` result, under its lease.
+fn completed(item: &super::ActivityWorkItem) -> ActivityCompletion {
+    ActivityCompletion {
+        id: item.id,
+        lock_token: item.lock_token.clone(),
+        instance_id: item.instance_id.clone(),
+        execution_id: item.execution_id.clone(),
+        event: HistoryEvent::new(
+            clock::now(),
+            EventKind::ActivityCompleted {
+                scheduled_id: item.scheduled_id,
+                result: Payload::null(),
+            },
+        ),
+    }
+}
+
 async fn fetch_orchestrations(store: &dyn Store) -> Vec<super::OrchestrationWorkItem> {
     store
         .fetch_orchestration_work_items(10, LEASE)
@@ -693,22 +710,7 @@ pub async fn notifications(store: Arc<dyn Store>) {
     assert!(items.is_empty());
     let activity = fetch_activities(&*store).await.remove(0);
     store
-        .complete_activities(
-            vec![ActivityCompletion {
-                id: activity.id,
-                lock_token: activity.lock_token,
-                instance_id: id("a"),
-                execution_id: activity.execution_id,
-                event: HistoryEvent::new(
-                    clock::now(),
-                    EventKind::ActivityCompleted {
-                        scheduled_id: 0,
-                        result: Payload::null(),
-                    },
-                ),
-            }],
-            None,
-        )
+        .complete_activities(vec![completed(&activity)], None)
         .await
         .expect("complete");
     tokio::time::timeout(
