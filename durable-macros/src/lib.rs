@@ -1,4 +1,4 @@
-//! Attribute macros for `durable_runtime`: `#[orchestrator]` and `#[activity]`.
+//! Attribute macros for `durable_runtime`: `#[orchestrator]`, `#[activity]` and `#[entity]`.
 //!
 //! Use them through `durable_runtime`, which re-exports them and documents them in full.
 
@@ -6,6 +6,7 @@ mod args;
 mod codegen;
 mod ctxt;
 mod determinism;
+mod entity;
 mod function;
 mod signature;
 
@@ -32,4 +33,16 @@ pub fn orchestrator(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn activity(args: TokenStream, item: TokenStream) -> TokenStream {
     function::expand(Kind::Activity, args.into(), item.into()).into()
+}
+
+/// Makes an `impl` block of a state type a durable entity; see `durable_runtime::entity`.
+///
+/// Implements `durable_runtime::Entity` on the state type, generates the proxies
+/// `Type::entity_id`, `Type::signal`, `Type::signal_at`, `Type::call`, `Type::read` with
+/// the proxy types `TypeSignal` and `TypeCall`, and the `inventory` registration.
+/// Arguments: `name = "..."` (registered name, default the type name lower-cased),
+/// `crate = path`.
+#[proc_macro_attribute]
+pub fn entity(args: TokenStream, item: TokenStream) -> TokenStream {
+    entity::expand(args.into(), item.into()).into()
 }

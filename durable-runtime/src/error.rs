@@ -121,6 +121,22 @@ pub struct ActivityFailed {
     pub details: FailureDetails,
 }
 
+/// An entity operation called from an orchestration failed: it returned an error or
+/// panicked (its state change was rolled back), the entity has no such operation, or its
+/// result did not decode.
+///
+/// Follows Durable Functions' `EntitySchedulerException` / `OperationFailedException`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("operation `{operation}` on entity {entity} failed: {details}")]
+pub struct EntityOperationFailed {
+    /// The entity.
+    pub entity: crate::ids::EntityId,
+    /// The operation.
+    pub operation: String,
+    /// What went wrong, with the error type and message of the operation's error.
+    pub details: FailureDetails,
+}
+
 /// A sub-orchestration called from an orchestrator failed (or could not be started, or
 /// was terminated); the child's failure is in [`details`](Self::details).
 ///

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ExecutionId, InstanceId};
+use crate::ids::{EntityId, ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::status::{FailureDetails, RuntimeStatus};
 
@@ -189,6 +189,84 @@ pub enum EventKind {
         /// The reason given, if any.
         reason: Option<String>,
     },
+    /// An orchestration called an entity operation and waits for its result (a scheduling
+    /// event: [`HistoryEvent::event_id`] holds the sequence number). Follows DTF's
+    /// `EntityOperationCalledEvent`.
+    EntityOperationCalled {
+        /// The entity.
+        entity: EntityId,
+        /// The operation name.
+        operation: String,
+        /// The operation's input.
+        input: Payload,
+    },
+    /// An orchestration signalled an entity operation: one-way, nothing completes it (a
+    /// scheduling event). Follows DTF's `EntityOperationSignaledEvent`.
+    EntityOperationSignaled {
+        /// The entity.
+        entity: EntityId,
+        /// The operation name.
+        operation: String,
+        /// The operation's input.
+        input: Payload,
+        /// When the operation is to run; `None` for at once.
+        scheduled_time: Option<DateTime<Utc>>,
+    },
+    /// A called entity operation returned.
+    EntityOperationCompleted {
+        /// The sequence number of the `EntityOperationCalled`.
+        scheduled_id: i64,
+        /// The operation's result.
+        result: Payload,
+    },
+    /// A called entity operation failed (returned an error or panicked); its state change
+    /// was rolled back.
+    EntityOperationFailed {
+        /// The sequence number of the `EntityOperationCalled`.
+        scheduled_id: i64,
+        /// What went wrong.
+        failure: FailureDetails,
+    },
+    /// An orchestration asked to lock entities for a critical section (a scheduling event).
+    EntityLockRequested {
+        /// The entities, in the global lock order.
+        entities: Vec<EntityId>,
+    },
+    /// Every entity of a critical section is locked for this orchestration.
+    EntityLockGranted {
+        /// The sequence number of the `EntityLockRequested`.
+        scheduled_id: i64,
+    },
+    /// An orchestration released the entities of its critical section (a scheduling event).
+    EntityUnlockSent {
+        /// The entities released.
+        entities: Vec<EntityId>,
+    },
+    /// A message in an entity's queue: run an operation. Never part of an orchestration's
+    /// history.
+    EntityRequest {
+        /// The operation name.
+        operation: String,
+        /// The operation's input.
+        input: Payload,
+        /// For a call, the orchestration waiting for the result; `None` for a signal.
+        caller: Option<ParentInstance>,
+    },
+    /// A message in an entity's queue: lock it for a critical section, then pass the
+    /// request on to the next entity in `entities` (or grant the lock when it is the last).
+    EntityLockRequest {
+        /// The orchestration that asked, and the sequence number of its request.
+        owner: ParentInstance,
+        /// Every entity of the critical section, in the global lock order.
+        entities: Vec<EntityId>,
+        /// This entity's position in `entities`.
+        position: u32,
+    },
+    /// A message in an entity's queue: the critical section of `owner` has ended.
+    EntityUnlock {
+        /// The orchestration that held the lock.
+        owner: InstanceId,
+    },
 }
 
 impl EventKind {
@@ -213,6 +291,16 @@ impl EventKind {
             Self::ExecutionTerminated { .. } => "ExecutionTerminated",
             Self::ExecutionSuspended { .. } => "ExecutionSuspended",
             Self::ExecutionResumed { .. } => "ExecutionResumed",
+            Self::EntityOperationCalled { .. } => "EntityOperationCalled",
+            Self::EntityOperationSignaled { .. } => "EntityOperationSignaled",
+            Self::EntityOperationCompleted { .. } => "EntityOperationCompleted",
+            Self::EntityOperationFailed { .. } => "EntityOperationFailed",
+            Self::EntityLockRequested { .. } => "EntityLockRequested",
+            Self::EntityLockGranted { .. } => "EntityLockGranted",
+            Self::EntityUnlockSent { .. } => "EntityUnlockSent",
+            Self::EntityRequest { .. } => "EntityRequest",
+            Self::EntityLockRequest { .. } => "EntityLockRequest",
+            Self::EntityUnlock { .. } => "EntityUnlock",
         }
     }
 }

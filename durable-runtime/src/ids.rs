@@ -11,6 +11,101 @@ use serde::{Deserialize, Serialize};
 /// The longest instance id accepted, in characters (Durable Functions' limit).
 pub const MAX_INSTANCE_ID_LEN: usize = 256;
 
+/// The id of a durable entity: the entity's registered name plus a key.
+///
+/// Follows Durable Functions' `EntityId`: the name is case-insensitive (kept lower-case) and
+/// the key is any case-sensitive string. An entity is stored as the instance
+/// `@{name}@{key}` ([`EntityId::instance_id`], DF's scheduler id). Critical sections lock
+/// entities in the order of this type's `Ord` (name, then key), the global order that
+/// keeps them free of deadlocks.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EntityId {
+    name: String,
+    key: String,
+}
+
+impl EntityId {
+    /// Makes an entity id; `name` is lower-cased. Prefer the generated
+    /// `Counter::entity_id(key)`, which cannot get the name wrong.
+    ///
+    /// # Errors
+    /// [`InvalidEntityId`] when `name` is empty or contains `@`, or the instance id would be
+    /// longer than 256 characters.
+    pub fn new(name: &str, key: impl Into<String>) -> Result<Self, InvalidEntityId> {
+        let name = name.to_lowercase();
+        let key = key.into();
+        let reason = if name.is_empty() {
+            "the name is empty"
+        } else if name.contains('@') {
+            "the name contains `@`"
+        } else if name.chars().count() + key.chars().count() + 2 > MAX_INSTANCE_ID_LEN {
+            "`@name@key` is longer than 256 characters"
+        } else {
+            return Ok(Self { name, key });
+        };
+        Err(InvalidEntityId { name, key, reason })
+    }
+
+    /// The id of an entity of type `E` with `key` (`E::NAME` was checked by `#[entity]`).
+    pub fn of<E: crate::Entity>(key: impl Into<String>) -> Self {
+        Self {
+            name: E::NAME.to_owned(),
+            key: key.into(),
+        }
+    }
+
+    /// The entity's registered name, lower-case.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The instance id the entity is stored under: `@{name}@{key}`.
+    pub fn instance_id(&self) -> InstanceId {
+        InstanceId(format!("@{}@{}", self.name, self.key))
+    }
+
+    /// Parses an entity instance id (`@name@key`); `None` for an orchestration's id.
+    pub fn from_instance_id(id: &str) -> Option<Self> {
+        let rest = id.strip_prefix('@')?;
+        let (name, key) = rest.split_once('@')?;
+        (!name.is_empty()).then(|| Self {
+            name: name.to_owned(),
+            key: key.to_owned(),
+        })
+    }
+}
+
+impl fmt::Debug for EntityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EntityId(@{}@{})", self.name, self.key)
+    }
+}
+
+impl fmt::Display for EntityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "@{}@{}", self.name, self.key)
+    }
+}
+
+/// An entity id that breaks the rules; see [`EntityId::new`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid entity id (name {name:?}, key {key:?}): {reason}; use a non-empty name without `@`"
+)]
+pub struct InvalidEntityId {
+    /// The name given (lower-cased).
+    pub name: String,
+    /// The key given.
+    pub key: String,
+    /// The rule it broke.
+    pub reason: &'static str,
+}
+
 /// The id of an orchestration instance, stable across replays and continue-as-new.
 ///
 /// Rules follow Durable Functions' `StartNewAsync`: 1 to 256 characters, no leading `@`
@@ -51,6 +146,10 @@ impl InstanceId {
 impl<'de> Deserialize<'de> for InstanceId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let id = String::deserialize(deserializer)?;
+        // Entity instance ids (`@name@key`) appear in stored messages and history.
+        if EntityId::from_instance_id(&id).is_some() {
+            return Ok(Self(id));
+        }
         Self::new(id).map_err(serde::de::Error::custom)
     }
 }

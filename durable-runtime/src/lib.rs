@@ -48,6 +48,7 @@ extern crate self as durable_runtime;
 mod client;
 mod clock;
 pub mod context;
+pub mod entity;
 mod error;
 pub mod history;
 #[cfg(feature = "http")]
@@ -62,21 +63,29 @@ mod status;
 pub mod store;
 mod worker;
 
-pub use client::{DurableClient, OrchestrationHandle, StartOrchestration};
+pub use client::{DurableClient, OrchestrationHandle, SignalEntity, StartOrchestration};
 pub use context::{
-    ActivityCall, ActivityContext, DurableTimer, ExternalEvent, OrchestrationContext,
-    ReplaySafeLogger, RetryPolicy, RetryPredicate, SubOrchestrationCall, TimerDeadline,
-    WaitForEvent,
+    ActivityCall, ActivityContext, CriticalSection, DurableTimer, EntityCall, ExternalEvent,
+    LockEntities, OrchestrationContext, ReplaySafeLogger, RetryPolicy, RetryPredicate,
+    SubOrchestrationCall, TimerDeadline, WaitForEvent,
 };
 #[doc(inline)]
 #[doc = include_str!("docs/activity.md")]
 pub use durable_macros::activity;
 #[doc(inline)]
+#[doc = include_str!("docs/entity.md")]
+pub use durable_macros::entity;
+#[doc(inline)]
 #[doc = include_str!("docs/orchestrator.md")]
 pub use durable_macros::orchestrator;
+pub use entity::{
+    Entity, EntityContext, EntityId, EntityMetadata, EntityPage, EntityQuery, EntitySignaler,
+    InvalidEntityId,
+};
 pub use error::{
-    ActivityError, ActivityFailed, ClientError, EventError, NonDeterminismError,
-    OrchestrationError, RegistryError, RuntimeError, StoreError, SubOrchestrationFailed,
+    ActivityError, ActivityFailed, ClientError, EntityOperationFailed, EventError,
+    NonDeterminismError, OrchestrationError, RegistryError, RuntimeError, StoreError,
+    SubOrchestrationFailed,
 };
 pub use ids::{ExecutionId, InstanceId, InvalidInstanceId, MAX_INSTANCE_ID_LEN};
 pub use join::{join_all, select, try_join_all};
@@ -92,6 +101,10 @@ pub use worker::WorkerOptions;
 /// The `error_type`s the runtime itself records in [`FailureDetails`].
 pub mod error_types {
     pub use crate::context::orchestration_error_types::{INPUT_ENCODE_ERROR, OUTPUT_DECODE_ERROR};
+    pub use crate::entity::{
+        ENTITY_NOT_REGISTERED, ENTITY_STATE_DECODE_ERROR, ENTITY_STATE_ENCODE_ERROR,
+        LOCKING_RULES_VIOLATION, UNKNOWN_OPERATION,
+    };
     pub use crate::registry::{INPUT_DECODE_ERROR, OUTPUT_ENCODE_ERROR};
     pub use crate::replay::{
         CONTINUE_AS_NEW_ERROR, NON_DETERMINISM_ERROR, NON_DURABLE_AWAIT_ERROR, PANIC_ERROR,
@@ -105,10 +118,11 @@ pub mod error_types {
 /// Everything an orchestration program usually needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Activity, ActivityContext, ActivityError, ActivityFailed, DurableClient, EventError,
-        ExternalEvent, InstanceId, Orchestration, OrchestrationContext, OrchestrationError,
-        RetryPolicy, Runtime, RuntimeStatus, SubOrchestrationFailed, activity, join_all,
-        orchestrator, try_join_all,
+        Activity, ActivityContext, ActivityError, ActivityFailed, DurableClient, Entity,
+        EntityContext, EntityId, EntityOperationFailed, EventError, ExternalEvent, InstanceId,
+        Orchestration, OrchestrationContext, OrchestrationError, RetryPolicy, Runtime,
+        RuntimeStatus, SubOrchestrationFailed, activity, entity, join_all, orchestrator,
+        try_join_all,
     };
     pub use serde::{Deserialize, Serialize};
 }
@@ -116,6 +130,8 @@ pub mod prelude {
 // Not public API. Used by generated code.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::entity::{EntityOperation, decode_operation_input, encode_operation_output};
     pub use crate::registry::Registration;
+    pub use chrono;
     pub use inventory;
 }

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::context::{ActivityContext, OrchestrationContext};
+use crate::entity::{Entity, EntityFactory, make_live};
 use crate::error::{ActivityError, OrchestrationError, RegistryError};
 use crate::payload::Payload;
 use crate::status::FailureDetails;
@@ -166,6 +167,8 @@ pub enum FunctionKind {
     Orchestration,
     /// An activity function.
     Activity,
+    /// A durable entity.
+    Entity,
 }
 
 impl fmt::Display for FunctionKind {
@@ -173,6 +176,7 @@ impl fmt::Display for FunctionKind {
         f.write_str(match self {
             Self::Orchestration => "orchestration",
             Self::Activity => "activity",
+            Self::Entity => "entity",
         })
     }
 }
@@ -181,6 +185,7 @@ impl fmt::Display for FunctionKind {
 enum Erased {
     Orchestration(OrchestratorFn),
     Activity(ActivityFn),
+    Entity(EntityFactory),
 }
 
 /// One registered function: its name, kind and type-erased body.
@@ -226,6 +231,18 @@ impl Registration {
         }
     }
 
+    /// Registers entity `E`.
+    pub const fn entity<E: Entity>() -> Self {
+        Self {
+            name: E::NAME,
+            version: None,
+            type_name: std::any::type_name::<E>,
+            input_type: std::any::type_name::<()>,
+            check_input: check_input::<serde::de::IgnoredAny>,
+            erased: Erased::Entity(make_live::<E>),
+        }
+    }
+
     /// The registered name.
     pub fn name(&self) -> &'static str {
         self.name
@@ -241,6 +258,7 @@ impl Registration {
         match self.erased {
             Erased::Orchestration(_) => FunctionKind::Orchestration,
             Erased::Activity(_) => FunctionKind::Activity,
+            Erased::Entity(_) => FunctionKind::Entity,
         }
     }
 }
@@ -264,6 +282,7 @@ pub struct Registry {
     orchestrations: BTreeMap<(&'static str, Option<&'static str>), OrchestratorFn>,
     orchestration_inputs: BTreeMap<(&'static str, Option<&'static str>), InputCheck>,
     activities: BTreeMap<&'static str, ActivityFn>,
+    entities: BTreeMap<&'static str, EntityFactory>,
 }
 
 /// How to check an input against a registered orchestration's input type.
@@ -417,6 +436,15 @@ impl Registry {
     pub(crate) fn activity(&self, name: &str) -> Option<ActivityFn> {
         self.activities.get(name).copied()
     }
+
+    /// The registered entity names, sorted.
+    pub fn entity_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.entities.keys().copied()
+    }
+
+    pub(crate) fn entity(&self, name: &str) -> Option<EntityFactory> {
+        self.entities.get(name).copied()
+    }
 }
 
 impl fmt::Debug for Registry {
@@ -427,6 +455,7 @@ impl fmt::Debug for Registry {
                 &self.orchestrations.keys().collect::<Vec<_>>(),
             )
             .field("activities", &self.activities.keys())
+            .field("entities", &self.entities.keys())
             .finish()
     }
 }
@@ -454,6 +483,12 @@ impl RegistryBuilder {
     /// Adds activity `A`.
     pub fn activity<A: Activity>(mut self) -> Self {
         self.registrations.push(Registration::activity::<A>());
+        self
+    }
+
+    /// Adds entity `E`.
+    pub fn entity<E: Entity>(mut self) -> Self {
+        self.registrations.push(Registration::entity::<E>());
         self
     }
 
@@ -515,6 +550,9 @@ impl RegistryBuilder {
                 }
                 Erased::Activity(f) => {
                     registry.activities.insert(registration.name, f);
+                }
+                Erased::Entity(f) => {
+                    registry.entities.insert(registration.name, f);
                 }
             }
         }

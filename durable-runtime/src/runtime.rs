@@ -219,6 +219,7 @@ impl RuntimeBuilder {
             tracing::info!(
                 orchestrations = ?registry.orchestration_names().collect::<Vec<_>>(),
                 activities = ?registry.activity_names().collect::<Vec<_>>(),
+                entities = ?registry.entity_names().collect::<Vec<_>>(),
                 "durable worker starting"
             );
             let worker = Worker::start(store.clone(), registry.clone(), self.options);

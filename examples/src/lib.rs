@@ -2,5 +2,6 @@
 //!
 //! `quickstart.rs` stays self-contained because the README shows it in full.
 
+pub mod aggregator;
 pub mod approval;
 pub mod backup;

@@ -4,10 +4,12 @@
 //! `OrchestrationContext`; this is the only API orchestrator code needs.
 
 mod activity;
+mod entity_calls;
 mod orchestration;
 mod retry;
 
 pub use activity::ActivityContext;
+pub use entity_calls::{CriticalSection, EntityCall, LockEntities};
 pub use orchestration::{
     ActivityCall, DurableTimer, ExternalEvent, OrchestrationContext, ReplaySafeLogger,
     SubOrchestrationCall, TimerDeadline, WaitForEvent,

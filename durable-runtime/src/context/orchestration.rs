@@ -34,7 +34,7 @@ pub const OUTPUT_DECODE_ERROR: &str = "durable::OutputDecodeError";
 /// a clone can be moved into a helper `async` block.
 #[derive(Clone)]
 pub struct OrchestrationContext {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl fmt::Debug for OrchestrationContext {
@@ -196,6 +196,15 @@ impl OrchestrationContext {
     ) -> SubOrchestrationCall<O::Output> {
         let _ = orchestration;
         let mut state = self.shared.lock();
+        if state.section.is_some() {
+            state.violate(format!(
+                "instance {} called sub-orchestration `{}` inside a critical section; a critical \
+                 section may only call the entities it locked (release it first by dropping the \
+                 `CriticalSection`)",
+                self.shared.instance_id,
+                O::NAME
+            ));
+        }
         let seq = state.next_seq;
         let instance_id = instance_id.unwrap_or_else(|| {
             InstanceId::from_trusted(format!("{}:{seq}", self.shared.execution_id))
@@ -588,27 +597,30 @@ impl ReplaySafeLogger<'_> {
 
 /// The part every durable call future shares: an open call in the replay state, removed
 /// when the future is dropped (the call itself is not cancelled; its result is ignored).
-struct OpenHandle {
+pub(super) struct OpenHandle {
     shared: Option<Arc<Shared>>,
     seq: i64,
 }
 
 impl OpenHandle {
-    fn new(shared: Arc<Shared>, seq: i64) -> Self {
+    pub(super) fn new(shared: Arc<Shared>, seq: i64) -> Self {
         Self {
             shared: Some(shared),
             seq,
         }
     }
 
-    fn none() -> Self {
+    pub(super) fn none() -> Self {
         Self {
             shared: None,
             seq: -1,
         }
     }
 
-    fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Result<Payload, FailureDetails>> {
+    pub(super) fn poll_result(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Payload, FailureDetails>> {
         let Some(shared) = &self.shared else {
             return Poll::Pending;
         };
@@ -637,7 +649,7 @@ impl Drop for OpenHandle {
     }
 }
 
-fn decode_output<O: DeserializeOwned>(
+pub(super) fn decode_output<O: DeserializeOwned>(
     kind: &str,
     name: &str,
     payload: &Payload,

@@ -22,15 +22,17 @@ use std::task::{Context, Poll, Wake, Waker};
 use chrono::{DateTime, Utc};
 
 use state::scheduled_signature;
-pub(crate) use state::{Action, ContinueAsNewRequest, Shared};
+pub(crate) use state::{Action, ContinueAsNewRequest, CriticalSectionState, Shared};
 
 use crate::context::OrchestrationContext;
 use crate::error::NonDeterminismError;
+use crate::history::ParentInstance;
 use crate::history::{EventKind, HistoryEvent};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::registry::{BoxFuture, OrchestratorFn};
 use crate::status::{FailureDetails, RuntimeStatus};
+use crate::store::OutboundMessage;
 
 /// The `error_type` of a non-determinism failure.
 pub const NON_DETERMINISM_ERROR: &str = "durable::NonDeterminismError";
@@ -90,6 +92,8 @@ pub(crate) struct TurnOutput {
     pub(crate) sub_orchestrations: Vec<SubOrchestrationRequest>,
     /// One-way events to other instances: (receiver, name, data).
     pub(crate) sent_events: Vec<(InstanceId, String, Payload)>,
+    /// Messages to entities: operations, lock requests, unlocks.
+    pub(crate) entity_messages: Vec<OutboundMessage>,
     /// Set when the execution ended in this turn.
     pub(crate) outcome: Option<Outcome>,
     /// `Some(new)` when the custom status changed in this turn.
@@ -304,6 +308,93 @@ impl ReplayEngine {
                         input,
                     }
                 }
+                Action::CallEntity {
+                    entity,
+                    operation,
+                    input,
+                } => {
+                    let caller = ParentInstance {
+                        instance_id: self.shared.instance_id.clone(),
+                        execution_id: self.shared.execution_id.clone(),
+                        scheduled_id: seq,
+                    };
+                    output.entity_messages.push(OutboundMessage {
+                        instance_id: entity.instance_id(),
+                        execution_id: None,
+                        visible_at: now,
+                        event: HistoryEvent::new(
+                            now,
+                            EventKind::EntityRequest {
+                                operation: operation.clone(),
+                                input: input.clone(),
+                                caller: Some(caller),
+                            },
+                        ),
+                    });
+                    EventKind::EntityOperationCalled {
+                        entity,
+                        operation,
+                        input,
+                    }
+                }
+                Action::SignalEntity {
+                    entity,
+                    operation,
+                    input,
+                    at,
+                } => {
+                    output.entity_messages.push(OutboundMessage {
+                        instance_id: entity.instance_id(),
+                        execution_id: None,
+                        visible_at: at.unwrap_or(now),
+                        event: HistoryEvent::new(
+                            now,
+                            EventKind::EntityRequest {
+                                operation: operation.clone(),
+                                input: input.clone(),
+                                caller: None,
+                            },
+                        ),
+                    });
+                    EventKind::EntityOperationSignaled {
+                        entity,
+                        operation,
+                        input,
+                        scheduled_time: at,
+                    }
+                }
+                Action::LockEntities { entities } => {
+                    if let Some(first) = entities.first() {
+                        output.entity_messages.push(OutboundMessage {
+                            instance_id: first.instance_id(),
+                            execution_id: None,
+                            visible_at: now,
+                            event: HistoryEvent::new(
+                                now,
+                                EventKind::EntityLockRequest {
+                                    owner: ParentInstance {
+                                        instance_id: self.shared.instance_id.clone(),
+                                        execution_id: self.shared.execution_id.clone(),
+                                        scheduled_id: seq,
+                                    },
+                                    entities: entities.clone(),
+                                    position: 0,
+                                },
+                            ),
+                        });
+                    }
+                    EventKind::EntityLockRequested { entities }
+                }
+                Action::UnlockEntities { entities } => {
+                    output
+                        .entity_messages
+                        .extend(crate::entity::scheduler::unlock_messages(
+                            &self.shared.instance_id,
+                            &entities,
+                            now,
+                        ));
+                    EventKind::EntityUnlockSent { entities }
+                }
             };
             output.events.push(HistoryEvent::scheduled(seq, now, kind));
         }
@@ -385,6 +476,33 @@ impl ReplayEngine {
                 scheduled_id,
                 failure,
             } => self.deliver(*scheduled_id, Err(failure.clone())),
+            EventKind::EntityOperationCompleted {
+                scheduled_id,
+                result,
+            } => {
+                self.end_section_call(*scheduled_id);
+                self.deliver(*scheduled_id, Ok(result.clone()))
+            }
+            EventKind::EntityOperationFailed {
+                scheduled_id,
+                failure,
+            } => {
+                self.end_section_call(*scheduled_id);
+                self.deliver(*scheduled_id, Err(failure.clone()))
+            }
+            EventKind::EntityLockGranted { scheduled_id } => {
+                let mut state = self.shared.lock();
+                if state
+                    .section
+                    .as_ref()
+                    .is_some_and(|s| s.seq == *scheduled_id && s.abandoned)
+                {
+                    // Nobody waits for this section any more: release it at once.
+                    state.release_section(*scheduled_id);
+                }
+                drop(state);
+                self.deliver(*scheduled_id, Ok(Payload::null()))
+            }
             EventKind::TimerFired { timer_id, .. } => self.deliver(*timer_id, Ok(Payload::null())),
             EventKind::EventRaised { name, input } => {
                 let waker = self.shared.lock().raise(name, input.clone());
@@ -431,6 +549,26 @@ impl ReplayEngine {
         }
     }
 
+    /// A call made inside a critical section returned: its entity may be called again.
+    fn end_section_call(&self, seq: i64) {
+        let mut state = self.shared.lock();
+        if let Some(entity) = state.section_calls.remove(&seq)
+            && let Some(section) = state.section.as_mut()
+        {
+            section.in_use.remove(&entity);
+        }
+    }
+
+    /// The entities this execution holds locked (to release when it is terminated).
+    pub(crate) fn held_locks(&self) -> Vec<crate::ids::EntityId> {
+        self.shared
+            .lock()
+            .section
+            .as_ref()
+            .map(|s| s.entities.clone())
+            .unwrap_or_default()
+    }
+
     /// Hands a result to the open call `seq`; returns whether a waiter was woken.
     fn deliver(&self, seq: i64, result: Result<Payload, FailureDetails>) -> bool {
         let mut state = self.shared.lock();
@@ -473,7 +611,12 @@ impl ReplayEngine {
             };
             self.flag.0.store(false, Ordering::Release);
             let mut cx = Context::from_waker(&self.waker);
-            match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+            let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+            let fatal = self.shared.lock().fatal.take();
+            if let Some(failure) = fatal {
+                return self.fail(failure);
+            }
+            match polled {
                 Ok(Poll::Pending) => {}
                 Ok(Poll::Ready(Ok(output))) => {
                     let mut state = self.shared.lock();

@@ -1,13 +1,13 @@
 //! The state an orchestrator's context shares with the replay engine during a turn.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
 use chrono::{DateTime, Utc};
 
 use crate::history::{EventKind, ParentInstance};
-use crate::ids::{ExecutionId, InstanceId};
+use crate::ids::{EntityId, ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::status::FailureDetails;
 
@@ -31,6 +31,23 @@ pub(crate) enum Action {
         name: String,
         input: Payload,
     },
+    /// A call to an entity operation.
+    CallEntity {
+        entity: EntityId,
+        operation: String,
+        input: Payload,
+    },
+    /// A signal to an entity operation.
+    SignalEntity {
+        entity: EntityId,
+        operation: String,
+        input: Payload,
+        at: Option<DateTime<Utc>>,
+    },
+    /// `lock_entities`.
+    LockEntities { entities: Vec<EntityId> },
+    /// The end of a critical section.
+    UnlockEntities { entities: Vec<EntityId> },
 }
 
 impl Action {
@@ -41,6 +58,10 @@ impl Action {
             Self::CreateTimer { .. } => ("timer", ""),
             Self::CallSubOrchestration { name, .. } => ("sub-orchestration", name),
             Self::SendEvent { name, .. } => ("sent event", name),
+            Self::CallEntity { operation, .. } => ("entity call", operation),
+            Self::SignalEntity { operation, .. } => ("entity signal", operation),
+            Self::LockEntities { .. } => ("entity lock", ""),
+            Self::UnlockEntities { .. } => ("entity unlock", ""),
         }
     }
 
@@ -48,6 +69,8 @@ impl Action {
     pub(crate) fn describe(&self) -> String {
         match self.signature() {
             ("timer", _) => "created a durable timer".to_owned(),
+            ("entity lock", _) => "locked entities".to_owned(),
+            ("entity unlock", _) => "released its locked entities".to_owned(),
             (kind, name) => format!("scheduled {kind} `{name}`"),
         }
     }
@@ -60,6 +83,10 @@ pub(crate) fn scheduled_signature(kind: &EventKind) -> Option<(&'static str, &st
         EventKind::TimerCreated { .. } => Some(("timer", "")),
         EventKind::SubOrchestrationCreated { name, .. } => Some(("sub-orchestration", name)),
         EventKind::EventSent { name, .. } => Some(("sent event", name)),
+        EventKind::EntityOperationCalled { operation, .. } => Some(("entity call", operation)),
+        EventKind::EntityOperationSignaled { operation, .. } => Some(("entity signal", operation)),
+        EventKind::EntityLockRequested { .. } => Some(("entity lock", "")),
+        EventKind::EntityUnlockSent { .. } => Some(("entity unlock", "")),
         _ => None,
     }
 }
@@ -89,6 +116,19 @@ pub(crate) struct EventWaiter {
 pub(crate) struct ContinueAsNewRequest {
     pub(crate) input: Payload,
     pub(crate) keep_unprocessed_events: bool,
+}
+
+/// The critical section an orchestration is in (or waiting to enter).
+#[derive(Debug)]
+pub(crate) struct CriticalSectionState {
+    /// The sequence number of its `EntityLockRequested`.
+    pub(crate) seq: i64,
+    /// The locked entities, in lock order.
+    pub(crate) entities: Vec<EntityId>,
+    /// The entities with a call in flight (no parallel calls to one locked entity).
+    pub(crate) in_use: HashSet<EntityId>,
+    /// Set when the lock future was dropped before the lock was granted: release on grant.
+    pub(crate) abandoned: bool,
 }
 
 /// Mutable replay state.
@@ -121,6 +161,12 @@ pub(crate) struct ReplayState {
     /// From `ExecutionStarted`.
     pub(crate) version: Option<String>,
     pub(crate) parent: Option<ParentInstance>,
+    /// The critical section, if any.
+    pub(crate) section: Option<CriticalSectionState>,
+    /// Entity calls made inside the critical section: sequence number → entity.
+    pub(crate) section_calls: HashMap<i64, EntityId>,
+    /// A rule broken by the code (critical sections): fails the instance after this poll.
+    pub(crate) fatal: Option<FailureDetails>,
 }
 
 /// What the context and the engine share: fixed instance facts plus the replay state.
@@ -159,6 +205,9 @@ impl Shared {
                 continue_as_new_error: None,
                 version: None,
                 parent: None,
+                section: None,
+                section_calls: HashMap::new(),
+                fatal: None,
             }),
         }
     }
@@ -221,5 +270,30 @@ impl ReplayState {
             },
         );
         id
+    }
+}
+
+impl ReplayState {
+    /// Records a broken critical-section rule; the instance fails after the current poll.
+    pub(crate) fn violate(&mut self, message: String) {
+        if self.fatal.is_none() {
+            self.fatal = Some(FailureDetails::new(
+                crate::entity::LOCKING_RULES_VIOLATION,
+                message,
+            ));
+        }
+    }
+
+    /// Ends the critical section `seq`: records the unlock (one-way).
+    pub(crate) fn release_section(&mut self, seq: i64) {
+        if self.section.as_ref().is_some_and(|s| s.seq == seq)
+            && let Some(section) = self.section.take()
+        {
+            self.section_calls.clear();
+            let unlock = self.schedule(Action::UnlockEntities {
+                entities: section.entities,
+            });
+            self.open.remove(&unlock);
+        }
     }
 }

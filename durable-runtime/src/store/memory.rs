@@ -17,7 +17,7 @@ use super::{
 use crate::clock;
 use crate::error::StoreError;
 use crate::history::HistoryEvent;
-use crate::ids::{ExecutionId, InstanceId};
+use crate::ids::{EntityId, ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::status::{FailureDetails, OrchestrationStatus, RuntimeStatus};
 
@@ -72,6 +72,29 @@ impl State {
     }
 
     fn push_message(&mut self, message: OutboundMessage) {
+        if let Some(entity) = EntityId::from_instance_id(message.instance_id.as_str())
+            && !self.instances.contains_key(&message.instance_id)
+        {
+            let now = crate::clock::now();
+            self.instances.insert(
+                message.instance_id.clone(),
+                Instance {
+                    name: entity.name().to_owned(),
+                    version: None,
+                    execution_id: ExecutionId::from_trusted(String::new()),
+                    status: RuntimeStatus::Pending,
+                    created_at: now,
+                    updated_at: now,
+                    input: Payload::null(),
+                    output: None,
+                    custom_status: None,
+                    failure: None,
+                    history: Vec::new(),
+                    lock: None,
+                    parent_instance_id: None,
+                },
+            );
+        }
         let id = self.next_id();
         self.messages.insert(
             id,
@@ -564,10 +587,11 @@ impl Store for MemoryStore {
                         .parent_instance_id
                         .as_ref()
                         .is_none_or(|parent| i.parent_instance_id.as_ref() == Some(parent))
-                    && query
-                        .instance_id_prefix
-                        .as_deref()
-                        .is_none_or(|prefix| id.as_str().starts_with(prefix))
+                    && match query.instance_id_prefix.as_deref() {
+                        Some(prefix) => id.as_str().starts_with(prefix),
+                        // Entities are listed only when asked for by their `@` prefix.
+                        None => !id.as_str().starts_with('@'),
+                    }
                     && after.as_ref().is_none_or(|(micros, after_id)| {
                         (i.created_at.timestamp_micros(), id.as_str())
                             > (*micros, after_id.as_str())
@@ -601,11 +625,13 @@ impl Store for MemoryStore {
         accept: &[RuntimeStatus],
     ) -> Result<RuntimeStatus, StoreError> {
         let mut state = self.lock();
-        let status = state
-            .instances
-            .get(&message.instance_id)
-            .map(|i| i.status)
-            .ok_or_else(|| StoreError::InstanceNotFound(message.instance_id.clone()))?;
+        let is_entity = EntityId::from_instance_id(message.instance_id.as_str()).is_some();
+        let status = match state.instances.get(&message.instance_id) {
+            Some(instance) => instance.status,
+            // An entity is created by its first message.
+            None if is_entity => RuntimeStatus::Pending,
+            None => return Err(StoreError::InstanceNotFound(message.instance_id.clone())),
+        };
         if !accept.contains(&status) {
             return Err(StoreError::InstanceState {
                 instance_id: message.instance_id,

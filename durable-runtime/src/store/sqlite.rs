@@ -30,7 +30,7 @@ use super::{
 use crate::clock;
 use crate::error::StoreError;
 use crate::history::HistoryEvent;
-use crate::ids::{ExecutionId, InstanceId};
+use crate::ids::{EntityId, ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::status::{FailureDetails, OrchestrationStatus, RuntimeStatus};
 
@@ -402,8 +402,23 @@ fn read_status(row: &rusqlite::Row<'_>) -> Result<OrchestrationStatus, StoreErro
     })
 }
 
-/// Enqueues one message.
+/// Enqueues one message; a message for an entity that has no row yet creates it.
 fn insert_message(conn: &Connection, message: &OutboundMessage) -> Result<(), StoreError> {
+    if let Some(entity) = EntityId::from_instance_id(message.instance_id.as_str()) {
+        conn.prepare_cached(
+            "INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at)
+             VALUES (?1, '', ?2, ?3, 'null', ?4, ?4) ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                message.instance_id.as_str(),
+                entity.name(),
+                RuntimeStatus::Pending.code(),
+                micros(clock::now()),
+            ])
+        })
+        .map_err(backend)?;
+    }
     let event = encode_json(&message.event)?;
     conn.prepare_cached(
         "INSERT INTO messages (instance_id, execution_id, visible_at, event, control) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1014,6 +1029,9 @@ impl Store for SqliteStore {
                 values.push(prefix.clone().into());
                 let n = values.len();
                 sql.push_str(&format!(" AND substr(instance_id, 1, length(?{n})) = ?{n}"));
+            } else {
+                // Entities are listed only when asked for by their `@` prefix.
+                sql.push_str(" AND substr(instance_id, 1, 1) != '@'");
             }
             if let Some(token) = &query.continuation_token {
                 let (after_micros, after_id) = decode_continuation(token)?;
@@ -1080,8 +1098,13 @@ impl Store for SqliteStore {
         let accept = accept.to_vec();
         let status = self
             .write(move |conn| {
-                let status = instance_status(conn, message.instance_id.as_str())?
-                    .ok_or_else(|| StoreError::InstanceNotFound(message.instance_id.clone()))?;
+                let is_entity = EntityId::from_instance_id(message.instance_id.as_str()).is_some();
+                let status = match instance_status(conn, message.instance_id.as_str())? {
+                    Some(status) => status,
+                    // An entity is created by its first message (in `insert_message`).
+                    None if is_entity => RuntimeStatus::Pending,
+                    None => return Err(StoreError::InstanceNotFound(message.instance_id.clone())),
+                };
                 if !accept.contains(&status) {
                     return Err(StoreError::InstanceState {
                         instance_id: message.instance_id.clone(),

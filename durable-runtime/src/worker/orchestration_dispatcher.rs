@@ -12,7 +12,7 @@ use crate::history::{EventKind, HistoryEvent};
 use chrono::{DateTime, Utc};
 
 use crate::history::ParentInstance;
-use crate::ids::{ExecutionId, InstanceId};
+use crate::ids::ExecutionId;
 use crate::payload::Payload;
 use crate::replay::{Outcome, ReplayEngine};
 use crate::status::{FailureDetails, RuntimeStatus};
@@ -205,12 +205,40 @@ fn parent_message(
 }
 
 /// Finds an instance's parent link in its history (only needed when no engine is cached).
-async fn parent_of(shared: &WorkerShared, instance_id: &InstanceId) -> Option<ParentInstance> {
-    let history = shared.store.read_history(instance_id).await.ok()??;
-    history.into_iter().find_map(|event| match event.kind {
-        EventKind::ExecutionStarted { parent, .. } => parent,
+fn parent_in(history: &[HistoryEvent]) -> Option<ParentInstance> {
+    history.iter().find_map(|event| match &event.kind {
+        EventKind::ExecutionStarted { parent, .. } => parent.clone(),
         _ => None,
     })
+}
+
+/// Runs one batch of an entity's operations; see [`crate::entity::scheduler`].
+async fn prepare_entity_turn(
+    shared: &WorkerShared,
+    item: OrchestrationWorkItem,
+    entity: crate::entity::EntityId,
+    mut commit: OrchestrationCommit,
+) -> Result<Prepared, (OrchestrationWorkItem, StoreError)> {
+    commit.lease_activities = None;
+    let status = match shared.store.get_status(&item.instance_id).await {
+        Ok(status) => status,
+        Err(error) => return Err((item, error)),
+    };
+    let scheduler = match crate::entity::scheduler::SchedulerState::from_output(
+        status.as_ref().and_then(|s| s.output.as_ref()),
+    ) {
+        Ok(scheduler) => scheduler,
+        Err(error) => {
+            let error = StoreError::Corrupt(format!(
+                "the scheduler state of entity {entity} does not decode: {error}"
+            ));
+            return Err((item, error));
+        }
+    };
+    let factory = shared.registry.entity(entity.name());
+    crate::entity::scheduler::run_turn(&entity, factory, scheduler, &item.messages, &mut commit)
+        .await;
+    Ok((commit, None))
 }
 
 /// Runs one turn and builds its commit; the engine comes back for the cache.
@@ -240,6 +268,9 @@ async fn prepare_turn(
             .dispatch_activities_in_process
             .then_some(shared.options.activity_lease),
     };
+    if let Some(entity) = crate::entity::EntityId::from_instance_id(item.instance_id.as_str()) {
+        return prepare_entity_turn(shared, item, entity, commit).await;
+    }
     if item.status.is_terminal() {
         tracing::debug!(status = %item.status, count = item.messages.len(), "dropping messages for a finished instance");
         commit.consumed = item.messages.iter().map(|m| m.id).collect();
@@ -274,10 +305,30 @@ async fn prepare_turn(
         commit.events.push(terminate.event.clone());
         commit.status = RuntimeStatus::Terminated;
         commit.output = Some(Payload::encode(reason).unwrap_or_else(|_| Payload::null()));
-        let parent = match &cached {
-            Some(engine) => engine.parent(),
-            None => parent_of(shared, &item.instance_id).await,
+        let (parent, held) = match &cached {
+            Some(engine) => (engine.parent(), engine.held_locks()),
+            None => {
+                let history = shared
+                    .store
+                    .read_history(&item.instance_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                (
+                    parent_in(&history),
+                    crate::entity::scheduler::held_locks(&history),
+                )
+            }
         };
+        // A terminated orchestration releases the entities it held locked.
+        commit
+            .messages
+            .extend(crate::entity::scheduler::unlock_messages(
+                &item.instance_id,
+                &held,
+                now,
+            ));
         if let Some(parent) = parent {
             let failure = FailureDetails::new(
                 TERMINATED,
@@ -480,6 +531,7 @@ async fn prepare_turn(
             ),
         });
     }
+    commit.messages.extend(output.entity_messages);
     for (instance_id, name, input) in output.sent_events {
         commit.messages.push(OutboundMessage {
             instance_id,

@@ -1,0 +1,11 @@
+use durable_runtime::prelude::*;
+
+#[derive(Default, Serialize, Deserialize)]
+struct Counter {
+    value: i64,
+}
+
+#[entity]
+impl Counter {}
+
+fn main() {}
