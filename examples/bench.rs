@@ -1,4 +1,4 @@
-//! The benchmark workloads of `shared/bench/WORKLOADS.md` (W1, W1lat, W2, W3, W4, W6 and
+//! The benchmark workloads of `shared/bench/WORKLOADS.md` (W1, W1lat, W2, W3, W4, W5, W6 and
 //! the x10 scalings), printing one `RESULT` line per workload and run.
 //!
 //! ```text
@@ -43,13 +43,14 @@ enum Workload {
     W3,
     W3x10,
     W4,
+    W5,
     W6,
 }
 
 #[derive(Debug, Parser)]
 #[command(about = "Run durable's benchmark workloads and print RESULT lines")]
 struct Args {
-    /// Which workload to run (`all` runs W1, W1lat, W2, W3, W4, W6, W2x10, W3x10).
+    /// Which workload to run (`all` runs W1, W1lat, W2, W3, W4, W5, W6, W2x10, W3x10).
     #[arg(value_enum, ignore_case = true, default_value = "all")]
     workload: Workload,
     /// The store.
@@ -286,6 +287,48 @@ async fn w4(bench: &mut Bench) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The W5 counter entity.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct BenchCounter {
+    value: u64,
+}
+
+#[entity(name = "counter")]
+impl BenchCounter {
+    fn add(&mut self, amount: u64) {
+        self.value += amount;
+    }
+}
+
+async fn w5(bench: &mut Bench) -> anyhow::Result<()> {
+    const SIGNALS: u64 = 10_000;
+    let runtime = bench.runtime().await?;
+    let client = runtime.client();
+    reset_peak_rss();
+    let started = Instant::now();
+    // Sent all at once, as W6 raises its events: concurrent signals share commits.
+    let signals = (0..SIGNALS).map(|_| BenchCounter::signal(&client, "w5").add(1));
+    join_all(signals)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    loop {
+        let value = BenchCounter::read(&client, "w5").await?.map(|c| c.value);
+        anyhow::ensure!(value <= Some(SIGNALS), "W5 counted too much: {value:?}");
+        if value == Some(SIGNALS) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    bench.result(
+        "W5",
+        &format!("wall_s={wall:.3} ops_per_s={:.0}", SIGNALS as f64 / wall),
+    );
+    runtime.shutdown().await;
+    Ok(())
+}
+
 async fn w6(bench: &mut Bench) -> anyhow::Result<()> {
     let runtime = bench.runtime().await?;
     let client = runtime.client();
@@ -341,6 +384,7 @@ async fn main() -> anyhow::Result<()> {
             Workload::W2,
             Workload::W3,
             Workload::W4,
+            Workload::W5,
             Workload::W6,
         ],
         Workload::All => vec![
@@ -349,6 +393,7 @@ async fn main() -> anyhow::Result<()> {
             Workload::W2,
             Workload::W3,
             Workload::W4,
+            Workload::W5,
             Workload::W6,
             Workload::W2x10,
             Workload::W3x10,
@@ -371,6 +416,7 @@ async fn main() -> anyhow::Result<()> {
                 Workload::W3 => sequence(&mut bench, "W3", 1_000).await?,
                 Workload::W3x10 => sequence(&mut bench, "W3x10", 10_000).await?,
                 Workload::W4 => w4(&mut bench).await?,
+                Workload::W5 => w5(&mut bench).await?,
                 Workload::W6 => w6(&mut bench).await?,
                 Workload::All => unreachable!("expanded above"),
             }

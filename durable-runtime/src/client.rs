@@ -733,6 +733,8 @@ impl DurableClient {
 
     /// Lists existing entities, optionally of one name and key prefix, one page at a time
     /// (DF's `ListEntitiesAsync`); pass the page's `continuation_token` back for the next.
+    /// Pages are cut before the last-modified filters apply, so a filtered page can hold
+    /// fewer than `page_size` entities while more follow.
     ///
     /// # Errors
     /// [`ClientError::Store`] (also for a malformed continuation token).
@@ -760,6 +762,15 @@ impl DurableClient {
             let Some(id) = EntityId::from_instance_id(status.instance_id.as_str()) else {
                 continue;
             };
+            let in_range = query
+                .last_modified_from
+                .is_none_or(|from| status.last_updated_time >= from)
+                && query
+                    .last_modified_to
+                    .is_none_or(|to| status.last_updated_time < to);
+            if !in_range {
+                continue;
+            }
             if let Some(metadata) = entity_metadata(id, status, query.include_state)? {
                 entities.push(metadata);
             }

@@ -262,3 +262,122 @@ async fn wait_for(client: &DurableClient, id: &str, want: RuntimeStatus) {
     }
     panic!("{id} never became {want}");
 }
+
+/// A jar of coins, for the entity commands.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Jar {
+    coins: i64,
+}
+
+#[entity]
+impl Jar {
+    fn put(&mut self, coins: i64) {
+        self.coins += coins;
+    }
+}
+
+async fn wait_for_coins(client: &DurableClient, key: &str, coins: Option<i64>) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while Jar::read(client, key).await.unwrap().map(|j| j.coins) != coins {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{key} never held {coins:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_signals_shows_lists_and_deletes_entities() {
+    let dir = std::env::temp_dir().join(format!("durable-cli-entities-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("durable.db");
+    let runtime = Runtime::builder().sqlite(&db).start().await.unwrap();
+    let client = runtime.client();
+
+    // Signal through the CLI; the runtime's worker runs the operations.
+    let out = ok(&durable(
+        &db,
+        &["entity", "signal", "jar", "kitchen", "put", "3"],
+    ));
+    assert!(out.contains("signalled `put` to @jar@kitchen"), "{out}");
+    let out = json(&durable(
+        &db,
+        &["--json", "entity", "signal", "Jar", "hall", "put", "5"],
+    ));
+    assert_eq!(out["signalled"], "put");
+    assert_eq!(out["name"], "jar", "names are lower-cased");
+    wait_for_coins(&client, "kitchen", Some(3)).await;
+    wait_for_coins(&client, "hall", Some(5)).await;
+
+    // Show: a table, or JSON with the state.
+    let out = ok(&durable(&db, &["entity", "show", "jar", "kitchen"]));
+    assert!(
+        out.contains("state") && out.contains(r#"{"coins":3}"#),
+        "{out}"
+    );
+    let out = json(&durable(&db, &["--json", "entity", "show", "jar", "hall"]));
+    assert_eq!(out["state"]["coins"], 5);
+    assert!(out["lockedBy"].is_null());
+
+    // List with paging and state.
+    let out = json(&durable(
+        &db,
+        &[
+            "--json",
+            "entity",
+            "list",
+            "jar",
+            "--state",
+            "--page-size",
+            "1",
+        ],
+    ));
+    assert_eq!(out["entities"].as_array().unwrap().len(), 1);
+    let token = out["continuationToken"].as_str().unwrap().to_owned();
+    let rest = json(&durable(
+        &db,
+        &["--json", "entity", "list", "jar", "--continuation", &token],
+    ));
+    let mut keys: Vec<String> = out["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["entities"].as_array().unwrap())
+        .map(|e| e["key"].as_str().unwrap().to_owned())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["hall", "kitchen"]);
+    let table = ok(&durable(&db, &["entity", "list", "--state"]));
+    assert!(
+        table.starts_with("NAME") && table.contains("kitchen") && table.contains("STATE"),
+        "{table}"
+    );
+
+    // Delete, then show says it does not exist (exit 3).
+    ok(&durable(&db, &["entity", "delete", "jar", "kitchen"]));
+    wait_for_coins(&client, "kitchen", None).await;
+    fails_with(
+        &durable(&db, &["entity", "show", "jar", "kitchen"]),
+        3,
+        "does not exist",
+    );
+
+    // Bad input: exit 5 with a message; usage errors: exit 2.
+    fails_with(
+        &durable(&db, &["entity", "signal", "jar", "hall", "put", "{nope"]),
+        5,
+        "not valid JSON",
+    );
+    fails_with(
+        &durable(&db, &["entity", "show", "j@r", "x"]),
+        5,
+        "the name contains `@`",
+    );
+    let usage = durable(&db, &["entity", "signal", "jar"]);
+    assert_eq!(usage.status.code(), Some(2));
+    // Nothing above disturbed the entity that was not deleted.
+    wait_for_coins(&client, "hall", Some(5)).await;
+    runtime.shutdown().await;
+}

@@ -19,3 +19,40 @@ pub fn temp_dir(label: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create test directory");
     dir
 }
+
+use durable_runtime::prelude::*;
+
+/// A counter entity for the crash tests; each operation takes a little time, so a worker
+/// can be killed while thousands of them are being processed.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Tally {
+    /// The sum of every `add`.
+    pub count: u64,
+    /// How many `add` operations ran.
+    pub ops: u64,
+}
+
+#[entity]
+impl Tally {
+    /// Adds `amount`.
+    pub fn add(&mut self, amount: u64) {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+        self.count += amount;
+        self.ops += 1;
+    }
+}
+
+/// Signals `Tally` `add(1)` `count` times, 100 per turn.
+#[orchestrator]
+pub async fn signal_tally(
+    ctx: OrchestrationContext,
+    (key, count): (String, u64),
+) -> Result<(), OrchestrationError> {
+    for i in 0..count {
+        Tally::signal(&ctx, key.clone()).add(1);
+        if i % 100 == 99 {
+            ctx.create_timer(std::time::Duration::from_millis(1)).await;
+        }
+    }
+    Ok(())
+}

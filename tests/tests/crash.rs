@@ -1,6 +1,7 @@
-//! Crash tests: a worker process is killed with SIGKILL in the middle of a long chain and
-//! of a fan-out, restarted on the same SQLite file, and every instance must complete with
-//! the right output, with each sequence number scheduled exactly once.
+//! Crash tests: a worker process is killed with SIGKILL in the middle of a long chain, of a
+//! fan-out and of thousands of entity operations, restarted on the same SQLite file, and
+//! every instance must complete with the right output, with each sequence number scheduled
+//! exactly once, and the entity must count every signal exactly once.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,7 +16,8 @@ use std::time::{Duration, Instant};
 use durable_runtime::history::{EventKind, HistoryEvent};
 use durable_runtime::store::Store;
 use durable_runtime::store::sqlite::SqliteStore;
-use durable_runtime::{InstanceId, RuntimeStatus};
+use durable_runtime::{DurableClient, InstanceId, RuntimeStatus};
+use durable_tests::Tally;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_crash_worker");
 
@@ -77,7 +79,11 @@ fn kill(mut child: Child) {
 }
 
 fn finish(db: &Path) {
-    let mut child = spawn_worker(db, &[]);
+    finish_with(db, &[]);
+}
+
+fn finish_with(db: &Path, args: &[&str]) {
+    let mut child = spawn_worker(db, args);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Some(status) = child.try_wait().expect("poll worker") {
@@ -192,4 +198,81 @@ async fn a_fan_out_survives_sigkill() {
     finish(&db);
     assert_completed_exactly_once(&observer, "fan-1", (1..=300).sum(), 300).await;
     assert_completed_exactly_once(&observer, "chain-2", 20, 20).await;
+}
+
+/// Reads the crash tally through a client on the shared file.
+async fn tally(client: &DurableClient) -> Tally {
+    Tally::read(client, "crash")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+async fn wait_for_tally(client: &DurableClient, at_least: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tally(client).await.count < at_least {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for the tally to reach {at_least}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entity_operations_take_effect_exactly_once_across_sigkill() {
+    const FROM_CLIENT: u64 = 4_000;
+    const FROM_ORCHESTRATION: u64 = 1_000;
+    const TOTAL: u64 = FROM_CLIENT + FROM_ORCHESTRATION;
+    let dir = durable_tests::temp_dir("crash-entity");
+    let db = dir.join("durable.db");
+    let store = std::sync::Arc::new(SqliteStore::open(&db).unwrap());
+    let client = DurableClient::new(store);
+    // Thousands of signals queued before any worker runs (sent concurrently, so they
+    // share commits), plus an orchestration that signals in turns of 100.
+    for _ in 0..FROM_CLIENT / 100 {
+        let signals = (0..100).map(|_| Tally::signal(&client, "crash").add(1));
+        for sent in futures::future::join_all(signals).await {
+            sent.unwrap();
+        }
+    }
+    let total = TOTAL.to_string();
+    let from_orchestration = FROM_ORCHESTRATION.to_string();
+    let wait = ["wait", "tally", "crash", total.as_str()];
+    let mut first = vec!["start", "signals", "crash", from_orchestration.as_str()];
+    first.extend(wait);
+    let worker = spawn_worker(&db, &first);
+    wait_for_tally(&client, 800).await;
+    kill(worker);
+    let before = tally(&client).await;
+    assert!(
+        before.count < TOTAL,
+        "killed too late to test anything ({} done)",
+        before.count
+    );
+    assert_eq!(before.count, before.ops, "every op adds 1");
+
+    let worker = spawn_worker(&db, &wait);
+    wait_for_tally(&client, before.count + 800).await;
+    kill(worker);
+    let middle = tally(&client).await;
+    assert!(
+        middle.count < TOTAL,
+        "killed too late ({} done)",
+        middle.count
+    );
+
+    eprintln!(
+        "entity crash test: killed at {} and {} of {TOTAL} operations",
+        before.count, middle.count
+    );
+    finish_with(&db, &wait);
+    let after = tally(&client).await;
+    assert_eq!(after.count, TOTAL, "every signal counted exactly once");
+    assert_eq!(after.ops, TOTAL);
+    // Nothing is left queued to be counted twice later.
+    let worker = spawn_worker(&db, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill(worker);
+    assert_eq!(tally(&client).await.count, TOTAL);
 }

@@ -36,6 +36,19 @@ async fn waiter(ctx: OrchestrationContext) -> Result<Value, OrchestrationError> 
     Ok(ctx.wait_for_external_event::<Value>("go").await?)
 }
 
+/// A notebook entity: a list of lines.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Notebook {
+    lines: Vec<Value>,
+}
+
+#[entity]
+impl Notebook {
+    fn append(&mut self, line: Value) {
+        self.lines.push(line);
+    }
+}
+
 struct Api {
     runtime: Runtime,
     server: HttpServer,
@@ -539,5 +552,161 @@ async fn a_configured_key_is_required() {
         api.poll_until_done(location).await["runtimeStatus"],
         "Completed"
     );
+    api.stop().await;
+}
+
+/// Polls `GET /entities/notebook/{key}` until it shows `lines` lines.
+async fn wait_for_lines(api: &Api, key: &str, lines: usize) -> Value {
+    for _ in 0..3000 {
+        let response = api
+            .get(&format!("/entities/notebook/{key}?code=secret"))
+            .await;
+        if response.status() == StatusCode::OK {
+            let body: Value = response.json().await.unwrap();
+            if body["lines"].as_array().is_some_and(|l| l.len() == lines) {
+                return body;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("entity {key} never reached {lines} lines");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entity_routes_signal_read_list_and_delete() {
+    let api = Api::start(Some("secret"), 1024).await;
+    let with_key = |path: &str| {
+        format!(
+            "{path}{}code=secret",
+            if path.contains('?') { "&" } else { "?" }
+        )
+    };
+
+    // Unknown entity: read is 404 before the first operation.
+    let response = api.get(&with_key("/entities/notebook/a")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // Signal with a JSON body, then with a plain-text body (sent as a JSON string).
+    let response = api
+        .http
+        .post(api.url(&with_key("/entities/notebook/a?op=append")))
+        .json(&json!({ "n": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let response = api
+        .http
+        .post(api.url(&with_key("/entities/Notebook/a?op=append")))
+        .body("plain text")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::ACCEPTED,
+        "names are case-insensitive"
+    );
+    // `$` is the empty key.
+    let response = api.post(&with_key("/entities/notebook/$?op=append")).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    // The key is checked on these routes too.
+    assert_eq!(
+        api.get("/entities/notebook/a").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Read: 200 with the state as JSON.
+    let state = wait_for_lines(&api, "a", 2).await;
+    let empty_key = wait_for_lines(&api, "$", 1).await;
+    assert_eq!(empty_key["lines"], json!([null]), "no body is `null`");
+    assert_eq!(state["lines"], json!([{ "n": 1 }, "plain text"]));
+
+    // List: every notebook, with state on request, paged with the continuation header.
+    let response = api
+        .get(&with_key("/entities/notebook?fetchState=true&top=1"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let token = response.headers()["x-ms-continuation-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let first: Value = response.json().await.unwrap();
+    assert_eq!(first.as_array().unwrap().len(), 1);
+    assert!(first[0]["entityId"]["name"] == "notebook");
+    assert!(first[0]["state"].is_object());
+    assert!(
+        first[0]["lastOperationTime"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    let response = api
+        .http
+        .get(api.url(&with_key("/entities/notebook?top=10")))
+        .header("x-ms-continuation-token", token)
+        .send()
+        .await
+        .unwrap();
+    let rest: Value = response.json().await.unwrap();
+    let keys: Vec<&str> = first
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest.as_array().unwrap())
+        .map(|e| e["entityId"]["key"].as_str().unwrap())
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["", "a"], "{keys:?}");
+    assert!(
+        rest[0].get("state").is_none(),
+        "state only with fetchState=true"
+    );
+
+    // Delete: 202, then the entity is gone.
+    let response = api.delete(&with_key("/entities/notebook/a")).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let mut gone = false;
+    for _ in 0..3000 {
+        if api.get(&with_key("/entities/notebook/a")).await.status() == StatusCode::NOT_FOUND {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(gone, "the entity was not deleted");
+
+    // Errors: unknown entity name (404 naming the registered ones), missing `op` (400),
+    // malformed JSON (400), oversized body (413), bad time filter (400).
+    let response = api.post(&with_key("/entities/nosuch/a?op=x")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(message(response).await.contains("notebook"));
+    let response = api.post(&with_key("/entities/notebook/a")).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(message(response).await.contains("?op="));
+    let response = api
+        .http
+        .post(api.url(&with_key("/entities/notebook/a?op=append")))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = api
+        .http
+        .post(api.url(&with_key("/entities/notebook/a?op=append")))
+        .body("x".repeat(4096))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let response = api
+        .get(&with_key(
+            "/entities/notebook?lastOperationTimeFrom=yesterday",
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     api.stop().await;
 }

@@ -8,6 +8,10 @@
 //! durable --db app.db raise order-42 ApprovalEvent '{"approved":true,"by":"ana"}'
 //! durable --db app.db terminate order-42 --reason "duplicate" --recursive
 //! durable --db app.db purge --created-from 2026-01-01T00:00:00Z --status Completed
+//! durable --db app.db entity list counter --state
+//! durable --db app.db entity show counter metric-a
+//! durable --db app.db entity signal counter metric-a add 5
+//! durable --db app.db entity delete counter metric-a
 //! ```
 //! Exit codes: 0 success, 1 store or I/O failure, 2 usage error, 3 no such instance,
 //! 4 the instance's status does not allow the operation, 5 bad input (id, JSON, time).
@@ -21,7 +25,10 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use durable_runtime::store::sqlite::SqliteStore;
 use durable_runtime::store::{InstanceQuery, PurgeQuery};
-use durable_runtime::{ClientError, DurableClient, InstanceId, OrchestrationStatus, RuntimeStatus};
+use durable_runtime::{
+    ClientError, DurableClient, EntityId, EntityMetadata, EntityQuery, InstanceId,
+    OrchestrationStatus, Payload, RuntimeStatus,
+};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -124,6 +131,196 @@ enum Command {
         #[arg(long, value_delimiter = ',', requires = "created_from")]
         status: Vec<String>,
     },
+    /// Durable entities: list, show, signal, delete.
+    #[command(subcommand)]
+    Entity(EntityCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum EntityCommand {
+    /// List existing entities, optionally of one name.
+    List {
+        /// Only entities of this name.
+        name: Option<String>,
+        /// Only keys starting with this (with a name).
+        #[arg(long, requires = "name")]
+        key_prefix: Option<String>,
+        /// Print each entity's state too.
+        #[arg(long)]
+        state: bool,
+        /// Entities per page.
+        #[arg(long, default_value_t = 100)]
+        page_size: usize,
+        /// The token printed at the end of the previous page.
+        #[arg(long)]
+        continuation: Option<String>,
+    },
+    /// Show one entity: its state, lock holder and backlog.
+    Show {
+        /// The entity name.
+        name: String,
+        /// The key.
+        key: String,
+    },
+    /// Signal an operation (one-way); the entity's worker runs it.
+    Signal {
+        /// The entity name.
+        name: String,
+        /// The key.
+        key: String,
+        /// The operation.
+        operation: String,
+        /// The input, as JSON (default `null`).
+        input: Option<String>,
+    },
+    /// Delete an entity's state (signals its `delete` operation).
+    Delete {
+        /// The entity name.
+        name: String,
+        /// The key.
+        key: String,
+    },
+}
+
+fn entity_id(name: &str, key: &str) -> Result<EntityId, Failure> {
+    EntityId::new(name, key).map_err(|e| bad_input(e.to_string()))
+}
+
+fn entity_json(metadata: &EntityMetadata) -> Value {
+    json!({
+        "name": metadata.id.name(),
+        "key": metadata.id.key(),
+        "lastModified": metadata.last_modified.to_rfc3339(),
+        "lockedBy": metadata.locked_by.as_ref().map(InstanceId::as_str),
+        "backlog": metadata.backlog_queue_size,
+        "state": metadata.state.as_ref().map(|s| serde_json::from_str::<Value>(s.as_json()).unwrap_or(Value::Null)),
+    })
+}
+
+async fn run_entity(
+    client: &DurableClient,
+    json_output: bool,
+    command: EntityCommand,
+) -> Result<(), Failure> {
+    match command {
+        EntityCommand::List {
+            name,
+            key_prefix,
+            state,
+            page_size,
+            continuation,
+        } => {
+            let page = client
+                .list_entities(&EntityQuery {
+                    name,
+                    key_prefix,
+                    include_state: state,
+                    page_size: page_size.max(1),
+                    continuation_token: continuation,
+                    ..EntityQuery::default()
+                })
+                .await?;
+            if json_output {
+                let entities: Vec<Value> = page.entities.iter().map(entity_json).collect();
+                println!(
+                    "{}",
+                    json!({ "entities": entities, "continuationToken": page.continuation_token })
+                );
+            } else {
+                let rows: Vec<Vec<String>> = page
+                    .entities
+                    .iter()
+                    .map(|e| {
+                        let mut row = vec![
+                            e.id.name().to_owned(),
+                            e.id.key().to_owned(),
+                            e.last_modified.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            e.locked_by
+                                .as_ref()
+                                .map(ToString::to_string)
+                                .unwrap_or_default(),
+                        ];
+                        if state {
+                            row.push(short(&entity_json(e)["state"], 70));
+                        }
+                        row
+                    })
+                    .collect();
+                let mut header = vec!["NAME", "KEY", "MODIFIED (UTC)", "LOCKED BY"];
+                if state {
+                    header.push("STATE");
+                }
+                table(&header, &rows);
+                if let Some(token) = page.continuation_token {
+                    println!("more: durable entity list --continuation '{token}'");
+                }
+            }
+        }
+        EntityCommand::Show { name, key } => {
+            let id = entity_id(&name, &key)?;
+            let metadata = client.get_entity(&id, true).await?.ok_or_else(|| Failure {
+                code: 3,
+                message: format!(
+                    "entity {id} does not exist (no operation has created it, or it was deleted)"
+                ),
+            })?;
+            let body = entity_json(&metadata);
+            if json_output {
+                println!("{body}");
+            } else {
+                let rows: Vec<Vec<String>> = [
+                    "name",
+                    "key",
+                    "lastModified",
+                    "lockedBy",
+                    "backlog",
+                    "state",
+                ]
+                .iter()
+                .filter(|f| !body[**f].is_null())
+                .map(|f| {
+                    let value = match body[*f].as_str() {
+                        Some(text) if *f != "state" => text.to_owned(),
+                        _ => body[*f].to_string(),
+                    };
+                    vec![(*f).to_owned(), value]
+                })
+                .collect();
+                table(&["FIELD", "VALUE"], &rows);
+            }
+        }
+        EntityCommand::Signal {
+            name,
+            key,
+            operation,
+            input,
+        } => {
+            let id = entity_id(&name, &key)?;
+            let input = match input {
+                Some(text) => Payload::from_json(text)
+                    .map_err(|e| bad_input(format!("the input is not valid JSON: {e}")))?,
+                None => Payload::null(),
+            };
+            client
+                .signal_entity_raw(&id, &operation, input, None)
+                .await?;
+            report(
+                json_output,
+                &format!("signalled `{operation}` to {id}"),
+                json!({ "signalled": operation, "name": id.name(), "key": id.key() }),
+            );
+        }
+        EntityCommand::Delete { name, key } => {
+            let id = entity_id(&name, &key)?;
+            client.delete_entity(&id).await?;
+            report(
+                json_output,
+                &format!("deleting {id}"),
+                json!({ "deleted": { "name": id.name(), "key": id.key() } }),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A failure with its exit code.
@@ -470,6 +667,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 json!({ "instancesDeleted": deleted }),
             );
         }
+        Command::Entity(command) => run_entity(&client, cli.json, command).await?,
     }
     Ok(())
 }

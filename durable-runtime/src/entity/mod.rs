@@ -518,6 +518,10 @@ pub struct EntityQuery {
     pub key_prefix: Option<String>,
     /// Include each entity's state.
     pub include_state: bool,
+    /// Only entities whose last operation batch committed at or after this time.
+    pub last_modified_from: Option<DateTime<Utc>>,
+    /// Only entities whose last operation batch committed before this time.
+    pub last_modified_to: Option<DateTime<Utc>>,
     /// At most this many per page (default 100).
     pub page_size: usize,
     /// The token of the previous page's end.
@@ -530,6 +534,8 @@ impl Default for EntityQuery {
             name: None,
             key_prefix: None,
             include_state: false,
+            last_modified_from: None,
+            last_modified_to: None,
             page_size: 100,
             continuation_token: None,
         }

@@ -49,23 +49,21 @@ fn from_owner(event: &HistoryEvent, owner: &ParentInstance) -> bool {
     }
 }
 
-/// The most operations one turn runs (DF's `maxEntityOperationBatchSize` outside the
-/// Consumption plan); the rest stay queued for the next turn.
-pub(crate) const MAX_BATCH: usize = 5_000;
-
-/// Runs one entity turn over `messages` (already fetched under a lease) and fills
-/// `commit` with its results. `factory` is `None` when the entity is not registered here.
+/// Runs one entity turn over the first `max_batch` of `messages` (already fetched under a
+/// lease; the rest stay queued for the next turn) and fills `commit` with its results.
+/// `factory` is `None` when the entity is not registered here.
 pub(crate) async fn run_turn(
     id: &EntityId,
     factory: Option<EntityFactory>,
     mut scheduler: SchedulerState,
     messages: &[OrchestrationMessage],
+    max_batch: usize,
     commit: &mut OrchestrationCommit,
 ) {
     let now = commit.updated_at;
     let mut live = factory.map(|make| make(id, scheduler.state.clone()));
     let ctx = EntityContext::new(id.clone(), now);
-    let taken = messages.len().min(MAX_BATCH);
+    let taken = messages.len().min(max_batch.max(1));
     commit.consumed = messages[..taken].iter().map(|m| m.id).collect();
     let mut pending: std::collections::VecDeque<HistoryEvent> =
         std::mem::take(&mut scheduler.deferred).into();

@@ -22,7 +22,7 @@ use crate::status::{OrchestrationStatus, RuntimeStatus};
 use crate::store::{InstanceQuery, PurgeQuery};
 
 /// The continuation header of instance listings.
-const CONTINUATION: &str = "x-ms-continuation-token";
+pub(super) const CONTINUATION: &str = "x-ms-continuation-token";
 
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
@@ -132,7 +132,7 @@ fn status_body(status: &OrchestrationStatus, show_input: bool) -> Value {
     body
 }
 
-fn body_is_json(headers: &HeaderMap) -> bool {
+pub(super) fn body_is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -9,6 +9,7 @@
 //!
 //! Architecture Invariant: only this module knows axum.
 
+mod entities;
 mod error;
 mod instances;
 
@@ -76,7 +77,7 @@ pub fn router(client: DurableClient, registry: Registry, options: &HttpOptions) 
             .map(|url| Arc::from(url.trim_end_matches('/'))),
     };
     Router::new()
-        .nest(BASE_PATH, instances::routes())
+        .nest(BASE_PATH, instances::routes().merge(entities::routes()))
         .fallback(|| async { ApiError::not_found("no such route; see the README's route table") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

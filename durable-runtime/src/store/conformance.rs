@@ -1226,6 +1226,171 @@ pub async fn completions_can_lease_the_instance(store: Arc<dyn Store>) {
     assert_eq!(next[0].messages.len(), 1);
 }
 
+/// A message to an entity creates its row; entity rows commit their state in `output`,
+/// keep their messages in order, and stay out of instance listings unless asked for by
+/// their `@` prefix; purges never touch them.
+pub async fn entities_are_created_by_their_first_message(store: Arc<dyn Store>) {
+    let entity = crate::ids::EntityId::new("counter", "a").expect("valid entity id");
+    let entity_instance = entity.instance_id();
+    let request = |n: i64| OutboundMessage {
+        instance_id: entity_instance.clone(),
+        execution_id: None,
+        visible_at: clock::now(),
+        event: HistoryEvent::new(
+            clock::now(),
+            EventKind::EntityRequest {
+                operation: "add".into(),
+                input: Payload::encode(&n).expect("encode"),
+                caller: None,
+            },
+        ),
+    };
+    assert!(
+        store
+            .get_status(&entity_instance)
+            .await
+            .expect("status")
+            .is_none()
+    );
+    // From a client: `enqueue_message` accepts an entity that has no row yet.
+    store
+        .enqueue_message(request(1), &RuntimeStatus::ALL)
+        .await
+        .expect("the first message creates the entity");
+    let status = store
+        .get_status(&entity_instance)
+        .await
+        .expect("status")
+        .expect("entity row");
+    assert_eq!(status.runtime_status, RuntimeStatus::Pending);
+    assert_eq!(status.name, "counter");
+    // From a turn's commit: a message to an entity also creates its row (here a second
+    // entity) and queues behind earlier ones in order.
+    store
+        .create_instance(new_instance("sender", 0))
+        .await
+        .expect("create");
+    let items = store
+        .fetch_orchestration_work_items(10, LEASE)
+        .await
+        .expect("fetch");
+    let sender = items
+        .iter()
+        .find(|i| i.instance_id == id("sender"))
+        .expect("sender item");
+    for item in items.iter().filter(|i| i.instance_id != id("sender")) {
+        store
+            .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
+            .await
+            .expect("abandon");
+    }
+    let other = crate::ids::EntityId::new("counter", "b").expect("valid entity id");
+    let mut commit = turn_commit(sender, RuntimeStatus::Running, Vec::new());
+    commit.messages = vec![
+        request(2),
+        OutboundMessage {
+            instance_id: other.instance_id(),
+            ..request(9)
+        },
+    ];
+    for result in store
+        .commit_orchestrations(vec![commit])
+        .await
+        .expect("commit")
+    {
+        result.expect("sender commit");
+    }
+    let entity_item = loop {
+        let items = store
+            .fetch_orchestration_work_items(10, LEASE)
+            .await
+            .expect("fetch");
+        if let Some(item) = items.into_iter().find(|i| i.instance_id == entity_instance) {
+            break item;
+        }
+    };
+    let inputs: Vec<i64> = entity_item
+        .messages
+        .iter()
+        .map(|m| match &m.event.kind {
+            EventKind::EntityRequest { input, .. } => input.decode().expect("decode"),
+            other => panic!("unexpected message {other:?}"),
+        })
+        .collect();
+    assert_eq!(inputs, [1, 2], "messages from each sender stay in order");
+    assert!(
+        store
+            .get_status(&other.instance_id())
+            .await
+            .expect("status")
+            .is_some()
+    );
+    // The entity turn commits its state in `output`.
+    let state = Payload::encode(&serde_json::json!({ "state": 3 })).expect("encode");
+    let commit = OrchestrationCommit {
+        instance_id: entity_item.instance_id.clone(),
+        execution_id: entity_item.execution_id.clone(),
+        lock_token: entity_item.lock_token.clone(),
+        history_len: entity_item.history_len,
+        events: Vec::new(),
+        consumed: entity_item.messages.iter().map(|m| m.id).collect(),
+        activities: Vec::new(),
+        status: RuntimeStatus::Running,
+        output: Some(state.clone()),
+        failure: None,
+        custom_status: None,
+        updated_at: clock::now(),
+        messages: Vec::new(),
+        new_instances: Vec::new(),
+        continue_as_new: None,
+        lease_activities: None,
+    };
+    for result in store
+        .commit_orchestrations(vec![commit])
+        .await
+        .expect("commit")
+    {
+        result.expect("entity commit");
+    }
+    let status = store
+        .get_status(&entity_instance)
+        .await
+        .expect("status")
+        .expect("entity row");
+    assert_eq!(status.runtime_status, RuntimeStatus::Running);
+    assert_eq!(
+        status.output.as_ref().map(Payload::as_json),
+        Some(state.as_json())
+    );
+    // Listings: orchestrations only by default, entities by their `@` prefix.
+    let page = store
+        .list_instances(&InstanceQuery::default())
+        .await
+        .expect("list");
+    assert!(
+        page.instances
+            .iter()
+            .all(|s| !s.instance_id.as_str().starts_with('@')),
+        "entity rows are not orchestration instances"
+    );
+    let page = store
+        .list_instances(&InstanceQuery {
+            instance_id_prefix: Some("@counter@".into()),
+            ..InstanceQuery::default()
+        })
+        .await
+        .expect("list entities");
+    assert_eq!(page.instances.len(), 2);
+    assert_eq!(
+        store
+            .purge_instances(&PurgeQuery::default())
+            .await
+            .expect("purge"),
+        0,
+        "entities are never purged as finished instances"
+    );
+}
+
 /// Runs every check, each on a fresh store from `factory`.
 pub async fn run_all<F, Fut>(factory: F)
 where
@@ -1251,6 +1416,7 @@ where
     purge_rules(factory().await).await;
     commits_can_lease_their_activities(factory().await).await;
     completions_can_lease_the_instance(factory().await).await;
+    entities_are_created_by_their_first_message(factory().await).await;
 }
 
 /// Generates one `#[tokio::test]` per conformance check for a back-end.
@@ -1269,7 +1435,8 @@ macro_rules! store_conformance_tests {
             suspended_instances_wait_for_control_messages, commits_create_sub_orchestrations,
             continue_as_new_starts_a_fresh_history, purge_rules,
             commits_can_lease_their_activities,
-            completions_can_lease_the_instance);
+            completions_can_lease_the_instance,
+            entities_are_created_by_their_first_message);
     };
     (@each $factory:expr; $($check:ident),*) => {
         $(

@@ -58,6 +58,10 @@ pub struct WorkerOptions {
     /// `MaxOrchestrationActions`); a turn that would pass it fails the instance with an
     /// error that points to continue-as-new, instead of slowing down without bound.
     pub max_history_events: usize,
+    /// The most entity operations one entity turn runs (default 5,000, Durable Functions'
+    /// `maxEntityOperationBatchSize` outside the Consumption plan); the rest wait for the
+    /// next turn. Larger batches mean fewer commits; smaller ones, shorter turns.
+    pub entity_batch_size: usize,
 }
 
 impl Default for WorkerOptions {
@@ -74,6 +78,7 @@ impl Default for WorkerOptions {
             shutdown_timeout: Duration::from_secs(30),
             dispatch_activities_in_process: true,
             max_history_events: 100_000,
+            entity_batch_size: 5_000,
         }
     }
 }

@@ -236,8 +236,15 @@ async fn prepare_entity_turn(
         }
     };
     let factory = shared.registry.entity(entity.name());
-    crate::entity::scheduler::run_turn(&entity, factory, scheduler, &item.messages, &mut commit)
-        .await;
+    crate::entity::scheduler::run_turn(
+        &entity,
+        factory,
+        scheduler,
+        &item.messages,
+        shared.options.entity_batch_size,
+        &mut commit,
+    )
+    .await;
     Ok((commit, None))
 }
 

@@ -1,14 +1,17 @@
 //! A worker process for the crash tests: runs orchestrations on a SQLite file until every
 //! instance in it has finished, and is meant to be killed with SIGKILL half-way.
 //!
-//! Usage: `crash_worker <db-path> [start <kind> <instance-id> <size>]...` where kind is
-//! `chain` (size sequential activities) or `fanout` (size parallel activities). Prints
-//! `ready` once started and `done` when nothing is left running.
+//! Usage: `crash_worker <db-path> [start <kind> <instance-id> <size>]... [wait tally <key>
+//! <count>]` where kind is `chain` (size sequential activities), `fanout` (size parallel
+//! activities) or `signals` (an orchestration that signals the `Tally` entity `<instance-id>`
+//! size times). Prints `ready` once started and `done` when nothing is left running (and,
+//! with `wait tally`, once that entity has counted to `<count>`).
 
 use std::time::Duration;
 
 use durable_runtime::prelude::*;
 use durable_runtime::store::InstanceQuery;
+use durable_tests::{SignalTally, Tally};
 
 /// Adds one, slowly enough that a test can kill the worker in the middle.
 #[activity]
@@ -42,16 +45,26 @@ async fn main() -> anyhow::Result<()> {
     })?;
     let runtime = Runtime::builder()
         .sqlite(db)
+        // Small entity batches: many commits, so a kill lands between and inside them.
+        .options(durable_runtime::WorkerOptions {
+            entity_batch_size: 100,
+            ..durable_runtime::WorkerOptions::default()
+        })
         .leases(Duration::from_millis(500), Duration::from_millis(500))
         .max_concurrent_activities(8)
         .start()
         .await?;
     let client = runtime.client();
     let rest: Vec<String> = args.collect();
+    let mut wait_for_tally = None;
     for chunk in rest.chunks(4) {
         let [verb, kind, id, size] = chunk else {
             anyhow::bail!("expected `start <kind> <id> <size>`, got {chunk:?}");
         };
+        if verb == "wait" && kind == "tally" {
+            wait_for_tally = Some((id.clone(), size.parse::<u64>()?));
+            continue;
+        }
         anyhow::ensure!(verb == "start", "unknown command {verb}");
         let size: u64 = size.parse()?;
         match kind.as_str() {
@@ -67,6 +80,11 @@ async fn main() -> anyhow::Result<()> {
                     .instance_id(id)
                     .await?,
             ),
+            "signals" => drop(
+                client
+                    .start_orchestration(SignalTally, (id.clone(), size))
+                    .await?,
+            ),
             other => anyhow::bail!("unknown kind {other}"),
         }
     }
@@ -79,7 +97,13 @@ async fn main() -> anyhow::Result<()> {
                 ..InstanceQuery::default()
             })
             .await?;
-        if running.instances.is_empty() {
+        let tally_done = match &wait_for_tally {
+            Some((key, count)) => Tally::read(&client, key.as_str())
+                .await?
+                .is_some_and(|t| t.count >= *count),
+            None => true,
+        };
+        if running.instances.is_empty() && tally_done {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
