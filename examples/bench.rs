@@ -22,6 +22,8 @@ const WAIT: Duration = Duration::from_secs(600);
 enum StoreKind {
     Sqlite,
     Memory,
+    /// PostgreSQL at `--url` (default `$DURABLE_POSTGRES_URL`), a fresh task hub per run.
+    Postgres,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -59,6 +61,16 @@ struct Args {
     /// SQLite durability.
     #[arg(long, value_enum, default_value = "full")]
     durability: DurabilityArg,
+    /// The PostgreSQL URL for `--store postgres`.
+    #[arg(long, env = "DURABLE_POSTGRES_URL")]
+    url: Option<String>,
+    /// Worker processes for `--store postgres`: this one plus `workers - 1` more, all on
+    /// the run's task hub.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Internal: run only as an extra worker on this PostgreSQL task hub until killed.
+    #[arg(long, hide = true)]
+    serve_task_hub: Option<String>,
     /// How many times to run each workload.
     #[arg(long, default_value_t = 1)]
     runs: usize,
@@ -104,6 +116,15 @@ struct Bench {
     args: Args,
     temp: PathBuf,
     counter: usize,
+    /// Extra worker processes of the current run (PostgreSQL).
+    extra: Vec<std::process::Child>,
+}
+
+fn postgres_options(task_hub: String) -> durable_runtime::store::postgres::PostgresOptions {
+    durable_runtime::store::postgres::PostgresOptions {
+        task_hub,
+        ..Default::default()
+    }
 }
 
 impl Bench {
@@ -112,14 +133,48 @@ impl Bench {
             (StoreKind::Memory, _) => "memory".into(),
             (StoreKind::Sqlite, DurabilityArg::Full) => "sqlite".into(),
             (StoreKind::Sqlite, DurabilityArg::Normal) => "sqlite-normal".into(),
+            (StoreKind::Postgres, _) => format!("postgres workers={}", self.args.workers),
+        }
+    }
+
+    fn stop_extra_workers(&mut self) {
+        for mut child in self.extra.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 
     async fn runtime(&mut self) -> anyhow::Result<Runtime> {
         self.counter += 1;
+        self.stop_extra_workers();
         let builder = Runtime::builder();
         let builder = match self.args.store {
             StoreKind::Memory => builder.in_memory(),
+            StoreKind::Postgres => {
+                let url = self.args.url.clone().ok_or_else(|| {
+                    anyhow::anyhow!("--store postgres needs --url or DURABLE_POSTGRES_URL (scripts/postgres.sh start)")
+                })?;
+                let hub = format!("bench_{}_{}", std::process::id(), self.counter);
+                let runtime = builder
+                    .postgres_with(&url, postgres_options(hub.clone()))
+                    .start()
+                    .await?;
+                for _ in 1..self.args.workers.max(1) {
+                    let child = std::process::Command::new(std::env::current_exe()?)
+                        .args([
+                            "--store",
+                            "postgres",
+                            "--url",
+                            &url,
+                            "--serve-task-hub",
+                            &hub,
+                        ])
+                        .stdout(std::process::Stdio::null())
+                        .spawn()?;
+                    self.extra.push(child);
+                }
+                return Ok(runtime);
+            }
             StoreKind::Sqlite => {
                 let path = self.temp.join(format!("bench-{}.db", self.counter));
                 let durability = match self.args.durability {
@@ -400,11 +455,21 @@ async fn main() -> anyhow::Result<()> {
         ],
         one => vec![one],
     };
+    if let Some(hub) = &args.serve_task_hub {
+        // An extra worker for a PostgreSQL run: work until the parent kills us.
+        let url = args.url.clone().unwrap_or_default();
+        let _runtime = Runtime::builder()
+            .postgres_with(&url, postgres_options(hub.clone()))
+            .start()
+            .await?;
+        std::future::pending::<()>().await;
+    }
     let runs = args.runs.max(1);
     let mut bench = Bench {
         args,
         temp: temp.clone(),
         counter: 0,
+        extra: Vec::new(),
     };
     for workload in workloads {
         for _ in 0..runs {
@@ -422,6 +487,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    bench.stop_extra_workers();
     let _ = std::fs::remove_dir_all(&temp);
     Ok(())
 }

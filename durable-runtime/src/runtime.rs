@@ -85,6 +85,8 @@ enum StoreChoice {
     Memory,
     #[cfg(feature = "sqlite")]
     Sqlite(PathBuf, crate::store::sqlite::SqliteOptions),
+    #[cfg(feature = "postgres")]
+    Postgres(String, crate::store::postgres::PostgresOptions),
     Custom(Arc<dyn Store>),
 }
 
@@ -132,6 +134,25 @@ impl RuntimeBuilder {
         options: crate::store::sqlite::SqliteOptions,
     ) -> Self {
         self.store = StoreChoice::Sqlite(path.into(), options);
+        self
+    }
+
+    /// Uses the PostgreSQL store at `url` (`postgres://user:password@host:port/db`) with
+    /// the default task hub `durable` (feature `postgres`): many worker processes on many
+    /// machines can share it.
+    #[cfg(feature = "postgres")]
+    pub fn postgres(self, url: impl Into<String>) -> Self {
+        self.postgres_with(url, crate::store::postgres::PostgresOptions::default())
+    }
+
+    /// Uses the PostgreSQL store with explicit options (task hub, pool size).
+    #[cfg(feature = "postgres")]
+    pub fn postgres_with(
+        mut self,
+        url: impl Into<String>,
+        options: crate::store::postgres::PostgresOptions,
+    ) -> Self {
+        self.store = StoreChoice::Postgres(url.into(), options);
         self
     }
 
@@ -208,6 +229,10 @@ impl RuntimeBuilder {
                 .await
                 .map_err(|_| crate::error::StoreError::Closed)??;
                 Arc::new(store)
+            }
+            #[cfg(feature = "postgres")]
+            StoreChoice::Postgres(url, options) => {
+                Arc::new(crate::store::postgres::PostgresStore::connect_with(&url, options).await?)
             }
             StoreChoice::Custom(store) => store,
         };

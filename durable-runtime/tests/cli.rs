@@ -381,3 +381,52 @@ async fn the_cli_signals_shows_lists_and_deletes_entities() {
     wait_for_coins(&client, "hall", Some(5)).await;
     runtime.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_works_on_a_postgres_task_hub() {
+    let url = match std::env::var("DURABLE_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var_os("DURABLE_REQUIRE_POSTGRES").is_none(),
+                "the PostgreSQL CLI test needs DURABLE_POSTGRES_URL; run `eval \"$(scripts/postgres.sh start)\"`"
+            );
+            eprintln!("SKIPPED the_cli_works_on_a_postgres_task_hub: no PostgreSQL");
+            return;
+        }
+    };
+    let hub = format!("cli_{}", std::process::id());
+    let runtime = Runtime::builder()
+        .postgres_with(
+            &url,
+            durable_runtime::store::postgres::PostgresOptions {
+                task_hub: hub.clone(),
+                ..Default::default()
+            },
+        )
+        .start()
+        .await
+        .unwrap();
+    let client = runtime.client();
+    let done = client
+        .start_orchestration(Shouter, "hi".into())
+        .instance_id("pg-shout")
+        .await
+        .unwrap();
+    assert_eq!(done.wait_for_completion(WAIT).await.unwrap(), "HI");
+    let db = Path::new(&url);
+    let list = json(&durable(db, &["--task-hub", &hub, "--json", "list"]));
+    assert_eq!(list["instances"][0]["instanceId"], "pg-shout");
+    let show = json(&durable(
+        db,
+        &["--task-hub", &hub, "--json", "show", "pg-shout"],
+    ));
+    assert_eq!(show["output"], "HI");
+    // Another task hub on the same database is empty.
+    let other = json(&durable(
+        db,
+        &["--task-hub", "cli_other_hub", "--json", "list"],
+    ));
+    assert_eq!(other["instances"].as_array().unwrap().len(), 0);
+    runtime.shutdown().await;
+}

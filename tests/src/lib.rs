@@ -20,6 +20,39 @@ pub fn temp_dir(label: &str) -> PathBuf {
     dir
 }
 
+/// The PostgreSQL URL for tests that need a server, from `DURABLE_POSTGRES_URL` (set by
+/// `eval "$(scripts/postgres.sh start)"`, which `.ci/run` does).
+///
+/// # Panics
+/// When the URL is missing and `DURABLE_REQUIRE_POSTGRES` is set (CI), so those tests fail
+/// loudly instead of passing without running; otherwise it prints that `test` was skipped
+/// and returns `None`.
+pub fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var("DURABLE_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("DURABLE_REQUIRE_POSTGRES").is_none(),
+                "{test} needs PostgreSQL but DURABLE_POSTGRES_URL is not set; run `eval \"$(scripts/postgres.sh start)\"` first"
+            );
+            eprintln!(
+                "SKIPPED {test}: no PostgreSQL (run `eval \"$(scripts/postgres.sh start)\"` to include it)"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh task hub name for one test: `t_<pid>_<n>`.
+pub fn fresh_task_hub() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "t_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 use durable_runtime::prelude::*;
 
 /// A counter entity for the crash tests; each operation takes a little time, so a worker
@@ -55,4 +88,31 @@ pub async fn signal_tally(
         }
     }
     Ok(())
+}
+
+/// Adds one, slowly enough that a test can kill the worker in the middle.
+#[activity]
+pub async fn step(value: u64) -> u64 {
+    tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    value + 1
+}
+
+/// Calls `step` `steps` times in sequence, passing the value along.
+#[orchestrator]
+pub async fn long_chain(ctx: OrchestrationContext, steps: u64) -> Result<u64, OrchestrationError> {
+    let mut value = 0;
+    for _ in 0..steps {
+        value = ctx.call_activity(Step, value).await?;
+    }
+    Ok(value)
+}
+
+/// Calls `step` for 0..count in parallel and sums the results.
+#[orchestrator]
+pub async fn wide_fan_out(
+    ctx: OrchestrationContext,
+    count: u64,
+) -> Result<u64, OrchestrationError> {
+    let calls: Vec<_> = (0..count).map(|i| ctx.call_activity(Step, i)).collect();
+    Ok(try_join_all(calls).await?.into_iter().sum())
 }

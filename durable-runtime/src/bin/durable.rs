@@ -12,6 +12,7 @@
 //! durable --db app.db entity show counter metric-a
 //! durable --db app.db entity signal counter metric-a add 5
 //! durable --db app.db entity delete counter metric-a
+//! durable --db postgres://user@db.internal/app --task-hub orders list
 //! ```
 //! Exit codes: 0 success, 1 store or I/O failure, 2 usage error, 3 no such instance,
 //! 4 the instance's status does not allow the operation, 5 bad input (id, JSON, time).
@@ -23,6 +24,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
+use durable_runtime::store::Store;
+use durable_runtime::store::postgres::{PostgresOptions, PostgresStore};
 use durable_runtime::store::sqlite::SqliteStore;
 use durable_runtime::store::{InstanceQuery, PurgeQuery};
 use durable_runtime::{
@@ -38,9 +41,17 @@ use serde_json::{Value, json};
     about = "Inspect and manage durable orchestration instances in a store"
 )]
 struct Cli {
-    /// The SQLite file of the task hub.
+    /// The task hub's store: a SQLite file, or a PostgreSQL URL (`postgres://...`).
     #[arg(long, env = "DURABLE_DB", global = true, default_value = "durable.db")]
     db: PathBuf,
+    /// The task hub (schema) on PostgreSQL.
+    #[arg(
+        long,
+        env = "DURABLE_TASK_HUB",
+        global = true,
+        default_value = "durable"
+    )]
+    task_hub: String,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -429,20 +440,38 @@ fn short(value: &Value, max: usize) -> String {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    if !cli.db.exists() {
-        return Err(Failure {
+    let location = cli.db.to_string_lossy().into_owned();
+    let store: Arc<dyn Store> = if location.starts_with("postgres://")
+        || location.starts_with("postgresql://")
+    {
+        let options = PostgresOptions {
+            task_hub: cli.task_hub.clone(),
+            max_connections: 2,
+        };
+        Arc::new(
+            PostgresStore::connect_with(&location, options)
+                .await
+                .map_err(|e| Failure {
+                    code: 1,
+                    message: e.to_string(),
+                })?,
+        )
+    } else {
+        if !cli.db.exists() {
+            return Err(Failure {
+                code: 1,
+                message: format!(
+                    "no database at {}; pass the task hub's SQLite file or PostgreSQL URL with --db (or DURABLE_DB)",
+                    cli.db.display()
+                ),
+            });
+        }
+        Arc::new(SqliteStore::open(&cli.db).map_err(|e| Failure {
             code: 1,
-            message: format!(
-                "no database at {}; pass the task hub's SQLite file with --db (or DURABLE_DB)",
-                cli.db.display()
-            ),
-        });
-    }
-    let store = SqliteStore::open(&cli.db).map_err(|e| Failure {
-        code: 1,
-        message: e.to_string(),
-    })?;
-    let client = DurableClient::new(Arc::new(store));
+            message: e.to_string(),
+        })?)
+    };
+    let client = DurableClient::new(store);
     match cli.command {
         Command::List {
             status,

@@ -176,6 +176,11 @@ impl ReplayEngine {
         }
     }
 
+    /// The execution this engine runs.
+    pub(crate) fn execution_id(&self) -> &ExecutionId {
+        &self.shared.execution_id
+    }
+
     /// How many committed history events this engine has consumed.
     pub(crate) fn history_len(&self) -> usize {
         self.history_len

@@ -15,6 +15,8 @@
 pub mod conformance;
 pub mod memory;
 mod notify;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

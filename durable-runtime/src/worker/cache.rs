@@ -26,10 +26,14 @@ impl InstanceCache {
         }
     }
 
-    /// Takes the engine of `instance_id` if it is at `history_len`.
+    /// Takes the engine of `instance_id` if it runs `execution_id` and is at `history_len`.
+    ///
+    /// Both are checked because another worker may have moved the instance on (a longer
+    /// history), or continued it as new and grown the new execution back to the same length.
     pub(crate) fn take(
         &self,
         instance_id: &InstanceId,
+        execution_id: &crate::ids::ExecutionId,
         history_len: usize,
     ) -> Option<ReplayEngine> {
         let mut engines = self
@@ -38,7 +42,8 @@ impl InstanceCache {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let engine = engines.pop(instance_id)?;
-        (engine.history_len() == history_len).then_some(engine)
+        (engine.history_len() == history_len && engine.execution_id() == execution_id)
+            .then_some(engine)
     }
 
     /// Keeps `engine` for the next turn of `instance_id`.

@@ -289,7 +289,9 @@ async fn prepare_turn(
     let cached = if shared.options.always_replay {
         None
     } else {
-        shared.cache.take(&item.instance_id, item.history_len)
+        shared
+            .cache
+            .take(&item.instance_id, &item.execution_id, item.history_len)
     };
     let current = |m: &&crate::store::OrchestrationMessage| {
         m.execution_id

@@ -1,7 +1,7 @@
 //! A worker process for the crash tests: runs orchestrations on a SQLite file until every
 //! instance in it has finished, and is meant to be killed with SIGKILL half-way.
 //!
-//! Usage: `crash_worker <db-path> [start <kind> <instance-id> <size>]... [wait tally <key>
+//! Usage: `crash_worker <db-path or postgres URL> [start <kind> <instance-id> <size>]... [wait tally <key>
 //! <count>]` where kind is `chain` (size sequential activities), `fanout` (size parallel
 //! activities) or `signals` (an orchestration that signals the `Tally` entity `<instance-id>`
 //! size times). Prints `ready` once started and `done` when nothing is left running (and,
@@ -11,31 +11,7 @@ use std::time::Duration;
 
 use durable_runtime::prelude::*;
 use durable_runtime::store::InstanceQuery;
-use durable_tests::{SignalTally, Tally};
-
-/// Adds one, slowly enough that a test can kill the worker in the middle.
-#[activity]
-async fn step(value: u64) -> u64 {
-    tokio::time::sleep(Duration::from_millis(15)).await;
-    value + 1
-}
-
-/// Calls `step` `steps` times in sequence, passing the value along.
-#[orchestrator]
-async fn long_chain(ctx: OrchestrationContext, steps: u64) -> Result<u64, OrchestrationError> {
-    let mut value = 0;
-    for _ in 0..steps {
-        value = ctx.call_activity(Step, value).await?;
-    }
-    Ok(value)
-}
-
-/// Calls `step` for 0..count in parallel and sums the results.
-#[orchestrator]
-async fn wide_fan_out(ctx: OrchestrationContext, count: u64) -> Result<u64, OrchestrationError> {
-    let calls: Vec<_> = (0..count).map(|i| ctx.call_activity(Step, i)).collect();
-    Ok(try_join_all(calls).await?.into_iter().sum())
-}
+use durable_tests::{LongChain, SignalTally, Tally, WideFanOut};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -43,8 +19,19 @@ async fn main() -> anyhow::Result<()> {
     let db = args.next().ok_or_else(|| {
         anyhow::anyhow!("usage: crash_worker <db-path> [start <kind> <id> <size>]...")
     })?;
-    let runtime = Runtime::builder()
-        .sqlite(db)
+    // A `postgres://` URL runs on that database, in the task hub `DURABLE_TASK_HUB`.
+    let builder = if db.starts_with("postgres://") {
+        Runtime::builder().postgres_with(
+            db,
+            durable_runtime::store::postgres::PostgresOptions {
+                task_hub: std::env::var("DURABLE_TASK_HUB").unwrap_or_else(|_| "durable".into()),
+                ..Default::default()
+            },
+        )
+    } else {
+        Runtime::builder().sqlite(db)
+    };
+    let runtime = builder
         // Small entity batches: many commits, so a kill lands between and inside them.
         .options(durable_runtime::WorkerOptions {
             entity_batch_size: 100,

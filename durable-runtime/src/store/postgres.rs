@@ -1,0 +1,1420 @@
+//! [`PostgresStore`]: one PostgreSQL database shared by many worker processes on many
+//! machines (feature `postgres`).
+//!
+//! - **Task hubs.** Each task hub is one PostgreSQL schema (default `durable`), created and
+//!   migrated by the store under an advisory lock, so several independent hubs share a
+//!   database and concurrent workers never race a migration.
+//! - **Ownership.** Orchestration work items are leased with a lease token and expiry on the
+//!   instance row, claimed with `FOR UPDATE SKIP LOCKED` so competing workers skip rows
+//!   another is claiming instead of waiting; a commit checks the token and the history
+//!   length, so a worker whose lease expired (and whose instance moved on) cannot commit.
+//!   Activities are competing consumers claimed the same way. A dead worker's leases
+//!   expire and the next fetch anywhere takes the items over.
+//! - **Wake-ups.** Every commit that makes work sends `NOTIFY` on the hub's channel; each
+//!   store `LISTEN`s on its own connection and wakes its dispatchers and waiting clients.
+//!   Dispatchers still poll at a bounded interval, for expired leases and lost connections.
+//! - **Group commit.** A batch of turns (`commit_orchestrations`) or activity results
+//!   (`complete_activities`) is one transaction with a savepoint per item; PostgreSQL's own
+//!   group commit shares WAL flushes between concurrent transactions. Every statement is
+//!   parameterized; many rows go in one statement with `UNNEST`.
+//!
+//! Durability is the server's: with the default `synchronous_commit = on` a commit is on
+//! disk when it returns.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{GenericClient, Pool};
+use futures::StreamExt;
+use tokio::task::JoinHandle;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{AsyncMessage, NoTls, Row};
+
+use super::{
+    ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
+    OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
+    Store, decode_continuation, failed_sub_orchestration, into_page, is_control, lease_millis,
+};
+use crate::clock;
+use crate::error::StoreError;
+use crate::history::HistoryEvent;
+use crate::ids::{EntityId, ExecutionId, InstanceId};
+use crate::payload::Payload;
+use crate::status::{FailureDetails, OrchestrationStatus, RuntimeStatus};
+
+/// Options for [`PostgresStore::connect_with`].
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// The task hub: the schema its tables live in. Lower-case letters, digits and `_`,
+    /// starting with a letter or `_`, at most 48 characters (default `durable`).
+    pub task_hub: String,
+    /// The most connections this store opens (default 16), besides its listener.
+    pub max_connections: usize,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            task_hub: "durable".to_owned(),
+            max_connections: 16,
+        }
+    }
+}
+
+/// The schema, one migration per entry; `{s}` stands for the task hub's schema.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE {s}.instances (
+    instance_id        TEXT PRIMARY KEY,
+    execution_id       TEXT NOT NULL,
+    name               TEXT NOT NULL,
+    version            TEXT,
+    status             INTEGER NOT NULL,
+    input              TEXT NOT NULL,
+    output             TEXT,
+    custom_status      TEXT,
+    failure            TEXT,
+    created_at         BIGINT NOT NULL,
+    updated_at         BIGINT NOT NULL,
+    history_len        BIGINT NOT NULL DEFAULT 0,
+    lock_token         TEXT,
+    lock_expires       BIGINT,
+    parent_instance_id TEXT
+);
+CREATE INDEX instances_by_created ON {s}.instances (created_at, instance_id);
+CREATE INDEX instances_by_status ON {s}.instances (status, created_at);
+CREATE INDEX instances_by_parent ON {s}.instances (parent_instance_id);
+CREATE TABLE {s}.history (
+    instance_id TEXT NOT NULL,
+    seq         BIGINT NOT NULL,
+    event       TEXT NOT NULL,
+    PRIMARY KEY (instance_id, seq)
+);
+CREATE TABLE {s}.messages (
+    id           BIGSERIAL PRIMARY KEY,
+    instance_id  TEXT NOT NULL,
+    execution_id TEXT,
+    visible_at   BIGINT NOT NULL,
+    event        TEXT NOT NULL,
+    control      BOOLEAN NOT NULL DEFAULT false
+);
+CREATE INDEX messages_by_instance ON {s}.messages (instance_id, id);
+CREATE INDEX messages_by_visible ON {s}.messages (visible_at);
+CREATE TABLE {s}.activities (
+    id            BIGSERIAL PRIMARY KEY,
+    instance_id   TEXT NOT NULL,
+    execution_id  TEXT NOT NULL,
+    scheduled_id  BIGINT NOT NULL,
+    name          TEXT NOT NULL,
+    input         TEXT NOT NULL,
+    dequeue_count INTEGER NOT NULL DEFAULT 0,
+    lock_token    TEXT,
+    lock_expires  BIGINT
+);
+CREATE INDEX activities_by_instance ON {s}.activities (instance_id);
+"];
+
+const STATUS_COLUMNS: &str = "instance_id, execution_id, name, version, status, input, output, custom_status, failure, created_at, updated_at, parent_instance_id";
+
+/// The store; see the [module docs](self).
+pub struct PostgresStore {
+    pool: Pool,
+    schema: String,
+    channel: String,
+    notifier: Arc<Notifier>,
+    listener: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("task_hub", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {error}"))
+}
+
+fn micros(time: DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+fn from_micros(value: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(value).unwrap_or_default()
+}
+
+fn status_from_code(code: i32) -> Result<RuntimeStatus, StoreError> {
+    RuntimeStatus::from_code(code).ok_or_else(|| corrupt("status", code))
+}
+
+fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| corrupt("encode", e))
+}
+
+fn decode_event(text: &str) -> Result<HistoryEvent, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt("history event", e))
+}
+
+fn decode_payload(text: Option<String>) -> Result<Option<Payload>, StoreError> {
+    text.map(Payload::from_json)
+        .transpose()
+        .map_err(|e| corrupt("payload", e))
+}
+
+fn read_status(row: &Row) -> Result<OrchestrationStatus, StoreError> {
+    let failure: Option<String> = row.try_get(8).map_err(backend)?;
+    Ok(OrchestrationStatus {
+        instance_id: InstanceId::from_trusted(row.try_get(0).map_err(backend)?),
+        execution_id: ExecutionId::from_trusted(row.try_get(1).map_err(backend)?),
+        name: row.try_get(2).map_err(backend)?,
+        version: row.try_get(3).map_err(backend)?,
+        runtime_status: status_from_code(row.try_get(4).map_err(backend)?)?,
+        input: decode_payload(row.try_get(5).map_err(backend)?)?,
+        output: decode_payload(row.try_get(6).map_err(backend)?)?,
+        custom_status: decode_payload(row.try_get(7).map_err(backend)?)?,
+        failure: failure
+            .map(|text| serde_json::from_str::<FailureDetails>(&text))
+            .transpose()
+            .map_err(|e| corrupt("failure details", e))?,
+        created_time: from_micros(row.try_get(9).map_err(backend)?),
+        last_updated_time: from_micros(row.try_get(10).map_err(backend)?),
+        parent_instance_id: row
+            .try_get::<_, Option<String>>(11)
+            .map_err(backend)?
+            .map(InstanceId::from_trusted),
+    })
+}
+
+/// What a write made for other workers and waiters, sent as `NOTIFY` at commit.
+#[derive(Default)]
+struct Wakeups {
+    orchestrations: bool,
+    activities: bool,
+    finished: Vec<InstanceId>,
+}
+
+fn valid_task_hub(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 48
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`) with the
+    /// default task hub `durable`; see [`connect_with`](Self::connect_with).
+    ///
+    /// # Errors
+    /// As [`connect_with`](Self::connect_with).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, PostgresOptions::default()).await
+    }
+
+    /// Connects, creates or migrates the task hub's schema, and starts listening for other
+    /// workers' notifications.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the URL is malformed, the server cannot be reached, or
+    /// the schema cannot be created; [`StoreError::Corrupt`] for an invalid task hub name or
+    /// a schema newer than this code.
+    pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
+        if !valid_task_hub(&options.task_hub) {
+            return Err(StoreError::Corrupt(format!(
+                "invalid task hub name {:?}: use lower-case letters, digits and `_`, starting with a letter or `_`, at most 48 characters",
+                options.task_hub
+            )));
+        }
+        let config: tokio_postgres::Config = url.parse().map_err(backend)?;
+        let manager = deadpool_postgres::Manager::from_config(
+            config.clone(),
+            NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(2))
+            .build()
+            .map_err(backend)?;
+        let schema = options.task_hub;
+        let channel = format!("{schema}_work");
+        migrate(&pool, &schema).await?;
+        let notifier = Arc::new(Notifier::default());
+        let listener = tokio::spawn(listen(config, channel.clone(), notifier.clone()));
+        Ok(Self {
+            pool,
+            schema,
+            channel,
+            notifier,
+            listener,
+        })
+    }
+
+    /// The task hub (schema) this store uses.
+    pub fn task_hub(&self) -> &str {
+        &self.schema
+    }
+
+    fn sql(&self, text: &str) -> String {
+        text.replace("{s}", &self.schema)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(backend)
+    }
+
+    /// Sends the wake-ups of a committed write to this process and, through `NOTIFY`, to
+    /// every other worker.
+    fn wake_local(&self, wake: &Wakeups) {
+        if wake.orchestrations {
+            self.notifier.orchestration_work();
+        }
+        if wake.activities {
+            self.notifier.activity_work();
+        }
+        for id in &wake.finished {
+            self.notifier.instance_finished(id);
+        }
+    }
+
+    /// Queues the `NOTIFY`s for `wake` in the open transaction (sent at its commit).
+    async fn notify(&self, tx: &impl GenericClient, wake: &Wakeups) -> Result<(), StoreError> {
+        let mut payloads: Vec<String> = Vec::new();
+        if wake.orchestrations {
+            payloads.push("o".to_owned());
+        }
+        if wake.activities {
+            payloads.push("a".to_owned());
+        }
+        payloads.extend(wake.finished.iter().map(|id| format!("f:{id}")));
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        let statement = tx
+            .prepare_cached("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
+            .await
+            .map_err(backend)?;
+        tx.execute(&statement, &[&self.channel, &payloads])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn insert_messages(
+        &self,
+        tx: &impl GenericClient,
+        messages: &[&OutboundMessage],
+    ) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut entity_ids: Vec<&str> = Vec::new();
+        let mut entity_names: Vec<String> = Vec::new();
+        for message in messages {
+            if let Some(entity) = EntityId::from_instance_id(message.instance_id.as_str())
+                && !entity_ids.contains(&message.instance_id.as_str())
+            {
+                entity_ids.push(message.instance_id.as_str());
+                entity_names.push(entity.name().to_owned());
+            }
+        }
+        if !entity_ids.is_empty() {
+            // A message to an entity that has no row yet creates it.
+            let statement = tx
+                .prepare_cached(&self.sql(
+                    "INSERT INTO {s}.instances (instance_id, execution_id, name, status, input, created_at, updated_at)
+                     SELECT id, '', name, $3, 'null', $4, $4 FROM UNNEST($1::text[], $2::text[]) AS e(id, name)
+                     ON CONFLICT (instance_id) DO NOTHING",
+                ))
+                .await
+                .map_err(backend)?;
+            tx.execute(
+                &statement,
+                &[
+                    &entity_ids,
+                    &entity_names,
+                    &RuntimeStatus::Pending.code(),
+                    &micros(clock::now()),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        }
+        let mut ids = Vec::with_capacity(messages.len());
+        let mut executions = Vec::with_capacity(messages.len());
+        let mut visible = Vec::with_capacity(messages.len());
+        let mut events = Vec::with_capacity(messages.len());
+        let mut control = Vec::with_capacity(messages.len());
+        for message in messages {
+            ids.push(message.instance_id.as_str());
+            executions.push(message.execution_id.as_ref().map(ExecutionId::as_str));
+            visible.push(message.visible_at.timestamp_millis());
+            events.push(encode_json(&message.event)?);
+            control.push(is_control(&message.event));
+        }
+        let statement = tx
+            .prepare_cached(&self.sql(
+                "INSERT INTO {s}.messages (instance_id, execution_id, visible_at, event, control)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bool[])",
+            ))
+            .await
+            .map_err(backend)?;
+        tx.execute(
+            &statement,
+            &[&ids, &executions, &visible, &events, &control],
+        )
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn instance_status(
+        &self,
+        tx: &impl GenericClient,
+        instance_id: &str,
+        for_update: bool,
+    ) -> Result<Option<RuntimeStatus>, StoreError> {
+        let sql = if for_update {
+            "SELECT status FROM {s}.instances WHERE instance_id = $1 FOR UPDATE"
+        } else {
+            "SELECT status FROM {s}.instances WHERE instance_id = $1"
+        };
+        let statement = tx.prepare_cached(&self.sql(sql)).await.map_err(backend)?;
+        tx.query_opt(&statement, &[&instance_id])
+            .await
+            .map_err(backend)?
+            .map(|row| status_from_code(row.get(0)))
+            .transpose()
+    }
+
+    async fn delete_instance(
+        &self,
+        tx: &impl GenericClient,
+        instance_ids: &[&str],
+    ) -> Result<(), StoreError> {
+        for table in ["history", "messages", "activities", "instances"] {
+            let statement = tx
+                .prepare_cached(&self.sql(&format!(
+                    "DELETE FROM {{s}}.{table} WHERE instance_id = ANY($1)"
+                )))
+                .await
+                .map_err(backend)?;
+            tx.execute(&statement, &[&instance_ids])
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    /// Creates an instance inside the open transaction (which holds a savepoint for it).
+    async fn create_in(
+        &self,
+        tx: &impl GenericClient,
+        new: &NewInstance,
+    ) -> Result<(), StoreError> {
+        if let Some(status) = self
+            .instance_status(tx, new.instance_id.as_str(), true)
+            .await?
+        {
+            if !status.is_terminal() {
+                return Err(StoreError::InstanceAlreadyExists {
+                    instance_id: new.instance_id.clone(),
+                    status,
+                });
+            }
+            self.delete_instance(tx, &[new.instance_id.as_str()])
+                .await?;
+        }
+        let statement = tx
+            .prepare_cached(&self.sql(
+                "INSERT INTO {s}.instances (instance_id, execution_id, name, version, status, input, created_at, updated_at, parent_instance_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+            ))
+            .await
+            .map_err(backend)?;
+        let inserted = tx
+            .execute(
+                &statement,
+                &[
+                    &new.instance_id.as_str(),
+                    &new.execution_id.as_str(),
+                    &new.name,
+                    &new.version,
+                    &RuntimeStatus::Pending.code(),
+                    &new.input.as_json(),
+                    &micros(new.created_at),
+                    &new.parent_instance_id.as_ref().map(InstanceId::as_str),
+                ],
+            )
+            .await;
+        if let Err(error) = inserted {
+            // Another worker created it between our check and insert.
+            if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+                return Err(StoreError::InstanceAlreadyExists {
+                    instance_id: new.instance_id.clone(),
+                    status: RuntimeStatus::Pending,
+                });
+            }
+            return Err(backend(error));
+        }
+        let started = OutboundMessage {
+            instance_id: new.instance_id.clone(),
+            execution_id: Some(new.execution_id.clone()),
+            visible_at: new.created_at,
+            event: new.started.clone(),
+        };
+        self.insert_messages(tx, &[&started]).await
+    }
+
+    /// Leases the given candidate instances (those whose claim succeeds) and reads their
+    /// visible messages.
+    async fn lease_instances(
+        &self,
+        tx: &impl GenericClient,
+        candidates: Option<&[&str]>,
+        max: i64,
+        lease: Duration,
+        allow_suspended: bool,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+        let now = clock::now_millis();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let expires = now + lease_millis(lease);
+        let rows = match candidates {
+            None => {
+                let statement = tx
+                    .prepare_cached(&self.sql(
+                        "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2
+                         WHERE i.instance_id IN (
+                             SELECT c.instance_id FROM {s}.instances c
+                             WHERE c.instance_id IN (SELECT m.instance_id FROM {s}.messages m WHERE m.visible_at <= $3)
+                               AND (c.lock_expires IS NULL OR c.lock_expires <= $3)
+                               AND (c.status <> 7 OR EXISTS (
+                                   SELECT 1 FROM {s}.messages m WHERE m.instance_id = c.instance_id AND m.control AND m.visible_at <= $3))
+                             ORDER BY c.updated_at
+                             LIMIT $4
+                             FOR UPDATE SKIP LOCKED)
+                         RETURNING i.instance_id, i.execution_id, i.name, i.status, i.history_len, i.version",
+                    ))
+                    .await
+                    .map_err(backend)?;
+                tx.query(&statement, &[&token, &expires, &now, &max])
+                    .await
+                    .map_err(backend)?
+            }
+            Some(ids) => {
+                let statement = tx
+                    .prepare_cached(&self.sql(
+                        "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2
+                         WHERE i.instance_id IN (
+                             SELECT c.instance_id FROM {s}.instances c
+                             WHERE c.instance_id = ANY($4)
+                               AND (c.lock_expires IS NULL OR c.lock_expires <= $3)
+                               AND ($5 OR c.status <> 7)
+                             FOR UPDATE SKIP LOCKED)
+                         RETURNING i.instance_id, i.execution_id, i.name, i.status, i.history_len, i.version",
+                    ))
+                    .await
+                    .map_err(backend)?;
+                tx.query(
+                    &statement,
+                    &[&token, &expires, &now, &ids, &allow_suspended],
+                )
+                .await
+                .map_err(backend)?
+            }
+        };
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut items = Vec::with_capacity(rows.len());
+        let mut ids: Vec<String> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let instance_id: String = row.get(0);
+            ids.push(instance_id.clone());
+            items.push(OrchestrationWorkItem {
+                instance_id: InstanceId::from_trusted(instance_id),
+                execution_id: ExecutionId::from_trusted(row.get(1)),
+                name: row.get(2),
+                version: row.get(5),
+                status: status_from_code(row.get(3))?,
+                history_len: usize::try_from(row.get::<_, i64>(4)).unwrap_or(0),
+                messages: Vec::new(),
+                lock_token: token.clone(),
+            });
+        }
+        let statement = tx
+            .prepare_cached(&self.sql(
+                "SELECT id, instance_id, execution_id, event FROM {s}.messages
+                 WHERE instance_id = ANY($1) AND visible_at <= $2 ORDER BY id",
+            ))
+            .await
+            .map_err(backend)?;
+        for row in tx.query(&statement, &[&ids, &now]).await.map_err(backend)? {
+            let instance_id: String = row.get(1);
+            let execution_id: Option<String> = row.get(2);
+            let event: String = row.get(3);
+            if let Some(item) = items
+                .iter_mut()
+                .find(|i| i.instance_id.as_str() == instance_id)
+            {
+                item.messages.push(OrchestrationMessage {
+                    id: row.get(0),
+                    execution_id: execution_id.map(ExecutionId::from_trusted),
+                    event: decode_event(&event)?,
+                });
+            }
+        }
+        Ok(items)
+    }
+
+    async fn commit_one(
+        &self,
+        tx: &impl GenericClient,
+        commit: &OrchestrationCommit,
+        wake: &mut Wakeups,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        let id = commit.instance_id.as_str();
+        let statement = tx
+            .prepare_cached(&self.sql(
+                "SELECT lock_token, history_len FROM {s}.instances WHERE instance_id = $1 FOR UPDATE",
+            ))
+            .await
+            .map_err(backend)?;
+        let Some(row) = tx.query_opt(&statement, &[&id]).await.map_err(backend)? else {
+            return Err(StoreError::InstanceNotFound(commit.instance_id.clone()));
+        };
+        let token: Option<String> = row.get(0);
+        let history_len: i64 = row.get(1);
+        if token.as_deref() != Some(commit.lock_token.as_str())
+            || usize::try_from(history_len).ok() != Some(commit.history_len)
+        {
+            return Err(StoreError::LeaseLost(format!("instance {id}")));
+        }
+        let base = i64::try_from(commit.history_len).unwrap_or(i64::MAX);
+        if !commit.events.is_empty() {
+            let seqs: Vec<i64> = (0..commit.events.len())
+                .map(|offset| base + i64::try_from(offset).unwrap_or(0))
+                .collect();
+            let events = commit
+                .events
+                .iter()
+                .map(encode_json)
+                .collect::<Result<Vec<_>, _>>()?;
+            let statement = tx
+                .prepare_cached(&self.sql(
+                    "INSERT INTO {s}.history (instance_id, seq, event)
+                     SELECT $1, * FROM UNNEST($2::bigint[], $3::text[])",
+                ))
+                .await
+                .map_err(backend)?;
+            tx.execute(&statement, &[&id, &seqs, &events])
+                .await
+                .map_err(backend)?;
+        }
+        let custom_status_changed = commit.custom_status.is_some();
+        let custom_status = commit.custom_status.clone().flatten();
+        let failure = commit.failure.as_ref().map(encode_json).transpose()?;
+        let new_len = base + i64::try_from(commit.events.len()).unwrap_or(0);
+        let statement = tx
+            .prepare_cached(&self.sql(
+                "UPDATE {s}.instances SET status = $2, updated_at = $3, history_len = $4,
+                     output = COALESCE($5, output), failure = COALESCE($6, failure),
+                     custom_status = CASE WHEN $7 THEN $8 ELSE custom_status END,
+                     lock_token = NULL, lock_expires = NULL
+                 WHERE instance_id = $1",
+            ))
+            .await
+            .map_err(backend)?;
+        tx.execute(
+            &statement,
+            &[
+                &id,
+                &commit.status.code(),
+                &micros(commit.updated_at),
+                &new_len,
+                &commit.output.as_ref().map(Payload::as_json),
+                &failure,
+                &custom_status_changed,
+                &custom_status.as_ref().map(Payload::as_json),
+            ],
+        )
+        .await
+        .map_err(backend)?;
+        if !commit.consumed.is_empty() {
+            let statement = tx
+                .prepare_cached(&self.sql("DELETE FROM {s}.messages WHERE id = ANY($1)"))
+                .await
+                .map_err(backend)?;
+            tx.execute(&statement, &[&commit.consumed])
+                .await
+                .map_err(backend)?;
+        }
+        let mut leased = Vec::new();
+        if !commit.activities.is_empty() {
+            let lease = commit.lease_activities.map(|lease| {
+                (
+                    uuid::Uuid::new_v4().simple().to_string(),
+                    clock::now_millis() + lease_millis(lease),
+                )
+            });
+            let scheduled: Vec<i64> = commit.activities.iter().map(|a| a.scheduled_id).collect();
+            let names: Vec<&str> = commit.activities.iter().map(|a| a.name.as_str()).collect();
+            let inputs: Vec<&str> = commit
+                .activities
+                .iter()
+                .map(|a| a.input.as_json())
+                .collect();
+            let statement = tx
+                .prepare_cached(&self.sql(
+                    "INSERT INTO {s}.activities (instance_id, execution_id, scheduled_id, name, input, dequeue_count, lock_token, lock_expires)
+                     SELECT $1, $2, a.scheduled_id, a.name, a.input, $3, $4, $5
+                     FROM UNNEST($6::bigint[], $7::text[], $8::text[]) AS a(scheduled_id, name, input)
+                     RETURNING id, scheduled_id",
+                ))
+                .await
+                .map_err(backend)?;
+            let rows = tx
+                .query(
+                    &statement,
+                    &[
+                        &id,
+                        &commit.execution_id.as_str(),
+                        &i32::from(lease.is_some()),
+                        &lease.as_ref().map(|(token, _)| token.as_str()),
+                        &lease.as_ref().map(|(_, expires)| *expires),
+                        &scheduled,
+                        &names,
+                        &inputs,
+                    ],
+                )
+                .await
+                .map_err(backend)?;
+            match &lease {
+                Some((token, _)) => {
+                    for row in rows {
+                        let scheduled_id: i64 = row.get(1);
+                        if let Some(activity) = commit
+                            .activities
+                            .iter()
+                            .find(|a| a.scheduled_id == scheduled_id)
+                        {
+                            leased.push(ActivityWorkItem {
+                                id: row.get(0),
+                                instance_id: commit.instance_id.clone(),
+                                execution_id: commit.execution_id.clone(),
+                                scheduled_id,
+                                name: activity.name.clone(),
+                                input: activity.input.clone(),
+                                attempt: 1,
+                                lock_token: token.clone(),
+                            });
+                        }
+                    }
+                    leased.sort_by_key(|a| a.id);
+                }
+                None => wake.activities = true,
+            }
+        }
+        if let Some(next) = &commit.continue_as_new {
+            let statement = tx
+                .prepare_cached(&self.sql("DELETE FROM {s}.history WHERE instance_id = $1"))
+                .await
+                .map_err(backend)?;
+            tx.execute(&statement, &[&id]).await.map_err(backend)?;
+            let statement = tx
+                .prepare_cached(&self.sql(
+                    "UPDATE {s}.instances SET execution_id = $2, input = $3, output = NULL, failure = NULL, history_len = 0
+                     WHERE instance_id = $1",
+                ))
+                .await
+                .map_err(backend)?;
+            tx.execute(
+                &statement,
+                &[&id, &next.execution_id.as_str(), &next.input.as_json()],
+            )
+            .await
+            .map_err(backend)?;
+            let restarts: Vec<OutboundMessage> = std::iter::once(&next.started)
+                .chain(&next.carryover)
+                .map(|event| OutboundMessage {
+                    instance_id: commit.instance_id.clone(),
+                    execution_id: Some(next.execution_id.clone()),
+                    visible_at: commit.updated_at,
+                    event: event.clone(),
+                })
+                .collect();
+            self.insert_messages(tx, &restarts.iter().collect::<Vec<_>>())
+                .await?;
+            wake.orchestrations = true;
+        }
+        if !commit.messages.is_empty() {
+            self.insert_messages(tx, &commit.messages.iter().collect::<Vec<_>>())
+                .await?;
+            wake.orchestrations = true;
+        }
+        for child in &commit.new_instances {
+            tx.batch_execute("SAVEPOINT child").await.map_err(backend)?;
+            match self.create_in(tx, child).await {
+                Ok(()) => {
+                    tx.batch_execute("RELEASE SAVEPOINT child")
+                        .await
+                        .map_err(backend)?;
+                    wake.orchestrations = true;
+                }
+                Err(StoreError::InstanceAlreadyExists { .. }) => {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT child; RELEASE SAVEPOINT child")
+                        .await
+                        .map_err(backend)?;
+                    if let Some(message) = failed_sub_orchestration(&commit.instance_id, child) {
+                        self.insert_messages(tx, &[&message]).await?;
+                        wake.orchestrations = true;
+                    }
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        let statement = tx
+            .prepare_cached(
+                &self.sql("SELECT EXISTS (SELECT 1 FROM {s}.messages WHERE instance_id = $1)"),
+            )
+            .await
+            .map_err(backend)?;
+        let more: bool = tx
+            .query_one(&statement, &[&id])
+            .await
+            .map_err(backend)?
+            .get(0);
+        wake.orchestrations |= more;
+        if commit.status.is_terminal() {
+            wake.finished.push(commit.instance_id.clone());
+        }
+        Ok(leased)
+    }
+}
+
+/// Creates the schema and runs the migrations it lacks, under a transaction-scoped
+/// advisory lock so concurrent workers do it once.
+async fn migrate(pool: &Pool, schema: &str) -> Result<(), StoreError> {
+    let mut client = pool.get().await.map_err(backend)?;
+    let tx = client.transaction().await.map_err(backend)?;
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema])
+        .await
+        .map_err(backend)?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {schema}.migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());"
+    ))
+    .await
+    .map_err(backend)?;
+    let applied: i32 = tx
+        .query_one(
+            &format!("SELECT COALESCE(MAX(version), 0) FROM {schema}.migrations"),
+            &[],
+        )
+        .await
+        .map_err(backend)?
+        .get(0);
+    let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+    if applied > known {
+        return Err(StoreError::Corrupt(format!(
+            "task hub {schema} has schema version {applied}, newer than this code's {known}; upgrade the worker"
+        )));
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        tx.batch_execute(&migration.replace("{s}", schema))
+            .await
+            .map_err(backend)?;
+        let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
+        tx.execute(
+            &format!("INSERT INTO {schema}.migrations (version) VALUES ($1)"),
+            &[&version],
+        )
+        .await
+        .map_err(backend)?;
+    }
+    tx.commit().await.map_err(backend)
+}
+
+/// Listens on the hub's channel and turns notifications into local wake-ups; reconnects
+/// with back-off when the connection drops (the dispatchers' fallback poll covers the gap).
+async fn listen(config: tokio_postgres::Config, channel: String, notifier: Arc<Notifier>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let mut messages =
+                    futures::stream::poll_fn(move |cx| connection.poll_message(cx)).boxed();
+                let sql = format!("LISTEN {channel}");
+                let listening = {
+                    // Drive the connection while the LISTEN runs.
+                    let mut listen = std::pin::pin!(client.batch_execute(&sql));
+                    loop {
+                        tokio::select! {
+                            result = &mut listen => break result.is_ok(),
+                            message = messages.next() => if message.is_none() { break false },
+                        }
+                    }
+                };
+                if listening {
+                    backoff = Duration::from_millis(100);
+                    // Work may have been made while we were not listening.
+                    notifier.orchestration_work();
+                    notifier.activity_work();
+                    while let Some(message) = messages.next().await {
+                        match message {
+                            Ok(AsyncMessage::Notification(note)) => match note.payload() {
+                                "o" => notifier.orchestration_work(),
+                                "a" => notifier.activity_work(),
+                                other => {
+                                    if let Some(id) = other.strip_prefix("f:") {
+                                        notifier.instance_finished(&InstanceId::from_trusted(
+                                            id.to_owned(),
+                                        ));
+                                    }
+                                }
+                            },
+                            Ok(_) => {}
+                            Err(error) => {
+                                tracing::warn!(%error, "PostgreSQL listener connection failed; reconnecting");
+                                break;
+                            }
+                        }
+                    }
+                }
+                drop(client);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "PostgreSQL listener could not connect; retrying");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Runs `body` in a transaction, committing when it succeeds.
+macro_rules! in_transaction {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let mut client = $store.client().await?;
+        let $tx = client.transaction().await.map_err(backend)?;
+        let result = $body;
+        match result {
+            Ok(value) => {
+                $tx.commit().await.map_err(backend)?;
+                Ok(value)
+            }
+            Err(error) => {
+                let _ = $tx.rollback().await;
+                Err(error)
+            }
+        }
+    }};
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
+        let wake = Wakeups {
+            orchestrations: true,
+            ..Wakeups::default()
+        };
+        in_transaction!(self, |tx| {
+            match self.create_in(&tx, &new).await {
+                Ok(()) => self.notify(&tx, &wake).await,
+                Err(error) => Err(error),
+            }
+        })?;
+        self.wake_local(&wake);
+        Ok(())
+    }
+
+    async fn fetch_orchestration_work_items(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        in_transaction!(self, |tx| {
+            self.lease_instances(&tx, None, max, lease, true).await
+        })
+    }
+
+    async fn commit_orchestrations(
+        &self,
+        commits: Vec<OrchestrationCommit>,
+    ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError> {
+        let mut wake = Wakeups::default();
+        let results = in_transaction!(self, |tx| {
+            let mut results = Vec::with_capacity(commits.len());
+            let mut failed = None;
+            for commit in &commits {
+                // Each commit gets its own savepoint so a lost lease undoes only its own writes.
+                if let Err(error) = tx.batch_execute("SAVEPOINT turn").await {
+                    failed = Some(backend(error));
+                    break;
+                }
+                let result = self.commit_one(&tx, commit, &mut wake).await;
+                let end = if result.is_ok() {
+                    "RELEASE SAVEPOINT turn"
+                } else {
+                    "ROLLBACK TO SAVEPOINT turn; RELEASE SAVEPOINT turn"
+                };
+                if let Err(error) = tx.batch_execute(end).await {
+                    failed = Some(backend(error));
+                    break;
+                }
+                results.push(result);
+            }
+            match failed {
+                Some(error) => Err(error),
+                None => self.notify(&tx, &wake).await.map(|()| results),
+            }
+        })?;
+        self.wake_local(&wake);
+        Ok(results)
+    }
+
+    async fn abandon_orchestration_work_item(
+        &self,
+        instance_id: &InstanceId,
+        lock_token: &str,
+    ) -> Result<(), StoreError> {
+        let wake = Wakeups {
+            orchestrations: true,
+            ..Wakeups::default()
+        };
+        in_transaction!(self, |tx| {
+            let statement = tx
+                .prepare_cached(&self.sql(
+                    "UPDATE {s}.instances SET lock_token = NULL, lock_expires = NULL WHERE instance_id = $1 AND lock_token = $2",
+                ))
+                .await
+                .map_err(backend)?;
+            tx.execute(&statement, &[&instance_id.as_str(), &lock_token])
+                .await
+                .map_err(backend)?;
+            self.notify(&tx, &wake).await
+        })?;
+        self.wake_local(&wake);
+        Ok(())
+    }
+
+    async fn fetch_activity_work_items(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let now = clock::now_millis();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.sql(
+                "UPDATE {s}.activities a SET lock_token = $1, lock_expires = $2, dequeue_count = a.dequeue_count + 1
+                 WHERE a.id IN (
+                     SELECT c.id FROM {s}.activities c
+                     WHERE c.lock_expires IS NULL OR c.lock_expires <= $3
+                     ORDER BY c.id LIMIT $4
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING a.id, a.instance_id, a.execution_id, a.scheduled_id, a.name, a.input, a.dequeue_count",
+            ))
+            .await
+            .map_err(backend)?;
+        let rows = client
+            .query(
+                &statement,
+                &[
+                    &token,
+                    &(now + lease_millis(lease)),
+                    &now,
+                    &i64::try_from(max).unwrap_or(i64::MAX),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        let mut items = rows
+            .into_iter()
+            .map(|row| {
+                let input: String = row.get(5);
+                Ok(ActivityWorkItem {
+                    id: row.get(0),
+                    instance_id: InstanceId::from_trusted(row.get(1)),
+                    execution_id: ExecutionId::from_trusted(row.get(2)),
+                    scheduled_id: row.get(3),
+                    name: row.get(4),
+                    input: Payload::from_json(input).map_err(|e| corrupt("activity input", e))?,
+                    attempt: u32::try_from(row.get::<_, i32>(6)).unwrap_or(1),
+                    lock_token: token.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        items.sort_by_key(|item| item.id);
+        Ok(items)
+    }
+
+    async fn complete_activities(
+        &self,
+        completions: Vec<ActivityCompletion>,
+        lease_instances: Option<Duration>,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+        let mut wake = Wakeups::default();
+        let items = in_transaction!(self, |tx| {
+            let result: Result<Vec<OrchestrationWorkItem>, StoreError> = async {
+                let now = clock::now_millis();
+                let statement = tx
+                    .prepare_cached(
+                        &self.sql("DELETE FROM {s}.activities WHERE id = $1 AND lock_token = $2"),
+                    )
+                    .await
+                    .map_err(backend)?;
+                let mut woken: Vec<&str> = Vec::new();
+                let mut messages = Vec::new();
+                for completion in &completions {
+                    if tx
+                        .execute(&statement, &[&completion.id, &completion.lock_token])
+                        .await
+                        .map_err(backend)?
+                        == 1
+                    {
+                        messages.push(OutboundMessage {
+                            instance_id: completion.instance_id.clone(),
+                            execution_id: Some(completion.execution_id.clone()),
+                            visible_at: from_micros(now * 1000),
+                            event: completion.event.clone(),
+                        });
+                        if !woken.contains(&completion.instance_id.as_str()) {
+                            woken.push(completion.instance_id.as_str());
+                        }
+                    }
+                }
+                self.insert_messages(&tx, &messages.iter().collect::<Vec<_>>())
+                    .await?;
+                let items = match lease_instances {
+                    Some(lease) if !woken.is_empty() => {
+                        self.lease_instances(
+                            &tx,
+                            Some(&woken),
+                            i64::try_from(woken.len()).unwrap_or(i64::MAX),
+                            lease,
+                            false,
+                        )
+                        .await?
+                    }
+                    _ => Vec::new(),
+                };
+                wake.orchestrations = woken.len() > items.len();
+                self.notify(&tx, &wake).await?;
+                Ok(items)
+            }
+            .await;
+            result
+        })?;
+        self.wake_local(&wake);
+        Ok(items)
+    }
+
+    async fn renew_activity_leases(
+        &self,
+        items: Vec<(i64, String)>,
+        lease: Duration,
+    ) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let expires = clock::now_millis() + lease_millis(lease);
+        let (ids, tokens): (Vec<i64>, Vec<String>) = items.into_iter().unzip();
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.sql(
+                "UPDATE {s}.activities a SET lock_expires = $1
+                 FROM UNNEST($2::bigint[], $3::text[]) AS r(id, token)
+                 WHERE a.id = r.id AND a.lock_token = r.token",
+            ))
+            .await
+            .map_err(backend)?;
+        client
+            .execute(&statement, &[&expires, &ids, &tokens])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn abandon_activities(&self, items: Vec<(i64, String)>) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let wake = Wakeups {
+            activities: true,
+            ..Wakeups::default()
+        };
+        let (ids, tokens): (Vec<i64>, Vec<String>) = items.into_iter().unzip();
+        in_transaction!(self, |tx| {
+            let statement = tx
+                .prepare_cached(&self.sql(
+                    "UPDATE {s}.activities a SET lock_token = NULL, lock_expires = NULL
+                     FROM UNNEST($1::bigint[], $2::text[]) AS r(id, token)
+                     WHERE a.id = r.id AND a.lock_token = r.token",
+                ))
+                .await
+                .map_err(backend)?;
+            tx.execute(&statement, &[&ids, &tokens])
+                .await
+                .map_err(backend)?;
+            self.notify(&tx, &wake).await
+        })?;
+        self.wake_local(&wake);
+        Ok(())
+    }
+
+    async fn get_status(
+        &self,
+        instance_id: &InstanceId,
+    ) -> Result<Option<OrchestrationStatus>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.sql(&format!(
+                "SELECT {STATUS_COLUMNS} FROM {{s}}.instances WHERE instance_id = $1"
+            )))
+            .await
+            .map_err(backend)?;
+        client
+            .query_opt(&statement, &[&instance_id.as_str()])
+            .await
+            .map_err(backend)?
+            .map(|row| read_status(&row))
+            .transpose()
+    }
+
+    async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError> {
+        let mut sql = format!("SELECT {STATUS_COLUMNS} FROM {{s}}.instances WHERE true");
+        let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        if !query.statuses.is_empty() {
+            let codes: Vec<i32> = query.statuses.iter().map(|s| s.code()).collect();
+            values.push(Box::new(codes));
+            sql.push_str(&format!(" AND status = ANY(${})", values.len()));
+        }
+        if let Some(from) = query.created_from {
+            values.push(Box::new(micros(from)));
+            sql.push_str(&format!(" AND created_at >= ${}", values.len()));
+        }
+        if let Some(to) = query.created_to {
+            values.push(Box::new(micros(to)));
+            sql.push_str(&format!(" AND created_at < ${}", values.len()));
+        }
+        if let Some(parent) = &query.parent_instance_id {
+            values.push(Box::new(parent.to_string()));
+            sql.push_str(&format!(" AND parent_instance_id = ${}", values.len()));
+        }
+        match &query.instance_id_prefix {
+            Some(prefix) => {
+                values.push(Box::new(prefix.clone()));
+                let n = values.len();
+                sql.push_str(&format!(" AND left(instance_id, length(${n})) = ${n}"));
+            }
+            // Entities are listed only when asked for by their `@` prefix.
+            None => sql.push_str(" AND left(instance_id, 1) <> '@'"),
+        }
+        if let Some(token) = &query.continuation_token {
+            let (after_micros, after_id) = decode_continuation(token)?;
+            values.push(Box::new(after_micros));
+            values.push(Box::new(after_id));
+            let n = values.len();
+            sql.push_str(&format!(
+                " AND (created_at, instance_id) > (${}, ${n})",
+                n - 1
+            ));
+        }
+        let page_size = query.page_size.max(1);
+        sql.push_str(&format!(
+            " ORDER BY created_at, instance_id LIMIT {}",
+            page_size + 1
+        ));
+        let client = self.client().await?;
+        let params: Vec<&(dyn ToSql + Sync)> = values
+            .iter()
+            .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let rows = client
+            .query(&self.sql(&sql), &params)
+            .await
+            .map_err(backend)?;
+        let instances = rows
+            .iter()
+            .map(read_status)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(into_page(instances, page_size))
+    }
+
+    async fn read_history(
+        &self,
+        instance_id: &InstanceId,
+    ) -> Result<Option<Vec<HistoryEvent>>, StoreError> {
+        let client = self.client().await?;
+        if self
+            .instance_status(&client, instance_id.as_str(), false)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let statement = client
+            .prepare_cached(
+                &self.sql("SELECT event FROM {s}.history WHERE instance_id = $1 ORDER BY seq"),
+            )
+            .await
+            .map_err(backend)?;
+        client
+            .query(&statement, &[&instance_id.as_str()])
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| decode_event(row.get(0)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    async fn enqueue_message(
+        &self,
+        message: OutboundMessage,
+        accept: &[RuntimeStatus],
+    ) -> Result<RuntimeStatus, StoreError> {
+        let wake = Wakeups {
+            orchestrations: true,
+            ..Wakeups::default()
+        };
+        let status = in_transaction!(self, |tx| {
+            let result: Result<RuntimeStatus, StoreError> = async {
+                let is_entity = EntityId::from_instance_id(message.instance_id.as_str()).is_some();
+                let status = match self
+                    .instance_status(&tx, message.instance_id.as_str(), !is_entity)
+                    .await?
+                {
+                    Some(status) => status,
+                    // An entity is created by its first message (in `insert_messages`).
+                    None if is_entity => RuntimeStatus::Pending,
+                    None => return Err(StoreError::InstanceNotFound(message.instance_id.clone())),
+                };
+                if !accept.contains(&status) {
+                    return Err(StoreError::InstanceState {
+                        instance_id: message.instance_id.clone(),
+                        status,
+                    });
+                }
+                self.insert_messages(&tx, &[&message]).await?;
+                self.notify(&tx, &wake).await?;
+                Ok(status)
+            }
+            .await;
+            result
+        })?;
+        self.wake_local(&wake);
+        Ok(status)
+    }
+
+    async fn purge_instance(&self, instance_id: &InstanceId) -> Result<(), StoreError> {
+        in_transaction!(self, |tx| {
+            let result: Result<(), StoreError> = async {
+                let status = self
+                    .instance_status(&tx, instance_id.as_str(), true)
+                    .await?
+                    .ok_or_else(|| StoreError::InstanceNotFound(instance_id.clone()))?;
+                if !status.is_terminal() {
+                    return Err(StoreError::InstanceState {
+                        instance_id: instance_id.clone(),
+                        status,
+                    });
+                }
+                self.delete_instance(&tx, &[instance_id.as_str()]).await
+            }
+            .await;
+            result
+        })
+    }
+
+    async fn purge_instances(&self, query: &PurgeQuery) -> Result<usize, StoreError> {
+        let statuses: Vec<i32> = if query.statuses.is_empty() {
+            RuntimeStatus::ALL
+                .into_iter()
+                .filter(|s| s.is_terminal())
+                .map(RuntimeStatus::code)
+                .collect()
+        } else {
+            query
+                .statuses
+                .iter()
+                .copied()
+                .filter(|s| s.is_terminal())
+                .map(RuntimeStatus::code)
+                .collect()
+        };
+        if statuses.is_empty() {
+            return Ok(0);
+        }
+        let from = query.created_from.map_or(i64::MIN, micros);
+        let to = query.created_to.map_or(i64::MAX, micros);
+        in_transaction!(self, |tx| {
+            let result: Result<usize, StoreError> = async {
+                let statement = tx
+                    .prepare_cached(&self.sql(
+                        "SELECT instance_id FROM {s}.instances
+                         WHERE status = ANY($1) AND created_at >= $2 AND created_at < $3
+                           AND left(instance_id, 1) <> '@'
+                         FOR UPDATE",
+                    ))
+                    .await
+                    .map_err(backend)?;
+                let ids: Vec<String> = tx
+                    .query(&statement, &[&statuses, &from, &to])
+                    .await
+                    .map_err(backend)?
+                    .iter()
+                    .map(|row| row.get(0))
+                    .collect();
+                let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+                self.delete_instance(&tx, &refs).await?;
+                Ok(ids.len())
+            }
+            .await;
+            result
+        })
+    }
+
+    async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                &self.sql("SELECT MIN(visible_at) FROM {s}.messages WHERE visible_at > $1"),
+            )
+            .await
+            .map_err(backend)?;
+        let next: Option<i64> = client
+            .query_one(&statement, &[&clock::now_millis()])
+            .await
+            .map_err(backend)?
+            .get(0);
+        Ok(next.and_then(DateTime::from_timestamp_millis))
+    }
+
+    fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+}
