@@ -300,9 +300,16 @@ pub(crate) fn decode_continuation(token: &str) -> Result<(i64, String), StoreErr
 
 /// Where instances, histories and queues are kept.
 ///
-/// Implementations: [`memory::MemoryStore`] (tests, benchmarks) and
-/// [`sqlite::SqliteStore`] (the embedded default). Every method is safe to call from
-/// several tasks at once; each commit is atomic.
+/// Implementations: [`memory::MemoryStore`] (tests, benchmarks), `sqlite::SqliteStore`
+/// (the embedded default) and `postgres::PostgresStore` (many workers on one database,
+/// feature `postgres`). Every method is safe to call from several tasks at once; each
+/// commit is atomic.
+///
+/// Entities live in the same tables as instances, under their instance id `@name@key`
+/// ([`EntityId::instance_id`](crate::EntityId::instance_id)): a message for an entity that
+/// has no row yet creates one (status `Pending`), whether it comes from
+/// [`enqueue_message`](Store::enqueue_message) or from a commit's `messages`; an entity
+/// turn commits with no history events and its scheduler state in `output`.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Creates an instance in status `Pending` and enqueues its `ExecutionStarted`.
@@ -373,7 +380,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         instance_id: &InstanceId,
     ) -> Result<Option<OrchestrationStatus>, StoreError>;
 
-    /// Lists instances matching `query`, one page at a time.
+    /// Lists instances matching `query`, one page at a time. Entity rows are left out unless
+    /// `instance_id_prefix` asks for them (it starts with `@`).
     async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError>;
 
     /// Reads the current execution's history; `None` when the instance is unknown.
@@ -383,7 +391,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Option<Vec<HistoryEvent>>, StoreError>;
 
     /// Enqueues `message` if its instance exists and has one of the `accept` statuses,
-    /// atomically; returns the status it had.
+    /// atomically; returns the status it had. A message for an entity that does not exist
+    /// yet creates it (and reports `Pending`).
     ///
     /// # Errors
     /// [`StoreError::InstanceNotFound`], or [`StoreError::InstanceState`] with the status
