@@ -405,20 +405,35 @@ fn read_status(row: &rusqlite::Row<'_>) -> Result<OrchestrationStatus, StoreErro
 /// Enqueues one message; a message for an entity that has no row yet creates it.
 fn insert_message(conn: &Connection, message: &OutboundMessage) -> Result<(), StoreError> {
     if let Some(entity) = EntityId::from_instance_id(message.instance_id.as_str()) {
-        conn.prepare_cached(
-            "INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at)
-             VALUES (?1, '', ?2, ?3, 'null', ?4, ?4) ON CONFLICT DO NOTHING",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                message.instance_id.as_str(),
-                entity.name(),
-                RuntimeStatus::Pending.code(),
-                micros(clock::now()),
-            ])
-        })
-        .map_err(backend)?;
+        create_entity_row(conn, &message.instance_id, &entity)?;
     }
+    insert_message_row(conn, message)
+}
+
+/// Creates an entity's row if it has none.
+fn create_entity_row(
+    conn: &Connection,
+    instance_id: &InstanceId,
+    entity: &EntityId,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at)
+         VALUES (?1, '', ?2, ?3, 'null', ?4, ?4) ON CONFLICT DO NOTHING",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            instance_id.as_str(),
+            entity.name(),
+            RuntimeStatus::Pending.code(),
+            micros(clock::now()),
+        ])
+    })
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Enqueues one message for an instance whose row exists.
+fn insert_message_row(conn: &Connection, message: &OutboundMessage) -> Result<(), StoreError> {
     let event = encode_json(&message.event)?;
     conn.prepare_cached(
         "INSERT INTO messages (instance_id, execution_id, visible_at, event, control) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1098,12 +1113,20 @@ impl Store for SqliteStore {
         let accept = accept.to_vec();
         let status = self
             .write(move |conn| {
-                let is_entity = EntityId::from_instance_id(message.instance_id.as_str()).is_some();
-                let status = match instance_status(conn, message.instance_id.as_str())? {
-                    Some(status) => status,
-                    // An entity is created by its first message (in `insert_message`).
-                    None if is_entity => RuntimeStatus::Pending,
-                    None => return Err(StoreError::InstanceNotFound(message.instance_id.clone())),
+                let entity = EntityId::from_instance_id(message.instance_id.as_str());
+                let status = match (
+                    instance_status(conn, message.instance_id.as_str())?,
+                    &entity,
+                ) {
+                    (Some(status), _) => status,
+                    // An entity is created by its first message.
+                    (None, Some(entity)) => {
+                        create_entity_row(conn, &message.instance_id, entity)?;
+                        RuntimeStatus::Pending
+                    }
+                    (None, None) => {
+                        return Err(StoreError::InstanceNotFound(message.instance_id.clone()));
+                    }
                 };
                 if !accept.contains(&status) {
                     return Err(StoreError::InstanceState {
@@ -1111,7 +1134,7 @@ impl Store for SqliteStore {
                         status,
                     });
                 }
-                insert_message(conn, &message)?;
+                insert_message_row(conn, &message)?;
                 Ok(status)
             })
             .await?;

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use futures::FutureExt;
-use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::sync::{OwnedSemaphorePermit, oneshot, watch};
 use tracing::Instrument;
 
 use super::{ERROR_BACKOFF, WorkerShared};
@@ -171,38 +171,88 @@ async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: Owne
         execution_id: item.execution_id,
         event: HistoryEvent::new(clock::now(), kind),
     };
-    // In-process mode: the completion also leases the instance it woke, and its next turn
-    // goes straight to the orchestration dispatcher.
-    let lease = shared
-        .options
-        .dispatch_activities_in_process
-        .then_some(shared.options.orchestration_lease);
-    match shared
-        .store
-        .complete_activities(vec![completion], lease)
-        .await
-    {
-        Ok(ready) => {
-            for item in ready {
-                if let Err(unsent) = shared.ready_turns.send(item) {
-                    let item = unsent.0;
-                    let _ = shared
-                        .store
-                        .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
-                        .await;
-                }
-            }
-        }
-        Err(error) => {
-            tracing::error!(%error, "could not commit an activity result; the activity will run again when its lease expires");
-        }
-    }
+    complete(&shared, completion).await;
     shared
         .running_activities
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .remove(&item.id);
     drop(permit);
+}
+
+/// An activity result and who waits for it to be committed.
+type PendingCompletion = (ActivityCompletion, oneshot::Sender<()>);
+
+/// Activity results waiting to be committed, and whether a task is committing them.
+#[derive(Debug, Default)]
+pub(crate) struct CompletionQueue {
+    state: std::sync::Mutex<(Vec<PendingCompletion>, bool)>,
+}
+
+/// Commits one activity result and returns once it is committed (or failed to commit).
+///
+/// Results are committed in batches: the first result to arrive while no commit runs
+/// starts a task that commits everything queued, again and again until the queue is
+/// empty, so results that finish during a commit share the next one (one transaction,
+/// one fsync, instead of one each).
+async fn complete(shared: &Arc<WorkerShared>, completion: ActivityCompletion) {
+    let (done, committed) = oneshot::channel();
+    let lead = {
+        let mut state = shared
+            .completions
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        state.0.push((completion, done));
+        !std::mem::replace(&mut state.1, true)
+    };
+    if lead {
+        tokio::spawn(commit_completions(shared.clone()));
+    }
+    let _ = committed.await;
+}
+
+async fn commit_completions(shared: Arc<WorkerShared>) {
+    // In-process mode: a completion also leases the instance it woke, and its next turn
+    // goes straight to the orchestration dispatcher.
+    let lease = shared
+        .options
+        .dispatch_activities_in_process
+        .then_some(shared.options.orchestration_lease);
+    loop {
+        let batch = {
+            let mut state = shared
+                .completions
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if state.0.is_empty() {
+                state.1 = false;
+                return;
+            }
+            std::mem::take(&mut state.0)
+        };
+        let (completions, done): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        match shared.store.complete_activities(completions, lease).await {
+            Ok(ready) => {
+                for item in ready {
+                    if let Err(unsent) = shared.ready_turns.send(item) {
+                        let item = unsent.0;
+                        let _ = shared
+                            .store
+                            .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
+                            .await;
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not commit activity results; those activities will run again when their leases expire");
+            }
+        }
+        for done in done {
+            let _ = done.send(());
+        }
+    }
 }
 
 /// Renews the leases of running activities every third of the lease.

@@ -97,6 +97,8 @@ pub(crate) struct WorkerShared {
     pub(crate) shutting_down: AtomicBool,
     /// Work items leased by activity completions, for the orchestration dispatcher.
     pub(crate) ready_turns: mpsc::UnboundedSender<OrchestrationWorkItem>,
+    /// Activity results waiting to be committed together.
+    pub(crate) completions: activity_dispatcher::CompletionQueue,
 }
 
 /// A running worker: its dispatcher tasks and their shutdown switch.
@@ -119,6 +121,7 @@ impl Worker {
             running_activities: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
             ready_turns,
+            completions: activity_dispatcher::CompletionQueue::default(),
             store,
             registry,
             options,
