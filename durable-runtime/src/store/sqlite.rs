@@ -114,7 +114,16 @@ DROP INDEX messages_by_visible;
 ];
 
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Work = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+/// One request for the writer thread.
+struct Work {
+    /// Runs the request; returns whether it succeeded and how to answer.
+    run: Job,
+    /// Whether it needs its own savepoint: false only for requests whose writes are one
+    /// statement, or harmless if a later one fails (SQLite undoes a failed statement).
+    savepoint: bool,
+}
 
 /// The embedded SQLite store; see the [module docs](self).
 #[derive(Debug)]
@@ -230,8 +239,18 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.write_with(true, work).await
+    }
+
+    /// Like [`write`](Self::write); `savepoint: false` skips the request's savepoint (see
+    /// [`Work::savepoint`]).
+    async fn write_with<T: Send + 'static>(
+        &self,
+        savepoint: bool,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (sender, receiver) = oneshot::channel();
-        let job: Work = Box::new(move |conn| {
+        let run: Job = Box::new(move |conn| {
             let result = work(conn);
             let ok = result.is_ok();
             let reply: Reply = Box::new(move |committed| {
@@ -242,6 +261,7 @@ impl SqliteStore {
             });
             (ok, reply)
         });
+        let job = Work { run, savepoint };
         self.writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -317,15 +337,20 @@ fn writer_loop(conn: &Connection, receiver: &mpsc::Receiver<Work>) {
         if let Err(error) = run_cached(conn, "BEGIN IMMEDIATE") {
             let message = format!("could not begin a transaction: {error}");
             for job in jobs {
-                let (_, reply) = job(conn);
+                let (_, reply) = (job.run)(conn);
                 reply(Err(message.clone()));
             }
             continue;
         }
         let mut replies = Vec::with_capacity(jobs.len());
         for job in jobs {
+            if !job.savepoint {
+                let (_, reply) = (job.run)(conn);
+                replies.push(reply);
+                continue;
+            }
             let savepoint = run_cached(conn, "SAVEPOINT job");
-            let (ok, reply) = job(conn);
+            let (ok, reply) = (job.run)(conn);
             if savepoint.is_ok()
                 && let Err(error) = end_savepoint(conn, "job", ok)
             {
@@ -1111,8 +1136,10 @@ impl Store for SqliteStore {
         accept: &[RuntimeStatus],
     ) -> Result<RuntimeStatus, StoreError> {
         let accept = accept.to_vec();
+        // No savepoint: the only writes are an entity's row (harmless on its own) and the
+        // message, one statement that SQLite undoes by itself if it fails.
         let status = self
-            .write(move |conn| {
+            .write_with(false, move |conn| {
                 let entity = EntityId::from_instance_id(message.instance_id.as_str());
                 let status = match (
                     instance_status(conn, message.instance_id.as_str())?,
