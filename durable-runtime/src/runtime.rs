@@ -1,5 +1,6 @@
 //! [`Runtime`] and [`RuntimeBuilder`]: a store, a registry and a worker, started together.
 
+#[cfg(feature = "sqlite")]
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

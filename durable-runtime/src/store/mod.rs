@@ -11,6 +11,8 @@
 //! Stores treat payloads as opaque JSON text. Every back-end passes
 //! [`conformance`] (feature `store-conformance`).
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod codec;
 #[cfg(feature = "store-conformance")]
 pub mod conformance;
 pub mod memory;

@@ -31,6 +31,10 @@ use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
+use super::codec::{
+    STATUS_COLUMNS, backend, corrupt, decode_event, decode_payload, encode_json, from_micros,
+    micros, status_from_code,
+};
 use super::{
     ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
     OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
@@ -114,8 +118,6 @@ CREATE TABLE {s}.activities (
 CREATE INDEX activities_by_instance ON {s}.activities (instance_id);
 "];
 
-const STATUS_COLUMNS: &str = "instance_id, execution_id, name, version, status, input, output, custom_status, failure, created_at, updated_at, parent_instance_id";
-
 /// The store; see the [module docs](self).
 pub struct PostgresStore {
     pool: Pool,
@@ -137,40 +139,6 @@ impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.listener.abort();
     }
-}
-
-fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(error))
-}
-
-fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {error}"))
-}
-
-fn micros(time: DateTime<Utc>) -> i64 {
-    time.timestamp_micros()
-}
-
-fn from_micros(value: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(value).unwrap_or_default()
-}
-
-fn status_from_code(code: i32) -> Result<RuntimeStatus, StoreError> {
-    RuntimeStatus::from_code(code).ok_or_else(|| corrupt("status", code))
-}
-
-fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| corrupt("encode", e))
-}
-
-fn decode_event(text: &str) -> Result<HistoryEvent, StoreError> {
-    serde_json::from_str(text).map_err(|e| corrupt("history event", e))
-}
-
-fn decode_payload(text: Option<String>) -> Result<Option<Payload>, StoreError> {
-    text.map(Payload::from_json)
-        .transpose()
-        .map_err(|e| corrupt("payload", e))
 }
 
 fn read_status(row: &Row) -> Result<OrchestrationStatus, StoreError> {

@@ -22,6 +22,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
+use super::codec::{
+    STATUS_COLUMNS, backend, corrupt, decode_event, decode_payload, encode_json, from_micros,
+    micros, status_from_code,
+};
 use super::{
     ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
     OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
@@ -149,22 +153,6 @@ const STATEMENT_CACHE: usize = 128;
 
 /// How many read connections the pool keeps and uses at once.
 const READERS: usize = 4;
-
-fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(error))
-}
-
-fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {error}"))
-}
-
-fn micros(time: DateTime<Utc>) -> i64 {
-    time.timestamp_micros()
-}
-
-fn from_micros(value: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(value).unwrap_or_default()
-}
 
 fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
     // Every statement the store runs stays prepared (rusqlite keeps 16 by default, fewer than
@@ -381,26 +369,6 @@ fn end_savepoint(conn: &Connection, name: &str, keep: bool) -> rusqlite::Result<
     }
     run_cached(conn, &format!("RELEASE {name}"))
 }
-
-fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| corrupt("encoding", e))
-}
-
-fn decode_event(text: &str) -> Result<HistoryEvent, StoreError> {
-    serde_json::from_str(text).map_err(|e| corrupt("history event", e))
-}
-
-fn decode_payload(text: Option<String>) -> Result<Option<Payload>, StoreError> {
-    text.map(Payload::from_json)
-        .transpose()
-        .map_err(|e| corrupt("payload", e))
-}
-
-fn status_from_code(code: i32) -> Result<RuntimeStatus, StoreError> {
-    RuntimeStatus::from_code(code).ok_or_else(|| corrupt("runtime status", code))
-}
-
-const STATUS_COLUMNS: &str = "instance_id, execution_id, name, version, status, input, output, custom_status, failure, created_at, updated_at, parent_instance_id";
 
 fn read_status(row: &rusqlite::Row<'_>) -> Result<OrchestrationStatus, StoreError> {
     let get = |e: rusqlite::Error| backend(e);
