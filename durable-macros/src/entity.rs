@@ -14,6 +14,7 @@ use syn::{
 
 use crate::args::Attr;
 use crate::ctxt::Ctxt;
+use crate::signature::{last_segment_is, result_ok_type};
 
 /// Names the macro generates on the state type; an operation cannot use them.
 const RESERVED: &[(&str, &str)] = &[
@@ -92,29 +93,6 @@ struct Operation {
     output: Type,
     fallible: bool,
     docs: Vec<Attribute>,
-}
-
-fn last_segment_is(ty: &Type, name: &str) -> bool {
-    match ty {
-        Type::Path(path) => path.path.segments.last().is_some_and(|s| s.ident == name),
-        Type::Reference(reference) => last_segment_is(&reference.elem, name),
-        _ => false,
-    }
-}
-
-fn result_ok_type(ty: &Type) -> Option<Type> {
-    let Type::Path(path) = ty else { return None };
-    let last = path.path.segments.last()?;
-    if last.ident != "Result" {
-        return None;
-    }
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
-        return None;
-    };
-    args.args.iter().find_map(|arg| match arg {
-        syn::GenericArgument::Type(ty) => Some(ty.clone()),
-        _ => None,
-    })
 }
 
 fn contains_impl_trait(ty: &Type) -> bool {

@@ -59,7 +59,7 @@ pub(crate) struct Signature {
     pub(crate) output: Output,
 }
 
-fn last_segment_is(ty: &Type, name: &str) -> bool {
+pub(crate) fn last_segment_is(ty: &Type, name: &str) -> bool {
     match ty {
         Type::Path(path) => path.path.segments.last().is_some_and(|s| s.ident == name),
         Type::Reference(reference) => last_segment_is(&reference.elem, name),
@@ -67,7 +67,7 @@ fn last_segment_is(ty: &Type, name: &str) -> bool {
     }
 }
 
-fn result_ok_type(ty: &Type) -> Option<Type> {
+pub(crate) fn result_ok_type(ty: &Type) -> Option<Type> {
     let Type::Path(path) = ty else { return None };
     let last = path.path.segments.last()?;
     if last.ident != "Result" {

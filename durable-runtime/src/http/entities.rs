@@ -5,7 +5,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::ApiState;
 use super::error::ApiError;
-use super::instances::{CONTINUATION, body_is_json};
+use super::instances::{body_is_json, continuation_token, with_continuation};
 use crate::entity::{EntityId, EntityMetadata, EntityQuery};
 use crate::payload::Payload;
 
@@ -139,11 +139,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
     let id = entity_id(&state, &name, "")?;
-    let continuation_token = headers
-        .get(CONTINUATION)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned);
+    let continuation_token = continuation_token(&headers);
     let page = state
         .client
         .list_entities(&EntityQuery {
@@ -157,11 +153,8 @@ async fn list(
         })
         .await?;
     let body: Vec<Value> = page.entities.iter().map(entity_body).collect();
-    let mut response = Json(body).into_response();
-    if let Some(token) = page.continuation_token
-        && let Ok(token) = HeaderValue::from_str(&token)
-    {
-        response.headers_mut().insert(CONTINUATION, token);
-    }
-    Ok(response)
+    Ok(with_continuation(
+        Json(body).into_response(),
+        page.continuation_token,
+    ))
 }

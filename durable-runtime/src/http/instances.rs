@@ -22,7 +22,7 @@ use crate::status::{OrchestrationStatus, RuntimeStatus};
 use crate::store::{InstanceQuery, PurgeQuery};
 
 /// The continuation header of instance listings.
-pub(super) const CONTINUATION: &str = "x-ms-continuation-token";
+const CONTINUATION: &str = "x-ms-continuation-token";
 
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
@@ -362,11 +362,7 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
-    let continuation_token = headers
-        .get(CONTINUATION)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned);
+    let continuation_token = continuation_token(&headers);
     let page = state
         .client
         .list_instances(&InstanceQuery {
@@ -385,13 +381,29 @@ async fn list(
         .iter()
         .map(|s| status_body(s, show_input))
         .collect();
-    let mut response = Json(body).into_response();
-    if let Some(token) = page.continuation_token
+    Ok(with_continuation(
+        Json(body).into_response(),
+        page.continuation_token,
+    ))
+}
+
+/// The continuation token a list request carries in its header, if any.
+pub(super) fn continuation_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(CONTINUATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// Adds the next page's continuation header to a list response.
+pub(super) fn with_continuation(mut response: Response, token: Option<String>) -> Response {
+    if let Some(token) = token
         && let Ok(token) = HeaderValue::from_str(&token)
     {
         response.headers_mut().insert(CONTINUATION, token);
     }
-    Ok(response)
+    response
 }
 
 async fn purge_one(
