@@ -137,6 +137,7 @@ pub(crate) struct ReplayEngine {
     outcome: Option<Outcome>,
     outcome_recorded: bool,
     history_len: usize,
+    version: Option<String>,
 }
 
 impl std::fmt::Debug for ReplayEngine {
@@ -173,7 +174,25 @@ impl ReplayEngine {
             outcome: None,
             outcome_recorded: false,
             history_len: 0,
+            version: None,
         }
+    }
+
+    /// Records the orchestration version this engine runs (for a turn run from the cache
+    /// alone, which has no work item to read it from).
+    pub(crate) fn with_version(mut self, version: Option<String>) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// The registered orchestration name.
+    pub(crate) fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The orchestration version, as given to [`with_version`](Self::with_version).
+    pub(crate) fn version(&self) -> Option<&str> {
+        self.version.as_deref()
     }
 
     /// The execution this engine runs.

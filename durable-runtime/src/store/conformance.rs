@@ -75,10 +75,11 @@ fn turn_commit(
     OrchestrationCommit {
         instance_id: item.instance_id.clone(),
         execution_id: item.execution_id.clone(),
-        lock_token: item.lock_token.clone(),
+        lock_token: Some(item.lock_token.clone()),
         history_len: item.history_len,
         events,
         consumed: item.messages.iter().map(|m| m.id).collect(),
+        applied_activities: Vec::new(),
         activities,
         status,
         output: (status == RuntimeStatus::Completed)
@@ -315,7 +316,7 @@ pub async fn batch_commits_are_independent(store: Arc<dyn Store>) {
     let items = fetch_orchestrations(&*store).await;
     assert_eq!(items.len(), 2);
     let mut bad = turn_commit(&items[0], RuntimeStatus::Running, vec![activity(0)]);
-    bad.lock_token = "not-the-token".into();
+    bad.lock_token = Some("not-the-token".into());
     let good = turn_commit(&items[1], RuntimeStatus::Completed, vec![]);
     let results = store
         .commit_orchestrations(vec![bad, good])
@@ -1151,6 +1152,176 @@ pub async fn commits_can_lease_their_activities(store: Arc<dyn Store>) {
     assert_eq!((again[0].id, again[0].attempt), (leased[1].id, 2));
 }
 
+/// Starts instance `name`, commits a first turn that schedules activity 0 leased to the
+/// caller, and returns that activity and the history length after the turn.
+async fn started_with_leased_activity(
+    store: &dyn Store,
+    name: &str,
+) -> (super::ActivityWorkItem, usize) {
+    store
+        .create_instance(new_instance(name, 1))
+        .await
+        .expect("create");
+    let items = fetch_orchestrations(store).await;
+    let mut commit = turn_commit(&items[0], RuntimeStatus::Running, vec![activity(0)]);
+    commit.lease_activities = Some(LEASE);
+    let history_len = commit.events.len();
+    let mut leased = commit_one(store, commit).await.expect("first turn");
+    assert_eq!(leased.len(), 1, "the turn leased its activity");
+    (leased.remove(0), history_len)
+}
+
+/// The next turn of `activity`'s instance with its result applied directly: no lease on
+/// the instance, the activity's lease presented instead.
+fn unleased_turn(activity: &super::ActivityWorkItem, history_len: usize) -> OrchestrationCommit {
+    let now = clock::now();
+    OrchestrationCommit {
+        instance_id: activity.instance_id.clone(),
+        execution_id: activity.execution_id.clone(),
+        lock_token: None,
+        history_len,
+        events: vec![
+            HistoryEvent::new(now, EventKind::OrchestratorStarted),
+            completed(activity).event,
+        ],
+        consumed: Vec::new(),
+        applied_activities: vec![(activity.id, activity.lock_token.clone())],
+        activities: vec![super::NewActivity {
+            scheduled_id: 1,
+            name: "work".into(),
+            input: Payload::encode(&1).expect("encode"),
+        }],
+        status: RuntimeStatus::Running,
+        output: None,
+        failure: None,
+        custom_status: None,
+        updated_at: now,
+        messages: Vec::new(),
+        new_instances: Vec::new(),
+        continue_as_new: None,
+        lease_activities: Some(LEASE),
+    }
+}
+
+/// A turn without a lease that applies activity results of the caller commits result and
+/// turn together: the activity is gone, no message is queued, the history has the result.
+pub async fn unleased_turns_apply_activity_results(store: Arc<dyn Store>) {
+    let (leased, history_len) = started_with_leased_activity(&*store, "a").await;
+    let next = commit_one(&*store, unleased_turn(&leased, history_len))
+        .await
+        .expect("an unleased turn on an idle instance commits");
+    assert_eq!(next.len(), 1, "its new activity comes back leased");
+    let history = store
+        .read_history(&id("a"))
+        .await
+        .expect("history")
+        .expect("exists");
+    assert_eq!(history.len(), history_len + 2);
+    assert_eq!(
+        history[history_len + 1].kind.type_name(),
+        "ActivityCompleted"
+    );
+    assert!(
+        fetch_orchestrations(&*store).await.is_empty(),
+        "the result went into history, not into the queue"
+    );
+    store
+        .abandon_activities(vec![(leased.id, leased.lock_token.clone())])
+        .await
+        .expect("abandon");
+    assert!(
+        fetch_activities(&*store).await.is_empty(),
+        "the applied activity was deleted"
+    );
+    let status = store
+        .get_status(&id("a"))
+        .await
+        .expect("status")
+        .expect("exists");
+    assert_eq!(status.runtime_status, RuntimeStatus::Running);
+}
+
+/// A turn without a lease is refused, writing nothing, when another lease holds the
+/// instance, when its history moved, or when one of its activity leases was lost; the
+/// caller can then still complete the activity the ordinary way.
+pub async fn unleased_turns_are_refused_when_anything_moved(store: Arc<dyn Store>) {
+    let refused = |result: &Result<Vec<super::ActivityWorkItem>, StoreError>| {
+        matches!(result, Err(StoreError::LeaseLost(_)))
+    };
+    // Another lease holds the instance.
+    let (leased, history_len) = started_with_leased_activity(&*store, "held").await;
+    store
+        .enqueue_message(
+            OutboundMessage {
+                instance_id: id("held"),
+                execution_id: None,
+                visible_at: clock::now(),
+                event: HistoryEvent::new(
+                    clock::now(),
+                    EventKind::EventRaised {
+                        name: "go".into(),
+                        input: Payload::null(),
+                    },
+                ),
+            },
+            &[RuntimeStatus::Running],
+        )
+        .await
+        .expect("raise");
+    let holder = fetch_orchestrations(&*store).await;
+    assert_eq!(holder.len(), 1, "the event leases the instance");
+    let result = commit_one(&*store, unleased_turn(&leased, history_len)).await;
+    assert!(refused(&result), "a leased instance refuses: {result:?}");
+    // The activity lease survived the refusal: the ordinary completion still works.
+    store
+        .complete_activities(vec![completed(&leased)], None)
+        .await
+        .expect("complete");
+    commit_one(
+        &*store,
+        turn_commit(&holder[0], RuntimeStatus::Running, vec![]),
+    )
+    .await
+    .expect("the lease holder commits");
+    let items = fetch_orchestrations(&*store).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0].messages[0].event.kind.type_name(),
+        "ActivityCompleted",
+        "the refused result arrived as a message"
+    );
+
+    // The history moved.
+    let (leased, history_len) = started_with_leased_activity(&*store, "moved").await;
+    let result = commit_one(&*store, unleased_turn(&leased, history_len - 1)).await;
+    assert!(
+        refused(&result),
+        "a stale history length refuses: {result:?}"
+    );
+
+    // The activity lease was lost.
+    let mut lost = leased.clone();
+    lost.lock_token = "not-the-token".into();
+    let result = commit_one(&*store, unleased_turn(&lost, history_len)).await;
+    assert!(
+        refused(&result),
+        "a lost activity lease refuses: {result:?}"
+    );
+    assert_eq!(
+        store
+            .read_history(&id("moved"))
+            .await
+            .expect("history")
+            .expect("exists")
+            .len(),
+        history_len,
+        "refused turns write nothing"
+    );
+    commit_one(&*store, unleased_turn(&leased, history_len))
+        .await
+        .expect("with everything current the turn commits");
+}
+
 /// A completion can lease the instance it woke and return its work item, unless the
 /// instance is leased already or suspended.
 pub async fn completions_can_lease_the_instance(store: Arc<dyn Store>) {
@@ -1330,10 +1501,11 @@ pub async fn entities_are_created_by_their_first_message(store: Arc<dyn Store>) 
     let commit = OrchestrationCommit {
         instance_id: entity_item.instance_id.clone(),
         execution_id: entity_item.execution_id.clone(),
-        lock_token: entity_item.lock_token.clone(),
+        lock_token: Some(entity_item.lock_token.clone()),
         history_len: entity_item.history_len,
         events: Vec::new(),
         consumed: entity_item.messages.iter().map(|m| m.id).collect(),
+        applied_activities: Vec::new(),
         activities: Vec::new(),
         status: RuntimeStatus::Running,
         output: Some(state.clone()),
@@ -1416,6 +1588,8 @@ where
     purge_rules(factory().await).await;
     commits_can_lease_their_activities(factory().await).await;
     completions_can_lease_the_instance(factory().await).await;
+    unleased_turns_apply_activity_results(factory().await).await;
+    unleased_turns_are_refused_when_anything_moved(factory().await).await;
     entities_are_created_by_their_first_message(factory().await).await;
 }
 
@@ -1436,6 +1610,8 @@ macro_rules! store_conformance_tests {
             continue_as_new_starts_a_fresh_history, purge_rules,
             commits_can_lease_their_activities,
             completions_can_lease_the_instance,
+            unleased_turns_apply_activity_results,
+            unleased_turns_are_refused_when_anything_moved,
             entities_are_created_by_their_first_message);
     };
     (@each $factory:expr; $($check:ident),*) => {

@@ -314,10 +314,18 @@ impl Store for MemoryStore {
                 results.push(Err(StoreError::InstanceNotFound(commit.instance_id)));
                 continue;
             };
-            let holds_lock = instance
-                .lock
-                .as_ref()
-                .is_some_and(|(token, _)| *token == commit.lock_token);
+            let holds_lock = match &commit.lock_token {
+                Some(lock_token) => instance
+                    .lock
+                    .as_ref()
+                    .is_some_and(|(token, _)| token == lock_token),
+                // A turn without a lease: nobody else may be working on the instance.
+                None => {
+                    !lease_is_live(&instance.lock, clock::now_millis())
+                        && instance.execution_id == commit.execution_id
+                        && instance.status == RuntimeStatus::Running
+                }
+            };
             if !holds_lock || instance.history.len() != commit.history_len {
                 results.push(Err(StoreError::LeaseLost(format!(
                     "instance {}",
@@ -325,6 +333,24 @@ impl Store for MemoryStore {
                 ))));
                 continue;
             }
+            let lost = commit.applied_activities.iter().find(|(id, lock_token)| {
+                !state.activities.get(id).is_some_and(|a| {
+                    a.lock
+                        .as_ref()
+                        .is_some_and(|(token, _)| token == lock_token)
+                })
+            });
+            if let Some((id, _)) = lost {
+                results.push(Err(StoreError::LeaseLost(format!("activity {id}"))));
+                continue;
+            }
+            for (id, _) in &commit.applied_activities {
+                state.activities.remove(id);
+            }
+            let Some(instance) = state.instances.get_mut(&commit.instance_id) else {
+                results.push(Err(StoreError::InstanceNotFound(commit.instance_id)));
+                continue;
+            };
             instance.history.extend(commit.events);
             instance.status = commit.status;
             instance.updated_at = commit.updated_at;

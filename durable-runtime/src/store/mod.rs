@@ -153,14 +153,25 @@ pub struct OrchestrationCommit {
     pub instance_id: InstanceId,
     /// Its execution (stamped on the activities).
     pub execution_id: ExecutionId,
-    /// The lease token from the work item.
-    pub lock_token: String,
+    /// The lease token from the work item; `None` for a turn the worker ran without a
+    /// lease on activity results it holds itself ([`applied_activities`](Self::applied_activities)).
+    /// Such a commit goes through only if no live lease holds the instance, the instance
+    /// is `Running` in `execution_id`, and its history length is still `history_len`;
+    /// otherwise it fails with [`StoreError::LeaseLost`] and writes nothing.
+    pub lock_token: Option<String>,
     /// The history length the turn started from; the store refuses the commit if it moved.
     pub history_len: usize,
     /// Events to append.
     pub events: Vec<HistoryEvent>,
     /// Ids of the messages the turn consumed.
     pub consumed: Vec<i64>,
+    /// Activity work items, as `(id, lease token)`, whose results the turn's `events`
+    /// carry straight from the worker that ran them instead of through a message: the
+    /// commit deletes them, so an activity's result and the orchestrator's next step
+    /// become durable in one transaction. If any of these leases was lost, the commit
+    /// fails with [`StoreError::LeaseLost`] and writes nothing; the caller still holds the
+    /// other leases and completes those activities with [`Store::complete_activities`].
+    pub applied_activities: Vec<(i64, String)>,
     /// Activities to enqueue.
     pub activities: Vec<NewActivity>,
     /// The status after the turn.

@@ -558,7 +558,8 @@ impl PostgresStore {
         let id = commit.instance_id.as_str();
         let statement = tx
             .prepare_cached(&self.sql(
-                "SELECT lock_token, history_len FROM {s}.instances WHERE instance_id = $1 FOR UPDATE",
+                "SELECT lock_token, history_len, lock_expires, execution_id, status
+                 FROM {s}.instances WHERE instance_id = $1 FOR UPDATE",
             ))
             .await
             .map_err(backend)?;
@@ -567,10 +568,41 @@ impl PostgresStore {
         };
         let token: Option<String> = row.get(0);
         let history_len: i64 = row.get(1);
-        if token.as_deref() != Some(commit.lock_token.as_str())
-            || usize::try_from(history_len).ok() != Some(commit.history_len)
-        {
+        let holds = match &commit.lock_token {
+            Some(lock_token) => token.as_deref() == Some(lock_token.as_str()),
+            // A turn without a lease: nobody else may be working on the instance.
+            None => {
+                let expires: Option<i64> = row.get(2);
+                let execution_id: &str = row.get(3);
+                let status: i32 = row.get(4);
+                expires.is_none_or(|expires| expires <= clock::now_millis())
+                    && execution_id == commit.execution_id.as_str()
+                    && status == RuntimeStatus::Running.code()
+            }
+        };
+        if !holds || usize::try_from(history_len).ok() != Some(commit.history_len) {
             return Err(StoreError::LeaseLost(format!("instance {id}")));
+        }
+        if !commit.applied_activities.is_empty() {
+            let (ids, tokens): (Vec<i64>, Vec<&str>) = commit
+                .applied_activities
+                .iter()
+                .map(|(id, token)| (*id, token.as_str()))
+                .unzip();
+            let statement = tx
+                .prepare_cached(&self.sql(
+                    "DELETE FROM {s}.activities a USING UNNEST($1::bigint[], $2::text[]) AS r(id, token)
+                     WHERE a.id = r.id AND a.lock_token = r.token",
+                ))
+                .await
+                .map_err(backend)?;
+            let deleted = tx
+                .execute(&statement, &[&ids, &tokens])
+                .await
+                .map_err(backend)?;
+            if usize::try_from(deleted).ok() != Some(ids.len()) {
+                return Err(StoreError::LeaseLost(format!("one of activities {ids:?}")));
+            }
         }
         let base = i64::try_from(commit.history_len).unwrap_or(i64::MAX);
         if !commit.events.is_empty() {

@@ -629,17 +629,47 @@ fn commit_orchestration(
     wake: &mut Wakeups,
 ) -> Result<Vec<ActivityWorkItem>, StoreError> {
     let id = commit.instance_id.as_str();
-    let current: Option<(Option<String>, i64)> = conn
-        .prepare_cached("SELECT lock_token, history_len FROM instances WHERE instance_id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+    type Current = (Option<String>, i64, Option<i64>, String, i32);
+    let current: Option<Current> = conn
+        .prepare_cached(
+            "SELECT lock_token, history_len, lock_expires, execution_id, status
+             FROM instances WHERE instance_id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .optional()
+        })
         .map_err(backend)?;
-    let Some((token, history_len)) = current else {
+    let Some((token, history_len, expires, execution_id, status)) = current else {
         return Err(StoreError::InstanceNotFound(commit.instance_id.clone()));
     };
-    if token.as_deref() != Some(commit.lock_token.as_str())
-        || history_len as usize != commit.history_len
-    {
+    let holds = match &commit.lock_token {
+        Some(lock_token) => token.as_deref() == Some(lock_token.as_str()),
+        // A turn without a lease: nobody else may be working on the instance.
+        None => {
+            expires.is_none_or(|expires| expires <= clock::now_millis())
+                && execution_id == commit.execution_id.as_str()
+                && status == RuntimeStatus::Running.code()
+        }
+    };
+    if !holds || history_len as usize != commit.history_len {
         return Err(StoreError::LeaseLost(format!("instance {id}")));
+    }
+    if !commit.applied_activities.is_empty() {
+        let mut delete = conn
+            .prepare_cached("DELETE FROM activities WHERE id = ?1 AND lock_token = ?2")
+            .map_err(backend)?;
+        for (activity_id, lock_token) in &commit.applied_activities {
+            if delete
+                .execute(params![activity_id, lock_token])
+                .map_err(backend)?
+                != 1
+            {
+                return Err(StoreError::LeaseLost(format!("activity {activity_id}")));
+            }
+        }
     }
     let mut insert_event = conn
         .prepare_cached("INSERT INTO history (instance_id, seq, event) VALUES (?1, ?2, ?3)")

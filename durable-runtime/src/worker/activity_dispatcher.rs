@@ -5,10 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use futures::FutureExt;
-use tokio::sync::{OwnedSemaphorePermit, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use super::{ERROR_BACKOFF, WorkerShared};
+use super::{ERROR_BACKOFF, Ready, WorkerShared};
 use crate::clock;
 use crate::context::ActivityContext;
 use crate::history::{EventKind, HistoryEvent};
@@ -181,7 +181,7 @@ async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: Owne
 }
 
 /// An activity result and who waits for it to be committed.
-type PendingCompletion = (ActivityCompletion, oneshot::Sender<()>);
+pub(crate) type PendingCompletion = (ActivityCompletion, oneshot::Sender<()>);
 
 /// Activity results waiting to be committed, and whether a task is committing them.
 #[derive(Debug, Default)]
@@ -195,21 +195,44 @@ pub(crate) struct CompletionQueue {
 /// starts a task that commits everything queued, again and again until the queue is
 /// empty, so results that finish during a commit share the next one (one transaction,
 /// one fsync, instead of one each).
+///
+/// With the instance cache on, the result goes to the orchestration dispatcher instead,
+/// which commits it together with the instance's next turn when the instance is cached
+/// (one transaction for both; see [`Ready::Completion`]) and queues it here otherwise.
 async fn complete(shared: &Arc<WorkerShared>, completion: ActivityCompletion) {
     let (done, committed) = oneshot::channel();
+    let pending = (completion, done);
+    // The dispatcher, not this task, looks the instance up: while a turn of it commits its
+    // engine is out of the cache, and comes back before the dispatcher's next batch.
+    if shared.options.cache_capacity > 0 && !shared.options.always_replay {
+        if let Err(mpsc::error::SendError(Ready::Completion(pending))) =
+            shared.ready_turns.send(Ready::Completion(pending))
+        {
+            enqueue_completion(shared, pending);
+        }
+    } else {
+        enqueue_completion(shared, pending);
+    }
+    let _ = committed.await;
+}
+
+/// Queues a result for the next batched [`Store::complete_activities`] call without
+/// waiting; its sender fires once that commit is done.
+///
+/// [`Store::complete_activities`]: crate::store::Store::complete_activities
+pub(crate) fn enqueue_completion(shared: &Arc<WorkerShared>, pending: PendingCompletion) {
     let lead = {
         let mut state = shared
             .completions
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        state.0.push((completion, done));
+        state.0.push(pending);
         !std::mem::replace(&mut state.1, true)
     };
     if lead {
         tokio::spawn(commit_completions(shared.clone()));
     }
-    let _ = committed.await;
 }
 
 async fn commit_completions(shared: Arc<WorkerShared>) {
@@ -236,8 +259,9 @@ async fn commit_completions(shared: Arc<WorkerShared>) {
         match shared.store.complete_activities(completions, lease).await {
             Ok(ready) => {
                 for item in ready {
-                    if let Err(unsent) = shared.ready_turns.send(item) {
-                        let item = unsent.0;
+                    if let Err(mpsc::error::SendError(Ready::Turn(item))) =
+                        shared.ready_turns.send(Ready::Turn(item))
+                    {
                         let _ = shared
                             .store
                             .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)

@@ -46,6 +46,24 @@ impl InstanceCache {
             .then_some(engine)
     }
 
+    /// Takes the engine of `instance_id` if it runs `execution_id`, whatever its history
+    /// length: for a turn run without a lease, whose commit checks the length instead.
+    pub(crate) fn take_current(
+        &self,
+        instance_id: &InstanceId,
+        execution_id: &crate::ids::ExecutionId,
+    ) -> Option<ReplayEngine> {
+        let mut engines = self
+            .engines
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if engines.peek(instance_id)?.execution_id() != execution_id {
+            return None;
+        }
+        engines.pop(instance_id)
+    }
+
     /// Keeps `engine` for the next turn of `instance_id`.
     pub(crate) fn put(&self, instance_id: InstanceId, engine: ReplayEngine) {
         if let Some(engines) = &self.engines {

@@ -95,10 +95,23 @@ pub(crate) struct WorkerShared {
     pub(crate) running_activities: Mutex<HashMap<i64, String>>,
     /// Set when shutdown starts: queued in-process activities release their lease instead.
     pub(crate) shutting_down: AtomicBool,
-    /// Work items leased by activity completions, for the orchestration dispatcher.
-    pub(crate) ready_turns: mpsc::UnboundedSender<OrchestrationWorkItem>,
+    /// Work for the orchestration dispatcher that needs no fetch: turns leased by activity
+    /// completions, and activity results to apply to cached instances directly.
+    pub(crate) ready_turns: mpsc::UnboundedSender<Ready>,
     /// Activity results waiting to be committed together.
     pub(crate) completions: activity_dispatcher::CompletionQueue,
+}
+
+/// Work handed to the orchestration dispatcher without a trip through the store.
+#[derive(Debug)]
+pub(crate) enum Ready {
+    /// A work item an activity completion leased in the store.
+    Turn(OrchestrationWorkItem),
+    /// An activity result of this worker for an instance in the cache: the dispatcher runs
+    /// the instance's next turn on it and commits result and turn together; if it cannot
+    /// (the instance moved on, or another turn holds it), the result is completed the
+    /// ordinary way, as a message.
+    Completion(activity_dispatcher::PendingCompletion),
 }
 
 /// A running worker: its dispatcher tasks and their shutdown switch.

@@ -2,17 +2,20 @@
 
 use std::sync::Arc;
 
+use std::collections::{HashMap, HashSet};
+
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use super::{ERROR_BACKOFF, WorkerShared};
+use super::activity_dispatcher::{PendingCompletion, enqueue_completion};
+use super::{ERROR_BACKOFF, Ready, WorkerShared};
 use crate::clock;
 use crate::error::StoreError;
 use crate::history::{EventKind, HistoryEvent};
 use chrono::{DateTime, Utc};
 
 use crate::history::ParentInstance;
-use crate::ids::ExecutionId;
+use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::replay::{Outcome, ReplayEngine};
 use crate::status::{FailureDetails, RuntimeStatus};
@@ -31,7 +34,7 @@ pub const TERMINATED: &str = "durable::Terminated";
 pub(crate) async fn run(
     shared: Arc<WorkerShared>,
     mut shutdown: watch::Receiver<bool>,
-    mut ready: mpsc::UnboundedReceiver<OrchestrationWorkItem>,
+    mut ready: mpsc::UnboundedReceiver<Ready>,
 ) {
     let store = shared.store.clone();
     let batch = shared.options.orchestration_batch_size.max(1);
@@ -39,29 +42,35 @@ pub(crate) async fn run(
         if *shutdown.borrow() {
             break;
         }
-        // Turns that activity completions already leased come first; the store tops the
-        // batch up, so new instances, timers and events are never starved.
+        // Work handed over in process comes first (turns that activity completions leased,
+        // activity results for cached instances); the store tops the batch up, so new
+        // instances, timers and events are never starved.
         let mut items = Vec::new();
-        while items.len() < batch {
+        let mut local = LocalTurns::default();
+        while items.len() + local.len() < batch {
             match ready.try_recv() {
-                Ok(item) => items.push(item),
+                Ok(Ready::Turn(item)) => items.push(item),
+                Ok(Ready::Completion(pending)) => local.push(pending),
                 Err(_) => break,
             }
         }
-        match store
-            .fetch_orchestration_work_items(batch - items.len(), shared.options.orchestration_lease)
-            .await
-        {
-            Ok(fetched) => items.extend(fetched),
-            Err(error) => {
-                tracing::error!(%error, "fetching orchestration work items failed; retrying");
-                if items.is_empty() {
-                    tokio::time::sleep(ERROR_BACKOFF).await;
-                    continue;
+        let room = batch.saturating_sub(items.len() + local.len());
+        if room > 0 {
+            match store
+                .fetch_orchestration_work_items(room, shared.options.orchestration_lease)
+                .await
+            {
+                Ok(fetched) => items.extend(fetched),
+                Err(error) => {
+                    tracing::error!(%error, "fetching orchestration work items failed; retrying");
+                    if items.is_empty() && local.is_empty() {
+                        tokio::time::sleep(ERROR_BACKOFF).await;
+                        continue;
+                    }
                 }
             }
         }
-        if items.is_empty() {
+        if items.is_empty() && local.is_empty() {
             // Sleep until woken, until the next durable timer is due, or the fallback poll.
             let mut idle = shared.options.poll_interval;
             if let Ok(Some(next)) = store.next_visible_at().await {
@@ -70,28 +79,160 @@ pub(crate) async fn run(
             }
             tokio::select! {
                 () = store.notifier().wait_orchestration_work() => {}
-                Some(item) = ready.recv() => items.push(item),
+                Some(handed) = ready.recv() => match handed {
+                    Ready::Turn(item) => items.push(item),
+                    Ready::Completion(pending) => local.push(pending),
+                },
                 () = tokio::time::sleep(idle) => {}
                 _ = shutdown.changed() => {}
             }
-            if items.is_empty() {
+            if items.is_empty() && local.is_empty() {
                 continue;
             }
         }
-        process_batch(&shared, items).await;
+        process_batch(&shared, items, local).await;
     }
-    // Release the turns handed over but not run, so they need not wait for their leases.
+    // Release the turns handed over but not run, so they need not wait for their leases,
+    // and complete the handed-over activity results the ordinary way.
     ready.close();
-    while let Some(item) = ready.recv().await {
-        let _ = store
-            .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
-            .await;
+    while let Some(handed) = ready.recv().await {
+        match handed {
+            Ready::Turn(item) => {
+                let _ = store
+                    .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
+                    .await;
+            }
+            Ready::Completion(pending) => enqueue_completion(&shared, pending),
+        }
     }
 }
 
-async fn process_batch(shared: &Arc<WorkerShared>, items: Vec<OrchestrationWorkItem>) {
-    let mut commits = Vec::with_capacity(items.len());
-    let mut engines = Vec::with_capacity(items.len());
+/// Activity results handed over in process, grouped by instance in arrival order.
+#[derive(Default)]
+struct LocalTurns {
+    index: HashMap<InstanceId, usize>,
+    groups: Vec<(InstanceId, Vec<PendingCompletion>)>,
+}
+
+impl LocalTurns {
+    fn push(&mut self, pending: PendingCompletion) {
+        let id = &pending.0.instance_id;
+        match self.index.get(id) {
+            Some(&at) => self.groups[at].1.push(pending),
+            None => {
+                self.index.insert(id.clone(), self.groups.len());
+                self.groups.push((id.clone(), vec![pending]));
+            }
+        }
+    }
+
+    /// How many instances (turns) they make.
+    fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+}
+
+/// Turns activity results for one instance into a work item for its cached engine; gives
+/// the results back when the instance is not cached in their execution.
+fn local_work_item(
+    shared: &WorkerShared,
+    instance_id: InstanceId,
+    pending: &[PendingCompletion],
+) -> Option<(OrchestrationWorkItem, LocalTurn)> {
+    let execution_id = pending.first()?.0.execution_id.clone();
+    let engine = shared.cache.take_current(&instance_id, &execution_id)?;
+    let messages = pending
+        .iter()
+        .map(|(completion, _)| crate::store::OrchestrationMessage {
+            id: completion.id,
+            execution_id: Some(completion.execution_id.clone()),
+            event: completion.event.clone(),
+        })
+        .collect();
+    let item = OrchestrationWorkItem {
+        instance_id,
+        execution_id,
+        name: engine.name().to_owned(),
+        version: engine.version().map(str::to_owned),
+        status: RuntimeStatus::Running,
+        history_len: engine.history_len(),
+        messages,
+        lock_token: String::new(),
+    };
+    let applied = pending
+        .iter()
+        .map(|(completion, _)| (completion.id, completion.lock_token.clone()))
+        .collect();
+    Some((item, LocalTurn { engine, applied }))
+}
+
+/// A turn run on a cached engine for activity results this worker holds, without a lease
+/// on the instance (see [`OrchestrationCommit::lock_token`]).
+struct LocalTurn {
+    engine: ReplayEngine,
+    applied: Vec<(i64, String)>,
+}
+
+/// Who waits for a commit: nobody (a leased turn) or the activities whose results it applied.
+type Waiters = Vec<PendingCompletion>;
+
+async fn process_batch(
+    shared: &Arc<WorkerShared>,
+    items: Vec<OrchestrationWorkItem>,
+    local: LocalTurns,
+) {
+    let mut commits = Vec::with_capacity(items.len() + local.len());
+    let mut engines = Vec::with_capacity(items.len() + local.len());
+    let mut waiters: Vec<Waiters> = Vec::with_capacity(items.len() + local.len());
+    let leased: HashSet<InstanceId> = items.iter().map(|i| i.instance_id.clone()).collect();
+    for (instance_id, pending) in local.groups {
+        // Results for another execution, or for an instance this batch also leased, go the
+        // ordinary way: the store turns them into messages for whoever runs the instance.
+        let execution_id = pending[0].0.execution_id.clone();
+        let (pending, other): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|(c, _)| c.execution_id == execution_id);
+        for other in other {
+            enqueue_completion(shared, other);
+        }
+        let turn = if leased.contains(&instance_id) {
+            None
+        } else {
+            local_work_item(shared, instance_id, &pending)
+        };
+        let Some((item, turn)) = turn else {
+            for pending in pending {
+                enqueue_completion(shared, pending);
+            }
+            continue;
+        };
+        let span = tracing::debug_span!(
+            "orchestration_turn",
+            instance_id = %item.instance_id,
+            name = %item.name,
+            replayed = tracing::field::Empty,
+        );
+        match prepare_turn(shared, item, Some(turn))
+            .instrument(span)
+            .await
+        {
+            Ok((commit, engine)) => {
+                commits.push(commit);
+                engines.push(engine);
+                waiters.push(pending);
+            }
+            Err((item, error)) => {
+                tracing::debug!(instance_id = %item.instance_id, %error, "local turn not run");
+                for pending in pending {
+                    enqueue_completion(shared, pending);
+                }
+            }
+        }
+    }
     for item in items {
         let span = tracing::debug_span!(
             "orchestration_turn",
@@ -99,10 +240,11 @@ async fn process_batch(shared: &Arc<WorkerShared>, items: Vec<OrchestrationWorkI
             name = %item.name,
             replayed = tracing::field::Empty,
         );
-        match prepare_turn(shared, item).instrument(span).await {
+        match prepare_turn(shared, item, None).instrument(span).await {
             Ok((commit, engine)) => {
                 commits.push(commit);
                 engines.push(engine);
+                waiters.push(Vec::new());
             }
             Err((item, error)) => {
                 tracing::warn!(instance_id = %item.instance_id, %error, "turn abandoned; it will be retried");
@@ -120,28 +262,47 @@ async fn process_batch(shared: &Arc<WorkerShared>, items: Vec<OrchestrationWorkI
         .iter()
         .map(|c| (c.instance_id.clone(), c.lock_token.clone()))
         .collect();
-    let ids: Vec<_> = leases.iter().map(|(id, _)| id.clone()).collect();
     match shared.store.commit_orchestrations(commits).await {
         Ok(results) => {
-            for ((id, engine), result) in ids.into_iter().zip(engines).zip(results) {
-                match (result, engine) {
-                    (Ok(leased), engine) => {
+            let turns = leases.into_iter().zip(engines).zip(waiters);
+            for ((((id, _), engine), waiting), result) in turns.zip(results) {
+                match result {
+                    Ok(leased) => {
                         super::activity_dispatcher::dispatch_leased(shared, leased);
                         if let Some(engine) = engine
                             && !engine.is_finished()
                         {
                             shared.cache.put(id, engine);
                         }
+                        for (_, done) in waiting {
+                            let _ = done.send(());
+                        }
                     }
-                    (Err(error), _) => {
-                        tracing::warn!(instance_id = %id, %error, "turn not committed")
+                    Err(error) => {
+                        // The engine ran ahead of the store; it is dropped and the next
+                        // turn replays. A local turn's results go the ordinary way.
+                        if waiting.is_empty() {
+                            tracing::warn!(instance_id = %id, %error, "turn not committed");
+                        } else {
+                            tracing::debug!(instance_id = %id, %error, "local turn not committed; completing its activities as messages");
+                        }
+                        for pending in waiting {
+                            enqueue_completion(shared, pending);
+                        }
                     }
                 }
             }
         }
         Err(error) => {
             tracing::error!(%error, "committing orchestration turns failed; releasing them to be retried");
-            for (instance_id, lock_token) in &leases {
+            for ((instance_id, lock_token), waiting) in leases.iter().zip(waiters) {
+                // A local turn's results go the ordinary way; a leased turn is released.
+                for pending in waiting {
+                    enqueue_completion(shared, pending);
+                }
+                let Some(lock_token) = lock_token else {
+                    continue;
+                };
                 if let Err(error) = shared
                     .store
                     .abandon_orchestration_work_item(instance_id, lock_token)
@@ -249,18 +410,28 @@ async fn prepare_entity_turn(
 }
 
 /// Runs one turn and builds its commit; the engine comes back for the cache.
+///
+/// `local` is a turn on a cached engine for activity results this worker holds (see
+/// [`LocalTurn`]); its commit carries no lease and no consumed messages.
 async fn prepare_turn(
     shared: &WorkerShared,
     item: OrchestrationWorkItem,
+    local: Option<LocalTurn>,
 ) -> Result<Prepared, (OrchestrationWorkItem, StoreError)> {
     let now = clock::now();
+    let is_local = local.is_some();
+    let (local_engine, applied_activities) = match local {
+        Some(turn) => (Some(turn.engine), turn.applied),
+        None => (None, Vec::new()),
+    };
     let mut commit = OrchestrationCommit {
         instance_id: item.instance_id.clone(),
         execution_id: item.execution_id.clone(),
-        lock_token: item.lock_token.clone(),
+        lock_token: (!is_local).then(|| item.lock_token.clone()),
         history_len: item.history_len,
         events: Vec::new(),
         consumed: Vec::new(),
+        applied_activities,
         activities: Vec::new(),
         status: item.status,
         output: None,
@@ -286,7 +457,9 @@ async fn prepare_turn(
 
     // Control messages first: terminate wins over everything; a suspend stops the turn
     // at that point, leaving later messages queued until resume.
-    let cached = if shared.options.always_replay {
+    let cached = if local_engine.is_some() {
+        local_engine
+    } else if shared.options.always_replay {
         None
     } else {
         shared
@@ -384,6 +557,10 @@ async fn prepare_turn(
             }
         }
     }
+    if is_local {
+        // The results came from this worker, not from the message queue.
+        commit.consumed.clear();
+    }
     if suspended || new_events.is_empty() {
         // Only markers (or stale messages): record them without running the orchestrator.
         if !marker_events.is_empty() {
@@ -454,7 +631,8 @@ async fn prepare_turn(
                 item.execution_id.clone(),
                 item.name.clone(),
                 orchestrator,
-            );
+            )
+            .with_version(item.version.clone());
             if item.history_len > 0 {
                 let history = match shared.store.read_history(&item.instance_id).await {
                     Ok(Some(history)) => history,
