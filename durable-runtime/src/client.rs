@@ -53,6 +53,12 @@ fn state_error(error: StoreError, operation: &'static str) -> ClientError {
 /// another process (this process's own completions wake the waiter at once).
 const MAX_WAIT_POLL: Duration = Duration::from_secs(1);
 
+/// The first gap between two status reads while waiting. Completions in this process (and,
+/// on PostgreSQL, in any process) wake the waiter at once, so the re-reads are only the
+/// fallback; starting at 10 ms made a few hundred waiting clients a large share of the
+/// store's reads under load.
+const FIRST_WAIT_POLL: Duration = Duration::from_millis(100);
+
 /// A client of one task hub's store: starts orchestrations and reads their state.
 ///
 /// Cheap to clone. Get one from [`Runtime::client`](crate::Runtime::client), or build one
@@ -130,7 +136,8 @@ impl DurableClient {
     /// that status (whatever it is: check `runtime_status`).
     ///
     /// Does not busy-poll: a completion in this process wakes the waiter at once; for
-    /// instances run by other processes the status is re-read with a back-off of up to 1 s.
+    /// instances run by other processes the status is re-read after 100 ms, then with a
+    /// back-off that doubles up to 1 s.
     ///
     /// # Errors
     /// [`ClientError::InstanceNotFound`], [`ClientError::Timeout`] (with the status at the
@@ -141,7 +148,7 @@ impl DurableClient {
         timeout: Duration,
     ) -> Result<OrchestrationStatus, ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut poll = Duration::from_millis(10);
+        let mut poll = FIRST_WAIT_POLL;
         loop {
             let finished = self.store.notifier().watch_instance(instance_id);
             let status = self

@@ -124,8 +124,11 @@ type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
 struct Work {
     /// Runs the request; returns whether it succeeded and how to answer.
     run: Job,
-    /// Whether it needs its own savepoint: false only for requests whose writes are one
-    /// statement, or harmless if a later one fails (SQLite undoes a failed statement).
+    /// Whether it runs in its own savepoint, so that any error undoes only its writes.
+    /// False for requests that refuse (return an error) only before their first write:
+    /// they then fail after writing only on a back-end error, which rolls back the whole
+    /// batch, every request in it getting the error. Savepoints cost: each page a request
+    /// first touches inside one is copied to the sub-journal.
     savepoint: bool,
 }
 
@@ -244,11 +247,17 @@ impl SqliteStore {
         let (sender, receiver) = oneshot::channel();
         let run: Job = Box::new(move |conn| {
             let result = work(conn);
-            let ok = result.is_ok();
+            // Without a savepoint, a refusal wrote nothing; only a failure part-way poisons.
+            let ok = match &result {
+                Ok(_) => true,
+                Err(error) => !savepoint && is_refusal(error),
+            };
             let reply: Reply = Box::new(move |committed| {
-                let _ = sender.send(match committed {
-                    Ok(()) => result,
-                    Err(message) => Err(StoreError::Backend(message.into())),
+                let _ = sender.send(match (committed, result) {
+                    (Ok(()), result) => result,
+                    // The request's own failure says more than the batch's.
+                    (Err(_), Err(error)) if !is_refusal(&error) => Err(error),
+                    (Err(message), _) => Err(StoreError::Backend(message.into())),
                 });
             });
             (ok, reply)
@@ -335,9 +344,11 @@ fn writer_loop(conn: &Connection, receiver: &mpsc::Receiver<Work>) {
             continue;
         }
         let mut replies = Vec::with_capacity(jobs.len());
+        let mut poisoned = false;
         for job in jobs {
             if !job.savepoint {
-                let (_, reply) = (job.run)(conn);
+                let (ok, reply) = (job.run)(conn);
+                poisoned |= !ok;
                 replies.push(reply);
                 continue;
             }
@@ -350,10 +361,19 @@ fn writer_loop(conn: &Connection, receiver: &mpsc::Receiver<Work>) {
             }
             replies.push(reply);
         }
-        let committed = run_cached(conn, "COMMIT").map_err(|error| {
+        let committed = if poisoned {
             let _ = run_cached(conn, "ROLLBACK");
-            format!("commit failed: {error}")
-        });
+            Err(
+                "a request in the same batch failed part-way on a back-end error; \
+                 the whole batch was rolled back"
+                    .to_owned(),
+            )
+        } else {
+            run_cached(conn, "COMMIT").map_err(|error| {
+                let _ = run_cached(conn, "ROLLBACK");
+                format!("commit failed: {error}")
+            })
+        };
         for reply in replies {
             reply(committed.clone());
         }
@@ -364,6 +384,17 @@ fn writer_loop(conn: &Connection, receiver: &mpsc::Receiver<Work>) {
 /// per batch, and parsing it each time was a large share of the writer's CPU.
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
+/// Is `error` a refusal (the request's checks said no) rather than a failure?
+fn is_refusal(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::InstanceAlreadyExists { .. }
+            | StoreError::InstanceNotFound(_)
+            | StoreError::InstanceState { .. }
+            | StoreError::LeaseLost(_)
+    )
 }
 
 /// Releases savepoint `name`, rolling back to it first unless `keep`.
@@ -627,11 +658,9 @@ struct Wakeups {
     finished: Vec<InstanceId>,
 }
 
-fn commit_orchestration(
-    conn: &Connection,
-    commit: &OrchestrationCommit,
-    wake: &mut Wakeups,
-) -> Result<Vec<ActivityWorkItem>, StoreError> {
+/// Checks that `commit` may go in (its lease or, for a turn without one, that nobody else
+/// holds the instance; its history length; its applied activities' leases), reading only.
+fn check_commit(conn: &Connection, commit: &OrchestrationCommit) -> Result<(), StoreError> {
     let id = commit.instance_id.as_str();
     type Current = (Option<String>, i64, Option<i64>, String, i32);
     let current: Option<Current> = conn
@@ -662,29 +691,45 @@ fn commit_orchestration(
         return Err(StoreError::LeaseLost(format!("instance {id}")));
     }
     if !commit.applied_activities.is_empty() {
-        let mut delete = conn
-            .prepare_cached("DELETE FROM activities WHERE id = ?1 AND lock_token = ?2")
+        let mut lease = conn
+            .prepare_cached("SELECT lock_token FROM activities WHERE id = ?1")
             .map_err(backend)?;
         for (activity_id, lock_token) in &commit.applied_activities {
-            if delete
-                .execute(params![activity_id, lock_token])
-                .map_err(backend)?
-                != 1
-            {
+            let held: Option<Option<String>> = lease
+                .query_row([activity_id], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            if held.flatten().as_deref() != Some(lock_token.as_str()) {
                 return Err(StoreError::LeaseLost(format!("activity {activity_id}")));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Applies a commit that [`check_commit`] passed; `events` are its history events, encoded.
+/// Any error here is a back-end failure part-way through, for the caller to roll back.
+fn commit_orchestration(
+    conn: &Connection,
+    commit: &OrchestrationCommit,
+    events: &[String],
+    wake: &mut Wakeups,
+) -> Result<Vec<ActivityWorkItem>, StoreError> {
+    let id = commit.instance_id.as_str();
+    if !commit.applied_activities.is_empty() {
+        let mut delete = conn
+            .prepare_cached("DELETE FROM activities WHERE id = ?1")
+            .map_err(backend)?;
+        for (activity_id, _) in &commit.applied_activities {
+            delete.execute([activity_id]).map_err(backend)?;
         }
     }
     let mut insert_event = conn
         .prepare_cached("INSERT INTO history (instance_id, seq, event) VALUES (?1, ?2, ?3)")
         .map_err(backend)?;
-    for (offset, event) in commit.events.iter().enumerate() {
+    for (offset, event) in events.iter().enumerate() {
         insert_event
-            .execute(params![
-                id,
-                (commit.history_len + offset) as i64,
-                encode_json(event)?
-            ])
+            .execute(params![id, (commit.history_len + offset) as i64, event])
             .map_err(backend)?;
     }
     let custom_status_changed = commit.custom_status.is_some();
@@ -880,16 +925,23 @@ impl Store for SqliteStore {
         &self,
         commits: Vec<OrchestrationCommit>,
     ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError> {
+        // Encoding happens here, off the writer thread that every commit waits for.
+        let encoded = commits
+            .iter()
+            .map(|commit| commit.events.iter().map(encode_json).collect())
+            .collect::<Result<Vec<Vec<String>>, StoreError>>()?;
+        // No savepoints: each turn is checked before anything of it is written, so a refused
+        // turn writes nothing, and a back-end failure part-way rolls back the whole batch.
         let (results, wake) = self
-            .write(move |conn| {
+            .write_with(false, move |conn| {
                 let mut wake = Wakeups::default();
                 let mut results = Vec::with_capacity(commits.len());
-                for commit in &commits {
-                    // Each commit gets its own savepoint so a lost lease undoes only its own writes.
-                    run_cached(conn, "SAVEPOINT turn").map_err(backend)?;
-                    let result = commit_orchestration(conn, commit, &mut wake);
-                    end_savepoint(conn, "turn", result.is_ok()).map_err(backend)?;
-                    results.push(result);
+                for (commit, events) in commits.iter().zip(&encoded) {
+                    results.push(match check_commit(conn, commit) {
+                        Ok(()) => Ok(commit_orchestration(conn, commit, events, &mut wake)?),
+                        Err(refused) if is_refusal(&refused) => Err(refused),
+                        Err(failed) => return Err(failed),
+                    });
                 }
                 Ok((results, wake))
             })
