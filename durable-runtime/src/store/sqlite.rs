@@ -659,8 +659,9 @@ struct Wakeups {
 }
 
 /// Checks that `commit` may go in (its lease or, for a turn without one, that nobody else
-/// holds the instance; its history length; its applied activities' leases), reading only.
-fn check_commit(conn: &Connection, commit: &OrchestrationCommit) -> Result<(), StoreError> {
+/// holds the instance; its history length; its applied activities' leases). It writes
+/// only when every check passed: a single applied activity is claimed (deleted) here.
+fn check_commit(conn: &Connection, commit: &OrchestrationCommit) -> Result<i32, StoreError> {
     let id = commit.instance_id.as_str();
     type Current = (Option<String>, i64, Option<i64>, String, i32);
     let current: Option<Current> = conn
@@ -690,7 +691,17 @@ fn check_commit(conn: &Connection, commit: &OrchestrationCommit) -> Result<(), S
     if !holds || history_len as usize != commit.history_len {
         return Err(StoreError::LeaseLost(format!("instance {id}")));
     }
-    if !commit.applied_activities.is_empty() {
+    if let [(activity_id, lock_token)] = commit.applied_activities.as_slice() {
+        // One activity (every sequential step): claiming it is the commit's first write,
+        // so a lost lease still leaves nothing written, and no separate read is needed.
+        let deleted = conn
+            .prepare_cached("DELETE FROM activities WHERE id = ?1 AND lock_token = ?2")
+            .and_then(|mut s| s.execute(params![activity_id, lock_token]))
+            .map_err(backend)?;
+        if deleted != 1 {
+            return Err(StoreError::LeaseLost(format!("activity {activity_id}")));
+        }
+    } else if !commit.applied_activities.is_empty() {
         let mut lease = conn
             .prepare_cached("SELECT lock_token FROM activities WHERE id = ?1")
             .map_err(backend)?;
@@ -704,19 +715,22 @@ fn check_commit(conn: &Connection, commit: &OrchestrationCommit) -> Result<(), S
             }
         }
     }
-    Ok(())
+    Ok(status)
 }
 
-/// Applies a commit that [`check_commit`] passed; `events` are its history events, encoded.
-/// Any error here is a back-end failure part-way through, for the caller to roll back.
+/// Applies a commit that [`check_commit`] passed; `events` are its history events, encoded;
+/// `status_before` the status code the check read. Any error here is a back-end failure
+/// part-way through, for the caller to roll back.
 fn commit_orchestration(
     conn: &Connection,
     commit: &OrchestrationCommit,
+    status_before: i32,
     events: &[String],
     wake: &mut Wakeups,
 ) -> Result<Vec<ActivityWorkItem>, StoreError> {
     let id = commit.instance_id.as_str();
-    if !commit.applied_activities.is_empty() {
+    // A single applied activity was claimed by `check_commit`.
+    if commit.applied_activities.len() > 1 {
         let mut delete = conn
             .prepare_cached("DELETE FROM activities WHERE id = ?1")
             .map_err(backend)?;
@@ -735,13 +749,22 @@ fn commit_orchestration(
     let custom_status_changed = commit.custom_status.is_some();
     let custom_status = commit.custom_status.clone().flatten();
     let failure = commit.failure.as_ref().map(encode_json).transpose()?;
-    conn.prepare_cached(
+    // SQLite rewrites the entry of every index over a column the UPDATE assigns, changed
+    // or not: leaving `status` out when it stays keeps `instances_by_status` untouched (one
+    // page less to write per turn).
+    conn.prepare_cached(if status_before == commit.status.code() {
+        "UPDATE instances SET updated_at = ?3, history_len = ?4,
+             output = COALESCE(?5, output), failure = COALESCE(?6, failure),
+             custom_status = CASE WHEN ?7 THEN ?8 ELSE custom_status END,
+             lock_token = NULL, lock_expires = NULL
+         WHERE instance_id = ?1 AND status = ?2"
+    } else {
         "UPDATE instances SET status = ?2, updated_at = ?3, history_len = ?4,
              output = COALESCE(?5, output), failure = COALESCE(?6, failure),
              custom_status = CASE WHEN ?7 THEN ?8 ELSE custom_status END,
              lock_token = NULL, lock_expires = NULL
-         WHERE instance_id = ?1",
-    )
+         WHERE instance_id = ?1"
+    })
     .and_then(|mut s| {
         s.execute(params![
             id,
@@ -843,11 +866,8 @@ fn commit_orchestration(
             Err(other) => return Err(other),
         }
     }
-    let more: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE instance_id = ?1)")
-        .and_then(|mut s| s.query_row([id], |r| r.get(0)))
-        .map_err(backend)?;
-    wake.orchestrations |= more;
+    // Messages that arrived during the turn need no wake-up: the committing dispatcher
+    // fetches again right after its commit, and on SQLite no other process is notified.
     if commit.status.is_terminal() {
         wake.finished.push(commit.instance_id.clone());
     }
@@ -938,7 +958,9 @@ impl Store for SqliteStore {
                 let mut results = Vec::with_capacity(commits.len());
                 for (commit, events) in commits.iter().zip(&encoded) {
                     results.push(match check_commit(conn, commit) {
-                        Ok(()) => Ok(commit_orchestration(conn, commit, events, &mut wake)?),
+                        Ok(status) => Ok(commit_orchestration(
+                            conn, commit, status, events, &mut wake,
+                        )?),
                         Err(refused) if is_refusal(&refused) => Err(refused),
                         Err(failed) => return Err(failed),
                     });

@@ -171,13 +171,16 @@ async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: Owne
         execution_id: item.execution_id,
         event: HistoryEvent::new(clock::now(), kind),
     };
+    // The slot bounds activity functions running at once, not results waiting for their
+    // commit: holding it until the commit capped throughput at slots per commit. The
+    // lease stays registered (and renewed) until the result is committed.
+    drop(permit);
     complete(&shared, completion).await;
     shared
         .running_activities
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .remove(&item.id);
-    drop(permit);
 }
 
 /// An activity result and who waits for it to be committed.

@@ -27,8 +27,9 @@ pub use orchestration_dispatcher::{HISTORY_TOO_LONG, ORCHESTRATION_NOT_REGISTERE
 /// Worker settings; see [`RuntimeBuilder`](crate::RuntimeBuilder) for the setters.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
-    /// Activities run at once by this worker (default: 10 per CPU core, as Durable
-    /// Functions' `maxConcurrentActivityFunctions`).
+    /// Activity functions run at once by this worker (default: 10 per CPU core, as Durable
+    /// Functions' `maxConcurrentActivityFunctions`). A finished activity frees its slot
+    /// at once; its result then waits for its commit without holding one.
     pub max_concurrent_activities: usize,
     /// Orchestration work items fetched and committed per batch (default 100).
     pub orchestration_batch_size: usize,
@@ -156,16 +157,22 @@ impl Worker {
         }
     }
 
-    /// Stops fetching, waits for running activities (up to the shutdown timeout), releases
-    /// the leases of those still running, and waits for the dispatchers to stop.
+    /// Stops fetching, waits for running activities and for their results to be committed
+    /// (up to the shutdown timeout), releases the leases of those still running, and waits
+    /// for the dispatchers to stop.
     pub(crate) async fn shutdown(self) {
         self.shared.shutting_down.store(true, Ordering::SeqCst);
         let _ = self.shutdown.send(true);
         let slots = self.shared.options.max_concurrent_activities.max(1) as u32;
-        let drained = tokio::time::timeout(
-            self.shared.options.shutdown_timeout,
-            self.shared.activity_slots.acquire_many(slots),
-        )
+        let shared = &self.shared;
+        // Running activity functions first, then the results still waiting for a commit.
+        let drained = tokio::time::timeout(self.shared.options.shutdown_timeout, async {
+            let permits = shared.activity_slots.acquire_many(slots).await;
+            while !activity_dispatcher::running(shared).is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            permits
+        })
         .await;
         if drained.is_err() {
             let unfinished: Vec<(i64, String)> = activity_dispatcher::running(&self.shared);

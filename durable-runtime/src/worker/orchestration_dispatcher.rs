@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, PoisonError};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tracing::Instrument;
 
 use super::activity_dispatcher::{PendingCompletion, enqueue_completion};
@@ -31,6 +32,36 @@ pub const HISTORY_TOO_LONG: &str = "durable::HistoryTooLong";
 /// The `error_type` a parent sees when its sub-orchestration was terminated.
 pub const TERMINATED: &str = "durable::Terminated";
 
+/// How many batches may be committing at once. While one batch waits for its commit (an
+/// fsync on SQLite), the next is fetched and run, so the store's writer and the turns
+/// overlap instead of taking turns; an instance never has two turns in flight.
+const COMMITS_IN_FLIGHT: usize = 2;
+
+/// The instances whose turns are committing now, and the slots that bound the batches.
+struct InFlight {
+    instances: Mutex<HashSet<InstanceId>>,
+    slots: Arc<Semaphore>,
+    /// Signalled each time a batch finished committing.
+    finished: Notify,
+}
+
+impl InFlight {
+    /// The instance's turn has committed (or failed to): its work may run again.
+    fn settle(&self, id: &InstanceId) {
+        self.instances
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+    }
+
+    fn contains(&self, id: &InstanceId) -> bool {
+        self.instances
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(id)
+    }
+}
+
 pub(crate) async fn run(
     shared: Arc<WorkerShared>,
     mut shutdown: watch::Receiver<bool>,
@@ -38,15 +69,26 @@ pub(crate) async fn run(
 ) {
     let store = shared.store.clone();
     let batch = shared.options.orchestration_batch_size.max(1);
+    let in_flight = Arc::new(InFlight {
+        instances: Mutex::new(HashSet::new()),
+        slots: Arc::new(Semaphore::new(COMMITS_IN_FLIGHT)),
+        finished: Notify::new(),
+    });
+    // Work for instances whose turn is committing waits here for the next batch.
+    let mut held_items: Vec<OrchestrationWorkItem> = Vec::new();
+    let mut held_local = LocalTurns::default();
     loop {
         if *shutdown.borrow() {
             break;
         }
+        let Ok(slot) = in_flight.slots.clone().acquire_owned().await else {
+            break;
+        };
         // Work handed over in process comes first (turns that activity completions leased,
         // activity results for cached instances); the store tops the batch up, so new
         // instances, timers and events are never starved.
-        let mut items = Vec::new();
-        let mut local = LocalTurns::default();
+        let mut items = std::mem::take(&mut held_items);
+        let mut local = std::mem::take(&mut held_local);
         while items.len() + local.len() < batch {
             match ready.try_recv() {
                 Ok(Ready::Turn(item)) => items.push(item),
@@ -54,24 +96,70 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
+        // Hold back work for instances that are committing; it goes in a later batch.
+        let (items, later): (Vec<_>, Vec<_>) = items
+            .into_iter()
+            .partition(|item| !in_flight.contains(&item.instance_id));
+        held_items.extend(later);
+        let (local, later) = local.split(|id| !in_flight.contains(id));
+        held_local.merge(later);
+        // The store tops the batch up. Its fetch waits behind the commit in flight (one
+        // writer), so the handed-over turns run meanwhile instead of after it.
         let room = batch.saturating_sub(items.len() + local.len());
-        if room > 0 {
-            match store
+        let fetch = async {
+            if room == 0 {
+                return Ok(Vec::new());
+            }
+            store
                 .fetch_orchestration_work_items(room, shared.options.orchestration_lease)
                 .await
-            {
-                Ok(fetched) => items.extend(fetched),
-                Err(error) => {
-                    tracing::error!(%error, "fetching orchestration work items failed; retrying");
-                    if items.is_empty() && local.is_empty() {
-                        tokio::time::sleep(ERROR_BACKOFF).await;
-                        continue;
-                    }
-                }
+        };
+        let handed_over = async {
+            if items.is_empty() && local.is_empty() {
+                None
+            } else {
+                Some(prepare_batch(&shared, items, local).await)
             }
+        };
+        let (fetched, mut prepared) = tokio::join!(fetch, handed_over);
+        let fetched = match fetched {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                tracing::error!(%error, "fetching orchestration work items failed; retrying");
+                if prepared.is_none() {
+                    drop(slot);
+                    tokio::time::sleep(ERROR_BACKOFF).await;
+                    continue;
+                }
+                Vec::new()
+            }
+        };
+        // An instance fetched while its handed-over turn was being run waits for the next
+        // batch too: one turn per instance per batch.
+        let running: HashSet<&InstanceId> = prepared
+            .iter()
+            .flat_map(|p| p.commits.iter().map(|c| &c.instance_id))
+            .collect();
+        let (fetched, later): (Vec<_>, Vec<_>) = fetched.into_iter().partition(|item| {
+            !in_flight.contains(&item.instance_id) && !running.contains(&item.instance_id)
+        });
+        drop(running);
+        held_items.extend(later);
+        if !fetched.is_empty() {
+            let more = prepare_batch(&shared, fetched, LocalTurns::default()).await;
+            prepared = Some(match prepared {
+                Some(mut first) => {
+                    first.merge(more);
+                    first
+                }
+                None => more,
+            });
         }
-        if items.is_empty() && local.is_empty() {
-            // Sleep until woken, until the next durable timer is due, or the fallback poll.
+        let Some(prepared) = prepared else {
+            drop(slot);
+            // Sleep until woken, until a commit in flight ends (if work waits for it), until
+            // the next durable timer is due, or the fallback poll.
+            let holding = !held_items.is_empty() || !held_local.is_empty();
             let mut idle = shared.options.poll_interval;
             if let Ok(Some(next)) = store.next_visible_at().await {
                 let until = (next - clock::now()).to_std().unwrap_or_default();
@@ -79,22 +167,46 @@ pub(crate) async fn run(
             }
             tokio::select! {
                 () = store.notifier().wait_orchestration_work() => {}
+                () = in_flight.finished.notified(), if holding => {}
                 Some(handed) = ready.recv() => match handed {
-                    Ready::Turn(item) => items.push(item),
-                    Ready::Completion(pending) => local.push(pending),
+                    Ready::Turn(item) => held_items.push(item),
+                    Ready::Completion(pending) => held_local.push(pending),
                 },
                 () = tokio::time::sleep(idle) => {}
                 _ = shutdown.changed() => {}
             }
-            if items.is_empty() && local.is_empty() {
-                continue;
-            }
+            continue;
+        };
+        {
+            let mut instances = in_flight
+                .instances
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            instances.extend(prepared.commits.iter().map(|c| c.instance_id.clone()));
         }
-        process_batch(&shared, items, local).await;
+        let (shared, in_flight) = (shared.clone(), in_flight.clone());
+        tokio::spawn(async move {
+            commit_batch(&shared, &in_flight, prepared).await;
+            drop(slot);
+            in_flight.finished.notify_one();
+        });
     }
-    // Release the turns handed over but not run, so they need not wait for their leases,
-    // and complete the handed-over activity results the ordinary way.
+    // Let the commits in flight finish, then release the turns handed over or held but not
+    // run, so they need not wait for their leases, and complete the handed-over activity
+    // results the ordinary way.
+    let _ = in_flight
+        .slots
+        .acquire_many(u32::try_from(COMMITS_IN_FLIGHT).unwrap_or(u32::MAX))
+        .await;
     ready.close();
+    for pending in held_local.groups.into_iter().flat_map(|(_, group)| group) {
+        enqueue_completion(&shared, pending);
+    }
+    for item in held_items {
+        let _ = store
+            .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
+            .await;
+    }
     while let Some(handed) = ready.recv().await {
         match handed {
             Ready::Turn(item) => {
@@ -122,6 +234,26 @@ impl LocalTurns {
             None => {
                 self.index.insert(id.clone(), self.groups.len());
                 self.groups.push((id.clone(), vec![pending]));
+            }
+        }
+    }
+
+    /// Splits into the groups whose instance passes `keep` and the rest.
+    fn split(self, keep: impl Fn(&InstanceId) -> bool) -> (Self, Self) {
+        let (mut kept, mut rest) = (Self::default(), Self::default());
+        for (id, group) in self.groups {
+            let into = if keep(&id) { &mut kept } else { &mut rest };
+            into.index.insert(id.clone(), into.groups.len());
+            into.groups.push((id, group));
+        }
+        (kept, rest)
+    }
+
+    /// Adds `other`'s groups (for instances not already here) after these.
+    fn merge(&mut self, other: Self) {
+        for (_, group) in other.groups {
+            for pending in group {
+                self.push(pending);
             }
         }
     }
@@ -180,11 +312,28 @@ struct LocalTurn {
 /// Who waits for a commit: nobody (a leased turn) or the activities whose results it applied.
 type Waiters = Vec<PendingCompletion>;
 
-async fn process_batch(
+/// A batch of turns ready to commit, with what each needs afterwards.
+struct PreparedBatch {
+    commits: Vec<OrchestrationCommit>,
+    engines: Vec<Option<ReplayEngine>>,
+    waiters: Vec<Waiters>,
+}
+
+impl PreparedBatch {
+    /// Appends `other`'s turns (for other instances) to this batch.
+    fn merge(&mut self, other: Self) {
+        self.commits.extend(other.commits);
+        self.engines.extend(other.engines);
+        self.waiters.extend(other.waiters);
+    }
+}
+
+/// Runs the turns of a batch (none of whose instances has a commit in flight).
+async fn prepare_batch(
     shared: &Arc<WorkerShared>,
     items: Vec<OrchestrationWorkItem>,
     local: LocalTurns,
-) {
+) -> PreparedBatch {
     let mut commits = Vec::with_capacity(items.len() + local.len());
     let mut engines = Vec::with_capacity(items.len() + local.len());
     let mut waiters: Vec<Waiters> = Vec::with_capacity(items.len() + local.len());
@@ -255,6 +404,21 @@ async fn process_batch(
             }
         }
     }
+    PreparedBatch {
+        commits,
+        engines,
+        waiters,
+    }
+}
+
+/// Commits a prepared batch and hands on what follows: activities to run, engines back to
+/// the cache, results' waiters released (or their results completed the ordinary way).
+async fn commit_batch(shared: &Arc<WorkerShared>, in_flight: &InFlight, batch: PreparedBatch) {
+    let PreparedBatch {
+        commits,
+        engines,
+        waiters,
+    } = batch;
     if commits.is_empty() {
         return;
     }
@@ -268,17 +432,21 @@ async fn process_batch(
             for ((((id, _), engine), waiting), result) in turns.zip(results) {
                 match result {
                     Ok(leased) => {
-                        super::activity_dispatcher::dispatch_leased(shared, leased);
+                        // The engine is back and the instance free before its activities
+                        // start, so their results find both.
                         if let Some(engine) = engine
                             && !engine.is_finished()
                         {
-                            shared.cache.put(id, engine);
+                            shared.cache.put(id.clone(), engine);
                         }
+                        in_flight.settle(&id);
+                        super::activity_dispatcher::dispatch_leased(shared, leased);
                         for (_, done) in waiting {
                             let _ = done.send(());
                         }
                     }
                     Err(error) => {
+                        in_flight.settle(&id);
                         // The engine ran ahead of the store; it is dropped and the next
                         // turn replays. A local turn's results go the ordinary way.
                         if waiting.is_empty() {
@@ -296,6 +464,7 @@ async fn process_batch(
         Err(error) => {
             tracing::error!(%error, "committing orchestration turns failed; releasing them to be retried");
             for ((instance_id, lock_token), waiting) in leases.iter().zip(waiters) {
+                in_flight.settle(instance_id);
                 // A local turn's results go the ordinary way; a leased turn is released.
                 for pending in waiting {
                     enqueue_completion(shared, pending);
