@@ -6,9 +6,13 @@
 //!
 //! Group commit: every write goes to one writer thread, which takes every request waiting
 //! in its queue (turn commits, activity completions, work-item fetches, creates) and runs
-//! them in one transaction, each inside its own savepoint so one request's error does not
-//! undo another's; one fsync then serves them all. Reads (status, listing, history) use a
-//! small pool of read connections, which WAL lets run beside the writer.
+//! them in one transaction; one fsync then serves them all. A request either runs inside its
+//! own savepoint, so its error undoes only its writes, or (turn commits, message enqueues)
+//! checks everything before it writes, so a refusal writes nothing and only a back-end
+//! failure part-way is left, which rolls the whole batch back (savepoints copy every page
+//! a request first touches, a large share of the writer's work when each turn had one).
+//! Savepoint journals stay in memory (`temp_store = MEMORY`). Reads (status, listing,
+//! history) use a small pool of read connections, which WAL lets run beside the writer.
 //!
 //! Only this module knows SQL (Architecture Invariant). Payloads are stored as their JSON
 //! text; history events and messages as JSON documents.
