@@ -98,6 +98,25 @@ async fn counter_chain(ctx: OrchestrationContext, steps: u64) -> Result<u64, Orc
     Ok(value)
 }
 
+/// Each round waits for an activity and a raised event together, so activity results (which
+/// commit with the next turn when they can) race events (which lease the instance).
+#[orchestrator]
+async fn results_race_events(
+    ctx: OrchestrationContext,
+    rounds: u64,
+) -> Result<u64, OrchestrationError> {
+    let mut value = 0;
+    for _ in 0..rounds {
+        let (next, bump) = futures::future::join(
+            ctx.call_activity(AddOne, value),
+            ctx.wait_for_external_event::<u64>("bump"),
+        )
+        .await;
+        value = next? + bump?;
+    }
+    Ok(value)
+}
+
 #[orchestrator]
 async fn introspect(
     ctx: OrchestrationContext,
@@ -198,6 +217,7 @@ fn registry() -> Registry {
         .orchestration::<HandlesFailure>()
         .orchestration::<PropagatesFailure>()
         .orchestration::<SurvivesPanic>()
+        .orchestration::<ResultsRaceEvents>()
         .orchestration::<WaitsSlowly>()
         .orchestration::<SlowChain>()
         .orchestration::<SleepsInAHelper>()
@@ -271,6 +291,51 @@ async fn function_chaining_returns_the_greetings_in_order() {
             history.last().unwrap().kind.type_name(),
             "ExecutionCompleted"
         );
+        runtime.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_results_racing_raised_events_are_each_applied_once() {
+    const ROUNDS: u64 = 50;
+    for backend in BACKENDS {
+        let runtime = runtime(backend).await;
+        let client = runtime.client();
+        let mut instances = Vec::new();
+        for _ in 0..4 {
+            instances.push(ResultsRaceEvents::start(&client, ROUNDS).await.unwrap());
+        }
+        // Events arrive while activities run, finish and commit: some results find the
+        // instance leased by an event's turn and take the message path, some commit with
+        // the next turn directly. Either way each is applied exactly once.
+        for round in 0..ROUNDS {
+            for instance in &instances {
+                client
+                    .raise_event(instance.instance_id(), "bump", &1_u64)
+                    .await
+                    .unwrap();
+            }
+            if round % 5 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        for instance in &instances {
+            // Each round adds one (the activity) and one (the event).
+            assert_eq!(
+                instance.wait_for_completion(WAIT).await.unwrap(),
+                2 * ROUNDS,
+                "{backend:?}"
+            );
+            let history = client.read_history(instance.instance_id()).await.unwrap();
+            let results = history
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::ActivityCompleted { .. }))
+                .count();
+            assert_eq!(
+                results, ROUNDS as usize,
+                "{backend:?}: one result per round"
+            );
+        }
         runtime.shutdown().await;
     }
 }
@@ -623,6 +688,28 @@ async fn shutdown_waits_for_running_activities_and_another_worker_resumes() {
         .unwrap()
         .unwrap()
         .len();
+    // The activity that finished during shutdown had its result committed before shutdown
+    // returned (in history, or queued for the next turn), not left to a lease expiry.
+    let completed = |kind: &EventKind| matches!(kind, EventKind::ActivityCompleted { .. });
+    let in_history = store
+        .read_history(slow.instance_id())
+        .await
+        .unwrap()
+        .unwrap()
+        .iter()
+        .any(|e| completed(&e.kind));
+    let queued = store
+        .fetch_orchestration_work_items(10, Duration::from_millis(1))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|item| item.instance_id == *slow.instance_id())
+        .any(|item| item.messages.iter().any(|m| completed(&m.event.kind)));
+    assert!(
+        in_history || queued,
+        "the result of the activity that finished during shutdown was not committed"
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
 
     let second = Runtime::builder()
         .registry(registry())
