@@ -21,6 +21,7 @@
 //! Durability is the server's: with the default `synchronous_commit = on` a commit is on
 //! disk when it returns.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -549,46 +550,119 @@ impl PostgresStore {
         Ok(items)
     }
 
-    async fn commit_one(
+    /// Commits a batch of turns set-based: the rows of every instance (and every applied
+    /// activity) are locked and checked first, in one query each; then each kind of write is
+    /// one statement for the whole batch. A refused turn writes nothing, so no savepoint is
+    /// needed; any error after the checks fails the whole transaction.
+    async fn commit_batch(
         &self,
         tx: &impl GenericClient,
-        commit: &OrchestrationCommit,
+        commits: &[OrchestrationCommit],
         wake: &mut Wakeups,
-    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
-        let id = commit.instance_id.as_str();
+    ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError> {
+        // Everything that can fail on data is done before the first write.
+        let events = commits
+            .iter()
+            .map(|c| c.events.iter().map(encode_json).collect())
+            .collect::<Result<Vec<Vec<String>>, StoreError>>()?;
+        let failures = commits
+            .iter()
+            .map(|c| c.failure.as_ref().map(encode_json).transpose())
+            .collect::<Result<Vec<Option<String>>, StoreError>>()?;
+
+        // Check: lock the batch's instance rows in id order (so batches never deadlock).
+        let mut ids: Vec<&str> = commits.iter().map(|c| c.instance_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
         let statement = tx
             .prepare_cached(&self.sql(
-                "SELECT lock_token, history_len, lock_expires, execution_id, status
-                 FROM {s}.instances WHERE instance_id = $1 FOR UPDATE",
+                "SELECT instance_id, lock_token, history_len, lock_expires, execution_id, status
+                 FROM {s}.instances WHERE instance_id = ANY($1) ORDER BY instance_id FOR UPDATE",
             ))
             .await
             .map_err(backend)?;
-        let Some(row) = tx.query_opt(&statement, &[&id]).await.map_err(backend)? else {
-            return Err(StoreError::InstanceNotFound(commit.instance_id.clone()));
+        type Current = (Option<String>, i64, Option<i64>, String, i32);
+        let current: HashMap<String, Current> = tx
+            .query(&statement, &[&ids])
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(|row| {
+                (
+                    row.get(0),
+                    (row.get(1), row.get(2), row.get(3), row.get(4), row.get(5)),
+                )
+            })
+            .collect();
+        let mut applied: Vec<i64> = commits
+            .iter()
+            .flat_map(|c| c.applied_activities.iter().map(|(id, _)| *id))
+            .collect();
+        applied.sort_unstable();
+        let activity_leases: HashMap<i64, Option<String>> = if applied.is_empty() {
+            HashMap::new()
+        } else {
+            let statement = tx
+                .prepare_cached(&self.sql(
+                    "SELECT id, lock_token FROM {s}.activities WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+                ))
+                .await
+                .map_err(backend)?;
+            tx.query(&statement, &[&applied])
+                .await
+                .map_err(backend)?
+                .into_iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect()
         };
-        let token: Option<String> = row.get(0);
-        let history_len: i64 = row.get(1);
-        let holds = match &commit.lock_token {
-            Some(lock_token) => token.as_deref() == Some(lock_token.as_str()),
-            // A turn without a lease: nobody else may be working on the instance.
-            None => {
-                let expires: Option<i64> = row.get(2);
-                let execution_id: &str = row.get(3);
-                let status: i32 = row.get(4);
-                expires.is_none_or(|expires| expires <= clock::now_millis())
-                    && execution_id == commit.execution_id.as_str()
-                    && status == RuntimeStatus::Running.code()
-            }
-        };
-        if !holds || usize::try_from(history_len).ok() != Some(commit.history_len) {
-            return Err(StoreError::LeaseLost(format!("instance {id}")));
+        let now = clock::now_millis();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut results: Vec<Result<Vec<ActivityWorkItem>, StoreError>> =
+            Vec::with_capacity(commits.len());
+        for commit in commits {
+            let id = commit.instance_id.as_str();
+            let verdict = match current.get(id) {
+                None => Err(StoreError::InstanceNotFound(commit.instance_id.clone())),
+                Some(_) if !seen.insert(id) => Err(StoreError::LeaseLost(format!(
+                    "instance {id} (a second turn in one batch)"
+                ))),
+                Some((token, history_len, expires, execution_id, status)) => {
+                    let holds = match &commit.lock_token {
+                        Some(lock_token) => token.as_deref() == Some(lock_token.as_str()),
+                        // A turn without a lease: nobody else may be working on the instance.
+                        None => {
+                            expires.is_none_or(|expires| expires <= now)
+                                && execution_id == commit.execution_id.as_str()
+                                && *status == RuntimeStatus::Running.code()
+                        }
+                    };
+                    let lost = commit.applied_activities.iter().find(|(id, lock_token)| {
+                        activity_leases.get(id).and_then(Option::as_deref)
+                            != Some(lock_token.as_str())
+                    });
+                    if !holds || usize::try_from(*history_len).ok() != Some(commit.history_len) {
+                        Err(StoreError::LeaseLost(format!("instance {id}")))
+                    } else if let Some((activity_id, _)) = lost {
+                        Err(StoreError::LeaseLost(format!("activity {activity_id}")))
+                    } else {
+                        Ok(Vec::new())
+                    }
+                }
+            };
+            results.push(verdict);
         }
-        if !commit.applied_activities.is_empty() {
-            let (ids, tokens): (Vec<i64>, Vec<&str>) = commit
-                .applied_activities
-                .iter()
-                .map(|(id, token)| (*id, token.as_str()))
-                .unzip();
+        let accepted: Vec<usize> = (0..commits.len()).filter(|&i| results[i].is_ok()).collect();
+        if accepted.is_empty() {
+            return Ok(results);
+        }
+
+        // Writes, one statement per kind for every accepted turn.
+        let (done_ids, done_tokens): (Vec<i64>, Vec<&str>) = accepted
+            .iter()
+            .flat_map(|&i| commits[i].applied_activities.iter())
+            .map(|(id, token)| (*id, token.as_str()))
+            .unzip();
+        if !done_ids.is_empty() {
             let statement = tx
                 .prepare_cached(&self.sql(
                     "DELETE FROM {s}.activities a USING UNNEST($1::bigint[], $2::text[]) AS r(id, token)
@@ -596,214 +670,332 @@ impl PostgresStore {
                 ))
                 .await
                 .map_err(backend)?;
-            let deleted = tx
-                .execute(&statement, &[&ids, &tokens])
+            tx.execute(&statement, &[&done_ids, &done_tokens])
                 .await
                 .map_err(backend)?;
-            if usize::try_from(deleted).ok() != Some(ids.len()) {
-                return Err(StoreError::LeaseLost(format!("one of activities {ids:?}")));
+        }
+        let mut history_ids: Vec<&str> = Vec::new();
+        let mut history_seqs: Vec<i64> = Vec::new();
+        let mut history_events: Vec<&str> = Vec::new();
+        for &i in &accepted {
+            let base = i64::try_from(commits[i].history_len).unwrap_or(i64::MAX);
+            for (offset, event) in events[i].iter().enumerate() {
+                history_ids.push(commits[i].instance_id.as_str());
+                history_seqs.push(base + i64::try_from(offset).unwrap_or(0));
+                history_events.push(event);
             }
         }
-        let base = i64::try_from(commit.history_len).unwrap_or(i64::MAX);
-        if !commit.events.is_empty() {
-            let seqs: Vec<i64> = (0..commit.events.len())
-                .map(|offset| base + i64::try_from(offset).unwrap_or(0))
-                .collect();
-            let events = commit
-                .events
-                .iter()
-                .map(encode_json)
-                .collect::<Result<Vec<_>, _>>()?;
+        if !history_ids.is_empty() {
             let statement = tx
                 .prepare_cached(&self.sql(
                     "INSERT INTO {s}.history (instance_id, seq, event)
-                     SELECT $1, * FROM UNNEST($2::bigint[], $3::text[])",
+                     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[])",
                 ))
                 .await
                 .map_err(backend)?;
-            tx.execute(&statement, &[&id, &seqs, &events])
+            tx.execute(&statement, &[&history_ids, &history_seqs, &history_events])
                 .await
                 .map_err(backend)?;
         }
-        let custom_status_changed = commit.custom_status.is_some();
-        let custom_status = commit.custom_status.clone().flatten();
-        let failure = commit.failure.as_ref().map(encode_json).transpose()?;
-        let new_len = base + i64::try_from(commit.events.len()).unwrap_or(0);
+        let mut update = InstanceUpdates::default();
+        for &i in &accepted {
+            let commit = &commits[i];
+            update.ids.push(commit.instance_id.as_str());
+            update.statuses.push(commit.status.code());
+            update.updated.push(micros(commit.updated_at));
+            update
+                .lengths
+                .push(i64::try_from(commit.history_len + commit.events.len()).unwrap_or(i64::MAX));
+            update
+                .outputs
+                .push(commit.output.as_ref().map(Payload::as_json));
+            update.failures.push(failures[i].as_deref());
+            update.custom_changed.push(commit.custom_status.is_some());
+            update.customs.push(
+                commit
+                    .custom_status
+                    .as_ref()
+                    .and_then(Option::as_ref)
+                    .map(Payload::as_json),
+            );
+        }
         let statement = tx
             .prepare_cached(&self.sql(
-                "UPDATE {s}.instances SET status = $2, updated_at = $3, history_len = $4,
-                     output = COALESCE($5, output), failure = COALESCE($6, failure),
-                     custom_status = CASE WHEN $7 THEN $8 ELSE custom_status END,
+                "UPDATE {s}.instances i SET status = u.status, updated_at = u.updated_at,
+                     history_len = u.history_len,
+                     output = COALESCE(u.output, i.output), failure = COALESCE(u.failure, i.failure),
+                     custom_status = CASE WHEN u.custom_changed THEN u.custom_status ELSE i.custom_status END,
                      lock_token = NULL, lock_expires = NULL
-                 WHERE instance_id = $1",
+                 FROM UNNEST($1::text[], $2::integer[], $3::bigint[], $4::bigint[], $5::text[],
+                             $6::text[], $7::boolean[], $8::text[])
+                     AS u(id, status, updated_at, history_len, output, failure, custom_changed, custom_status)
+                 WHERE i.instance_id = u.id",
             ))
             .await
             .map_err(backend)?;
         tx.execute(
             &statement,
             &[
-                &id,
-                &commit.status.code(),
-                &micros(commit.updated_at),
-                &new_len,
-                &commit.output.as_ref().map(Payload::as_json),
-                &failure,
-                &custom_status_changed,
-                &custom_status.as_ref().map(Payload::as_json),
+                &update.ids,
+                &update.statuses,
+                &update.updated,
+                &update.lengths,
+                &update.outputs,
+                &update.failures,
+                &update.custom_changed,
+                &update.customs,
             ],
         )
         .await
         .map_err(backend)?;
-        if !commit.consumed.is_empty() {
+        let consumed: Vec<i64> = accepted
+            .iter()
+            .flat_map(|&i| commits[i].consumed.iter().copied())
+            .collect();
+        if !consumed.is_empty() {
             let statement = tx
                 .prepare_cached(&self.sql("DELETE FROM {s}.messages WHERE id = ANY($1)"))
                 .await
                 .map_err(backend)?;
-            tx.execute(&statement, &[&commit.consumed])
+            tx.execute(&statement, &[&consumed])
                 .await
                 .map_err(backend)?;
         }
-        let mut leased = Vec::new();
-        if !commit.activities.is_empty() {
-            let lease = commit.lease_activities.map(|lease| {
-                (
-                    uuid::Uuid::new_v4().simple().to_string(),
-                    clock::now_millis() + lease_millis(lease),
-                )
-            });
-            let scheduled: Vec<i64> = commit.activities.iter().map(|a| a.scheduled_id).collect();
-            let names: Vec<&str> = commit.activities.iter().map(|a| a.name.as_str()).collect();
-            let inputs: Vec<&str> = commit
-                .activities
-                .iter()
-                .map(|a| a.input.as_json())
-                .collect();
-            let statement = tx
-                .prepare_cached(&self.sql(
-                    "INSERT INTO {s}.activities (instance_id, execution_id, scheduled_id, name, input, dequeue_count, lock_token, lock_expires)
-                     SELECT $1, $2, a.scheduled_id, a.name, a.input, $3, $4, $5
-                     FROM UNNEST($6::bigint[], $7::text[], $8::text[]) AS a(scheduled_id, name, input)
-                     RETURNING id, scheduled_id",
-                ))
-                .await
-                .map_err(backend)?;
-            let rows = tx
-                .query(
-                    &statement,
-                    &[
-                        &id,
-                        &commit.execution_id.as_str(),
-                        &i32::from(lease.is_some()),
-                        &lease.as_ref().map(|(token, _)| token.as_str()),
-                        &lease.as_ref().map(|(_, expires)| *expires),
-                        &scheduled,
-                        &names,
-                        &inputs,
-                    ],
-                )
-                .await
-                .map_err(backend)?;
-            match &lease {
-                Some((token, _)) => {
-                    for row in rows {
-                        let scheduled_id: i64 = row.get(1);
-                        if let Some(activity) = commit
-                            .activities
-                            .iter()
-                            .find(|a| a.scheduled_id == scheduled_id)
-                        {
-                            leased.push(ActivityWorkItem {
-                                id: row.get(0),
-                                instance_id: commit.instance_id.clone(),
-                                execution_id: commit.execution_id.clone(),
-                                scheduled_id,
-                                name: activity.name.clone(),
-                                input: activity.input.clone(),
-                                attempt: 1,
-                                lock_token: token.clone(),
-                            });
-                        }
-                    }
-                    leased.sort_by_key(|a| a.id);
-                }
-                None => wake.activities = true,
+        self.insert_activities(tx, commits, &accepted, &mut results, wake)
+            .await?;
+        let mut messages: Vec<&OutboundMessage> = Vec::new();
+        for &i in &accepted {
+            let commit = &commits[i];
+            if let Some(next) = &commit.continue_as_new {
+                self.continue_as_new(tx, commit, next).await?;
+                wake.orchestrations = true;
             }
+            messages.extend(commit.messages.iter());
         }
-        if let Some(next) = &commit.continue_as_new {
-            let statement = tx
-                .prepare_cached(&self.sql("DELETE FROM {s}.history WHERE instance_id = $1"))
-                .await
-                .map_err(backend)?;
-            tx.execute(&statement, &[&id]).await.map_err(backend)?;
-            let statement = tx
-                .prepare_cached(&self.sql(
-                    "UPDATE {s}.instances SET execution_id = $2, input = $3, output = NULL, failure = NULL, history_len = 0
-                     WHERE instance_id = $1",
-                ))
-                .await
-                .map_err(backend)?;
-            tx.execute(
-                &statement,
-                &[&id, &next.execution_id.as_str(), &next.input.as_json()],
-            )
-            .await
-            .map_err(backend)?;
-            let restarts: Vec<OutboundMessage> = std::iter::once(&next.started)
-                .chain(&next.carryover)
-                .map(|event| OutboundMessage {
-                    instance_id: commit.instance_id.clone(),
-                    execution_id: Some(next.execution_id.clone()),
-                    visible_at: commit.updated_at,
-                    event: event.clone(),
-                })
-                .collect();
-            self.insert_messages(tx, &restarts.iter().collect::<Vec<_>>())
-                .await?;
+        if !messages.is_empty() {
+            self.insert_messages(tx, &messages).await?;
             wake.orchestrations = true;
         }
-        if !commit.messages.is_empty() {
-            self.insert_messages(tx, &commit.messages.iter().collect::<Vec<_>>())
-                .await?;
-            wake.orchestrations = true;
-        }
-        for child in &commit.new_instances {
-            tx.batch_execute("SAVEPOINT child").await.map_err(backend)?;
-            match self.create_in(tx, child).await {
-                Ok(()) => {
-                    tx.batch_execute("RELEASE SAVEPOINT child")
-                        .await
-                        .map_err(backend)?;
-                    wake.orchestrations = true;
-                }
-                Err(StoreError::InstanceAlreadyExists { .. }) => {
-                    tx.batch_execute("ROLLBACK TO SAVEPOINT child; RELEASE SAVEPOINT child")
-                        .await
-                        .map_err(backend)?;
-                    if let Some(message) = failed_sub_orchestration(&commit.instance_id, child) {
-                        self.insert_messages(tx, &[&message]).await?;
-                        wake.orchestrations = true;
-                    }
-                }
-                Err(other) => return Err(other),
+        for &i in &accepted {
+            let commit = &commits[i];
+            for child in &commit.new_instances {
+                self.create_child(tx, commit, child, wake).await?;
+            }
+            if commit.status.is_terminal() {
+                wake.finished.push(commit.instance_id.clone());
             }
         }
+        // Messages that arrived during the turns (or that they sent each other) wake the
+        // dispatchers, in every process.
         let statement = tx
             .prepare_cached(
-                &self.sql("SELECT EXISTS (SELECT 1 FROM {s}.messages WHERE instance_id = $1)"),
+                &self.sql("SELECT EXISTS (SELECT 1 FROM {s}.messages WHERE instance_id = ANY($1))"),
             )
             .await
             .map_err(backend)?;
         let more: bool = tx
-            .query_one(&statement, &[&id])
+            .query_one(&statement, &[&update.ids])
             .await
             .map_err(backend)?
             .get(0);
         wake.orchestrations |= more;
-        if commit.status.is_terminal() {
-            wake.finished.push(commit.instance_id.clone());
-        }
-        Ok(leased)
+        Ok(results)
     }
+
+    /// Inserts the activities of the accepted turns in one statement; those created leased
+    /// go into their turn's result.
+    async fn insert_activities(
+        &self,
+        tx: &impl GenericClient,
+        commits: &[OrchestrationCommit],
+        accepted: &[usize],
+        results: &mut [Result<Vec<ActivityWorkItem>, StoreError>],
+        wake: &mut Wakeups,
+    ) -> Result<(), StoreError> {
+        let expires = clock::now_millis();
+        let tokens: Vec<Option<String>> = accepted
+            .iter()
+            .map(|&i| {
+                commits[i]
+                    .lease_activities
+                    .map(|_| uuid::Uuid::new_v4().simple().to_string())
+            })
+            .collect();
+        let mut rows = ActivityRows::default();
+        for (&i, token) in accepted.iter().zip(&tokens) {
+            let commit = &commits[i];
+            for activity in &commit.activities {
+                rows.instance_ids.push(commit.instance_id.as_str());
+                rows.execution_ids.push(commit.execution_id.as_str());
+                rows.scheduled.push(activity.scheduled_id);
+                rows.names.push(activity.name.as_str());
+                rows.inputs.push(activity.input.as_json());
+                rows.dequeues.push(i32::from(token.is_some()));
+                rows.tokens.push(token.as_deref());
+                rows.expires.push(
+                    commit
+                        .lease_activities
+                        .map(|lease| expires + lease_millis(lease)),
+                );
+            }
+        }
+        if rows.instance_ids.is_empty() {
+            return Ok(());
+        }
+        let statement = tx
+            .prepare_cached(&self.sql(
+                "INSERT INTO {s}.activities (instance_id, execution_id, scheduled_id, name, input, dequeue_count, lock_token, lock_expires)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+                                      $6::integer[], $7::text[], $8::bigint[])
+                 RETURNING id, instance_id, scheduled_id",
+            ))
+            .await
+            .map_err(backend)?;
+        let returned = tx
+            .query(
+                &statement,
+                &[
+                    &rows.instance_ids,
+                    &rows.execution_ids,
+                    &rows.scheduled,
+                    &rows.names,
+                    &rows.inputs,
+                    &rows.dequeues,
+                    &rows.tokens,
+                    &rows.expires,
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        // An instance has one turn per batch and a turn's scheduled ids are distinct, so
+        // (instance, scheduled id) names each new row.
+        let ids: HashMap<(String, i64), i64> = returned
+            .into_iter()
+            .map(|row| ((row.get(1), row.get(2)), row.get(0)))
+            .collect();
+        for (&i, token) in accepted.iter().zip(&tokens) {
+            let commit = &commits[i];
+            for activity in &commit.activities {
+                let key = (commit.instance_id.to_string(), activity.scheduled_id);
+                let Some(&id) = ids.get(&key) else {
+                    return Err(StoreError::Corrupt(format!(
+                        "activity {} of instance {} was inserted but not returned",
+                        activity.scheduled_id, commit.instance_id
+                    )));
+                };
+                match (token, &mut results[i]) {
+                    (Some(token), Ok(leased)) => leased.push(ActivityWorkItem {
+                        id,
+                        instance_id: commit.instance_id.clone(),
+                        execution_id: commit.execution_id.clone(),
+                        scheduled_id: activity.scheduled_id,
+                        name: activity.name.clone(),
+                        input: activity.input.clone(),
+                        attempt: 1,
+                        lock_token: token.clone(),
+                    }),
+                    _ => wake.activities = true,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Continue-as-new for one committed turn: the history is replaced by the new execution.
+    async fn continue_as_new(
+        &self,
+        tx: &impl GenericClient,
+        commit: &OrchestrationCommit,
+        next: &super::NewExecution,
+    ) -> Result<(), StoreError> {
+        let id = commit.instance_id.as_str();
+        let statement = tx
+            .prepare_cached(&self.sql("DELETE FROM {s}.history WHERE instance_id = $1"))
+            .await
+            .map_err(backend)?;
+        tx.execute(&statement, &[&id]).await.map_err(backend)?;
+        let statement = tx
+            .prepare_cached(&self.sql(
+                "UPDATE {s}.instances SET execution_id = $2, input = $3, output = NULL, failure = NULL, history_len = 0
+                 WHERE instance_id = $1",
+            ))
+            .await
+            .map_err(backend)?;
+        tx.execute(
+            &statement,
+            &[&id, &next.execution_id.as_str(), &next.input.as_json()],
+        )
+        .await
+        .map_err(backend)?;
+        let restarts: Vec<OutboundMessage> = std::iter::once(&next.started)
+            .chain(&next.carryover)
+            .map(|event| OutboundMessage {
+                instance_id: commit.instance_id.clone(),
+                execution_id: Some(next.execution_id.clone()),
+                visible_at: commit.updated_at,
+                event: event.clone(),
+            })
+            .collect();
+        self.insert_messages(tx, &restarts.iter().collect::<Vec<_>>())
+            .await
+    }
+
+    /// Creates a sub-orchestration a turn started; an id in use gives the parent
+    /// `SubOrchestrationFailed` instead.
+    async fn create_child(
+        &self,
+        tx: &impl GenericClient,
+        commit: &OrchestrationCommit,
+        child: &NewInstance,
+        wake: &mut Wakeups,
+    ) -> Result<(), StoreError> {
+        tx.batch_execute("SAVEPOINT child").await.map_err(backend)?;
+        match self.create_in(tx, child).await {
+            Ok(()) => {
+                tx.batch_execute("RELEASE SAVEPOINT child")
+                    .await
+                    .map_err(backend)?;
+                wake.orchestrations = true;
+            }
+            Err(StoreError::InstanceAlreadyExists { .. }) => {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT child; RELEASE SAVEPOINT child")
+                    .await
+                    .map_err(backend)?;
+                if let Some(message) = failed_sub_orchestration(&commit.instance_id, child) {
+                    self.insert_messages(tx, &[&message]).await?;
+                    wake.orchestrations = true;
+                }
+            }
+            Err(other) => return Err(other),
+        }
+        Ok(())
+    }
+}
+
+/// The columns of one batched instance update, one entry per turn.
+#[derive(Default)]
+struct InstanceUpdates<'a> {
+    ids: Vec<&'a str>,
+    statuses: Vec<i32>,
+    updated: Vec<i64>,
+    lengths: Vec<i64>,
+    outputs: Vec<Option<&'a str>>,
+    failures: Vec<Option<&'a str>>,
+    custom_changed: Vec<bool>,
+    customs: Vec<Option<&'a str>>,
+}
+
+/// The columns of one batched activity insert, one entry per activity.
+#[derive(Default)]
+struct ActivityRows<'a> {
+    instance_ids: Vec<&'a str>,
+    execution_ids: Vec<&'a str>,
+    scheduled: Vec<i64>,
+    names: Vec<&'a str>,
+    inputs: Vec<&'a str>,
+    dequeues: Vec<i32>,
+    tokens: Vec<Option<&'a str>>,
+    expires: Vec<Option<i64>>,
 }
 
 /// Creates the schema and runs the migrations it lacks, under a transaction-scoped
@@ -962,29 +1154,9 @@ impl Store for PostgresStore {
     ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError> {
         let mut wake = Wakeups::default();
         let results = in_transaction!(self, |tx| {
-            let mut results = Vec::with_capacity(commits.len());
-            let mut failed = None;
-            for commit in &commits {
-                // Each commit gets its own savepoint so a lost lease undoes only its own writes.
-                if let Err(error) = tx.batch_execute("SAVEPOINT turn").await {
-                    failed = Some(backend(error));
-                    break;
-                }
-                let result = self.commit_one(&tx, commit, &mut wake).await;
-                let end = if result.is_ok() {
-                    "RELEASE SAVEPOINT turn"
-                } else {
-                    "ROLLBACK TO SAVEPOINT turn; RELEASE SAVEPOINT turn"
-                };
-                if let Err(error) = tx.batch_execute(end).await {
-                    failed = Some(backend(error));
-                    break;
-                }
-                results.push(result);
-            }
-            match failed {
-                Some(error) => Err(error),
-                None => self.notify(&tx, &wake).await.map(|()| results),
+            match self.commit_batch(&tx, &commits, &mut wake).await {
+                Ok(results) => self.notify(&tx, &wake).await.map(|()| results),
+                Err(error) => Err(error),
             }
         })?;
         self.wake_local(&wake);
