@@ -1096,6 +1096,74 @@ pub async fn purge_rules(store: Arc<dyn Store>) {
     );
 }
 
+/// In a batch of several turns, each turn gets back exactly its own leased activities,
+/// and its history has exactly its own scheduling events.
+pub async fn batched_turns_get_their_own_activities(store: Arc<dyn Store>) {
+    for (name, input) in [("a", 1), ("b", 2), ("c", 3)] {
+        store
+            .create_instance(new_instance(name, input))
+            .await
+            .expect("create");
+    }
+    let mut items = fetch_orchestrations(&*store).await;
+    items.sort_by(|x, y| x.instance_id.as_str().cmp(y.instance_id.as_str()));
+    assert_eq!(items.len(), 3);
+    let commits: Vec<OrchestrationCommit> = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let count = i64::try_from(index).expect("small") + 1;
+            let mut commit = turn_commit(
+                item,
+                RuntimeStatus::Running,
+                (0..count)
+                    .map(|seq| NewActivity {
+                        scheduled_id: seq,
+                        name: format!("work-{}", item.instance_id),
+                        input: Payload::encode(&(count * 100 + seq)).expect("encode"),
+                    })
+                    .collect(),
+            );
+            commit.lease_activities = Some(LEASE);
+            commit
+        })
+        .collect();
+    let results = store.commit_orchestrations(commits).await.expect("batch");
+    for (index, (item, result)) in items.iter().zip(results).enumerate() {
+        let count = i64::try_from(index).expect("small") + 1;
+        let leased = result.expect("every turn commits");
+        let mut got: Vec<(i64, String, String)> = leased
+            .iter()
+            .map(|a| {
+                assert_eq!(a.instance_id, item.instance_id, "activity of another turn");
+                assert_eq!(a.execution_id, item.execution_id);
+                (a.scheduled_id, a.name.clone(), a.input.as_json().to_owned())
+            })
+            .collect();
+        got.sort();
+        let want: Vec<(i64, String, String)> = (0..count)
+            .map(|seq| {
+                (
+                    seq,
+                    format!("work-{}", item.instance_id),
+                    (count * 100 + seq).to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "instance {}", item.instance_id);
+        let history = store
+            .read_history(&item.instance_id)
+            .await
+            .expect("history")
+            .expect("exists");
+        let scheduled = history
+            .iter()
+            .filter(|e| e.kind.type_name() == "ActivityScheduled")
+            .count();
+        assert_eq!(scheduled, usize::try_from(count).expect("small"));
+    }
+}
+
 /// A commit can create its activities already leased to the committing worker and hand
 /// them back; they are not fetched by others while leased, complete as usual, and come
 /// back when the lease expires.
@@ -1587,6 +1655,7 @@ where
     continue_as_new_starts_a_fresh_history(factory().await).await;
     purge_rules(factory().await).await;
     commits_can_lease_their_activities(factory().await).await;
+    batched_turns_get_their_own_activities(factory().await).await;
     completions_can_lease_the_instance(factory().await).await;
     unleased_turns_apply_activity_results(factory().await).await;
     unleased_turns_are_refused_when_anything_moved(factory().await).await;
@@ -1609,6 +1678,7 @@ macro_rules! store_conformance_tests {
             suspended_instances_wait_for_control_messages, commits_create_sub_orchestrations,
             continue_as_new_starts_a_fresh_history, purge_rules,
             commits_can_lease_their_activities,
+            batched_turns_get_their_own_activities,
             completions_can_lease_the_instance,
             unleased_turns_apply_activity_results,
             unleased_turns_are_refused_when_anything_moved,
