@@ -1319,21 +1319,7 @@ pub async fn unleased_turns_are_refused_when_anything_moved(store: Arc<dyn Store
     // Another lease holds the instance.
     let (leased, history_len) = started_with_leased_activity(&*store, "held").await;
     store
-        .enqueue_message(
-            OutboundMessage {
-                instance_id: id("held"),
-                execution_id: None,
-                visible_at: clock::now(),
-                event: HistoryEvent::new(
-                    clock::now(),
-                    EventKind::EventRaised {
-                        name: "go".into(),
-                        input: Payload::null(),
-                    },
-                ),
-            },
-            &[RuntimeStatus::Running],
-        )
+        .enqueue_message(to("held", raised("go", 0)), &[RuntimeStatus::Running])
         .await
         .expect("raise");
     let holder = fetch_orchestrations(&*store).await;

@@ -409,16 +409,12 @@ impl Store for MemoryStore {
             for activity in commit.activities {
                 let id = state.next_id();
                 match &lease {
-                    Some((token, _)) => leased.push(ActivityWorkItem {
+                    Some((token, _)) => leased.push(activity.leased(
                         id,
-                        instance_id: commit.instance_id.clone(),
-                        execution_id: commit.execution_id.clone(),
-                        scheduled_id: activity.scheduled_id,
-                        name: activity.name.clone(),
-                        input: activity.input.clone(),
-                        attempt: 1,
-                        lock_token: token.clone(),
-                    }),
+                        &commit.instance_id,
+                        &commit.execution_id,
+                        token,
+                    )),
                     None => new_activities = true,
                 }
                 state.activities.insert(

@@ -146,6 +146,29 @@ pub struct NewActivity {
     pub input: Payload,
 }
 
+impl NewActivity {
+    /// The work item of this activity as created leased by a commit
+    /// ([`OrchestrationCommit::lease_activities`]): first delivery, under `lock_token`.
+    pub(crate) fn leased(
+        &self,
+        id: i64,
+        instance_id: &InstanceId,
+        execution_id: &ExecutionId,
+        lock_token: &str,
+    ) -> ActivityWorkItem {
+        ActivityWorkItem {
+            id,
+            instance_id: instance_id.clone(),
+            execution_id: execution_id.clone(),
+            scheduled_id: self.scheduled_id,
+            name: self.name.clone(),
+            input: self.input.clone(),
+            attempt: 1,
+            lock_token: lock_token.to_owned(),
+        }
+    }
+}
+
 /// The result of one orchestration turn, committed atomically.
 #[derive(Debug, Clone)]
 pub struct OrchestrationCommit {

@@ -884,16 +884,12 @@ impl PostgresStore {
                     )));
                 };
                 match (token, &mut results[i]) {
-                    (Some(token), Ok(leased)) => leased.push(ActivityWorkItem {
+                    (Some(token), Ok(leased)) => leased.push(activity.leased(
                         id,
-                        instance_id: commit.instance_id.clone(),
-                        execution_id: commit.execution_id.clone(),
-                        scheduled_id: activity.scheduled_id,
-                        name: activity.name.clone(),
-                        input: activity.input.clone(),
-                        attempt: 1,
-                        lock_token: token.clone(),
-                    }),
+                        &commit.instance_id,
+                        &commit.execution_id,
+                        token,
+                    )),
                     _ => wake.activities = true,
                 }
             }

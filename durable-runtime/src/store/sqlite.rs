@@ -818,16 +818,12 @@ fn commit_orchestration(
             )
             .map_err(backend)?;
         match &lease {
-            Some((token, _)) => leased.push(ActivityWorkItem {
-                id: activity_id,
-                instance_id: commit.instance_id.clone(),
-                execution_id: commit.execution_id.clone(),
-                scheduled_id: activity.scheduled_id,
-                name: activity.name.clone(),
-                input: activity.input.clone(),
-                attempt: 1,
-                lock_token: token.clone(),
-            }),
+            Some((token, _)) => leased.push(activity.leased(
+                activity_id,
+                &commit.instance_id,
+                &commit.execution_id,
+                token,
+            )),
             None => wake.activities = true,
         }
     }

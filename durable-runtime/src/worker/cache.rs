@@ -1,7 +1,7 @@
 //! The instance cache: live replay engines kept between turns.
 
 use std::num::NonZeroUsize;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use lru::LruCache;
 
@@ -36,12 +36,7 @@ impl InstanceCache {
         execution_id: &crate::ids::ExecutionId,
         history_len: usize,
     ) -> Option<ReplayEngine> {
-        let mut engines = self
-            .engines
-            .as_ref()?
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let engine = engines.pop(instance_id)?;
+        let engine = self.lock()?.pop(instance_id)?;
         (engine.history_len() == history_len && engine.execution_id() == execution_id)
             .then_some(engine)
     }
@@ -53,11 +48,7 @@ impl InstanceCache {
         instance_id: &InstanceId,
         execution_id: &crate::ids::ExecutionId,
     ) -> Option<ReplayEngine> {
-        let mut engines = self
-            .engines
-            .as_ref()?
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut engines = self.lock()?;
         if engines.peek(instance_id)?.execution_id() != execution_id {
             return None;
         }
@@ -66,11 +57,18 @@ impl InstanceCache {
 
     /// Keeps `engine` for the next turn of `instance_id`.
     pub(crate) fn put(&self, instance_id: InstanceId, engine: ReplayEngine) {
-        if let Some(engines) = &self.engines {
-            engines
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .put(instance_id, engine);
+        if let Some(mut engines) = self.lock() {
+            engines.put(instance_id, engine);
         }
+    }
+
+    /// The engines, locked; `None` when caching is off.
+    fn lock(&self) -> Option<MutexGuard<'_, LruCache<InstanceId, ReplayEngine>>> {
+        Some(
+            self.engines
+                .as_ref()?
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 }

@@ -46,6 +46,14 @@ struct InFlight {
 }
 
 impl InFlight {
+    /// These instances' turns are committing now.
+    fn begin<'a>(&self, ids: impl Iterator<Item = &'a InstanceId>) {
+        self.instances
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(ids.cloned());
+    }
+
     /// The instance's turn has committed (or failed to): its work may run again.
     fn settle(&self, id: &InstanceId) {
         self.instances
@@ -177,13 +185,7 @@ pub(crate) async fn run(
             }
             continue;
         };
-        {
-            let mut instances = in_flight
-                .instances
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            instances.extend(prepared.commits.iter().map(|c| c.instance_id.clone()));
-        }
+        in_flight.begin(prepared.commits.iter().map(|c| &c.instance_id));
         let (shared, in_flight) = (shared.clone(), in_flight.clone());
         tokio::spawn(async move {
             commit_batch(&shared, &in_flight, prepared).await;
@@ -199,6 +201,12 @@ pub(crate) async fn run(
         .acquire_many(u32::try_from(COMMITS_IN_FLIGHT).unwrap_or(u32::MAX))
         .await;
     ready.close();
+    while let Some(handed) = ready.recv().await {
+        match handed {
+            Ready::Turn(item) => held_items.push(item),
+            Ready::Completion(pending) => held_local.push(pending),
+        }
+    }
     for pending in held_local.groups.into_iter().flat_map(|(_, group)| group) {
         enqueue_completion(&shared, pending);
     }
@@ -206,16 +214,6 @@ pub(crate) async fn run(
         let _ = store
             .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
             .await;
-    }
-    while let Some(handed) = ready.recv().await {
-        match handed {
-            Ready::Turn(item) => {
-                let _ = store
-                    .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
-                    .await;
-            }
-            Ready::Completion(pending) => enqueue_completion(&shared, pending),
-        }
     }
 }
 
@@ -243,18 +241,21 @@ impl LocalTurns {
         let (mut kept, mut rest) = (Self::default(), Self::default());
         for (id, group) in self.groups {
             let into = if keep(&id) { &mut kept } else { &mut rest };
-            into.index.insert(id.clone(), into.groups.len());
-            into.groups.push((id, group));
+            into.extend(group);
         }
         (kept, rest)
     }
 
-    /// Adds `other`'s groups (for instances not already here) after these.
+    /// Adds `other`'s results after these.
     fn merge(&mut self, other: Self) {
         for (_, group) in other.groups {
-            for pending in group {
-                self.push(pending);
-            }
+            self.extend(group);
+        }
+    }
+
+    fn extend(&mut self, pending: Vec<PendingCompletion>) {
+        for pending in pending {
+            self.push(pending);
         }
     }
 
@@ -268,8 +269,8 @@ impl LocalTurns {
     }
 }
 
-/// Turns activity results for one instance into a work item for its cached engine; gives
-/// the results back when the instance is not cached in their execution.
+/// Turns activity results for one instance into a work item for its cached engine; `None`
+/// when the instance is not cached in their execution.
 fn local_work_item(
     shared: &WorkerShared,
     instance_id: InstanceId,
