@@ -1,20 +1,27 @@
-//! The benchmark workloads of `shared/bench/WORKLOADS.md` (W1, W1lat, W2, W3, W4, W5, W6 and
-//! the x10 scalings), printing one `RESULT` line per workload and run.
+//! The benchmark workloads of `shared/bench/WORKLOADS.md` (W1, W1lat, W2, W3, W4, W5, W6,
+//! the x10 scalings and the backlog workloads W7, W8, W9 in `backlog.rs`), printing one
+//! `RESULT` line per workload and run.
 //!
 //! ```text
 //! cargo run --release --example bench -- all --store sqlite --runs 3
 //! cargo run --release --example bench -- W1 --store memory
+//! cargo run --release --example bench -- W9 --store sqlite --scale 0.1
 //! ```
 //! Each run uses a fresh store (a new SQLite file under the system temp directory).
 //! Activities are no-ops that return their input plus one.
 
 use std::future::IntoFuture;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use durable_runtime::prelude::*;
+use durable_runtime::store::memory::MemoryStore;
 use durable_runtime::store::sqlite::{Durability, SqliteOptions};
+
+mod backlog;
+mod loader;
 
 const WAIT: Duration = Duration::from_secs(600);
 
@@ -47,12 +54,17 @@ enum Workload {
     W4,
     W5,
     W6,
+    W4x10,
+    W7,
+    W8,
+    W9,
 }
 
 #[derive(Debug, Parser)]
 #[command(about = "Run durable's benchmark workloads and print RESULT lines")]
 struct Args {
-    /// Which workload to run (`all` runs W1, W1lat, W2, W3, W4, W5, W6, W2x10, W3x10).
+    /// Which workload to run (`all` runs W1, W1lat, W2, W3, W4, W5, W6, then W2x10, W3x10 and
+    /// W4x10 unless `--quick`, then the backlog workloads W7, W8, W9 at `--scale`).
     #[arg(value_enum, ignore_case = true, default_value = "all")]
     workload: Workload,
     /// The store.
@@ -77,6 +89,9 @@ struct Args {
     /// Skip the x10 workloads (for a quick run, e.g. in CI).
     #[arg(long)]
     quick: bool,
+    /// Scales the instance counts of the backlog workloads W7, W8 and W9 (CI: 0.1).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
 }
 
 #[activity]
@@ -112,6 +127,14 @@ async fn one_step(ctx: OrchestrationContext, value: u64) -> Result<u64, Orchestr
     Ok(ctx.call_activity(Increment, value).await?)
 }
 
+/// Where a run's store lives.
+enum BenchStore {
+    Memory(Arc<MemoryStore>),
+    Sqlite(PathBuf),
+    /// A PostgreSQL task hub (schema) at `--url`.
+    Postgres(String),
+}
+
 struct Bench {
     args: Args,
     temp: PathBuf,
@@ -144,17 +167,42 @@ impl Bench {
         }
     }
 
+    /// A fresh runtime on a fresh store.
     async fn runtime(&mut self) -> anyhow::Result<Runtime> {
+        let store = self.fresh_store();
+        self.start(&store).await
+    }
+
+    /// Names a fresh store (a new SQLite file, PostgreSQL task hub or memory store).
+    fn fresh_store(&mut self) -> BenchStore {
         self.counter += 1;
+        match self.args.store {
+            StoreKind::Memory => BenchStore::Memory(Arc::new(MemoryStore::new())),
+            StoreKind::Postgres => {
+                BenchStore::Postgres(format!("bench_{}_{}", std::process::id(), self.counter))
+            }
+            StoreKind::Sqlite => {
+                BenchStore::Sqlite(self.temp.join(format!("bench-{}.db", self.counter)))
+            }
+        }
+    }
+
+    fn postgres_url(&self) -> anyhow::Result<String> {
+        self.args.url.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--store postgres needs --url or DURABLE_POSTGRES_URL (scripts/postgres.sh start)"
+            )
+        })
+    }
+
+    /// Starts a runtime (and, on PostgreSQL, the extra workers) on `store`.
+    async fn start(&mut self, store: &BenchStore) -> anyhow::Result<Runtime> {
         self.stop_extra_workers();
         let builder = Runtime::builder();
-        let builder = match self.args.store {
-            StoreKind::Memory => builder.in_memory(),
-            StoreKind::Postgres => {
-                let url = self.args.url.clone().ok_or_else(|| {
-                    anyhow::anyhow!("--store postgres needs --url or DURABLE_POSTGRES_URL (scripts/postgres.sh start)")
-                })?;
-                let hub = format!("bench_{}_{}", std::process::id(), self.counter);
+        let builder = match store {
+            BenchStore::Memory(store) => builder.store(store.clone()),
+            BenchStore::Postgres(hub) => {
+                let url = self.postgres_url()?;
                 let runtime = builder
                     .postgres_with(&url, postgres_options(hub.clone()))
                     .start()
@@ -167,7 +215,7 @@ impl Bench {
                             "--url",
                             &url,
                             "--serve-task-hub",
-                            &hub,
+                            hub,
                         ])
                         .stdout(std::process::Stdio::null())
                         .spawn()?;
@@ -175,8 +223,7 @@ impl Bench {
                 }
                 return Ok(runtime);
             }
-            StoreKind::Sqlite => {
-                let path = self.temp.join(format!("bench-{}.db", self.counter));
+            BenchStore::Sqlite(path) => {
                 let durability = match self.args.durability {
                     DurabilityArg::Full => Durability::Full,
                     DurabilityArg::Normal => Durability::Normal,
@@ -441,6 +488,9 @@ async fn main() -> anyhow::Result<()> {
             Workload::W4,
             Workload::W5,
             Workload::W6,
+            Workload::W7,
+            Workload::W8,
+            Workload::W9,
         ],
         Workload::All => vec![
             Workload::W1,
@@ -452,6 +502,10 @@ async fn main() -> anyhow::Result<()> {
             Workload::W6,
             Workload::W2x10,
             Workload::W3x10,
+            Workload::W4x10,
+            Workload::W7,
+            Workload::W8,
+            Workload::W9,
         ],
         one => vec![one],
     };
@@ -483,6 +537,10 @@ async fn main() -> anyhow::Result<()> {
                 Workload::W4 => w4(&mut bench).await?,
                 Workload::W5 => w5(&mut bench).await?,
                 Workload::W6 => w6(&mut bench).await?,
+                Workload::W4x10 => backlog::w4x10(&mut bench).await?,
+                Workload::W7 => backlog::w7(&mut bench).await?,
+                Workload::W8 => backlog::w8(&mut bench).await?,
+                Workload::W9 => backlog::w9(&mut bench).await?,
                 Workload::All => unreachable!("expanded above"),
             }
         }

@@ -1,0 +1,420 @@
+//! The backlog workloads W7, W8 and W9 of `shared/bench/WORKLOADS.md`, and W4 at 10,000
+//! (W4x10): the same figures with tens of thousands to a million instances in the store, so
+//! that no figure comes only from an empty store. `--scale` shrinks every count (CI runs
+//! `--scale 0.1`).
+
+use std::future::IntoFuture;
+use std::time::{Duration, Instant};
+
+use durable_runtime::prelude::*;
+use durable_runtime::store::{InstanceQuery, PurgeQuery};
+
+use super::{Bench, BenchStore, Chain, OneStep, WAIT, peak_rss_mb, reset_peak_rss, run_many};
+
+/// W8's first half: waits on a durable timer an hour away.
+#[orchestrator]
+async fn park_on_timer(ctx: OrchestrationContext, hours: u64) -> Result<u64, OrchestrationError> {
+    ctx.create_timer(Duration::from_secs(hours * 3600)).await;
+    Ok(hours)
+}
+
+/// W8's second half: the human-interaction pattern, an approval with a 72-hour timeout.
+#[orchestrator]
+async fn park_on_event(ctx: OrchestrationContext, value: u64) -> Result<u64, OrchestrationError> {
+    let step: u64 = ctx
+        .wait_for_external_event_with_timeout("approval", Duration::from_secs(72 * 3600))
+        .await?;
+    Ok(value + step)
+}
+
+/// `count` scaled by `--scale`, at least 10.
+fn scaled(bench: &Bench, count: usize) -> usize {
+    ((count as f64 * bench.args.scale).round() as usize).max(10)
+}
+
+/// Seconds per instance of a W4-shaped run of `count` instances on a fresh store.
+async fn starts(bench: &mut Bench, label: &str, count: usize) -> anyhow::Result<f64> {
+    let runtime = bench.runtime().await?;
+    reset_peak_rss();
+    let started = Instant::now();
+    let outputs = run_many::<OneStep>(&runtime.client(), count, |i| i as u64).await?;
+    let wall = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        outputs.iter().enumerate().all(|(i, &o)| o == i as u64 + 1),
+        "{label} produced a wrong output"
+    );
+    runtime.shutdown().await;
+    Ok(wall)
+}
+
+/// W4 at 1,000 and at `count`, in one run: the per-instance cost ratio shows the growth.
+pub(super) async fn many_starts(
+    bench: &mut Bench,
+    label: &str,
+    count: usize,
+) -> anyhow::Result<()> {
+    let base = starts(bench, "W4", 1000).await? / 1000.0;
+    let wall = starts(bench, label, count).await?;
+    let per_instance = wall / count as f64;
+    bench.result(
+        label,
+        &format!(
+            "instances={count} wall_s={wall:.3} starts_per_s={:.0} per_instance_ms={:.4} w4_per_instance_ms={:.4} ratio_to_w4={:.2}",
+            count as f64 / wall,
+            per_instance * 1000.0,
+            base * 1000.0,
+            per_instance / base
+        ),
+    );
+    Ok(())
+}
+
+pub(super) async fn w7(bench: &mut Bench) -> anyhow::Result<()> {
+    let count = scaled(bench, 100_000);
+    many_starts(bench, "W7", count).await
+}
+
+/// Median W1lat (ms) on `runtime`.
+async fn w1lat_on(runtime: &Runtime, runs: usize) -> anyhow::Result<f64> {
+    let mut latencies = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        let output = Chain::start(&runtime.client(), 10)
+            .await?
+            .wait_for_completion(WAIT)
+            .await?;
+        anyhow::ensure!(output == 10, "W1lat produced a wrong output");
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(median(&mut latencies))
+}
+
+/// W1's wall seconds on `runtime`.
+async fn w1_on(runtime: &Runtime) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let outputs = run_many::<Chain>(&runtime.client(), 200, |_| 10).await?;
+    anyhow::ensure!(
+        outputs.iter().all(|&o| o == 10),
+        "W1 produced a wrong output"
+    );
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// W4's wall seconds on `runtime`.
+async fn w4_on(runtime: &Runtime) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let outputs = run_many::<OneStep>(&runtime.client(), 1000, |i| i as u64).await?;
+    anyhow::ensure!(
+        outputs.iter().enumerate().all(|(i, &o)| o == i as u64 + 1),
+        "W4 produced a wrong output"
+    );
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// CPU seconds (user + system) this process has used (Linux `/proc/self/stat`, in clock
+/// ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line, 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Resident set size now, in MiB (Linux `VmRSS`).
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Waits until no instance is `Pending`: every one has run its first turn.
+async fn until_none_pending(client: &DurableClient) -> anyhow::Result<()> {
+    let query = InstanceQuery {
+        statuses: vec![RuntimeStatus::Pending],
+        page_size: 1,
+        ..Default::default()
+    };
+    while !client.list_instances(&query).await?.instances.is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+pub(super) async fn w8(bench: &mut Bench) -> anyhow::Result<()> {
+    let count = scaled(bench, 100_000);
+    let (timers, events) = (count / 2, count - count / 2);
+    let empty = bench.runtime().await?;
+    let lat_empty = w1lat_on(&empty, 20).await?;
+    let w1_empty = w1_on(&empty).await?;
+    empty.shutdown().await;
+
+    let runtime = bench.runtime().await?;
+    let client = runtime.client();
+    reset_peak_rss();
+    let started = Instant::now();
+    let timer_starts = (0..timers).map(|_| ParkOnTimer::start(&client, 1).into_future());
+    let event_starts = (0..events).map(|i| ParkOnEvent::start(&client, i as u64).into_future());
+    let (timer_handles, event_handles) =
+        tokio::join!(join_all(timer_starts), join_all(event_starts));
+    let started_s = started.elapsed().as_secs_f64();
+    let event_handles = event_handles.into_iter().collect::<Result<Vec<_>, _>>()?;
+    anyhow::ensure!(
+        timer_handles.iter().all(Result::is_ok),
+        "W8: a timer instance failed to start"
+    );
+    until_none_pending(&client).await?;
+    let park_s = started.elapsed().as_secs_f64();
+
+    // Parked: nothing is due; the worker should be asleep.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let window = (10.0 * bench.args.scale).clamp(2.0, 10.0);
+    let cpu_before = cpu_seconds();
+    tokio::time::sleep(Duration::from_secs_f64(window)).await;
+    let idle_cpu_pct = (cpu_seconds() - cpu_before) / window * 100.0;
+    let parked_rss = rss_mb();
+
+    let lat = w1lat_on(&runtime, 20).await?;
+    let w1_wall = w1_on(&runtime).await?;
+
+    let raised = Instant::now();
+    let raises = event_handles
+        .iter()
+        .map(|h| client.raise_event(h.instance_id(), "approval", &1u64));
+    join_all(raises)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let results = join_all(event_handles.iter().map(|h| h.wait_for_completion(WAIT))).await;
+    let raise_s = raised.elapsed().as_secs_f64();
+    for (index, result) in results.into_iter().enumerate() {
+        anyhow::ensure!(result? == index as u64 + 1, "W8 produced a wrong output");
+    }
+    bench.result(
+        "W8",
+        &format!(
+            "parked={count} start_calls_s={started_s:.2} park_s={park_s:.2} parked_per_s={:.0} idle_cpu_pct={idle_cpu_pct:.2} parked_rss_mb={parked_rss:.1} \
+             w1lat_ms={lat:.2} w1lat_empty_ms={lat_empty:.2} w1lat_ratio={:.2} w1_s={w1_wall:.3} w1_empty_s={w1_empty:.3} w1_ratio={:.2} \
+             raise_s={raise_s:.3} events_per_s={:.0}",
+            count as f64 / park_s,
+            lat / lat_empty,
+            w1_wall / w1_empty,
+            events as f64 / raise_s,
+        ),
+    );
+    runtime.shutdown().await;
+    Ok(())
+}
+
+/// The store's size on disk in MiB, where it has one (the SQLite file with its WAL).
+fn store_size_mb(store: &BenchStore) -> Option<f64> {
+    let BenchStore::Sqlite(path) = store else {
+        return None;
+    };
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    Some((size(path) + size(std::path::Path::new(&wal))) as f64 / (1024.0 * 1024.0))
+}
+
+/// Median latency in ms of `runs` calls of `call`.
+async fn latency_ms<F, Fut, T>(runs: usize, mut call: F) -> anyhow::Result<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        call().await?;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(median(&mut samples))
+}
+
+pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
+    let count = scaled(bench, 1_000_000);
+    let empty = bench.runtime().await?;
+    let lat_empty = w1lat_on(&empty, 20).await?;
+    let w1_empty = w1_on(&empty).await?;
+    let w4_empty = w4_on(&empty).await?;
+    empty.shutdown().await;
+
+    // The template: one real W4 instance, copied `count` times through the store's schema.
+    let store = bench.fresh_store();
+    let runtime = bench.start(&store).await?;
+    OneStep::start(&runtime.client(), 0)
+        .instance_id(super::loader::TEMPLATE)
+        .await?
+        .wait_for_completion(WAIT)
+        .await?;
+    runtime.shutdown().await;
+    let loaded = Instant::now();
+    let first_created = super::loader::load(bench, &store, count).await?;
+    let load_s = loaded.elapsed().as_secs_f64();
+
+    let runtime = bench.start(&store).await?;
+    let client = runtime.client();
+    let size_before = store_size_mb(&store);
+    let w1_loaded = w1_on(&runtime).await?;
+    let w4_loaded = w4_on(&runtime).await?;
+
+    // Listings: first pages, and pages half-way in (keyset tokens from the middle).
+    let completed = InstanceQuery {
+        statuses: vec![RuntimeStatus::Completed],
+        page_size: 100,
+        ..Default::default()
+    };
+    let by_created = InstanceQuery {
+        created_from: Some(first_created),
+        page_size: 100,
+        ..Default::default()
+    };
+    let half_way = client
+        .get_status(&super::loader::instance_id(count / 2))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("W9: a loaded instance is missing"))?
+        .created_time;
+    let middle = InstanceQuery {
+        created_from: Some(half_way),
+        page_size: 100,
+        ..Default::default()
+    };
+    let deep_token = client.list_instances(&middle).await?.continuation_token;
+    anyhow::ensure!(deep_token.is_some(), "W9: no page half-way in");
+    let page = |query: InstanceQuery| {
+        let client = client.clone();
+        move || {
+            let (client, query) = (client.clone(), query.clone());
+            async move {
+                let page = client.list_instances(&query).await?;
+                anyhow::ensure!(page.instances.len() == 100, "W9: a short page");
+                Ok(())
+            }
+        }
+    };
+    let status_first = latency_ms(20, page(completed.clone())).await?;
+    let status_deep = latency_ms(
+        20,
+        page(InstanceQuery {
+            continuation_token: deep_token.clone(),
+            ..completed.clone()
+        }),
+    )
+    .await?;
+    let created_first = latency_ms(20, page(by_created.clone())).await?;
+    let created_deep = latency_ms(
+        20,
+        page(InstanceQuery {
+            continuation_token: deep_token,
+            ..by_created
+        }),
+    )
+    .await?;
+    let probe = super::loader::instance_id(count / 3);
+    let status_read = latency_ms(200, || {
+        let (client, probe) = (client.clone(), probe.clone());
+        async move {
+            anyhow::ensure!(
+                client.get_status(&probe).await?.is_some(),
+                "W9: a loaded instance is missing"
+            );
+            Ok(())
+        }
+    })
+    .await?;
+
+    // Purge every completed instance created so far while W1lat runs beside it (its own
+    // instances are newer, so the purge leaves them to their waiting clients).
+    let marker = OneStep::start(&client, 0).await?;
+    marker.wait_for_completion(WAIT).await?;
+    let purge_to = marker.status().await?.created_time + chrono::Duration::microseconds(1);
+    reset_peak_rss();
+    let purge_started = Instant::now();
+    let purge = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .purge_instances(&PurgeQuery {
+                    statuses: vec![RuntimeStatus::Completed],
+                    created_to: Some(purge_to),
+                    ..Default::default()
+                })
+                .await
+        }
+    });
+    let mut during = Vec::new();
+    while !purge.is_finished() {
+        let started = Instant::now();
+        let output = Chain::start(&client, 10)
+            .await?
+            .wait_for_completion(WAIT)
+            .await?;
+        anyhow::ensure!(output == 10, "W1lat produced a wrong output");
+        during.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let purged = purge.await??;
+    let purge_s = purge_started.elapsed().as_secs_f64();
+    let purge_rss = peak_rss_mb();
+    let lat_during = if during.is_empty() {
+        0.0
+    } else {
+        median(&mut during)
+    };
+    anyhow::ensure!(
+        purged >= count,
+        "W9: purged {purged} of {count} loaded instances"
+    );
+    let size_after = store_size_mb(&store);
+    let w4_after = w4_on(&runtime).await?;
+    let size_reused = store_size_mb(&store);
+    let size = |s: Option<f64>| s.map_or_else(|| "n/a".to_owned(), |s| format!("{s:.1}"));
+    bench.result(
+        "W9",
+        &format!(
+            "instances={count} load_s={load_s:.1} w1_s={w1_loaded:.3} w1_empty_s={w1_empty:.3} w1_ratio={:.2} \
+             w4_s={w4_loaded:.3} w4_empty_s={w4_empty:.3} w4_ratio={:.2} \
+             list_status_first_ms={status_first:.2} list_status_deep_ms={status_deep:.2} \
+             list_created_first_ms={created_first:.2} list_created_deep_ms={created_deep:.2} status_read_ms={status_read:.3} \
+             purged={purged} purge_s={purge_s:.1} purge_per_s={:.0} purge_peak_rss_mb={purge_rss:.1} \
+             w1lat_during_purge_ms={lat_during:.2} w1lat_empty_ms={lat_empty:.2} w1lat_purge_ratio={:.2} w1lat_samples={} \
+             size_before_mb={} size_after_mb={} size_after_w4_mb={} w4_after_purge_s={w4_after:.3}",
+            w1_loaded / w1_empty,
+            w4_loaded / w4_empty,
+            purged as f64 / purge_s,
+            lat_during / lat_empty,
+            during.len(),
+            size(size_before),
+            size(size_after),
+            size(size_reused),
+        ),
+    );
+    runtime.shutdown().await;
+    Ok(())
+}
+
+/// W4 at 10,000 beside W4 at 1,000.
+pub(super) async fn w4x10(bench: &mut Bench) -> anyhow::Result<()> {
+    many_starts(bench, "W4x10", 10_000).await
+}
