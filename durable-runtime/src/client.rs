@@ -53,6 +53,11 @@ fn state_error(error: StoreError, operation: &'static str) -> ClientError {
 /// another process (this process's own completions wake the waiter at once).
 const MAX_WAIT_POLL: Duration = Duration::from_secs(1);
 
+/// The gap between two status reads of a waiter whose store reports other processes'
+/// changes ([`Notifier::watches_others`](crate::store::Notifier::watches_others)): a
+/// safety net only, so that a hundred thousand waiters read almost nothing while they wait.
+const SAFETY_WAIT_POLL: Duration = Duration::from_secs(30);
+
 /// The first gap between two status reads while waiting. Completions in this process (and,
 /// on PostgreSQL, in any process) wake the waiter at once, so the re-reads are only the
 /// fallback; starting at 10 ms made a few hundred waiting clients a large share of the
@@ -135,9 +140,12 @@ impl DurableClient {
     /// Waits until the instance is Completed, Failed, Terminated or Canceled, and returns
     /// that status (whatever it is: check `runtime_status`).
     ///
-    /// Does not busy-poll: a completion in this process wakes the waiter at once; for
-    /// instances run by other processes the status is re-read after 100 ms, then with a
-    /// back-off that doubles up to 1 s.
+    /// Does not busy-poll: a completion in this process wakes the waiter at once. Where the
+    /// store reports changes by other processes (memory; SQLite, whose writer watches the
+    /// file's data version; PostgreSQL while its listener is connected), such a change wakes
+    /// the waiter, which then re-reads no more often than a back-off from 100 ms doubling up
+    /// to 1 s, and otherwise only every 30 s as a safety net; elsewhere the status is
+    /// re-read on that back-off. `timeout` may be `Duration::MAX` (no deadline).
     ///
     /// # Errors
     /// [`ClientError::InstanceNotFound`], [`ClientError::Timeout`] (with the status at the
@@ -147,10 +155,17 @@ impl DurableClient {
         instance_id: &InstanceId,
         timeout: Duration,
     ) -> Result<OrchestrationStatus, ClientError> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        // `Instant + Duration::MAX` would overflow: a deadline past any real wait is none.
+        let deadline = now.checked_add(timeout);
+        let notifier = self.store.notifier();
         let mut poll = FIRST_WAIT_POLL;
         loop {
-            let finished = self.store.notifier().watch_instance(instance_id);
+            // Registered before the read, so a finish or change between the two still wakes.
+            let finished = notifier.watch_instance(instance_id);
+            let mut changed = std::pin::pin!(notifier.other_change());
+            changed.as_mut().enable();
+            let read_at = tokio::time::Instant::now();
             let status = self
                 .get_status(instance_id)
                 .await?
@@ -159,15 +174,32 @@ impl DurableClient {
                 return Ok(status);
             }
             let now = tokio::time::Instant::now();
-            if now >= deadline {
+            if deadline.is_some_and(|deadline| now >= deadline) {
                 return Err(ClientError::Timeout {
                     instance_id: instance_id.clone(),
                     timeout,
                     status: status.runtime_status,
                 });
             }
-            let wait = poll.min(deadline - now);
-            let _ = tokio::time::timeout(wait, finished).await;
+            // A store that reports other processes' changes wakes us when one may matter; we
+            // then re-read no sooner than the back-off allows. Otherwise re-read on the
+            // back-off alone.
+            let watched = notifier.watches_others();
+            let gap = if watched { SAFETY_WAIT_POLL } else { poll };
+            let until = deadline.map_or(now + gap, |deadline| deadline.min(now + gap));
+            let told = async {
+                if watched {
+                    changed.await;
+                    tokio::time::sleep_until(read_at + poll).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = finished => {}
+                () = told => {}
+                () = tokio::time::sleep_until(until) => {}
+            }
             poll = (poll * 2).min(MAX_WAIT_POLL);
         }
     }

@@ -2,8 +2,14 @@
 //!
 //! For tests, doctests and benchmarks. It has the same semantics as the durable stores
 //! (leases, atomic commits, the same conformance suite) but nothing survives the process.
+//!
+//! Its access paths are the SQLite store's, as ordered sets: each instance's message ids
+//! (`queues`), the instances with work queued by due time (`due`), instances by creation
+//! time and by status and creation time, activities by visibility. So a fetch, a timer
+//! wake-up, a listing page and a purge chunk cost O(log n + what they return), never a
+//! pass over the backlog.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -36,6 +42,8 @@ struct Instance {
     history: Vec<HistoryEvent>,
     lock: Option<(String, i64)>,
     parent_instance_id: Option<InstanceId>,
+    /// When a fetch should next look at it (ms), as the SQLite store's `due_at`.
+    due: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -57,11 +65,25 @@ struct Activity {
     lock: Option<(String, i64)>,
 }
 
+/// A position in creation order.
+type Created = (DateTime<Utc>, InstanceId);
+
 #[derive(Debug, Default)]
 struct State {
     instances: HashMap<InstanceId, Instance>,
     messages: BTreeMap<i64, Message>,
+    /// Each instance's queued message ids, oldest first.
+    queues: HashMap<InstanceId, BTreeSet<i64>>,
+    /// Instances with work queued, by [`Instance::due`].
+    due: BTreeSet<(i64, InstanceId)>,
+    by_created: BTreeSet<Created>,
+    by_status: HashMap<RuntimeStatus, BTreeSet<Created>>,
     activities: BTreeMap<i64, Activity>,
+    /// Activities by when a fetch may take them (0 if never leased, else the lease's
+    /// expiry), then id.
+    activity_queue: BTreeSet<(i64, i64)>,
+    /// Each instance's activity ids.
+    instance_activities: HashMap<InstanceId, BTreeSet<i64>>,
     next_id: i64,
 }
 
@@ -71,12 +93,149 @@ impl State {
         self.next_id
     }
 
+    /// Adds an instance row and indexes it.
+    fn insert_instance(&mut self, id: InstanceId, instance: Instance) {
+        let key = (instance.created_at, id.clone());
+        self.by_status
+            .entry(instance.status)
+            .or_default()
+            .insert(key.clone());
+        self.by_created.insert(key);
+        if let Some(due) = instance.due {
+            self.due.insert((due, id.clone()));
+        }
+        self.instances.insert(id, instance);
+    }
+
+    /// Moves an instance to `status`, keeping the status index.
+    fn set_status(&mut self, id: &InstanceId, status: RuntimeStatus) {
+        let Some(instance) = self.instances.get_mut(id) else {
+            return;
+        };
+        if instance.status == status {
+            return;
+        }
+        let key = (instance.created_at, id.clone());
+        if let Some(set) = self.by_status.get_mut(&instance.status) {
+            set.remove(&key);
+        }
+        instance.status = status;
+        self.by_status.entry(status).or_default().insert(key);
+    }
+
+    /// Sets an instance's due time, keeping the due index.
+    fn set_due(&mut self, id: &InstanceId, due: Option<i64>) {
+        let Some(instance) = self.instances.get_mut(id) else {
+            return;
+        };
+        if instance.due == due {
+            return;
+        }
+        if let Some(old) = instance.due {
+            self.due.remove(&(old, id.clone()));
+        }
+        instance.due = due;
+        if let Some(new) = due {
+            self.due.insert((new, id.clone()));
+        }
+    }
+
+    /// Brings an instance's due time forward to a message visible at `visible` (see the
+    /// SQLite store's `mark_due`).
+    fn mark_due(&mut self, id: &InstanceId, visible: i64, control: bool) {
+        let Some(instance) = self.instances.get(id) else {
+            return;
+        };
+        if instance.status == RuntimeStatus::Suspended && !control {
+            return;
+        }
+        let lease = instance.lock.as_ref().map_or(0, |(_, expires)| *expires);
+        let due = instance
+            .due
+            .map_or(visible, |due| due.min(visible))
+            .max(lease);
+        self.set_due(id, Some(due));
+    }
+
+    /// Recomputes an unleased instance's due time from its queued messages.
+    fn refresh_due(&mut self, id: &InstanceId) {
+        let Some(instance) = self.instances.get(id) else {
+            return;
+        };
+        let suspended = instance.status == RuntimeStatus::Suspended;
+        let due = self.queues.get(id).and_then(|queue| {
+            queue
+                .iter()
+                .filter_map(|m| self.messages.get(m))
+                .filter(|m| !suspended || is_control(&m.event))
+                .map(|m| m.visible_at)
+                .min()
+        });
+        self.set_due(id, due);
+    }
+
+    /// Stores a message without touching any instance row.
+    fn insert_message(&mut self, message: Message) {
+        let id = self.next_id();
+        self.queues
+            .entry(message.instance_id.clone())
+            .or_default()
+            .insert(id);
+        self.messages.insert(id, message);
+    }
+
+    fn remove_message(&mut self, id: i64) {
+        if let Some(message) = self.messages.remove(&id)
+            && let Some(queue) = self.queues.get_mut(&message.instance_id)
+        {
+            queue.remove(&id);
+            if queue.is_empty() {
+                self.queues.remove(&message.instance_id);
+            }
+        }
+    }
+
+    fn insert_activity(&mut self, id: i64, activity: Activity) {
+        self.activity_queue
+            .insert((activity.lock.as_ref().map_or(0, |(_, e)| *e), id));
+        self.instance_activities
+            .entry(activity.instance_id.clone())
+            .or_default()
+            .insert(id);
+        self.activities.insert(id, activity);
+    }
+
+    fn remove_activity(&mut self, id: i64) -> Option<Activity> {
+        let activity = self.activities.remove(&id)?;
+        self.activity_queue
+            .remove(&(activity.lock.as_ref().map_or(0, |(_, e)| *e), id));
+        if let Some(set) = self.instance_activities.get_mut(&activity.instance_id) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.instance_activities.remove(&activity.instance_id);
+            }
+        }
+        Some(activity)
+    }
+
+    /// Sets an activity's lease, keeping the activity queue.
+    fn set_activity_lock(&mut self, id: i64, lock: Option<(String, i64)>) {
+        let Some(activity) = self.activities.get_mut(&id) else {
+            return;
+        };
+        self.activity_queue
+            .remove(&(activity.lock.as_ref().map_or(0, |(_, e)| *e), id));
+        self.activity_queue
+            .insert((lock.as_ref().map_or(0, |(_, e)| *e), id));
+        activity.lock = lock;
+    }
+
     fn push_message(&mut self, message: OutboundMessage) {
         if let Some(entity) = EntityId::from_instance_id(message.instance_id.as_str())
             && !self.instances.contains_key(&message.instance_id)
         {
             let now = crate::clock::now();
-            self.instances.insert(
+            self.insert_instance(
                 message.instance_id.clone(),
                 Instance {
                     name: entity.name().to_owned(),
@@ -92,19 +251,19 @@ impl State {
                     history: Vec::new(),
                     lock: None,
                     parent_instance_id: None,
+                    due: None,
                 },
             );
         }
-        let id = self.next_id();
-        self.messages.insert(
-            id,
-            Message {
-                instance_id: message.instance_id,
-                execution_id: message.execution_id,
-                visible_at: message.visible_at.timestamp_millis(),
-                event: message.event,
-            },
-        );
+        let visible = message.visible_at.timestamp_millis();
+        let control = is_control(&message.event);
+        self.mark_due(&message.instance_id, visible, control);
+        self.insert_message(Message {
+            instance_id: message.instance_id,
+            execution_id: message.execution_id,
+            visible_at: visible,
+            event: message.event,
+        });
     }
 
     /// Creates an instance, or refuses when its id belongs to a non-terminal one.
@@ -118,13 +277,14 @@ impl State {
             }
             self.remove(&new.instance_id.clone());
         }
-        self.push_message(OutboundMessage {
+        let visible = new.created_at.timestamp_millis();
+        self.insert_message(Message {
             instance_id: new.instance_id.clone(),
             execution_id: Some(new.execution_id.clone()),
-            visible_at: new.created_at,
+            visible_at: visible,
             event: new.started,
         });
-        self.instances.insert(
+        self.insert_instance(
             new.instance_id,
             Instance {
                 name: new.name,
@@ -140,29 +300,40 @@ impl State {
                 history: Vec::new(),
                 lock: None,
                 parent_instance_id: new.parent_instance_id,
+                due: Some(visible),
             },
         );
         Ok(())
     }
 
-    /// Leases one instance for a turn if no live lease holds it and it is not suspended.
+    /// Leases one instance for a turn if no live lease holds it (and, unless
+    /// `allow_suspended`, it is not suspended), with its visible messages.
     fn lease_instance(
         &mut self,
         instance_id: &InstanceId,
         now: i64,
         lease: Duration,
+        allow_suspended: bool,
     ) -> Option<OrchestrationWorkItem> {
         let instance = self.instances.get_mut(instance_id)?;
-        if instance.status == RuntimeStatus::Suspended || lease_is_live(&instance.lock, now) {
+        if (!allow_suspended && instance.status == RuntimeStatus::Suspended)
+            || lease_is_live(&instance.lock, now)
+        {
             return None;
         }
         let token = new_token();
-        instance.lock = Some((token.clone(), now + lease_millis(lease)));
+        let expires = now + lease_millis(lease);
+        instance.lock = Some((token.clone(), expires));
+        self.set_due(instance_id, Some(expires));
+        let instance = self.instances.get(instance_id)?;
         let messages = self
-            .messages
-            .iter()
-            .filter(|(_, m)| m.instance_id == *instance_id && m.visible_at <= now)
-            .map(|(&id, m)| OrchestrationMessage {
+            .queues
+            .get(instance_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.messages.get(id).map(|m| (*id, m)))
+            .filter(|(_, m)| m.visible_at <= now)
+            .map(|(id, m)| OrchestrationMessage {
                 id,
                 execution_id: m.execution_id.clone(),
                 event: m.event.clone(),
@@ -182,17 +353,56 @@ impl State {
 
     /// Deletes an instance with its messages and activities.
     fn remove(&mut self, id: &InstanceId) {
-        self.instances.remove(id);
-        self.messages.retain(|_, m| m.instance_id != *id);
-        self.activities.retain(|_, a| a.instance_id != *id);
+        self.set_due(id, None);
+        if let Some(instance) = self.instances.remove(id) {
+            let key = (instance.created_at, id.clone());
+            self.by_created.remove(&key);
+            if let Some(set) = self.by_status.get_mut(&instance.status) {
+                set.remove(&key);
+            }
+        }
+        for message in self.queues.remove(id).into_iter().flatten() {
+            self.messages.remove(&message);
+        }
+        for activity in self.instance_activities.remove(id).into_iter().flatten() {
+            self.remove_activity(activity);
+        }
+    }
+
+    /// The first `limit` instances of `index` at or after `from` (exclusive of `after`),
+    /// before `to`, that pass `keep`, in creation order.
+    fn range<'a>(
+        &'a self,
+        index: &'a BTreeSet<Created>,
+        start: std::ops::Bound<Created>,
+        to: Option<DateTime<Utc>>,
+        keep: impl Fn(&InstanceId, &Instance) -> bool + 'a,
+    ) -> impl Iterator<Item = (&'a InstanceId, &'a Instance)> + 'a {
+        index
+            .range((start, std::ops::Bound::Unbounded))
+            .take_while(move |(created, _)| to.is_none_or(|to| *created < to))
+            .filter_map(move |(_, id)| self.instances.get(id).map(|i| (id, i)))
+            .filter(move |(id, i)| keep(id, i))
     }
 }
 
 /// A store in process memory; see the [module docs](self).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<State>,
     notifier: Notifier,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        let notifier = Notifier::default();
+        // No other process can change it.
+        notifier.set_watches_others(true);
+        Self {
+            state: Mutex::new(State::default()),
+            notifier,
+        }
+    }
 }
 
 impl MemoryStore {
@@ -245,60 +455,17 @@ impl Store for MemoryStore {
         lease: Duration,
     ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
         let now = clock::now_millis();
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let mut items: Vec<OrchestrationWorkItem> = Vec::new();
-        let mut index: HashMap<InstanceId, usize> = HashMap::new();
-        let mut skipped: Vec<&InstanceId> = Vec::new();
-        let controlled: HashSet<&InstanceId> = state
-            .messages
-            .values()
-            .filter(|m| m.visible_at <= now && is_control(&m.event))
-            .map(|m| &m.instance_id)
+        let mut state = self.lock();
+        let due: Vec<InstanceId> = state
+            .due
+            .range(..(now + 1, InstanceId::from_trusted(String::new())))
+            .take(max)
+            .map(|(_, id)| id.clone())
             .collect();
-        for (&id, message) in &state.messages {
-            if message.visible_at > now {
-                continue;
-            }
-            if let Some(&at) = index.get(&message.instance_id) {
-                items[at].messages.push(OrchestrationMessage {
-                    id,
-                    execution_id: message.execution_id.clone(),
-                    event: message.event.clone(),
-                });
-                continue;
-            }
-            if items.len() >= max || skipped.contains(&&message.instance_id) {
-                continue;
-            }
-            let Some(instance) = state.instances.get_mut(&message.instance_id) else {
-                continue;
-            };
-            let suspended = instance.status == RuntimeStatus::Suspended
-                && !controlled.contains(&message.instance_id);
-            if suspended || lease_is_live(&instance.lock, now) {
-                skipped.push(&message.instance_id);
-                continue;
-            }
-            let token = new_token();
-            instance.lock = Some((token.clone(), now + lease_millis(lease)));
-            index.insert(message.instance_id.clone(), items.len());
-            items.push(OrchestrationWorkItem {
-                instance_id: message.instance_id.clone(),
-                execution_id: instance.execution_id.clone(),
-                name: instance.name.clone(),
-                version: instance.version.clone(),
-                status: instance.status,
-                history_len: instance.history.len(),
-                messages: vec![OrchestrationMessage {
-                    id,
-                    execution_id: message.execution_id.clone(),
-                    event: message.event.clone(),
-                }],
-                lock_token: token,
-            });
-        }
-        Ok(items)
+        Ok(due
+            .iter()
+            .filter_map(|id| state.lease_instance(id, now, lease, true))
+            .collect())
     }
 
     async fn commit_orchestrations(
@@ -345,14 +512,14 @@ impl Store for MemoryStore {
                 continue;
             }
             for (id, _) in &commit.applied_activities {
-                state.activities.remove(id);
+                state.remove_activity(*id);
             }
+            state.set_status(&commit.instance_id, commit.status);
             let Some(instance) = state.instances.get_mut(&commit.instance_id) else {
                 results.push(Err(StoreError::InstanceNotFound(commit.instance_id)));
                 continue;
             };
             instance.history.extend(commit.events);
-            instance.status = commit.status;
             instance.updated_at = commit.updated_at;
             if commit.output.is_some() {
                 instance.output = commit.output;
@@ -368,7 +535,7 @@ impl Store for MemoryStore {
                 finished.push(commit.instance_id.clone());
             }
             for id in &commit.consumed {
-                state.messages.remove(id);
+                state.remove_message(*id);
             }
             let pushed_any = commit.continue_as_new.is_some()
                 || !commit.messages.is_empty()
@@ -417,7 +584,7 @@ impl Store for MemoryStore {
                     )),
                     None => new_activities = true,
                 }
-                state.activities.insert(
+                state.insert_activity(
                     id,
                     Activity {
                         instance_id: commit.instance_id.clone(),
@@ -430,11 +597,8 @@ impl Store for MemoryStore {
                     },
                 );
             }
-            more_messages |= pushed_any
-                || state
-                    .messages
-                    .values()
-                    .any(|m| m.instance_id == commit.instance_id);
+            state.refresh_due(&commit.instance_id);
+            more_messages |= pushed_any || state.queues.contains_key(&commit.instance_id);
             results.push(Ok(leased));
         }
         drop(state);
@@ -460,6 +624,7 @@ impl Store for MemoryStore {
             && instance.lock.as_ref().is_some_and(|(t, _)| t == lock_token)
         {
             instance.lock = None;
+            state.refresh_due(instance_id);
         }
         drop(state);
         self.notifier.orchestration_work();
@@ -473,16 +638,19 @@ impl Store for MemoryStore {
     ) -> Result<Vec<ActivityWorkItem>, StoreError> {
         let now = clock::now_millis();
         let mut state = self.lock();
-        let mut items = Vec::new();
-        for (&id, activity) in state.activities.iter_mut() {
-            if items.len() >= max {
-                break;
-            }
-            if lease_is_live(&activity.lock, now) {
-                continue;
-            }
+        let ready: Vec<i64> = state
+            .activity_queue
+            .range(..(now + 1, i64::MIN))
+            .take(max)
+            .map(|(_, id)| *id)
+            .collect();
+        let mut items = Vec::with_capacity(ready.len());
+        for id in ready {
             let token = new_token();
-            activity.lock = Some((token.clone(), now + lease_millis(lease)));
+            state.set_activity_lock(id, Some((token.clone(), now + lease_millis(lease))));
+            let Some(activity) = state.activities.get_mut(&id) else {
+                continue;
+            };
             activity.dequeue_count += 1;
             items.push(ActivityWorkItem {
                 id,
@@ -515,25 +683,22 @@ impl Store for MemoryStore {
             if !held {
                 continue;
             }
-            state.activities.remove(&completion.id);
+            state.remove_activity(completion.id);
             if !woken.contains(&completion.instance_id) {
                 woken.push(completion.instance_id.clone());
             }
-            let id = state.next_id();
-            state.messages.insert(
-                id,
-                Message {
-                    instance_id: completion.instance_id,
-                    execution_id: Some(completion.execution_id),
-                    visible_at: now,
-                    event: completion.event,
-                },
-            );
+            state.mark_due(&completion.instance_id, now, false);
+            state.insert_message(Message {
+                instance_id: completion.instance_id,
+                execution_id: Some(completion.execution_id),
+                visible_at: now,
+                event: completion.event,
+            });
         }
         let mut items = Vec::new();
         if let Some(lease) = lease_instances {
             for instance_id in &woken {
-                if let Some(item) = state.lease_instance(instance_id, now, lease) {
+                if let Some(item) = state.lease_instance(instance_id, now, lease, false) {
                     items.push(item);
                 }
             }
@@ -553,11 +718,13 @@ impl Store for MemoryStore {
         let expires = clock::now_millis() + lease_millis(lease);
         let mut state = self.lock();
         for (id, token) in items {
-            if let Some(activity) = state.activities.get_mut(&id)
-                && let Some((held, expiry)) = &mut activity.lock
-                && *held == token
-            {
-                *expiry = expires;
+            let held = state
+                .activities
+                .get(&id)
+                .and_then(|a| a.lock.as_ref())
+                .is_some_and(|(held, _)| *held == token);
+            if held {
+                state.set_activity_lock(id, Some((token, expires)));
             }
         }
         Ok(())
@@ -566,13 +733,13 @@ impl Store for MemoryStore {
     async fn abandon_activities(&self, items: Vec<(i64, String)>) -> Result<(), StoreError> {
         let mut state = self.lock();
         for (id, token) in items {
-            if let Some(activity) = state.activities.get_mut(&id)
-                && activity
-                    .lock
-                    .as_ref()
-                    .is_some_and(|(held, _)| *held == token)
-            {
-                activity.lock = None;
+            let held = state
+                .activities
+                .get(&id)
+                .and_then(|a| a.lock.as_ref())
+                .is_some_and(|(held, _)| *held == token);
+            if held {
+                state.set_activity_lock(id, None);
             }
         }
         drop(state);
@@ -597,34 +764,55 @@ impl Store for MemoryStore {
             .as_deref()
             .map(decode_continuation)
             .transpose()?;
+        let page_size = query.page_size.max(1);
+        let limit = page_size.saturating_add(1);
+        // The range start: the later of `created_from` and the token's position.
+        let start = match (&after, query.created_from) {
+            (Some((micros, id)), from)
+                if from.is_none_or(|from| *micros >= from.timestamp_micros()) =>
+            {
+                let created = DateTime::from_timestamp_micros(*micros).unwrap_or_default();
+                std::ops::Bound::Excluded((created, InstanceId::from_trusted(id.clone())))
+            }
+            (_, Some(from)) => {
+                std::ops::Bound::Included((from, InstanceId::from_trusted(String::new())))
+            }
+            (_, None) => std::ops::Bound::Unbounded,
+        };
+        let keep = |id: &InstanceId, i: &Instance| {
+            query
+                .parent_instance_id
+                .as_ref()
+                .is_none_or(|parent| i.parent_instance_id.as_ref() == Some(parent))
+                && match query.instance_id_prefix.as_deref() {
+                    Some(prefix) => id.as_str().starts_with(prefix),
+                    // Entities are listed only when asked for by their `@` prefix.
+                    None => !id.as_str().starts_with('@'),
+                }
+        };
         let state = self.lock();
-        let mut matching: Vec<(&InstanceId, &Instance)> = state
-            .instances
-            .iter()
-            .filter(|(id, i)| {
-                (query.statuses.is_empty() || query.statuses.contains(&i.status))
-                    && query.created_from.is_none_or(|from| i.created_at >= from)
-                    && query.created_to.is_none_or(|to| i.created_at < to)
-                    && query
-                        .parent_instance_id
-                        .as_ref()
-                        .is_none_or(|parent| i.parent_instance_id.as_ref() == Some(parent))
-                    && match query.instance_id_prefix.as_deref() {
-                        Some(prefix) => id.as_str().starts_with(prefix),
-                        // Entities are listed only when asked for by their `@` prefix.
-                        None => !id.as_str().starts_with('@'),
-                    }
-                    && after.as_ref().is_none_or(|(micros, after_id)| {
-                        (i.created_at.timestamp_micros(), id.as_str())
-                            > (*micros, after_id.as_str())
-                    })
+        let empty = BTreeSet::new();
+        let indexes: Vec<&BTreeSet<Created>> = if query.statuses.is_empty() {
+            vec![&state.by_created]
+        } else {
+            query
+                .statuses
+                .iter()
+                .map(|s| state.by_status.get(s).unwrap_or(&empty))
+                .collect()
+        };
+        let mut matching: Vec<(&InstanceId, &Instance)> = indexes
+            .into_iter()
+            .flat_map(|index| {
+                state
+                    .range(index, start.clone(), query.created_to, keep)
+                    .take(limit)
             })
             .collect();
         matching.sort_by(|a, b| (a.1.created_at, a.0).cmp(&(b.1.created_at, b.0)));
-        let page_size = query.page_size.max(1);
         let statuses = matching
             .into_iter()
-            .take(page_size + 1)
+            .take(limit)
             .map(|(id, i)| status_of(id, i))
             .collect();
         Ok(into_page(statuses, page_size))
@@ -684,34 +872,56 @@ impl Store for MemoryStore {
     }
 
     async fn purge_instances(&self, query: &PurgeQuery) -> Result<usize, StoreError> {
-        let mut state = self.lock();
-        let doomed: Vec<InstanceId> = state
-            .instances
-            .iter()
-            .filter(|(_, i)| {
-                i.status.is_terminal()
-                    && (query.statuses.is_empty() || query.statuses.contains(&i.status))
-                    && query.created_from.is_none_or(|from| i.created_at >= from)
-                    && query.created_to.is_none_or(|to| i.created_at < to)
+        const CHUNK: usize = 1024;
+        let statuses: Vec<RuntimeStatus> = RuntimeStatus::ALL
+            .into_iter()
+            .filter(|s| {
+                s.is_terminal() && (query.statuses.is_empty() || query.statuses.contains(s))
             })
-            .map(|(id, _)| id.clone())
             .collect();
-        for id in &doomed {
-            state.remove(id);
+        let start = query
+            .created_from
+            .map_or(std::ops::Bound::Unbounded, |from| {
+                std::ops::Bound::Included((from, InstanceId::from_trusted(String::new())))
+            });
+        let mut purged = 0;
+        for status in statuses {
+            // In chunks, the lock released between them, so running work goes on.
+            loop {
+                let count = {
+                    let mut state = self.lock();
+                    let doomed: Vec<InstanceId> = state
+                        .by_status
+                        .get(&status)
+                        .into_iter()
+                        .flat_map(|index| index.range((start.clone(), std::ops::Bound::Unbounded)))
+                        .take_while(|(created, _)| query.created_to.is_none_or(|to| *created < to))
+                        .take(CHUNK)
+                        .map(|(_, id)| id.clone())
+                        .collect();
+                    for id in &doomed {
+                        state.remove(id);
+                    }
+                    doomed.len()
+                };
+                purged += count;
+                if count < CHUNK {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
         }
-        Ok(doomed.len())
+        Ok(purged)
     }
 
     async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let now = clock::now_millis();
         let state = self.lock();
         Ok(state
-            .messages
-            .values()
-            .map(|m| m.visible_at)
-            .filter(|&at| at > now)
-            .min()
-            .and_then(DateTime::from_timestamp_millis))
+            .due
+            .range((now + 1, InstanceId::from_trusted(String::new()))..)
+            .next()
+            .and_then(|(due, _)| DateTime::from_timestamp_millis(*due)))
     }
 
     fn notifier(&self) -> &Notifier {

@@ -300,6 +300,20 @@ pub struct InstancePage {
     pub continuation_token: Option<String>,
 }
 
+/// How a store reads one of its access paths: the statement and the database's plan for it
+/// (see ARCHITECTURE.md, "Access paths"). The SQL stores list theirs with `query_plans`, so
+/// operators and tests can check that no path scans the backlog.
+#[derive(Debug, Clone)]
+pub struct QueryPlan {
+    /// What the statement is for, e.g. `"fetch: due instances"`.
+    pub access_path: &'static str,
+    /// The statement.
+    pub sql: String,
+    /// The plan, one line per step, as the database prints it (SQLite's `EXPLAIN QUERY
+    /// PLAN` details; PostgreSQL's `EXPLAIN` lines).
+    pub plan: Vec<String>,
+}
+
 /// A lease duration in whole milliseconds, saturating far in the future.
 pub(crate) fn lease_millis(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
@@ -449,8 +463,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Deletes every terminal instance that matches `query`; returns how many.
     async fn purge_instances(&self, query: &PurgeQuery) -> Result<usize, StoreError>;
 
-    /// The earliest time a queued message becomes visible, if any is still in the future
-    /// (a durable timer), so an idle dispatcher sleeps exactly until then.
+    /// The earliest future time at which an instance becomes due: a queued message becomes
+    /// visible (a durable timer fires), or the lease of an instance with queued work
+    /// expires (a dead worker's turn is taken over); so an idle dispatcher sleeps exactly
+    /// until then. Served by an index (or ordered set) of due times, never a pass over the
+    /// queue.
     async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// The wake-up channel for dispatchers and waiting clients in this process.

@@ -1059,9 +1059,10 @@ async fn listen(config: tokio_postgres::Config, channel: String, notifier: Arc<N
                 };
                 if listening {
                     backoff = Duration::from_millis(100);
-                    // Work may have been made while we were not listening.
-                    notifier.orchestration_work();
-                    notifier.activity_work();
+                    // Work may have been made, and instances finished, while we were not
+                    // listening: everyone looks again, and from now on nothing is missed.
+                    notifier.set_watches_others(true);
+                    notifier.others_changed();
                     while let Some(message) = messages.next().await {
                         match message {
                             Ok(AsyncMessage::Notification(note)) => match note.payload() {
@@ -1083,6 +1084,7 @@ async fn listen(config: tokio_postgres::Config, channel: String, notifier: Arc<N
                         }
                     }
                 }
+                notifier.set_watches_others(false);
                 drop(client);
             }
             Err(error) => {
