@@ -127,9 +127,16 @@ impl InstanceId {
         Ok(Self(id))
     }
 
-    /// Makes a new random instance id: 32 lowercase hex digits.
+    /// Makes a new unique instance id: 32 lowercase hex digits, as Durable Functions' `Guid`
+    /// ids ("N" format).
+    ///
+    /// The digits are a UUID version 7: the first 12 are the creation time in milliseconds,
+    /// the rest random. Ids made close in time sort close together, so the store's B-trees
+    /// keyed by instance id (instances, history, messages) take new rows near each other
+    /// instead of on a random page each, and the pages a busy store touches stay few
+    /// whatever the backlog.
     pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().simple().to_string())
+        Self(time_ordered_uuid())
     }
 
     /// The id as a string slice.
@@ -225,17 +232,28 @@ pub struct InvalidInstanceId {
     pub reason: &'static str,
 }
 
+/// A UUID version 7 from the clock's current time, as 32 lowercase hex digits.
+fn time_ordered_uuid() -> String {
+    let now = crate::clock::now();
+    let seconds = u64::try_from(now.timestamp()).unwrap_or(0);
+    let timestamp =
+        uuid::Timestamp::from_unix(uuid::NoContext, seconds, now.timestamp_subsec_nanos());
+    uuid::Uuid::new_v7(timestamp).simple().to_string()
+}
+
 /// The id of one execution (generation) of an instance; continue-as-new starts a new one.
 ///
-/// A UUID v4 in 32-hex-digit form, as Durable Functions' `ExecutionId`.
+/// A UUID (version 7, time-ordered) in 32-hex-digit form, as Durable Functions'
+/// `ExecutionId`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ExecutionId(String);
 
 impl ExecutionId {
-    /// Makes a new random execution id.
+    /// Makes a new unique execution id (32 hex digits, time-ordered as
+    /// [`InstanceId::generate`]).
     pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().simple().to_string())
+        Self(time_ordered_uuid())
     }
 
     /// The id as a string slice.
@@ -291,5 +309,15 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 32);
         assert!(InstanceId::new(a.as_str()).is_ok());
+    }
+
+    #[test]
+    fn generated_ids_sort_by_creation_time() {
+        let first = InstanceId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = InstanceId::generate();
+        assert!(first < second, "{first} then {second}");
+        // Version 7 in the 13th digit.
+        assert_eq!(&second.as_str()[12..13], "7");
     }
 }

@@ -174,16 +174,28 @@ pub(super) async fn w8(bench: &mut Bench) -> anyhow::Result<()> {
     let client = runtime.client();
     reset_peak_rss();
     let started = Instant::now();
-    let timer_starts = (0..timers).map(|_| ParkOnTimer::start(&client, 1).into_future());
-    let event_starts = (0..events).map(|i| ParkOnEvent::start(&client, i as u64).into_future());
-    let (timer_handles, event_handles) =
-        tokio::join!(join_all(timer_starts), join_all(event_starts));
+    // Started as a client would feed them in: 1,000 start calls in flight at a time (each
+    // in-flight call is a future in this process, and the figure that counts is the
+    // worker's memory while parked, not a burst of the client's).
+    for chunk in (0..timers).collect::<Vec<_>>().chunks(1000) {
+        let starts = chunk
+            .iter()
+            .map(|_| ParkOnTimer::start(&client, 1).into_future());
+        join_all(starts)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+    }
+    let mut event_handles = Vec::with_capacity(events);
+    for chunk in (0..events).collect::<Vec<_>>().chunks(1000) {
+        let starts = chunk
+            .iter()
+            .map(|&i| ParkOnEvent::start(&client, i as u64).into_future());
+        for handle in join_all(starts).await {
+            event_handles.push(handle?);
+        }
+    }
     let started_s = started.elapsed().as_secs_f64();
-    let event_handles = event_handles.into_iter().collect::<Result<Vec<_>, _>>()?;
-    anyhow::ensure!(
-        timer_handles.iter().all(Result::is_ok),
-        "W8: a timer instance failed to start"
-    );
     until_none_pending(&client).await?;
     let park_s = started.elapsed().as_secs_f64();
 
@@ -206,6 +218,7 @@ pub(super) async fn w8(bench: &mut Bench) -> anyhow::Result<()> {
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
+    let raise_calls_s = raised.elapsed().as_secs_f64();
     let results = join_all(event_handles.iter().map(|h| h.wait_for_completion(WAIT))).await;
     let raise_s = raised.elapsed().as_secs_f64();
     for (index, result) in results.into_iter().enumerate() {
@@ -216,7 +229,7 @@ pub(super) async fn w8(bench: &mut Bench) -> anyhow::Result<()> {
         &format!(
             "parked={count} start_calls_s={started_s:.2} park_s={park_s:.2} parked_per_s={:.0} idle_cpu_pct={idle_cpu_pct:.2} parked_rss_mb={parked_rss:.1} \
              w1lat_ms={lat:.2} w1lat_empty_ms={lat_empty:.2} w1lat_ratio={:.2} w1_s={w1_wall:.3} w1_empty_s={w1_empty:.3} w1_ratio={:.2} \
-             raise_s={raise_s:.3} events_per_s={:.0}",
+             raise_calls_s={raise_calls_s:.3} raise_s={raise_s:.3} events_per_s={:.0}",
             count as f64 / park_s,
             lat / lat_empty,
             w1_wall / w1_empty,

@@ -89,6 +89,9 @@ struct Args {
     /// Skip the x10 workloads (for a quick run, e.g. in CI).
     #[arg(long)]
     quick: bool,
+    /// The worker's instance cache capacity (default: `WorkerOptions`' default).
+    #[arg(long)]
+    cache_capacity: Option<usize>,
     /// Scales the instance counts of the backlog workloads W7, W8 and W9 (CI: 0.1).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
@@ -198,7 +201,10 @@ impl Bench {
     /// Starts a runtime (and, on PostgreSQL, the extra workers) on `store`.
     async fn start(&mut self, store: &BenchStore) -> anyhow::Result<Runtime> {
         self.stop_extra_workers();
-        let builder = Runtime::builder();
+        let mut builder = Runtime::builder();
+        if let Some(capacity) = self.args.cache_capacity {
+            builder = builder.cache_capacity(capacity);
+        }
         let builder = match store {
             BenchStore::Memory(store) => builder.store(store.clone()),
             BenchStore::Postgres(hub) => {

@@ -163,25 +163,21 @@ struct Work {
 #[derive(Debug)]
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<Work>>,
-    readers: Arc<ReaderPool>,
+    readers: Mutex<mpsc::Sender<ReadJob>>,
     notifier: Arc<Notifier>,
     path: PathBuf,
 }
 
-/// Read connections: at most [`READERS`] exist and are used at once; callers beyond that
-/// wait for one instead of opening more (a burst of status reads from many waiting
-/// clients would otherwise open a connection each).
-#[derive(Debug)]
-struct ReaderPool {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-    permits: tokio::sync::Semaphore,
-}
+/// One read for a reader thread.
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// The most reads one reader thread runs in one read transaction.
+const MAX_READ_BATCH: usize = 256;
 
 /// How many prepared statements each connection keeps.
 const STATEMENT_CACHE: usize = 128;
 
-/// How many read connections the pool keeps and uses at once.
+/// How many reader threads (each with its own read-only connection) serve reads.
 const READERS: usize = 4;
 
 fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
@@ -247,13 +243,18 @@ impl SqliteStore {
             .name("durable-sqlite-writer".into())
             .spawn(move || writer_loop(&conn, &receiver, watcher))
             .map_err(backend)?;
+        let (readers, reads) = mpsc::channel::<ReadJob>();
+        let reads = Arc::new(Mutex::new(reads));
+        for index in 0..READERS {
+            let (reads, path) = (reads.clone(), path.clone());
+            std::thread::Builder::new()
+                .name(format!("durable-sqlite-reader-{index}"))
+                .spawn(move || reader_loop(&path, &reads))
+                .map_err(backend)?;
+        }
         Ok(Self {
             writer: Mutex::new(sender),
-            readers: Arc::new(ReaderPool {
-                path: path.clone(),
-                idle: Mutex::new(Vec::new()),
-                permits: tokio::sync::Semaphore::new(READERS),
-            }),
+            readers: Mutex::new(readers),
             notifier,
             path,
         })
@@ -423,57 +424,81 @@ impl SqliteStore {
         receiver.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Runs `work` on a reader thread, in a read transaction it may share with other reads
+    /// queued at the same time (see [`reader_loop`]).
     async fn read<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let permit = self
-            .readers
-            .permits
-            .acquire()
-            .await
+        let (sender, receiver) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = sender.send(work(conn));
+        });
+        self.readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(job)
             .map_err(|_| StoreError::Closed)?;
-        let pool = self.readers.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let conn = pool.take()?;
-            let result = work(&conn);
-            pool.put(conn);
-            result
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?;
-        drop(permit);
-        result
+        receiver.await.map_err(|_| StoreError::Closed)?
     }
 }
 
-impl ReaderPool {
-    fn take(&self) -> Result<Connection, StoreError> {
-        if let Some(conn) = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
-        {
-            return Ok(conn);
+/// A reader thread: takes every read waiting (up to [`MAX_READ_BATCH`]) and runs them in one
+/// read transaction. SQLite drops a connection's page cache at the start of a read
+/// transaction whenever the file changed since its last one, which under a busy writer is
+/// every time: a burst of status reads (a hundred thousand waiting clients) then pays that
+/// once per batch instead of once per read, and later reads of a batch find the pages the
+/// earlier ones loaded. Every read of a batch sees the store as it was when the batch began,
+/// which is no older than the moment the read was queued.
+fn reader_loop(path: &Path, reads: &Mutex<mpsc::Receiver<ReadJob>>) {
+    let mut conn: Option<Connection> = None;
+    loop {
+        let batch = {
+            let reads = reads.lock().unwrap_or_else(PoisonError::into_inner);
+            let Ok(first) = reads.recv() else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_READ_BATCH {
+                match reads.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        if conn.is_none() {
+            match open_reader(path) {
+                Ok(opened) => conn = Some(opened),
+                Err(error) => {
+                    tracing::error!(%error, "sqlite: could not open a read connection");
+                    // Dropping the jobs closes their reply channels: the callers get Closed.
+                    continue;
+                }
+            }
         }
-        let conn = Connection::open_with_flags(
-            &self.path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(backend)?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(backend)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(conn)
+        let Some(conn) = conn.as_ref() else { continue };
+        let shared = batch.len() > 1 && run_cached(conn, "BEGIN").is_ok();
+        for job in batch {
+            // A panicking read loses only its own answer (its caller gets Closed).
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn)));
+        }
+        if shared && let Err(error) = run_cached(conn, "COMMIT") {
+            tracing::warn!(%error, "sqlite: ending a read transaction failed");
+        }
     }
+}
 
-    fn put(&self, conn: Connection) {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < READERS {
-            idle.push(conn);
-        }
-    }
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(backend)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(backend)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
 }
 
 /// The writer thread: batches every waiting job into one transaction; background jobs run

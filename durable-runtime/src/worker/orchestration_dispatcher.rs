@@ -383,14 +383,21 @@ async fn prepare_batch(
             }
         }
     }
-    for item in items {
+    // The turns run concurrently on this task: each is CPU work between store reads, so an
+    // instance that must load its history waits for it while the others go on, and the
+    // reads of a batch reach the store together (SQLite serves them in one read
+    // transaction). Every item is a different instance, so the turns share nothing.
+    let turns = items.into_iter().map(|item| {
         let span = tracing::debug_span!(
             "orchestration_turn",
             instance_id = %item.instance_id,
             name = %item.name,
             replayed = tracing::field::Empty,
         );
-        match prepare_turn(shared, item, None).instrument(span).await {
+        prepare_turn(shared, item, None).instrument(span)
+    });
+    for turn in futures::future::join_all(turns).await {
+        match turn {
             Ok((commit, engine)) => {
                 commits.push(commit);
                 engines.push(engine);
