@@ -18,6 +18,7 @@
 //! text; history events and messages as JSON documents.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -163,6 +164,9 @@ struct Work {
 #[derive(Debug)]
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<Work>>,
+    /// Requests (not background work) sent to the writer and not yet taken by it: a purge
+    /// chunk stops as soon as one waits.
+    waiting: Arc<AtomicUsize>,
     readers: Mutex<mpsc::Sender<ReadJob>>,
     notifier: Arc<Notifier>,
     path: PathBuf,
@@ -239,9 +243,11 @@ impl SqliteStore {
         // this process's waiting clients and dispatchers.
         notifier.set_watches_others(true);
         let watcher = OthersWatch::new(&conn, notifier.clone()).map_err(backend)?;
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let writer_waiting = waiting.clone();
         std::thread::Builder::new()
             .name("durable-sqlite-writer".into())
-            .spawn(move || writer_loop(&conn, &receiver, watcher))
+            .spawn(move || writer_loop(&conn, &receiver, watcher, &writer_waiting))
             .map_err(backend)?;
         let (readers, reads) = mpsc::channel::<ReadJob>();
         let reads = Arc::new(Mutex::new(reads));
@@ -254,6 +260,7 @@ impl SqliteStore {
         }
         Ok(Self {
             writer: Mutex::new(sender),
+            waiting,
             readers: Mutex::new(readers),
             notifier,
             path,
@@ -416,6 +423,9 @@ impl SqliteStore {
             savepoint,
             background,
         };
+        if !background {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+        }
         self.writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -503,46 +513,67 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 
 /// The writer thread: batches every waiting job into one transaction; background jobs run
 /// one at a time, each in its own transaction, whenever nothing else waits.
-fn writer_loop(conn: &Connection, receiver: &mpsc::Receiver<Work>, mut watch: OthersWatch) {
+fn writer_loop(
+    conn: &Connection,
+    receiver: &mpsc::Receiver<Work>,
+    mut watch: OthersWatch,
+    waiting: &AtomicUsize,
+) {
     const MAX_BATCH: usize = 1024;
     let mut background: std::collections::VecDeque<Work> = std::collections::VecDeque::new();
+    // Takes the next request that is already waiting, setting background work aside.
+    let next_request = |background: &mut std::collections::VecDeque<Work>| loop {
+        match receiver.try_recv() {
+            Ok(job) if job.background => background.push_back(job),
+            Ok(job) => {
+                waiting.fetch_sub(1, Ordering::SeqCst);
+                return Some(job);
+            }
+            Err(_) => return None,
+        }
+    };
     loop {
         watch.check(conn);
-        let first = if background.is_empty() {
-            match receiver.recv_timeout(OthersWatch::INTERVAL) {
-                Ok(job) => job,
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            }
-        } else {
-            match receiver.try_recv() {
-                Ok(job) => job,
-                Err(mpsc::TryRecvError::Empty) => {
-                    run_batch(conn, background.pop_front().into_iter().collect());
-                    continue;
-                }
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    for job in background.drain(..) {
-                        run_batch(conn, vec![job]);
-                    }
-                    return;
+        if let Some(first) = next_request(&mut background) {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match next_request(&mut background) {
+                    Some(job) => jobs.push(job),
+                    None => break,
                 }
             }
-        };
-        let mut jobs = Vec::new();
-        let mut next = Some(first);
-        while let Some(job) = next.take() {
-            if job.background {
-                background.push_back(job);
-            } else {
-                jobs.push(job);
-            }
-            if jobs.len() < MAX_BATCH {
-                next = receiver.try_recv().ok();
-            }
+            run_batch(conn, jobs, &mut || None);
+            continue;
         }
-        if !jobs.is_empty() {
-            run_batch(conn, jobs);
+        if let Some(job) = background.pop_front() {
+            // Background work yields (see `purge_chunk`) to requests that arrive while it
+            // runs; they join its transaction, so they wait for one step and their commit.
+            let mut joined = 0;
+            run_batch(conn, vec![job], &mut || {
+                if joined >= MAX_BATCH {
+                    return None;
+                }
+                joined += 1;
+                next_request(&mut background)
+            });
+            continue;
+        }
+        match receiver.recv_timeout(OthersWatch::INTERVAL) {
+            Ok(job) => {
+                if job.background {
+                    background.push_back(job);
+                } else {
+                    waiting.fetch_sub(1, Ordering::SeqCst);
+                    run_batch(conn, vec![job], &mut || None);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                for job in background.drain(..) {
+                    run_batch(conn, vec![job], &mut || None);
+                }
+                return;
+            }
         }
     }
 }
@@ -584,10 +615,11 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// Runs `jobs` in one transaction and answers each once it committed or rolled back.
-fn run_batch(conn: &Connection, jobs: Vec<Work>) {
+/// `more` is asked, after `jobs` ran, for requests to run in the same transaction.
+fn run_batch(conn: &Connection, jobs: Vec<Work>, more: &mut dyn FnMut() -> Option<Work>) {
     if let Err(error) = run_cached(conn, "BEGIN IMMEDIATE") {
         let message = format!("could not begin a transaction: {error}");
-        for job in jobs {
+        for job in jobs.into_iter().chain(std::iter::from_fn(more)) {
             let (_, reply) = (job.run)(conn);
             reply(Err(message.clone()));
         }
@@ -595,7 +627,7 @@ fn run_batch(conn: &Connection, jobs: Vec<Work>) {
     }
     let mut replies = Vec::with_capacity(jobs.len());
     let mut poisoned = false;
-    for job in jobs {
+    for job in jobs.into_iter().chain(std::iter::from_fn(more)) {
         if !job.savepoint {
             let (ok, reply) = (job.run)(conn);
             poisoned |= !ok;
@@ -857,14 +889,16 @@ fn purge_statuses(query: &PurgeQuery) -> Vec<RuntimeStatus> {
         .collect()
 }
 
-/// Deletes terminal instances with one of `statuses` created in `[from, to)` (µs) for about
-/// [`PURGE_CHUNK_TIME`]; returns how many, and whether none is left. Each select is a range
-/// of `instances_by_status` from its start, which the deletes keep moving.
+/// Deletes terminal instances with one of `statuses` created in `[from, to)` (µs) for up to
+/// [`PURGE_CHUNK_TIME`], or until a request waits for the writer (`waiting`); returns how
+/// many, and whether none is left. Each select is a range of `instances_by_status` from its
+/// start, which the deletes keep moving.
 fn purge_chunk(
     conn: &Connection,
     statuses: &[RuntimeStatus],
     from: i64,
     to: i64,
+    waiting: &AtomicUsize,
 ) -> Result<(usize, bool), StoreError> {
     const STEP: usize = 32;
     let started = std::time::Instant::now();
@@ -880,8 +914,12 @@ fn purge_chunk(
                 .map_err(backend)?;
             for id in &ids {
                 delete_instance(conn, id)?;
+                purged += 1;
+                // A request waits: it goes next, after this one instance.
+                if waiting.load(Ordering::Relaxed) > 0 {
+                    return Ok((purged, false));
+                }
             }
-            purged += ids.len();
             if ids.len() < STEP {
                 break;
             }
@@ -894,7 +932,7 @@ fn purge_chunk(
 }
 
 /// How long one chunk of a purge holds the writer.
-const PURGE_CHUNK_TIME: Duration = Duration::from_millis(1);
+const PURGE_CHUNK_TIME: Duration = Duration::from_millis(4);
 
 fn instance_status(
     conn: &Connection,
@@ -1683,14 +1721,16 @@ impl Store for SqliteStore {
         let statuses = Arc::new(purge_statuses(query));
         let from = query.created_from.map_or(i64::MIN, micros);
         let to = query.created_to.map_or(i64::MAX, micros);
-        // Bounded chunks of background work: each deletes for about a millisecond in its
-        // own transaction, when no other request waits, so running work is never held up
-        // for longer than that, and memory stays flat whatever the count.
+        // Bounded chunks of background work: each runs only when no other request waits,
+        // deletes for at most a few milliseconds and stops after the step in which a request
+        // arrives (which then joins its transaction), so running work waits for one step at
+        // most, and memory stays flat whatever the count.
         let mut purged = 0;
         loop {
             let statuses = statuses.clone();
+            let waiting = self.waiting.clone();
             let (count, done) = self
-                .write_background(move |conn| purge_chunk(conn, &statuses, from, to))
+                .write_background(move |conn| purge_chunk(conn, &statuses, from, to, &waiting))
                 .await?;
             purged += count;
             if done {
