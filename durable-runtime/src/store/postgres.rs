@@ -68,7 +68,8 @@ impl Default for PostgresOptions {
 }
 
 /// The schema, one migration per entry; `{s}` stands for the task hub's schema.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE {s}.instances (
     instance_id        TEXT PRIMARY KEY,
     execution_id       TEXT NOT NULL,
@@ -117,7 +118,55 @@ CREATE TABLE {s}.activities (
     lock_expires  BIGINT
 );
 CREATE INDEX activities_by_instance ON {s}.activities (instance_id);
-"];
+",
+    r#"
+-- Status listings and purges page in (created_at, instance_id) order within one status;
+-- activity fetches read the activities a fetch may take, oldest first (ARCHITECTURE.md,
+-- "Access paths").
+DROP INDEX {s}.instances_by_status;
+CREATE INDEX instances_by_status ON {s}.instances (status, created_at, instance_id);
+CREATE INDEX activities_by_visible ON {s}.activities ((COALESCE(lock_expires, 0)), id);
+"#,
+];
+
+/// The fetch's claim: up to `$4` instances with visible messages and no live lease, oldest
+/// message first. Driven by `messages_by_visible` (only messages already visible, the
+/// earliest `$4 * 8` of them), each candidate's row found by its primary key and claimed
+/// with `SKIP LOCKED`; the update joins the claimed rows, so no plan scans `instances`.
+const FETCH_DUE: &str = "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2
+     FROM (
+         SELECT c.instance_id FROM {s}.instances c
+         JOIN (SELECT m.instance_id, MIN(m.visible_at) AS visible_at
+               FROM (SELECT instance_id, visible_at FROM {s}.messages
+                     WHERE visible_at <= $3 ORDER BY visible_at LIMIT $4::bigint * 8) m
+               GROUP BY m.instance_id) d ON d.instance_id = c.instance_id
+         WHERE (c.lock_expires IS NULL OR c.lock_expires <= $3)
+           AND (c.status <> 7 OR EXISTS (
+               SELECT 1 FROM {s}.messages m WHERE m.instance_id = c.instance_id AND m.control AND m.visible_at <= $3))
+         ORDER BY d.visible_at
+         LIMIT $4
+         FOR UPDATE OF c SKIP LOCKED) claimed
+     WHERE i.instance_id = claimed.instance_id
+     RETURNING i.instance_id, i.execution_id, i.name, i.status, i.history_len, i.version";
+
+/// Leases up to `$4` activities that are not leased or whose lease expired, oldest first.
+const FETCH_ACTIVITIES: &str = "UPDATE {s}.activities a SET lock_token = $1, lock_expires = $2, dequeue_count = a.dequeue_count + 1
+     FROM (
+         SELECT c.id FROM {s}.activities c
+         WHERE COALESCE(c.lock_expires, 0) <= $3
+         ORDER BY COALESCE(c.lock_expires, 0), c.id LIMIT $4
+         FOR UPDATE SKIP LOCKED) claimed
+     WHERE a.id = claimed.id
+     RETURNING a.id, a.instance_id, a.execution_id, a.scheduled_id, a.name, a.input, a.dequeue_count";
+
+/// A purge chunk's next instances: the oldest of the given terminal statuses in the range.
+const PURGE_NEXT: &str = "SELECT instance_id FROM {s}.instances
+     WHERE status = $1 AND created_at >= $2 AND created_at < $3 AND left(instance_id, 1) <> '@'
+     ORDER BY created_at, instance_id LIMIT $4
+     FOR UPDATE SKIP LOCKED";
+
+/// Instances a purge deletes per transaction.
+const PURGE_CHUNK: i64 = 1000;
 
 /// The store; see the [module docs](self).
 pub struct PostgresStore {
@@ -465,19 +514,7 @@ impl PostgresStore {
         let rows = match candidates {
             None => {
                 let statement = tx
-                    .prepare_cached(&self.sql(
-                        "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2
-                         WHERE i.instance_id IN (
-                             SELECT c.instance_id FROM {s}.instances c
-                             WHERE c.instance_id IN (SELECT m.instance_id FROM {s}.messages m WHERE m.visible_at <= $3)
-                               AND (c.lock_expires IS NULL OR c.lock_expires <= $3)
-                               AND (c.status <> 7 OR EXISTS (
-                                   SELECT 1 FROM {s}.messages m WHERE m.instance_id = c.instance_id AND m.control AND m.visible_at <= $3))
-                             ORDER BY c.updated_at
-                             LIMIT $4
-                             FOR UPDATE SKIP LOCKED)
-                         RETURNING i.instance_id, i.execution_id, i.name, i.status, i.history_len, i.version",
-                    ))
+                    .prepare_cached(&self.sql(FETCH_DUE))
                     .await
                     .map_err(backend)?;
                 tx.query(&statement, &[&token, &expires, &now, &max])
@@ -1037,6 +1074,65 @@ async fn migrate(pool: &Pool, schema: &str) -> Result<(), StoreError> {
     tx.commit().await.map_err(backend)
 }
 
+/// A listing's statement for one status (any, if `None`) after the keyset position `after`,
+/// and its bound values: served by `instances_by_status` with a status and by
+/// `instances_by_created` without, from one range start (the later of `created_from` and
+/// the token), so a deep page costs what the first does.
+fn list_sql(
+    query: &InstanceQuery,
+    status: Option<RuntimeStatus>,
+    after: Option<&(i64, String)>,
+    page_size: usize,
+) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    let mut sql = format!("SELECT {STATUS_COLUMNS} FROM {{s}}.instances WHERE true");
+    let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    if let Some(status) = status {
+        values.push(Box::new(status.code()));
+        sql.push_str(&format!(" AND status = ${}", values.len()));
+    }
+    let from = query.created_from.map(micros);
+    match after {
+        // Every row after the token is at or after `created_from` too.
+        Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
+            values.push(Box::new(*micros));
+            values.push(Box::new(id.clone()));
+            let n = values.len();
+            sql.push_str(&format!(
+                " AND (created_at, instance_id) > (${}, ${n})",
+                n - 1
+            ));
+        }
+        _ => {
+            if let Some(from) = from {
+                values.push(Box::new(from));
+                sql.push_str(&format!(" AND created_at >= ${}", values.len()));
+            }
+        }
+    }
+    if let Some(to) = query.created_to {
+        values.push(Box::new(micros(to)));
+        sql.push_str(&format!(" AND created_at < ${}", values.len()));
+    }
+    if let Some(parent) = &query.parent_instance_id {
+        values.push(Box::new(parent.to_string()));
+        sql.push_str(&format!(" AND parent_instance_id = ${}", values.len()));
+    }
+    match &query.instance_id_prefix {
+        Some(prefix) => {
+            values.push(Box::new(prefix.clone()));
+            let n = values.len();
+            sql.push_str(&format!(" AND left(instance_id, length(${n})) = ${n}"));
+        }
+        // Entities are listed only when asked for by their `@` prefix.
+        None => sql.push_str(" AND left(instance_id, 1) <> '@'"),
+    }
+    sql.push_str(&format!(
+        " ORDER BY created_at, instance_id LIMIT {}",
+        page_size.saturating_add(1)
+    ));
+    (sql, values)
+}
+
 /// Listens on the hub's channel and turns notifications into local wake-ups; reconnects
 /// with back-off when the connection drops (the dispatchers' fallback poll covers the gap).
 async fn listen(config: tokio_postgres::Config, channel: String, notifier: Arc<Notifier>) {
@@ -1198,15 +1294,7 @@ impl Store for PostgresStore {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let client = self.client().await?;
         let statement = client
-            .prepare_cached(&self.sql(
-                "UPDATE {s}.activities a SET lock_token = $1, lock_expires = $2, dequeue_count = a.dequeue_count + 1
-                 WHERE a.id IN (
-                     SELECT c.id FROM {s}.activities c
-                     WHERE c.lock_expires IS NULL OR c.lock_expires <= $3
-                     ORDER BY c.id LIMIT $4
-                     FOR UPDATE SKIP LOCKED)
-                 RETURNING a.id, a.instance_id, a.execution_id, a.scheduled_id, a.name, a.input, a.dequeue_count",
-            ))
+            .prepare_cached(&self.sql(FETCH_ACTIVITIES))
             .await
             .map_err(backend)?;
         let rows = client
@@ -1375,62 +1463,40 @@ impl Store for PostgresStore {
     }
 
     async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError> {
-        let mut sql = format!("SELECT {STATUS_COLUMNS} FROM {{s}}.instances WHERE true");
-        let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        if !query.statuses.is_empty() {
-            let codes: Vec<i32> = query.statuses.iter().map(|s| s.code()).collect();
-            values.push(Box::new(codes));
-            sql.push_str(&format!(" AND status = ANY(${})", values.len()));
-        }
-        if let Some(from) = query.created_from {
-            values.push(Box::new(micros(from)));
-            sql.push_str(&format!(" AND created_at >= ${}", values.len()));
-        }
-        if let Some(to) = query.created_to {
-            values.push(Box::new(micros(to)));
-            sql.push_str(&format!(" AND created_at < ${}", values.len()));
-        }
-        if let Some(parent) = &query.parent_instance_id {
-            values.push(Box::new(parent.to_string()));
-            sql.push_str(&format!(" AND parent_instance_id = ${}", values.len()));
-        }
-        match &query.instance_id_prefix {
-            Some(prefix) => {
-                values.push(Box::new(prefix.clone()));
-                let n = values.len();
-                sql.push_str(&format!(" AND left(instance_id, length(${n})) = ${n}"));
-            }
-            // Entities are listed only when asked for by their `@` prefix.
-            None => sql.push_str(" AND left(instance_id, 1) <> '@'"),
-        }
-        if let Some(token) = &query.continuation_token {
-            let (after_micros, after_id) = decode_continuation(token)?;
-            values.push(Box::new(after_micros));
-            values.push(Box::new(after_id));
-            let n = values.len();
-            sql.push_str(&format!(
-                " AND (created_at, instance_id) > (${}, ${n})",
-                n - 1
-            ));
-        }
+        let after = query
+            .continuation_token
+            .as_deref()
+            .map(decode_continuation)
+            .transpose()?;
         let page_size = query.page_size.max(1);
-        sql.push_str(&format!(
-            " ORDER BY created_at, instance_id LIMIT {}",
-            page_size + 1
-        ));
+        // One keyset range per status (`instances_by_status`), merged here, as on SQLite.
+        let statuses: Vec<Option<RuntimeStatus>> = if query.statuses.is_empty() {
+            vec![None]
+        } else {
+            query.statuses.iter().copied().map(Some).collect()
+        };
         let client = self.client().await?;
-        let params: Vec<&(dyn ToSql + Sync)> = values
-            .iter()
-            .map(|v| v.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let rows = client
-            .query(&self.sql(&sql), &params)
-            .await
-            .map_err(backend)?;
-        let instances = rows
-            .iter()
-            .map(read_status)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut instances = Vec::new();
+        for status in statuses {
+            let (sql, values) = list_sql(query, status, after.as_ref(), page_size);
+            let params: Vec<&(dyn ToSql + Sync)> = values
+                .iter()
+                .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            let statement = client
+                .prepare_cached(&self.sql(&sql))
+                .await
+                .map_err(backend)?;
+            for row in client.query(&statement, &params).await.map_err(backend)? {
+                instances.push(read_status(&row)?);
+            }
+        }
+        if instances.len() > page_size + 1 {
+            instances.sort_by(|a, b| {
+                (a.created_time, &a.instance_id).cmp(&(b.created_time, &b.instance_id))
+            });
+            instances.truncate(page_size + 1);
+        }
         Ok(into_page(instances, page_size))
     }
 
@@ -1541,31 +1607,38 @@ impl Store for PostgresStore {
         }
         let from = query.created_from.map_or(i64::MIN, micros);
         let to = query.created_to.map_or(i64::MAX, micros);
-        in_transaction!(self, |tx| {
-            let result: Result<usize, StoreError> = async {
-                let statement = tx
-                    .prepare_cached(&self.sql(
-                        "SELECT instance_id FROM {s}.instances
-                         WHERE status = ANY($1) AND created_at >= $2 AND created_at < $3
-                           AND left(instance_id, 1) <> '@'
-                         FOR UPDATE",
-                    ))
-                    .await
-                    .map_err(backend)?;
-                let ids: Vec<String> = tx
-                    .query(&statement, &[&statuses, &from, &to])
-                    .await
-                    .map_err(backend)?
-                    .iter()
-                    .map(|row| row.get(0))
-                    .collect();
-                let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-                self.delete_instance(&tx, &refs).await?;
-                Ok(ids.len())
+        // In chunks, one transaction each: locks are held for one chunk, memory stays flat,
+        // and workers' commits go on between chunks.
+        let mut purged = 0;
+        for status in statuses {
+            loop {
+                let count = in_transaction!(self, |tx| {
+                    let result: Result<usize, StoreError> = async {
+                        let statement = tx
+                            .prepare_cached(&self.sql(PURGE_NEXT))
+                            .await
+                            .map_err(backend)?;
+                        let ids: Vec<String> = tx
+                            .query(&statement, &[&status, &from, &to, &PURGE_CHUNK])
+                            .await
+                            .map_err(backend)?
+                            .iter()
+                            .map(|row| row.get(0))
+                            .collect();
+                        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+                        self.delete_instance(&tx, &refs).await?;
+                        Ok(ids.len())
+                    }
+                    .await;
+                    result
+                })?;
+                purged += count;
+                if (count as i64) < PURGE_CHUNK {
+                    break;
+                }
             }
-            .await;
-            result
-        })
+        }
+        Ok(purged)
     }
 
     async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
