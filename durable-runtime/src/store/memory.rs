@@ -218,6 +218,14 @@ impl State {
         Some(activity)
     }
 
+    /// Whether `token` holds the lease of activity `id`.
+    fn holds_activity(&self, id: i64, token: &str) -> bool {
+        self.activities
+            .get(&id)
+            .and_then(|a| a.lock.as_ref())
+            .is_some_and(|(held, _)| held == token)
+    }
+
     /// Sets an activity's lease, keeping the activity queue.
     fn set_activity_lock(&mut self, id: i64, lock: Option<(String, i64)>) {
         let Some(activity) = self.activities.get_mut(&id) else {
@@ -718,12 +726,7 @@ impl Store for MemoryStore {
         let expires = clock::now_millis() + lease_millis(lease);
         let mut state = self.lock();
         for (id, token) in items {
-            let held = state
-                .activities
-                .get(&id)
-                .and_then(|a| a.lock.as_ref())
-                .is_some_and(|(held, _)| *held == token);
-            if held {
+            if state.holds_activity(id, &token) {
                 state.set_activity_lock(id, Some((token, expires)));
             }
         }
@@ -733,12 +736,7 @@ impl Store for MemoryStore {
     async fn abandon_activities(&self, items: Vec<(i64, String)>) -> Result<(), StoreError> {
         let mut state = self.lock();
         for (id, token) in items {
-            let held = state
-                .activities
-                .get(&id)
-                .and_then(|a| a.lock.as_ref())
-                .is_some_and(|(held, _)| *held == token);
-            if held {
+            if state.holds_activity(id, &token) {
                 state.set_activity_lock(id, None);
             }
         }
@@ -873,12 +871,7 @@ impl Store for MemoryStore {
 
     async fn purge_instances(&self, query: &PurgeQuery) -> Result<usize, StoreError> {
         const CHUNK: usize = 1024;
-        let statuses: Vec<RuntimeStatus> = RuntimeStatus::ALL
-            .into_iter()
-            .filter(|s| {
-                s.is_terminal() && (query.statuses.is_empty() || query.statuses.contains(s))
-            })
-            .collect();
+        let statuses = super::purge_statuses(query);
         let start = query
             .created_from
             .map_or(std::ops::Bound::Unbounded, |from| {

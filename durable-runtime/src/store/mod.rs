@@ -314,6 +314,38 @@ pub struct QueryPlan {
     pub plan: Vec<String>,
 }
 
+/// The terminal statuses a purge by `query` deletes (every terminal status when it names
+/// none; non-terminal statuses never).
+pub(crate) fn purge_statuses(query: &PurgeQuery) -> Vec<RuntimeStatus> {
+    let wanted = |s: &RuntimeStatus| query.statuses.is_empty() || query.statuses.contains(s);
+    RuntimeStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_terminal() && wanted(s))
+        .collect()
+}
+
+/// The status of each keyset range a listing by `query` reads (`None`: any status); the
+/// ranges' rows are merged with [`merge_ranges`].
+pub(crate) fn list_statuses(query: &InstanceQuery) -> Vec<Option<RuntimeStatus>> {
+    if query.statuses.is_empty() {
+        vec![None]
+    } else {
+        query.statuses.iter().copied().map(Some).collect()
+    }
+}
+
+/// Merges the rows of several keyset ranges (each sorted, up to `page_size + 1` long) into
+/// one page in (creation time, instance id) order.
+pub(crate) fn merge_ranges(mut rows: Vec<OrchestrationStatus>, page_size: usize) -> InstancePage {
+    if rows.len() > page_size + 1 {
+        rows.sort_by(|a, b| {
+            (a.created_time, &a.instance_id).cmp(&(b.created_time, &b.instance_id))
+        });
+        rows.truncate(page_size + 1);
+    }
+    into_page(rows, page_size)
+}
+
 /// A lease duration in whole milliseconds, saturating far in the future.
 pub(crate) fn lease_millis(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)

@@ -39,7 +39,7 @@ use super::codec::{
 use super::{
     ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
     OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
-    Store, decode_continuation, failed_sub_orchestration, into_page, is_control, lease_millis,
+    Store, decode_continuation, failed_sub_orchestration, is_control, lease_millis,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -1470,11 +1470,7 @@ impl Store for PostgresStore {
             .transpose()?;
         let page_size = query.page_size.max(1);
         // One keyset range per status (`instances_by_status`), merged here, as on SQLite.
-        let statuses: Vec<Option<RuntimeStatus>> = if query.statuses.is_empty() {
-            vec![None]
-        } else {
-            query.statuses.iter().copied().map(Some).collect()
-        };
+        let statuses = super::list_statuses(query);
         let client = self.client().await?;
         let mut instances = Vec::new();
         for status in statuses {
@@ -1491,13 +1487,7 @@ impl Store for PostgresStore {
                 instances.push(read_status(&row)?);
             }
         }
-        if instances.len() > page_size + 1 {
-            instances.sort_by(|a, b| {
-                (a.created_time, &a.instance_id).cmp(&(b.created_time, &b.instance_id))
-            });
-            instances.truncate(page_size + 1);
-        }
-        Ok(into_page(instances, page_size))
+        Ok(super::merge_ranges(instances, page_size))
     }
 
     async fn read_history(
@@ -1587,21 +1577,10 @@ impl Store for PostgresStore {
     }
 
     async fn purge_instances(&self, query: &PurgeQuery) -> Result<usize, StoreError> {
-        let statuses: Vec<i32> = if query.statuses.is_empty() {
-            RuntimeStatus::ALL
-                .into_iter()
-                .filter(|s| s.is_terminal())
-                .map(RuntimeStatus::code)
-                .collect()
-        } else {
-            query
-                .statuses
-                .iter()
-                .copied()
-                .filter(|s| s.is_terminal())
-                .map(RuntimeStatus::code)
-                .collect()
-        };
+        let statuses: Vec<i32> = super::purge_statuses(query)
+            .into_iter()
+            .map(RuntimeStatus::code)
+            .collect();
         if statuses.is_empty() {
             return Ok(0);
         }

@@ -34,7 +34,7 @@ use super::codec::{
 use super::{
     ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
     OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
-    Store, decode_continuation, failed_sub_orchestration, into_page, is_control, lease_millis,
+    Store, decode_continuation, failed_sub_orchestration, is_control, lease_millis,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -880,15 +880,6 @@ fn list_sql(
     (sql, values)
 }
 
-/// The terminal statuses a purge by `query` deletes.
-fn purge_statuses(query: &PurgeQuery) -> Vec<RuntimeStatus> {
-    let wanted = |s: &RuntimeStatus| query.statuses.is_empty() || query.statuses.contains(s);
-    RuntimeStatus::ALL
-        .into_iter()
-        .filter(|s| s.is_terminal() && wanted(s))
-        .collect()
-}
-
 /// Deletes terminal instances with one of `statuses` created in `[from, to)` (µs) for up to
 /// [`PURGE_CHUNK_TIME`], or until a request waits for the writer (`waiting`); returns how
 /// many, and whether none is left. Each select is a range of `instances_by_status` from its
@@ -1605,11 +1596,7 @@ impl Store for SqliteStore {
             let page_size = query.page_size.max(1);
             // One keyset range per status (`instances_by_status`), merged here: an `IN` over
             // several statuses would sort every match to find the first page.
-            let statuses: Vec<Option<RuntimeStatus>> = if query.statuses.is_empty() {
-                vec![None]
-            } else {
-                query.statuses.iter().copied().map(Some).collect()
-            };
+            let statuses = super::list_statuses(&query);
             let mut instances = Vec::new();
             for status in statuses {
                 list_range(
@@ -1621,13 +1608,7 @@ impl Store for SqliteStore {
                     &mut instances,
                 )?;
             }
-            if instances.len() > page_size + 1 {
-                instances.sort_by(|a, b| {
-                    (a.created_time, &a.instance_id).cmp(&(b.created_time, &b.instance_id))
-                });
-                instances.truncate(page_size + 1);
-            }
-            Ok(into_page(instances, page_size))
+            Ok(super::merge_ranges(instances, page_size))
         })
         .await
     }
@@ -1718,7 +1699,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_instances(&self, query: &PurgeQuery) -> Result<usize, StoreError> {
-        let statuses = Arc::new(purge_statuses(query));
+        let statuses = Arc::new(super::purge_statuses(query));
         let from = query.created_from.map_or(i64::MIN, micros);
         let to = query.created_to.map_or(i64::MAX, micros);
         // Bounded chunks of background work: each runs only when no other request waits,
