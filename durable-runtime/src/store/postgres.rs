@@ -132,9 +132,11 @@ CREATE INDEX activities_by_visible ON {s}.activities ((COALESCE(lock_expires, 0)
 /// The fetch's claim: up to `$4` instances with visible messages and no live lease, oldest
 /// message first. Driven by `messages_by_visible` (only messages already visible, the
 /// earliest `$4 * 8` of them), each candidate's row found by its primary key and claimed
-/// with `SKIP LOCKED`; the update joins the claimed rows, so no plan scans `instances`.
+/// with `SKIP LOCKED`. The claimed ids are collected into an array first (`= ANY(ARRAY(…))`),
+/// so the update finds its rows by primary key too: a join here lets a generic plan, which
+/// cannot see `$4`, hash-join against a scan of `instances`.
 const FETCH_DUE: &str = "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2
-     FROM (
+     WHERE i.instance_id = ANY(ARRAY(
          SELECT c.instance_id FROM {s}.instances c
          JOIN (SELECT m.instance_id, MIN(m.visible_at) AS visible_at
                FROM (SELECT instance_id, visible_at FROM {s}.messages
@@ -145,18 +147,38 @@ const FETCH_DUE: &str = "UPDATE {s}.instances i SET lock_token = $1, lock_expire
                SELECT 1 FROM {s}.messages m WHERE m.instance_id = c.instance_id AND m.control AND m.visible_at <= $3))
          ORDER BY d.visible_at
          LIMIT $4
-         FOR UPDATE OF c SKIP LOCKED) claimed
-     WHERE i.instance_id = claimed.instance_id
+         FOR UPDATE OF c SKIP LOCKED))
      RETURNING i.instance_id, i.execution_id, i.name, i.status, i.history_len, i.version";
 
-/// Leases up to `$4` activities that are not leased or whose lease expired, oldest first.
+/// Leases the named instances (`$4`) that have no live lease (and are not suspended unless
+/// `$5`), by primary key.
+const LEASE_NAMED: &str = "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2
+     WHERE i.instance_id = ANY(ARRAY(
+         SELECT c.instance_id FROM {s}.instances c
+         WHERE c.instance_id = ANY($4)
+           AND (c.lock_expires IS NULL OR c.lock_expires <= $3)
+           AND ($5 OR c.status <> 7)
+         FOR UPDATE SKIP LOCKED))
+     RETURNING i.instance_id, i.execution_id, i.name, i.status, i.history_len, i.version";
+
+/// The visible messages of the instances a fetch leased, in arrival order. Read through
+/// `messages_by_instance` only: `visible_at + 0` keeps the planner from combining it with a
+/// range of `messages_by_visible`, which would read every due message of the hub.
+const INSTANCE_MESSAGES: &str = "SELECT id, instance_id, execution_id, event FROM {s}.messages
+     WHERE instance_id = ANY($1) AND visible_at + 0 <= $2 ORDER BY id";
+
+/// The idle wake-up's next due time: the earliest message not visible yet.
+const NEXT_VISIBLE: &str = "SELECT MIN(visible_at) FROM {s}.messages WHERE visible_at > $1";
+
+/// Leases up to `$4` activities that are not leased or whose lease expired, oldest first,
+/// through `activities_by_visible`; the update finds the claimed rows by primary key (see
+/// [`FETCH_DUE`] for why the ids go through an array).
 const FETCH_ACTIVITIES: &str = "UPDATE {s}.activities a SET lock_token = $1, lock_expires = $2, dequeue_count = a.dequeue_count + 1
-     FROM (
+     WHERE a.id = ANY(ARRAY(
          SELECT c.id FROM {s}.activities c
          WHERE COALESCE(c.lock_expires, 0) <= $3
          ORDER BY COALESCE(c.lock_expires, 0), c.id LIMIT $4
-         FOR UPDATE SKIP LOCKED) claimed
-     WHERE a.id = claimed.id
+         FOR UPDATE SKIP LOCKED))
      RETURNING a.id, a.instance_id, a.execution_id, a.scheduled_id, a.name, a.input, a.dequeue_count";
 
 /// A purge chunk's next instances: the oldest of the given terminal statuses in the range.
@@ -285,6 +307,117 @@ impl PostgresStore {
     /// The task hub (schema) this store uses.
     pub fn task_hub(&self) -> &str {
         &self.schema
+    }
+
+    /// The query plans of the store's access paths, as PostgreSQL plans them on this
+    /// database now: what each fetch, timer wake-up, listing, status read and purge step
+    /// reads (ARCHITECTURE.md, "Access paths", says which index serves each). Each plan is
+    /// the *generic* plan (`plan_cache_mode = force_generic_plan`), the one a prepared
+    /// statement settles on after its first executions, so it does not depend on the
+    /// values bound.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the server cannot be reached or a statement cannot be
+    /// explained.
+    pub async fn query_plans(&self) -> Result<Vec<super::QueryPlan>, StoreError> {
+        let after = (0, String::new());
+        let by_status = InstanceQuery {
+            statuses: vec![RuntimeStatus::Completed],
+            ..InstanceQuery::default()
+        };
+        let by_created = InstanceQuery {
+            created_from: Some(from_micros(0)),
+            ..InstanceQuery::default()
+        };
+        let list = |query: &InstanceQuery, status, after| list_sql(query, status, after, 100).0;
+        let delete = |table: &str| format!("DELETE FROM {{s}}.{table} WHERE instance_id = ANY($1)");
+        let paths: Vec<(&'static str, String)> = vec![
+            ("fetch: due instances", FETCH_DUE.to_owned()),
+            ("fetch: named instances", LEASE_NAMED.to_owned()),
+            (
+                "fetch: a leased instance's messages",
+                INSTANCE_MESSAGES.to_owned(),
+            ),
+            ("timer wake-up: next due time", NEXT_VISIBLE.to_owned()),
+            ("fetch: activities", FETCH_ACTIVITIES.to_owned()),
+            (
+                "status read",
+                format!("SELECT {STATUS_COLUMNS} FROM {{s}}.instances WHERE instance_id = $1"),
+            ),
+            (
+                "history read",
+                "SELECT event FROM {s}.history WHERE instance_id = $1 ORDER BY seq".to_owned(),
+            ),
+            (
+                "list: by status, first page",
+                list(&by_status, Some(RuntimeStatus::Completed), None),
+            ),
+            (
+                "list: by status, deep page",
+                list(&by_status, Some(RuntimeStatus::Completed), Some(&after)),
+            ),
+            (
+                "list: by created time, first page",
+                list(&by_created, None, None),
+            ),
+            (
+                "list: by created time, deep page",
+                list(&by_created, None, Some(&after)),
+            ),
+            (
+                "list: all, deep page",
+                list(&InstanceQuery::default(), None, Some(&after)),
+            ),
+            ("purge: next chunk", PURGE_NEXT.to_owned()),
+            ("purge: history", delete("history")),
+            ("purge: messages", delete("messages")),
+            ("purge: activities", delete("activities")),
+        ];
+        let mut client = self.client().await?;
+        let explained: Result<Vec<super::QueryPlan>, StoreError> = async {
+            let tx = client.transaction().await.map_err(backend)?;
+            tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                .await
+                .map_err(backend)?;
+            let mut plans = Vec::with_capacity(paths.len());
+            for (access_path, sql) in paths {
+                let sql = self.sql(&sql);
+                // A named SQL-level statement (not the protocol's), so `EXPLAIN EXECUTE`
+                // shows its generic plan; NULL arguments, since that plan ignores them.
+                let params = tx.prepare(&sql).await.map_err(backend)?.params().len();
+                let name = format!("durable_plan_{}", uuid::Uuid::new_v4().simple());
+                let args = vec!["NULL"; params].join(", ");
+                let rows = tx
+                    .simple_query(&format!(
+                        "PREPARE {name} AS {sql}; EXPLAIN EXECUTE {name}({args}); DEALLOCATE {name}"
+                    ))
+                    .await
+                    .map_err(backend)?;
+                let plan = rows
+                    .into_iter()
+                    .filter_map(|message| match message {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => {
+                            row.get(0).map(str::to_owned)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                plans.push(super::QueryPlan {
+                    access_path,
+                    sql,
+                    plan,
+                });
+            }
+            tx.rollback().await.map_err(backend)?;
+            Ok(plans)
+        }
+        .await;
+        if explained.is_err() {
+            // A statement prepared by name outlives a failed transaction: the connection
+            // does not go back to the pool.
+            drop(deadpool_postgres::Object::take(client));
+        }
+        explained
     }
 
     fn sql(&self, text: &str) -> String {
@@ -523,16 +656,7 @@ impl PostgresStore {
             }
             Some(ids) => {
                 let statement = tx
-                    .prepare_cached(&self.sql(
-                        "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2
-                         WHERE i.instance_id IN (
-                             SELECT c.instance_id FROM {s}.instances c
-                             WHERE c.instance_id = ANY($4)
-                               AND (c.lock_expires IS NULL OR c.lock_expires <= $3)
-                               AND ($5 OR c.status <> 7)
-                             FOR UPDATE SKIP LOCKED)
-                         RETURNING i.instance_id, i.execution_id, i.name, i.status, i.history_len, i.version",
-                    ))
+                    .prepare_cached(&self.sql(LEASE_NAMED))
                     .await
                     .map_err(backend)?;
                 tx.query(
@@ -563,10 +687,7 @@ impl PostgresStore {
             });
         }
         let statement = tx
-            .prepare_cached(&self.sql(
-                "SELECT id, instance_id, execution_id, event FROM {s}.messages
-                 WHERE instance_id = ANY($1) AND visible_at <= $2 ORDER BY id",
-            ))
+            .prepare_cached(&self.sql(INSTANCE_MESSAGES))
             .await
             .map_err(backend)?;
         for row in tx.query(&statement, &[&ids, &now]).await.map_err(backend)? {
@@ -1623,9 +1744,7 @@ impl Store for PostgresStore {
     async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let client = self.client().await?;
         let statement = client
-            .prepare_cached(
-                &self.sql("SELECT MIN(visible_at) FROM {s}.messages WHERE visible_at > $1"),
-            )
+            .prepare_cached(&self.sql(NEXT_VISIBLE))
             .await
             .map_err(backend)?;
         let next: Option<i64> = client
