@@ -2,6 +2,11 @@
 //! the plans, not timings (ARCHITECTURE.md, "Access paths"). A path that regresses to a scan
 //! of a table, or to sorting every match, fails here.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns; a panic is a failed test"
+)]
+
 use std::time::Duration;
 
 use durable_runtime::prelude::*;
