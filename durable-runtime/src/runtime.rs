@@ -187,6 +187,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Sets how many orchestration work items a worker fetches and commits per batch
+    /// (default 100; at least 1). Larger batches share one store transaction (and one disk
+    /// flush) among more turns; smaller ones bound the latency a turn adds to its batch.
+    pub fn orchestration_batch_size(mut self, size: usize) -> Self {
+        self.options.orchestration_batch_size = size.max(1);
+        self
+    }
+
     /// Sets the orchestration and activity lease durations.
     pub fn leases(mut self, orchestration: Duration, activity: Duration) -> Self {
         self.options.orchestration_lease = orchestration;

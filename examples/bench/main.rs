@@ -92,6 +92,9 @@ struct Args {
     /// The worker's instance cache capacity (default: `WorkerOptions`' default).
     #[arg(long)]
     cache_capacity: Option<usize>,
+    /// Orchestration work items per fetch and commit batch (default: `WorkerOptions`').
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Scales the instance counts of the backlog workloads W7, W8 and W9 (CI: 0.1).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
@@ -204,6 +207,9 @@ impl Bench {
         let mut builder = Runtime::builder();
         if let Some(capacity) = self.args.cache_capacity {
             builder = builder.cache_capacity(capacity);
+        }
+        if let Some(size) = self.args.batch_size {
+            builder = builder.orchestration_batch_size(size);
         }
         let builder = match store {
             BenchStore::Memory(store) => builder.store(store.clone()),

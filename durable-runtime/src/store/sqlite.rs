@@ -1214,38 +1214,6 @@ fn commit_orchestration(
             .execute(params![id, (commit.history_len + offset) as i64, event])
             .map_err(backend)?;
     }
-    let custom_status_changed = commit.custom_status.is_some();
-    let custom_status = commit.custom_status.clone().flatten();
-    let failure = commit.failure.as_ref().map(encode_json).transpose()?;
-    // SQLite rewrites the entry of every index over a column the UPDATE assigns, changed
-    // or not: leaving `status` out when it stays keeps `instances_by_status` untouched (one
-    // page less to write per turn).
-    conn.prepare_cached(if status_before == commit.status.code() {
-        "UPDATE instances SET updated_at = ?3, history_len = ?4,
-             output = COALESCE(?5, output), failure = COALESCE(?6, failure),
-             custom_status = CASE WHEN ?7 THEN ?8 ELSE custom_status END,
-             lock_token = NULL, lock_expires = NULL
-         WHERE instance_id = ?1 AND status = ?2"
-    } else {
-        "UPDATE instances SET status = ?2, updated_at = ?3, history_len = ?4,
-             output = COALESCE(?5, output), failure = COALESCE(?6, failure),
-             custom_status = CASE WHEN ?7 THEN ?8 ELSE custom_status END,
-             lock_token = NULL, lock_expires = NULL
-         WHERE instance_id = ?1"
-    })
-    .and_then(|mut s| {
-        s.execute(params![
-            id,
-            commit.status.code(),
-            micros(commit.updated_at),
-            (commit.history_len + commit.events.len()) as i64,
-            commit.output.as_ref().map(Payload::as_json),
-            failure,
-            custom_status_changed,
-            custom_status.as_ref().map(Payload::as_json),
-        ])
-    })
-    .map_err(backend)?;
     let mut delete = conn
         .prepare_cached("DELETE FROM messages WHERE id = ?1")
         .map_err(backend)?;
@@ -1291,18 +1259,11 @@ fn commit_orchestration(
             None => wake.activities = true,
         }
     }
+    // The instance's own new messages (timers, continue-as-new's start) go in as rows only:
+    // the row update below computes its `due_at` from them.
     if let Some(next) = &commit.continue_as_new {
-        conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")
-            .and_then(|mut s| s.execute([id]))
-            .map_err(backend)?;
-        conn.prepare_cached(
-            "UPDATE instances SET execution_id = ?2, input = ?3, output = NULL, failure = NULL, history_len = 0
-             WHERE instance_id = ?1",
-        )
-        .and_then(|mut s| s.execute(params![id, next.execution_id.as_str(), next.input.as_json()]))
-        .map_err(backend)?;
         for event in std::iter::once(&next.started).chain(&next.carryover) {
-            insert_message(
+            insert_message_row(
                 conn,
                 &OutboundMessage {
                     instance_id: commit.instance_id.clone(),
@@ -1315,7 +1276,11 @@ fn commit_orchestration(
         wake.orchestrations = true;
     }
     for message in &commit.messages {
-        insert_message(conn, message)?;
+        if message.instance_id == commit.instance_id {
+            insert_message_row(conn, message)?;
+        } else {
+            insert_message(conn, message)?;
+        }
         wake.orchestrations = true;
     }
     for child in &commit.new_instances {
@@ -1330,9 +1295,56 @@ fn commit_orchestration(
             Err(other) => return Err(other),
         }
     }
-    // Messages that arrived during the turn need no wake-up: the committing dispatcher
-    // fetches again right after its commit, and on SQLite no other process is notified.
-    refresh_due(conn, id)?;
+    let custom_status_changed = commit.custom_status.is_some();
+    let custom_status = commit.custom_status.clone().flatten();
+    let failure = commit.failure.as_ref().map(encode_json).transpose()?;
+    // The row's update comes last, so it releases the lease and recomputes `due_at` from
+    // the messages still queued (those that arrived during the turn, and its own new ones)
+    // in one write of the row and of `instances_by_due` (see `REFRESH_DUE`).
+    // SQLite rewrites the entry of every index over a column the UPDATE assigns, changed
+    // or not: leaving `status` out when it stays keeps `instances_by_status` untouched (one
+    // page less to write per turn).
+    conn.prepare_cached(if status_before == commit.status.code() {
+        "UPDATE instances SET updated_at = ?3, history_len = ?4,
+             output = COALESCE(?5, output), failure = COALESCE(?6, failure),
+             custom_status = CASE WHEN ?7 THEN ?8 ELSE custom_status END,
+             lock_token = NULL, lock_expires = NULL, due_at = (
+                 SELECT MIN(m.visible_at) FROM messages m
+                 WHERE m.instance_id = ?1 AND (m.control = 1 OR ?2 != 7))
+         WHERE instance_id = ?1 AND status = ?2"
+    } else {
+        "UPDATE instances SET status = ?2, updated_at = ?3, history_len = ?4,
+             output = COALESCE(?5, output), failure = COALESCE(?6, failure),
+             custom_status = CASE WHEN ?7 THEN ?8 ELSE custom_status END,
+             lock_token = NULL, lock_expires = NULL, due_at = (
+                 SELECT MIN(m.visible_at) FROM messages m
+                 WHERE m.instance_id = ?1 AND (m.control = 1 OR ?2 != 7))
+         WHERE instance_id = ?1"
+    })
+    .and_then(|mut s| {
+        s.execute(params![
+            id,
+            commit.status.code(),
+            micros(commit.updated_at),
+            (commit.history_len + commit.events.len()) as i64,
+            commit.output.as_ref().map(Payload::as_json),
+            failure,
+            custom_status_changed,
+            custom_status.as_ref().map(Payload::as_json),
+        ])
+    })
+    .map_err(backend)?;
+    if let Some(next) = &commit.continue_as_new {
+        conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(backend)?;
+        conn.prepare_cached(
+            "UPDATE instances SET execution_id = ?2, input = ?3, output = NULL, failure = NULL, history_len = 0
+             WHERE instance_id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![id, next.execution_id.as_str(), next.input.as_json()]))
+        .map_err(backend)?;
+    }
     if commit.status.is_terminal() {
         wake.finished.push(commit.instance_id.clone());
     }
@@ -1416,7 +1428,7 @@ impl Store for SqliteStore {
             .collect::<Result<Vec<Vec<String>>, StoreError>>()?;
         // No savepoints: each turn is checked before anything of it is written, so a refused
         // turn writes nothing, and a back-end failure part-way rolls back the whole batch.
-        let (results, wake) = self
+        let (results, wake, _turns) = self
             .write_with(false, move |conn| {
                 let mut wake = Wakeups::default();
                 let mut results = Vec::with_capacity(commits.len());
@@ -1429,7 +1441,8 @@ impl Store for SqliteStore {
                         Err(failed) => return Err(failed),
                     });
                 }
-                Ok((results, wake))
+                // The turns go back with the results, to be freed off the writer thread.
+                Ok((results, wake, (commits, encoded)))
             })
             .await?;
         if wake.activities {
