@@ -188,7 +188,7 @@ impl RuntimeBuilder {
     }
 
     /// Sets how many orchestration work items a worker fetches and commits per batch
-    /// (default 100; at least 1). Larger batches share one store transaction (and one disk
+    /// (default 256; at least 1). Larger batches share one store transaction (and one disk
     /// flush) among more turns; smaller ones bound the latency a turn adds to its batch.
     pub fn orchestration_batch_size(mut self, size: usize) -> Self {
         self.options.orchestration_batch_size = size.max(1);

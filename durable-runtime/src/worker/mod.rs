@@ -31,7 +31,7 @@ pub struct WorkerOptions {
     /// Functions' `maxConcurrentActivityFunctions`). A finished activity frees its slot
     /// at once; its result then waits for its commit without holding one.
     pub max_concurrent_activities: usize,
-    /// Orchestration work items fetched and committed per batch (default 100).
+    /// Orchestration work items fetched and committed per batch (default 256).
     pub orchestration_batch_size: usize,
     /// How long an orchestration work item's lease lasts (default 30 s); a crashed
     /// worker's instances are picked up this long after it died.
@@ -39,7 +39,8 @@ pub struct WorkerOptions {
     /// How long an activity lease lasts before renewal (default 30 s); running activities
     /// are renewed every third of it, so only a dead worker's activities move.
     pub activity_lease: Duration,
-    /// Instances kept live in memory between turns (default 10,000). 0 replays every turn.
+    /// Instances kept live in memory between turns (default 5,000; least recently used
+    /// evicted first). 0 replays every turn.
     pub cache_capacity: usize,
     /// Replay the whole history on every turn even on a cache hit (default false); turns
     /// a code change that breaks determinism into an immediate failure in tests.
@@ -70,10 +71,10 @@ impl Default for WorkerOptions {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Self {
             max_concurrent_activities: 10 * cores,
-            orchestration_batch_size: 100,
+            orchestration_batch_size: 256,
             orchestration_lease: Duration::from_secs(30),
             activity_lease: Duration::from_secs(30),
-            cache_capacity: 10_000,
+            cache_capacity: 5_000,
             always_replay: false,
             poll_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(30),
