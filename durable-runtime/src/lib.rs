@@ -109,7 +109,7 @@ pub mod error_types {
     pub use crate::replay::{
         CONTINUE_AS_NEW_ERROR, NON_DETERMINISM_ERROR, NON_DURABLE_AWAIT_ERROR, PANIC_ERROR,
     };
-    pub use crate::store::SUB_ORCHESTRATION_ID_IN_USE;
+    pub use crate::store::{CORRUPT_HISTORY, SUB_ORCHESTRATION_ID_IN_USE};
     pub use crate::worker::{
         ACTIVITY_NOT_REGISTERED, HISTORY_TOO_LONG, ORCHESTRATION_NOT_REGISTERED, TERMINATED,
     };

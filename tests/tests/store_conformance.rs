@@ -29,6 +29,32 @@ mod sqlite {
 
     durable_runtime::store_conformance_tests!(fresh);
 
+    /// Poison isolation, with rows damaged through a second connection to the file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn corrupt_rows_affect_only_their_own_work() {
+        let dir = durable_tests::temp_dir("poison");
+        let path = dir.join("store.db");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+        let damage = |sql: &'static str| {
+            let path = path.clone();
+            move |id: durable_runtime::InstanceId| {
+                let path = path.clone();
+                async move {
+                    let conn = rusqlite::Connection::open(&path).unwrap();
+                    conn.busy_timeout(std::time::Duration::from_secs(10))
+                        .unwrap();
+                    assert_eq!(conn.execute(sql, [id.as_str()]).unwrap(), 1);
+                }
+            }
+        };
+        durable_runtime::store::conformance::corrupt_rows_affect_only_their_own_work(
+            store,
+            damage("UPDATE messages SET event = 'not json' WHERE instance_id = ?1"),
+            damage("UPDATE activities SET input = '{\"truncated' WHERE instance_id = ?1"),
+        )
+        .await;
+    }
+
     #[tokio::test]
     async fn committed_data_survives_reopening() {
         let dir = durable_tests::temp_dir("reopen");
@@ -74,6 +100,45 @@ mod postgres {
                 ) as Arc<dyn Store>
             }
         })
+        .await;
+    }
+
+    /// Poison isolation, with rows damaged through a second connection.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn corrupt_rows_affect_only_their_own_work() {
+        let Some(url) = durable_tests::postgres_url("postgres::corrupt_rows") else {
+            return;
+        };
+        let hub = durable_tests::fresh_task_hub();
+        let options = PostgresOptions {
+            task_hub: hub.clone(),
+            ..PostgresOptions::default()
+        };
+        let store: Arc<dyn Store> =
+            Arc::new(PostgresStore::connect_with(&url, options).await.unwrap());
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let client = Arc::new(client);
+        let damage = |sql: String| {
+            let client = client.clone();
+            move |id: durable_runtime::InstanceId| {
+                let (client, sql) = (client.clone(), sql.clone());
+                async move {
+                    assert_eq!(client.execute(&sql, &[&id.as_str()]).await.unwrap(), 1);
+                }
+            }
+        };
+        durable_runtime::store::conformance::corrupt_rows_affect_only_their_own_work(
+            store,
+            damage(format!(
+                "UPDATE {hub}.messages SET event = 'not json' WHERE instance_id = $1"
+            )),
+            damage(format!(
+                "UPDATE {hub}.activities SET input = '{{\"truncated' WHERE instance_id = $1"
+            )),
+        )
         .await;
     }
 

@@ -529,12 +529,12 @@ pub async fn messages_during_a_lease_are_kept(store: Arc<dyn Store>) {
     };
     assert_eq!(failure.message, "failed 1");
     store
-        .abandon_orchestration_work_item(&id("a"), "not-the-token")
+        .abandon_orchestration_work_item(&id("a"), "not-the-token", Duration::ZERO)
         .await
         .expect("a wrong token is a no-op");
     assert!(fetch_orchestrations(&*store).await.is_empty());
     store
-        .abandon_orchestration_work_item(&id("a"), &third[0].lock_token)
+        .abandon_orchestration_work_item(&id("a"), &third[0].lock_token, Duration::ZERO)
         .await
         .expect("abandon");
     let fourth = fetch_orchestrations(&*store).await;
@@ -1515,7 +1515,7 @@ pub async fn entities_are_created_by_their_first_message(store: Arc<dyn Store>) 
         .expect("sender item");
     for item in items.iter().filter(|i| i.instance_id != id("sender")) {
         store
-            .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
+            .abandon_orchestration_work_item(&item.instance_id, &item.lock_token, Duration::ZERO)
             .await
             .expect("abandon");
     }
@@ -1627,6 +1627,133 @@ pub async fn entities_are_created_by_their_first_message(store: Arc<dyn Store>) 
     );
 }
 
+/// An abandon with a delay keeps the instance out of fetches until the delay has passed,
+/// then it is fetched with its messages (the dispatcher's backoff for failing turns).
+pub async fn abandon_with_a_delay_waits(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("slow", 1))
+        .await
+        .expect("create");
+    store
+        .create_instance(new_instance("other", 2))
+        .await
+        .expect("create");
+    let first = fetch_orchestrations(&*store).await;
+    assert_eq!(first.len(), 2);
+    let slow = first
+        .iter()
+        .find(|item| item.instance_id == id("slow"))
+        .expect("fetched");
+    store
+        .abandon_orchestration_work_item(
+            &slow.instance_id,
+            &slow.lock_token,
+            Duration::from_millis(400),
+        )
+        .await
+        .expect("abandon");
+    let other = first
+        .iter()
+        .find(|item| item.instance_id == id("other"))
+        .expect("fetched");
+    store
+        .abandon_orchestration_work_item(&other.instance_id, &other.lock_token, Duration::ZERO)
+        .await
+        .expect("abandon");
+    let again = fetch_orchestrations(&*store).await;
+    assert_eq!(
+        again
+            .iter()
+            .map(|i| i.instance_id.as_str())
+            .collect::<Vec<_>>(),
+        ["other"],
+        "an instance abandoned with a delay is not fetched before it"
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let later = fetch_orchestrations(&*store).await;
+    assert_eq!(later.len(), 1, "fetched once the delay passed");
+    assert_eq!(later[0].instance_id, id("slow"));
+    assert_eq!(later[0].messages, slow.messages);
+}
+
+/// Poison isolation: a queued message, or an activity's input, that does not decode does
+/// not fail a fetch. The fetch returns the message as [`CorruptMessage`](super::CorruptMessage)
+/// of its own work item (the activity with [`ActivityWorkItem::corrupt`](super::ActivityWorkItem::corrupt)
+/// set), and every other instance's work as usual.
+///
+/// A back-end that stores text calls this from its tests with two hooks that damage rows
+/// with its own SQL: `corrupt_message(instance)` makes one queued message of that instance
+/// undecodable, `corrupt_activity(instance)` one queued activity's input. (The memory store
+/// keeps values typed: nothing there can fail to decode.)
+pub async fn corrupt_rows_affect_only_their_own_work<M, MF, A, AF>(
+    store: Arc<dyn Store>,
+    corrupt_message: M,
+    corrupt_activity: A,
+) where
+    M: Fn(InstanceId) -> MF,
+    MF: std::future::Future<Output = ()>,
+    A: Fn(InstanceId) -> AF,
+    AF: std::future::Future<Output = ()>,
+{
+    for name in ["bad", "good"] {
+        store
+            .create_instance(new_instance(name, 1))
+            .await
+            .expect("create");
+    }
+    corrupt_message(id("bad")).await;
+    let items = fetch_orchestrations(&*store).await;
+    assert_eq!(items.len(), 2, "both instances are fetched: {items:?}");
+    for item in &items {
+        if item.instance_id == id("bad") {
+            assert!(
+                item.messages.is_empty(),
+                "the corrupt message is not decoded"
+            );
+            assert_eq!(item.corrupt_messages.len(), 1, "{item:?}");
+            assert!(!item.corrupt_messages[0].reason.is_empty());
+        } else {
+            assert_eq!(item.messages.len(), 1);
+            assert!(item.corrupt_messages.is_empty());
+        }
+    }
+    // Both schedule an activity; one activity's input is then damaged.
+    let mut commits = Vec::new();
+    for item in &items {
+        let mut commit = turn_commit(
+            item,
+            RuntimeStatus::Running,
+            vec![NewActivity {
+                scheduled_id: 0,
+                name: "work".into(),
+                input: Payload::encode(&7).expect("encode"),
+            }],
+        );
+        commit
+            .consumed
+            .extend(item.corrupt_messages.iter().map(|m| m.id));
+        commits.push(commit);
+    }
+    for result in store.commit_orchestrations(commits).await.expect("commit") {
+        result.expect("each commit applies");
+    }
+    corrupt_activity(id("bad")).await;
+    let activities = fetch_activities(&*store).await;
+    assert_eq!(
+        activities.len(),
+        2,
+        "both activities are fetched: {activities:?}"
+    );
+    for activity in &activities {
+        if activity.instance_id == id("bad") {
+            assert!(activity.corrupt.is_some(), "{activity:?}");
+        } else {
+            assert!(activity.corrupt.is_none(), "{activity:?}");
+            assert_eq!(activity.input.as_json(), "7");
+        }
+    }
+}
+
 /// Runs every check, each on a fresh store from `factory`.
 pub async fn run_all<F, Fut>(factory: F)
 where
@@ -1656,6 +1783,7 @@ where
     unleased_turns_apply_activity_results(factory().await).await;
     unleased_turns_are_refused_when_anything_moved(factory().await).await;
     entities_are_created_by_their_first_message(factory().await).await;
+    abandon_with_a_delay_waits(factory().await).await;
 }
 
 /// Generates one `#[tokio::test]` per conformance check for a back-end.
@@ -1678,7 +1806,8 @@ macro_rules! store_conformance_tests {
             completions_can_lease_the_instance,
             unleased_turns_apply_activity_results,
             unleased_turns_are_refused_when_anything_moved,
-            entities_are_created_by_their_first_message);
+            entities_are_created_by_their_first_message,
+            abandon_with_a_delay_waits);
     };
     (@each $factory:expr; $($check:ident),*) => {
         $(

@@ -355,6 +355,8 @@ impl State {
             status: instance.status,
             history_len: instance.history.len(),
             messages,
+            // Events are kept typed here: nothing to decode.
+            corrupt_messages: Vec::new(),
             lock_token: token,
         })
     }
@@ -626,13 +628,22 @@ impl Store for MemoryStore {
         &self,
         instance_id: &InstanceId,
         lock_token: &str,
+        retry_after: Duration,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         if let Some(instance) = state.instances.get_mut(instance_id)
             && instance.lock.as_ref().is_some_and(|(t, _)| t == lock_token)
         {
-            instance.lock = None;
+            // A delayed retry: a lease nobody holds, expiring then (as on SQLite).
+            let until =
+                (!retry_after.is_zero()).then(|| clock::now_millis() + lease_millis(retry_after));
+            instance.lock = until.map(|until| (new_token(), until));
             state.refresh_due(instance_id);
+            if let Some(until) = until
+                && let Some(due) = state.instances.get(instance_id).and_then(|i| i.due)
+            {
+                state.set_due(instance_id, Some(due.max(until)));
+            }
         }
         drop(state);
         self.notifier.orchestration_work();
@@ -669,6 +680,7 @@ impl Store for MemoryStore {
                 input: activity.input.clone(),
                 attempt: activity.dequeue_count,
                 lock_token: token,
+                corrupt: None,
             });
         }
         Ok(items)

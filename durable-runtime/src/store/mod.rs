@@ -131,8 +131,23 @@ pub struct OrchestrationWorkItem {
     pub history_len: usize,
     /// The messages, oldest first.
     pub messages: Vec<OrchestrationMessage>,
+    /// Queued messages of this instance whose stored event does not decode (a corrupt row):
+    /// a store returns them here instead of failing the whole fetch, and the dispatcher
+    /// fails the instance with [`CORRUPT_HISTORY`](crate::error_types::CORRUPT_HISTORY) (an entity
+    /// drops them, logged), consuming them with the turn.
+    pub corrupt_messages: Vec<CorruptMessage>,
     /// The lease token; commit and abandon must present it.
     pub lock_token: String,
+}
+
+/// A queued message whose stored event does not decode; see
+/// [`OrchestrationWorkItem::corrupt_messages`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorruptMessage {
+    /// The message's id (as in [`OrchestrationMessage::id`]).
+    pub id: i64,
+    /// What is wrong with it, e.g. the decode error.
+    pub reason: String,
 }
 
 /// An activity to enqueue.
@@ -165,6 +180,7 @@ impl NewActivity {
             input: self.input.clone(),
             attempt: 1,
             lock_token: lock_token.to_owned(),
+            corrupt: None,
         }
     }
 }
@@ -239,6 +255,11 @@ pub struct ActivityWorkItem {
     pub attempt: u32,
     /// The lease token; completion must present it.
     pub lock_token: String,
+    /// Why the stored input does not decode, when it does not (a corrupt row; `input` is
+    /// then `null`): a store returns the item anyway instead of failing the whole fetch, and
+    /// the dispatcher fails the activity with [`CORRUPT_HISTORY`](crate::error_types::CORRUPT_HISTORY)
+    /// without running it, so only its orchestration sees the failure.
+    pub corrupt: Option<String>,
 }
 
 /// An activity's result, to turn into a message for its instance.
@@ -419,11 +440,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         commits: Vec<OrchestrationCommit>,
     ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError>;
 
-    /// Releases a lease without committing, so the messages are fetched again.
+    /// Releases a lease without committing, so the messages are fetched again, not before
+    /// `retry_after` from now (`Duration::ZERO`: at once). The dispatcher backs off this way
+    /// when a turn fails again and again (as Durable Functions' Azure Storage provider
+    /// abandons a message with a visibility delay).
     async fn abandon_orchestration_work_item(
         &self,
         instance_id: &InstanceId,
         lock_token: &str,
+        retry_after: Duration,
     ) -> Result<(), StoreError>;
 
     /// Leases up to `max` activity work items.
@@ -539,3 +564,10 @@ pub(crate) fn failed_sub_orchestration(
 
 /// The `error_type` of a sub-orchestration whose instance id is taken.
 pub const SUB_ORCHESTRATION_ID_IN_USE: &str = "durable::InstanceAlreadyExists";
+
+/// The `error_type` of an instance failed because a row of its state in the store does not
+/// decode (a queued message, a history event: corrupt text, an unknown event kind written by
+/// a newer build), and of an activity whose stored input does not decode. The message names
+/// the row (table and key) and what was wrong; the other instances of the task hub are not
+/// affected. See ARCHITECTURE.md, "Corrupt rows".
+pub const CORRUPT_HISTORY: &str = "durable::CorruptHistory";

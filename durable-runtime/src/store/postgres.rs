@@ -37,9 +37,9 @@ use super::codec::{
     micros, status_from_code,
 };
 use super::{
-    ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
-    OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
-    Store, decode_continuation, failed_sub_orchestration, is_control, lease_millis,
+    ActivityCompletion, ActivityWorkItem, CorruptMessage, InstancePage, InstanceQuery, NewInstance,
+    Notifier, OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage,
+    PurgeQuery, Store, decode_continuation, failed_sub_orchestration, is_control, lease_millis,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -132,7 +132,9 @@ CREATE INDEX activities_by_visible ON {s}.activities ((COALESCE(lock_expires, 0)
 /// The fetch's claim: up to `$4` instances with visible messages and no live lease, oldest
 /// message first. Driven by `messages_by_visible` (only messages already visible, the
 /// earliest `$4 * 8` of them), each candidate's row found by its primary key and claimed
-/// with `SKIP LOCKED`. The claimed ids are collected into an array first (`= ANY(ARRAY(…))`),
+/// with `SKIP LOCKED`. A row whose status code this build does not know (corrupt, or
+/// written by a newer build) is never claimed: it is set aside until an operator repairs it.
+/// The claimed ids are collected into an array first (`= ANY(ARRAY(…))`),
 /// so the update finds its rows by primary key too: a join here lets a generic plan, which
 /// cannot see `$4`, hash-join against a scan of `instances`.
 const FETCH_DUE: &str = "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2
@@ -143,6 +145,7 @@ const FETCH_DUE: &str = "UPDATE {s}.instances i SET lock_token = $1, lock_expire
                      WHERE visible_at <= $3 ORDER BY visible_at LIMIT $4::bigint * 8) m
                GROUP BY m.instance_id) d ON d.instance_id = c.instance_id
          WHERE (c.lock_expires IS NULL OR c.lock_expires <= $3)
+           AND c.status BETWEEN 0 AND 7
            AND (c.status <> 7 OR EXISTS (
                SELECT 1 FROM {s}.messages m WHERE m.instance_id = c.instance_id AND m.control AND m.visible_at <= $3))
          ORDER BY d.visible_at
@@ -157,6 +160,7 @@ const LEASE_NAMED: &str = "UPDATE {s}.instances i SET lock_token = $1, lock_expi
          SELECT c.instance_id FROM {s}.instances c
          WHERE c.instance_id = ANY($4)
            AND (c.lock_expires IS NULL OR c.lock_expires <= $3)
+           AND c.status BETWEEN 0 AND 7
            AND ($5 OR c.status <> 7)
          FOR UPDATE SKIP LOCKED))
      RETURNING i.instance_id, i.execution_id, i.name, i.status, i.history_len, i.version";
@@ -674,15 +678,21 @@ impl PostgresStore {
         let mut ids: Vec<String> = Vec::with_capacity(rows.len());
         for row in &rows {
             let instance_id: String = row.get(0);
+            // The claim takes known status codes only; one that is not is skipped (its
+            // lease expires) rather than failing the fetch.
+            let Ok(status) = status_from_code(row.get(3)) else {
+                continue;
+            };
             ids.push(instance_id.clone());
             items.push(OrchestrationWorkItem {
                 instance_id: InstanceId::from_trusted(instance_id),
                 execution_id: ExecutionId::from_trusted(row.get(1)),
                 name: row.get(2),
                 version: row.get(5),
-                status: status_from_code(row.get(3))?,
+                status,
                 history_len: usize::try_from(row.get::<_, i64>(4)).unwrap_or(0),
                 messages: Vec::new(),
+                corrupt_messages: Vec::new(),
                 lock_token: token.clone(),
             });
         }
@@ -698,11 +708,19 @@ impl PostgresStore {
                 .iter_mut()
                 .find(|i| i.instance_id.as_str() == instance_id)
             {
-                item.messages.push(OrchestrationMessage {
-                    id: row.get(0),
-                    execution_id: execution_id.map(ExecutionId::from_trusted),
-                    event: decode_event(&event)?,
-                });
+                // One that does not decode fails its instance only (see
+                // `OrchestrationWorkItem::corrupt_messages`).
+                match decode_event(&event) {
+                    Ok(event) => item.messages.push(OrchestrationMessage {
+                        id: row.get(0),
+                        execution_id: execution_id.map(ExecutionId::from_trusted),
+                        event,
+                    }),
+                    Err(error) => item.corrupt_messages.push(CorruptMessage {
+                        id: row.get(0),
+                        reason: error.to_string(),
+                    }),
+                }
             }
         }
         Ok(items)
@@ -1382,19 +1400,23 @@ impl Store for PostgresStore {
         &self,
         instance_id: &InstanceId,
         lock_token: &str,
+        retry_after: Duration,
     ) -> Result<(), StoreError> {
         let wake = Wakeups {
             orchestrations: true,
             ..Wakeups::default()
         };
+        // A delayed retry: no token, an expiry in the future (fetches skip the row until then).
+        let until =
+            (!retry_after.is_zero()).then(|| clock::now_millis() + lease_millis(retry_after));
         in_transaction!(self, |tx| {
             let statement = tx
                 .prepare_cached(&self.sql(
-                    "UPDATE {s}.instances SET lock_token = NULL, lock_expires = NULL WHERE instance_id = $1 AND lock_token = $2",
+                    "UPDATE {s}.instances SET lock_token = NULL, lock_expires = $3 WHERE instance_id = $1 AND lock_token = $2",
                 ))
                 .await
                 .map_err(backend)?;
-            tx.execute(&statement, &[&instance_id.as_str(), &lock_token])
+            tx.execute(&statement, &[&instance_id.as_str(), &lock_token, &until])
                 .await
                 .map_err(backend)?;
             self.notify(&tx, &wake).await
@@ -1430,22 +1452,29 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(backend)?;
-        let mut items = rows
+        let mut items: Vec<ActivityWorkItem> = rows
             .into_iter()
             .map(|row| {
+                // An input that does not decode fails this activity only (see
+                // `ActivityWorkItem::corrupt`).
                 let input: String = row.get(5);
-                Ok(ActivityWorkItem {
+                let (input, corrupt) = match Payload::from_json(input) {
+                    Ok(input) => (input, None),
+                    Err(error) => (Payload::null(), Some(error.to_string())),
+                };
+                ActivityWorkItem {
                     id: row.get(0),
                     instance_id: InstanceId::from_trusted(row.get(1)),
                     execution_id: ExecutionId::from_trusted(row.get(2)),
                     scheduled_id: row.get(3),
                     name: row.get(4),
-                    input: Payload::from_json(input).map_err(|e| corrupt("activity input", e))?,
+                    input,
                     attempt: u32::try_from(row.get::<_, i32>(6)).unwrap_or(1),
                     lock_token: token.clone(),
-                })
+                    corrupt,
+                }
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect();
         items.sort_by_key(|item| item.id);
         Ok(items)
     }
@@ -1625,7 +1654,7 @@ impl Store for PostgresStore {
         }
         let statement = client
             .prepare_cached(
-                &self.sql("SELECT event FROM {s}.history WHERE instance_id = $1 ORDER BY seq"),
+                &self.sql("SELECT seq, event FROM {s}.history WHERE instance_id = $1 ORDER BY seq"),
             )
             .await
             .map_err(backend)?;
@@ -1634,7 +1663,14 @@ impl Store for PostgresStore {
             .await
             .map_err(backend)?
             .iter()
-            .map(|row| decode_event(row.get(0)))
+            .map(|row| {
+                decode_event(row.get(1)).map_err(|error| {
+                    StoreError::Corrupt(format!(
+                        "history row (instance {instance_id}, seq {}): {error}",
+                        row.get::<_, i64>(0)
+                    ))
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
     }

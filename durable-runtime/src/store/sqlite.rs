@@ -32,9 +32,9 @@ use super::codec::{
     micros, status_from_code,
 };
 use super::{
-    ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
-    OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
-    Store, decode_continuation, failed_sub_orchestration, is_control, lease_millis,
+    ActivityCompletion, ActivityWorkItem, CorruptMessage, InstancePage, InstanceQuery, NewInstance,
+    Notifier, OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage,
+    PurgeQuery, Store, decode_continuation, failed_sub_orchestration, is_control, lease_millis,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -1088,35 +1088,71 @@ fn lease_instance(
     let Some((execution_id, name, status, history_len, version)) = locked else {
         return Ok(None);
     };
-    let rows: Vec<(i64, Option<String>, String)> = conn
+    let Ok(status) = status_from_code(status) else {
+        // A status this build does not know (a corrupt row, or one a newer build wrote):
+        // the instance is set aside, not fetched again until a message arrives for it or
+        // an operator repairs the row; the fetch goes on with the others.
+        tracing::error!(
+            instance_id,
+            status,
+            "instance row has an unknown status code; set aside (repair the row's `status` to resume it)"
+        );
+        conn.prepare_cached(
+            "UPDATE instances SET lock_token = NULL, lock_expires = NULL, due_at = NULL WHERE instance_id = ?1",
+        )
+        .and_then(|mut s| s.execute([instance_id]))
+        .map_err(backend)?;
+        return Ok(None);
+    };
+    type Row = (i64, Option<String>, Result<String, String>);
+    let rows: Vec<Row> = conn
         .prepare_cached(INSTANCE_MESSAGES)
         .and_then(|mut s| {
             s.query_map(params![instance_id, now], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, text_column(r, 2)?))
             })?
             .collect::<rusqlite::Result<_>>()
         })
         .map_err(backend)?;
-    let messages = rows
-        .into_iter()
-        .map(|(id, execution_id, event)| {
-            Ok(OrchestrationMessage {
+    // A message that does not decode goes to the dispatcher as a corrupt message (which
+    // fails this instance), never as an error of the whole fetch.
+    let mut messages = Vec::with_capacity(rows.len());
+    let mut corrupt_messages = Vec::new();
+    for (id, execution_id, event) in rows {
+        match event.and_then(|text| decode_event(&text).map_err(|e| e.to_string())) {
+            Ok(event) => messages.push(OrchestrationMessage {
                 id,
                 execution_id: execution_id.map(ExecutionId::from_trusted),
-                event: decode_event(&event)?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+                event,
+            }),
+            Err(reason) => corrupt_messages.push(CorruptMessage { id, reason }),
+        }
+    }
     Ok(Some(OrchestrationWorkItem {
         instance_id: InstanceId::from_trusted(instance_id.to_owned()),
         execution_id: ExecutionId::from_trusted(execution_id),
         name,
         version,
-        status: status_from_code(status)?,
+        status,
         history_len: usize::try_from(history_len).unwrap_or(0),
         messages,
+        corrupt_messages,
         lock_token: token.to_owned(),
     }))
+}
+
+/// Column `index` as text, or why it is not text (a corrupt row), without failing the
+/// statement.
+fn text_column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Result<String, String>> {
+    Ok(match row.get_ref(index)? {
+        rusqlite::types::ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|e| format!("the text is not UTF-8: {e}")),
+        other => Err(format!(
+            "a {} value where text was expected",
+            other.data_type()
+        )),
+    })
 }
 
 #[derive(Default)]
@@ -1370,7 +1406,7 @@ fn fetch_activities(
                         r.get::<_, String>(2)?,
                         r.get::<_, i64>(3)?,
                         r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
+                        text_column(r, 5)?,
                         r.get::<_, u32>(6)?,
                     ))
                 },
@@ -1378,23 +1414,32 @@ fn fetch_activities(
             .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(backend)?;
-    let mut items = rows
+    let mut items: Vec<ActivityWorkItem> = rows
         .into_iter()
         .map(
             |(id, instance_id, execution_id, scheduled_id, name, input, attempt)| {
-                Ok(ActivityWorkItem {
+                // An input that does not decode fails this activity only (see
+                // `ActivityWorkItem::corrupt`), never the whole fetch.
+                let (input, corrupt) = match input
+                    .and_then(|text| Payload::from_json(text).map_err(|e| e.to_string()))
+                {
+                    Ok(input) => (input, None),
+                    Err(reason) => (Payload::null(), Some(reason)),
+                };
+                ActivityWorkItem {
                     id,
                     instance_id: InstanceId::from_trusted(instance_id),
                     execution_id: ExecutionId::from_trusted(execution_id),
                     scheduled_id,
                     name,
-                    input: Payload::from_json(input).map_err(|e| corrupt("activity input", e))?,
+                    input,
                     attempt,
                     lock_token: token.clone(),
-                })
+                    corrupt,
+                }
             },
         )
-        .collect::<Result<Vec<_>, StoreError>>()?;
+        .collect();
     items.sort_by_key(|item| item.id);
     Ok(items)
 }
@@ -1461,17 +1506,29 @@ impl Store for SqliteStore {
         &self,
         instance_id: &InstanceId,
         lock_token: &str,
+        retry_after: Duration,
     ) -> Result<(), StoreError> {
         let (id, token) = (instance_id.to_string(), lock_token.to_owned());
+        // A delayed retry keeps the instance out of fetches until then as an expired lease
+        // would (no token, an expiry in the future), and its `due_at` not before it.
+        let until =
+            (!retry_after.is_zero()).then(|| clock::now_millis() + lease_millis(retry_after));
         self.write(move |conn| {
             let released = conn
                 .prepare_cached(
-                    "UPDATE instances SET lock_token = NULL, lock_expires = NULL WHERE instance_id = ?1 AND lock_token = ?2",
+                    "UPDATE instances SET lock_token = NULL, lock_expires = ?3 WHERE instance_id = ?1 AND lock_token = ?2",
                 )
-                .and_then(|mut s| s.execute(params![id, token]))
+                .and_then(|mut s| s.execute(params![id, token, until]))
                 .map_err(backend)?;
             if released == 1 {
                 refresh_due(conn, &id)?;
+                if let Some(until) = until {
+                    conn.prepare_cached(
+                        "UPDATE instances SET due_at = MAX(due_at, ?2) WHERE instance_id = ?1 AND due_at IS NOT NULL",
+                    )
+                    .and_then(|mut s| s.execute(params![id, until]))
+                    .map_err(backend)?;
+                }
             }
             Ok(())
         })
@@ -1639,16 +1696,24 @@ impl Store for SqliteStore {
             if !exists {
                 return Ok(None);
             }
-            let texts: Vec<String> = conn
-                .prepare_cached("SELECT event FROM history WHERE instance_id = ?1 ORDER BY seq")
+            let rows: Vec<(i64, Result<String, String>)> = conn
+                .prepare_cached(
+                    "SELECT seq, event FROM history WHERE instance_id = ?1 ORDER BY seq",
+                )
                 .and_then(|mut s| {
-                    s.query_map([&id], |r| r.get(0))?
+                    s.query_map([&id], |r| Ok((r.get(0)?, text_column(r, 1)?)))?
                         .collect::<rusqlite::Result<_>>()
                 })
                 .map_err(backend)?;
-            texts
-                .iter()
-                .map(|t| decode_event(t))
+            rows.into_iter()
+                .map(|(seq, text)| {
+                    text.and_then(|t| decode_event(&t).map_err(|e| e.to_string()))
+                        .map_err(|reason| {
+                            StoreError::Corrupt(format!(
+                                "history row (instance {id}, seq {seq}): {reason}"
+                            ))
+                        })
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some)
         })

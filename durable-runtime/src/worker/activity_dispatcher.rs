@@ -14,7 +14,7 @@ use crate::context::ActivityContext;
 use crate::history::{EventKind, HistoryEvent};
 use crate::replay::panic_failure;
 use crate::status::FailureDetails;
-use crate::store::{ActivityCompletion, ActivityWorkItem};
+use crate::store::{ActivityCompletion, ActivityWorkItem, CORRUPT_HISTORY};
 
 /// The `error_type` of a call to an activity no worker has registered.
 pub const ACTIVITY_NOT_REGISTERED: &str = "durable::ActivityNotRegistered";
@@ -122,8 +122,26 @@ pub(crate) fn running(shared: &WorkerShared) -> Vec<(i64, String)> {
 }
 
 async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: OwnedSemaphorePermit) {
-    let result = match shared.registry.activity(&item.name) {
-        Some(activity) => {
+    let registered = shared.registry.activity(&item.name);
+    let result = match (&item.corrupt, registered) {
+        // A stored input that does not decode fails this activity only, without running it
+        // (a retry policy may schedule it again: the retry writes a new row).
+        (Some(reason), _) => {
+            tracing::error!(
+                activity_id = item.id,
+                instance_id = %item.instance_id,
+                %reason,
+                "activity input in the store does not decode; the activity fails"
+            );
+            Err(FailureDetails::new(
+                CORRUPT_HISTORY,
+                format!(
+                    "the stored input of activity `{}` (work item {}, instance {}) does not decode: {reason}",
+                    item.name, item.id, item.instance_id
+                ),
+            ))
+        }
+        (None, Some(activity)) => {
             let ctx = ActivityContext {
                 instance_id: item.instance_id.clone(),
                 name: item.name.clone(),
@@ -138,7 +156,7 @@ async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: Owne
                 Err(panic) => Err(panic_failure(panic)),
             }
         }
-        None => Err(FailureDetails::new(
+        (None, None) => Err(FailureDetails::new(
             ACTIVITY_NOT_REGISTERED,
             format!(
                 "activity `{}` is not registered on this worker; registered: [{}]",
@@ -267,7 +285,11 @@ async fn commit_completions(shared: Arc<WorkerShared>) {
                     {
                         let _ = shared
                             .store
-                            .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
+                            .abandon_orchestration_work_item(
+                                &item.instance_id,
+                                &item.lock_token,
+                                std::time::Duration::ZERO,
+                            )
                             .await;
                     }
                 }

@@ -10,7 +10,7 @@ mod orchestration_dispatcher;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -102,6 +102,44 @@ pub(crate) struct WorkerShared {
     pub(crate) ready_turns: mpsc::UnboundedSender<Ready>,
     /// Activity results waiting to be committed together.
     pub(crate) completions: activity_dispatcher::CompletionQueue,
+    /// Instances whose turns failed in a row, and how often: their retries back off.
+    pub(crate) retries: Retries,
+}
+
+/// Consecutive turn failures per instance (a store error reading its state, a scheduler
+/// state that does not decode): each failure releases the instance for a retry after a
+/// delay that doubles, from [`Retries::FIRST`] up to [`Retries::MAX`], and is logged once,
+/// so one broken instance neither spins nor floods the log while the others run.
+#[derive(Debug, Default)]
+pub(crate) struct Retries {
+    failures: Mutex<HashMap<crate::ids::InstanceId, u32>>,
+}
+
+impl Retries {
+    /// The delay after the first failure.
+    pub(crate) const FIRST: Duration = Duration::from_millis(100);
+    /// The longest delay.
+    pub(crate) const MAX: Duration = Duration::from_secs(300);
+
+    /// Records a failure of `id`'s turn: which consecutive failure it is, and how long to
+    /// wait before the next attempt.
+    pub(crate) fn failed(&self, id: &crate::ids::InstanceId) -> (u32, Duration) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = failures.entry(id.clone()).or_insert(0);
+        *count = count.saturating_add(1);
+        let delay = Self::FIRST
+            .saturating_mul(1u32 << (*count - 1).min(16))
+            .min(Self::MAX);
+        (*count, delay)
+    }
+
+    /// Forgets `id`'s failures once a turn of it committed.
+    pub(crate) fn succeeded(&self, id: &crate::ids::InstanceId) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        if !failures.is_empty() {
+            failures.remove(id);
+        }
+    }
 }
 
 /// Work handed to the orchestration dispatcher without a trip through the store.
@@ -137,6 +175,7 @@ impl Worker {
             shutting_down: AtomicBool::new(false),
             ready_turns,
             completions: activity_dispatcher::CompletionQueue::default(),
+            retries: Retries::default(),
             store,
             registry,
             options,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tracing::Instrument;
@@ -21,8 +22,8 @@ use crate::payload::Payload;
 use crate::replay::{Outcome, ReplayEngine};
 use crate::status::{FailureDetails, RuntimeStatus};
 use crate::store::{
-    NewActivity, NewExecution, NewInstance, OrchestrationCommit, OrchestrationWorkItem,
-    OutboundMessage,
+    CORRUPT_HISTORY, NewActivity, NewExecution, NewInstance, OrchestrationCommit,
+    OrchestrationWorkItem, OutboundMessage,
 };
 
 /// The `error_type` of an instance whose orchestration no worker has registered.
@@ -212,7 +213,7 @@ pub(crate) async fn run(
     }
     for item in held_items {
         let _ = store
-            .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
+            .abandon_orchestration_work_item(&item.instance_id, &item.lock_token, Duration::ZERO)
             .await;
     }
 }
@@ -294,6 +295,7 @@ fn local_work_item(
         status: RuntimeStatus::Running,
         history_len: engine.history_len(),
         messages,
+        corrupt_messages: Vec::new(),
         lock_token: String::new(),
     };
     let applied = pending
@@ -404,10 +406,23 @@ async fn prepare_batch(
                 waiters.push(Vec::new());
             }
             Err((item, error)) => {
-                tracing::warn!(instance_id = %item.instance_id, %error, "turn abandoned; it will be retried");
+                // Released for a retry that backs off: one warning per attempt, the
+                // attempts doubling apart (see `Retries`).
+                let (attempt, retry_after) = shared.retries.failed(&item.instance_id);
+                tracing::warn!(
+                    instance_id = %item.instance_id,
+                    %error,
+                    attempt,
+                    retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
+                    "turn abandoned; it will be retried"
+                );
                 let _ = shared
                     .store
-                    .abandon_orchestration_work_item(&item.instance_id, &item.lock_token)
+                    .abandon_orchestration_work_item(
+                        &item.instance_id,
+                        &item.lock_token,
+                        retry_after,
+                    )
                     .await;
             }
         }
@@ -440,6 +455,7 @@ async fn commit_batch(shared: &Arc<WorkerShared>, in_flight: &InFlight, batch: P
             for ((((id, _), engine), waiting), result) in turns.zip(results) {
                 match result {
                     Ok(leased) => {
+                        shared.retries.succeeded(&id);
                         // The engine is back and the instance free before its activities
                         // start, so their results find both.
                         if let Some(engine) = engine
@@ -482,7 +498,7 @@ async fn commit_batch(shared: &Arc<WorkerShared>, in_flight: &InFlight, batch: P
                 };
                 if let Err(error) = shared
                     .store
-                    .abandon_orchestration_work_item(instance_id, lock_token)
+                    .abandon_orchestration_work_item(instance_id, lock_token, Duration::ZERO)
                     .await
                 {
                     tracing::warn!(%instance_id, %error, "could not release a lease; it will expire");
@@ -493,6 +509,92 @@ async fn commit_batch(shared: &Arc<WorkerShared>, in_flight: &InFlight, batch: P
 }
 
 type Prepared = (OrchestrationCommit, Option<ReplayEngine>);
+
+/// An instance's parent (if any) and the entities it holds locked.
+type ClosingLinks = (Option<ParentInstance>, Vec<crate::entity::EntityId>);
+
+/// What a cached engine says of its [`ClosingLinks`].
+fn engine_links(engine: Option<&ReplayEngine>) -> Option<ClosingLinks> {
+    engine.map(|engine| (engine.parent(), engine.held_locks()))
+}
+
+/// The ids of every queued message of `item`, corrupt ones included.
+fn all_message_ids(item: &OrchestrationWorkItem) -> Vec<i64> {
+    item.messages
+        .iter()
+        .map(|m| m.id)
+        .chain(item.corrupt_messages.iter().map(|m| m.id))
+        .collect()
+}
+
+/// What an instance that ends outside its orchestrator function (terminated, or failed on a
+/// corrupt row) must still tell others: its parent, and the entities it holds locked. From
+/// the cached engine, or else from history. A history that does not decode yields neither
+/// (the parent is then not told; the failure names the row); any other store error is
+/// returned, so the turn is retried rather than committed without them.
+///
+/// `cached` is what the cached engine says, if there is one (read by the caller: an engine
+/// is not `Sync`, so no reference to it may live across an await).
+async fn closing_links(
+    shared: &WorkerShared,
+    item: &OrchestrationWorkItem,
+    cached: Option<ClosingLinks>,
+) -> Result<ClosingLinks, StoreError> {
+    if let Some(links) = cached {
+        return Ok(links);
+    }
+    let history = match shared.store.read_history(&item.instance_id).await {
+        Ok(history) => history.unwrap_or_default(),
+        Err(StoreError::Corrupt(_)) => Vec::new(),
+        Err(error) => return Err(error),
+    };
+    Ok((
+        parent_in(&history),
+        crate::entity::scheduler::held_locks(&history),
+    ))
+}
+
+/// Fails the instance of `item` because a row of its state does not decode
+/// ([`CORRUPT_HISTORY`]): every queued message is consumed, its parent is told and its
+/// entity locks are released where they can be known, and the other instances go on.
+async fn fail_corrupt(
+    shared: &WorkerShared,
+    item: OrchestrationWorkItem,
+    mut commit: OrchestrationCommit,
+    cached: Option<ReplayEngine>,
+    now: DateTime<Utc>,
+    reason: String,
+) -> Result<Prepared, (OrchestrationWorkItem, StoreError)> {
+    tracing::error!(instance_id = %item.instance_id, %reason, "corrupt row in the store; the instance fails");
+    let links = engine_links(cached.as_ref());
+    drop(cached);
+    let (parent, held) = match closing_links(shared, &item, links).await {
+        Ok(links) => links,
+        Err(error) => return Err((item, error)),
+    };
+    let failure = FailureDetails::new(
+        CORRUPT_HISTORY,
+        format!(
+            "{reason}; the instance was failed so that the rest of the task hub goes on \
+             (see ARCHITECTURE.md, \"Corrupt rows\")"
+        ),
+    );
+    commit.consumed = all_message_ids(&item);
+    fail_commit(&mut commit, now, Vec::new(), failure.clone());
+    commit
+        .messages
+        .extend(crate::entity::scheduler::unlock_messages(
+            &item.instance_id,
+            &held,
+            now,
+        ));
+    if let Some(parent) = parent {
+        commit
+            .messages
+            .push(parent_message(&parent, now, Err(failure)));
+    }
+    Ok((commit, None))
+}
 
 /// Appends `OrchestratorStarted`, `events` and an `ExecutionCompleted { Failed }` and marks
 /// the commit failed: for failures decided outside the orchestrator function.
@@ -583,6 +685,17 @@ async fn prepare_entity_turn(
         &mut commit,
     )
     .await;
+    // An entity cannot fail: a queued operation that does not decode is dropped, logged
+    // with its row, and the entity goes on with the others.
+    for corrupt in &item.corrupt_messages {
+        tracing::error!(
+            entity = %entity,
+            message_id = corrupt.id,
+            reason = %corrupt.reason,
+            "queued message of an entity does not decode; dropped"
+        );
+        commit.consumed.push(corrupt.id);
+    }
     Ok((commit, None))
 }
 
@@ -628,7 +741,7 @@ async fn prepare_turn(
     }
     if item.status.is_terminal() {
         tracing::debug!(status = %item.status, count = item.messages.len(), "dropping messages for a finished instance");
-        commit.consumed = item.messages.iter().map(|m| m.id).collect();
+        commit.consumed = all_message_ids(&item);
         return Ok((commit, None));
     }
 
@@ -643,6 +756,21 @@ async fn prepare_turn(
             .cache
             .take(&item.instance_id, &item.execution_id, item.history_len)
     };
+    if let Some(first) = item.corrupt_messages.first() {
+        let more = item.corrupt_messages.len() - 1;
+        let reason = format!(
+            "queued message {} of instance {} does not decode: {}{}",
+            first.id,
+            item.instance_id,
+            first.reason,
+            if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            }
+        );
+        return fail_corrupt(shared, item, commit, cached, now, reason).await;
+    }
     let current = |m: &&crate::store::OrchestrationMessage| {
         m.execution_id
             .as_ref()
@@ -664,21 +792,10 @@ async fn prepare_turn(
         commit.events.push(terminate.event.clone());
         commit.status = RuntimeStatus::Terminated;
         commit.output = Some(Payload::encode(reason).unwrap_or_else(|_| Payload::null()));
-        let (parent, held) = match &cached {
-            Some(engine) => (engine.parent(), engine.held_locks()),
-            None => {
-                let history = shared
-                    .store
-                    .read_history(&item.instance_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default();
-                (
-                    parent_in(&history),
-                    crate::entity::scheduler::held_locks(&history),
-                )
-            }
+        let links = engine_links(cached.as_ref());
+        let (parent, held) = match closing_links(shared, &item, links).await {
+            Ok(links) => links,
+            Err(error) => return Err((item, error)),
         };
         // A terminated orchestration releases the entities it held locked.
         commit
@@ -818,6 +935,9 @@ async fn prepare_turn(
                             item.clone(),
                             StoreError::InstanceNotFound(item.instance_id.clone()),
                         ));
+                    }
+                    Err(StoreError::Corrupt(reason)) => {
+                        return fail_corrupt(shared, item, commit, None, now, reason).await;
                     }
                     Err(error) => return Err((item, error)),
                 };
