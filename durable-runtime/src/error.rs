@@ -284,6 +284,36 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("corrupt store data: {0}")]
     Corrupt(String),
+    /// A listing's continuation token is not one a listing handed out (bad input, not a
+    /// store fault: HTTP answers 400, the CLI exits with 5).
+    #[error(
+        "invalid continuation token {0:?}: pass back the token a previous page returned, unchanged"
+    )]
+    InvalidContinuationToken(String),
+    /// The database is not a `durable` store: it holds someone else's tables, or (opened
+    /// read-only) none of ours. Nothing was changed in it.
+    #[error("{location} is not a durable store: {reason}")]
+    NotAStore {
+        /// The file or task hub.
+        location: String,
+        /// What was found instead.
+        reason: String,
+    },
+    /// The store's schema is of a version this build cannot use: newer than it knows (a
+    /// newer build migrated it), or older while opened read-only (it cannot migrate).
+    #[error(
+        "{location} has schema version {found}, and this build uses version {supported}: {advice}"
+    )]
+    SchemaVersion {
+        /// The file or task hub.
+        location: String,
+        /// The version found in the store.
+        found: i64,
+        /// The version this build writes.
+        supported: i64,
+        /// What to do about it.
+        advice: &'static str,
+    },
     /// The store's worker thread has stopped.
     #[error("the store is closed")]
     Closed,

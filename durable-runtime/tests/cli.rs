@@ -430,3 +430,62 @@ async fn the_cli_works_on_a_postgres_task_hub() {
     assert_eq!(other["instances"].as_array().unwrap().len(), 0);
     runtime.shutdown().await;
 }
+
+/// The CLI changes no file it should refuse (issue #14): someone else's database, an empty
+/// file and a newer schema are refused with a message and left as they were; commands that
+/// only read open the store read-only; bad flags are bad input, not store faults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_refuses_what_is_not_its_store_and_never_writes_to_read() {
+    let dir = std::env::temp_dir().join(format!("durable-cli-refuse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // Someone else's database, for every command, reading or writing: refused, untouched.
+    let other = dir.join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY); INSERT INTO users VALUES (1);")
+        .unwrap();
+    let before = std::fs::read(&other).unwrap();
+    for args in [&["list"][..], &["terminate", "some-id"], &["purge", "some-id"]] {
+        fails_with(&durable(&other, args), 1, "is not a durable store: it holds other tables (users)");
+    }
+    assert_eq!(std::fs::read(&other).unwrap(), before, "the file is unchanged");
+
+    // An empty file does not become a store.
+    let empty = dir.join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    fails_with(&durable(&empty, &["list"]), 1, "is empty (no durable schema yet)");
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+
+    // A real store: reading commands work read-only (the file stays byte for byte).
+    let db = dir.join("durable.db");
+    let runtime = Runtime::builder().sqlite(&db).start().await.unwrap();
+    let handle = Shouter::start(&runtime.client(), "hi".to_owned()).await.unwrap();
+    handle.wait_for_completion(WAIT).await.unwrap();
+    runtime.shutdown().await;
+    let id = handle.instance_id().to_string();
+    let store_bytes = std::fs::read(&db).unwrap();
+    assert!(ok(&durable(&db, &["list"])).contains(&id));
+    assert!(ok(&durable(&db, &["show", &id])).contains("Completed"));
+    ok(&durable(&db, &["history", &id]));
+    assert_eq!(std::fs::read(&db).unwrap(), store_bytes, "reading changed nothing");
+
+    // Bad flags: clear errors, no wrap-around, no "corrupt store".
+    let huge = durable(&db, &["list", "--page-size", "18446744073709551615"]);
+    assert_eq!(huge.status.code(), Some(2), "a usage error");
+    fails_with(&durable(&db, &["list", "--page-size", "0"]), 2, "0 is not in 1..=10000");
+    fails_with(
+        &durable(&db, &["list", "--continuation", "garbage"]),
+        5,
+        "invalid continuation token \"garbage\"",
+    );
+
+    // A schema newer than this build: refused by name and version.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    fails_with(&durable(&db, &["list"]), 1, "has schema version 99, and this build uses version");
+    fails_with(&durable(&db, &["terminate", &id]), 1, "has schema version 99");
+}

@@ -240,7 +240,13 @@ impl Bench {
                     DurabilityArg::Full => Durability::Full,
                     DurabilityArg::Normal => Durability::Normal,
                 };
-                builder.sqlite_with(path, SqliteOptions { durability })
+                builder.sqlite_with(
+                    path,
+                    SqliteOptions {
+                        durability,
+                        ..SqliteOptions::default()
+                    },
+                )
             }
         };
         Ok(builder.start().await?)

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use durable_runtime::store::Store;
 use durable_runtime::store::postgres::{PostgresOptions, PostgresStore};
-use durable_runtime::store::sqlite::SqliteStore;
+use durable_runtime::store::sqlite::{SqliteOptions, SqliteStore};
 use durable_runtime::store::{InstanceQuery, PurgeQuery};
 use durable_runtime::{
     ClientError, DurableClient, EntityId, EntityMetadata, EntityQuery, InstanceId,
@@ -75,9 +75,9 @@ enum Command {
         /// Only instances created before this time (RFC 3339).
         #[arg(long)]
         created_to: Option<String>,
-        /// Instances per page.
-        #[arg(long, default_value_t = 100)]
-        page_size: usize,
+        /// Instances per page (1 to 10,000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        page_size: u32,
         /// The token printed at the end of the previous page.
         #[arg(long)]
         continuation: Option<String>,
@@ -159,9 +159,9 @@ enum EntityCommand {
         /// Print each entity's state too.
         #[arg(long)]
         state: bool,
-        /// Entities per page.
-        #[arg(long, default_value_t = 100)]
-        page_size: usize,
+        /// Entities per page (1 to 10,000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        page_size: u32,
         /// The token printed at the end of the previous page.
         #[arg(long)]
         continuation: Option<String>,
@@ -191,6 +191,23 @@ enum EntityCommand {
         /// The key.
         key: String,
     },
+}
+
+impl Command {
+    /// Whether the command only reads (then the store is opened read-only).
+    fn reads_only(&self) -> bool {
+        match self {
+            Command::List { .. } | Command::Show { .. } | Command::History { .. } => true,
+            Command::Entity(command) => {
+                matches!(command, EntityCommand::List { .. } | EntityCommand::Show { .. })
+            }
+            Command::Raise { .. }
+            | Command::Terminate { .. }
+            | Command::Suspend { .. }
+            | Command::Resume { .. }
+            | Command::Purge { .. } => false,
+        }
+    }
 }
 
 fn entity_id(name: &str, key: &str) -> Result<EntityId, Failure> {
@@ -226,7 +243,7 @@ async fn run_entity(
                     name,
                     key_prefix,
                     include_state: state,
-                    page_size: page_size.max(1),
+                    page_size: page_size as usize,
                     continuation_token: continuation,
                     ..EntityQuery::default()
                 })
@@ -346,7 +363,9 @@ impl From<ClientError> for Failure {
             ClientError::InstanceNotFound(_) => 3,
             ClientError::InvalidState { .. }
             | ClientError::Store(durable_runtime::StoreError::InstanceAlreadyExists { .. }) => 4,
-            ClientError::InvalidInstanceId(_) | ClientError::InputEncode { .. } => 5,
+            ClientError::InvalidInstanceId(_)
+            | ClientError::InputEncode { .. }
+            | ClientError::Store(durable_runtime::StoreError::InvalidContinuationToken(_)) => 5,
             _ => 1,
         };
         Self {
@@ -466,10 +485,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 ),
             });
         }
-        Arc::new(SqliteStore::open(&cli.db).map_err(|e| Failure {
-            code: 1,
-            message: e.to_string(),
-        })?)
+        // Only an existing store is opened, never created; commands that only read open it
+        // read-only, so they never migrate or change the file.
+        let options = SqliteOptions {
+            create: false,
+            read_only: cli.command.reads_only(),
+            ..SqliteOptions::default()
+        };
+        Arc::new(
+            SqliteStore::open_with(&cli.db, options).map_err(|e| Failure {
+                code: 1,
+                message: e.to_string(),
+            })?,
+        )
     };
     let client = DurableClient::new(store);
     match cli.command {
@@ -487,7 +515,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     created_from: time(created_from.as_deref(), "--created-from")?,
                     created_to: time(created_to.as_deref(), "--created-to")?,
                     instance_id_prefix: prefix,
-                    page_size: page_size.max(1),
+                    page_size: page_size as usize,
                     continuation_token: continuation,
                     parent_instance_id: None,
                 })

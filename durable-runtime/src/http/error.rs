@@ -59,11 +59,7 @@ impl From<ClientError> for ApiError {
             ClientError::InvalidState { status, .. } if status.is_terminal() => StatusCode::GONE,
             ClientError::InvalidState { .. }
             | ClientError::Store(StoreError::InstanceAlreadyExists { .. }) => StatusCode::CONFLICT,
-            ClientError::Store(StoreError::Corrupt(message))
-                if message.contains("continuation token") =>
-            {
-                StatusCode::BAD_REQUEST
-            }
+            ClientError::Store(StoreError::InvalidContinuationToken(_)) => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, error.to_string())

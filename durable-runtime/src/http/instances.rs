@@ -362,6 +362,15 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
+    // Entities are listed by `/entities`: an `@` prefix (an entity id's) lists no
+    // orchestration instance here.
+    if query
+        .instance_id_prefix
+        .as_deref()
+        .is_some_and(|prefix| prefix.starts_with('@'))
+    {
+        return Ok(Json(Vec::<Value>::new()).into_response());
+    }
     let continuation_token = continuation_token(&headers);
     let page = state
         .client

@@ -774,7 +774,7 @@ impl Store for MemoryStore {
             .as_deref()
             .map(decode_continuation)
             .transpose()?;
-        let page_size = query.page_size.max(1);
+        let page_size = super::page_size(query);
         let limit = page_size.saturating_add(1);
         // The range start: the later of `created_from` and the token's position.
         let start = match (&after, query.created_from) {

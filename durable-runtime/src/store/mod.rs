@@ -291,6 +291,8 @@ pub struct InstanceQuery {
     /// Only ids starting with this prefix.
     pub instance_id_prefix: Option<String>,
     /// At most this many per page (default 100).
+    ///
+    /// At most [`MAX_PAGE_SIZE`]; a larger value asks for that many, and 0 for one.
     pub page_size: usize,
     /// The token of the previous page's end.
     pub continuation_token: Option<String>,
@@ -390,13 +392,22 @@ pub(crate) fn into_page(mut matches: Vec<OrchestrationStatus>, page_size: usize)
     }
 }
 
+/// The most instances one listing page holds (a larger [`InstanceQuery::page_size`] is cut
+/// to it, so no page size can overflow a store's query).
+pub const MAX_PAGE_SIZE: usize = 10_000;
+
+/// A listing's page size as the stores use it: 1 to [`MAX_PAGE_SIZE`].
+pub(crate) fn page_size(query: &InstanceQuery) -> usize {
+    query.page_size.clamp(1, MAX_PAGE_SIZE)
+}
+
 /// A page position: (creation time in microseconds, instance id).
 pub(crate) fn encode_continuation(created_at: DateTime<Utc>, id: &InstanceId) -> String {
     format!("{}:{}", created_at.timestamp_micros(), id)
 }
 
 pub(crate) fn decode_continuation(token: &str) -> Result<(i64, String), StoreError> {
-    let invalid = || StoreError::Corrupt(format!("invalid continuation token {token:?}"));
+    let invalid = || StoreError::InvalidContinuationToken(token.to_owned());
     let (micros, id) = token.split_once(':').ok_or_else(invalid)?;
     Ok((micros.parse().map_err(|_| invalid())?, id.to_owned()))
 }

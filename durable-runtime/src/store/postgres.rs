@@ -273,8 +273,8 @@ impl PostgresStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the URL is malformed, the server cannot be reached, or
-    /// the schema cannot be created; [`StoreError::Corrupt`] for an invalid task hub name or
-    /// a schema newer than this code.
+    /// the schema cannot be created; [`StoreError::Corrupt`] for an invalid task hub name;
+    /// [`StoreError::SchemaVersion`] for a schema newer than this code's.
     pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
         if !valid_task_hub(&options.task_hub) {
             return Err(StoreError::Corrupt(format!(
@@ -1194,9 +1194,12 @@ async fn migrate(pool: &Pool, schema: &str) -> Result<(), StoreError> {
         .get(0);
     let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
     if applied > known {
-        return Err(StoreError::Corrupt(format!(
-            "task hub {schema} has schema version {applied}, newer than this code's {known}; upgrade the worker"
-        )));
+        return Err(StoreError::SchemaVersion {
+            location: format!("task hub {schema}"),
+            found: i64::from(applied),
+            supported: i64::from(known),
+            advice: "a newer build migrated it; run a build at least as new",
+        });
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
         tx.batch_execute(&migration.replace("{s}", schema))
@@ -1618,7 +1621,7 @@ impl Store for PostgresStore {
             .as_deref()
             .map(decode_continuation)
             .transpose()?;
-        let page_size = query.page_size.max(1);
+        let page_size = super::page_size(query);
         // One keyset range per status (`instances_by_status`), merged here, as on SQLite.
         let statuses = super::list_statuses(query);
         let client = self.client().await?;

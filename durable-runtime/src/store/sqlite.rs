@@ -54,11 +54,34 @@ pub enum Durability {
 }
 
 /// Options for [`SqliteStore::open_with`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SqliteOptions {
     /// The durability level (default [`Durability::Full`]).
     pub durability: Durability,
+    /// Create the store when the file is missing or empty (default `true`, what a worker
+    /// wants). With `false`, only an existing `durable` store is opened (what a tool such as
+    /// the CLI wants: a mistyped path is an error, not a new file).
+    pub create: bool,
+    /// Open the file read-only (default `false`): no migration and no write ever; every
+    /// write call fails with [`StoreError::Backend`]. A store of an older schema version is
+    /// refused ([`StoreError::SchemaVersion`]), since it cannot be migrated. Implies
+    /// `create = false`.
+    pub read_only: bool,
 }
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::default(),
+            create: true,
+            read_only: false,
+        }
+    }
+}
+
+/// `PRAGMA application_id` of a `durable` store ("dura"), set when the schema is created or
+/// migrated; a file with another application id is not opened.
+const APPLICATION_ID: i32 = 0x6475_7261;
 
 /// The schema, one migration per entry; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -214,7 +237,66 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(migration)?;
         tx.pragma_update(None, "user_version", index + 1)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Checks, before anything is written, that the file at `path` is a `durable` store this
+/// build can use with `options` (or, where creating is allowed, an empty database), so a
+/// wrong path never turns someone else's database into a store.
+fn check_schema(conn: &Connection, path: &Path, options: &SqliteOptions) -> Result<(), StoreError> {
+    let location = path.display().to_string();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(backend)?;
+    let application: i32 = conn
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(backend)?;
+    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if application != 0 && application != APPLICATION_ID {
+        return Err(StoreError::NotAStore {
+            location,
+            reason: format!("its application id is {application:#x}, not durable's"),
+        });
+    }
+    if version > supported {
+        return Err(StoreError::SchemaVersion {
+            location,
+            found: version,
+            supported,
+            advice: "a newer build wrote it; run a build at least as new",
+        });
+    }
+    if version == 0 {
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 5")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(backend)?;
+        if !tables.is_empty() {
+            return Err(StoreError::NotAStore {
+                location,
+                reason: format!(
+                    "it holds other tables ({}) and no durable schema; point at a durable store or a new file",
+                    tables.join(", ")
+                ),
+            });
+        }
+        if options.read_only || !options.create {
+            return Err(StoreError::NotAStore {
+                location,
+                reason: "it is empty (no durable schema yet); start a worker on it to create the store"
+                    .to_owned(),
+            });
+        }
+    } else if options.read_only && version < supported {
+        return Err(StoreError::SchemaVersion {
+            location,
+            found: version,
+            supported,
+            advice: "opened read-only, it cannot be migrated; open it once read-write (a worker, or a command that writes)",
+        });
     }
     Ok(())
 }
@@ -223,20 +305,43 @@ impl SqliteStore {
     /// Opens (creating if needed) the store in the file at `path` with default options.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when the file cannot be opened or migrated.
+    /// As [`open_with`](Self::open_with).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_with(path, SqliteOptions::default())
     }
 
-    /// Opens (creating if needed) the store in the file at `path`.
+    /// Opens the store in the file at `path` (creating it if `options` allow) and migrates
+    /// its schema to this build's (unless read-only).
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when the file cannot be opened or migrated.
+    /// [`StoreError::NotAStore`] when the file holds someone else's tables, another
+    /// application's id, or (when not creating) nothing or no file at all;
+    /// [`StoreError::SchemaVersion`] for a schema newer than this build's (or older, when
+    /// read-only); [`StoreError::Backend`] when the file cannot be opened or migrated.
+    /// Nothing is written to a file that is refused.
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let mut conn = Connection::open(&path).map_err(backend)?;
-        configure(&conn, options.durability).map_err(backend)?;
-        migrate(&mut conn).map_err(backend)?;
+        let read_only = options.read_only;
+        if (read_only || !options.create) && !path.exists() {
+            return Err(StoreError::NotAStore {
+                location: path.display().to_string(),
+                reason: "no such file".to_owned(),
+            });
+        }
+        let flags = if read_only {
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            rusqlite::OpenFlags::default()
+        };
+        let mut conn = Connection::open_with_flags(&path, flags).map_err(backend)?;
+        check_schema(&conn, &path, &options)?;
+        if read_only {
+            conn.busy_timeout(Duration::from_secs(10)).map_err(backend)?;
+            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        } else {
+            configure(&conn, options.durability).map_err(backend)?;
+            migrate(&mut conn).map_err(backend)?;
+        }
         let (sender, receiver) = mpsc::channel::<Work>();
         let notifier = Arc::new(Notifier::default());
         // The writer watches the file's data version, so other processes' commits wake
@@ -1663,7 +1768,7 @@ impl Store for SqliteStore {
             .map(decode_continuation)
             .transpose()?;
         self.read(move |conn| {
-            let page_size = query.page_size.max(1);
+            let page_size = super::page_size(&query);
             // One keyset range per status (`instances_by_status`), merged here: an `IN` over
             // several statuses would sort every match to find the first page.
             let statuses = super::list_statuses(&query);
