@@ -447,21 +447,39 @@ async fn the_cli_refuses_what_is_not_its_store_and_never_writes_to_read() {
         .execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY); INSERT INTO users VALUES (1);")
         .unwrap();
     let before = std::fs::read(&other).unwrap();
-    for args in [&["list"][..], &["terminate", "some-id"], &["purge", "some-id"]] {
-        fails_with(&durable(&other, args), 1, "is not a durable store: it holds other tables (users)");
+    for args in [
+        &["list"][..],
+        &["terminate", "some-id"],
+        &["purge", "some-id"],
+    ] {
+        fails_with(
+            &durable(&other, args),
+            1,
+            "is not a durable store: it holds other tables (users)",
+        );
     }
-    assert_eq!(std::fs::read(&other).unwrap(), before, "the file is unchanged");
+    assert_eq!(
+        std::fs::read(&other).unwrap(),
+        before,
+        "the file is unchanged"
+    );
 
     // An empty file does not become a store.
     let empty = dir.join("empty.db");
     std::fs::write(&empty, b"").unwrap();
-    fails_with(&durable(&empty, &["list"]), 1, "is empty (no durable schema yet)");
+    fails_with(
+        &durable(&empty, &["list"]),
+        1,
+        "is empty (no durable schema yet)",
+    );
     assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
 
     // A real store: reading commands work read-only (the file stays byte for byte).
     let db = dir.join("durable.db");
     let runtime = Runtime::builder().sqlite(&db).start().await.unwrap();
-    let handle = Shouter::start(&runtime.client(), "hi".to_owned()).await.unwrap();
+    let handle = Shouter::start(&runtime.client(), "hi".to_owned())
+        .await
+        .unwrap();
     handle.wait_for_completion(WAIT).await.unwrap();
     runtime.shutdown().await;
     let id = handle.instance_id().to_string();
@@ -469,12 +487,20 @@ async fn the_cli_refuses_what_is_not_its_store_and_never_writes_to_read() {
     assert!(ok(&durable(&db, &["list"])).contains(&id));
     assert!(ok(&durable(&db, &["show", &id])).contains("Completed"));
     ok(&durable(&db, &["history", &id]));
-    assert_eq!(std::fs::read(&db).unwrap(), store_bytes, "reading changed nothing");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        store_bytes,
+        "reading changed nothing"
+    );
 
     // Bad flags: clear errors, no wrap-around, no "corrupt store".
     let huge = durable(&db, &["list", "--page-size", "18446744073709551615"]);
     assert_eq!(huge.status.code(), Some(2), "a usage error");
-    fails_with(&durable(&db, &["list", "--page-size", "0"]), 2, "0 is not in 1..=10000");
+    fails_with(
+        &durable(&db, &["list", "--page-size", "0"]),
+        2,
+        "0 is not in 1..=10000",
+    );
     fails_with(
         &durable(&db, &["list", "--continuation", "garbage"]),
         5,
@@ -486,6 +512,14 @@ async fn the_cli_refuses_what_is_not_its_store_and_never_writes_to_read() {
         .unwrap()
         .pragma_update(None, "user_version", 99)
         .unwrap();
-    fails_with(&durable(&db, &["list"]), 1, "has schema version 99, and this build uses version");
-    fails_with(&durable(&db, &["terminate", &id]), 1, "has schema version 99");
+    fails_with(
+        &durable(&db, &["list"]),
+        1,
+        "has schema version 99, and this build uses version",
+    );
+    fails_with(
+        &durable(&db, &["terminate", &id]),
+        1,
+        "has schema version 99",
+    );
 }

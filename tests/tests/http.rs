@@ -67,7 +67,7 @@ impl Api {
             address: "127.0.0.1:0".parse().unwrap(),
             key: key.map(str::to_owned),
             max_body_bytes,
-            public_base_url: None,
+            ..HttpOptions::default()
         };
         let server = runtime.serve_http(options).await.unwrap();
         let base = format!(

@@ -199,7 +199,10 @@ impl Command {
         match self {
             Command::List { .. } | Command::Show { .. } | Command::History { .. } => true,
             Command::Entity(command) => {
-                matches!(command, EntityCommand::List { .. } | EntityCommand::Show { .. })
+                matches!(
+                    command,
+                    EntityCommand::List { .. } | EntityCommand::Show { .. }
+                )
             }
             Command::Raise { .. }
             | Command::Terminate { .. }

@@ -74,6 +74,17 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
 
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        // A body that stopped arriving fails with tower-http's `TimeoutError` in its chain.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+        while let Some(error) = source {
+            if error.is::<tower_http::timeout::TimeoutError>() {
+                return Self::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time (`HttpOptions::body_read_timeout`)",
+                );
+            }
+            source = error.source();
+        }
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
             "the request body is larger than the limit (`HttpOptions::max_body_bytes`)".to_owned()

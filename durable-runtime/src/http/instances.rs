@@ -67,10 +67,15 @@ fn base_url(state: &ApiState, headers: &HeaderMap) -> String {
 }
 
 fn with_code(state: &ApiState, url: String) -> String {
-    match &state.key {
-        Some(key) if url.contains('?') => format!("{url}&code={key}"),
-        Some(key) => format!("{url}?code={key}"),
-        None => url,
+    let Some(key) = &state.key else {
+        return url;
+    };
+    // Percent-encoded, so a key holding `&`, `+` or `%` survives the round trip.
+    let key: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
+    if url.contains('?') {
+        format!("{url}&code={key}")
+    } else {
+        format!("{url}?code={key}")
     }
 }
 

@@ -15,12 +15,13 @@ mod instances;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 pub use error::ApiError;
@@ -42,6 +43,16 @@ pub struct HttpOptions {
     pub max_body_bytes: usize,
     /// The base of the URLs in check-status bodies (default: `http://{Host header}`).
     pub public_base_url: Option<String>,
+    /// How long a client may take to send a request's headers (default 10 s); a connection
+    /// that takes longer is closed. Guards the server against clients that open connections
+    /// and send nothing (hyper's `header_read_timeout`).
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body once its headers arrived
+    /// (default 30 s); then the request gets 408 (tower-http's `RequestBodyTimeoutLayer`).
+    pub body_read_timeout: Duration,
+    /// The most connections served at once (default 1,024); further clients wait to be
+    /// accepted until one closes, so idle or slow clients cannot exhaust file descriptors.
+    pub max_connections: usize,
 }
 
 impl Default for HttpOptions {
@@ -51,6 +62,9 @@ impl Default for HttpOptions {
             key: None,
             max_body_bytes: 1024 * 1024,
             public_base_url: None,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 1024,
         }
     }
 }
@@ -84,7 +98,38 @@ pub fn router(client: DurableClient, registry: Registry, options: &HttpOptions) 
             require_key,
         ))
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        // A `Content-Length` over the limit gets 413 before any of the body is read; a body
+        // that arrives too slowly gets 408.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            options.max_body_bytes,
+        ))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            options.body_read_timeout,
+        ))
+        .layer(axum::middleware::map_response(json_error_bodies))
         .with_state(state)
+}
+
+/// Gives the bare 413 and 408 answers of tower-http's limit and timeout layers the API's JSON
+/// error body, so every error a client sees has a `message`.
+async fn json_error_bodies(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    match response.status() {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE if !is_json => ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is larger than the limit (`HttpOptions::max_body_bytes`)",
+        )
+        .into_response(),
+        axum::http::StatusCode::REQUEST_TIMEOUT if !is_json => ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            "the request body did not arrive in time (`HttpOptions::body_read_timeout`)",
+        )
+        .into_response(),
+        _ => response,
+    }
 }
 
 /// Compares without stopping at the first difference, so timing does not leak the key.
@@ -101,12 +146,11 @@ async fn require_key(State(state): State<ApiState>, request: Request, next: Next
     let Some(expected) = &state.key else {
         return next.run(request).await;
     };
+    // Percent- and `+`-decoded, as the URLs the server hands out encode it.
     let from_query = request.uri().query().and_then(|query| {
-        query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(name, _)| *name == "code")
-            .map(|(_, value)| value.to_owned())
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "code")
+            .map(|(_, value)| value.into_owned())
     });
     let from_header = request
         .headers()
@@ -123,6 +167,56 @@ async fn require_key(State(state): State<ApiState>, request: Request, next: Next
     }
 }
 
+/// The accept loop: one task per connection, at most as many as `connections` has permits
+/// (a client over the limit waits in the listen backlog), each closed if its headers do not
+/// arrive within `header_read_timeout`. On `stop`, accepting ends and open connections
+/// finish their requests.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    connections: Arc<Semaphore>,
+    header_read_timeout: Duration,
+    stop: oneshot::Receiver<()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = &mut stop => break,
+        };
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little, do not spin.
+                    tracing::warn!(%error, "could not accept an HTTP connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "HTTP connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
 /// A running HTTP server; see [`Runtime::serve_http`](crate::Runtime::serve_http).
 #[derive(Debug)]
 pub struct HttpServer {
@@ -132,7 +226,8 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `options.address` and serves `router` on the current tokio runtime.
+    /// Binds `options.address` and serves `router` on the current tokio runtime, with
+    /// `options`' connection limit and header read timeout (HTTP/1.1, on hyper).
     ///
     /// # Errors
     /// The I/O error when the address cannot be bound.
@@ -140,16 +235,15 @@ impl HttpServer {
         let listener = tokio::net::TcpListener::bind(options.address).await?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "the HTTP server stopped");
-            }
-        });
+        let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
+        let header_read_timeout = options.header_read_timeout;
+        let task = tokio::spawn(serve(
+            listener,
+            router,
+            connections,
+            header_read_timeout,
+            stopped,
+        ));
         tracing::info!(address = %local_addr, "durable HTTP API listening");
         Ok(Self {
             local_addr,

@@ -286,8 +286,9 @@ fn check_schema(conn: &Connection, path: &Path, options: &SqliteOptions) -> Resu
         if options.read_only || !options.create {
             return Err(StoreError::NotAStore {
                 location,
-                reason: "it is empty (no durable schema yet); start a worker on it to create the store"
-                    .to_owned(),
+                reason:
+                    "it is empty (no durable schema yet); start a worker on it to create the store"
+                        .to_owned(),
             });
         }
     } else if options.read_only && version < supported {
@@ -336,7 +337,8 @@ impl SqliteStore {
         let mut conn = Connection::open_with_flags(&path, flags).map_err(backend)?;
         check_schema(&conn, &path, &options)?;
         if read_only {
-            conn.busy_timeout(Duration::from_secs(10)).map_err(backend)?;
+            conn.busy_timeout(Duration::from_secs(10))
+                .map_err(backend)?;
             conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         } else {
             configure(&conn, options.durability).map_err(backend)?;
