@@ -12,8 +12,8 @@ use crate::payload::Payload;
 /// The runtime status of an orchestration instance.
 ///
 /// Values and codes follow Durable Functions' `OrchestrationRuntimeStatus` (and
-/// durabletask-protobuf): Running=0, Completed=1, ContinuedAsNew=2, Failed=3, Canceled=4
-/// (reserved, unused), Terminated=5, Pending=6, Suspended=7.
+/// durabletask-protobuf): Unknown=-1, Running=0, Completed=1, ContinuedAsNew=2, Failed=3,
+/// Canceled=4 (reserved, unused), Terminated=5, Pending=6, Suspended=7.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RuntimeStatus {
     /// Started and not finished.
@@ -32,10 +32,15 @@ pub enum RuntimeStatus {
     Pending,
     /// A client suspended the instance.
     Suspended,
+    /// The store holds a status code this build does not know (a corrupt row, or one a
+    /// newer build wrote). Such an instance is set aside: never fetched, never purged, shown
+    /// in status reads and listings with failure details saying what was found, until an
+    /// operator repairs the row. Never written by this runtime; not in [`ALL`](Self::ALL).
+    Unknown,
 }
 
 impl RuntimeStatus {
-    /// Every status, in code order.
+    /// Every status a store records, in code order ([`Unknown`](Self::Unknown) is not one).
     pub const ALL: [RuntimeStatus; 8] = [
         Self::Running,
         Self::Completed,
@@ -58,6 +63,7 @@ impl RuntimeStatus {
             Self::Terminated => 5,
             Self::Pending => 6,
             Self::Suspended => 7,
+            Self::Unknown => -1,
         }
     }
 
@@ -85,6 +91,7 @@ impl RuntimeStatus {
             Self::Terminated => "Terminated",
             Self::Pending => "Pending",
             Self::Suspended => "Suspended",
+            Self::Unknown => "Unknown",
         }
     }
 }

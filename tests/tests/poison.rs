@@ -345,3 +345,68 @@ async fn a_turn_that_keeps_failing_backs_off_and_logs_little() {
     );
     runtime.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_status_code_sets_the_instance_aside_and_listings_go_on() {
+    let path = durable_tests::temp_dir("poison-status").join("store.db");
+    let client_only = Runtime::builder()
+        .sqlite(&path)
+        .client_only()
+        .start()
+        .await
+        .unwrap();
+    let client = client_only.client();
+    let bad = Steps::start(&client, 1).await.unwrap();
+    let good = Steps::start(&client, 2).await.unwrap();
+    assert_eq!(
+        sql(
+            &path,
+            "UPDATE instances SET status = 42 WHERE instance_id = ?1",
+            bad.instance_id().as_str(),
+        ),
+        1
+    );
+    client_only.shutdown().await;
+
+    let runtime = Runtime::builder().sqlite(&path).start().await.unwrap();
+    let client = runtime.client();
+    assert_eq!(output(&client, good.instance_id()).await, 3);
+    // The damaged row reads as Unknown, with what was found, in a status read and in a
+    // listing of every instance; it is not run.
+    let status = client.get_status(bad.instance_id()).await.unwrap().unwrap();
+    assert_eq!(status.runtime_status, RuntimeStatus::Unknown);
+    let note = status.failure.unwrap();
+    assert_eq!(note.error_type, CORRUPT_HISTORY);
+    assert!(note.message.contains("status code 42"), "{note}");
+    let page = client
+        .list_instances(&durable_runtime::store::InstanceQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(page.instances.len(), 2, "the listing holds both");
+    assert!(
+        page.instances
+            .iter()
+            .any(|s| s.instance_id == *bad.instance_id()
+                && s.runtime_status == RuntimeStatus::Unknown)
+    );
+    // Repaired by an operator (status Pending again, due now: ARCHITECTURE.md, "Corrupt
+    // rows"), it runs.
+    sql(
+        &path,
+        "UPDATE instances SET status = 6, due_at = 0 WHERE instance_id = ?1",
+        bad.instance_id().as_str(),
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let status = client.get_status(bad.instance_id()).await.unwrap().unwrap();
+        if status.runtime_status == RuntimeStatus::Completed {
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the repaired instance did not run: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    runtime.shutdown().await;
+}

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::error::StoreError;
 use crate::history::HistoryEvent;
 use crate::payload::Payload;
-use crate::status::RuntimeStatus;
+use crate::status::{FailureDetails, RuntimeStatus};
 
 /// The columns an `OrchestrationStatus` is read from, in order.
 pub(crate) const STATUS_COLUMNS: &str = "instance_id, execution_id, name, version, status, input, output, custom_status, failure, created_at, updated_at, parent_instance_id";
@@ -36,12 +36,74 @@ pub(crate) fn decode_event(text: &str) -> Result<HistoryEvent, StoreError> {
     serde_json::from_str(text).map_err(|e| corrupt("history event", e))
 }
 
-pub(crate) fn decode_payload(text: Option<String>) -> Result<Option<Payload>, StoreError> {
-    text.map(Payload::from_json)
-        .transpose()
-        .map_err(|e| corrupt("payload", e))
-}
-
 pub(crate) fn status_from_code(code: i32) -> Result<RuntimeStatus, StoreError> {
     RuntimeStatus::from_code(code).ok_or_else(|| corrupt("runtime status", code))
+}
+
+/// The stored columns of a status whose content may be damaged.
+pub(crate) struct StoredStatus {
+    pub(crate) code: i32,
+    pub(crate) input: Option<String>,
+    pub(crate) output: Option<String>,
+    pub(crate) custom_status: Option<String>,
+    pub(crate) failure: Option<String>,
+}
+
+/// A status's decoded parts: runtime status, input, output, custom status, failure.
+pub(crate) type DecodedStatus = (
+    RuntimeStatus,
+    Option<Payload>,
+    Option<Payload>,
+    Option<Payload>,
+    Option<FailureDetails>,
+);
+
+/// Decodes a stored status without failing on its content, so one damaged row never fails a
+/// status read or a whole listing: a status code this build does not know reads as
+/// [`RuntimeStatus::Unknown`], a payload or failure that does not decode as `None`, and the
+/// failure details then say what was found ([`CORRUPT_HISTORY`](super::CORRUPT_HISTORY)).
+pub(crate) fn decode_status(instance_id: &str, stored: StoredStatus) -> DecodedStatus {
+    let mut problems = Vec::new();
+    let status = RuntimeStatus::from_code(stored.code).unwrap_or_else(|| {
+        problems.push(format!(
+            "status code {} is not one this build knows; the instance is set aside",
+            stored.code
+        ));
+        RuntimeStatus::Unknown
+    });
+    let mut payload = |column: &str, text: Option<String>| {
+        text.and_then(|text| match Payload::from_json(text) {
+            Ok(payload) => Some(payload),
+            Err(error) => {
+                problems.push(format!("`{column}` does not decode: {error}"));
+                None
+            }
+        })
+    };
+    let input = payload("input", stored.input);
+    let output = payload("output", stored.output);
+    let custom_status = payload("custom_status", stored.custom_status);
+    let failure =
+        stored
+            .failure
+            .and_then(|text| match serde_json::from_str::<FailureDetails>(&text) {
+                Ok(failure) => Some(failure),
+                Err(error) => {
+                    problems.push(format!("`failure` does not decode: {error}"));
+                    None
+                }
+            });
+    let failure = if problems.is_empty() {
+        failure
+    } else {
+        let note = FailureDetails::new(
+            super::CORRUPT_HISTORY,
+            format!("instance row {instance_id}: {}", problems.join("; ")),
+        );
+        Some(match failure {
+            Some(failure) => note.with_inner(failure),
+            None => note,
+        })
+    };
+    (status, input, output, custom_status, failure)
 }

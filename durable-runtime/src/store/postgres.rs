@@ -33,7 +33,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::codec::{
-    STATUS_COLUMNS, backend, corrupt, decode_event, decode_payload, encode_json, from_micros,
+    STATUS_COLUMNS, StoredStatus, backend, decode_event, decode_status, encode_json, from_micros,
     micros, status_from_code,
 };
 use super::{
@@ -46,7 +46,7 @@ use crate::error::StoreError;
 use crate::history::HistoryEvent;
 use crate::ids::{EntityId, ExecutionId, InstanceId};
 use crate::payload::Payload;
-use crate::status::{FailureDetails, OrchestrationStatus, RuntimeStatus};
+use crate::status::{OrchestrationStatus, RuntimeStatus};
 
 /// Options for [`PostgresStore::connect_with`].
 #[derive(Debug, Clone)]
@@ -218,20 +218,27 @@ impl Drop for PostgresStore {
 }
 
 fn read_status(row: &Row) -> Result<OrchestrationStatus, StoreError> {
-    let failure: Option<String> = row.try_get(8).map_err(backend)?;
+    let instance_id: String = row.try_get(0).map_err(backend)?;
+    let (runtime_status, input, output, custom_status, failure) = decode_status(
+        &instance_id,
+        StoredStatus {
+            code: row.try_get(4).map_err(backend)?,
+            input: row.try_get(5).map_err(backend)?,
+            output: row.try_get(6).map_err(backend)?,
+            custom_status: row.try_get(7).map_err(backend)?,
+            failure: row.try_get(8).map_err(backend)?,
+        },
+    );
     Ok(OrchestrationStatus {
-        instance_id: InstanceId::from_trusted(row.try_get(0).map_err(backend)?),
+        instance_id: InstanceId::from_trusted(instance_id),
         execution_id: ExecutionId::from_trusted(row.try_get(1).map_err(backend)?),
         name: row.try_get(2).map_err(backend)?,
         version: row.try_get(3).map_err(backend)?,
-        runtime_status: status_from_code(row.try_get(4).map_err(backend)?)?,
-        input: decode_payload(row.try_get(5).map_err(backend)?)?,
-        output: decode_payload(row.try_get(6).map_err(backend)?)?,
-        custom_status: decode_payload(row.try_get(7).map_err(backend)?)?,
-        failure: failure
-            .map(|text| serde_json::from_str::<FailureDetails>(&text))
-            .transpose()
-            .map_err(|e| corrupt("failure details", e))?,
+        runtime_status,
+        input,
+        output,
+        custom_status,
+        failure,
         created_time: from_micros(row.try_get(9).map_err(backend)?),
         last_updated_time: from_micros(row.try_get(10).map_err(backend)?),
         parent_instance_id: row

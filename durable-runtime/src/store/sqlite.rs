@@ -28,7 +28,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::codec::{
-    STATUS_COLUMNS, backend, corrupt, decode_event, decode_payload, encode_json, from_micros,
+    STATUS_COLUMNS, StoredStatus, backend, decode_event, decode_status, encode_json, from_micros,
     micros, status_from_code,
 };
 use super::{
@@ -41,7 +41,7 @@ use crate::error::StoreError;
 use crate::history::HistoryEvent;
 use crate::ids::{EntityId, ExecutionId, InstanceId};
 use crate::payload::Payload;
-use crate::status::{FailureDetails, OrchestrationStatus, RuntimeStatus};
+use crate::status::{OrchestrationStatus, RuntimeStatus};
 
 /// How far a commit must get before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -795,20 +795,27 @@ fn end_savepoint(conn: &Connection, name: &str, keep: bool) -> rusqlite::Result<
 
 fn read_status(row: &rusqlite::Row<'_>) -> Result<OrchestrationStatus, StoreError> {
     let get = |e: rusqlite::Error| backend(e);
-    let failure: Option<String> = row.get(8).map_err(get)?;
+    let instance_id: String = row.get(0).map_err(get)?;
+    let (runtime_status, input, output, custom_status, failure) = decode_status(
+        &instance_id,
+        StoredStatus {
+            code: row.get(4).map_err(get)?,
+            input: row.get(5).map_err(get)?,
+            output: row.get(6).map_err(get)?,
+            custom_status: row.get(7).map_err(get)?,
+            failure: row.get(8).map_err(get)?,
+        },
+    );
     Ok(OrchestrationStatus {
-        instance_id: InstanceId::from_trusted(row.get(0).map_err(get)?),
+        instance_id: InstanceId::from_trusted(instance_id),
         execution_id: ExecutionId::from_trusted(row.get(1).map_err(get)?),
         name: row.get(2).map_err(get)?,
         version: row.get(3).map_err(get)?,
-        runtime_status: status_from_code(row.get(4).map_err(get)?)?,
-        input: decode_payload(row.get(5).map_err(get)?)?,
-        output: decode_payload(row.get(6).map_err(get)?)?,
-        custom_status: decode_payload(row.get(7).map_err(get)?)?,
-        failure: failure
-            .map(|text| serde_json::from_str::<FailureDetails>(&text))
-            .transpose()
-            .map_err(|e| corrupt("failure details", e))?,
+        runtime_status,
+        input,
+        output,
+        custom_status,
+        failure,
         created_time: from_micros(row.get(9).map_err(get)?),
         last_updated_time: from_micros(row.get(10).map_err(get)?),
         parent_instance_id: row

@@ -664,6 +664,17 @@ async fn prepare_entity_turn(
         Ok(status) => status,
         Err(error) => return Err((item, error)),
     };
+    // A row whose state does not decode reads with a corrupt-row note instead of its state:
+    // running the entity on it would start it afresh and lose the state, so the turn is
+    // retried (backing off) until an operator repairs the row.
+    if let Some(note) = status
+        .as_ref()
+        .and_then(|s| s.failure.as_ref())
+        .filter(|f| f.error_type == CORRUPT_HISTORY)
+    {
+        let error = StoreError::Corrupt(note.message.clone());
+        return Err((item, error));
+    }
     let scheduler = match crate::entity::scheduler::SchedulerState::from_output(
         status.as_ref().and_then(|s| s.output.as_ref()),
     ) {
