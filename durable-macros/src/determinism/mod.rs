@@ -363,3 +363,6 @@ impl<'ast> Visit<'ast> for LoopScan {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod figure;
