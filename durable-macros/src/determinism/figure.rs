@@ -111,7 +111,12 @@ fn run(case: &Case) -> Finding {
 fn case_list_figure() {
     let mut by_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut missed = Vec::new();
-    for case in cases("violations.rs") {
+    // `DURABLE_CASE_BATCH=2` measures the second batch (`violations-2.rs`, `clean-2.rs`).
+    let batch = match std::env::var("DURABLE_CASE_BATCH").as_deref() {
+        Ok("2") => "-2",
+        _ => "",
+    };
+    for case in cases(&format!("violations{batch}.rs")) {
         let finding = run(&case);
         let caught = finding.errors + finding.warnings + finding.firing_probes > 0;
         let entry = by_kind.entry(case.kind.clone()).or_default();
@@ -123,7 +128,7 @@ fn case_list_figure() {
         }
     }
     let mut refused = Vec::new();
-    let clean = cases("clean.rs");
+    let clean = cases(&format!("clean{batch}.rs"));
     for case in &clean {
         let finding = run(case);
         if finding.errors + finding.warnings + finding.firing_probes > 0 {
