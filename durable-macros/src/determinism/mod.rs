@@ -411,7 +411,7 @@ impl Walker<'_> {
         if let Some(place) = &place {
             if self.hash_locals.contains(place) {
                 let message = Rule::HashIteration.message(place, None, None);
-                self.report(Rule::HashIteration, expr, message);
+                self.warnings.push((root_span(expr), message));
                 return;
             }
             if let Some(origin) = self.ordered_from_hash.get(place).cloned() {

@@ -26,7 +26,7 @@ async fn publish(item: (String, u64)) -> Result<(), ActivityError> {
 
 /// Deterministic code that looks like a violation.
 #[orchestrator]
-async fn look_alikes(ctx: OrchestrationContext, skus: Vec<String>, bytes: Vec<u8>) -> Result<u64, OrchestrationError> {
+async fn look_alikes(ctx: OrchestrationContext, (skus, bytes): (Vec<String>, Vec<u8>)) -> Result<u64, OrchestrationError> {
     // BTreeMap iteration, from the body and from an activity.
     let mut ordered = BTreeMap::new();
     for sku in &skus {
