@@ -44,7 +44,10 @@ async fn plain_output(_ctx: OrchestrationContext, values: Vec<u32>) -> u32 {
 /// # Errors
 /// When an activity fails.
 #[orchestrator]
-pub async fn probed(ctx: OrchestrationContext, values: Vec<u32>) -> Result<u32, OrchestrationError> {
+pub async fn probed(
+    ctx: OrchestrationContext,
+    values: Vec<u32>,
+) -> Result<u32, OrchestrationError> {
     let mut total = 0;
     for value in &values {
         total += ctx.call_activity(WithContext, (*value, 1)).await?;

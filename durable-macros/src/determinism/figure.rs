@@ -86,8 +86,8 @@ fn context_ident(func: &syn::ItemFn) -> Option<syn::Ident> {
 
 fn run(case: &Case) -> Finding {
     let cx = Ctxt::new();
-    let context = context_ident(&case.func)
-        .unwrap_or_else(|| syn::Ident::new("ctx", Span::call_site()));
+    let context =
+        context_ident(&case.func).unwrap_or_else(|| syn::Ident::new("ctx", Span::call_site()));
     let mut func = case.func.clone();
     let checked = check_body(&cx, &func.sig.inputs, &mut func.block, Some(&context), &[]);
     let errors = match cx.check() {

@@ -125,7 +125,11 @@ pub(super) struct LoopScan {
 
 impl LoopScan {
     /// True when the loop around `body` makes durable calls and has no way out.
-    pub(super) fn never_ends(label: Option<&syn::Label>, context: Option<&str>, body: &syn::Block) -> bool {
+    pub(super) fn never_ends(
+        label: Option<&syn::Label>,
+        context: Option<&str>,
+        body: &syn::Block,
+    ) -> bool {
         let mut scan = LoopScan {
             label: label.map(|l| l.name.ident.to_string()),
             context: context.map(ToOwned::to_owned),

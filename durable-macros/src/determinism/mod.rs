@@ -60,7 +60,10 @@ pub(crate) struct Checked {
     /// Tokens that make the walker's `hash_iteration` warnings appear.
     pub(crate) warnings: TokenStream,
     /// The root of each expression wrapped in a type probe (`prices`, `batch.recipients`).
-    #[cfg_attr(not(test), allow(dead_code, reason = "read by the unit tests and the figure"))]
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "read by the unit tests and the figure")
+    )]
     pub(crate) probed: Vec<String>,
 }
 
@@ -285,8 +288,10 @@ fn obviously_ordered(expr: &Expr) -> bool {
         Expr::Range(_) | Expr::Array(_) | Expr::Lit(_) | Expr::Repeat(_) | Expr::Tuple(_) => true,
         Expr::Macro(mac) => mac.mac.path.is_ident("vec"),
         Expr::MethodCall(call) => {
-            matches!(call.method.to_string().as_str(), "chars" | "bytes" | "lines" | "split" | "chunks" | "windows" | "enumerate" | "rev")
-                && obviously_ordered(&call.receiver)
+            matches!(
+                call.method.to_string().as_str(),
+                "chars" | "bytes" | "lines" | "split" | "chunks" | "windows" | "enumerate" | "rev"
+            ) && obviously_ordered(&call.receiver)
         }
         _ => false,
     }
@@ -305,7 +310,13 @@ impl Walker<'_> {
         }
     }
 
-    fn report_match<T: ToTokens>(&mut self, matched: &Matched, tokens: T, what: &str, resolved: Option<&str>) {
+    fn report_match<T: ToTokens>(
+        &mut self,
+        matched: &Matched,
+        tokens: T,
+        what: &str,
+        resolved: Option<&str>,
+    ) {
         let message = matched.rule.message(what, resolved, matched.note);
         self.report(matched.rule, tokens, message);
     }
@@ -339,14 +350,22 @@ impl Walker<'_> {
         match qself {
             Some(qself) => {
                 let ty = compact(&qself.ty.to_token_stream());
-                format!("<{ty}>::{}", segments[qself.position.min(segments.len())..].join("::"))
+                format!(
+                    "<{ty}>::{}",
+                    segments[qself.position.min(segments.len())..].join("::")
+                )
             }
             None => segments.join("::"),
         }
     }
 
     /// Reports `path` if it breaks a rule; true when it did.
-    fn check_path<T: ToTokens>(&mut self, qself: Option<&syn::QSelf>, path: &syn::Path, tokens: T) -> bool {
+    fn check_path<T: ToTokens>(
+        &mut self,
+        qself: Option<&syn::QSelf>,
+        path: &syn::Path,
+        tokens: T,
+    ) -> bool {
         let (segments, imported) = self.resolve(qself, path);
         let Some(matched) = rules::match_path(&segments) else {
             return false;
@@ -354,7 +373,12 @@ impl Walker<'_> {
         let written = Self::written(qself, path);
         let resolved = segments.join("::");
         let resolved = (imported || qself.is_some()) && resolved != written;
-        self.report_match(&matched, tokens, &written, resolved.then_some(segments.join("::")).as_deref());
+        self.report_match(
+            &matched,
+            tokens,
+            &written,
+            resolved.then_some(segments.join("::")).as_deref(),
+        );
         true
     }
 
@@ -404,7 +428,10 @@ impl Walker<'_> {
     /// knows the collection is a hash one, a type probe when it cannot tell.
     fn hash_site(&mut self, expr: &Expr) {
         let address = std::ptr::from_ref::<Expr>(expr) as usize;
-        if self.allow.contains(&Rule::HashIteration) || !self.hash_sites.insert(address) || obviously_ordered(expr) {
+        if self.allow.contains(&Rule::HashIteration)
+            || !self.hash_sites.insert(address)
+            || obviously_ordered(expr)
+        {
             return;
         }
         let place = iterated_place(expr);
@@ -419,7 +446,8 @@ impl Walker<'_> {
                     let message = Rule::HashIteration.message(&origin.root, None, None);
                     self.warnings.push((origin.span, message));
                 } else {
-                    self.probes.insert(origin.address, (origin.span, origin.root));
+                    self.probes
+                        .insert(origin.address, (origin.span, origin.root));
                 }
                 return;
             }
@@ -430,7 +458,9 @@ impl Walker<'_> {
     }
 
     fn makes_durable_call_expr(&self, expr: &Expr) -> bool {
-        flow::makes_durable_call(self.context.as_deref(), expr, |scan, node| scan.visit_expr(node))
+        flow::makes_durable_call(self.context.as_deref(), expr, |scan, node| {
+            scan.visit_expr(node)
+        })
     }
 
     /// Scans tokens that do not parse as expressions for rule paths and method calls.
@@ -444,7 +474,8 @@ impl Walker<'_> {
                     i += 1;
                 }
                 TokenTree::Ident(ident) => {
-                    let after_dot = i > 0 && matches!(&trees[i - 1], TokenTree::Punct(p) if p.as_char() == '.');
+                    let after_dot =
+                        i > 0 && matches!(&trees[i - 1], TokenTree::Punct(p) if p.as_char() == '.');
                     let called = matches!(trees.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis);
                     if after_dot {
                         if called {
@@ -455,7 +486,8 @@ impl Walker<'_> {
                         continue;
                     }
                     let (end, segments) = path_at(&trees, i);
-                    let is_macro = matches!(trees.get(end), Some(TokenTree::Punct(p)) if p.as_char() == '!');
+                    let is_macro =
+                        matches!(trees.get(end), Some(TokenTree::Punct(p)) if p.as_char() == '!');
                     let tokens: TokenStream = trees[i..end].iter().cloned().collect();
                     if is_macro {
                         self.check_macro_name(&segments, &tokens);
@@ -493,7 +525,8 @@ impl Walker<'_> {
         {
             let receiver_name = receiver.to_string();
             if self.outside_static_name(&receiver_name) {
-                let message = Rule::GlobalState.message(&format!("{receiver_name}.{name}(..)"), None, None);
+                let message =
+                    Rule::GlobalState.message(&format!("{receiver_name}.{name}(..)"), None, None);
                 self.report(Rule::GlobalState, quote!(#receiver . #method), message);
             }
         }
@@ -599,12 +632,14 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             for arg in &args {
                 self.visit_expr(arg);
             }
-        } else if let Ok((value, count)) = node.parse_body_with(|input: syn::parse::ParseStream<'_>| {
-            let value: Expr = input.parse()?;
-            input.parse::<Token![;]>()?;
-            let count: Expr = input.parse()?;
-            Ok((value, count))
-        }) {
+        } else if let Ok((value, count)) =
+            node.parse_body_with(|input: syn::parse::ParseStream<'_>| {
+                let value: Expr = input.parse()?;
+                input.parse::<Token![;]>()?;
+                let count: Expr = input.parse()?;
+                Ok((value, count))
+            })
+        {
             self.visit_expr(&value);
             self.visit_expr(&count);
         } else {
@@ -629,7 +664,8 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             }
             _ if scope::interior_mutable_type(&node.ty) => {
                 let ty = compact(&node.ty.to_token_stream());
-                let message = Rule::GlobalState.message(&format!("static {ident}: {ty}"), None, None);
+                let message =
+                    Rule::GlobalState.message(&format!("static {ident}: {ty}"), None, None);
                 self.report(Rule::GlobalState, ident, message);
             }
             _ => {}
@@ -645,7 +681,12 @@ impl<'ast> Visit<'ast> for Walker<'_> {
         }));
         let from_address = match peel(&node.expr) {
             Expr::Cast(inner) => matches!(&*inner.ty, syn::Type::Ptr(_)),
-            Expr::Macro(mac) => mac.mac.path.segments.last().is_some_and(|s| s.ident == "addr_of" || s.ident == "addr_of_mut"),
+            Expr::Macro(mac) => mac
+                .mac
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "addr_of" || s.ident == "addr_of_mut"),
             Expr::MethodCall(call) => call.method == "as_ptr" || call.method == "as_mut_ptr",
             Expr::RawAddr(_) => true,
             _ => false,
@@ -670,10 +711,22 @@ impl<'ast> Visit<'ast> for Walker<'_> {
     }
 
     fn visit_expr_binary(&mut self, node: &'ast syn::ExprBinary) {
-        use syn::BinOp::{AddAssign, BitAndAssign, BitOrAssign, BitXorAssign, DivAssign, MulAssign, RemAssign, ShlAssign, ShrAssign, SubAssign};
+        use syn::BinOp::{
+            AddAssign, BitAndAssign, BitOrAssign, BitXorAssign, DivAssign, MulAssign, RemAssign,
+            ShlAssign, ShrAssign, SubAssign,
+        };
         if matches!(
             node.op,
-            AddAssign(_) | SubAssign(_) | MulAssign(_) | DivAssign(_) | RemAssign(_) | BitXorAssign(_) | BitAndAssign(_) | BitOrAssign(_) | ShlAssign(_) | ShrAssign(_)
+            AddAssign(_)
+                | SubAssign(_)
+                | MulAssign(_)
+                | DivAssign(_)
+                | RemAssign(_)
+                | BitXorAssign(_)
+                | BitAndAssign(_)
+                | BitOrAssign(_)
+                | ShlAssign(_)
+                | ShrAssign(_)
         ) {
             self.written_static(&node.left);
         }
@@ -713,7 +766,10 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                 Pat::Ident(ident) => (
                     Some(ident.ident.to_string()),
                     hash_type(&typed.ty),
-                    mentions(typed.ty.to_token_stream(), &["BTreeMap", "BTreeSet", "BinaryHeap"]),
+                    mentions(
+                        typed.ty.to_token_stream(),
+                        &["BTreeMap", "BTreeSet", "BinaryHeap"],
+                    ),
                 ),
                 _ => (None, false, false),
             },
@@ -765,7 +821,9 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             let (for_token, iterated) = (&node.for_token, &node.expr);
             self.report(Rule::UnboundedLoop, quote!(#for_token #iterated), message);
         }
-        if flow::makes_durable_call(self.context.as_deref(), &node.body, |scan, body| scan.visit_block(body)) {
+        if flow::makes_durable_call(self.context.as_deref(), &node.body, |scan, body| {
+            scan.visit_block(body)
+        }) {
             self.hash_site(&node.expr);
         }
         visit::visit_expr_for_loop(self, node);
@@ -800,7 +858,10 @@ impl<'ast> Visit<'ast> for Walker<'_> {
         {
             self.ordered_from_hash.remove(&place);
         }
-        if node.args.iter().any(|arg| self.makes_durable_call_expr(arg))
+        if node
+            .args
+            .iter()
+            .any(|arg| self.makes_durable_call_expr(arg))
             && let Some(origin) = iterating_call(&node.receiver)
         {
             self.hash_site(origin);

@@ -22,7 +22,11 @@ use syn::visit_mut::{self, VisitMut};
 
 /// Wraps each expression of `sites` (by address, found by the walker in this same tree) and
 /// adds the probe items; returns the root text of each site actually wrapped.
-pub(super) fn insert(block: &mut syn::Block, sites: &HashMap<usize, (Span, String)>, message: &str) -> Vec<String> {
+pub(super) fn insert(
+    block: &mut syn::Block,
+    sites: &HashMap<usize, (Span, String)>,
+    message: &str,
+) -> Vec<String> {
     let mut wrap = Wrap {
         sites,
         wrapped: Vec::new(),
@@ -71,9 +75,18 @@ fn items_of(message: &str) -> TokenStream {
     let map = quote!(::std::collections::hash_map);
     let set = quote!(::std::collections::hash_set);
     let hash_types = [
-        (quote!(<K, V, S>), quote!(::std::collections::HashMap<K, V, S>)),
-        (quote!(<K, V, S>), quote!(&::std::collections::HashMap<K, V, S>)),
-        (quote!(<K, V, S>), quote!(&mut ::std::collections::HashMap<K, V, S>)),
+        (
+            quote!(<K, V, S>),
+            quote!(::std::collections::HashMap<K, V, S>),
+        ),
+        (
+            quote!(<K, V, S>),
+            quote!(&::std::collections::HashMap<K, V, S>),
+        ),
+        (
+            quote!(<K, V, S>),
+            quote!(&mut ::std::collections::HashMap<K, V, S>),
+        ),
         (quote!(<K, V>), quote!(#map::Iter<'_, K, V>)),
         (quote!(<K, V>), quote!(#map::IterMut<'_, K, V>)),
         (quote!(<K, V>), quote!(#map::IntoIter<K, V>)),
@@ -85,7 +98,10 @@ fn items_of(message: &str) -> TokenStream {
         (quote!(<K, V>), quote!(#map::Drain<'_, K, V>)),
         (quote!(<K, S>), quote!(::std::collections::HashSet<K, S>)),
         (quote!(<K, S>), quote!(&::std::collections::HashSet<K, S>)),
-        (quote!(<K, S>), quote!(&mut ::std::collections::HashSet<K, S>)),
+        (
+            quote!(<K, S>),
+            quote!(&mut ::std::collections::HashSet<K, S>),
+        ),
         (quote!(<K>), quote!(#set::Iter<'_, K>)),
         (quote!(<K>), quote!(#set::IntoIter<K>)),
         (quote!(<K>), quote!(#set::Drain<'_, K>)),

@@ -151,12 +151,15 @@ use Pattern::{Prefix, Suffix};
 /// A path rule: the rule, how it matches, and a reason that replaces the rule's general one.
 struct PathRule(Rule, Pattern, Option<&'static str>);
 
-const THREAD_ID: Option<&str> = Some("a thread's identity differs between workers and between replays");
-const PROCESS_ID: Option<&str> = Some("the process, host and machine differ between workers and between replays");
+const THREAD_ID: Option<&str> =
+    Some("a thread's identity differs between workers and between replays");
+const PROCESS_ID: Option<&str> =
+    Some("the process, host and machine differ between workers and between replays");
 const HASH_SEED: Option<&str> = Some(
     "it is seeded per process (`RandomState`), or its algorithm may change between Rust releases (`DefaultHasher`), so hashes differ on replay",
 );
-const RAYON: Option<&str> = Some("it runs work on rayon's thread pool, which the history does not track");
+const RAYON: Option<&str> =
+    Some("it runs work on rayon's thread pool, which the history does not track");
 const RUNTIME: Option<&str> = Some("it runs work on a tokio runtime the history does not track");
 
 /// The path rules, in matching order.
@@ -165,8 +168,16 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::WallClock, Suffix(&["Instant", "now"]), None),
     PathRule(Rule::WallClock, Suffix(&["Utc", "now"]), None),
     PathRule(Rule::WallClock, Suffix(&["Local", "now"]), None),
-    PathRule(Rule::WallClock, Suffix(&["OffsetDateTime", "now_utc"]), None),
-    PathRule(Rule::WallClock, Suffix(&["OffsetDateTime", "now_local"]), None),
+    PathRule(
+        Rule::WallClock,
+        Suffix(&["OffsetDateTime", "now_utc"]),
+        None,
+    ),
+    PathRule(
+        Rule::WallClock,
+        Suffix(&["OffsetDateTime", "now_local"]),
+        None,
+    ),
     PathRule(Rule::WallClock, Suffix(&["Timestamp", "now"]), None),
     PathRule(Rule::WallClock, Suffix(&["Zoned", "now"]), None),
     PathRule(Rule::Randomness, Suffix(&["thread_rng"]), None),
@@ -183,9 +194,21 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Randomness, Prefix(&["fastrand"]), None),
     PathRule(Rule::Randomness, Prefix(&["getrandom"]), None),
     PathRule(Rule::Randomness, Suffix(&["RandomState", "new"]), HASH_SEED),
-    PathRule(Rule::Randomness, Suffix(&["RandomState", "default"]), HASH_SEED),
-    PathRule(Rule::Randomness, Suffix(&["DefaultHasher", "new"]), HASH_SEED),
-    PathRule(Rule::Randomness, Suffix(&["DefaultHasher", "default"]), HASH_SEED),
+    PathRule(
+        Rule::Randomness,
+        Suffix(&["RandomState", "default"]),
+        HASH_SEED,
+    ),
+    PathRule(
+        Rule::Randomness,
+        Suffix(&["DefaultHasher", "new"]),
+        HASH_SEED,
+    ),
+    PathRule(
+        Rule::Randomness,
+        Suffix(&["DefaultHasher", "default"]),
+        HASH_SEED,
+    ),
     PathRule(Rule::Sleep, Suffix(&["thread", "sleep"]), None),
     PathRule(Rule::Sleep, Suffix(&["thread", "sleep_ms"]), None),
     PathRule(Rule::Sleep, Suffix(&["thread", "park_timeout"]), None),
@@ -267,7 +290,10 @@ pub(crate) fn match_path(segments: &[String]) -> Option<Matched> {
                         .all(|(segment, want)| segment == want)
             }
         };
-        matched.then_some(Matched { rule: *rule, note: *note })
+        matched.then_some(Matched {
+            rule: *rule,
+            note: *note,
+        })
     })
 }
 
@@ -304,7 +330,10 @@ pub(crate) fn match_method(name: &str) -> Option<Matched> {
     METHOD_RULES
         .iter()
         .find(|(method, _, _)| *method == name)
-        .map(|(_, rule, note)| Matched { rule: *rule, note: *note })
+        .map(|(_, rule, note)| Matched {
+            rule: *rule,
+            note: *note,
+        })
 }
 
 /// Macros whose use in the body is itself process-global state.
@@ -369,8 +398,8 @@ pub(crate) fn interior_mutable(type_name: &str) -> bool {
 
 /// Methods that change a `static mut` they are called on (inside `unsafe`).
 pub(crate) const MUTATING_METHODS: &[&str] = &[
-    "push", "push_str", "insert", "remove", "clear", "extend", "pop", "take", "replace",
-    "get_mut", "iter_mut", "as_mut",
+    "push", "push_str", "insert", "remove", "clear", "extend", "pop", "take", "replace", "get_mut",
+    "iter_mut", "as_mut",
 ];
 
 /// `ctx` methods (and other calls) that are durable: a loop making them grows history.

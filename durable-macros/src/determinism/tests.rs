@@ -394,7 +394,11 @@ fn hash_iteration_that_no_durable_call_sees_is_fine() {
     );
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(warnings, 0);
-    assert_eq!(probed, ["keys"], "the sorted Vec is probed, and is not a hash type");
+    assert_eq!(
+        probed,
+        ["keys"],
+        "the sorted Vec is probed, and is not a hash type"
+    );
 }
 
 #[test]
@@ -420,7 +424,11 @@ fn hash_order_through_a_local_is_followed_until_sorted() {
         &[],
     );
     assert_eq!(warnings, 0);
-    assert_eq!(probed, ["input.prices"], "the probe goes where the order came from");
+    assert_eq!(
+        probed,
+        ["input.prices"],
+        "the probe goes where the order came from"
+    );
 }
 
 #[test]
@@ -434,7 +442,11 @@ fn hash_iteration_of_inputs_fields_and_results_is_probed_by_type() {
             for r in &batch.recipients {
                 ctx.call_activity(Email, r).await?;
             }
-            let calls: Vec<_> = accounts.balances.keys().map(|id| ctx.call_activity(Close, id)).collect();
+            let calls: Vec<_> = accounts
+                .balances
+                .keys()
+                .map(|id| ctx.call_activity(Close, id))
+                .collect();
             for x in 0..10 {
                 ctx.call_activity(A, x).await?;
             }
@@ -463,7 +475,10 @@ fn probes_are_inserted_into_the_body() {
     assert_eq!(checked.probed, ["batch.recipients"]);
     let text = body.to_token_stream().to_string();
     assert!(text.contains("fn __durable_hash_probe"), "{text}");
-    assert!(text.contains("for r in __durable_hash_probe (& batch . recipients"), "{text}");
+    assert!(
+        text.contains("for r in __durable_hash_probe (& batch . recipients"),
+        "{text}"
+    );
     assert!(text.contains("deprecated"), "{text}");
     let mut allowed: syn::Block = parse_quote!({
         for r in &batch.recipients {
@@ -471,7 +486,13 @@ fn probes_are_inserted_into_the_body() {
         }
     });
     let cx = Ctxt::new();
-    let checked = check_body(&cx, &Punctuated::new(), &mut allowed, Some(&context), &[Rule::HashIteration]);
+    let checked = check_body(
+        &cx,
+        &Punctuated::new(),
+        &mut allowed,
+        Some(&context),
+        &[Rule::HashIteration],
+    );
     cx.check().unwrap();
     assert!(checked.probed.is_empty());
 }
@@ -479,15 +500,59 @@ fn probes_are_inserted_into_the_body() {
 #[test]
 fn method_call_forms() {
     for (body, needle) in [
-        (parse_quote!({ let s = UNIX_EPOCH.elapsed(); }), "`UNIX_EPOCH.elapsed()` is not allowed"),
-        (parse_quote!({ if STARTED.elapsed() > d {} }), "rule `wall_clock`"),
-        (parse_quote!({ let h = std::thread::Builder::new().name(n).spawn(f); }), "`std::thread::Builder::new`"),
-        (parse_quote!({ let t = tokio::runtime::Handle::current().spawn(f); }), "tokio runtime"),
-        (parse_quote!({ let mut set = JoinSet::new(); set.spawn(f); }), "`JoinSet::new`"),
-        (parse_quote!({ pool.spawn(f); }), "`pool.spawn()`"),
-        (parse_quote!({ let v: Vec<_> = docs.par_iter().map(score).collect(); }), "rayon"),
-        (parse_quote!({ list.shuffle(&mut r); }), "rule `randomness`"),
-        (parse_quote!({ let x = rng.gen_range(0..3); }), "rule `randomness`"),
+        (
+            parse_quote!({
+                let s = UNIX_EPOCH.elapsed();
+            }),
+            "`UNIX_EPOCH.elapsed()` is not allowed",
+        ),
+        (
+            parse_quote!({ if STARTED.elapsed() > d {} }),
+            "rule `wall_clock`",
+        ),
+        (
+            parse_quote!({
+                let h = std::thread::Builder::new().name(n).spawn(f);
+            }),
+            "`std::thread::Builder::new`",
+        ),
+        (
+            parse_quote!({
+                let t = tokio::runtime::Handle::current().spawn(f);
+            }),
+            "tokio runtime",
+        ),
+        (
+            parse_quote!({
+                let mut set = JoinSet::new();
+                set.spawn(f);
+            }),
+            "`JoinSet::new`",
+        ),
+        (
+            parse_quote!({
+                pool.spawn(f);
+            }),
+            "`pool.spawn()`",
+        ),
+        (
+            parse_quote!({
+                let v: Vec<_> = docs.par_iter().map(score).collect();
+            }),
+            "rayon",
+        ),
+        (
+            parse_quote!({
+                list.shuffle(&mut r);
+            }),
+            "rule `randomness`",
+        ),
+        (
+            parse_quote!({
+                let x = rng.gen_range(0..3);
+            }),
+            "rule `randomness`",
+        ),
     ] as [(syn::Block, &str); 9]
     {
         assert_one(body, &[needle]);
@@ -521,7 +586,7 @@ fn imports_in_the_body_and_qualified_self_paths() {
         ),
         (
             parse_quote!({
-                use tokio::time::{sleep, Duration};
+                use tokio::time::{Duration, sleep};
                 sleep(Duration::from_millis(1)).await;
             }),
             "`tokio::time::sleep`",
@@ -570,10 +635,30 @@ fn imports_in_the_body_and_qualified_self_paths() {
 #[test]
 fn macro_token_streams_and_local_macros() {
     for (body, needle) in [
-        (parse_quote!({ let v = vec![SystemTime::now(); n]; }), "`SystemTime::now`"),
-        (parse_quote!({ tracing::info!(at = ?Instant::now(), "start"); }), "`Instant::now`"),
-        (parse_quote!({ let b = json!({ "nonce": rand::random::<u64>() }); }), "`rand::random`"),
-        (parse_quote!({ log!(target: "x", "{}", std::process::id()); }), "rule `env`"),
+        (
+            parse_quote!({
+                let v = vec![SystemTime::now(); n];
+            }),
+            "`SystemTime::now`",
+        ),
+        (
+            parse_quote!({
+                tracing::info!(at = ?Instant::now(), "start");
+            }),
+            "`Instant::now`",
+        ),
+        (
+            parse_quote!({
+                let b = json!({ "nonce": rand::random::<u64>() });
+            }),
+            "`rand::random`",
+        ),
+        (
+            parse_quote!({
+                log!(target: "x", "{}", std::process::id());
+            }),
+            "rule `env`",
+        ),
         (
             parse_quote!({
                 macro_rules! pause {
@@ -631,7 +716,10 @@ fn process_global_state() {
             }),
             "`static COUNTER: AtomicU64` is not allowed",
         ),
-        (parse_quote!({ if ENABLED.load(Ordering::SeqCst) {} }), "`ENABLED.load(..)` is not allowed"),
+        (
+            parse_quote!({ if ENABLED.load(Ordering::SeqCst) {} }),
+            "`ENABLED.load(..)` is not allowed",
+        ),
         (
             parse_quote!({
                 thread_local!(static ID: usize = next());
@@ -639,7 +727,12 @@ fn process_global_state() {
             }),
             "`thread_local!`",
         ),
-        (parse_quote!({ let c = CACHE.with(|c| c.borrow().len()); }), "rule `global_state`"),
+        (
+            parse_quote!({
+                let c = CACHE.with(|c| c.borrow().len());
+            }),
+            "rule `global_state`",
+        ),
         (
             parse_quote!({
                 lazy_static! {
@@ -649,7 +742,12 @@ fn process_global_state() {
             }),
             "`lazy_static!`",
         ),
-        (parse_quote!({ let busy = IN_FLIGHT.lock().unwrap().insert(job); }), "`IN_FLIGHT.lock(..)`"),
+        (
+            parse_quote!({
+                let busy = IN_FLIGHT.lock().unwrap().insert(job);
+            }),
+            "`IN_FLIGHT.lock(..)`",
+        ),
         (
             parse_quote!({
                 static SEEN: LazyLock<Mutex<Vec<u64>>> = LazyLock::new(Default::default);
@@ -677,17 +775,72 @@ fn process_global_state() {
 #[test]
 fn missing_sources() {
     for (body, needle) in [
-        (parse_quote!({ let me = std::thread::current().id(); }), "thread's identity"),
-        (parse_quote!({ let pid = std::process::id(); }), "rule `env`"),
-        (parse_quote!({ let h = hostname::get()?; }), "rule `env`"),
-        (parse_quote!({ let n = std::thread::available_parallelism(); }), "rule `env`"),
-        (parse_quote!({ let s = RandomState::new(); }), "seeded per process"),
-        (parse_quote!({ let h = DefaultHasher::new(); }), "rule `randomness`"),
-        (parse_quote!({ let a = std::ptr::addr_of!(item) as usize; }), "address"),
-        (parse_quote!({ let a = &item as *const Item as usize; }), "address"),
-        (parse_quote!({ let (x, y) = rayon::join(a, b); }), "rayon"),
-        (parse_quote!({ let t = tokio::task::JoinSet::new(); }), "rule `spawn`"),
-        (parse_quote!({ futures::executor::block_on(f); }), "rule `spawn`"),
+        (
+            parse_quote!({
+                let me = std::thread::current().id();
+            }),
+            "thread's identity",
+        ),
+        (
+            parse_quote!({
+                let pid = std::process::id();
+            }),
+            "rule `env`",
+        ),
+        (
+            parse_quote!({
+                let h = hostname::get()?;
+            }),
+            "rule `env`",
+        ),
+        (
+            parse_quote!({
+                let n = std::thread::available_parallelism();
+            }),
+            "rule `env`",
+        ),
+        (
+            parse_quote!({
+                let s = RandomState::new();
+            }),
+            "seeded per process",
+        ),
+        (
+            parse_quote!({
+                let h = DefaultHasher::new();
+            }),
+            "rule `randomness`",
+        ),
+        (
+            parse_quote!({
+                let a = std::ptr::addr_of!(item) as usize;
+            }),
+            "address",
+        ),
+        (
+            parse_quote!({
+                let a = &item as *const Item as usize;
+            }),
+            "address",
+        ),
+        (
+            parse_quote!({
+                let (x, y) = rayon::join(a, b);
+            }),
+            "rayon",
+        ),
+        (
+            parse_quote!({
+                let t = tokio::task::JoinSet::new();
+            }),
+            "rule `spawn`",
+        ),
+        (
+            parse_quote!({
+                futures::executor::block_on(f);
+            }),
+            "rule `spawn`",
+        ),
     ] as [(syn::Block, &str); 11]
     {
         assert_one(body, &[needle]);
