@@ -9,7 +9,8 @@
 //! error.
 //!
 //! What each layer sees:
-//! - the walker (this module, `scope.rs`, `flow.rs`): paths after resolving the body's own
+//! - the walker (this module, `scope.rs`, `flow.rs`, `syntax.rs`, `tokens.rs`): paths after
+//!   resolving the body's own
 //!   imports (renames, groups, globs, `use` inside blocks) and qualified-self paths
 //!   (`<SystemTime>::now()`); method calls (`.elapsed()`, `.spawn(..)`, `.par_iter()`,
 //!   atomics and `thread_local!` keys read through a `SCREAMING_CASE` static); macro
@@ -27,10 +28,12 @@ mod flow;
 mod probe;
 mod rules;
 mod scope;
+mod syntax;
+mod tokens;
 
 use std::collections::{HashMap, HashSet};
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -42,6 +45,10 @@ pub(crate) use rules::Rule;
 use self::flow::LoopScan;
 use self::rules::Matched;
 use self::scope::Scope;
+use self::syntax::{
+    builds_hash_collection, compact, hash_type, is_screaming_case, iterated_place, iterating_call,
+    mentions, obviously_ordered, path_segments, peel, place_text, root_span,
+};
 use crate::ctxt::Ctxt;
 
 /// Checks `func`'s body, reporting every violation not in `allow`; leaves type probes in
@@ -142,159 +149,6 @@ struct Walker<'a> {
     /// Local `macro_rules!` whose bodies were scanned.
     scanned_macros: HashSet<String>,
     warnings: Vec<(Span, String)>,
-}
-
-fn path_segments(path: &syn::Path) -> Vec<String> {
-    path.segments.iter().map(|s| s.ident.to_string()).collect()
-}
-
-/// Tokens as code for a message: `addr_of!(item) as usize`, not `addr_of ! (item) as usize`.
-fn compact(tokens: &TokenStream) -> String {
-    tokens
-        .to_string()
-        .replace(" :: ", "::")
-        .replace(":: ", "::")
-        .replace(" ! ", "!")
-        .replace("( ", "(")
-        .replace(" )", ")")
-        .replace(" (", "(")
-        .replace(" . ", ".")
-        .replace("< ", "<")
-        .replace(" <", "<")
-        .replace(" >", ">")
-        .replace("& ", "&")
-}
-
-fn is_screaming_case(name: &str) -> bool {
-    name.chars().any(|c| c.is_ascii_uppercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-}
-
-fn mentions(tokens: TokenStream, names: &[&str]) -> bool {
-    tokens.into_iter().any(|tree| match tree {
-        TokenTree::Ident(ident) => names.iter().any(|name| ident == name),
-        TokenTree::Group(group) => mentions(group.stream(), names),
-        _ => false,
-    })
-}
-
-/// True when `expr` builds a hash collection: `HashMap::new()`, `HashSet::from(..)`,
-/// `.collect::<HashMap<..>>()`.
-fn builds_hash_collection(expr: &Expr) -> bool {
-    match expr {
-        Expr::Call(call) => match &*call.func {
-            Expr::Path(path) => path
-                .path
-                .segments
-                .iter()
-                .any(|s| s.ident == "HashMap" || s.ident == "HashSet"),
-            _ => false,
-        },
-        Expr::MethodCall(call) if call.method == "collect" => {
-            call.turbofish.as_ref().is_some_and(|turbofish| {
-                mentions(turbofish.to_token_stream(), &["HashMap", "HashSet"])
-            })
-        }
-        _ => false,
-    }
-}
-
-fn hash_type(ty: &syn::Type) -> bool {
-    match ty {
-        syn::Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "HashMap" || s.ident == "HashSet"),
-        syn::Type::Reference(reference) => hash_type(&reference.elem),
-        _ => false,
-    }
-}
-
-/// `expr` without `&`, `&mut`, parentheses, `?` and `.await`.
-fn peel(mut expr: &Expr) -> &Expr {
-    loop {
-        expr = match expr {
-            Expr::Reference(inner) => &inner.expr,
-            Expr::Paren(inner) => &inner.expr,
-            Expr::Group(inner) => &inner.expr,
-            _ => return expr,
-        };
-    }
-}
-
-/// The text of a place made of a local and fields (`prices`, `batch.recipients`).
-fn place_text(expr: &Expr) -> Option<String> {
-    match peel(expr) {
-        Expr::Path(path) if path.qself.is_none() => path.path.get_ident().map(ToString::to_string),
-        Expr::Field(field) => {
-            let base = place_text(&field.base)?;
-            let member = match &field.member {
-                syn::Member::Named(ident) => ident.to_string(),
-                syn::Member::Unnamed(index) => index.index.to_string(),
-            };
-            Some(format!("{base}.{member}"))
-        }
-        _ => None,
-    }
-}
-
-/// The iterated place of `expr`: `map` in `&map`, `map.iter()`, `map.keys()`.
-fn iterated_place(expr: &Expr) -> Option<String> {
-    match peel(expr) {
-        Expr::MethodCall(call) if rules::ITERATING_METHODS.iter().any(|m| call.method == m) => {
-            iterated_place(&call.receiver)
-        }
-        other => place_text(other),
-    }
-}
-
-/// The innermost call of an iterating method (`.iter()`, `.keys()`) in the method chain
-/// `expr` ends with, unless the chain sorts (`.sorted()`) or collects into an ordered
-/// collection on the way.
-fn iterating_call(expr: &Expr) -> Option<&Expr> {
-    let mut found = None;
-    let mut current = expr;
-    loop {
-        current = match current {
-            Expr::MethodCall(call) => {
-                let method = call.method.to_string();
-                if method.starts_with("sorted")
-                    || (method == "collect"
-                        && call.turbofish.as_ref().is_some_and(|t| {
-                            mentions(t.to_token_stream(), &["BTreeMap", "BTreeSet", "BinaryHeap"])
-                        }))
-                {
-                    return None;
-                }
-                if rules::ITERATING_METHODS.iter().any(|m| *m == method) {
-                    found = Some(current);
-                }
-                &call.receiver
-            }
-            Expr::Paren(inner) => &inner.expr,
-            Expr::Try(inner) => &inner.expr,
-            Expr::Await(inner) => &inner.base,
-            _ => return found,
-        };
-    }
-}
-
-/// Expressions whose iteration order is fixed by their syntax: ranges, arrays, literals.
-fn obviously_ordered(expr: &Expr) -> bool {
-    match peel(expr) {
-        Expr::Range(_) | Expr::Array(_) | Expr::Lit(_) | Expr::Repeat(_) | Expr::Tuple(_) => true,
-        Expr::Macro(mac) => mac.mac.path.is_ident("vec"),
-        Expr::MethodCall(call) => {
-            matches!(
-                call.method.to_string().as_str(),
-                "chars" | "bytes" | "lines" | "split" | "chunks" | "windows" | "enumerate" | "rev"
-            ) && obviously_ordered(&call.receiver)
-        }
-        _ => false,
-    }
 }
 
 impl Walker<'_> {
@@ -463,75 +317,6 @@ impl Walker<'_> {
         })
     }
 
-    /// Scans tokens that do not parse as expressions for rule paths and method calls.
-    fn scan_tokens(&mut self, tokens: TokenStream) {
-        let trees: Vec<TokenTree> = tokens.into_iter().collect();
-        let mut i = 0;
-        while i < trees.len() {
-            match &trees[i] {
-                TokenTree::Group(group) => {
-                    self.scan_tokens(group.stream());
-                    i += 1;
-                }
-                TokenTree::Ident(ident) => {
-                    let after_dot =
-                        i > 0 && matches!(&trees[i - 1], TokenTree::Punct(p) if p.as_char() == '.');
-                    let called = matches!(trees.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis);
-                    if after_dot {
-                        if called {
-                            let receiver = if i >= 2 { Some(&trees[i - 2]) } else { None };
-                            self.scan_method(ident, receiver);
-                        }
-                        i += 1;
-                        continue;
-                    }
-                    let (end, segments) = path_at(&trees, i);
-                    let is_macro =
-                        matches!(trees.get(end), Some(TokenTree::Punct(p)) if p.as_char() == '!');
-                    let tokens: TokenStream = trees[i..end].iter().cloned().collect();
-                    if is_macro {
-                        self.check_macro_name(&segments, &tokens);
-                    } else {
-                        let path: syn::Path = match syn::parse2(tokens.clone()) {
-                            Ok(path) => path,
-                            Err(_) => {
-                                i = end;
-                                continue;
-                            }
-                        };
-                        if !self.check_path(None, &path, &tokens)
-                            && segments.len() == 1
-                            && self.scope.static_muts.contains(&segments[0])
-                        {
-                            let message = Rule::StaticMut.message(&segments[0], None, None);
-                            self.report(Rule::StaticMut, &tokens, message);
-                        }
-                    }
-                    i = end.max(i + 1);
-                }
-                TokenTree::Punct(_) | TokenTree::Literal(_) => i += 1,
-            }
-        }
-    }
-
-    fn scan_method(&mut self, method: &proc_macro2::Ident, receiver: Option<&TokenTree>) {
-        let name = method.to_string();
-        if let Some(matched) = rules::match_method(&name) {
-            self.report_match(&matched, method, &format!(".{name}()"), None);
-            return;
-        }
-        if let Some(TokenTree::Ident(receiver)) = receiver
-            && rules::GLOBAL_STATE_METHODS.contains(&name.as_str())
-        {
-            let receiver_name = receiver.to_string();
-            if self.outside_static_name(&receiver_name) {
-                let message =
-                    Rule::GlobalState.message(&format!("{receiver_name}.{name}(..)"), None, None);
-                self.report(Rule::GlobalState, quote!(#receiver . #method), message);
-            }
-        }
-    }
-
     /// Handles a macro called `segments`: `select!`, `thread_local!`, a local `macro_rules!`.
     /// Returns true when its arguments need no further look.
     fn check_macro_name(&mut self, segments: &[String], path: &TokenStream) -> bool {
@@ -579,36 +364,6 @@ impl Walker<'_> {
             })
             .collect()
     }
-}
-
-/// The span of the first token of `expr`'s iterated place, for the warning.
-fn root_span(expr: &Expr) -> Span {
-    match peel(expr) {
-        Expr::MethodCall(call) => root_span(&call.receiver),
-        Expr::Field(field) => root_span(&field.base),
-        other => other.span(),
-    }
-}
-
-/// The path starting at `trees[start]` (`a::b::c`, stopping before `::<`); returns the
-/// index after it and its segments.
-fn path_at(trees: &[TokenTree], start: usize) -> (usize, Vec<String>) {
-    let mut segments = Vec::new();
-    let mut i = start;
-    while let Some(TokenTree::Ident(ident)) = trees.get(i) {
-        segments.push(ident.to_string());
-        i += 1;
-        let colons = matches!(
-            (trees.get(i), trees.get(i + 1), trees.get(i + 2)),
-            (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)), Some(TokenTree::Ident(_)))
-                if a.as_char() == ':' && b.as_char() == ':'
-        );
-        if !colons {
-            break;
-        }
-        i += 2;
-    }
-    (i, segments)
 }
 
 impl<'ast> Visit<'ast> for Walker<'_> {
