@@ -9,9 +9,9 @@
 //! error.
 //!
 //! What each layer sees:
-//! - the walker (this module, `scope.rs`, `flow.rs`, `syntax.rs`, `tokens.rs`): paths after
-//!   resolving the body's own
-//!   imports (renames, groups, globs, `use` inside blocks) and qualified-self paths
+//! - the walker (this module, `scope.rs`, `flow.rs`, `syntax.rs`, `tokens.rs`): paths
+//!   after resolving the body's own imports (renames, groups, globs, `use` inside blocks)
+//!   and qualified-self paths
 //!   (`<SystemTime>::now()`); method calls (`.elapsed()`, `.spawn(..)`, `.par_iter()`,
 //!   atomics and `thread_local!` keys read through a `SCREAMING_CASE` static); macro
 //!   arguments, parsed as expressions when they are and scanned as tokens when they are not
