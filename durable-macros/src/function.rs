@@ -14,7 +14,7 @@ use crate::determinism;
 use crate::signature::{Kind, Signature};
 
 pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
-    let func: ItemFn = match syn::parse2(item.clone()) {
+    let mut func: ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
         Err(_) => {
             let error = syn::Error::new_spanned(
@@ -30,10 +30,11 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     let args = FnArgs::parse(&cx, kind, args);
     let sig = Signature::from_ast(&cx, kind, &func);
     // The determinism lints report into the same `Ctxt`, so every error of the function
-    // (signature, arguments, determinism) shows in one compile.
+    // (signature, arguments, determinism) shows in one compile; they also leave type probes
+    // in the body, which the expansion then carries.
     let warnings = match kind {
         Kind::Orchestrator => {
-            determinism::check(&cx, &func.block, sig.context_ident.as_ref(), &args.allow)
+            determinism::check(&cx, &mut func, sig.context_ident.as_ref(), &args.allow)
         }
         Kind::Activity => TokenStream::new(),
     };

@@ -38,6 +38,34 @@ async fn plain_output(_ctx: OrchestrationContext, values: Vec<u32>) -> u32 {
     set.iter().sum()
 }
 
+/// An orchestrator whose loops carry the `hash_iteration` type probes (a `Vec` input and
+/// an activity's output, neither a hash collection): the probes must be lint-clean too.
+///
+/// # Errors
+/// When an activity fails.
+#[orchestrator]
+pub async fn probed(
+    ctx: OrchestrationContext,
+    values: Vec<u32>,
+) -> Result<u32, OrchestrationError> {
+    let mut total = 0;
+    for value in &values {
+        total += ctx.call_activity(WithContext, (*value, 1)).await?;
+    }
+    let calls: Vec<_> = values
+        .iter()
+        .map(|value| ctx.call_activity(WithContext, (*value, 2)))
+        .collect();
+    for result in join_all(calls).await {
+        total += result?;
+    }
+    for (index, value) in values.into_iter().enumerate() {
+        let index = u32::try_from(index).unwrap_or_default();
+        total += ctx.call_activity(WithContext, (value, index)).await?;
+    }
+    Ok(total)
+}
+
 #[test]
 fn markers_carry_the_registered_names() {
     use durable_runtime::{Activity, Orchestration};

@@ -1,21 +1,39 @@
-//! The determinism lints of `#[orchestrator]`: a `syn::visit::Visit` walker over the body.
+//! The determinism lints of `#[orchestrator]`: a syntactic walker over the body, plus type
+//! probes it leaves in the body for the compiler to resolve.
 //!
 //! Error policy: every finding is recorded in the [`Ctxt`] (spanned on the offending
-//! tokens, naming the deterministic replacement), so all of a function's violations show
-//! in one compile. `hash_iteration` is a warning, emitted through the `#[deprecated]` trick
-//! (the only way for a proc macro to warn on stable Rust).
+//! tokens, naming the rule and the deterministic replacement), so all of a function's
+//! violations show in one compile. `hash_iteration` is a warning, emitted through the
+//! `#[deprecated]` trick (the only way for a proc macro to warn on stable Rust), and only
+//! where the iteration's order reaches a durable call; `#![deny(deprecated)]` makes it an
+//! error.
 //!
-//! Limits (documented for users in the `#[orchestrator]` docs): the walker sees only this
-//! function's tokens, so aliases (`use std::time::SystemTime as Clock`), bare imported
-//! names (`use std::thread::sleep; sleep(d)`) and code in other functions escape it; macro
-//! bodies are checked only when they parse as comma-separated expressions. The replay
-//! engine's non-determinism and non-durable-await checks are the backstop.
+//! What each layer sees:
+//! - the walker (this module, `scope.rs`, `flow.rs`, `syntax.rs`, `tokens.rs`): paths
+//!   after resolving the body's own imports (renames, groups, globs, `use` inside blocks)
+//!   and qualified-self paths
+//!   (`<SystemTime>::now()`); method calls (`.elapsed()`, `.spawn(..)`, `.par_iter()`,
+//!   atomics and `thread_local!` keys read through a `SCREAMING_CASE` static); macro
+//!   arguments, parsed as expressions when they are and scanned as tokens when they are not
+//!   (`vec![x; n]`, `json!({..})`, `info!(at = ?x)`), and the bodies of `macro_rules!`
+//!   defined in the orchestrator and called there; statics, `thread_local!`, `lazy_static!`;
+//!   loops that cannot end (`loop` without a reachable way out, `while true`, `for _ in 0..`);
+//! - the type probes (`probe.rs`): whether an iterated expression whose order reaches a
+//!   durable call is a `HashMap`/`HashSet` or one of their iterators, by type;
+//! - nothing here sees code outside the body (helper functions, module-level `use`
+//!   aliases): the documented `clippy.toml` companion and the replay engine's
+//!   non-determinism check cover those.
 
+mod flow;
+mod probe;
 mod rules;
+mod scope;
+mod syntax;
+mod tokens;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -24,27 +42,89 @@ use syn::{Expr, Pat, Token};
 
 pub(crate) use rules::Rule;
 
+use self::flow::LoopScan;
+use self::rules::Matched;
+use self::scope::Scope;
+use self::syntax::{
+    builds_hash_collection, compact, hash_type, is_screaming_case, iterated_place, iterating_call,
+    mentions, obviously_ordered, path_segments, peel, place_text, root_span,
+};
 use crate::ctxt::Ctxt;
 
-/// Walks `block` and reports every violation not in `allow`; returns the tokens that make
-/// the warnings appear.
+/// Checks `func`'s body, reporting every violation not in `allow`; leaves type probes in
+/// the body and returns the tokens that make the walker's warnings appear.
 pub(crate) fn check(
     cx: &Ctxt,
-    block: &syn::Block,
+    func: &mut syn::ItemFn,
     context: Option<&syn::Ident>,
     allow: &[Rule],
 ) -> TokenStream {
+    check_body(cx, &func.sig.inputs, &mut func.block, context, allow).warnings
+}
+
+/// What [`check_body`] found besides the errors it recorded.
+pub(crate) struct Checked {
+    /// Tokens that make the walker's `hash_iteration` warnings appear.
+    pub(crate) warnings: TokenStream,
+    /// The root of each expression wrapped in a type probe (`prices`, `batch.recipients`).
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "read by the unit tests and the figure")
+    )]
+    pub(crate) probed: Vec<String>,
+}
+
+/// [`check`] on a body and the function's parameters.
+pub(crate) fn check_body(
+    cx: &Ctxt,
+    inputs: &Punctuated<syn::FnArg, Token![,]>,
+    block: &mut syn::Block,
+    context: Option<&syn::Ident>,
+    allow: &[Rule],
+) -> Checked {
+    let scope = Scope::of(block);
     let mut walker = Walker {
         cx,
         allow,
         context: context.map(ToString::to_string),
+        scope: &scope,
         unsafe_depth: 0,
-        static_muts: HashSet::new(),
         hash_locals: HashSet::new(),
+        ordered_from_hash: HashMap::new(),
+        flagged_locals: HashMap::new(),
+        hash_sites: HashSet::new(),
+        probes: HashMap::new(),
+        scanned_macros: HashSet::new(),
         warnings: Vec::new(),
     };
+    for input in inputs {
+        if let syn::FnArg::Typed(typed) = input
+            && let Pat::Ident(ident) = &*typed.pat
+            && hash_type(&typed.ty)
+        {
+            walker.hash_locals.insert(ident.ident.to_string());
+        }
+    }
     walker.visit_block(block);
-    walker.warning_tokens()
+    let warnings = walker.warning_tokens();
+    let probes = std::mem::take(&mut walker.probes);
+    let probed = if probes.is_empty() {
+        Vec::new()
+    } else {
+        probe::insert(block, &probes, &Rule::HashIteration.message("", None, None))
+    };
+    Checked { warnings, probed }
+}
+
+/// Where a local's hash-ordered contents came from (`let keys: Vec<_> = map.keys().collect()`).
+#[derive(Clone)]
+struct Origin {
+    /// The address of the iterating expression (`map.keys()`) in the body.
+    address: usize,
+    span: Span,
+    root: String,
+    /// The root is a known `HashMap`/`HashSet` local or parameter.
+    known: bool,
 }
 
 struct Walker<'a> {
@@ -52,90 +132,217 @@ struct Walker<'a> {
     allow: &'a [Rule],
     /// The context parameter's name: method calls on it are durable calls.
     context: Option<String>,
+    scope: &'a Scope,
     unsafe_depth: usize,
-    /// `static mut` items declared in the body.
-    static_muts: HashSet<String>,
-    /// Locals bound to a `HashMap`/`HashSet` built in the body.
+    /// Locals and parameters known to be a `HashMap`/`HashSet`.
     hash_locals: HashSet<String>,
+    /// Locals holding what an iteration produced, in its order, not yet sorted.
+    ordered_from_hash: HashMap<String, Origin>,
+    /// Locals whose initialiser broke a rule, already reported (`let t = Instant::now()`):
+    /// a method rule of the same rule on them (`t.elapsed()`) is not reported again.
+    flagged_locals: HashMap<String, Rule>,
+    /// Iterated expressions already judged, by address.
+    hash_sites: HashSet<usize>,
+    /// Expressions to wrap in a type probe, by address: the span for the warning and the
+    /// root's text.
+    probes: HashMap<usize, (Span, String)>,
+    /// Local `macro_rules!` whose bodies were scanned.
+    scanned_macros: HashSet<String>,
     warnings: Vec<(Span, String)>,
 }
 
-fn path_segments(path: &syn::Path) -> Vec<String> {
-    path.segments.iter().map(|s| s.ident.to_string()).collect()
-}
-
-fn path_text(path: &syn::Path) -> String {
-    path_segments(path).join("::")
-}
-
-fn is_screaming_case(name: &str) -> bool {
-    name.chars().any(|c| c.is_ascii_uppercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-}
-
-fn mentions_hash_collection(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|tree| match tree {
-        TokenTree::Ident(ident) => ident == "HashMap" || ident == "HashSet",
-        TokenTree::Group(group) => mentions_hash_collection(group.stream()),
-        _ => false,
-    })
-}
-
-/// True when `expr` builds a hash collection: `HashMap::new()`, `HashSet::from(..)`,
-/// `.collect::<HashMap<..>>()`.
-fn builds_hash_collection(expr: &Expr) -> bool {
-    match expr {
-        Expr::Call(call) => match &*call.func {
-            Expr::Path(path) => path
-                .path
-                .segments
-                .iter()
-                .any(|s| s.ident == "HashMap" || s.ident == "HashSet"),
-            _ => false,
-        },
-        Expr::MethodCall(call) if call.method == "collect" => call
-            .turbofish
-            .as_ref()
-            .is_some_and(|turbofish| mentions_hash_collection(turbofish.to_token_stream())),
-        _ => false,
-    }
-}
-
-fn hash_type(ty: &syn::Type) -> bool {
-    match ty {
-        syn::Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "HashMap" || s.ident == "HashSet"),
-        _ => false,
-    }
-}
-
 impl Walker<'_> {
-    fn report<T: ToTokens>(&mut self, rule: Rule, tokens: T, what: &str) {
+    fn report<T: ToTokens>(&mut self, rule: Rule, tokens: T, message: String) {
         if self.allow.contains(&rule) {
             return;
         }
         if rule == Rule::HashIteration {
             let span = tokens.span();
-            self.warnings.push((span, rule.message(what)));
+            self.warnings.push((span, message));
         } else {
-            self.cx.error_spanned_by(tokens, rule.message(what));
+            self.cx.error_spanned_by(tokens, message);
         }
     }
 
-    fn local_name(expr: &Expr) -> Option<String> {
-        match expr {
-            Expr::Path(path) if path.qself.is_none() => {
-                path.path.get_ident().map(ToString::to_string)
+    fn report_match<T: ToTokens>(
+        &mut self,
+        matched: &Matched,
+        tokens: T,
+        what: &str,
+        resolved: Option<&str>,
+    ) {
+        let message = matched.rule.message(what, resolved, matched.note);
+        self.report(matched.rule, tokens, message);
+    }
+
+    /// The segments `path` stands for, with the body's imports applied, and whether an
+    /// import changed them.
+    fn resolve(&self, qself: Option<&syn::QSelf>, path: &syn::Path) -> (Vec<String>, bool) {
+        let mut segments = path_segments(path);
+        if let Some(qself) = qself {
+            if let syn::Type::Path(ty) = &*qself.ty
+                && ty.qself.is_none()
+            {
+                let mut full = path_segments(&ty.path);
+                full.extend(segments.drain(qself.position.min(segments.len())..));
+                segments = full;
+            } else {
+                return (segments, false);
             }
-            Expr::Reference(reference) => Self::local_name(&reference.expr),
-            Expr::Paren(paren) => Self::local_name(&paren.expr),
+        }
+        if path.leading_colon.is_none()
+            && let Some(resolved) = self.scope.resolve(&segments)
+        {
+            return (resolved, true);
+        }
+        (segments, false)
+    }
+
+    /// How a path is written, for messages: `SystemTime::now`, `<SystemTime>::now`.
+    fn written(qself: Option<&syn::QSelf>, path: &syn::Path) -> String {
+        let segments = path_segments(path);
+        match qself {
+            Some(qself) => {
+                let ty = compact(&qself.ty.to_token_stream());
+                format!(
+                    "<{ty}>::{}",
+                    segments[qself.position.min(segments.len())..].join("::")
+                )
+            }
+            None => segments.join("::"),
+        }
+    }
+
+    /// Reports `path` if it breaks a rule; true when it did.
+    fn check_path<T: ToTokens>(
+        &mut self,
+        qself: Option<&syn::QSelf>,
+        path: &syn::Path,
+        tokens: T,
+    ) -> bool {
+        let (segments, imported) = self.resolve(qself, path);
+        let Some(matched) = rules::match_path(&segments) else {
+            return false;
+        };
+        let written = Self::written(qself, path);
+        let resolved = segments.join("::");
+        let resolved = (imported || qself.is_some()) && resolved != written;
+        self.report_match(
+            &matched,
+            tokens,
+            &written,
+            resolved.then_some(segments.join("::")).as_deref(),
+        );
+        true
+    }
+
+    /// The rule the method chain or call `expr` already broke, for [`Self::flagged_locals`].
+    fn chain_rule(&self, expr: &Expr) -> Option<Rule> {
+        match expr {
+            Expr::Call(call) => match &*call.func {
+                Expr::Path(path) => {
+                    let (segments, _) = self.resolve(path.qself.as_ref(), &path.path);
+                    rules::match_path(&segments).map(|m| m.rule)
+                }
+                _ => None,
+            },
+            Expr::Path(path) => {
+                let (segments, _) = self.resolve(path.qself.as_ref(), &path.path);
+                rules::match_path(&segments).map(|m| m.rule)
+            }
+            Expr::MethodCall(call) => rules::match_method(&call.method.to_string())
+                .map(|m| m.rule)
+                .or_else(|| self.chain_rule(&call.receiver)),
+            Expr::Try(inner) => self.chain_rule(&inner.expr),
+            Expr::Await(inner) => self.chain_rule(&inner.base),
+            Expr::Paren(inner) => self.chain_rule(&inner.expr),
+            Expr::Field(inner) => self.chain_rule(&inner.base),
             _ => None,
         }
+    }
+
+    /// A `SCREAMING_CASE` name that may be a static declared outside the body (not a
+    /// `const` or a static the body declares).
+    fn outside_static(&self, expr: &Expr) -> Option<String> {
+        let Expr::Path(path) = peel(expr) else {
+            return None;
+        };
+        let name = path.path.get_ident()?.to_string();
+        self.outside_static_name(&name).then_some(name)
+    }
+
+    fn outside_static_name(&self, name: &str) -> bool {
+        is_screaming_case(name)
+            && !self.scope.consts.contains(name)
+            && !self.scope.statics.contains(name)
+            && !self.scope.static_muts.contains(name)
+    }
+
+    /// Judges an iteration whose order reaches a durable call: a warning when the walker
+    /// knows the collection is a hash one, a type probe when it cannot tell.
+    fn hash_site(&mut self, expr: &Expr) {
+        let address = std::ptr::from_ref::<Expr>(expr) as usize;
+        if self.allow.contains(&Rule::HashIteration)
+            || !self.hash_sites.insert(address)
+            || obviously_ordered(expr)
+        {
+            return;
+        }
+        let place = iterated_place(expr);
+        if let Some(place) = &place {
+            if self.hash_locals.contains(place) {
+                let message = Rule::HashIteration.message(place, None, None);
+                self.warnings.push((root_span(expr), message));
+                return;
+            }
+            if let Some(origin) = self.ordered_from_hash.get(place).cloned() {
+                if origin.known {
+                    let message = Rule::HashIteration.message(&origin.root, None, None);
+                    self.warnings.push((origin.span, message));
+                } else {
+                    self.probes
+                        .insert(origin.address, (origin.span, origin.root));
+                }
+                return;
+            }
+        }
+        let root = place.unwrap_or_else(|| expr.to_token_stream().to_string());
+        let span = root_span(expr);
+        self.probes.insert(address, (span, root));
+    }
+
+    fn makes_durable_call_expr(&self, expr: &Expr) -> bool {
+        flow::makes_durable_call(self.context.as_deref(), expr, |scan, node| {
+            scan.visit_expr(node)
+        })
+    }
+
+    /// Handles a macro called `segments`: `select!`, `thread_local!`, a local `macro_rules!`.
+    /// Returns true when its arguments need no further look.
+    fn check_macro_name(&mut self, segments: &[String], path: &TokenStream) -> bool {
+        let Some(last) = segments.last() else {
+            return true;
+        };
+        if last == "select" {
+            let message = Rule::Select.message(&format!("{}!", segments.join("::")), None, None);
+            self.report(Rule::Select, path, message);
+            return true;
+        }
+        if last == "macro_rules" {
+            return true;
+        }
+        if rules::GLOBAL_STATE_MACROS.contains(&last.as_str()) {
+            let message = Rule::GlobalState.message(&format!("{last}!"), None, None);
+            self.report(Rule::GlobalState, path, message);
+            return true;
+        }
+        if segments.len() == 1
+            && let Some(body) = self.scope.macros.get(last)
+            && self.scanned_macros.insert(last.clone())
+        {
+            self.scan_tokens(body.clone());
+        }
+        false
     }
 
     fn warning_tokens(&self) -> TokenStream {
@@ -161,47 +368,90 @@ impl Walker<'_> {
 
 impl<'ast> Visit<'ast> for Walker<'_> {
     fn visit_expr_path(&mut self, node: &'ast syn::ExprPath) {
-        let segments = path_segments(&node.path);
-        if let Some(rule) = rules::match_path(&segments) {
-            self.report(rule, &node.path, &path_text(&node.path));
-        } else if let Some(last) = segments.last()
-            && ((self.unsafe_depth > 0 && is_screaming_case(last))
-                || self.static_muts.contains(last))
+        if !self.check_path(node.qself.as_ref(), &node.path, node)
+            && let Some(name) = node.path.get_ident().map(ToString::to_string)
+            && self.scope.static_muts.contains(&name)
         {
-            self.report(
-                Rule::StaticMut,
-                &node.path,
-                &format!("mutable static `{}`", path_text(&node.path)),
-            );
+            let message = Rule::StaticMut.message(&name, None, None);
+            self.report(Rule::StaticMut, &node.path, message);
         }
         visit::visit_expr_path(self, node);
     }
 
     fn visit_macro(&mut self, node: &'ast syn::Macro) {
         let segments = path_segments(&node.path);
-        if segments.last().is_some_and(|last| last == "select") {
-            self.report(
-                Rule::Select,
-                &node.path,
-                &format!("{}!", path_text(&node.path)),
-            );
+        if self.check_macro_name(&segments, &node.path.to_token_stream()) {
             return;
         }
         if let Ok(args) = node.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated) {
             for arg in &args {
                 self.visit_expr(arg);
             }
+        } else if let Ok((value, count)) =
+            node.parse_body_with(|input: syn::parse::ParseStream<'_>| {
+                let value: Expr = input.parse()?;
+                input.parse::<Token![;]>()?;
+                let count: Expr = input.parse()?;
+                Ok((value, count))
+            })
+        {
+            self.visit_expr(&value);
+            self.visit_expr(&count);
+        } else {
+            self.scan_tokens(node.tokens.clone());
         }
     }
 
+    fn visit_item_macro(&mut self, node: &'ast syn::ItemMacro) {
+        // `macro_rules!` bodies are scanned where the macro is called.
+        if node.mac.path.is_ident("macro_rules") {
+            return;
+        }
+        visit::visit_item_macro(self, node);
+    }
+
     fn visit_item_static(&mut self, node: &'ast syn::ItemStatic) {
-        if let syn::StaticMutability::Mut(mutability) = &node.mutability {
-            self.static_muts.insert(node.ident.to_string());
-            let ident = &node.ident;
-            let what = format!("static mut {ident}");
-            self.report(Rule::StaticMut, quote!(#mutability #ident), &what);
+        let ident = &node.ident;
+        match &node.mutability {
+            syn::StaticMutability::Mut(mutability) => {
+                let message = Rule::StaticMut.message(&format!("static mut {ident}"), None, None);
+                self.report(Rule::StaticMut, quote!(#mutability #ident), message);
+            }
+            _ if scope::interior_mutable_type(&node.ty) => {
+                let ty = compact(&node.ty.to_token_stream());
+                let message =
+                    Rule::GlobalState.message(&format!("static {ident}: {ty}"), None, None);
+                self.report(Rule::GlobalState, ident, message);
+            }
+            _ => {}
         }
         visit::visit_item_static(self, node);
+    }
+
+    /// An address turned into a number (`addr_of!(x) as usize`, `ptr as usize`) differs
+    /// between processes.
+    fn visit_expr_cast(&mut self, node: &'ast syn::ExprCast) {
+        let to_integer = matches!(&*node.ty, syn::Type::Path(ty) if ty.path.get_ident().is_some_and(|i| {
+            matches!(i.to_string().as_str(), "usize" | "isize" | "u64" | "i64" | "u128" | "i128" | "u32")
+        }));
+        let from_address = match peel(&node.expr) {
+            Expr::Cast(inner) => matches!(&*inner.ty, syn::Type::Ptr(_)),
+            Expr::Macro(mac) => mac
+                .mac
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "addr_of" || s.ident == "addr_of_mut"),
+            Expr::MethodCall(call) => call.method == "as_ptr" || call.method == "as_mut_ptr",
+            Expr::RawAddr(_) => true,
+            _ => false,
+        };
+        if to_integer && from_address {
+            let what = compact(&node.to_token_stream());
+            let message = Rule::Randomness.message(&what, None, Some("an address differs between processes (address-space layout randomisation) and between replays"));
+            self.report(Rule::Randomness, node, message);
+        }
+        visit::visit_expr_cast(self, node);
     }
 
     fn visit_expr_unsafe(&mut self, node: &'ast syn::ExprUnsafe) {
@@ -210,156 +460,187 @@ impl<'ast> Visit<'ast> for Walker<'_> {
         self.unsafe_depth -= 1;
     }
 
-    fn visit_expr_loop(&mut self, node: &'ast syn::ExprLoop) {
-        let mut scan = LoopScan {
-            label: node.label.as_ref().map(|l| l.name.ident.to_string()),
-            context: self.context.clone(),
-            ..LoopScan::default()
+    fn visit_expr_assign(&mut self, node: &'ast syn::ExprAssign) {
+        self.written_static(&node.left);
+        visit::visit_expr_assign(self, node);
+    }
+
+    fn visit_expr_binary(&mut self, node: &'ast syn::ExprBinary) {
+        use syn::BinOp::{
+            AddAssign, BitAndAssign, BitOrAssign, BitXorAssign, DivAssign, MulAssign, RemAssign,
+            ShlAssign, ShrAssign, SubAssign,
         };
-        scan.visit_block(&node.body);
-        if scan.durable_call && !scan.exits && !scan.continues_as_new {
-            self.report(Rule::UnboundedLoop, node.loop_token, "loop");
+        if matches!(
+            node.op,
+            AddAssign(_)
+                | SubAssign(_)
+                | MulAssign(_)
+                | DivAssign(_)
+                | RemAssign(_)
+                | BitXorAssign(_)
+                | BitAndAssign(_)
+                | BitOrAssign(_)
+                | ShlAssign(_)
+                | ShrAssign(_)
+        ) {
+            self.written_static(&node.left);
+        }
+        visit::visit_expr_binary(self, node);
+    }
+
+    fn visit_expr_reference(&mut self, node: &'ast syn::ExprReference) {
+        if node.mutability.is_some() {
+            self.written_static(&node.expr);
+        }
+        visit::visit_expr_reference(self, node);
+    }
+
+    fn visit_expr_loop(&mut self, node: &'ast syn::ExprLoop) {
+        if LoopScan::never_ends(node.label.as_ref(), self.context.as_deref(), &node.body) {
+            let message = Rule::UnboundedLoop.message("loop", None, None);
+            self.report(Rule::UnboundedLoop, node.loop_token, message);
         }
         visit::visit_expr_loop(self, node);
     }
 
+    fn visit_expr_while(&mut self, node: &'ast syn::ExprWhile) {
+        if flow::literal_bool(&node.cond) == Some(true)
+            && LoopScan::never_ends(node.label.as_ref(), self.context.as_deref(), &node.body)
+        {
+            let message = Rule::UnboundedLoop.message("while", None, None);
+            let (while_token, cond) = (&node.while_token, &node.cond);
+            self.report(Rule::UnboundedLoop, quote!(#while_token #cond), message);
+        }
+        visit::visit_expr_while(self, node);
+    }
+
     fn visit_local(&mut self, node: &'ast syn::Local) {
-        let (name, annotated) = match &node.pat {
-            Pat::Ident(ident) => (Some(ident.ident.to_string()), false),
+        let (name, annotated, ordered) = match &node.pat {
+            Pat::Ident(ident) => (Some(ident.ident.to_string()), false, false),
             Pat::Type(typed) => match &*typed.pat {
-                Pat::Ident(ident) => (Some(ident.ident.to_string()), hash_type(&typed.ty)),
-                _ => (None, false),
+                Pat::Ident(ident) => (
+                    Some(ident.ident.to_string()),
+                    hash_type(&typed.ty),
+                    mentions(
+                        typed.ty.to_token_stream(),
+                        &["BTreeMap", "BTreeSet", "BinaryHeap"],
+                    ),
+                ),
+                _ => (None, false, false),
             },
-            _ => (None, false),
+            _ => (None, false, false),
         };
         if let Some(name) = name {
-            let built = node
-                .init
-                .as_ref()
-                .is_some_and(|init| builds_hash_collection(&init.expr));
+            let init = node.init.as_ref().map(|init| &*init.expr);
+            let built = init.is_some_and(builds_hash_collection);
             if annotated || built {
-                self.hash_locals.insert(name);
+                self.hash_locals.insert(name.clone());
             } else {
                 self.hash_locals.remove(&name);
+            }
+            self.ordered_from_hash.remove(&name);
+            self.flagged_locals.remove(&name);
+            if let Some(init) = init {
+                if let Some(rule) = self.chain_rule(init) {
+                    self.flagged_locals.insert(name.clone(), rule);
+                }
+                if !ordered
+                    && let Some(call) = iterating_call(init)
+                    && !self.makes_durable_call_expr(init)
+                    && let Expr::MethodCall(method_call) = call
+                    && let Some(root) = place_text(&method_call.receiver)
+                {
+                    let origin = Origin {
+                        address: std::ptr::from_ref::<Expr>(call) as usize,
+                        span: root_span(call),
+                        known: self.hash_locals.contains(&root),
+                        root,
+                    };
+                    self.ordered_from_hash.insert(name, origin);
+                }
             }
         }
         visit::visit_local(self, node);
     }
 
     fn visit_expr_for_loop(&mut self, node: &'ast syn::ExprForLoop) {
-        let mut iterated = &*node.expr;
-        while let Expr::Reference(syn::ExprReference { expr, .. })
-        | Expr::Paren(syn::ExprParen { expr, .. }) = iterated
+        let scope = self.scope;
+        let resolve = |path: &syn::Path| {
+            let segments = path_segments(path);
+            scope.resolve(&segments).unwrap_or(segments)
+        };
+        if flow::endless(&node.expr, &resolve)
+            && LoopScan::never_ends(node.label.as_ref(), self.context.as_deref(), &node.body)
         {
-            iterated = expr;
+            let message = Rule::UnboundedLoop.message("for", None, None);
+            let (for_token, iterated) = (&node.for_token, &node.expr);
+            self.report(Rule::UnboundedLoop, quote!(#for_token #iterated), message);
         }
-        if let Some(name) = Self::local_name(iterated)
-            && self.hash_locals.contains(&name)
-        {
-            self.report(Rule::HashIteration, iterated, &name);
+        if flow::makes_durable_call(self.context.as_deref(), &node.body, |scan, body| {
+            scan.visit_block(body)
+        }) {
+            self.hash_site(&node.expr);
         }
         visit::visit_expr_for_loop(self, node);
     }
 
     fn visit_expr_method_call(&mut self, node: &'ast syn::ExprMethodCall) {
-        if rules::ITERATING_METHODS.iter().any(|m| node.method == m)
-            && let Some(name) = Self::local_name(&node.receiver)
-            && self.hash_locals.contains(&name)
+        let method = node.method.to_string();
+        if let Some(matched) = rules::match_method(&method) {
+            let receiver_flagged = place_text(&node.receiver)
+                .and_then(|place| self.flagged_locals.get(&place).copied())
+                == Some(matched.rule)
+                || self.chain_rule(&node.receiver) == Some(matched.rule);
+            if !receiver_flagged {
+                let what = match place_text(&node.receiver) {
+                    Some(place) => format!("{place}.{method}()"),
+                    None => format!(".{method}()"),
+                };
+                self.report_match(&matched, &node.method, &what, None);
+            }
+        }
+        if rules::GLOBAL_STATE_METHODS.contains(&method.as_str())
+            && let Some(name) = self.outside_static(&node.receiver)
         {
-            self.report(
-                Rule::HashIteration,
-                node,
-                &format!("{name}.{}()", node.method),
-            );
+            let message = Rule::GlobalState.message(&format!("{name}.{method}(..)"), None, None);
+            let (receiver, dot, ident) = (&node.receiver, &node.dot_token, &node.method);
+            self.report(Rule::GlobalState, quote!(#receiver #dot #ident), message);
+        } else if self.unsafe_depth > 0 && rules::MUTATING_METHODS.contains(&method.as_str()) {
+            self.written_static(&node.receiver);
+        }
+        if method.starts_with("sort")
+            && let Some(place) = place_text(&node.receiver)
+        {
+            self.ordered_from_hash.remove(&place);
+        }
+        if node
+            .args
+            .iter()
+            .any(|arg| self.makes_durable_call_expr(arg))
+            && let Some(origin) = iterating_call(&node.receiver)
+        {
+            self.hash_site(origin);
         }
         visit::visit_expr_method_call(self, node);
     }
 }
 
-/// Looks inside one `loop` body for durable calls and for ways out of the loop.
-#[derive(Default)]
-struct LoopScan {
-    label: Option<String>,
-    context: Option<String>,
-    nested_loops: usize,
-    closures: usize,
-    durable_call: bool,
-    exits: bool,
-    continues_as_new: bool,
-}
-
-impl LoopScan {
-    fn nested<F: FnOnce(&mut Self)>(&mut self, loop_like: bool, walk: F) {
-        if loop_like {
-            self.nested_loops += 1;
-        } else {
-            self.closures += 1;
+impl Walker<'_> {
+    /// Inside `unsafe`, a write to a `SCREAMING_CASE` name that is not a `const` is a write
+    /// to a `static mut` (reads are left alone: a walker cannot tell them from constants).
+    fn written_static(&mut self, place: &Expr) {
+        if self.unsafe_depth == 0 {
+            return;
         }
-        walk(self);
-        if loop_like {
-            self.nested_loops -= 1;
-        } else {
-            self.closures -= 1;
+        if let Some(name) = self.outside_static(place) {
+            let message = Rule::StaticMut.message(&name, None, None);
+            self.report(Rule::StaticMut, peel(place), message);
         }
     }
-}
-
-impl<'ast> Visit<'ast> for LoopScan {
-    fn visit_expr_method_call(&mut self, node: &'ast syn::ExprMethodCall) {
-        let on_context = match (&*node.receiver, &self.context) {
-            (Expr::Path(path), Some(context)) => path.path.is_ident(context),
-            _ => false,
-        };
-        if on_context || rules::DURABLE_METHODS.iter().any(|m| node.method == m) {
-            self.durable_call = true;
-        }
-        if node.method == "continue_as_new" {
-            self.continues_as_new = true;
-        }
-        visit::visit_expr_method_call(self, node);
-    }
-
-    fn visit_expr_break(&mut self, node: &'ast syn::ExprBreak) {
-        let ours = match (&node.label, &self.label) {
-            (Some(label), Some(ours)) => label.ident == ours,
-            (Some(_), None) => false,
-            (None, _) => self.nested_loops == 0,
-        };
-        if ours && self.closures == 0 {
-            self.exits = true;
-        }
-        visit::visit_expr_break(self, node);
-    }
-
-    fn visit_expr_return(&mut self, node: &'ast syn::ExprReturn) {
-        if self.closures == 0 {
-            self.exits = true;
-        }
-        visit::visit_expr_return(self, node);
-    }
-
-    fn visit_expr_loop(&mut self, node: &'ast syn::ExprLoop) {
-        self.nested(true, |scan| visit::visit_expr_loop(scan, node));
-    }
-
-    fn visit_expr_while(&mut self, node: &'ast syn::ExprWhile) {
-        self.nested(true, |scan| visit::visit_expr_while(scan, node));
-    }
-
-    fn visit_expr_for_loop(&mut self, node: &'ast syn::ExprForLoop) {
-        self.nested(true, |scan| visit::visit_expr_for_loop(scan, node));
-    }
-
-    fn visit_expr_closure(&mut self, node: &'ast syn::ExprClosure) {
-        self.nested(false, |scan| visit::visit_expr_closure(scan, node));
-    }
-
-    fn visit_expr_async(&mut self, node: &'ast syn::ExprAsync) {
-        self.nested(false, |scan| visit::visit_expr_async(scan, node));
-    }
-
-    fn visit_item(&mut self, _: &'ast syn::Item) {}
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod figure;

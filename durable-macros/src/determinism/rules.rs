@@ -3,6 +3,10 @@
 //! Matching is by path *suffix*, because a macro sees tokens, not resolved paths: generic
 //! names (`now`, `sleep`, `spawn`, `var`) match only with their qualifier
 //! (`SystemTime::now`), distinctive ones (`thread_rng`, `spawn_blocking`) on their own.
+//! Imports inside the body are resolved before matching (`use std::thread::sleep; sleep(d)`
+//! matches as `std::thread::sleep`). Method rules match a method name on any receiver
+//! (`.elapsed()`, `.spawn(..)`, `.par_iter()`), so they list only names that have no
+//! deterministic meaning in an orchestrator.
 
 /// One determinism rule; its id is what `#[orchestrator(allow(...))]` takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,13 +19,14 @@ pub(crate) enum Rule {
     Env,
     Io,
     StaticMut,
+    GlobalState,
     UnboundedLoop,
     HashIteration,
 }
 
 impl Rule {
     /// Every rule, in documentation order.
-    pub(crate) const ALL: [Rule; 10] = [
+    pub(crate) const ALL: [Rule; 11] = [
         Rule::WallClock,
         Rule::Randomness,
         Rule::Sleep,
@@ -30,6 +35,7 @@ impl Rule {
         Rule::Env,
         Rule::Io,
         Rule::StaticMut,
+        Rule::GlobalState,
         Rule::UnboundedLoop,
         Rule::HashIteration,
     ];
@@ -45,6 +51,7 @@ impl Rule {
             Rule::Env => "env",
             Rule::Io => "io",
             Rule::StaticMut => "static_mut",
+            Rule::GlobalState => "global_state",
             Rule::UnboundedLoop => "unbounded_loop",
             Rule::HashIteration => "hash_iteration",
         }
@@ -64,8 +71,9 @@ impl Rule {
             .join(", ")
     }
 
-    /// Why `what` breaks replay, and what to use instead.
-    pub(crate) fn message(self, what: &str) -> String {
+    /// Why `what` breaks replay, and what to use instead. `resolved` is the full path an
+    /// import in the body made of `what`; `note` replaces the rule's general reason.
+    pub(crate) fn message(self, what: &str, resolved: Option<&str>, note: Option<&str>) -> String {
         let (why, instead) = match self {
             Rule::WallClock => (
                 "it reads the wall clock, which differs on every replay",
@@ -99,8 +107,12 @@ impl Rule {
                 "a mutable static is not in the history and differs between processes and replays",
                 "keep state in local variables, or pass it in the input",
             ),
+            Rule::GlobalState => (
+                "process-global state (atomics, locks, lazy and thread-local statics) is not in the history and differs between processes and replays",
+                "keep state in local variables, pass it in the input, or read it in an `#[activity]`",
+            ),
             Rule::UnboundedLoop => (
-                "a `loop` that makes durable calls and never ends grows the history without bound",
+                "a loop that makes durable calls and never ends grows the history without bound",
                 "end it with `break` or `return`, or restart with a fresh history using `ctx.continue_as_new(input)`",
             ),
             Rule::HashIteration => (
@@ -108,17 +120,19 @@ impl Rule {
                 "use a `BTreeMap`/`BTreeSet`, or sort the entries first",
             ),
         };
+        let why = note.unwrap_or(why);
         let allow = self.id();
+        let resolved = resolved.map(|r| format!(" (`{r}`)")).unwrap_or_default();
         match self {
             Rule::UnboundedLoop => format!("{why}; {instead} (rule `{allow}`)"),
-            Rule::StaticMut => format!(
-                "`{what}` is not allowed in an orchestrator: {why}; {instead} (rule `{allow}`)"
+            Rule::HashIteration if what.is_empty() => format!(
+                "iterating a `HashMap`/`HashSet` while making durable calls: {why}; {instead} (rule `{allow}`)"
             ),
             Rule::HashIteration => format!(
-                "iterating `{what}`, a `HashMap`/`HashSet` built in this orchestrator: {why}; {instead} (rule `{allow}`)"
+                "iterating `{what}`, a `HashMap`/`HashSet`, while making durable calls: {why}; {instead} (rule `{allow}`)"
             ),
             _ => format!(
-                "`{what}` is not allowed in an orchestrator: {why}; {instead} (rule `{allow}`)"
+                "`{what}`{resolved} is not allowed in an orchestrator: {why}; {instead} (rule `{allow}`)"
             ),
         }
     }
@@ -134,61 +148,132 @@ enum Pattern {
 
 use Pattern::{Prefix, Suffix};
 
+/// A path rule: the rule, how it matches, and a reason that replaces the rule's general one.
+struct PathRule(Rule, Pattern, Option<&'static str>);
+
+const THREAD_ID: Option<&str> =
+    Some("a thread's identity differs between workers and between replays");
+const PROCESS_ID: Option<&str> =
+    Some("the process, host and machine differ between workers and between replays");
+const HASH_SEED: Option<&str> = Some(
+    "it is seeded per process (`RandomState`), or its algorithm may change between Rust releases (`DefaultHasher`), so hashes differ on replay",
+);
+const RAYON: Option<&str> =
+    Some("it runs work on rayon's thread pool, which the history does not track");
+const RUNTIME: Option<&str> = Some("it runs work on a tokio runtime the history does not track");
+
 /// The path rules, in matching order.
-const PATH_RULES: &[(Rule, Pattern)] = &[
-    (Rule::WallClock, Suffix(&["SystemTime", "now"])),
-    (Rule::WallClock, Suffix(&["Instant", "now"])),
-    (Rule::WallClock, Suffix(&["Utc", "now"])),
-    (Rule::WallClock, Suffix(&["Local", "now"])),
-    (Rule::WallClock, Suffix(&["OffsetDateTime", "now_utc"])),
-    (Rule::WallClock, Suffix(&["OffsetDateTime", "now_local"])),
-    (Rule::Randomness, Suffix(&["thread_rng"])),
-    (Rule::Randomness, Suffix(&["rand", "random"])),
-    (Rule::Randomness, Suffix(&["rand", "rng"])),
-    (Rule::Randomness, Suffix(&["OsRng"])),
-    (Rule::Randomness, Suffix(&["from_entropy"])),
-    (Rule::Randomness, Suffix(&["from_os_rng"])),
-    (Rule::Randomness, Suffix(&["Uuid", "new_v4"])),
-    (Rule::Randomness, Suffix(&["Uuid", "now_v7"])),
-    (Rule::Randomness, Prefix(&["fastrand"])),
-    (Rule::Randomness, Prefix(&["getrandom"])),
-    (Rule::Sleep, Suffix(&["thread", "sleep"])),
-    (Rule::Sleep, Suffix(&["time", "sleep"])),
-    (Rule::Sleep, Suffix(&["sleep_until"])),
-    (Rule::Sleep, Suffix(&["time", "timeout"])),
-    (Rule::Sleep, Suffix(&["timeout_at"])),
-    (Rule::Sleep, Suffix(&["time", "interval"])),
-    (Rule::Sleep, Suffix(&["interval_at"])),
-    (Rule::Spawn, Suffix(&["tokio", "spawn"])),
-    (Rule::Spawn, Suffix(&["task", "spawn"])),
-    (Rule::Spawn, Suffix(&["spawn_blocking"])),
-    (Rule::Spawn, Suffix(&["spawn_local"])),
-    (Rule::Spawn, Suffix(&["thread", "spawn"])),
-    (Rule::Spawn, Suffix(&["thread", "scope"])),
-    (Rule::Env, Suffix(&["env", "var"])),
-    (Rule::Env, Suffix(&["env", "var_os"])),
-    (Rule::Env, Suffix(&["env", "vars"])),
-    (Rule::Env, Suffix(&["env", "vars_os"])),
-    (Rule::Env, Suffix(&["env", "args"])),
-    (Rule::Env, Suffix(&["env", "args_os"])),
-    (Rule::Env, Suffix(&["env", "current_dir"])),
-    (Rule::Io, Suffix(&["fs", "*"])),
-    (Rule::Io, Suffix(&["File", "open"])),
-    (Rule::Io, Suffix(&["File", "create"])),
-    (Rule::Io, Suffix(&["OpenOptions", "new"])),
-    (Rule::Io, Suffix(&["net", "*"])),
-    (Rule::Io, Suffix(&["TcpStream", "connect"])),
-    (Rule::Io, Suffix(&["TcpListener", "bind"])),
-    (Rule::Io, Suffix(&["UdpSocket", "bind"])),
-    (Rule::Io, Suffix(&["process", "Command"])),
-    (Rule::Io, Suffix(&["Command", "new"])),
-    (Rule::Io, Suffix(&["io", "stdin"])),
-    (Rule::Io, Prefix(&["reqwest"])),
+const PATH_RULES: &[PathRule] = &[
+    PathRule(Rule::WallClock, Suffix(&["SystemTime", "now"]), None),
+    PathRule(Rule::WallClock, Suffix(&["Instant", "now"]), None),
+    PathRule(Rule::WallClock, Suffix(&["Utc", "now"]), None),
+    PathRule(Rule::WallClock, Suffix(&["Local", "now"]), None),
+    PathRule(
+        Rule::WallClock,
+        Suffix(&["OffsetDateTime", "now_utc"]),
+        None,
+    ),
+    PathRule(
+        Rule::WallClock,
+        Suffix(&["OffsetDateTime", "now_local"]),
+        None,
+    ),
+    PathRule(Rule::WallClock, Suffix(&["Timestamp", "now"]), None),
+    PathRule(Rule::WallClock, Suffix(&["Zoned", "now"]), None),
+    PathRule(Rule::Randomness, Suffix(&["thread_rng"]), None),
+    PathRule(Rule::Randomness, Suffix(&["rand", "random"]), None),
+    PathRule(Rule::Randomness, Suffix(&["rand", "rng"]), None),
+    PathRule(Rule::Randomness, Suffix(&["rand", "random_range"]), None),
+    PathRule(Rule::Randomness, Suffix(&["OsRng"]), None),
+    PathRule(Rule::Randomness, Suffix(&["from_entropy"]), None),
+    PathRule(Rule::Randomness, Suffix(&["from_os_rng"]), None),
+    PathRule(Rule::Randomness, Suffix(&["Uuid", "new_v4"]), None),
+    PathRule(Rule::Randomness, Suffix(&["Uuid", "now_v7"]), None),
+    PathRule(Rule::Randomness, Suffix(&["Uuid", "now_v1"]), None),
+    PathRule(Rule::Randomness, Suffix(&["Ulid", "new"]), None),
+    PathRule(Rule::Randomness, Prefix(&["fastrand"]), None),
+    PathRule(Rule::Randomness, Prefix(&["getrandom"]), None),
+    PathRule(Rule::Randomness, Suffix(&["RandomState", "new"]), HASH_SEED),
+    PathRule(
+        Rule::Randomness,
+        Suffix(&["RandomState", "default"]),
+        HASH_SEED,
+    ),
+    PathRule(
+        Rule::Randomness,
+        Suffix(&["DefaultHasher", "new"]),
+        HASH_SEED,
+    ),
+    PathRule(
+        Rule::Randomness,
+        Suffix(&["DefaultHasher", "default"]),
+        HASH_SEED,
+    ),
+    PathRule(Rule::Sleep, Suffix(&["thread", "sleep"]), None),
+    PathRule(Rule::Sleep, Suffix(&["thread", "sleep_ms"]), None),
+    PathRule(Rule::Sleep, Suffix(&["thread", "park_timeout"]), None),
+    PathRule(Rule::Sleep, Suffix(&["time", "sleep"]), None),
+    PathRule(Rule::Sleep, Suffix(&["sleep_until"]), None),
+    PathRule(Rule::Sleep, Suffix(&["time", "timeout"]), None),
+    PathRule(Rule::Sleep, Suffix(&["timeout_at"]), None),
+    PathRule(Rule::Sleep, Suffix(&["time", "interval"]), None),
+    PathRule(Rule::Sleep, Suffix(&["interval_at"]), None),
+    PathRule(Rule::Sleep, Suffix(&["Delay", "new"]), None),
+    PathRule(Rule::Spawn, Suffix(&["tokio", "spawn"]), None),
+    PathRule(Rule::Spawn, Suffix(&["task", "spawn"]), None),
+    PathRule(Rule::Spawn, Suffix(&["spawn_blocking"]), None),
+    PathRule(Rule::Spawn, Suffix(&["spawn_local"]), None),
+    PathRule(Rule::Spawn, Suffix(&["block_in_place"]), RUNTIME),
+    PathRule(Rule::Spawn, Suffix(&["thread", "spawn"]), None),
+    PathRule(Rule::Spawn, Suffix(&["thread", "scope"]), None),
+    PathRule(Rule::Spawn, Suffix(&["thread", "Builder", "new"]), None),
+    PathRule(Rule::Spawn, Suffix(&["JoinSet", "new"]), None),
+    PathRule(Rule::Spawn, Suffix(&["JoinSet", "default"]), None),
+    PathRule(Rule::Spawn, Suffix(&["Handle", "current"]), RUNTIME),
+    PathRule(Rule::Spawn, Suffix(&["Handle", "try_current"]), RUNTIME),
+    PathRule(Rule::Spawn, Suffix(&["Runtime", "new"]), RUNTIME),
+    PathRule(Rule::Spawn, Suffix(&["executor", "block_on"]), None),
+    PathRule(Rule::Spawn, Prefix(&["rayon"]), RAYON),
+    PathRule(Rule::Spawn, Prefix(&["crossbeam", "thread"]), None),
+    PathRule(Rule::Env, Suffix(&["env", "var"]), None),
+    PathRule(Rule::Env, Suffix(&["env", "var_os"]), None),
+    PathRule(Rule::Env, Suffix(&["env", "vars"]), None),
+    PathRule(Rule::Env, Suffix(&["env", "vars_os"]), None),
+    PathRule(Rule::Env, Suffix(&["env", "args"]), None),
+    PathRule(Rule::Env, Suffix(&["env", "args_os"]), None),
+    PathRule(Rule::Env, Suffix(&["env", "current_dir"]), None),
+    PathRule(Rule::Env, Suffix(&["env", "current_exe"]), None),
+    PathRule(Rule::Env, Suffix(&["env", "temp_dir"]), None),
+    PathRule(Rule::Env, Suffix(&["thread", "current"]), THREAD_ID),
+    PathRule(Rule::Env, Suffix(&["available_parallelism"]), PROCESS_ID),
+    PathRule(Rule::Env, Suffix(&["process", "id"]), PROCESS_ID),
+    PathRule(Rule::Env, Prefix(&["hostname"]), PROCESS_ID),
+    PathRule(Rule::Env, Prefix(&["gethostname"]), PROCESS_ID),
+    PathRule(Rule::Env, Prefix(&["num_cpus"]), PROCESS_ID),
+    PathRule(Rule::Io, Suffix(&["fs", "*"]), None),
+    PathRule(Rule::Io, Suffix(&["File", "open"]), None),
+    PathRule(Rule::Io, Suffix(&["File", "create"]), None),
+    PathRule(Rule::Io, Suffix(&["OpenOptions", "new"]), None),
+    PathRule(Rule::Io, Suffix(&["net", "*"]), None),
+    PathRule(Rule::Io, Suffix(&["TcpStream", "connect"]), None),
+    PathRule(Rule::Io, Suffix(&["TcpListener", "bind"]), None),
+    PathRule(Rule::Io, Suffix(&["UdpSocket", "bind"]), None),
+    PathRule(Rule::Io, Suffix(&["process", "Command"]), None),
+    PathRule(Rule::Io, Suffix(&["Command", "new"]), None),
+    PathRule(Rule::Io, Suffix(&["io", "stdin"]), None),
+    PathRule(Rule::Io, Prefix(&["reqwest"]), None),
 ];
 
+/// A path rule that matched.
+pub(crate) struct Matched {
+    pub(crate) rule: Rule,
+    /// Replaces the rule's general reason.
+    pub(crate) note: Option<&'static str>,
+}
+
 /// The rule `segments` (a path, leading `::` dropped) breaks, if any.
-pub(crate) fn match_path(segments: &[String]) -> Option<Rule> {
-    PATH_RULES.iter().find_map(|(rule, pattern)| {
+pub(crate) fn match_path(segments: &[String]) -> Option<Matched> {
+    PATH_RULES.iter().find_map(|PathRule(rule, pattern, note)| {
         let matched = match pattern {
             Suffix(suffix) => {
                 segments.len() >= suffix.len()
@@ -205,22 +290,148 @@ pub(crate) fn match_path(segments: &[String]) -> Option<Rule> {
                         .all(|(segment, want)| segment == want)
             }
         };
-        matched.then_some(*rule)
+        matched.then_some(Matched {
+            rule: *rule,
+            note: *note,
+        })
     })
 }
+
+/// Method rules: a method with this name breaks the rule on any receiver.
+const METHOD_RULES: &[(&str, Rule, Option<&str>)] = &[
+    ("elapsed", Rule::WallClock, None),
+    ("spawn", Rule::Spawn, None),
+    ("spawn_blocking", Rule::Spawn, None),
+    ("spawn_local", Rule::Spawn, None),
+    ("spawn_on", Rule::Spawn, None),
+    ("block_on", Rule::Spawn, RUNTIME),
+    ("par_iter", Rule::Spawn, RAYON),
+    ("par_iter_mut", Rule::Spawn, RAYON),
+    ("into_par_iter", Rule::Spawn, RAYON),
+    ("par_bridge", Rule::Spawn, RAYON),
+    ("par_chunks", Rule::Spawn, RAYON),
+    ("par_chunks_mut", Rule::Spawn, RAYON),
+    ("par_extend", Rule::Spawn, RAYON),
+    ("shuffle", Rule::Randomness, None),
+    ("partial_shuffle", Rule::Randomness, None),
+    ("choose", Rule::Randomness, None),
+    ("choose_multiple", Rule::Randomness, None),
+    ("choose_weighted", Rule::Randomness, None),
+    ("gen_range", Rule::Randomness, None),
+    ("gen_bool", Rule::Randomness, None),
+    ("gen_ratio", Rule::Randomness, None),
+    ("random_range", Rule::Randomness, None),
+    ("random_bool", Rule::Randomness, None),
+    ("random_ratio", Rule::Randomness, None),
+];
+
+/// The rule a call of method `name` breaks, whatever its receiver.
+pub(crate) fn match_method(name: &str) -> Option<Matched> {
+    METHOD_RULES
+        .iter()
+        .find(|(method, _, _)| *method == name)
+        .map(|(_, rule, note)| Matched {
+            rule: *rule,
+            note: *note,
+        })
+}
+
+/// Macros whose use in the body is itself process-global state.
+pub(crate) const GLOBAL_STATE_MACROS: &[&str] = &["thread_local", "lazy_static"];
+
+/// Methods that read or change a process-global value when called on a `SCREAMING_CASE`
+/// static: atomics, `LocalKey` (`thread_local!`), locks, cells and lazy values.
+pub(crate) const GLOBAL_STATE_METHODS: &[&str] = &[
+    "load",
+    "store",
+    "swap",
+    "fetch_add",
+    "fetch_sub",
+    "fetch_and",
+    "fetch_or",
+    "fetch_xor",
+    "fetch_nand",
+    "fetch_max",
+    "fetch_min",
+    "fetch_update",
+    "compare_exchange",
+    "compare_exchange_weak",
+    "with",
+    "with_borrow",
+    "with_borrow_mut",
+    "set",
+    "take",
+    "replace",
+    "lock",
+    "try_lock",
+    "read",
+    "write",
+    "try_read",
+    "try_write",
+    "borrow",
+    "borrow_mut",
+    "get_or_init",
+    "get_or_try_init",
+    "force",
+];
+
+/// Type names that make a `static` process-global mutable state.
+pub(crate) fn interior_mutable(type_name: &str) -> bool {
+    type_name.starts_with("Atomic")
+        || matches!(
+            type_name,
+            "Mutex"
+                | "RwLock"
+                | "Cell"
+                | "RefCell"
+                | "UnsafeCell"
+                | "SyncUnsafeCell"
+                | "OnceCell"
+                | "OnceLock"
+                | "LazyLock"
+                | "LazyCell"
+                | "Lazy"
+                | "ArcSwap"
+                | "DashMap"
+        )
+}
+
+/// Methods that change a `static mut` they are called on (inside `unsafe`).
+pub(crate) const MUTATING_METHODS: &[&str] = &[
+    "push", "push_str", "insert", "remove", "clear", "extend", "pop", "take", "replace", "get_mut",
+    "iter_mut", "as_mut",
+];
 
 /// `ctx` methods (and other calls) that are durable: a loop making them grows history.
 pub(crate) const DURABLE_METHODS: &[&str] = &[
     "call_activity",
     "call_activity_with_retry",
     "call_sub_orchestrator",
+    "call_sub_orchestrator_with_id",
     "call_sub_orchestrator_with_retry",
     "create_timer",
     "wait_for_external_event",
     "wait_for_external_event_with_timeout",
+    "wait_for_event",
     "call_entity",
     "signal_entity",
+    "lock_entities",
     "send_event",
+    "new_guid",
+];
+
+/// `ctx` methods that read something replay-safe and record nothing: calling them in an
+/// order does not matter.
+pub(crate) const PURE_CONTEXT_METHODS: &[&str] = &[
+    "logger",
+    "is_replaying",
+    "instance_id",
+    "execution_id",
+    "name",
+    "version",
+    "parent_instance_id",
+    "current_time",
+    "clone",
 ];
 
 /// Methods that iterate a map or set.
@@ -234,4 +445,11 @@ pub(crate) const ITERATING_METHODS: &[&str] = &[
     "into_keys",
     "into_values",
     "drain",
+    "union",
+    "intersection",
+    "difference",
+    "symmetric_difference",
 ];
+
+/// Iterator adaptors that make an endless iterator end.
+pub(crate) const BOUNDING_ADAPTORS: &[&str] = &["take", "take_while", "zip", "map_while"];

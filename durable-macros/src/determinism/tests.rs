@@ -6,15 +6,22 @@ use super::*;
 
 /// Runs the walker; returns the error messages and the number of warnings.
 fn lint_with(body: syn::Block, allow: &[Rule]) -> (Vec<String>, usize) {
+    let (errors, warnings, _) = lint_full(body, allow);
+    (errors, warnings)
+}
+
+/// Runs the walker; returns the error messages, the number of warnings and the roots of
+/// the expressions it wrapped in type probes.
+fn lint_full(mut body: syn::Block, allow: &[Rule]) -> (Vec<String>, usize, Vec<String>) {
     let cx = Ctxt::new();
     let context = syn::Ident::new("ctx", Span::call_site());
-    let warnings = check(&cx, &body, Some(&context), allow);
+    let checked = check_body(&cx, &Punctuated::new(), &mut body, Some(&context), allow);
     let errors = match cx.check() {
         Ok(()) => Vec::new(),
         Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
     };
-    let count = warnings.to_string().matches("deprecated").count();
-    (errors, count)
+    let count = checked.warnings.to_string().matches("deprecated").count();
+    (errors, count, checked.probed)
 }
 
 fn lint(body: syn::Block) -> Vec<String> {
@@ -240,7 +247,7 @@ fn static_mut() {
                 COUNTER += 1;
             }
         }),
-        &["mutable static `COUNTER`"],
+        &["`COUNTER` is not allowed in an orchestrator: a mutable static"],
     );
     assert!(
         lint(parse_quote!({
@@ -339,22 +346,631 @@ fn unbounded_loops() {
 }
 
 #[test]
-fn hash_iteration_is_a_warning() {
-    let (errors, warnings) = lint_with(
+fn hash_iteration_is_a_warning_where_order_reaches_a_durable_call() {
+    let (errors, warnings, probed) = lint_full(
         parse_quote!({
             let mut totals = HashMap::new();
             let seen: HashSet<u32> = other.into_iter().collect();
             let ordered = BTreeMap::new();
-            for (key, value) in &totals {}
-            let keys: Vec<_> = seen.iter().collect();
-            for (key, value) in &ordered {}
+            for (key, value) in &totals {
+                ctx.call_activity(A, key).await?;
+            }
+            let keys: Vec<_> = seen.iter().map(|k| ctx.call_activity(A, k)).collect();
             let built = items.into_iter().collect::<HashMap<_, _>>();
-            for item in built.values() {}
+            for item in built.values() {
+                ctx.create_timer(d).await;
+            }
+            for (key, value) in &ordered {
+                ctx.call_activity(A, key).await?;
+            }
         }),
         &[],
     );
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(warnings, 3);
+    // `ordered` is not known to be a hash collection: the compiler decides, by its type.
+    assert_eq!(probed, ["ordered"]);
+}
+
+#[test]
+fn hash_iteration_that_no_durable_call_sees_is_fine() {
+    let (errors, warnings, probed) = lint_full(
+        parse_quote!({
+            let totals: HashMap<String, u32> = load();
+            let sum: u32 = totals.values().sum();
+            for (k, v) in &totals {
+                println!("{k}: {v}");
+            }
+            let mut keys: Vec<_> = totals.keys().cloned().collect();
+            keys.sort();
+            for key in keys {
+                ctx.call_activity(A, key).await?;
+            }
+            if let Some(v) = totals.get("x") {
+                ctx.call_activity(B, *v).await?;
+            }
+        }),
+        &[],
+    );
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(warnings, 0);
+    assert_eq!(
+        probed,
+        ["keys"],
+        "the sorted Vec is probed, and is not a hash type"
+    );
+}
+
+#[test]
+fn hash_order_through_a_local_is_followed_until_sorted() {
+    let (_, warnings, _) = lint_full(
+        parse_quote!({
+            let totals: HashMap<String, u32> = load();
+            let names: Vec<_> = totals.keys().cloned().collect();
+            for name in names {
+                ctx.call_activity(A, name).await?;
+            }
+        }),
+        &[],
+    );
+    assert_eq!(warnings, 1);
+    let (_, warnings, probed) = lint_full(
+        parse_quote!({
+            let names: Vec<_> = input.prices.keys().cloned().collect();
+            for name in &names {
+                ctx.call_activity(A, name).await?;
+            }
+        }),
+        &[],
+    );
+    assert_eq!(warnings, 0);
+    assert_eq!(
+        probed,
+        ["input.prices"],
+        "the probe goes where the order came from"
+    );
+}
+
+#[test]
+fn hash_iteration_of_inputs_fields_and_results_is_probed_by_type() {
+    let (errors, warnings, probed) = lint_full(
+        parse_quote!({
+            let prices = ctx.call_activity(LoadPrices, ()).await?;
+            for (sku, price) in prices.iter() {
+                ctx.call_activity(Publish, sku).await?;
+            }
+            for r in &batch.recipients {
+                ctx.call_activity(Email, r).await?;
+            }
+            let calls: Vec<_> = accounts
+                .balances
+                .keys()
+                .map(|id| ctx.call_activity(Close, id))
+                .collect();
+            for x in 0..10 {
+                ctx.call_activity(A, x).await?;
+            }
+        }),
+        &[],
+    );
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(warnings, 0);
+    assert_eq!(probed.len(), 3, "{probed:?}");
+    for root in ["prices", "batch.recipients", "accounts.balances"] {
+        assert!(probed.iter().any(|p| p == root), "{root} not in {probed:?}");
+    }
+}
+
+#[test]
+fn probes_are_inserted_into_the_body() {
+    let mut body: syn::Block = parse_quote!({
+        for r in &batch.recipients {
+            ctx.call_activity(Email, r).await?;
+        }
+    });
+    let cx = Ctxt::new();
+    let context = syn::Ident::new("ctx", Span::call_site());
+    let checked = check_body(&cx, &Punctuated::new(), &mut body, Some(&context), &[]);
+    cx.check().unwrap();
+    assert_eq!(checked.probed, ["batch.recipients"]);
+    let text = body.to_token_stream().to_string();
+    assert!(text.contains("fn __durable_hash_probe"), "{text}");
+    assert!(
+        text.contains("for r in __durable_hash_probe (& batch . recipients"),
+        "{text}"
+    );
+    assert!(text.contains("deprecated"), "{text}");
+    let mut allowed: syn::Block = parse_quote!({
+        for r in &batch.recipients {
+            ctx.call_activity(Email, r).await?;
+        }
+    });
+    let cx = Ctxt::new();
+    let checked = check_body(
+        &cx,
+        &Punctuated::new(),
+        &mut allowed,
+        Some(&context),
+        &[Rule::HashIteration],
+    );
+    cx.check().unwrap();
+    assert!(checked.probed.is_empty());
+}
+
+#[test]
+fn method_call_forms() {
+    for (body, needle) in [
+        (
+            parse_quote!({
+                let s = UNIX_EPOCH.elapsed();
+            }),
+            "`UNIX_EPOCH.elapsed()` is not allowed",
+        ),
+        (
+            parse_quote!({ if STARTED.elapsed() > d {} }),
+            "rule `wall_clock`",
+        ),
+        (
+            parse_quote!({
+                let h = std::thread::Builder::new().name(n).spawn(f);
+            }),
+            "`std::thread::Builder::new`",
+        ),
+        (
+            parse_quote!({
+                let t = tokio::runtime::Handle::current().spawn(f);
+            }),
+            "tokio runtime",
+        ),
+        (
+            parse_quote!({
+                let mut set = JoinSet::new();
+                set.spawn(f);
+            }),
+            "`JoinSet::new`",
+        ),
+        (
+            parse_quote!({
+                pool.spawn(f);
+            }),
+            "`pool.spawn()`",
+        ),
+        (
+            parse_quote!({
+                let v: Vec<_> = docs.par_iter().map(score).collect();
+            }),
+            "rayon",
+        ),
+        (
+            parse_quote!({
+                list.shuffle(&mut r);
+            }),
+            "rule `randomness`",
+        ),
+        (
+            parse_quote!({
+                let x = rng.gen_range(0..3);
+            }),
+            "rule `randomness`",
+        ),
+    ] as [(syn::Block, &str); 9]
+    {
+        assert_one(body, &[needle]);
+    }
+    // The clock read and its `.elapsed()` are one finding.
+    assert_one(
+        parse_quote!({
+            let started = Instant::now();
+            log(started.elapsed());
+        }),
+        &["`Instant::now`"],
+    );
+}
+
+#[test]
+fn imports_in_the_body_and_qualified_self_paths() {
+    for (body, needle) in [
+        (
+            parse_quote!({
+                use std::time::SystemTime as Clock;
+                let t = Clock::now();
+            }),
+            "`Clock::now` (`std::time::SystemTime::now`) is not allowed",
+        ),
+        (
+            parse_quote!({
+                use std::thread::sleep;
+                sleep(d);
+            }),
+            "`sleep` (`std::thread::sleep`)",
+        ),
+        (
+            parse_quote!({
+                use tokio::time::{Duration, sleep};
+                sleep(Duration::from_millis(1)).await;
+            }),
+            "`tokio::time::sleep`",
+        ),
+        (
+            parse_quote!({
+                use std::fs as disk;
+                let s = disk::read_to_string("x");
+            }),
+            "rule `io`",
+        ),
+        (
+            parse_quote!({
+                use std::env::*;
+                let v = var("X");
+            }),
+            "`std::env::var`",
+        ),
+        (
+            parse_quote!({
+                let t = <std::time::SystemTime>::now();
+            }),
+            "`<std::time::SystemTime>::now` (`std::time::SystemTime::now`)",
+        ),
+        (
+            parse_quote!({
+                let t = <Instant as Now>::now();
+            }),
+            "rule `wall_clock`",
+        ),
+        (
+            parse_quote!({
+                if ok {
+                    use uuid::Uuid as Id;
+                    let id = Id::new_v4();
+                }
+            }),
+            "rule `randomness`",
+        ),
+    ] as [(syn::Block, &str); 8]
+    {
+        assert_one(body, &[needle]);
+    }
+}
+
+#[test]
+fn macro_token_streams_and_local_macros() {
+    for (body, needle) in [
+        (
+            parse_quote!({
+                let v = vec![SystemTime::now(); n];
+            }),
+            "`SystemTime::now`",
+        ),
+        (
+            parse_quote!({
+                tracing::info!(at = ?Instant::now(), "start");
+            }),
+            "`Instant::now`",
+        ),
+        (
+            parse_quote!({
+                let b = json!({ "nonce": rand::random::<u64>() });
+            }),
+            "`rand::random`",
+        ),
+        (
+            parse_quote!({
+                log!(target: "x", "{}", std::process::id());
+            }),
+            "rule `env`",
+        ),
+        (
+            parse_quote!({
+                macro_rules! pause {
+                    ($ms:expr) => {
+                        std::thread::sleep(std::time::Duration::from_millis($ms))
+                    };
+                }
+                pause!(250);
+            }),
+            "`std::thread::sleep`",
+        ),
+        (
+            parse_quote!({
+                macro_rules! stamped {
+                    ($v:expr) => {
+                        ($v, chrono::Utc::now())
+                    };
+                }
+                ctx.call_activity(Save, stamped!(id)).await?;
+            }),
+            "`chrono::Utc::now`",
+        ),
+    ] as [(syn::Block, &str); 6]
+    {
+        assert_one(body, &[needle]);
+    }
+    // A local macro that is never called, and one that only builds values, are fine.
+    assert!(
+        lint(parse_quote!({
+            macro_rules! unused {
+                () => {
+                    std::thread::sleep(d)
+                };
+            }
+            macro_rules! key {
+                ($p:expr) => {
+                    format!("{}:{}", $p, 1)
+                };
+            }
+            let z = vec![0u8; n];
+            let j = json!({ "at": ctx.current_time().to_rfc3339() });
+            let k = key!("order");
+        }))
+        .is_empty()
+    );
+}
+
+#[test]
+fn process_global_state() {
+    for (body, needle) in [
+        (
+            parse_quote!({
+                static COUNTER: AtomicU64 = AtomicU64::new(1);
+                let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            }),
+            "`static COUNTER: AtomicU64` is not allowed",
+        ),
+        (
+            parse_quote!({ if ENABLED.load(Ordering::SeqCst) {} }),
+            "`ENABLED.load(..)` is not allowed",
+        ),
+        (
+            parse_quote!({
+                thread_local!(static ID: usize = next());
+                let id = ID.with(|x| *x);
+            }),
+            "`thread_local!`",
+        ),
+        (
+            parse_quote!({
+                let c = CACHE.with(|c| c.borrow().len());
+            }),
+            "rule `global_state`",
+        ),
+        (
+            parse_quote!({
+                lazy_static! {
+                    static ref GEN: AtomicUsize = AtomicUsize::new(1);
+                }
+                let id = GEN.fetch_add(1, Ordering::AcqRel);
+            }),
+            "`lazy_static!`",
+        ),
+        (
+            parse_quote!({
+                let busy = IN_FLIGHT.lock().unwrap().insert(job);
+            }),
+            "`IN_FLIGHT.lock(..)`",
+        ),
+        (
+            parse_quote!({
+                static SEEN: LazyLock<Mutex<Vec<u64>>> = LazyLock::new(Default::default);
+            }),
+            "rule `global_state`",
+        ),
+    ] as [(syn::Block, &str); 7]
+    {
+        assert_one(body, &[needle]);
+    }
+    assert!(
+        lint(parse_quote!({
+            static REGIONS: [&str; 2] = ["eu", "us"];
+            const LIMIT: usize = 3;
+            let done = AtomicUsize::new(0);
+            done.fetch_add(1, Ordering::Relaxed);
+            for r in REGIONS.iter() {}
+            let first = REGIONS.get(0);
+            let m = LIMIT.min(2);
+        }))
+        .is_empty()
+    );
+}
+
+#[test]
+fn missing_sources() {
+    for (body, needle) in [
+        (
+            parse_quote!({
+                let me = std::thread::current().id();
+            }),
+            "thread's identity",
+        ),
+        (
+            parse_quote!({
+                let pid = std::process::id();
+            }),
+            "rule `env`",
+        ),
+        (
+            parse_quote!({
+                let h = hostname::get()?;
+            }),
+            "rule `env`",
+        ),
+        (
+            parse_quote!({
+                let n = std::thread::available_parallelism();
+            }),
+            "rule `env`",
+        ),
+        (
+            parse_quote!({
+                let s = RandomState::new();
+            }),
+            "seeded per process",
+        ),
+        (
+            parse_quote!({
+                let h = DefaultHasher::new();
+            }),
+            "rule `randomness`",
+        ),
+        (
+            parse_quote!({
+                let a = std::ptr::addr_of!(item) as usize;
+            }),
+            "address",
+        ),
+        (
+            parse_quote!({
+                let a = &item as *const Item as usize;
+            }),
+            "address",
+        ),
+        (
+            parse_quote!({
+                let (x, y) = rayon::join(a, b);
+            }),
+            "rayon",
+        ),
+        (
+            parse_quote!({
+                let t = tokio::task::JoinSet::new();
+            }),
+            "rule `spawn`",
+        ),
+        (
+            parse_quote!({
+                futures::executor::block_on(f);
+            }),
+            "rule `spawn`",
+        ),
+    ] as [(syn::Block, &str); 11]
+    {
+        assert_one(body, &[needle]);
+    }
+}
+
+#[test]
+fn unbounded_loops_not_spelled_loop() {
+    for body in [
+        parse_quote!({
+            for tick in 0.. {
+                ctx.call_activity(Tick, tick).await?;
+            }
+        }),
+        parse_quote!({
+            for page in (1u64..).step_by(2) {
+                ctx.call_activity(Fetch, page).await?;
+            }
+        }),
+        parse_quote!({
+            for _ in std::iter::repeat(()) {
+                ctx.create_timer(d).await;
+            }
+        }),
+        parse_quote!({
+            for x in xs.iter().cycle() {
+                ctx.call_activity(A, x).await?;
+            }
+        }),
+        parse_quote!({
+            while true {
+                ctx.call_activity(A, ()).await?;
+            }
+        }),
+        parse_quote!({
+            while !false {
+                ctx.call_activity(A, ()).await?;
+            }
+        }),
+        parse_quote!({
+            loop {
+                ctx.call_activity(Poll, ()).await?;
+                if false {
+                    break;
+                }
+            }
+        }),
+    ] as [syn::Block; 7]
+    {
+        let errors = lint(body.clone());
+        assert_eq!(errors.len(), 1, "{}: {errors:#?}", body.to_token_stream());
+        assert!(errors[0].contains("rule `unbounded_loop`"), "{errors:#?}");
+    }
+    for body in [
+        parse_quote!({
+            for page in (1u64..).take(10) {
+                ctx.call_activity(Fetch, page).await?;
+            }
+        }),
+        parse_quote!({
+            for (i, x) in (0..).zip(xs) {
+                ctx.call_activity(A, (i, x)).await?;
+            }
+        }),
+        parse_quote!({
+            for tick in 0.. {
+                if ctx.call_activity(Tick, tick).await? {
+                    break;
+                }
+            }
+        }),
+        parse_quote!({
+            while more {
+                more = ctx.call_activity(A, ()).await?;
+            }
+        }),
+        parse_quote!({
+            while true {
+                ctx.call_activity(A, ()).await?;
+                ctx.continue_as_new(Me, next);
+            }
+        }),
+        parse_quote!({
+            loop {
+                ctx.call_activity(Poll, ()).await?;
+                if true {
+                    break;
+                }
+            }
+        }),
+    ] as [syn::Block; 6]
+    {
+        let errors = lint(body.clone());
+        assert!(errors.is_empty(), "{}: {errors:#?}", body.to_token_stream());
+    }
+}
+
+#[test]
+fn consts_and_associated_consts_inside_unsafe_are_fine() {
+    assert!(
+        lint(parse_quote!({
+            const HEADER: usize = 4;
+            let len = unsafe { from_utf8_unchecked(&bytes[HEADER..]).len().min(usize::MAX) };
+            let first = unsafe { *raw.get_unchecked(MAX_RETRIES) };
+        }))
+        .is_empty()
+    );
+    assert_one(
+        parse_quote!({
+            unsafe {
+                CACHE.push(1);
+            }
+        }),
+        &["`CACHE` is not allowed", "rule `static_mut`"],
+    );
+}
+
+#[test]
+fn messages_have_single_backticks() {
+    let errors = lint(parse_quote!({
+        static mut RUNS: u32 = 0;
+        unsafe {
+            RUNS += 1;
+            TOTAL += 1;
+        }
+    }));
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    for error in &errors {
+        assert!(!error.contains("``"), "{error}");
+    }
 }
 
 #[test]
@@ -363,7 +979,9 @@ fn allow_switches_off_one_rule_per_function() {
         let now = SystemTime::now();
         let id = Uuid::new_v4();
         let totals = HashMap::new();
-        for t in totals.keys() {}
+        for t in totals.keys() {
+            ctx.call_activity(A, t).await;
+        }
     });
     let (errors, warnings) = lint_with(body.clone(), &[Rule::WallClock, Rule::HashIteration]);
     assert_eq!(errors.len(), 1, "{errors:#?}");

@@ -72,6 +72,7 @@ impl OrchestrationContext {
     /// Takes the next sequence number and writes `ActivityScheduled` with it; on replay the
     /// recorded `ActivityScheduled` must name the same activity at the same sequence
     /// number, and the result comes from the recorded `ActivityCompleted`/`ActivityFailed`.
+    #[track_caller]
     pub fn call_activity<A: Activity, I: ActivityInput<A>>(
         &self,
         activity: A,
@@ -169,6 +170,7 @@ impl OrchestrationContext {
     /// # Determinism
     /// Writes `SubOrchestrationCreated` with the next sequence number; the result comes
     /// from the recorded `SubOrchestrationCompleted`/`Failed`.
+    #[track_caller]
     pub fn call_sub_orchestrator<O: Orchestration>(
         &self,
         orchestration: O,
@@ -179,6 +181,7 @@ impl OrchestrationContext {
 
     /// Like [`call_sub_orchestrator`](Self::call_sub_orchestrator), with the child's
     /// instance id given.
+    #[track_caller]
     pub fn call_sub_orchestrator_with_id<O: Orchestration>(
         &self,
         orchestration: O,
@@ -188,6 +191,7 @@ impl OrchestrationContext {
         self.sub_orchestration(orchestration, Some(instance_id), input)
     }
 
+    #[track_caller]
     fn sub_orchestration<O: Orchestration>(
         &self,
         orchestration: O,
@@ -289,6 +293,7 @@ impl OrchestrationContext {
     /// # Determinism
     /// Writes `TimerCreated { fire_at }` with the next sequence number; it completes with
     /// the recorded `TimerFired`.
+    #[track_caller]
     pub fn create_timer(&self, deadline: impl TimerDeadline) -> DurableTimer {
         let mut state = self.shared.lock();
         let fire_at = deadline.fire_at(state.current_time);
@@ -371,6 +376,7 @@ impl OrchestrationContext {
     ///
     /// # Determinism
     /// Writes `EventSent` with the next sequence number.
+    #[track_caller]
     pub fn send_event<T: Serialize + ?Sized>(
         &self,
         instance_id: &InstanceId,

@@ -282,6 +282,7 @@ impl ReplayEngine {
         }
         self.check_waiting_on_durable_work();
         let mut state = self.shared.lock();
+        state.locations.clear();
         for (seq, action) in std::mem::take(&mut state.pending) {
             let kind = match action {
                 Action::CallActivity { name, input } => {
@@ -560,13 +561,17 @@ impl ReplayEngine {
             actual,
         };
         let mut state = self.shared.lock();
+        let location = state.locations.remove(&event_id);
         match state.pending.remove(&event_id) {
             Some(action) => {
                 let (kind, name) = action.signature();
                 if kind == recorded_kind && name.eq_ignore_ascii_case(recorded_name) {
                     Ok(())
                 } else {
-                    Err(error(action.describe()))
+                    let at = location
+                        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                        .unwrap_or_default();
+                    Err(error(format!("{}{at}", action.describe())))
                 }
             }
             None => Err(error("scheduled nothing at that point".to_owned())),

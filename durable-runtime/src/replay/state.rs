@@ -1,6 +1,7 @@
 //! The state an orchestrator's context shares with the replay engine during a turn.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::panic::Location;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
@@ -144,6 +145,9 @@ pub(crate) struct ReplayState {
     pub(crate) guid_counter: u64,
     /// Actions the code produced that history has not confirmed yet.
     pub(crate) pending: BTreeMap<i64, Action>,
+    /// Where in the user's code each pending action was made (`#[track_caller]` on the
+    /// durable calls), for non-determinism errors; absent when the runtime made it.
+    pub(crate) locations: HashMap<i64, &'static Location<'static>>,
     /// Durable calls awaiting (or holding) their result.
     pub(crate) open: HashMap<i64, OpenCall>,
     /// Raised events nobody has waited for yet, per lower-cased name, oldest first.
@@ -195,6 +199,7 @@ impl Shared {
                 next_seq: 0,
                 guid_counter: 0,
                 pending: BTreeMap::new(),
+                locations: HashMap::new(),
                 open: HashMap::new(),
                 buffered_events: BTreeMap::new(),
                 event_waiters: BTreeMap::new(),
@@ -221,10 +226,19 @@ impl Shared {
 
 impl ReplayState {
     /// Records a new action and opens its call; returns its sequence number.
+    #[track_caller]
     pub(crate) fn schedule(&mut self, action: Action) -> i64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.pending.insert(seq, action);
+        // Durable calls are `#[track_caller]` down to here, so this is the user's call
+        // site, unless the runtime itself made the call (a retry helper in `context/`, an
+        // unlock here).
+        let location = Location::caller();
+        let context_src = format!("{}context/", file!().trim_end_matches("replay/state.rs"));
+        if location.file() != file!() && !location.file().starts_with(&context_src) {
+            self.locations.insert(seq, location);
+        }
         self.open.insert(seq, OpenCall::default());
         seq
     }

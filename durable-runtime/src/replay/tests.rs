@@ -254,11 +254,13 @@ fn a_different_activity_name_is_non_determinism() {
     let turn = engine.run_turn(t(1), vec![completed(0, "A")]);
     let failure = failure(&turn);
     assert_eq!(failure.error_type, NON_DETERMINISM_ERROR);
+    // The code's side names where the call was made (`#[track_caller]`): in this file.
+    let made_at = format!("scheduled activity `echo` at {}:", file!());
     for needle in [
         "instance-1",
         "sequence number 0",
         "activity `other`",
-        "scheduled activity `echo`",
+        made_at.as_str(),
         "changed",
     ] {
         assert!(

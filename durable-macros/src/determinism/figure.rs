@@ -1,0 +1,152 @@
+//! The case-list figure: how many of `tests/cases/violations.rs` the checks catch and how
+//! many of `tests/cases/clean.rs` they accept (see `tests/cases/README.md`).
+//!
+//! `cargo test -p durable-macros case_list_figure -- --nocapture` prints it; the script
+//! `tests/cases/figure.sh` runs it for an older revision too.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::Span;
+use quote::ToTokens;
+
+use super::check_body;
+use crate::ctxt::Ctxt;
+
+/// One orchestrator body of the case list and what its doc comment says about it.
+struct Case {
+    name: String,
+    /// `kind: ..` for violations, `clean` for clean bodies.
+    kind: String,
+    /// The expressions whose type is a `HashMap`/`HashSet` (`hash: a, b.c`).
+    hash: Vec<String>,
+    func: syn::ItemFn,
+}
+
+/// What the checks said about one body.
+struct Finding {
+    errors: usize,
+    warnings: usize,
+    /// Type probes that fire: a probed expression the case lists under `hash:`, which is
+    /// what the compiler's resolution of the probe would say.
+    firing_probes: usize,
+}
+
+fn cases(file: &str) -> Vec<Case> {
+    let path = format!("{}/tests/cases/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let parsed = syn::parse_file(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    parsed
+        .items
+        .into_iter()
+        .filter_map(|item| match item {
+            syn::Item::Fn(func) => Some(func),
+            _ => None,
+        })
+        .map(|func| {
+            let doc = doc_text(&func);
+            let kind = field(&doc, "kind").unwrap_or_else(|| "clean".to_owned());
+            let hash = field(&doc, "hash")
+                .map(|list| list.split(',').map(|s| s.trim().to_owned()).collect())
+                .unwrap_or_default();
+            Case {
+                name: func.sig.ident.to_string(),
+                kind,
+                hash,
+                func,
+            }
+        })
+        .collect()
+}
+
+fn doc_text(func: &syn::ItemFn) -> String {
+    func.attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"))
+        .map(|attr| attr.meta.to_token_stream().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn field(doc: &str, key: &str) -> Option<String> {
+    let start = doc.find(&format!("{key}:"))? + key.len() + 1;
+    let rest = &doc[start..];
+    let end = rest.find([';', '"']).unwrap_or(rest.len());
+    Some(rest[..end].trim().to_owned())
+}
+
+fn context_ident(func: &syn::ItemFn) -> Option<syn::Ident> {
+    match func.sig.inputs.first()? {
+        syn::FnArg::Typed(typed) => match &*typed.pat {
+            syn::Pat::Ident(ident) => Some(ident.ident.clone()),
+            _ => None,
+        },
+        syn::FnArg::Receiver(_) => None,
+    }
+}
+
+fn run(case: &Case) -> Finding {
+    let cx = Ctxt::new();
+    let context =
+        context_ident(&case.func).unwrap_or_else(|| syn::Ident::new("ctx", Span::call_site()));
+    let mut func = case.func.clone();
+    let checked = check_body(&cx, &func.sig.inputs, &mut func.block, Some(&context), &[]);
+    let errors = match cx.check() {
+        Ok(()) => 0,
+        Err(error) => error.into_iter().count(),
+    };
+    let warnings = checked.warnings.to_string().matches("deprecated").count();
+    let firing_probes = checked
+        .probed
+        .iter()
+        .filter(|root| case.hash.contains(&root.replace(' ', "")))
+        .count();
+    Finding {
+        errors,
+        warnings,
+        firing_probes,
+    }
+}
+
+#[test]
+fn case_list_figure() {
+    let mut by_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut missed = Vec::new();
+    // `DURABLE_CASE_BATCH=2` measures the second batch (`violations-2.rs`, `clean-2.rs`).
+    let batch = match std::env::var("DURABLE_CASE_BATCH").as_deref() {
+        Ok("2") => "-2",
+        _ => "",
+    };
+    for case in cases(&format!("violations{batch}.rs")) {
+        let finding = run(&case);
+        let caught = finding.errors + finding.warnings + finding.firing_probes > 0;
+        let entry = by_kind.entry(case.kind.clone()).or_default();
+        entry.1 += 1;
+        if caught {
+            entry.0 += 1;
+        } else {
+            missed.push(format!("{} ({})", case.name, case.kind));
+        }
+    }
+    let mut refused = Vec::new();
+    let clean = cases(&format!("clean{batch}.rs"));
+    for case in &clean {
+        let finding = run(case);
+        if finding.errors + finding.warnings + finding.firing_probes > 0 {
+            refused.push(case.name.clone());
+        }
+    }
+    let (caught, total) = by_kind
+        .values()
+        .fold((0, 0), |(c, t), (kc, kt)| (c + kc, t + kt));
+    println!("FIGURE violations caught: {caught}/{total}");
+    for (kind, (c, t)) in &by_kind {
+        println!("FIGURE   {kind}: {c}/{t}");
+    }
+    println!(
+        "FIGURE clean accepted: {}/{}",
+        clean.len() - refused.len(),
+        clean.len()
+    );
+    println!("FIGURE missed: {}", missed.join(", "));
+    println!("FIGURE refused: {}", refused.join(", "));
+}

@@ -1,0 +1,225 @@
+//! Control-flow questions the rules ask of a piece of the body: does it make a durable call,
+//! can a loop end, is an iterator endless.
+
+use syn::Expr;
+use syn::visit::{self, Visit};
+
+use super::rules;
+
+/// `Some(b)` for a condition that is the literal `b` (`true`, `!false`, `(true)`).
+pub(super) fn literal_bool(expr: &Expr) -> Option<bool> {
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Bool(value),
+            ..
+        }) => Some(value.value),
+        Expr::Paren(paren) => literal_bool(&paren.expr),
+        Expr::Group(group) => literal_bool(&group.expr),
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Not(_),
+            expr,
+            ..
+        }) => literal_bool(expr).map(|value| !value),
+        _ => None,
+    }
+}
+
+/// True when iterating `expr` never ends by itself: an open range (`0..`), `iter::repeat`,
+/// `.cycle()`, or one of them behind adaptors that keep it endless (`.step_by(..)`,
+/// `.map(..)`); `take`, `take_while`, `zip` and `map_while` bound it.
+pub(super) fn endless(expr: &Expr, resolve: &dyn Fn(&syn::Path) -> Vec<String>) -> bool {
+    match expr {
+        Expr::Range(range) => range.start.is_some() && range.end.is_none(),
+        Expr::Paren(paren) => endless(&paren.expr, resolve),
+        Expr::Group(group) => endless(&group.expr, resolve),
+        Expr::Call(call) => match &*call.func {
+            Expr::Path(path) => {
+                let segments = resolve(&path.path);
+                let n = segments.len();
+                n >= 2
+                    && segments[n - 2] == "iter"
+                    && (segments[n - 1] == "repeat" || segments[n - 1] == "repeat_with")
+            }
+            _ => false,
+        },
+        Expr::MethodCall(call) => {
+            if rules::BOUNDING_ADAPTORS.iter().any(|m| call.method == m) {
+                false
+            } else if call.method == "cycle" {
+                true
+            } else if call.method == "chain" {
+                endless(&call.receiver, resolve) || call.args.iter().any(|a| endless(a, resolve))
+            } else {
+                endless(&call.receiver, resolve)
+            }
+        }
+        _ => false,
+    }
+}
+
+/// True when `node` makes a call that the history records, or whose order it records:
+/// a `ctx` method other than the pure readers, a durable method on any receiver, or a
+/// call that is handed the context (`Counter::signal(&ctx, ..)`).
+pub(super) fn makes_durable_call<'ast, N>(
+    context: Option<&str>,
+    node: &'ast N,
+    visit: fn(&mut DurableScan<'_>, &'ast N),
+) -> bool {
+    let mut scan = DurableScan {
+        context,
+        found: false,
+    };
+    visit(&mut scan, node);
+    scan.found
+}
+
+/// See [`makes_durable_call`].
+pub(super) struct DurableScan<'a> {
+    context: Option<&'a str>,
+    found: bool,
+}
+
+impl DurableScan<'_> {
+    fn is_context(&self, expr: &Expr) -> bool {
+        match (expr, self.context) {
+            (Expr::Path(path), Some(context)) => path.path.is_ident(context),
+            (Expr::Reference(reference), _) => self.is_context(&reference.expr),
+            _ => false,
+        }
+    }
+}
+
+impl<'ast> Visit<'ast> for DurableScan<'_> {
+    fn visit_expr_method_call(&mut self, node: &'ast syn::ExprMethodCall) {
+        if (self.is_context(&node.receiver)
+            && !rules::PURE_CONTEXT_METHODS.iter().any(|m| node.method == m))
+            || rules::DURABLE_METHODS.iter().any(|m| node.method == m)
+            || node.args.iter().any(|arg| self.is_context(arg))
+        {
+            self.found = true;
+        }
+        visit::visit_expr_method_call(self, node);
+    }
+
+    fn visit_expr_call(&mut self, node: &'ast syn::ExprCall) {
+        if node.args.iter().any(|arg| self.is_context(arg)) {
+            self.found = true;
+        }
+        visit::visit_expr_call(self, node);
+    }
+
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+}
+
+/// Looks inside one loop body for durable calls and for ways out of the loop.
+#[derive(Default)]
+pub(super) struct LoopScan {
+    pub(super) label: Option<String>,
+    pub(super) context: Option<String>,
+    nested_loops: usize,
+    closures: usize,
+    pub(super) durable_call: bool,
+    pub(super) exits: bool,
+    pub(super) continues_as_new: bool,
+}
+
+impl LoopScan {
+    /// True when the loop around `body` makes durable calls and has no way out.
+    pub(super) fn never_ends(
+        label: Option<&syn::Label>,
+        context: Option<&str>,
+        body: &syn::Block,
+    ) -> bool {
+        let mut scan = LoopScan {
+            label: label.map(|l| l.name.ident.to_string()),
+            context: context.map(ToOwned::to_owned),
+            ..LoopScan::default()
+        };
+        scan.visit_block(body);
+        scan.durable_call && !scan.exits && !scan.continues_as_new
+    }
+
+    fn nested<F: FnOnce(&mut Self)>(&mut self, loop_like: bool, walk: F) {
+        if loop_like {
+            self.nested_loops += 1;
+        } else {
+            self.closures += 1;
+        }
+        walk(self);
+        if loop_like {
+            self.nested_loops -= 1;
+        } else {
+            self.closures -= 1;
+        }
+    }
+}
+
+impl<'ast> Visit<'ast> for LoopScan {
+    fn visit_expr_method_call(&mut self, node: &'ast syn::ExprMethodCall) {
+        let on_context = match (&*node.receiver, &self.context) {
+            (Expr::Path(path), Some(context)) => path.path.is_ident(context),
+            _ => false,
+        };
+        if on_context || rules::DURABLE_METHODS.iter().any(|m| node.method == m) {
+            self.durable_call = true;
+        }
+        if node.method == "continue_as_new" || node.method == "continue_as_new_keeping_events" {
+            self.continues_as_new = true;
+        }
+        visit::visit_expr_method_call(self, node);
+    }
+
+    /// A branch behind a literal `false` (`if false { break }`) cannot run.
+    fn visit_expr_if(&mut self, node: &'ast syn::ExprIf) {
+        match literal_bool(&node.cond) {
+            Some(true) => self.visit_block(&node.then_branch),
+            Some(false) => {
+                if let Some((_, else_branch)) = &node.else_branch {
+                    self.visit_expr(else_branch);
+                }
+            }
+            None => visit::visit_expr_if(self, node),
+        }
+    }
+
+    fn visit_expr_break(&mut self, node: &'ast syn::ExprBreak) {
+        let ours = match (&node.label, &self.label) {
+            (Some(label), Some(ours)) => label.ident == ours,
+            (Some(_), None) => false,
+            (None, _) => self.nested_loops == 0,
+        };
+        if ours && self.closures == 0 {
+            self.exits = true;
+        }
+        visit::visit_expr_break(self, node);
+    }
+
+    fn visit_expr_return(&mut self, node: &'ast syn::ExprReturn) {
+        if self.closures == 0 {
+            self.exits = true;
+        }
+        visit::visit_expr_return(self, node);
+    }
+
+    fn visit_expr_loop(&mut self, node: &'ast syn::ExprLoop) {
+        self.nested(true, |scan| visit::visit_expr_loop(scan, node));
+    }
+
+    fn visit_expr_while(&mut self, node: &'ast syn::ExprWhile) {
+        self.nested(true, |scan| visit::visit_expr_while(scan, node));
+    }
+
+    fn visit_expr_for_loop(&mut self, node: &'ast syn::ExprForLoop) {
+        self.nested(true, |scan| visit::visit_expr_for_loop(scan, node));
+    }
+
+    fn visit_expr_closure(&mut self, node: &'ast syn::ExprClosure) {
+        self.nested(false, |scan| visit::visit_expr_closure(scan, node));
+    }
+
+    fn visit_expr_async(&mut self, node: &'ast syn::ExprAsync) {
+        self.nested(false, |scan| visit::visit_expr_async(scan, node));
+    }
+
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+}

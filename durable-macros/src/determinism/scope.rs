@@ -1,0 +1,161 @@
+//! What the body declares before the walker looks at it: imports (`use` anywhere in the
+//! body, with renames, groups and globs), `macro_rules!` definitions, `const`s, statics,
+//! and the names `thread_local!` / `lazy_static!` declare.
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::{TokenStream, TokenTree};
+use syn::visit::{self, Visit};
+
+use super::rules;
+
+/// The declarations of one orchestrator body.
+#[derive(Default)]
+pub(super) struct Scope {
+    /// A name brought in by `use`, and the full path it stands for.
+    pub(super) aliases: HashMap<String, Vec<String>>,
+    /// The prefixes of glob imports (`use std::thread::*` → `std::thread`).
+    pub(super) globs: Vec<Vec<String>>,
+    /// `macro_rules!` defined in the body, with their rules as tokens.
+    pub(super) macros: HashMap<String, TokenStream>,
+    /// `const` items: never process-global state.
+    pub(super) consts: HashSet<String>,
+    /// `static mut` items.
+    pub(super) static_muts: HashSet<String>,
+    /// Statics reported where they are declared (interior-mutable statics and the ones
+    /// `thread_local!`/`lazy_static!` declare), and immutable statics, which are fine: no
+    /// use of either is reported again.
+    pub(super) statics: HashSet<String>,
+}
+
+impl Scope {
+    pub(super) fn of(block: &syn::Block) -> Self {
+        let mut scope = Scope::default();
+        scope.visit_block(block);
+        scope
+    }
+
+    /// The full path `segments` stands for, if an import in the body names its first
+    /// segment (or a glob import makes it a rule's path).
+    pub(super) fn resolve(&self, segments: &[String]) -> Option<Vec<String>> {
+        let first = segments.first()?;
+        if let Some(target) = self.aliases.get(first) {
+            let mut resolved = target.clone();
+            resolved.extend(segments[1..].iter().cloned());
+            return Some(resolved);
+        }
+        self.globs.iter().find_map(|prefix| {
+            let mut resolved = prefix.clone();
+            resolved.extend(segments.iter().cloned());
+            rules::match_path(&resolved).map(|_| resolved)
+        })
+    }
+
+    fn collect_use(&mut self, tree: &syn::UseTree, prefix: &mut Vec<String>) {
+        match tree {
+            syn::UseTree::Path(path) => {
+                prefix.push(path.ident.to_string());
+                self.collect_use(&path.tree, prefix);
+                prefix.pop();
+            }
+            syn::UseTree::Name(name) => {
+                if name.ident == "self" {
+                    if let Some(last) = prefix.last() {
+                        self.aliases.insert(last.clone(), prefix.clone());
+                    }
+                } else {
+                    let mut target = prefix.clone();
+                    target.push(name.ident.to_string());
+                    self.aliases.insert(name.ident.to_string(), target);
+                }
+            }
+            syn::UseTree::Rename(rename) => {
+                let mut target = prefix.clone();
+                if rename.ident != "self" {
+                    target.push(rename.ident.to_string());
+                }
+                self.aliases.insert(rename.rename.to_string(), target);
+            }
+            syn::UseTree::Glob(_) => self.globs.push(prefix.clone()),
+            syn::UseTree::Group(group) => {
+                for tree in &group.items {
+                    self.collect_use(tree, prefix);
+                }
+            }
+        }
+    }
+}
+
+/// The names declared by `static [ref|mut] NAME` inside a macro's tokens.
+pub(super) fn declared_statics(tokens: TokenStream, out: &mut HashSet<String>) {
+    let mut after_static = false;
+    for tree in tokens {
+        match tree {
+            TokenTree::Ident(ident) if ident == "static" => after_static = true,
+            TokenTree::Ident(ident) if after_static && (ident == "ref" || ident == "mut") => {}
+            TokenTree::Ident(ident) if after_static => {
+                out.insert(ident.to_string());
+                after_static = false;
+            }
+            TokenTree::Group(group) => declared_statics(group.stream(), out),
+            _ => after_static = false,
+        }
+    }
+}
+
+/// True when a type names an interior-mutable or lazily initialised container.
+pub(super) fn interior_mutable_type(ty: &syn::Type) -> bool {
+    fn any(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            TokenTree::Ident(ident) => rules::interior_mutable(&ident.to_string()),
+            TokenTree::Group(group) => any(group.stream()),
+            _ => false,
+        })
+    }
+    any(quote::ToTokens::to_token_stream(ty))
+}
+
+impl<'ast> Visit<'ast> for Scope {
+    fn visit_item_use(&mut self, node: &'ast syn::ItemUse) {
+        self.collect_use(&node.tree, &mut Vec::new());
+    }
+
+    fn visit_item_macro(&mut self, node: &'ast syn::ItemMacro) {
+        if node.mac.path.is_ident("macro_rules")
+            && let Some(ident) = &node.ident
+        {
+            self.macros
+                .insert(ident.to_string(), node.mac.tokens.clone());
+        }
+        visit::visit_item_macro(self, node);
+    }
+
+    fn visit_macro(&mut self, node: &'ast syn::Macro) {
+        if node
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| rules::GLOBAL_STATE_MACROS.iter().any(|m| last.ident == m))
+        {
+            declared_statics(node.tokens.clone(), &mut self.statics);
+        }
+    }
+
+    fn visit_item_const(&mut self, node: &'ast syn::ItemConst) {
+        self.consts.insert(node.ident.to_string());
+        visit::visit_item_const(self, node);
+    }
+
+    fn visit_item_static(&mut self, node: &'ast syn::ItemStatic) {
+        let name = node.ident.to_string();
+        match node.mutability {
+            syn::StaticMutability::Mut(_) => {
+                self.static_muts.insert(name);
+            }
+            _ => {
+                self.statics.insert(name);
+            }
+        }
+        visit::visit_item_static(self, node);
+    }
+}

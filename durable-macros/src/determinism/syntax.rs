@@ -1,0 +1,170 @@
+//! Questions about expressions and types the walker asks, answered from syntax alone.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::Expr;
+use syn::spanned::Spanned;
+
+use super::rules;
+
+pub(super) fn path_segments(path: &syn::Path) -> Vec<String> {
+    path.segments.iter().map(|s| s.ident.to_string()).collect()
+}
+
+/// Tokens as code for a message: `addr_of!(item) as usize`, not `addr_of ! (item) as usize`.
+pub(super) fn compact(tokens: &TokenStream) -> String {
+    tokens
+        .to_string()
+        .replace(" :: ", "::")
+        .replace(":: ", "::")
+        .replace(" ! ", "!")
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace(" (", "(")
+        .replace(" . ", ".")
+        .replace("< ", "<")
+        .replace(" <", "<")
+        .replace(" >", ">")
+        .replace("& ", "&")
+}
+
+pub(super) fn is_screaming_case(name: &str) -> bool {
+    name.chars().any(|c| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+pub(super) fn mentions(tokens: TokenStream, names: &[&str]) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        TokenTree::Ident(ident) => names.iter().any(|name| ident == name),
+        TokenTree::Group(group) => mentions(group.stream(), names),
+        _ => false,
+    })
+}
+
+/// True when `expr` builds a hash collection: `HashMap::new()`, `HashSet::from(..)`,
+/// `.collect::<HashMap<..>>()`.
+pub(super) fn builds_hash_collection(expr: &Expr) -> bool {
+    match expr {
+        Expr::Call(call) => match &*call.func {
+            Expr::Path(path) => path
+                .path
+                .segments
+                .iter()
+                .any(|s| s.ident == "HashMap" || s.ident == "HashSet"),
+            _ => false,
+        },
+        Expr::MethodCall(call) if call.method == "collect" => {
+            call.turbofish.as_ref().is_some_and(|turbofish| {
+                mentions(turbofish.to_token_stream(), &["HashMap", "HashSet"])
+            })
+        }
+        _ => false,
+    }
+}
+
+pub(super) fn hash_type(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "HashMap" || s.ident == "HashSet"),
+        syn::Type::Reference(reference) => hash_type(&reference.elem),
+        _ => false,
+    }
+}
+
+/// `expr` without `&`, `&mut`, parentheses, `?` and `.await`.
+pub(super) fn peel(mut expr: &Expr) -> &Expr {
+    loop {
+        expr = match expr {
+            Expr::Reference(inner) => &inner.expr,
+            Expr::Paren(inner) => &inner.expr,
+            Expr::Group(inner) => &inner.expr,
+            _ => return expr,
+        };
+    }
+}
+
+/// The text of a place made of a local and fields (`prices`, `batch.recipients`).
+pub(super) fn place_text(expr: &Expr) -> Option<String> {
+    match peel(expr) {
+        Expr::Path(path) if path.qself.is_none() => path.path.get_ident().map(ToString::to_string),
+        Expr::Field(field) => {
+            let base = place_text(&field.base)?;
+            let member = match &field.member {
+                syn::Member::Named(ident) => ident.to_string(),
+                syn::Member::Unnamed(index) => index.index.to_string(),
+            };
+            Some(format!("{base}.{member}"))
+        }
+        _ => None,
+    }
+}
+
+/// The iterated place of `expr`: `map` in `&map`, `map.iter()`, `map.keys()`.
+pub(super) fn iterated_place(expr: &Expr) -> Option<String> {
+    match peel(expr) {
+        Expr::MethodCall(call) if rules::ITERATING_METHODS.iter().any(|m| call.method == m) => {
+            iterated_place(&call.receiver)
+        }
+        other => place_text(other),
+    }
+}
+
+/// The innermost call of an iterating method (`.iter()`, `.keys()`) in the method chain
+/// `expr` ends with, unless the chain sorts (`.sorted()`) or collects into an ordered
+/// collection on the way.
+pub(super) fn iterating_call(expr: &Expr) -> Option<&Expr> {
+    let mut found = None;
+    let mut current = expr;
+    loop {
+        current = match current {
+            Expr::MethodCall(call) => {
+                let method = call.method.to_string();
+                if method.starts_with("sorted")
+                    || (method == "collect"
+                        && call.turbofish.as_ref().is_some_and(|t| {
+                            mentions(t.to_token_stream(), &["BTreeMap", "BTreeSet", "BinaryHeap"])
+                        }))
+                {
+                    return None;
+                }
+                if rules::ITERATING_METHODS.iter().any(|m| *m == method) {
+                    found = Some(current);
+                }
+                &call.receiver
+            }
+            Expr::Paren(inner) => &inner.expr,
+            Expr::Try(inner) => &inner.expr,
+            Expr::Await(inner) => &inner.base,
+            _ => return found,
+        };
+    }
+}
+
+/// Expressions whose iteration order is fixed by their syntax: ranges, arrays, literals.
+pub(super) fn obviously_ordered(expr: &Expr) -> bool {
+    match peel(expr) {
+        Expr::Range(_) | Expr::Array(_) | Expr::Lit(_) | Expr::Repeat(_) | Expr::Tuple(_) => true,
+        Expr::Macro(mac) => mac.mac.path.is_ident("vec"),
+        Expr::MethodCall(call) => {
+            matches!(
+                call.method.to_string().as_str(),
+                "chars" | "bytes" | "lines" | "split" | "chunks" | "windows" | "enumerate" | "rev"
+            ) && obviously_ordered(&call.receiver)
+        }
+        _ => false,
+    }
+}
+
+/// The span of the first token of `expr`'s iterated place, for the warning.
+pub(super) fn root_span(expr: &Expr) -> Span {
+    match peel(expr) {
+        Expr::MethodCall(call) => root_span(&call.receiver),
+        Expr::Field(field) => root_span(&field.base),
+        other => other.span(),
+    }
+}

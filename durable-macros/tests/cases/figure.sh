@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Prints the case-list figure (violations caught, clean bodies accepted) for each batch of
+# cases, for the working tree and, given a revision, for the determinism walker at that
+# revision run on the *current* case files (so cases added later are measured against the
+# old walker too; an old revision reads only violations.rs / clean.rs, so each batch is
+# copied in under those names).
+#   durable-macros/tests/cases/figure.sh            # working tree
+#   durable-macros/tests/cases/figure.sh 9f0de85    # 9f0de85 (before the walker change), then the working tree
+set -euo pipefail
+root="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+cases="$root/durable-macros/tests/cases"
+figure() {
+  (cd "$1" && CARGO_TARGET_DIR="$target" DURABLE_CASE_BATCH="$2" cargo test -q -j 1 -p durable-macros case_list_figure -- --nocapture 2>/dev/null | grep '^FIGURE' | sed 's/^FIGURE /  /')
+}
+if [[ $# -ge 1 ]]; then
+  old="$(mktemp -d)/old"
+  git -C "$root" worktree add -q --detach "$old" "$1"
+  # The old revision keeps its own figure.rs: it matches that revision's `check`.
+  for batch in 1 2; do
+    suffix=""; [[ $batch == 2 ]] && suffix="-2"
+    cp "$cases/violations$suffix.rs" "$old/durable-macros/tests/cases/violations.rs"
+    cp "$cases/clean$suffix.rs" "$old/durable-macros/tests/cases/clean.rs"
+    echo "== $1, batch $batch"
+    figure "$old" 1
+  done
+  git -C "$root" worktree remove --force "$old"
+fi
+for batch in 1 2; do
+  echo "== working tree, batch $batch"
+  figure "$root" "$batch"
+done
