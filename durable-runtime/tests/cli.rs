@@ -523,3 +523,45 @@ async fn the_cli_refuses_what_is_not_its_store_and_never_writes_to_read() {
         "has schema version 99",
     );
 }
+
+/// A reader that stops early (`durable show ID --json | head -c 1`) ends the CLI quietly
+/// with exit 0, not a panic on the broken pipe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_the_cli_quietly() {
+    let dir = std::env::temp_dir().join(format!("durable-cli-pipe-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("durable.db");
+    let runtime = Runtime::builder().sqlite(&db).start().await.unwrap();
+    // An output far larger than a pipe's buffer, so the write after the reader left fails.
+    let handle = Shouter::start(&runtime.client(), "x".repeat(512 * 1024))
+        .await
+        .unwrap();
+    handle.wait_for_completion(WAIT).await.unwrap();
+    runtime.shutdown().await;
+    let mut child = Command::new(DURABLE)
+        .arg("--db")
+        .arg(&db)
+        .args(["show", handle.instance_id().as_str(), "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then hang up.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1019,3 +1019,19 @@ async fn purge_and_restart() {
         runtime.shutdown().await;
     }
 }
+
+/// A wait with no practical deadline (`Duration::MAX`) waits, and returns the result; it
+/// does not overflow the deadline (issue #14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_without_a_deadline_returns_the_result() {
+    for backend in BACKENDS {
+        let runtime = runtime_with(backend, WorkerOptions::default(), registry()).await;
+        let handle = Doubler::start(&runtime.client(), 3).await.unwrap();
+        assert_eq!(
+            handle.wait_for_completion(Duration::MAX).await.unwrap(),
+            8,
+            "{backend:?}"
+        );
+        runtime.shutdown().await;
+    }
+}

@@ -17,6 +17,26 @@
 //! Exit codes: 0 success, 1 store or I/O failure, 2 usage error, 3 no such instance,
 //! 4 the instance's status does not allow the operation, 5 bad input (id, JSON, time).
 
+/// `println!` that ends the program quietly with exit 0 when standard output is a closed
+/// pipe (`durable history ID --json | head -c 1`), as Unix tools do, instead of panicking;
+/// any other write error ends it with exit 1 and a message.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            stdout_failed(&error);
+        }
+    }};
+}
+
+fn stdout_failed(error: &std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: could not write the output: {error}");
+    std::process::exit(1);
+}
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
