@@ -14,9 +14,12 @@
 //!   store `LISTEN`s on its own connection and wakes its dispatchers and waiting clients.
 //!   Dispatchers still poll at a bounded interval, for expired leases and lost connections.
 //! - **Group commit.** A batch of turns (`commit_orchestrations`) or activity results
-//!   (`complete_activities`) is one transaction with a savepoint per item; PostgreSQL's own
-//!   group commit shares WAL flushes between concurrent transactions. Every statement is
-//!   parameterized; many rows go in one statement with `UNNEST`.
+//!   (`complete_activities`) is one transaction. A batch of turns is committed set-based:
+//!   every instance row (and applied activity) is locked and checked first, so a refused
+//!   turn writes nothing and needs no savepoint; then each kind of write is one statement
+//!   for the whole batch (`UNNEST`). Only a sub-orchestration whose id may be taken runs in
+//!   a savepoint. PostgreSQL's own group commit shares WAL flushes between concurrent
+//!   transactions. Every statement is parameterized.
 //!
 //! Durability is the server's: with the default `synchronous_commit = on` a commit is on
 //! disk when it returns.
