@@ -98,22 +98,7 @@ pub use runtime::{Runtime, RuntimeBuilder};
 pub use status::{FailureDetails, OrchestrationStatus, RuntimeStatus, UnknownRuntimeStatus};
 pub use worker::WorkerOptions;
 
-/// The `error_type`s the runtime itself records in [`FailureDetails`].
-pub mod error_types {
-    pub use crate::context::orchestration_error_types::{INPUT_ENCODE_ERROR, OUTPUT_DECODE_ERROR};
-    pub use crate::entity::{
-        ENTITY_NOT_REGISTERED, ENTITY_STATE_DECODE_ERROR, ENTITY_STATE_ENCODE_ERROR,
-        LOCKING_RULES_VIOLATION, UNKNOWN_OPERATION,
-    };
-    pub use crate::registry::{INPUT_DECODE_ERROR, OUTPUT_ENCODE_ERROR};
-    pub use crate::replay::{
-        CONTINUE_AS_NEW_ERROR, NON_DETERMINISM_ERROR, NON_DURABLE_AWAIT_ERROR, PANIC_ERROR,
-    };
-    pub use crate::store::{CORRUPT_HISTORY, SUB_ORCHESTRATION_ID_IN_USE};
-    pub use crate::worker::{
-        ACTIVITY_NOT_REGISTERED, HISTORY_TOO_LONG, ORCHESTRATION_NOT_REGISTERED, TERMINATED,
-    };
-}
+pub mod error_types;
 
 /// Everything an orchestration program usually needs, in one `use`.
 pub mod prelude {

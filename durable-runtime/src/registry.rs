@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use crate::context::{ActivityContext, OrchestrationContext};
 use crate::entity::{Entity, EntityFactory, make_live};
 use crate::error::{ActivityError, OrchestrationError, RegistryError};
+use crate::error_types::{INPUT_DECODE_ERROR, OUTPUT_ENCODE_ERROR};
 use crate::payload::Payload;
 use crate::status::FailureDetails;
 
@@ -103,11 +104,6 @@ pub(crate) type ActivityFn =
 /// A type-erased orchestrator body.
 pub(crate) type OrchestratorFn =
     fn(OrchestrationContext, Payload) -> BoxFuture<Result<Payload, FailureDetails>>;
-
-/// The `error_type` of a failure to decode an input.
-pub const INPUT_DECODE_ERROR: &str = "durable::InputDecodeError";
-/// The `error_type` of a failure to encode an output.
-pub const OUTPUT_ENCODE_ERROR: &str = "durable::OutputEncodeError";
 
 fn input_decode_failure<T>(kind: &str, name: &str, error: &serde_json::Error) -> FailureDetails {
     let mut details = FailureDetails::new(

@@ -10,10 +10,11 @@ use std::task::{Context, Poll};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-use super::orchestration::{INPUT_ENCODE_ERROR, OpenHandle, decode_output};
+use super::orchestration::{OpenHandle, decode_output};
 use crate::OrchestrationContext;
 use crate::entity::{EntityId, EntitySignaler};
 use crate::error::EntityOperationFailed;
+use crate::error_types::INPUT_ENCODE_ERROR;
 use crate::payload::Payload;
 use crate::replay::{Action, CriticalSectionState, Shared};
 use crate::status::FailureDetails;
@@ -24,7 +25,7 @@ impl OrchestrationContext {
     ///
     /// Inside a critical section only the locked entities may be called, one call at a time
     /// per entity; breaking that rule fails the instance with
-    /// [`LOCKING_RULES_VIOLATION`](crate::entity::LOCKING_RULES_VIOLATION).
+    /// [`LOCKING_RULES_VIOLATION`](crate::error_types::LOCKING_RULES_VIOLATION).
     ///
     /// # Determinism
     /// Writes `EntityOperationCalled` with the next sequence number; the result comes from
@@ -107,7 +108,7 @@ impl OrchestrationContext {
     /// orchestration ends).
     ///
     /// The reference's locking rules are enforced; breaking one fails the instance with
-    /// [`LOCKING_RULES_VIOLATION`](crate::entity::LOCKING_RULES_VIOLATION) and a message
+    /// [`LOCKING_RULES_VIOLATION`](crate::error_types::LOCKING_RULES_VIOLATION) and a message
     /// naming the rule: no locking while already in a section, no sub-orchestrations inside
     /// one, only locked entities may be called (one call at a time each), and locked
     /// entities may not be signalled. An empty set is also refused.

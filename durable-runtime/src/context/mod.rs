@@ -15,7 +15,3 @@ pub use orchestration::{
     SubOrchestrationCall, TimerDeadline, WaitForEvent,
 };
 pub use retry::{RetryPolicy, RetryPredicate};
-
-pub(crate) mod orchestration_error_types {
-    pub use super::orchestration::{INPUT_ENCODE_ERROR, OUTPUT_DECODE_ERROR};
-}

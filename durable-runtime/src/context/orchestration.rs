@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ActivityFailed, EventError, SubOrchestrationFailed};
+use crate::error_types::{INPUT_ENCODE_ERROR, OUTPUT_DECODE_ERROR};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::registry::{Activity, ActivityInput, Orchestration};
@@ -21,11 +22,6 @@ use crate::status::FailureDetails;
 /// The namespace of [`OrchestrationContext::new_guid`]'s UUID v5, as in Durable Functions'
 /// `GuidManager` (`9e952959-5e33-4daf-827f-2fa12937b875`).
 const GUID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x9e95_2959_5e33_4daf_827f_2fa1_2937_b875);
-
-/// The `error_type` of an input that could not be encoded for a durable call.
-pub const INPUT_ENCODE_ERROR: &str = "durable::InputEncodeError";
-/// The `error_type` of a durable call's output that did not decode as the expected type.
-pub const OUTPUT_DECODE_ERROR: &str = "durable::OutputDecodeError";
 
 /// The orchestrator function's handle on the runtime: durable calls and replay-safe helpers.
 ///

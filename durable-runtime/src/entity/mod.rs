@@ -27,6 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ActivityError;
+use crate::error_types::{ENTITY_STATE_DECODE_ERROR, ENTITY_STATE_ENCODE_ERROR, UNKNOWN_OPERATION};
 use crate::history::{EventKind, HistoryEvent};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
@@ -35,17 +36,6 @@ use crate::status::FailureDetails;
 use crate::store::{NewInstance, OutboundMessage};
 
 pub use crate::ids::{EntityId, InvalidEntityId};
-
-/// The `error_type` of an operation the entity does not have.
-pub const UNKNOWN_OPERATION: &str = "durable::UnknownEntityOperation";
-/// The `error_type` of an operation on an entity no worker has registered.
-pub const ENTITY_NOT_REGISTERED: &str = "durable::EntityNotRegistered";
-/// The `error_type` of an operation on an entity whose stored state does not decode.
-pub const ENTITY_STATE_DECODE_ERROR: &str = "durable::EntityStateDecodeError";
-/// The `error_type` of an operation whose new state could not be encoded.
-pub const ENTITY_STATE_ENCODE_ERROR: &str = "durable::EntityStateEncodeError";
-/// The `error_type` of an orchestration that broke a critical-section rule.
-pub const LOCKING_RULES_VIOLATION: &str = "durable::LockingRulesViolation";
 
 /// What an entity's state type must be: `Default` (the state of a new entity) and serde
 /// (the state is stored as JSON between batches).
@@ -121,7 +111,7 @@ pub fn decode_operation_input<T: DeserializeOwned>(
 ) -> Result<T, ActivityError> {
     input.decode().map_err(|error| {
         let mut details = FailureDetails::new(
-            crate::registry::INPUT_DECODE_ERROR,
+            crate::error_types::INPUT_DECODE_ERROR,
             format!(
                 "the input of operation `{operation}` of entity `{entity}` does not decode as `{}`: {error}",
                 std::any::type_name::<T>()
@@ -140,7 +130,7 @@ pub fn encode_operation_output<T: Serialize>(
 ) -> Result<Payload, ActivityError> {
     Payload::encode(output).map_err(|error| {
         ActivityError::from_details(FailureDetails::new(
-            crate::registry::OUTPUT_ENCODE_ERROR,
+            crate::error_types::OUTPUT_ENCODE_ERROR,
             format!("the result of operation `{operation}` could not be encoded as JSON: {error}"),
         ))
     })
@@ -431,12 +421,12 @@ impl<E: Entity> Live<E> {
         let result = match outcome {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(error)) => Err(error.into_details()),
-            Err(panic) => Err(crate::replay::panic_failure(panic)),
+            Err(panic) => Err(crate::error_types::panic_failure(panic)),
         };
         let error = ctx.effects().error.take();
         let result = match (result, error) {
             (Ok(_), Some(message)) => Err(FailureDetails::new(
-                crate::context::orchestration_error_types::INPUT_ENCODE_ERROR,
+                crate::error_types::INPUT_ENCODE_ERROR,
                 message,
             )),
             (result, _) => result,

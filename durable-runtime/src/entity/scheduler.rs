@@ -90,7 +90,7 @@ pub(crate) async fn run_turn(
                 let result = match live.as_mut() {
                     Some(live) => live.apply(&ctx, &operation, input).await,
                     None => Err(FailureDetails::new(
-                        super::ENTITY_NOT_REGISTERED,
+                        crate::error_types::ENTITY_NOT_REGISTERED,
                         format!(
                             "entity `{}` is not registered on this worker; register its `#[entity]` \
                              impl block in this binary",

@@ -26,6 +26,9 @@ pub(crate) use state::{Action, ContinueAsNewRequest, CriticalSectionState, Share
 
 use crate::context::OrchestrationContext;
 use crate::error::NonDeterminismError;
+use crate::error_types::{
+    CONTINUE_AS_NEW_ERROR, NON_DETERMINISM_ERROR, NON_DURABLE_AWAIT_ERROR, panic_failure,
+};
 use crate::history::ParentInstance;
 use crate::history::{EventKind, HistoryEvent};
 use crate::ids::{ExecutionId, InstanceId};
@@ -33,16 +36,6 @@ use crate::payload::Payload;
 use crate::registry::{BoxFuture, OrchestratorFn};
 use crate::status::{FailureDetails, RuntimeStatus};
 use crate::store::OutboundMessage;
-
-/// The `error_type` of a non-determinism failure.
-pub const NON_DETERMINISM_ERROR: &str = "durable::NonDeterminismError";
-/// The `error_type` of a panic in user code.
-pub const PANIC_ERROR: &str = "panic";
-/// The `error_type` of an orchestrator that awaited something other than a durable call.
-pub const NON_DURABLE_AWAIT_ERROR: &str = "durable::NonDurableAwait";
-
-/// The `error_type` of a `continue_as_new` that could not be honoured.
-pub const CONTINUE_AS_NEW_ERROR: &str = "durable::ContinueAsNewError";
 
 /// How many times in a row an orchestrator may wake itself during one poll.
 const MAX_SELF_WAKES: usize = 10_000;
@@ -98,18 +91,6 @@ pub(crate) struct TurnOutput {
     pub(crate) outcome: Option<Outcome>,
     /// `Some(new)` when the custom status changed in this turn.
     pub(crate) custom_status: Option<Option<Payload>>,
-}
-
-/// Turns a caught panic payload into failure details.
-pub(crate) fn panic_failure(panic: Box<dyn std::any::Any + Send>) -> FailureDetails {
-    let message = if let Some(text) = panic.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = panic.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "panic with a non-string payload".to_owned()
-    };
-    FailureDetails::new(PANIC_ERROR, message)
 }
 
 #[derive(Debug, Default)]

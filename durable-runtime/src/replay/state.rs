@@ -292,7 +292,7 @@ impl ReplayState {
     pub(crate) fn violate(&mut self, message: String) {
         if self.fatal.is_none() {
             self.fatal = Some(FailureDetails::new(
-                crate::entity::LOCKING_RULES_VIOLATION,
+                crate::error_types::LOCKING_RULES_VIOLATION,
                 message,
             ));
         }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::*;
 use crate::error::ActivityError;
+use crate::error_types::{NON_DETERMINISM_ERROR, NON_DURABLE_AWAIT_ERROR, PANIC_ERROR};
 use crate::history::ParentInstance;
 use crate::prelude::*;
 use crate::registry::erased_orchestration;
@@ -432,7 +433,7 @@ fn input_that_does_not_decode_fails_the_instance() {
     let mut engine = engine::<Chain>();
     let turn = engine.run_turn(t(0), vec![started(&42)]);
     let failure = failure(&turn);
-    assert_eq!(failure.error_type, crate::registry::INPUT_DECODE_ERROR);
+    assert_eq!(failure.error_type, crate::error_types::INPUT_DECODE_ERROR);
     assert!(
         failure.message.contains("orchestration `chain`"),
         "{}",

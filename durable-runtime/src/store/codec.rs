@@ -61,7 +61,7 @@ pub(crate) type DecodedStatus = (
 /// Decodes a stored status without failing on its content, so one damaged row never fails a
 /// status read or a whole listing: a status code this build does not know reads as
 /// [`RuntimeStatus::Unknown`], a payload or failure that does not decode as `None`, and the
-/// failure details then say what was found ([`CORRUPT_HISTORY`](super::CORRUPT_HISTORY)).
+/// failure details then say what was found ([`CORRUPT_HISTORY`](crate::error_types::CORRUPT_HISTORY)).
 pub(crate) fn decode_status(instance_id: &str, stored: StoredStatus) -> DecodedStatus {
     let mut problems = Vec::new();
     let status = RuntimeStatus::from_code(stored.code).unwrap_or_else(|| {
@@ -97,7 +97,7 @@ pub(crate) fn decode_status(instance_id: &str, stored: StoredStatus) -> DecodedS
         failure
     } else {
         let note = FailureDetails::new(
-            super::CORRUPT_HISTORY,
+            crate::error_types::CORRUPT_HISTORY,
             format!("instance row {instance_id}: {}", problems.join("; ")),
         );
         Some(match failure {

@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 pub use notify::Notifier;
 
 use crate::error::StoreError;
+use crate::error_types::SUB_ORCHESTRATION_ID_IN_USE;
 use crate::history::{EventKind, HistoryEvent};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
@@ -572,13 +573,3 @@ pub(crate) fn failed_sub_orchestration(
         ),
     })
 }
-
-/// The `error_type` of a sub-orchestration whose instance id is taken.
-pub const SUB_ORCHESTRATION_ID_IN_USE: &str = "durable::InstanceAlreadyExists";
-
-/// The `error_type` of an instance failed because a row of its state in the store does not
-/// decode (a queued message, a history event: corrupt text, an unknown event kind written by
-/// a newer build), and of an activity whose stored input does not decode. The message names
-/// the row (table and key) and what was wrong; the other instances of the task hub are not
-/// affected. See ARCHITECTURE.md, "Corrupt rows".
-pub const CORRUPT_HISTORY: &str = "durable::CorruptHistory";

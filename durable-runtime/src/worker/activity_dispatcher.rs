@@ -11,13 +11,10 @@ use tracing::Instrument;
 use super::{ERROR_BACKOFF, Ready, WorkerShared};
 use crate::clock;
 use crate::context::ActivityContext;
+use crate::error_types::{ACTIVITY_NOT_REGISTERED, CORRUPT_HISTORY, panic_failure};
 use crate::history::{EventKind, HistoryEvent};
-use crate::replay::panic_failure;
 use crate::status::FailureDetails;
-use crate::store::{ActivityCompletion, ActivityWorkItem, CORRUPT_HISTORY};
-
-/// The `error_type` of a call to an activity no worker has registered.
-pub const ACTIVITY_NOT_REGISTERED: &str = "durable::ActivityNotRegistered";
+use crate::store::{ActivityCompletion, ActivityWorkItem};
 
 pub(crate) async fn run(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver<bool>) {
     let store = shared.store.clone();

@@ -20,9 +20,7 @@ use crate::registry::Registry;
 use crate::store::OrchestrationWorkItem;
 use crate::store::Store;
 
-pub use activity_dispatcher::ACTIVITY_NOT_REGISTERED;
 pub(crate) use cache::InstanceCache;
-pub use orchestration_dispatcher::{HISTORY_TOO_LONG, ORCHESTRATION_NOT_REGISTERED, TERMINATED};
 
 /// Worker settings; see [`RuntimeBuilder`](crate::RuntimeBuilder) for the setters.
 #[derive(Debug, Clone)]

@@ -13,6 +13,9 @@ use super::activity_dispatcher::{PendingCompletion, enqueue_completion};
 use super::{ERROR_BACKOFF, Ready, WorkerShared};
 use crate::clock;
 use crate::error::StoreError;
+use crate::error_types::{
+    CORRUPT_HISTORY, HISTORY_TOO_LONG, ORCHESTRATION_NOT_REGISTERED, TERMINATED,
+};
 use crate::history::{EventKind, HistoryEvent};
 use chrono::{DateTime, Utc};
 
@@ -22,16 +25,9 @@ use crate::payload::Payload;
 use crate::replay::{Outcome, ReplayEngine};
 use crate::status::{FailureDetails, RuntimeStatus};
 use crate::store::{
-    CORRUPT_HISTORY, NewActivity, NewExecution, NewInstance, OrchestrationCommit,
-    OrchestrationWorkItem, OutboundMessage,
+    NewActivity, NewExecution, NewInstance, OrchestrationCommit, OrchestrationWorkItem,
+    OutboundMessage,
 };
-
-/// The `error_type` of an instance whose orchestration no worker has registered.
-pub const ORCHESTRATION_NOT_REGISTERED: &str = "durable::OrchestrationNotRegistered";
-/// The `error_type` of an instance whose history grew past the limit.
-pub const HISTORY_TOO_LONG: &str = "durable::HistoryTooLong";
-/// The `error_type` a parent sees when its sub-orchestration was terminated.
-pub const TERMINATED: &str = "durable::Terminated";
 
 /// How many batches may be committing at once. While one batch waits for its commit (an
 /// fsync on SQLite), the next is fetched and run, so the store's writer and the turns
