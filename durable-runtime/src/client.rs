@@ -25,7 +25,7 @@ use crate::registry::Orchestration;
 use crate::status::{OrchestrationStatus, RuntimeStatus};
 use crate::store::{InstancePage, InstanceQuery, NewInstance, OutboundMessage, PurgeQuery, Store};
 
-/// The statuses in which an instance still accepts events and termination.
+/// The statuses in which an instance still accepts events, termination, suspend and resume.
 const LIVE: [RuntimeStatus; 4] = [
     RuntimeStatus::Running,
     RuntimeStatus::Pending,
@@ -302,12 +302,15 @@ impl DurableClient {
         Ok(())
     }
 
-    /// Suspends a running instance: it makes no progress, and events that arrive meanwhile
-    /// wait, until [`resume`](Self::resume).
+    /// Suspends an instance: it makes no progress, and events that arrive meanwhile wait,
+    /// until [`resume`](Self::resume). As in Durable Functions (`SuspendAsync`), the request is
+    /// queued for any instance that has not finished and applied in order with the other
+    /// control requests, so a suspend followed at once by a resume ends Running; suspending
+    /// a suspended instance is a no-op when applied.
     ///
     /// # Errors
-    /// [`ClientError::InstanceNotFound`], or [`ClientError::InvalidState`] unless it is
-    /// Running or Pending.
+    /// [`ClientError::InstanceNotFound`], or [`ClientError::InvalidState`] when it has
+    /// finished.
     pub async fn suspend(
         &self,
         instance_id: &InstanceId,
@@ -319,25 +322,17 @@ impl DurableClient {
                 reason: reason.map(str::to_owned),
             },
         );
-        self.control(
-            instance_id,
-            event,
-            &[
-                RuntimeStatus::Running,
-                RuntimeStatus::Pending,
-                RuntimeStatus::ContinuedAsNew,
-            ],
-            "suspend",
-        )
-        .await
+        self.control(instance_id, event, &LIVE, "suspend").await
     }
 
     /// Resumes a suspended instance; the events that arrived while it was suspended are
-    /// applied in arrival order.
+    /// applied in arrival order. Queued like [`suspend`](Self::suspend) for any instance that
+    /// has not finished (Durable Functions' `ResumeAsync`); resuming one that is not
+    /// suspended is a no-op when applied.
     ///
     /// # Errors
-    /// [`ClientError::InstanceNotFound`], or [`ClientError::InvalidState`] unless it is
-    /// Suspended.
+    /// [`ClientError::InstanceNotFound`], or [`ClientError::InvalidState`] when it has
+    /// finished.
     pub async fn resume(
         &self,
         instance_id: &InstanceId,
@@ -349,8 +344,7 @@ impl DurableClient {
                 reason: reason.map(str::to_owned),
             },
         );
-        self.control(instance_id, event, &[RuntimeStatus::Suspended], "resume")
-            .await
+        self.control(instance_id, event, &LIVE, "resume").await
     }
 
     /// Deletes a finished instance with its history (Durable Functions'

@@ -247,8 +247,8 @@ async fn instance_routes_and_their_status_codes() {
     wait_running(&api, "w1").await;
     assert_eq!(
         api.post("/instances/w1/resume").await.status(),
-        StatusCode::CONFLICT,
-        "resume a running instance"
+        StatusCode::ACCEPTED,
+        "resume a running instance: queued, a no-op (as Durable Functions)"
     );
     assert_eq!(
         api.post("/instances/w1/suspend?reason=lunch")
@@ -440,8 +440,22 @@ async fn bad_input_is_refused_with_a_message() {
         .send()
         .await
         .unwrap();
-    assert_eq!(text.status(), StatusCode::BAD_REQUEST);
-    assert!(message(text).await.contains("application/json"));
+    // As in Durable Functions, a start does not check the media type: JSON is JSON.
+    assert_eq!(text.status(), StatusCode::ACCEPTED);
+    let form = api
+        .http
+        .post(api.url("/orchestrators/hello_cities"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::BAD_REQUEST);
+    let body: Value = form.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("not valid JSON"));
+    // The fields Durable Functions' clients read carry the message too.
+    assert_eq!(body["ExceptionMessage"], body["message"]);
+    assert_eq!(body["Message"], body["message"]);
 
     let unknown = api
         .post_json("/orchestrators/no_such_thing", &json!(1))
@@ -708,5 +722,79 @@ async fn entity_routes_signal_read_list_and_delete() {
         ))
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    api.stop().await;
+}
+
+/// Spellings Durable Functions' own clients use (issue #16): `/instances/` with a trailing
+/// slash, booleans as `True`/`False`, unparsable booleans ignored, date-only and zone-less
+/// times, and suspend/resume answered 202 for any unfinished instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_functions_client_spellings() {
+    let api = Api::start(None, 1 << 20).await;
+    assert_eq!(
+        api.post_json("/orchestrators/hello_cities/spelled", &json!(["Oslo"]))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    api.poll_until_done(&api.url("/instances/spelled")).await;
+
+    let listed = api
+        .get("/instances/?showInput=False&createdTimeFrom=2020-01-01&createdTimeTo=2999-01-01T00:00:00")
+        .await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    let listed: Value = listed.json().await.unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        listed[0].get("input").is_none_or(Value::is_null),
+        "showInput=False: {listed:?}"
+    );
+
+    let shown = api
+        .get("/instances/spelled?showHistory=True&showInput=maybe")
+        .await;
+    assert_eq!(shown.status(), StatusCode::OK);
+    let shown: Value = shown.json().await.unwrap();
+    assert!(
+        shown["historyEvents"].is_array(),
+        "showHistory=True: {shown}"
+    );
+    assert_eq!(
+        shown["input"],
+        json!(["Oslo"]),
+        "an unparsable boolean is ignored"
+    );
+
+    let bad_time = api.get("/instances/?createdTimeFrom=yesterday").await;
+    assert_eq!(bad_time.status(), StatusCode::BAD_REQUEST);
+
+    // Purge by filter through the trailing-slash route.
+    let purged = api
+        .delete("/instances/?createdTimeFrom=2020-01-01&runtimeStatus=Completed")
+        .await;
+    assert_eq!(purged.status(), StatusCode::OK);
+    assert_eq!(purged.json::<Value>().await.unwrap()["instancesDeleted"], 1);
+
+    // Suspend twice, resume twice: 202 each; the instance ends running and completes.
+    assert_eq!(
+        api.post("/orchestrators/waiter/flip").await.status(),
+        StatusCode::ACCEPTED
+    );
+    for op in ["suspend", "suspend", "resume", "resume"] {
+        assert_eq!(
+            api.post(&format!("/instances/flip/{op}")).await.status(),
+            StatusCode::ACCEPTED,
+            "{op}"
+        );
+    }
+    assert_eq!(
+        api.post_json("/instances/flip/raiseEvent/go", &json!(7))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let done = api.poll_until_done(&api.url("/instances/flip")).await;
+    assert_eq!(done["output"], json!(7));
     api.stop().await;
 }

@@ -830,40 +830,17 @@ async fn terminate_suspend_resume_and_their_invalid_transitions() {
             .await
             .unwrap();
         wait_until_running(&client, waiting.instance_id()).await;
-        let resume_running = client
-            .resume(waiting.instance_id(), None)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                resume_running,
-                ClientError::InvalidState {
-                    status: RuntimeStatus::Running,
-                    ..
-                }
-            ),
-            "{resume_running:?}"
-        );
+        // As in Durable Functions, a redundant resume is queued and a no-op when applied
+        // (the history below holds one suspend and one resume).
+        client.resume(waiting.instance_id(), None).await.unwrap();
 
         client
             .suspend(waiting.instance_id(), Some("maintenance"))
             .await
             .unwrap();
         wait_for_status(&client, waiting.instance_id(), RuntimeStatus::Suspended).await;
-        let again = client
-            .suspend(waiting.instance_id(), None)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                again,
-                ClientError::InvalidState {
-                    status: RuntimeStatus::Suspended,
-                    ..
-                }
-            ),
-            "{again:?}"
-        );
+        // Suspending a suspended instance: queued, a no-op when applied.
+        client.suspend(waiting.instance_id(), None).await.unwrap();
         for (name, value) in [("x", 1), ("x", 2), ("y", 3)] {
             client
                 .raise_event(waiting.instance_id(), name, &value)
@@ -1031,6 +1008,35 @@ async fn waiting_without_a_deadline_returns_the_result() {
             handle.wait_for_completion(Duration::MAX).await.unwrap(),
             8,
             "{backend:?}"
+        );
+        runtime.shutdown().await;
+    }
+}
+
+/// A suspend followed at once by a resume (before the suspend is applied) ends Running, as
+/// in Durable Functions: both are queued and applied in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_then_resume_at_once_ends_running() {
+    for backend in BACKENDS {
+        let runtime = runtime(backend).await;
+        let client = runtime.client();
+        let handle = client
+            .start_orchestration(TwoEvents, ())
+            .instance_id("flicker")
+            .await
+            .unwrap();
+        client.suspend(handle.instance_id(), None).await.unwrap();
+        client.resume(handle.instance_id(), None).await.unwrap();
+        for (name, value) in [("x", 1), ("x", 2), ("y", 3)] {
+            client
+                .raise_event(handle.instance_id(), name, &value)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            handle.wait_for_completion(WAIT).await.unwrap(),
+            [1, 2, 3],
+            "{backend:?}: not left suspended"
         );
         runtime.shutdown().await;
     }

@@ -125,9 +125,12 @@ async fn delete(
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ListQuery {
+    #[serde(default, deserialize_with = "super::query::lenient_time")]
     last_operation_time_from: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "super::query::lenient_time")]
     last_operation_time_to: Option<DateTime<Utc>>,
     top: Option<usize>,
+    #[serde(default, deserialize_with = "super::query::lenient_bool")]
     fetch_state: Option<bool>,
 }
 

@@ -41,7 +41,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            Json(serde_json::json!({ "message": self.message })),
+            // `message` is ours; `Message` and `ExceptionMessage` are the fields of ASP.NET's
+            // error body that Durable Functions' clients read (the Python client raises a
+            // `KeyError` without `ExceptionMessage`, hiding the message).
+            Json(serde_json::json!({
+                "message": self.message,
+                "Message": self.message,
+                "ExceptionMessage": self.message,
+            })),
         )
             .into_response()
     }

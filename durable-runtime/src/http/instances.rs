@@ -29,6 +29,8 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/orchestrators/{name}", post(start))
         .route("/orchestrators/{name}/{instance_id}", post(start_with_id))
         .route("/instances", get(list).delete(purge_many))
+        // Durable Functions trims the path: its clients list and purge through `/instances/`.
+        .route("/instances/", get(list).delete(purge_many))
         .route("/instances/{instance_id}", get(status).delete(purge_one))
         .route(
             "/instances/{instance_id}/raiseEvent/{event}",
@@ -148,20 +150,13 @@ pub(super) fn body_is_json(headers: &HeaderMap) -> bool {
         })
 }
 
-/// The request body as a JSON payload: empty means `null`; anything else must be JSON with
-/// `Content-Type: application/json`.
-fn json_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Payload, ApiError> {
+/// A start's body as a JSON payload: empty means `null`; anything else must be JSON,
+/// whatever its `Content-Type` says (Durable Functions does not check the media type of a
+/// start, and `curl -d` sends `application/x-www-form-urlencoded`).
+fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Payload, ApiError> {
     let body = body?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Payload::null());
-    }
-    if !body_is_json(headers) {
-        return Err(ApiError::bad_request(
-            "the body must be JSON sent with `Content-Type: application/json`",
-        ));
     }
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
@@ -177,6 +172,7 @@ struct WaitQuery {
     /// Seconds between checks (Durable Functions'; must not exceed `timeout`).
     polling_interval: Option<f64>,
     /// For restart.
+    #[serde(default, deserialize_with = "super::query::lenient_bool")]
     restart_with_new_instance_id: Option<bool>,
 }
 
@@ -215,7 +211,7 @@ async fn start_instance(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
-    let input = json_body(&headers, body)?;
+    let input = json_body(body)?;
     if let Some(id) = &id {
         instance_id(id)?;
     }
@@ -262,9 +258,13 @@ async fn wait_or_accept(
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StatusQuery {
+    #[serde(default, deserialize_with = "super::query::lenient_bool")]
     show_history: Option<bool>,
+    #[serde(default, deserialize_with = "super::query::lenient_bool")]
     show_history_output: Option<bool>,
+    #[serde(default, deserialize_with = "super::query::lenient_bool")]
     show_input: Option<bool>,
+    #[serde(default, deserialize_with = "super::query::lenient_bool")]
     return_internal_server_error_on_failure: Option<bool>,
 }
 
@@ -341,9 +341,12 @@ async fn status(
 #[serde(rename_all = "camelCase")]
 struct ListQuery {
     instance_id_prefix: Option<String>,
+    #[serde(default, deserialize_with = "super::query::lenient_time")]
     created_time_from: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "super::query::lenient_time")]
     created_time_to: Option<DateTime<Utc>>,
     runtime_status: Option<String>,
+    #[serde(default, deserialize_with = "super::query::lenient_bool")]
     show_input: Option<bool>,
     top: Option<usize>,
 }
@@ -432,7 +435,9 @@ async fn purge_one(
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PurgeManyQuery {
+    #[serde(default, deserialize_with = "super::query::lenient_time")]
     created_time_from: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "super::query::lenient_time")]
     created_time_to: Option<DateTime<Utc>>,
     runtime_status: Option<String>,
 }
@@ -485,6 +490,7 @@ async fn raise_event(
 #[derive(Debug, Deserialize)]
 struct ReasonQuery {
     reason: Option<String>,
+    #[serde(default, deserialize_with = "super::query::lenient_bool")]
     recursive: Option<bool>,
 }
 

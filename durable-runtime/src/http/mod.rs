@@ -12,6 +12,7 @@
 mod entities;
 mod error;
 mod instances;
+mod query;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

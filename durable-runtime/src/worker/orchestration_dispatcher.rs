@@ -842,6 +842,12 @@ async fn prepare_turn(
                 commit.consumed.push(message.id);
             }
             EventKind::ExecutionSuspended { .. } => {
+                // Events queued before the suspend run first (this turn); the suspend stays
+                // queued for the next one. Consuming it now would drop them unapplied, e.g.
+                // the `ExecutionStarted` of an instance suspended while Pending.
+                if !suspended && !new_events.is_empty() {
+                    break;
+                }
                 commit.consumed.push(message.id);
                 if !suspended {
                     suspended = true;
