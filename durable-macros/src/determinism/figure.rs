@@ -111,9 +111,11 @@ fn run(case: &Case) -> Finding {
 fn case_list_figure() {
     let mut by_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut missed = Vec::new();
-    // `DURABLE_CASE_BATCH=2` measures the second batch (`violations-2.rs`, `clean-2.rs`).
+    // `DURABLE_CASE_BATCH=2` measures the second batch (`violations-2.rs`, `clean-2.rs`),
+    // `DURABLE_CASE_BATCH=3` the third.
     let batch = match std::env::var("DURABLE_CASE_BATCH").as_deref() {
         Ok("2") => "-2",
+        Ok("3") => "-3",
         _ => "",
     };
     for case in cases(&format!("violations{batch}.rs")) {
