@@ -90,11 +90,27 @@ fn run(case: &Case) -> Finding {
         context_ident(&case.func).unwrap_or_else(|| syn::Ident::new("ctx", Span::call_site()));
     let mut func = case.func.clone();
     let checked = check_body(&cx, &func.sig.inputs, &mut func.block, Some(&context), &[]);
+    let detail = std::env::var_os("DURABLE_CASE_DETAIL").is_some();
     let errors = match cx.check() {
         Ok(()) => 0,
-        Err(error) => error.into_iter().count(),
+        Err(error) => {
+            if detail {
+                for e in error.clone() {
+                    println!("DETAIL {}: {e}", case.name);
+                }
+            }
+            error.into_iter().count()
+        }
     };
     let warnings = checked.warnings.to_string().matches("deprecated").count();
+    if detail {
+        for root in &checked.probed {
+            println!("DETAIL {}: probe on `{root}`", case.name);
+        }
+        if !checked.warnings.is_empty() {
+            println!("DETAIL {}: hash_iteration warning", case.name);
+        }
+    }
     let firing_probes = checked
         .probed
         .iter()
