@@ -98,7 +98,9 @@ pub(super) fn endless(expr: &Expr, resolve: &dyn Fn(&syn::Path) -> Vec<String>) 
                     Some("repeat" | "repeat_with") => in_iter,
                     // `successors(first, |x| Some(..))`, `from_fn(|| Some(..))`: the
                     // closure never says `None`.
-                    Some("successors") => in_iter && call.args.iter().nth(1).is_some_and(always_some),
+                    Some("successors") => {
+                        in_iter && call.args.iter().nth(1).is_some_and(always_some)
+                    }
                     Some("from_fn") => in_iter && call.args.first().is_some_and(always_some),
                     _ => false,
                 }

@@ -245,7 +245,11 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Spawn, Prefix(&["threadpool"]), THREAD_POOL),
     PathRule(Rule::Spawn, Suffix(&["ThreadPool", "new"]), THREAD_POOL),
     PathRule(Rule::Spawn, Suffix(&["ThreadPool", "default"]), THREAD_POOL),
-    PathRule(Rule::Spawn, Suffix(&["ThreadPool", "with_name"]), THREAD_POOL),
+    PathRule(
+        Rule::Spawn,
+        Suffix(&["ThreadPool", "with_name"]),
+        THREAD_POOL,
+    ),
     PathRule(Rule::Spawn, Suffix(&["spawn_blocking"]), None),
     PathRule(Rule::Spawn, Suffix(&["spawn_local"]), None),
     PathRule(Rule::Spawn, Suffix(&["block_in_place"]), RUNTIME),
@@ -479,7 +483,16 @@ pub(crate) const PICKING_METHODS: &[&str] = &[
 
 /// Methods that pick elements of a `Vec` by position (`keys.first()`), order-sensitive
 /// when the `Vec` holds a hash iteration's order.
-pub(crate) const VEC_PICKING_METHODS: &[&str] = &["first", "last", "pop", "get", "split_first", "split_last", "swap_remove", "truncate"];
+pub(crate) const VEC_PICKING_METHODS: &[&str] = &[
+    "first",
+    "last",
+    "pop",
+    "get",
+    "split_first",
+    "split_last",
+    "swap_remove",
+    "truncate",
+];
 
 /// Methods that change a `static mut` they are called on (inside `unsafe`).
 pub(crate) const MUTATING_METHODS: &[&str] = &[

@@ -1115,7 +1115,10 @@ fn lazy_globals_read_with_get_and_concurrent_maps_written() {
             let e = COUNTS.entry(k).or_insert(0);
         }),
     ] {
-        assert_one(body, &["is not allowed in an orchestrator", "rule `global_state`"]);
+        assert_one(
+            body,
+            &["is not allowed in an orchestrator", "rule `global_state`"],
+        );
     }
     // Lookups in a table with an argument: a `const` or immutable static can be that.
     for body in [
@@ -1136,7 +1139,12 @@ fn lazy_globals_read_with_get_and_concurrent_maps_written() {
 #[test]
 fn macro_paths_and_more_sources() {
     for (body, needle) in [
-        (parse_quote!({ let id = nanoid::nanoid!(); }), "`nanoid::nanoid!`"),
+        (
+            parse_quote!({
+                let id = nanoid::nanoid!();
+            }),
+            "`nanoid::nanoid!`",
+        ),
         (
             parse_quote!({
                 use nanoid::nanoid;
@@ -1152,15 +1160,60 @@ fn macro_paths_and_more_sources() {
             }),
             "thread pool",
         ),
-        (parse_quote!({ smol::spawn(async {}); }), "`smol::spawn`"),
-        (parse_quote!({ async_std::task::sleep(d).await; }), "rule `sleep`"),
-        (parse_quote!({ let d = chrono::Utc::today(); }), "rule `wall_clock`"),
-        (parse_quote!({ let u = dotenvy::var("X"); }), "rule `env`"),
-        (parse_quote!({ let s = sysinfo::System::new_all(); }), "rule `env`"),
-        (parse_quote!({ sqlx::query("x").execute(&pool).await?; }), "database"),
-        (parse_quote!({ let r = ureq::get(url).call(); }), "rule `io`"),
-        (parse_quote!({ let id = cuid2::create_id(); }), "rule `randomness`"),
-        (parse_quote!({ let r = ring::rand::SystemRandom::new(); }), "rule `randomness`"),
+        (
+            parse_quote!({
+                smol::spawn(async {});
+            }),
+            "`smol::spawn`",
+        ),
+        (
+            parse_quote!({
+                async_std::task::sleep(d).await;
+            }),
+            "rule `sleep`",
+        ),
+        (
+            parse_quote!({
+                let d = chrono::Utc::today();
+            }),
+            "rule `wall_clock`",
+        ),
+        (
+            parse_quote!({
+                let u = dotenvy::var("X");
+            }),
+            "rule `env`",
+        ),
+        (
+            parse_quote!({
+                let s = sysinfo::System::new_all();
+            }),
+            "rule `env`",
+        ),
+        (
+            parse_quote!({
+                sqlx::query("x").execute(&pool).await?;
+            }),
+            "database",
+        ),
+        (
+            parse_quote!({
+                let r = ureq::get(url).call();
+            }),
+            "rule `io`",
+        ),
+        (
+            parse_quote!({
+                let id = cuid2::create_id();
+            }),
+            "rule `randomness`",
+        ),
+        (
+            parse_quote!({
+                let r = ring::rand::SystemRandom::new();
+            }),
+            "rule `randomness`",
+        ),
     ] {
         assert_one(body, &[needle]);
     }
