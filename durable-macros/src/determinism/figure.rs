@@ -90,11 +90,27 @@ fn run(case: &Case) -> Finding {
         context_ident(&case.func).unwrap_or_else(|| syn::Ident::new("ctx", Span::call_site()));
     let mut func = case.func.clone();
     let checked = check_body(&cx, &func.sig.inputs, &mut func.block, Some(&context), &[]);
+    let detail = std::env::var_os("DURABLE_CASE_DETAIL").is_some();
     let errors = match cx.check() {
         Ok(()) => 0,
-        Err(error) => error.into_iter().count(),
+        Err(error) => {
+            if detail {
+                for e in error.clone() {
+                    println!("DETAIL {}: {e}", case.name);
+                }
+            }
+            error.into_iter().count()
+        }
     };
     let warnings = checked.warnings.to_string().matches("deprecated").count();
+    if detail {
+        for root in &checked.probed {
+            println!("DETAIL {}: probe on `{root}`", case.name);
+        }
+        if !checked.warnings.is_empty() {
+            println!("DETAIL {}: hash_iteration warning", case.name);
+        }
+    }
     let firing_probes = checked
         .probed
         .iter()
@@ -111,9 +127,11 @@ fn run(case: &Case) -> Finding {
 fn case_list_figure() {
     let mut by_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut missed = Vec::new();
-    // `DURABLE_CASE_BATCH=2` measures the second batch (`violations-2.rs`, `clean-2.rs`).
+    // `DURABLE_CASE_BATCH=2` measures the second batch (`violations-2.rs`, `clean-2.rs`),
+    // `DURABLE_CASE_BATCH=3` the third.
     let batch = match std::env::var("DURABLE_CASE_BATCH").as_deref() {
         Ok("2") => "-2",
+        Ok("3") => "-3",
         _ => "",
     };
     for case in cases(&format!("violations{batch}.rs")) {

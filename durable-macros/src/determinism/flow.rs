@@ -20,11 +20,68 @@ pub(super) fn literal_bool(expr: &Expr) -> Option<bool> {
             expr,
             ..
         }) => literal_bool(expr).map(|value| !value),
+        // `x && false` is false and `x || true` is true whatever `x` is.
+        Expr::Binary(binary) => {
+            let (left, right) = (literal_bool(&binary.left), literal_bool(&binary.right));
+            match binary.op {
+                syn::BinOp::And(_) if left == Some(false) || right == Some(false) => Some(false),
+                syn::BinOp::And(_) if left == Some(true) => right,
+                syn::BinOp::And(_) if right == Some(true) => left,
+                syn::BinOp::Or(_) if left == Some(true) || right == Some(true) => Some(true),
+                syn::BinOp::Or(_) if left == Some(false) => right,
+                syn::BinOp::Or(_) if right == Some(false) => left,
+                _ => None,
+            }
+        }
         _ => None,
     }
 }
 
+/// True when `closure` always returns `Some(..)`: the body, or its tail expression, is a
+/// `Some(..)` call with no `?`, `return` or `None` in it.
+fn always_some(closure: &Expr) -> bool {
+    let Expr::Closure(closure) = closure else {
+        return false;
+    };
+    let mut tail = &*closure.body;
+    while let Expr::Block(block) = tail {
+        match block.block.stmts.last() {
+            Some(syn::Stmt::Expr(expr, None)) => tail = expr,
+            _ => return false,
+        }
+    }
+    let Expr::Call(call) = tail else {
+        return false;
+    };
+    let is_some = matches!(&*call.func, Expr::Path(path) if path.path.is_ident("Some"));
+    let mut escapes = Escapes(false);
+    escapes.visit_expr(&closure.body);
+    is_some && !escapes.0
+}
+
+/// Finds a `?`, `return` or `None` in a closure body.
+struct Escapes(bool);
+
+impl<'ast> Visit<'ast> for Escapes {
+    fn visit_expr_try(&mut self, _: &'ast syn::ExprTry) {
+        self.0 = true;
+    }
+
+    fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
+        self.0 = true;
+    }
+
+    fn visit_expr_path(&mut self, node: &'ast syn::ExprPath) {
+        if node.path.is_ident("None") {
+            self.0 = true;
+        }
+    }
+
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+}
+
 /// True when iterating `expr` never ends by itself: an open range (`0..`), `iter::repeat`,
+/// `iter::successors` / `iter::from_fn` whose closure always returns `Some(..)`,
 /// `.cycle()`, or one of them behind adaptors that keep it endless (`.step_by(..)`,
 /// `.map(..)`); `take`, `take_while`, `zip` and `map_while` bound it.
 pub(super) fn endless(expr: &Expr, resolve: &dyn Fn(&syn::Path) -> Vec<String>) -> bool {
@@ -36,9 +93,17 @@ pub(super) fn endless(expr: &Expr, resolve: &dyn Fn(&syn::Path) -> Vec<String>) 
             Expr::Path(path) => {
                 let segments = resolve(&path.path);
                 let n = segments.len();
-                n >= 2
-                    && segments[n - 2] == "iter"
-                    && (segments[n - 1] == "repeat" || segments[n - 1] == "repeat_with")
+                let in_iter = n >= 2 && segments[n - 2] == "iter";
+                match segments.last().map(String::as_str) {
+                    Some("repeat" | "repeat_with") => in_iter,
+                    // `successors(first, |x| Some(..))`, `from_fn(|| Some(..))`: the
+                    // closure never says `None`.
+                    Some("successors") => {
+                        in_iter && call.args.iter().nth(1).is_some_and(always_some)
+                    }
+                    Some("from_fn") => in_iter && call.args.first().is_some_and(always_some),
+                    _ => false,
+                }
             }
             _ => false,
         },

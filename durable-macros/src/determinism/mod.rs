@@ -95,6 +95,8 @@ pub(crate) fn check_body(
         hash_sites: HashSet::new(),
         probes: HashMap::new(),
         scanned_macros: HashSet::new(),
+        seeded_locals: HashSet::new(),
+        durable_ahead: false,
         warnings: Vec::new(),
     };
     for input in inputs {
@@ -148,6 +150,12 @@ struct Walker<'a> {
     probes: HashMap<usize, (Span, String)>,
     /// Local `macro_rules!` whose bodies were scanned.
     scanned_macros: HashSet<String>,
+    /// Locals holding a generator made from a seed (`StdRng::seed_from_u64(seed)`): random
+    /// methods on them, or handed them, repeat on replay.
+    seeded_locals: HashSet<String>,
+    /// The statement being walked, or one after it in an enclosing block, makes a durable
+    /// call: an element picked by hash order here can reach it.
+    durable_ahead: bool,
     warnings: Vec<(Span, String)>,
 }
 
@@ -336,6 +344,24 @@ impl Walker<'_> {
             self.report(Rule::GlobalState, path, message);
             return true;
         }
+        // A qualified or imported macro path is matched like any path (`nanoid::nanoid!()`,
+        // `use nanoid::nanoid; nanoid!(10)`); a bare name is left to the local macros.
+        // A path that matches as written is taken as written: `use nanoid::nanoid` names
+        // the macro, not the crate in `nanoid::nanoid!()`.
+        let resolved = if segments.len() >= 2 && rules::match_path(segments).is_some() {
+            None
+        } else {
+            self.scope.resolve(segments)
+        };
+        let full = resolved.as_deref().unwrap_or(segments);
+        if full.len() >= 2
+            && let Some(matched) = rules::match_path(full)
+        {
+            let written = format!("{}!", segments.join("::"));
+            let resolved = resolved.map(|r| format!("{}!", r.join("::")));
+            self.report_match(&matched, path, &written, resolved.as_deref());
+            return true;
+        }
         if segments.len() == 1
             && let Some(body) = self.scope.macros.get(last)
             && self.scanned_macros.insert(last.clone())
@@ -367,6 +393,36 @@ impl Walker<'_> {
 }
 
 impl<'ast> Visit<'ast> for Walker<'_> {
+    fn visit_block(&mut self, node: &'ast syn::Block) {
+        let outer = self.durable_ahead;
+        let context = self.context.clone();
+        let mut ahead = vec![outer; node.stmts.len()];
+        let mut later = outer;
+        for (i, stmt) in node.stmts.iter().enumerate().rev() {
+            later = later
+                || flow::makes_durable_call(context.as_deref(), stmt, |scan, stmt| {
+                    scan.visit_stmt(stmt);
+                });
+            ahead[i] = later;
+        }
+        for (stmt, ahead) in node.stmts.iter().zip(ahead) {
+            self.durable_ahead = ahead;
+            self.visit_stmt(stmt);
+        }
+        self.durable_ahead = outer;
+    }
+
+    /// `keys[0]` on keys collected from a hash iteration, unsorted.
+    fn visit_expr_index(&mut self, node: &'ast syn::ExprIndex) {
+        if self.durable_ahead
+            && let Some(place) = place_text(&node.expr)
+            && self.ordered_from_hash.contains_key(&place)
+        {
+            self.hash_site(&node.expr);
+        }
+        visit::visit_expr_index(self, node);
+    }
+
     fn visit_expr_path(&mut self, node: &'ast syn::ExprPath) {
         if !self.check_path(node.qself.as_ref(), &node.path, node)
             && let Some(name) = node.path.get_ident().map(ToString::to_string)
@@ -540,11 +596,19 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             }
             self.ordered_from_hash.remove(&name);
             self.flagged_locals.remove(&name);
+            self.seeded_locals.remove(&name);
             if let Some(init) = init {
+                if syntax::calls_seeded_constructor(init) {
+                    self.seeded_locals.insert(name.clone());
+                }
                 if let Some(rule) = self.chain_rule(init) {
                     self.flagged_locals.insert(name.clone(), rule);
                 }
+                // A hash collection built from an iteration does not keep its order (and
+                // is judged as a hash collection where it is iterated).
                 if !ordered
+                    && !annotated
+                    && !built
                     && let Some(call) = iterating_call(init)
                     && !self.makes_durable_call_expr(init)
                     && let Expr::MethodCall(method_call) = call
@@ -591,7 +655,11 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                 .and_then(|place| self.flagged_locals.get(&place).copied())
                 == Some(matched.rule)
                 || self.chain_rule(&node.receiver) == Some(matched.rule);
-            if !receiver_flagged {
+            let seeded = matched.rule == Rule::Randomness
+                && std::iter::once(&*node.receiver)
+                    .chain(node.args.iter())
+                    .any(|e| place_text(e).is_some_and(|p| self.seeded_locals.contains(&p)));
+            if !receiver_flagged && !seeded {
                 let what = match place_text(&node.receiver) {
                     Some(place) => format!("{place}.{method}()"),
                     None => format!(".{method}()"),
@@ -599,9 +667,11 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                 self.report_match(&matched, &node.method, &what, None);
             }
         }
-        if rules::GLOBAL_STATE_METHODS.contains(&method.as_str())
-            && let Some(name) = self.outside_static(&node.receiver)
-        {
+        let global_read = rules::GLOBAL_STATE_METHODS.contains(&method.as_str())
+            || (node.args.is_empty()
+                && rules::GLOBAL_STATE_NULLARY_METHODS.contains(&method.as_str()))
+            || (self.unsafe_depth == 0 && rules::GLOBAL_STATE_WRITES.contains(&method.as_str()));
+        if global_read && let Some(name) = self.outside_static(&node.receiver) {
             let message = Rule::GlobalState.message(&format!("{name}.{method}(..)"), None, None);
             let (receiver, dot, ident) = (&node.receiver, &node.dot_token, &node.method);
             self.report(Rule::GlobalState, quote!(#receiver #dot #ident), message);
@@ -613,6 +683,7 @@ impl<'ast> Visit<'ast> for Walker<'_> {
         {
             self.ordered_from_hash.remove(&place);
         }
+        self.picked_by_order(node, &method);
         if node
             .args
             .iter()
@@ -626,6 +697,26 @@ impl<'ast> Visit<'ast> for Walker<'_> {
 }
 
 impl Walker<'_> {
+    /// An element picked from a hash iteration by position or among ties
+    /// (`map.keys().next()`, `.iter().max_by_key(..)`, `.find(..)`, `keys.first()` on keys
+    /// collected unsorted), where a durable call follows: which element it is differs
+    /// between processes, so the call that follows can differ on replay.
+    fn picked_by_order(&mut self, node: &syn::ExprMethodCall, method: &str) {
+        if !self.durable_ahead {
+            return;
+        }
+        if rules::PICKING_METHODS.contains(&method)
+            && let Some(origin) = iterating_call(&node.receiver)
+        {
+            self.hash_site(origin);
+        } else if rules::VEC_PICKING_METHODS.contains(&method)
+            && let Some(place) = place_text(&node.receiver)
+            && self.ordered_from_hash.contains_key(&place)
+        {
+            self.hash_site(&node.receiver);
+        }
+    }
+
     /// Inside `unsafe`, a write to a `SCREAMING_CASE` name that is not a `const` is a write
     /// to a `static mut` (reads are left alone: a walker cannot tell them from constants).
     fn written_static(&mut self, place: &Expr) {

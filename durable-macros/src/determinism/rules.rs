@@ -116,7 +116,7 @@ impl Rule {
                 "end it with `break` or `return`, or restart with a fresh history using `ctx.continue_as_new(input)`",
             ),
             Rule::HashIteration => (
-                "its iteration order differs between processes, so durable calls made while iterating can be replayed in another order",
+                "its iteration order differs between processes, so durable calls made while iterating, or with an element picked by that order (`.next()`, `.find(..)`, `.max_by_key(..)` among ties), can differ on replay",
                 "use a `BTreeMap`/`BTreeSet`, or sort the entries first",
             ),
         };
@@ -126,10 +126,10 @@ impl Rule {
         match self {
             Rule::UnboundedLoop => format!("{why}; {instead} (rule `{allow}`)"),
             Rule::HashIteration if what.is_empty() => format!(
-                "iterating a `HashMap`/`HashSet` while making durable calls: {why}; {instead} (rule `{allow}`)"
+                "iterating a `HashMap`/`HashSet` where its order reaches durable calls: {why}; {instead} (rule `{allow}`)"
             ),
             Rule::HashIteration => format!(
-                "iterating `{what}`, a `HashMap`/`HashSet`, while making durable calls: {why}; {instead} (rule `{allow}`)"
+                "iterating `{what}`, a `HashMap`/`HashSet`, where its order reaches durable calls: {why}; {instead} (rule `{allow}`)"
             ),
             _ => format!(
                 "`{what}`{resolved} is not allowed in an orchestrator: {why}; {instead} (rule `{allow}`)"
@@ -161,6 +161,11 @@ const HASH_SEED: Option<&str> = Some(
 const RAYON: Option<&str> =
     Some("it runs work on rayon's thread pool, which the history does not track");
 const RUNTIME: Option<&str> = Some("it runs work on a tokio runtime the history does not track");
+const THREAD_POOL: Option<&str> =
+    Some("it runs work on a thread pool, which the history does not track");
+const DATABASE: Option<&str> = Some(
+    "a database query is I/O the history does not record, so it runs again on every replay and may see other rows",
+);
 
 /// The path rules, in matching order.
 const PATH_RULES: &[PathRule] = &[
@@ -180,6 +185,10 @@ const PATH_RULES: &[PathRule] = &[
     ),
     PathRule(Rule::WallClock, Suffix(&["Timestamp", "now"]), None),
     PathRule(Rule::WallClock, Suffix(&["Zoned", "now"]), None),
+    PathRule(Rule::WallClock, Suffix(&["Utc", "today"]), None),
+    PathRule(Rule::WallClock, Suffix(&["Local", "today"]), None),
+    PathRule(Rule::WallClock, Prefix(&["coarsetime"]), None),
+    PathRule(Rule::WallClock, Prefix(&["quanta"]), None),
     PathRule(Rule::Randomness, Suffix(&["thread_rng"]), None),
     PathRule(Rule::Randomness, Suffix(&["rand", "random"]), None),
     PathRule(Rule::Randomness, Suffix(&["rand", "rng"]), None),
@@ -193,6 +202,11 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Randomness, Suffix(&["Ulid", "new"]), None),
     PathRule(Rule::Randomness, Prefix(&["fastrand"]), None),
     PathRule(Rule::Randomness, Prefix(&["getrandom"]), None),
+    PathRule(Rule::Randomness, Prefix(&["nanoid"]), None),
+    PathRule(Rule::Randomness, Prefix(&["cuid"]), None),
+    PathRule(Rule::Randomness, Prefix(&["cuid2"]), None),
+    PathRule(Rule::Randomness, Suffix(&["SystemRandom", "new"]), None),
+    PathRule(Rule::Randomness, Prefix(&["ring", "rand"]), None),
     PathRule(Rule::Randomness, Suffix(&["RandomState", "new"]), HASH_SEED),
     PathRule(
         Rule::Randomness,
@@ -213,6 +227,10 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Sleep, Suffix(&["thread", "sleep_ms"]), None),
     PathRule(Rule::Sleep, Suffix(&["thread", "park_timeout"]), None),
     PathRule(Rule::Sleep, Suffix(&["time", "sleep"]), None),
+    PathRule(Rule::Sleep, Suffix(&["task", "sleep"]), None),
+    PathRule(Rule::Sleep, Suffix(&["Timer", "after"]), None),
+    PathRule(Rule::Sleep, Suffix(&["Timer", "at"]), None),
+    PathRule(Rule::Sleep, Suffix(&["Timer", "interval"]), None),
     PathRule(Rule::Sleep, Suffix(&["sleep_until"]), None),
     PathRule(Rule::Sleep, Suffix(&["time", "timeout"]), None),
     PathRule(Rule::Sleep, Suffix(&["timeout_at"]), None),
@@ -221,6 +239,17 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Sleep, Suffix(&["Delay", "new"]), None),
     PathRule(Rule::Spawn, Suffix(&["tokio", "spawn"]), None),
     PathRule(Rule::Spawn, Suffix(&["task", "spawn"]), None),
+    PathRule(Rule::Spawn, Suffix(&["smol", "spawn"]), None),
+    PathRule(Rule::Spawn, Suffix(&["smol", "block_on"]), None),
+    PathRule(Rule::Spawn, Suffix(&["task", "block_on"]), None),
+    PathRule(Rule::Spawn, Prefix(&["threadpool"]), THREAD_POOL),
+    PathRule(Rule::Spawn, Suffix(&["ThreadPool", "new"]), THREAD_POOL),
+    PathRule(Rule::Spawn, Suffix(&["ThreadPool", "default"]), THREAD_POOL),
+    PathRule(
+        Rule::Spawn,
+        Suffix(&["ThreadPool", "with_name"]),
+        THREAD_POOL,
+    ),
     PathRule(Rule::Spawn, Suffix(&["spawn_blocking"]), None),
     PathRule(Rule::Spawn, Suffix(&["spawn_local"]), None),
     PathRule(Rule::Spawn, Suffix(&["block_in_place"]), RUNTIME),
@@ -250,6 +279,10 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Env, Prefix(&["hostname"]), PROCESS_ID),
     PathRule(Rule::Env, Prefix(&["gethostname"]), PROCESS_ID),
     PathRule(Rule::Env, Prefix(&["num_cpus"]), PROCESS_ID),
+    PathRule(Rule::Env, Prefix(&["sysinfo"]), PROCESS_ID),
+    PathRule(Rule::Env, Prefix(&["dotenvy"]), None),
+    PathRule(Rule::Env, Prefix(&["dotenv"]), None),
+    PathRule(Rule::Env, Prefix(&["envy"]), None),
     PathRule(Rule::Io, Suffix(&["fs", "*"]), None),
     PathRule(Rule::Io, Suffix(&["File", "open"]), None),
     PathRule(Rule::Io, Suffix(&["File", "create"]), None),
@@ -262,7 +295,21 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Io, Suffix(&["Command", "new"]), None),
     PathRule(Rule::Io, Suffix(&["io", "stdin"]), None),
     PathRule(Rule::Io, Prefix(&["reqwest"]), None),
+    PathRule(Rule::Io, Prefix(&["ureq"]), None),
+    PathRule(Rule::Io, Prefix(&["surf"]), None),
+    PathRule(Rule::Io, Prefix(&["isahc"]), None),
+    PathRule(Rule::Io, Prefix(&["attohttpc"]), None),
+    PathRule(Rule::Io, Prefix(&["sqlx"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["tokio_postgres"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["postgres"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["rusqlite"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["redis"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["mongodb"]), DATABASE),
 ];
+
+/// Constructors of a random generator from a seed: what they make repeats on replay, so
+/// neither the path nor the random methods called on the result (or with it) break a rule.
+pub(crate) const SEEDED_CONSTRUCTORS: &[&str] = &["seed_from_u64", "from_seed", "with_seed"];
 
 /// A path rule that matched.
 pub(crate) struct Matched {
@@ -273,6 +320,13 @@ pub(crate) struct Matched {
 
 /// The rule `segments` (a path, leading `::` dropped) breaks, if any.
 pub(crate) fn match_path(segments: &[String]) -> Option<Matched> {
+    // A generator seeded from a value is deterministic (`fastrand::Rng::with_seed(seed)`).
+    if segments
+        .last()
+        .is_some_and(|last| SEEDED_CONSTRUCTORS.contains(&last.as_str()))
+    {
+        return None;
+    }
     PATH_RULES.iter().find_map(|PathRule(rule, pattern, note)| {
         let matched = match pattern {
             Suffix(suffix) => {
@@ -395,6 +449,50 @@ pub(crate) fn interior_mutable(type_name: &str) -> bool {
                 | "DashMap"
         )
 }
+
+/// Methods with no arguments that read a lazily set global (`OnceLock::get`,
+/// `OnceCell::get`) when called on a `SCREAMING_CASE` static; with an argument (`.get(i)`,
+/// `.get(key)`) they are lookups in a table, which a `const` or an immutable static can be.
+pub(crate) const GLOBAL_STATE_NULLARY_METHODS: &[&str] = &["get", "get_mut", "wait", "into_inner"];
+
+/// Methods that change a collection through `&self` when called on a `SCREAMING_CASE`
+/// static outside `unsafe`: only interior mutability (`DashMap`, a concurrent map) allows it.
+pub(crate) const GLOBAL_STATE_WRITES: &[&str] = &[
+    "insert", "remove", "entry", "clear", "retain", "alter", "upsert", "push", "pop", "extend",
+];
+
+/// Methods that pick elements of an iteration by its position or by order among ties:
+/// on a `HashMap`/`HashSet` iteration, which one they pick differs between processes
+/// (`map.keys().next()`, `.iter().max_by_key(..)` with equal keys, `.find(..)`).
+pub(crate) const PICKING_METHODS: &[&str] = &[
+    "next",
+    "next_back",
+    "nth",
+    "last",
+    "find",
+    "find_map",
+    "position",
+    "max_by_key",
+    "min_by_key",
+    "max_by",
+    "min_by",
+    "take",
+    "skip",
+    "step_by",
+];
+
+/// Methods that pick elements of a `Vec` by position (`keys.first()`), order-sensitive
+/// when the `Vec` holds a hash iteration's order.
+pub(crate) const VEC_PICKING_METHODS: &[&str] = &[
+    "first",
+    "last",
+    "pop",
+    "get",
+    "split_first",
+    "split_last",
+    "swap_remove",
+    "truncate",
+];
 
 /// Methods that change a `static mut` they are called on (inside `unsafe`).
 pub(crate) const MUTATING_METHODS: &[&str] = &[

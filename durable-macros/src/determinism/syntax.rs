@@ -168,3 +168,22 @@ pub(super) fn root_span(expr: &Expr) -> Span {
         other => other.span(),
     }
 }
+
+/// True when `expr` is (a chain on) a call of a seeded generator's constructor:
+/// `StdRng::seed_from_u64(seed)`, `ChaCha8Rng::from_seed(bytes)`, `fastrand::Rng::with_seed(n)`.
+pub(super) fn calls_seeded_constructor(expr: &Expr) -> bool {
+    match expr {
+        Expr::Call(call) => match &*call.func {
+            Expr::Path(path) => path
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| rules::SEEDED_CONSTRUCTORS.iter().any(|c| s.ident == c)),
+            _ => false,
+        },
+        Expr::MethodCall(call) => calls_seeded_constructor(&call.receiver),
+        Expr::Try(inner) => calls_seeded_constructor(&inner.expr),
+        Expr::Paren(inner) => calls_seeded_constructor(&inner.expr),
+        _ => false,
+    }
+}

@@ -1030,3 +1030,271 @@ fn rule_ids_round_trip() {
     assert_eq!(Rule::from_id("wallclock"), None);
     assert!(Rule::all_ids().contains("`hash_iteration`"));
 }
+
+#[test]
+fn elements_picked_by_hash_order_before_a_durable_call() {
+    // Known hash locals warn; unknown receivers are probed.
+    for body in [
+        parse_quote!({
+            let m: HashMap<String, u32> = HashMap::new();
+            if let Some(k) = m.keys().next() {
+                ctx.call_activity(A, k.clone()).await?;
+            }
+        }),
+        parse_quote!({
+            let m = HashMap::new();
+            let best = m.iter().max_by_key(|(_, v)| **v);
+            ctx.call_activity(A, best).await?;
+        }),
+        parse_quote!({
+            let s: HashSet<u64> = HashSet::new();
+            let ids: Vec<u64> = s.iter().copied().collect();
+            ctx.call_activity(A, ids[0]).await?;
+        }),
+    ] {
+        let (errors, warnings, probed) = lint_full(body, &[]);
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert_eq!((warnings, probed.len()), (1, 0));
+    }
+    for body in [
+        parse_quote!({
+            let (k, _) = input.prices.iter().find(|(_, p)| **p > 0).unwrap();
+            ctx.call_activity(A, k.clone()).await?;
+        }),
+        parse_quote!({
+            let keys: Vec<_> = quotas.keys().cloned().collect();
+            if let Some(first) = keys.first() {
+                ctx.call_activity(A, first.clone()).await?;
+            }
+        }),
+    ] {
+        let (errors, warnings, probed) = lint_full(body, &[]);
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert_eq!((warnings, probed.len()), (0, 1), "{probed:?}");
+    }
+    // No durable call after the pick, an order-independent consumer, or sorted keys.
+    for body in [
+        parse_quote!({
+            ctx.call_activity(A, ()).await?;
+            let m: HashMap<String, u32> = HashMap::new();
+            let _first = m.keys().next();
+        }),
+        parse_quote!({
+            let m: HashMap<String, u32> = HashMap::new();
+            let top = m.values().copied().max();
+            let any = m.values().any(|v| *v > 3);
+            ctx.call_activity(A, (top, any, m.len())).await?;
+        }),
+        parse_quote!({
+            let m: HashMap<String, u32> = HashMap::new();
+            let mut keys: Vec<_> = m.keys().cloned().collect();
+            keys.sort();
+            ctx.call_activity(A, keys.first().cloned()).await?;
+        }),
+        parse_quote!({
+            let index: HashMap<u64, Item> = items.iter().map(|i| (i.id, i.clone())).collect();
+            ctx.call_activity(A, index.get(&1).cloned()).await?;
+        }),
+    ] {
+        let (errors, warnings, probed) = lint_full(body, &[]);
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert_eq!((warnings, probed.len()), (0, 0), "{probed:?}");
+    }
+}
+
+#[test]
+fn lazy_globals_read_with_get_and_concurrent_maps_written() {
+    for body in [
+        parse_quote!({
+            let cfg = CONFIG.get().unwrap();
+        }),
+        parse_quote!({
+            SESSIONS.insert(user, ());
+        }),
+        parse_quote!({
+            let e = COUNTS.entry(k).or_insert(0);
+        }),
+    ] {
+        assert_one(
+            body,
+            &["is not allowed in an orchestrator", "rule `global_state`"],
+        );
+    }
+    // Lookups in a table with an argument: a `const` or immutable static can be that.
+    for body in [
+        parse_quote!({
+            let limit = LIMITS.get(tier);
+            let route = ROUTES.get("email");
+            let known = NAMES.contains(&name);
+        }),
+        parse_quote!({
+            const TABLE: [u8; 2] = [1, 2];
+            let x = TABLE.get(0);
+        }),
+    ] {
+        assert_eq!(lint(body), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn macro_paths_and_more_sources() {
+    for (body, needle) in [
+        (
+            parse_quote!({
+                let id = nanoid::nanoid!();
+            }),
+            "`nanoid::nanoid!`",
+        ),
+        (
+            parse_quote!({
+                use nanoid::nanoid;
+                let id = nanoid!(10);
+            }),
+            "`nanoid!` (`nanoid::nanoid!`)",
+        ),
+        (
+            parse_quote!({
+                use threadpool::ThreadPool;
+                let pool = ThreadPool::new(4);
+                pool.execute(|| ());
+            }),
+            "thread pool",
+        ),
+        (
+            parse_quote!({
+                smol::spawn(async {});
+            }),
+            "`smol::spawn`",
+        ),
+        (
+            parse_quote!({
+                async_std::task::sleep(d).await;
+            }),
+            "rule `sleep`",
+        ),
+        (
+            parse_quote!({
+                let d = chrono::Utc::today();
+            }),
+            "rule `wall_clock`",
+        ),
+        (
+            parse_quote!({
+                let u = dotenvy::var("X");
+            }),
+            "rule `env`",
+        ),
+        (
+            parse_quote!({
+                let s = sysinfo::System::new_all();
+            }),
+            "rule `env`",
+        ),
+        (
+            parse_quote!({
+                sqlx::query("x").execute(&pool).await?;
+            }),
+            "database",
+        ),
+        (
+            parse_quote!({
+                let r = ureq::get(url).call();
+            }),
+            "rule `io`",
+        ),
+        (
+            parse_quote!({
+                let id = cuid2::create_id();
+            }),
+            "rule `randomness`",
+        ),
+        (
+            parse_quote!({
+                let r = ring::rand::SystemRandom::new();
+            }),
+            "rule `randomness`",
+        ),
+    ] {
+        assert_one(body, &[needle]);
+    }
+    // Compile-time macros and a name-based uuid are fine.
+    assert_eq!(
+        lint(parse_quote!({
+            let v = env!("CARGO_PKG_VERSION");
+            let id = uuid::Uuid::new_v5(&NS, b"x");
+            let s = std::format!("{v}");
+        })),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn seeded_generators_repeat_on_replay() {
+    assert_eq!(
+        lint(parse_quote!({
+            let mut rng = StdRng::seed_from_u64(input.seed);
+            let n = rng.gen_range(0..10);
+            items.shuffle(&mut rng);
+            let mut f = fastrand::Rng::with_seed(7);
+        })),
+        Vec::<String>::new()
+    );
+    // Reassigned from entropy: no longer seeded.
+    assert_one(
+        parse_quote!({
+            let mut rng = StdRng::seed_from_u64(1);
+            let rng = rand::thread_rng();
+            let n = rng.gen_range(0..10);
+        }),
+        &["rand::thread_rng"],
+    );
+}
+
+#[test]
+fn endless_successors_and_folded_conditions() {
+    for body in [
+        parse_quote!({
+            for d in std::iter::successors(Some(1), |d| Some(d * 2)) {
+                ctx.create_timer(d).await;
+            }
+        }),
+        parse_quote!({
+            use std::iter::from_fn;
+            for k in from_fn(|| Some(1)) {
+                ctx.call_activity(A, k).await?;
+            }
+        }),
+        parse_quote!({
+            loop {
+                if n > 3 && false {
+                    break;
+                }
+                ctx.call_activity(A, ()).await?;
+            }
+        }),
+    ] {
+        assert_one(body, &["rule `unbounded_loop`"]);
+    }
+    for body in [
+        parse_quote!({
+            for d in std::iter::successors(Some(1), |d| (*d < 8).then(|| d * 2)) {
+                ctx.create_timer(d).await;
+            }
+        }),
+        parse_quote!({
+            for d in std::iter::successors(Some(1), |d| if *d < 8 { Some(d * 2) } else { None }) {
+                ctx.create_timer(d).await;
+            }
+        }),
+        parse_quote!({
+            loop {
+                if n > 3 || false {
+                    break;
+                }
+                ctx.call_activity(A, ()).await?;
+            }
+        }),
+    ] {
+        assert_eq!(lint(body), Vec::<String>::new());
+    }
+}
