@@ -177,7 +177,8 @@ async fn the_cli_manages_real_instances() {
     );
 
     // suspend / resume / terminate, and refused transitions.
-    fails_with(&durable(&db, &["resume", "listen-2"]), 4, "cannot resume");
+    // Resuming a running instance is queued and a no-op (as in Durable Functions).
+    ok(&durable(&db, &["resume", "listen-2"]));
     ok(&durable(
         &db,
         &["suspend", "listen-2", "--reason", "maintenance"],
