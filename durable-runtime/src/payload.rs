@@ -28,10 +28,28 @@ impl Payload {
 
     /// Decodes the payload as a `T`.
     ///
+    /// A payload that is a JSON *string holding JSON* (`"[\"Tokyo\"]"`, what Durable
+    /// Functions' Python client sends for every input, event and operation) decodes as the
+    /// JSON inside when it does not decode as `T` itself, as Durable Functions' workers decode
+    /// twice. A `T` that a string decodes into (`String`, `serde_json::Value`) keeps the
+    /// string.
+    ///
     /// # Errors
-    /// A [`serde_json::Error`] when the JSON does not have `T`'s shape.
+    /// A [`serde_json::Error`] when the JSON does not have `T`'s shape (the error of the first
+    /// decode, when the second does not help either).
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(self.0.get())
+        let text = self.0.get();
+        let error = match serde_json::from_str(text) {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        if text.trim_start().starts_with('"')
+            && let Ok(inner) = serde_json::from_str::<String>(text)
+            && let Ok(value) = serde_json::from_str(&inner)
+        {
+            return Ok(value);
+        }
+        Err(error)
     }
 
     /// Wraps JSON text, checking that it is well-formed JSON.
@@ -114,5 +132,27 @@ mod tests {
         );
         assert!(Payload::from_json("{").is_err());
         assert_eq!(Payload::null().decode::<()>().unwrap(), ());
+    }
+
+    #[test]
+    fn a_string_holding_json_decodes_twice_only_when_needed() {
+        // What Durable Functions' Python client sends: the JSON as a JSON string.
+        let doubled = Payload::encode(r#"["Tokyo"]"#).unwrap();
+        assert_eq!(doubled.decode::<Vec<String>>().unwrap(), ["Tokyo"]);
+        // A type a string decodes into keeps the string.
+        assert_eq!(doubled.decode::<String>().unwrap(), r#"["Tokyo"]"#);
+        // A string that holds no JSON, or JSON of the wrong shape, fails as before.
+        assert!(
+            Payload::encode("plain")
+                .unwrap()
+                .decode::<Vec<String>>()
+                .is_err()
+        );
+        assert!(
+            Payload::encode("[1]")
+                .unwrap()
+                .decode::<Vec<String>>()
+                .is_err()
+        );
     }
 }

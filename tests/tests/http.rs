@@ -769,12 +769,21 @@ async fn durable_functions_client_spellings() {
     let bad_time = api.get("/instances/?createdTimeFrom=yesterday").await;
     assert_eq!(bad_time.status(), StatusCode::BAD_REQUEST);
 
+    // A body that is a JSON string holding JSON (the Python client's way) starts the
+    // orchestration with the JSON inside, as Durable Functions' workers decode twice.
+    let doubled = api
+        .post_json("/orchestrators/hello_cities/doubled", &json!("[\"Lima\"]"))
+        .await;
+    assert_eq!(doubled.status(), StatusCode::ACCEPTED);
+    let done = api.poll_until_done(&api.url("/instances/doubled")).await;
+    assert_eq!(done["output"], json!(["Hello Lima!"]));
+
     // Purge by filter through the trailing-slash route.
     let purged = api
         .delete("/instances/?createdTimeFrom=2020-01-01&runtimeStatus=Completed")
         .await;
     assert_eq!(purged.status(), StatusCode::OK);
-    assert_eq!(purged.json::<Value>().await.unwrap()["instancesDeleted"], 1);
+    assert_eq!(purged.json::<Value>().await.unwrap()["instancesDeleted"], 2);
 
     // Suspend twice, resume twice: 202 each; the instance ends running and completes.
     assert_eq!(
