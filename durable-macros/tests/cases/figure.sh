@@ -13,7 +13,7 @@ cases="$root/durable-macros/tests/cases"
 # The old revision builds in its own target directory: cargo gives a workspace member the
 # same artefact name whatever the checkout's path, so sharing one would run a stale build.
 figure() {
-  (cd "$1" && CARGO_TARGET_DIR="${3:-$target}" DURABLE_CASE_BATCH="$2" cargo test -q -j 1 -p durable-macros case_list_figure -- --nocapture 2>/dev/null | grep '^FIGURE' | sed 's/^FIGURE /  /')
+  (cd "$1" && CARGO_TARGET_DIR="${3:-$target}" DURABLE_CASE_BATCH="$2" cargo test -q -j 1 -p "$(sed -n 's/^name = "\(.*\)"/\1/p' durable-macros/Cargo.toml | head -1)" case_list_figure -- --nocapture 2>/dev/null | grep '^FIGURE' | sed 's/^FIGURE /  /')
 }
 if [[ $# -ge 1 ]]; then
   old="$(mktemp -d)/old"
