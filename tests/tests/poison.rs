@@ -72,6 +72,17 @@ fn sql(path: &Path, statement: &str, id: &str) -> usize {
     conn.execute(statement, [id]).unwrap()
 }
 
+/// A runtime on the SQLite file at `path` with no worker: instances started through it wait
+/// in the queue (their `ExecutionStarted` a pending message) for a row to be damaged.
+async fn without_worker(path: &Path) -> Runtime {
+    Runtime::builder()
+        .sqlite(path)
+        .client_only()
+        .start()
+        .await
+        .unwrap()
+}
+
 /// Waits for `id` and returns its output, decoded.
 async fn output(client: &DurableClient, id: &InstanceId) -> u64 {
     let status = client.wait_for_completion(id, WAIT).await.unwrap();
@@ -97,13 +108,7 @@ async fn expect_corrupt_failure(client: &DurableClient, id: &InstanceId, names: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_queued_message_fails_only_its_instance() {
     let path = durable_tests::temp_dir("poison-message").join("store.db");
-    // Created with no worker, so their `ExecutionStarted` messages wait in the queue.
-    let client_only = Runtime::builder()
-        .sqlite(&path)
-        .client_only()
-        .start()
-        .await
-        .unwrap();
+    let client_only = without_worker(&path).await;
     let client = client_only.client();
     let bad = Steps::start(&client, 1).await.unwrap();
     let mut good = Vec::new();
@@ -349,12 +354,7 @@ async fn a_turn_that_keeps_failing_backs_off_and_logs_little() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_status_code_sets_the_instance_aside_and_listings_go_on() {
     let path = durable_tests::temp_dir("poison-status").join("store.db");
-    let client_only = Runtime::builder()
-        .sqlite(&path)
-        .client_only()
-        .start()
-        .await
-        .unwrap();
+    let client_only = without_worker(&path).await;
     let client = client_only.client();
     let bad = Steps::start(&client, 1).await.unwrap();
     let good = Steps::start(&client, 2).await.unwrap();

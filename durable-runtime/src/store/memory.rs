@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use super::{
     ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
     OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
-    Store, decode_continuation, failed_sub_orchestration, into_page, is_control, lease_millis,
+    Store, failed_sub_orchestration, into_page, is_control, lease_millis,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -769,12 +769,7 @@ impl Store for MemoryStore {
     }
 
     async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError> {
-        let after = query
-            .continuation_token
-            .as_deref()
-            .map(decode_continuation)
-            .transpose()?;
-        let page_size = super::page_size(query);
+        let (after, page_size) = super::list_position(query)?;
         let limit = page_size.saturating_add(1);
         // The range start: the later of `created_from` and the token's position.
         let start = match (&after, query.created_from) {

@@ -338,6 +338,62 @@ pub struct QueryPlan {
     pub plan: Vec<String>,
 }
 
+/// The listing access paths every SQL store explains in `query_plans`: first and deep
+/// pages by status, by created time, and of everything; `list` makes a store's statement
+/// for a query, one status (`None`: any) and a keyset position.
+pub(crate) fn listing_plan_paths(
+    list: impl Fn(&InstanceQuery, Option<RuntimeStatus>, Option<&(i64, String)>) -> String,
+) -> Vec<(&'static str, String)> {
+    let after = (0, String::new());
+    let by_status = InstanceQuery {
+        statuses: vec![RuntimeStatus::Completed],
+        ..InstanceQuery::default()
+    };
+    let by_created = InstanceQuery {
+        created_from: Some(DateTime::<Utc>::UNIX_EPOCH),
+        ..InstanceQuery::default()
+    };
+    let completed = Some(RuntimeStatus::Completed);
+    vec![
+        (
+            "list: by status, first page",
+            list(&by_status, completed, None),
+        ),
+        (
+            "list: by status, deep page",
+            list(&by_status, completed, Some(&after)),
+        ),
+        (
+            "list: by created time, first page",
+            list(&by_created, None, None),
+        ),
+        (
+            "list: by created time, deep page",
+            list(&by_created, None, Some(&after)),
+        ),
+        (
+            "list: all, deep page",
+            list(&InstanceQuery::default(), None, Some(&after)),
+        ),
+    ]
+}
+
+/// Where a listing page starts (the continuation token's keyset position, if any) and how
+/// many it holds.
+///
+/// # Errors
+/// [`StoreError::InvalidContinuationToken`] for a token no listing handed out.
+pub(crate) fn list_position(
+    query: &InstanceQuery,
+) -> Result<(Option<(i64, String)>, usize), StoreError> {
+    let after = query
+        .continuation_token
+        .as_deref()
+        .map(decode_continuation)
+        .transpose()?;
+    Ok((after, page_size(query)))
+}
+
 /// The terminal statuses a purge by `query` deletes (every terminal status when it names
 /// none; non-terminal statuses never).
 pub(crate) fn purge_statuses(query: &PurgeQuery) -> Vec<RuntimeStatus> {

@@ -42,7 +42,7 @@ use super::codec::{
 use super::{
     ActivityCompletion, ActivityWorkItem, CorruptMessage, InstancePage, InstanceQuery, NewInstance,
     Notifier, OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage,
-    PurgeQuery, Store, decode_continuation, failed_sub_orchestration, is_control, lease_millis,
+    PurgeQuery, Store, failed_sub_orchestration, is_control, lease_millis,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -173,6 +173,9 @@ const LEASE_NAMED: &str = "UPDATE {s}.instances i SET lock_token = $1, lock_expi
 /// range of `messages_by_visible`, which would read every due message of the hub.
 const INSTANCE_MESSAGES: &str = "SELECT id, instance_id, execution_id, event FROM {s}.messages
      WHERE instance_id = ANY($1) AND visible_at + 0 <= $2 ORDER BY id";
+
+/// An instance's history, in order.
+const HISTORY: &str = "SELECT seq, event FROM {s}.history WHERE instance_id = $1 ORDER BY seq";
 
 /// The idle wake-up's next due time: the earliest message not visible yet.
 const NEXT_VISIBLE: &str = "SELECT MIN(visible_at) FROM {s}.messages WHERE visible_at > $1";
@@ -334,18 +337,8 @@ impl PostgresStore {
     /// [`StoreError::Backend`] when the server cannot be reached or a statement cannot be
     /// explained.
     pub async fn query_plans(&self) -> Result<Vec<super::QueryPlan>, StoreError> {
-        let after = (0, String::new());
-        let by_status = InstanceQuery {
-            statuses: vec![RuntimeStatus::Completed],
-            ..InstanceQuery::default()
-        };
-        let by_created = InstanceQuery {
-            created_from: Some(from_micros(0)),
-            ..InstanceQuery::default()
-        };
-        let list = |query: &InstanceQuery, status, after| list_sql(query, status, after, 100).0;
         let delete = |table: &str| format!("DELETE FROM {{s}}.{table} WHERE instance_id = ANY($1)");
-        let paths: Vec<(&'static str, String)> = vec![
+        let mut paths: Vec<(&'static str, String)> = vec![
             ("fetch: due instances", FETCH_DUE.to_owned()),
             ("fetch: named instances", LEASE_NAMED.to_owned()),
             (
@@ -358,35 +351,17 @@ impl PostgresStore {
                 "status read",
                 format!("SELECT {STATUS_COLUMNS} FROM {{s}}.instances WHERE instance_id = $1"),
             ),
-            (
-                "history read",
-                "SELECT event FROM {s}.history WHERE instance_id = $1 ORDER BY seq".to_owned(),
-            ),
-            (
-                "list: by status, first page",
-                list(&by_status, Some(RuntimeStatus::Completed), None),
-            ),
-            (
-                "list: by status, deep page",
-                list(&by_status, Some(RuntimeStatus::Completed), Some(&after)),
-            ),
-            (
-                "list: by created time, first page",
-                list(&by_created, None, None),
-            ),
-            (
-                "list: by created time, deep page",
-                list(&by_created, None, Some(&after)),
-            ),
-            (
-                "list: all, deep page",
-                list(&InstanceQuery::default(), None, Some(&after)),
-            ),
+            ("history read", HISTORY.to_owned()),
+        ];
+        paths.extend(super::listing_plan_paths(|query, status, after| {
+            list_sql(query, status, after, 100).0
+        }));
+        paths.extend([
             ("purge: next chunk", PURGE_NEXT.to_owned()),
             ("purge: history", delete("history")),
             ("purge: messages", delete("messages")),
             ("purge: activities", delete("activities")),
-        ];
+        ]);
         let mut client = self.client().await?;
         let explained: Result<Vec<super::QueryPlan>, StoreError> = async {
             let tx = client.transaction().await.map_err(backend)?;
@@ -1626,12 +1601,7 @@ impl Store for PostgresStore {
     }
 
     async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError> {
-        let after = query
-            .continuation_token
-            .as_deref()
-            .map(decode_continuation)
-            .transpose()?;
-        let page_size = super::page_size(query);
+        let (after, page_size) = super::list_position(query)?;
         // One keyset range per status (`instances_by_status`), merged here, as on SQLite.
         let statuses = super::list_statuses(query);
         let client = self.client().await?;
@@ -1666,9 +1636,7 @@ impl Store for PostgresStore {
             return Ok(None);
         }
         let statement = client
-            .prepare_cached(
-                &self.sql("SELECT seq, event FROM {s}.history WHERE instance_id = $1 ORDER BY seq"),
-            )
+            .prepare_cached(&self.sql(HISTORY))
             .await
             .map_err(backend)?;
         client

@@ -34,7 +34,7 @@ use super::codec::{
 use super::{
     ActivityCompletion, ActivityWorkItem, CorruptMessage, InstancePage, InstanceQuery, NewInstance,
     Notifier, OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage,
-    PurgeQuery, Store, decode_continuation, failed_sub_orchestration, is_control, lease_millis,
+    PurgeQuery, Store, failed_sub_orchestration, is_control, lease_millis,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -387,17 +387,7 @@ impl SqliteStore {
     /// [`StoreError::Backend`] when a statement cannot be explained.
     pub async fn query_plans(&self) -> Result<Vec<super::QueryPlan>, StoreError> {
         self.read(|conn| {
-            let after = (0, String::new());
-            let by_status = InstanceQuery {
-                statuses: vec![RuntimeStatus::Completed],
-                ..InstanceQuery::default()
-            };
-            let by_created = InstanceQuery {
-                created_from: Some(from_micros(0)),
-                ..InstanceQuery::default()
-            };
-            let list = |query: &InstanceQuery, status, after| list_sql(query, status, after, 100).0;
-            let paths: Vec<(&'static str, String)> = vec![
+            let mut paths: Vec<(&'static str, String)> = vec![
                 ("fetch: due instances", fetch_due_sql(100)),
                 (
                     "fetch: a leased instance's messages",
@@ -411,30 +401,12 @@ impl SqliteStore {
                     "status read",
                     format!("SELECT {STATUS_COLUMNS} FROM instances WHERE instance_id = ?1"),
                 ),
-                (
-                    "history read",
-                    "SELECT event FROM history WHERE instance_id = ?1 ORDER BY seq".to_owned(),
-                ),
-                (
-                    "list: by status, first page",
-                    list(&by_status, Some(RuntimeStatus::Completed), None),
-                ),
-                (
-                    "list: by status, deep page",
-                    list(&by_status, Some(RuntimeStatus::Completed), Some(&after)),
-                ),
-                (
-                    "list: by created time, first page",
-                    list(&by_created, None, None),
-                ),
-                (
-                    "list: by created time, deep page",
-                    list(&by_created, None, Some(&after)),
-                ),
-                (
-                    "list: all, deep page",
-                    list(&InstanceQuery::default(), None, Some(&after)),
-                ),
+                ("history read", HISTORY.to_owned()),
+            ];
+            paths.extend(super::listing_plan_paths(|query, status, after| {
+                list_sql(query, status, after, 100).0
+            }));
+            paths.extend([
                 ("purge: next chunk", purge_select_sql(32)),
                 (
                     "purge: history",
@@ -448,7 +420,7 @@ impl SqliteStore {
                     "purge: activities",
                     "DELETE FROM activities WHERE instance_id = ?1".to_owned(),
                 ),
-            ];
+            ]);
             paths
                 .into_iter()
                 .map(|(access_path, sql)| {
@@ -1135,6 +1107,9 @@ fn fetch_due_sql(max: usize) -> String {
 const INSTANCE_MESSAGES: &str = "SELECT id, execution_id, event FROM messages
      WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id";
 
+/// An instance's history, in order.
+const HISTORY: &str = "SELECT seq, event FROM history WHERE instance_id = ?1 ORDER BY seq";
+
 /// The next durable timer (or lease expiry) of any instance.
 const NEXT_DUE: &str = "SELECT MIN(due_at) FROM instances WHERE due_at > (SELECT ?1)";
 
@@ -1771,13 +1746,8 @@ impl Store for SqliteStore {
 
     async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError> {
         let query = query.clone();
-        let after = query
-            .continuation_token
-            .as_deref()
-            .map(decode_continuation)
-            .transpose()?;
+        let (after, page_size) = super::list_position(&query)?;
         self.read(move |conn| {
-            let page_size = super::page_size(&query);
             // One keyset range per status (`instances_by_status`), merged here: an `IN` over
             // several statuses would sort every match to find the first page.
             let statuses = super::list_statuses(&query);
@@ -1811,9 +1781,7 @@ impl Store for SqliteStore {
                 return Ok(None);
             }
             let rows: Vec<(i64, Result<String, String>)> = conn
-                .prepare_cached(
-                    "SELECT seq, event FROM history WHERE instance_id = ?1 ORDER BY seq",
-                )
+                .prepare_cached(HISTORY)
                 .and_then(|mut s| {
                     s.query_map([&id], |r| Ok((r.get(0)?, text_column(r, 1)?)))?
                         .collect::<rusqlite::Result<_>>()

@@ -111,6 +111,9 @@ pub(crate) struct WorkerShared {
 #[derive(Debug, Default)]
 pub(crate) struct Retries {
     failures: Mutex<HashMap<crate::ids::InstanceId, u32>>,
+    /// Whether `failures` may hold anything: every committed turn asks, so the common case
+    /// (nothing failing) takes no lock.
+    any: AtomicBool,
 }
 
 impl Retries {
@@ -123,6 +126,7 @@ impl Retries {
     /// wait before the next attempt.
     pub(crate) fn failed(&self, id: &crate::ids::InstanceId) -> (u32, Duration) {
         let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        self.any.store(true, Ordering::SeqCst);
         let count = failures.entry(id.clone()).or_insert(0);
         *count = count.saturating_add(1);
         let delay = Self::FIRST
@@ -133,9 +137,13 @@ impl Retries {
 
     /// Forgets `id`'s failures once a turn of it committed.
     pub(crate) fn succeeded(&self, id: &crate::ids::InstanceId) {
+        if !self.any.load(Ordering::SeqCst) {
+            return;
+        }
         let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        if !failures.is_empty() {
-            failures.remove(id);
+        failures.remove(id);
+        if failures.is_empty() {
+            self.any.store(false, Ordering::SeqCst);
         }
     }
 }

@@ -550,6 +550,29 @@ async fn closing_links(
     ))
 }
 
+/// Adds what an instance ending outside its orchestrator function sends: unlocks for the
+/// entities it `held`, and `failure` to its `parent`.
+fn send_closing(
+    commit: &mut OrchestrationCommit,
+    instance_id: &InstanceId,
+    (parent, held): ClosingLinks,
+    now: DateTime<Utc>,
+    failure: FailureDetails,
+) {
+    commit
+        .messages
+        .extend(crate::entity::scheduler::unlock_messages(
+            instance_id,
+            &held,
+            now,
+        ));
+    if let Some(parent) = parent {
+        commit
+            .messages
+            .push(parent_message(&parent, now, Err(failure)));
+    }
+}
+
 /// Fails the instance of `item` because a row of its state does not decode
 /// ([`CORRUPT_HISTORY`]): every queued message is consumed, its parent is told and its
 /// entity locks are released where they can be known, and the other instances go on.
@@ -564,7 +587,7 @@ async fn fail_corrupt(
     tracing::error!(instance_id = %item.instance_id, %reason, "corrupt row in the store; the instance fails");
     let links = engine_links(cached.as_ref());
     drop(cached);
-    let (parent, held) = match closing_links(shared, &item, links).await {
+    let links = match closing_links(shared, &item, links).await {
         Ok(links) => links,
         Err(error) => return Err((item, error)),
     };
@@ -577,18 +600,7 @@ async fn fail_corrupt(
     );
     commit.consumed = all_message_ids(&item);
     fail_commit(&mut commit, now, Vec::new(), failure.clone());
-    commit
-        .messages
-        .extend(crate::entity::scheduler::unlock_messages(
-            &item.instance_id,
-            &held,
-            now,
-        ));
-    if let Some(parent) = parent {
-        commit
-            .messages
-            .push(parent_message(&parent, now, Err(failure)));
-    }
+    send_closing(&mut commit, &item.instance_id, links, now, failure);
     Ok((commit, None))
 }
 
@@ -800,33 +812,23 @@ async fn prepare_turn(
         commit.status = RuntimeStatus::Terminated;
         commit.output = Some(Payload::encode(reason).unwrap_or_else(|_| Payload::null()));
         let links = engine_links(cached.as_ref());
-        let (parent, held) = match closing_links(shared, &item, links).await {
+        let links = match closing_links(shared, &item, links).await {
             Ok(links) => links,
             Err(error) => return Err((item, error)),
         };
-        // A terminated orchestration releases the entities it held locked.
-        commit
-            .messages
-            .extend(crate::entity::scheduler::unlock_messages(
-                &item.instance_id,
-                &held,
-                now,
-            ));
-        if let Some(parent) = parent {
-            let failure = FailureDetails::new(
-                TERMINATED,
-                format!(
-                    "terminated{}",
-                    reason
-                        .as_deref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                ),
-            );
-            commit
-                .messages
-                .push(parent_message(&parent, now, Err(failure)));
-        }
+        // A terminated orchestration releases the entities it held locked, and its parent
+        // sees a typed failure.
+        let failure = FailureDetails::new(
+            TERMINATED,
+            format!(
+                "terminated{}",
+                reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+        );
+        send_closing(&mut commit, &item.instance_id, links, now, failure);
         return Ok((commit, None));
     }
     let mut suspended = item.status == RuntimeStatus::Suspended;
