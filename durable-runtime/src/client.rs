@@ -347,6 +347,43 @@ impl DurableClient {
         self.control(instance_id, event, &LIVE, "resume").await
     }
 
+    /// Rewinds a Failed instance (Durable Functions' `RewindAsync`): it becomes Running
+    /// again and re-runs what failed, keeping what succeeded. Failed activities and entity
+    /// calls run again; failed sub-orchestrations are rewound the same way (recursively)
+    /// and keep their own results; work that completed before the first failure is not
+    /// run again. `reason` is recorded in history (`ExecutionRewound`).
+    ///
+    /// Replay reads history up to the rewind as if its failures had not happened: all of
+    /// it before the first failure, and after that only the results of work scheduled
+    /// before it, raised events and suspend/resume markers. What the orchestrator
+    /// scheduled in response to a failure (a retry's backoff timer, a compensation) is
+    /// scheduled again only if the code still asks for it. Typical use: fix the cause
+    /// (a configuration, a downstream service, a bug in an activity), deploy, rewind.
+    ///
+    /// Applied by the worker as a queued request, like [`terminate`](Self::terminate).
+    /// Two limits follow from the design: a failed sub-orchestration that has since been
+    /// purged or restarted cannot be rewound (its parent then waits for it), and an
+    /// activity that was still running when its orchestration failed should not be one the
+    /// rewound code replaces by a different call.
+    ///
+    /// # Errors
+    /// [`ClientError::InstanceNotFound`], or [`ClientError::InvalidState`] when the
+    /// instance is not Failed (Durable Functions rewinds only Failed instances).
+    pub async fn rewind(
+        &self,
+        instance_id: &InstanceId,
+        reason: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let event = HistoryEvent::new(
+            clock::now(),
+            EventKind::ExecutionRewound {
+                reason: reason.map(str::to_owned),
+            },
+        );
+        self.control(instance_id, event, &[RuntimeStatus::Failed], "rewind")
+            .await
+    }
+
     /// Deletes a finished instance with its history (Durable Functions'
     /// `PurgeInstanceHistoryAsync`).
     ///

@@ -189,6 +189,16 @@ pub enum EventKind {
         /// The reason given, if any.
         reason: Option<String>,
     },
+    /// A client rewound the failed instance (Durable Functions' `RewindAsync`, DTF's
+    /// `ExecutionRewoundEvent`). Appended after the failed `ExecutionCompleted`; replay then
+    /// reads the execution as if its failures had not happened: it keeps everything before
+    /// the first failure, and after it only the results of work scheduled before it, raised
+    /// events and suspend/resume markers. Failed activities and entity calls are scheduled
+    /// again; failed sub-orchestrations are rewound in turn and keep their own results.
+    ExecutionRewound {
+        /// The reason given, if any.
+        reason: Option<String>,
+    },
     /// An orchestration called an entity operation and waits for its result (a scheduling
     /// event: [`HistoryEvent::event_id`] holds the sequence number). Follows DTF's
     /// `EntityOperationCalledEvent`.
@@ -291,6 +301,7 @@ impl EventKind {
             Self::ExecutionTerminated { .. } => "ExecutionTerminated",
             Self::ExecutionSuspended { .. } => "ExecutionSuspended",
             Self::ExecutionResumed { .. } => "ExecutionResumed",
+            Self::ExecutionRewound { .. } => "ExecutionRewound",
             Self::EntityOperationCalled { .. } => "EntityOperationCalled",
             Self::EntityOperationSignaled { .. } => "EntityOperationSignaled",
             Self::EntityOperationCompleted { .. } => "EntityOperationCompleted",

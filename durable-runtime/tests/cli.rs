@@ -201,6 +201,21 @@ async fn the_cli_manages_real_instances() {
         "cannot terminate",
     );
 
+    // rewind: a Failed instance runs again (this one fails the same way again, its code
+    // unchanged, and the rewind is in its history); anything else is refused.
+    ok(&durable(
+        &db,
+        &["rewind", "broken-1", "--reason", "try again"],
+    ));
+    wait_for_history(&client, "broken-1", "ExecutionRewound").await;
+    wait_for(&client, "broken-1", RuntimeStatus::Failed).await;
+    fails_with(&durable(&db, &["rewind", "shout-1"]), 4, "cannot rewind");
+    fails_with(
+        &durable(&db, &["rewind", "nobody"]),
+        3,
+        "no instance with id nobody",
+    );
+
     // purge: one, then by filter; errors for unknown ids and bad input.
     ok(&durable(&db, &["purge", "shout-1"]));
     fails_with(
@@ -262,6 +277,19 @@ async fn wait_for(client: &DurableClient, id: &str, want: RuntimeStatus) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("{id} never became {want}");
+}
+
+/// Waits until the history of `id` holds an event of `kind`.
+async fn wait_for_history(client: &DurableClient, id: &str, kind: &str) {
+    let id = InstanceId::new(id).unwrap();
+    for _ in 0..1000 {
+        let history = client.read_history(&id).await.unwrap();
+        if history.iter().any(|e| e.kind.type_name() == kind) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the history of {id} never held {kind}");
 }
 
 /// A jar of coins, for the entity commands.

@@ -148,6 +148,15 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Rewind a failed instance: it runs again from its failures, keeping what succeeded
+    /// (a worker applies it; Durable Functions' rewind).
+    Rewind {
+        /// The instance id.
+        instance_id: String,
+        /// Why (recorded in history).
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Delete a finished instance, or every finished instance matching a filter.
     Purge {
         /// The instance id (or use the filters).
@@ -228,6 +237,7 @@ impl Command {
             | Command::Terminate { .. }
             | Command::Suspend { .. }
             | Command::Resume { .. }
+            | Command::Rewind { .. }
             | Command::Purge { .. } => false,
         }
     }
@@ -713,6 +723,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 cli.json,
                 &format!("resuming {id}"),
                 json!({ "resumed": id.as_str() }),
+            );
+        }
+        Command::Rewind {
+            instance_id: id,
+            reason,
+        } => {
+            let id = instance_id(&id)?;
+            client.rewind(&id, reason.as_deref()).await?;
+            report(
+                cli.json,
+                &format!("rewinding {id} (a worker applies it)"),
+                json!({ "rewound": id.as_str() }),
             );
         }
         Command::Purge {

@@ -39,6 +39,7 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/instances/{instance_id}/terminate", post(terminate))
         .route("/instances/{instance_id}/suspend", post(suspend))
         .route("/instances/{instance_id}/resume", post(resume))
+        .route("/instances/{instance_id}/rewind", post(rewind))
         .route("/instances/{instance_id}/restart", post(restart))
 }
 
@@ -500,9 +501,12 @@ enum Control {
     Terminate,
     Suspend,
     Resume,
+    Rewind,
 }
 
-/// `POST /instances/{id}/terminate|suspend|resume?reason=..`: 202, or the client's error.
+/// `POST /instances/{id}/terminate|suspend|resume|rewind?reason=..`: 202, or the client's
+/// error (404 unknown; 410 finished, or for rewind finished other than Failed; 409 a
+/// rewind of an instance that has not finished).
 async fn control(
     state: &ApiState,
     operation: Control,
@@ -519,6 +523,7 @@ async fn control(
         }
         Control::Suspend => state.client.suspend(&id, reason).await?,
         Control::Resume => state.client.resume(&id, reason).await?,
+        Control::Rewind => state.client.rewind(&id, reason).await?,
     }
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -545,6 +550,16 @@ async fn resume(
     query: Result<Query<ReasonQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     control(&state, Control::Resume, &id, query).await
+}
+
+/// `POST /instances/{id}/rewind?reason=..` (Durable Functions' rewind): 202 for a Failed
+/// instance.
+async fn rewind(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    query: Result<Query<ReasonQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    control(&state, Control::Rewind, &id, query).await
 }
 
 async fn restart(

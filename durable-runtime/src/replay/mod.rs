@@ -12,6 +12,7 @@
 //! [`NonDeterminismError`]. Completions that match no open call (duplicates from
 //! at-least-once delivery) are ignored.
 
+pub(crate) mod rewind;
 mod state;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -197,9 +198,11 @@ impl ReplayEngine {
     }
 
     /// Feeds committed history with `is_replaying() == true`.
+    ///
+    /// A history that holds rewinds is read through [`rewind::view`].
     pub(crate) fn replay(&mut self, history: &[HistoryEvent]) {
         self.shared.lock().is_replaying = true;
-        for event in history {
+        for event in rewind::view(history).iter() {
             match (&self.outcome, &event.kind) {
                 (None, _) => self.apply(event),
                 (

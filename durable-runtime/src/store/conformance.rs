@@ -1757,6 +1757,116 @@ pub async fn corrupt_rows_affect_only_their_own_work<M, MF, A, AF>(
     }
 }
 
+/// A rewind (Durable Functions' `RewindAsync`) is accepted for a Failed instance only; on
+/// enqueue the instance reads `Pending` with its failure cleared; a worker fetches it with
+/// its history and the request, and its commit makes it run again without the old failure.
+pub async fn rewinding_a_failed_instance(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let items = fetch_orchestrations(&*store).await;
+    let mut failed = turn_commit(&items[0], RuntimeStatus::Failed, vec![]);
+    failed.failure = Some(FailureDetails::new("Boom", "it broke"));
+    commit_one(&*store, failed)
+        .await
+        .expect("commit the failure");
+    let status = store
+        .get_status(&id("a"))
+        .await
+        .expect("status")
+        .expect("exists");
+    assert_eq!(status.runtime_status, RuntimeStatus::Failed);
+    assert_eq!(
+        status.failure.as_ref().map(|f| f.message.as_str()),
+        Some("it broke"),
+        "a Failed instance keeps its failure"
+    );
+    let rewind = || {
+        to(
+            "a",
+            HistoryEvent::new(
+                clock::now(),
+                EventKind::ExecutionRewound {
+                    reason: Some("fixed".into()),
+                },
+            ),
+        )
+    };
+    let refused = store
+        .enqueue_message(rewind(), &[RuntimeStatus::Running])
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::InstanceState {
+                status: RuntimeStatus::Failed,
+                ..
+            })
+        ),
+        "a rewind must be refused by the status check like any message: {refused:?}"
+    );
+    let before = store
+        .enqueue_message(rewind(), &[RuntimeStatus::Failed])
+        .await
+        .expect("rewind a Failed instance");
+    assert_eq!(before, RuntimeStatus::Failed);
+    let status = store
+        .get_status(&id("a"))
+        .await
+        .expect("status")
+        .expect("exists");
+    assert_eq!(
+        status.runtime_status,
+        RuntimeStatus::Pending,
+        "a rewound instance reads Pending at once"
+    );
+    assert!(status.failure.is_none(), "the rewind clears the failure");
+    let items = fetch_orchestrations(&*store).await;
+    assert_eq!(items.len(), 1, "the rewind is work for a worker");
+    let item = &items[0];
+    assert_eq!(item.status, RuntimeStatus::Pending);
+    assert!(item.history_len > 0, "fetched with its history");
+    assert_eq!(
+        item.messages
+            .iter()
+            .map(|m| m.event.kind.type_name())
+            .collect::<Vec<_>>(),
+        ["ExecutionRewound"]
+    );
+    let mut running = turn_commit(item, RuntimeStatus::Running, vec![activity(0)]);
+    running.custom_status = None;
+    commit_one(&*store, running)
+        .await
+        .expect("commit the rewound turn");
+    let status = store
+        .get_status(&id("a"))
+        .await
+        .expect("status")
+        .expect("exists");
+    assert_eq!(status.runtime_status, RuntimeStatus::Running);
+    assert!(
+        status.failure.is_none(),
+        "a running instance has no failure"
+    );
+    let history = store
+        .read_history(&id("a"))
+        .await
+        .expect("history")
+        .expect("exists");
+    assert!(
+        history.iter().any(
+            |e| matches!(&e.kind, EventKind::ExecutionRewound { reason: Some(r) } if r == "fixed")
+        ),
+        "the rewind is recorded in history"
+    );
+    assert_eq!(
+        fetch_activities(&*store).await.len(),
+        1,
+        "the failed work runs again"
+    );
+}
+
 /// Runs every check, each on a fresh store from `factory`.
 pub async fn run_all<F, Fut>(factory: F)
 where
@@ -1787,6 +1897,7 @@ where
     unleased_turns_are_refused_when_anything_moved(factory().await).await;
     entities_are_created_by_their_first_message(factory().await).await;
     abandon_with_a_delay_waits(factory().await).await;
+    rewinding_a_failed_instance(factory().await).await;
 }
 
 /// Generates one `#[tokio::test]` per conformance check for a back-end.
@@ -1810,7 +1921,8 @@ macro_rules! store_conformance_tests {
             unleased_turns_apply_activity_results,
             unleased_turns_are_refused_when_anything_moved,
             entities_are_created_by_their_first_message,
-            abandon_with_a_delay_waits);
+            abandon_with_a_delay_waits,
+            rewinding_a_failed_instance);
     };
     (@each $factory:expr; $($check:ident),*) => {
         $(

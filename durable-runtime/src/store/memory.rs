@@ -534,7 +534,11 @@ impl Store for MemoryStore {
             if commit.output.is_some() {
                 instance.output = commit.output;
             }
-            if commit.failure.is_some() {
+            // A failure is kept only while the instance is Failed: a rewound one runs
+            // again without it.
+            if commit.status != RuntimeStatus::Failed {
+                instance.failure = None;
+            } else if commit.failure.is_some() {
                 instance.failure = commit.failure;
             }
             if let Some(custom_status) = commit.custom_status {
@@ -852,6 +856,12 @@ impl Store for MemoryStore {
                 instance_id: message.instance_id,
                 status,
             });
+        }
+        if let Some(next) = super::status_on_enqueue(&message.event) {
+            state.set_status(&message.instance_id, next);
+            if let Some(instance) = state.instances.get_mut(&message.instance_id) {
+                instance.failure = None;
+            }
         }
         state.push_message(message);
         drop(state);

@@ -71,6 +71,13 @@ pub struct OutboundMessage {
     pub event: HistoryEvent,
 }
 
+/// The status an instance takes at once when `event` is enqueued for it: `Pending` for a
+/// rewind (as Durable Functions' Azure Storage back-end does), so a failed instance being
+/// rewound reads as not finished before a worker applies it. `None`: the status stays.
+pub fn status_on_enqueue(event: &HistoryEvent) -> Option<RuntimeStatus> {
+    matches!(event.kind, EventKind::ExecutionRewound { .. }).then_some(RuntimeStatus::Pending)
+}
+
 /// Is the message one that a suspended instance still processes (resume, terminate)?
 pub(crate) fn is_control(event: &HistoryEvent) -> bool {
     matches!(
@@ -567,7 +574,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Enqueues `message` if its instance exists and has one of the `accept` statuses,
     /// atomically; returns the status it had. A message for an entity that does not exist
-    /// yet creates it (and reports `Pending`).
+    /// yet creates it (and reports `Pending`). A rewind (`ExecutionRewound`) also sets the
+    /// instance `Pending` and clears its failure in the same step (see
+    /// [`status_on_enqueue`]), so nobody waiting for it reads the old failure as its end.
     ///
     /// # Errors
     /// [`StoreError::InstanceNotFound`], or [`StoreError::InstanceState`] with the status

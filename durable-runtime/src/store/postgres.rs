@@ -884,7 +884,8 @@ impl PostgresStore {
             .prepare_cached(&self.sql(
                 "UPDATE {s}.instances i SET status = u.status, updated_at = u.updated_at,
                      history_len = u.history_len,
-                     output = COALESCE(u.output, i.output), failure = COALESCE(u.failure, i.failure),
+                     output = COALESCE(u.output, i.output),
+                     failure = CASE WHEN u.status = 3 THEN COALESCE(u.failure, i.failure) END,
                      custom_status = CASE WHEN u.custom_changed THEN u.custom_status ELSE i.custom_status END,
                      lock_token = NULL, lock_expires = NULL
                  FROM UNNEST($1::text[], $2::integer[], $3::bigint[], $4::bigint[], $5::text[],
@@ -1682,6 +1683,16 @@ impl Store for PostgresStore {
                         instance_id: message.instance_id.clone(),
                         status,
                     });
+                }
+                if let Some(next) = super::status_on_enqueue(&message.event) {
+                    tx.execute(
+                        &self.sql(
+                            "UPDATE {s}.instances SET status = $2, failure = NULL WHERE instance_id = $1",
+                        ),
+                        &[&message.instance_id.as_str(), &next.code()],
+                    )
+                    .await
+                    .map_err(backend)?;
                 }
                 self.insert_messages(&tx, &[&message]).await?;
                 self.notify(&tx, &wake).await?;

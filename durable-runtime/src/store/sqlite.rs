@@ -1423,6 +1423,8 @@ fn commit_orchestration(
     let custom_status_changed = commit.custom_status.is_some();
     let custom_status = commit.custom_status.clone().flatten();
     let failure = commit.failure.as_ref().map(encode_json).transpose()?;
+    // A failure is kept only while the instance is Failed (status code 3): a rewound
+    // instance runs again without it.
     // The row's update comes last, so it releases the lease and recomputes `due_at` from
     // the messages still queued (those that arrived during the turn, and its own new ones)
     // in one write of the row and of `instances_by_due` (see `REFRESH_DUE`).
@@ -1431,7 +1433,7 @@ fn commit_orchestration(
     // page less to write per turn).
     conn.prepare_cached(if status_before == commit.status.code() {
         "UPDATE instances SET updated_at = ?3, history_len = ?4,
-             output = COALESCE(?5, output), failure = COALESCE(?6, failure),
+             output = COALESCE(?5, output), failure = CASE WHEN ?2 = 3 THEN COALESCE(?6, failure) END,
              custom_status = CASE WHEN ?7 THEN ?8 ELSE custom_status END,
              lock_token = NULL, lock_expires = NULL, due_at = (
                  SELECT MIN(m.visible_at) FROM messages m
@@ -1439,7 +1441,7 @@ fn commit_orchestration(
          WHERE instance_id = ?1 AND status = ?2"
     } else {
         "UPDATE instances SET status = ?2, updated_at = ?3, history_len = ?4,
-             output = COALESCE(?5, output), failure = COALESCE(?6, failure),
+             output = COALESCE(?5, output), failure = CASE WHEN ?2 = 3 THEN COALESCE(?6, failure) END,
              custom_status = CASE WHEN ?7 THEN ?8 ELSE custom_status END,
              lock_token = NULL, lock_expires = NULL, due_at = (
                  SELECT MIN(m.visible_at) FROM messages m
@@ -1832,6 +1834,13 @@ impl Store for SqliteStore {
                         instance_id: message.instance_id.clone(),
                         status,
                     });
+                }
+                if let Some(next) = super::status_on_enqueue(&message.event) {
+                    conn.prepare_cached(
+                        "UPDATE instances SET status = ?2, failure = NULL WHERE instance_id = ?1",
+                    )
+                    .and_then(|mut s| s.execute(params![message.instance_id.as_str(), next.code()]))
+                    .map_err(backend)?;
                 }
                 insert_message_row(conn, &message)?;
                 mark_due(conn, &message)?;

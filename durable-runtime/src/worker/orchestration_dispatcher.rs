@@ -758,6 +758,20 @@ async fn prepare_turn(
     if let Some(entity) = crate::entity::EntityId::from_instance_id(item.instance_id.as_str()) {
         return prepare_entity_turn(shared, item, entity, commit).await;
     }
+    // A rewind: the client's sets the instance Pending when enqueued, a parent's finds
+    // its failed child still Failed.
+    if matches!(item.status, RuntimeStatus::Failed | RuntimeStatus::Pending)
+        && item.history_len > 0
+        && let Some(rewind) = item.messages.iter().find(|m| {
+            matches!(m.event.kind, EventKind::ExecutionRewound { .. })
+                && m.execution_id
+                    .as_ref()
+                    .is_none_or(|e| *e == item.execution_id)
+        })
+    {
+        let rewind = rewind.event.clone();
+        return prepare_rewind(shared, item, commit, rewind, now).await;
+    }
     if item.status.is_terminal() {
         tracing::debug!(status = %item.status, count = item.messages.len(), "dropping messages for a finished instance");
         commit.consumed = all_message_ids(&item);
@@ -973,7 +987,96 @@ async fn prepare_turn(
     let mut events = marker_events;
     events.extend(new_events);
     let output = engine.run_turn(now, events);
-    if item.history_len + output.events.len() > shared.options.max_history_events {
+    finish_turn(shared, &item, commit, engine, output, Vec::new(), now)
+}
+
+/// Rewinds a failed instance (Durable Functions' `RewindAsync`): records `rewind`, replays
+/// the execution through the rewound view (`replay::rewind`) and runs the turn that
+/// schedules the failed work again; failed sub-orchestrations are sent a rewind of their
+/// own. Every other queued message is dropped, as for any finished instance.
+async fn prepare_rewind(
+    shared: &WorkerShared,
+    item: OrchestrationWorkItem,
+    mut commit: OrchestrationCommit,
+    rewind: HistoryEvent,
+    now: DateTime<Utc>,
+) -> Result<Prepared, (OrchestrationWorkItem, StoreError)> {
+    commit.consumed = all_message_ids(&item);
+    drop(
+        shared
+            .cache
+            .take_current(&item.instance_id, &item.execution_id),
+    );
+    let version = item.version.as_deref();
+    let Some(orchestrator) = shared.registry.orchestration(&item.name, version) else {
+        tracing::warn!(name = %item.name, "cannot rewind: the orchestration is not registered on this worker; the instance stays Failed");
+        return Ok((commit, None));
+    };
+    let mut history = match shared.store.read_history(&item.instance_id).await {
+        Ok(Some(history)) => history,
+        Ok(None) => {
+            return Err((
+                item.clone(),
+                StoreError::InstanceNotFound(item.instance_id.clone()),
+            ));
+        }
+        Err(StoreError::Corrupt(reason)) => {
+            return fail_corrupt(shared, item, commit, None, now, reason).await;
+        }
+        Err(error) => return Err((item, error)),
+    };
+    if history.len() != item.history_len {
+        let message = format!(
+            "history moved from {} to {} events",
+            item.history_len,
+            history.len()
+        );
+        return Err((item, StoreError::LeaseLost(message)));
+    }
+    let children = crate::replay::rewind::failed_children(&history);
+    history.push(rewind.clone());
+    let mut engine = ReplayEngine::new(
+        item.instance_id.clone(),
+        item.execution_id.clone(),
+        item.name.clone(),
+        orchestrator,
+    )
+    .with_version(item.version.clone());
+    engine.replay(&history);
+    let output = engine.run_turn(now, Vec::new());
+    let reason = match &rewind.kind {
+        EventKind::ExecutionRewound { reason } => reason.clone(),
+        _ => None,
+    };
+    for child in children {
+        commit.messages.push(OutboundMessage {
+            instance_id: child,
+            execution_id: None,
+            visible_at: now,
+            event: HistoryEvent::new(
+                now,
+                EventKind::ExecutionRewound {
+                    reason: reason.clone(),
+                },
+            ),
+        });
+    }
+    tracing::info!(instance_id = %item.instance_id, "rewinding a failed instance");
+    finish_turn(shared, &item, commit, engine, output, vec![rewind], now)
+}
+
+/// Turns a turn's output into its commit: the events to append (after `prefix`), the
+/// activities, timers, messages and children it started, and how the execution stands.
+fn finish_turn(
+    shared: &WorkerShared,
+    item: &OrchestrationWorkItem,
+    mut commit: OrchestrationCommit,
+    engine: ReplayEngine,
+    output: crate::replay::TurnOutput,
+    prefix: Vec<HistoryEvent>,
+    now: DateTime<Utc>,
+) -> Result<Prepared, (OrchestrationWorkItem, StoreError)> {
+    if item.history_len + prefix.len() + output.events.len() > shared.options.max_history_events {
         let failure = FailureDetails::new(
             HISTORY_TOO_LONG,
             format!(
@@ -983,7 +1086,7 @@ async fn prepare_turn(
                 item.instance_id, shared.options.max_history_events
             ),
         );
-        let applied = output
+        let applied: Vec<HistoryEvent> = output
             .events
             .into_iter()
             .filter(|e| {
@@ -997,6 +1100,7 @@ async fn prepare_turn(
                 )
             })
             .collect();
+        let applied = prefix.into_iter().chain(applied).collect();
         fail_commit(&mut commit, now, applied, failure.clone());
         if let Some(parent) = engine.parent() {
             commit
@@ -1005,7 +1109,8 @@ async fn prepare_turn(
         }
         return Ok((commit, None));
     }
-    commit.events = output.events;
+    commit.events = prefix;
+    commit.events.extend(output.events);
     commit.custom_status = output.custom_status;
     commit.activities = output
         .activities
