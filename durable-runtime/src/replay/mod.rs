@@ -215,11 +215,13 @@ impl ReplayEngine {
                 (Some(Outcome::Completed(_) | Outcome::ContinuedAsNew { .. }), kind)
                     if scheduled_signature(kind).is_some() =>
                 {
-                    let (recorded_kind, name) = scheduled_signature(kind).unwrap_or_default();
+                    let expected = scheduled_signature(kind)
+                        .map(|(recorded_kind, name)| recorded_kind.expected(name))
+                        .unwrap_or_default();
                     let error = NonDeterminismError {
                         instance_id: self.shared.instance_id.clone(),
                         event_id: event.event_id,
-                        expected: format!("{recorded_kind} `{name}`"),
+                        expected,
                         actual: "had already returned".to_owned(),
                     };
                     self.outcome = None;
@@ -533,11 +535,7 @@ impl ReplayEngine {
         let Some((recorded_kind, recorded_name)) = scheduled_signature(recorded) else {
             return Ok(());
         };
-        let expected = if recorded_name.is_empty() {
-            format!("a {recorded_kind}")
-        } else {
-            format!("{recorded_kind} `{recorded_name}`")
-        };
+        let expected = recorded_kind.expected(recorded_name);
         let error = |actual: String| NonDeterminismError {
             instance_id: self.shared.instance_id.clone(),
             event_id,

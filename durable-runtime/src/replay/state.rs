@@ -51,43 +51,86 @@ pub(crate) enum Action {
     UnlockEntities { entities: Vec<EntityId> },
 }
 
+/// The kind of a durable call, as compared between the code and a recorded scheduling
+/// event (DTF compares the action type, then the name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallKind {
+    Activity,
+    Timer,
+    SubOrchestration,
+    SentEvent,
+    EntityCall,
+    EntitySignal,
+    EntityLock,
+    EntityUnlock,
+}
+
+impl CallKind {
+    /// The kind as error messages name it ("sub-orchestration").
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            Self::Activity => "activity",
+            Self::Timer => "timer",
+            Self::SubOrchestration => "sub-orchestration",
+            Self::SentEvent => "sent event",
+            Self::EntityCall => "entity call",
+            Self::EntitySignal => "entity signal",
+            Self::EntityLock => "entity lock",
+            Self::EntityUnlock => "entity unlock",
+        }
+    }
+
+    /// Names the recorded call for a non-determinism error ("activity `x`", "a timer").
+    pub(crate) fn expected(self, name: &str) -> String {
+        if name.is_empty() {
+            format!("a {}", self.noun())
+        } else {
+            format!("{} `{name}`", self.noun())
+        }
+    }
+}
+
 impl Action {
     /// The kind and name, as compared with a recorded scheduling event.
-    pub(crate) fn signature(&self) -> (&'static str, &str) {
+    pub(crate) fn signature(&self) -> (CallKind, &str) {
         match self {
-            Self::CallActivity { name, .. } => ("activity", name),
-            Self::CreateTimer { .. } => ("timer", ""),
-            Self::CallSubOrchestration { name, .. } => ("sub-orchestration", name),
-            Self::SendEvent { name, .. } => ("sent event", name),
-            Self::CallEntity { operation, .. } => ("entity call", operation),
-            Self::SignalEntity { operation, .. } => ("entity signal", operation),
-            Self::LockEntities { .. } => ("entity lock", ""),
-            Self::UnlockEntities { .. } => ("entity unlock", ""),
+            Self::CallActivity { name, .. } => (CallKind::Activity, name),
+            Self::CreateTimer { .. } => (CallKind::Timer, ""),
+            Self::CallSubOrchestration { name, .. } => (CallKind::SubOrchestration, name),
+            Self::SendEvent { name, .. } => (CallKind::SentEvent, name),
+            Self::CallEntity { operation, .. } => (CallKind::EntityCall, operation),
+            Self::SignalEntity { operation, .. } => (CallKind::EntitySignal, operation),
+            Self::LockEntities { .. } => (CallKind::EntityLock, ""),
+            Self::UnlockEntities { .. } => (CallKind::EntityUnlock, ""),
         }
     }
 
     /// Describes the action for a non-determinism error ("scheduled activity `x`").
     pub(crate) fn describe(&self) -> String {
         match self.signature() {
-            ("timer", _) => "created a durable timer".to_owned(),
-            ("entity lock", _) => "locked entities".to_owned(),
-            ("entity unlock", _) => "released its locked entities".to_owned(),
-            (kind, name) => format!("scheduled {kind} `{name}`"),
+            (CallKind::Timer, _) => "created a durable timer".to_owned(),
+            (CallKind::EntityLock, _) => "locked entities".to_owned(),
+            (CallKind::EntityUnlock, _) => "released its locked entities".to_owned(),
+            (kind, name) => format!("scheduled {} `{name}`", kind.noun()),
         }
     }
 }
 
 /// The kind and name of a recorded scheduling event, if it is one.
-pub(crate) fn scheduled_signature(kind: &EventKind) -> Option<(&'static str, &str)> {
+pub(crate) fn scheduled_signature(kind: &EventKind) -> Option<(CallKind, &str)> {
     match kind {
-        EventKind::ActivityScheduled { name, .. } => Some(("activity", name)),
-        EventKind::TimerCreated { .. } => Some(("timer", "")),
-        EventKind::SubOrchestrationCreated { name, .. } => Some(("sub-orchestration", name)),
-        EventKind::EventSent { name, .. } => Some(("sent event", name)),
-        EventKind::EntityOperationCalled { operation, .. } => Some(("entity call", operation)),
-        EventKind::EntityOperationSignaled { operation, .. } => Some(("entity signal", operation)),
-        EventKind::EntityLockRequested { .. } => Some(("entity lock", "")),
-        EventKind::EntityUnlockSent { .. } => Some(("entity unlock", "")),
+        EventKind::ActivityScheduled { name, .. } => Some((CallKind::Activity, name)),
+        EventKind::TimerCreated { .. } => Some((CallKind::Timer, "")),
+        EventKind::SubOrchestrationCreated { name, .. } => Some((CallKind::SubOrchestration, name)),
+        EventKind::EventSent { name, .. } => Some((CallKind::SentEvent, name)),
+        EventKind::EntityOperationCalled { operation, .. } => {
+            Some((CallKind::EntityCall, operation))
+        }
+        EventKind::EntityOperationSignaled { operation, .. } => {
+            Some((CallKind::EntitySignal, operation))
+        }
+        EventKind::EntityLockRequested { .. } => Some((CallKind::EntityLock, "")),
+        EventKind::EntityUnlockSent { .. } => Some((CallKind::EntityUnlock, "")),
         _ => None,
     }
 }
