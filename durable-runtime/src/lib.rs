@@ -64,6 +64,7 @@ pub mod store;
 mod worker;
 
 pub use client::{DurableClient, OrchestrationHandle, SignalEntity, StartOrchestration};
+pub use clock::{Clock, VirtualClock};
 pub use context::{
     ActivityCall, ActivityContext, CriticalSection, DurableTimer, EntityCall, ExternalEvent,
     LockEntities, OrchestrationContext, ReplaySafeLogger, RetryPolicy, RetryPredicate,
