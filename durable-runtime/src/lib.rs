@@ -61,6 +61,8 @@ mod replay;
 mod runtime;
 mod status;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod worker;
 
 pub use client::{DurableClient, OrchestrationHandle, SignalEntity, StartOrchestration};

@@ -213,7 +213,11 @@ impl fmt::Debug for Replacements {
     }
 }
 
-fn input_decode_failure<T>(kind: &str, name: &str, error: &serde_json::Error) -> FailureDetails {
+pub(crate) fn input_decode_failure<T>(
+    kind: &str,
+    name: &str,
+    error: &serde_json::Error,
+) -> FailureDetails {
     let mut details = FailureDetails::new(
         INPUT_DECODE_ERROR,
         format!(
@@ -225,7 +229,11 @@ fn input_decode_failure<T>(kind: &str, name: &str, error: &serde_json::Error) ->
     details
 }
 
-fn output_encode_failure(kind: &str, name: &str, error: &serde_json::Error) -> FailureDetails {
+pub(crate) fn output_encode_failure(
+    kind: &str,
+    name: &str,
+    error: &serde_json::Error,
+) -> FailureDetails {
     let mut details = FailureDetails::new(
         OUTPUT_ENCODE_ERROR,
         format!("the output of {kind} `{name}` could not be encoded as JSON: {error}"),

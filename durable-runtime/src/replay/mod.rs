@@ -215,6 +215,18 @@ impl ReplayEngine {
         self.outcome.as_ref()
     }
 
+    /// The names (lower-cased) of the external events the code waits for now.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn waiting_for_events(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .event_waiters
+            .values()
+            .filter(|waiter| waiter.result.is_none())
+            .map(|waiter| waiter.name.clone())
+            .collect()
+    }
+
     /// The first non-determinism found, if any.
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn divergence(&self) -> Option<&Divergence> {
@@ -498,14 +510,14 @@ impl ReplayEngine {
                 true
             }
             kind if scheduled_signature(kind).is_some() => {
-                if let Err(divergence) = self.match_scheduled(event.event_id, kind) {
-                    if self.outcome.is_none() {
-                        self.fail(FailureDetails::new(
-                            NON_DETERMINISM_ERROR,
-                            divergence.error.to_string(),
-                        ));
-                        self.divergence.get_or_insert(divergence);
-                    }
+                if let Err(divergence) = self.match_scheduled(event.event_id, kind)
+                    && self.outcome.is_none()
+                {
+                    self.fail(FailureDetails::new(
+                        NON_DETERMINISM_ERROR,
+                        divergence.error.to_string(),
+                    ));
+                    self.divergence.get_or_insert(divergence);
                 }
                 false
             }
