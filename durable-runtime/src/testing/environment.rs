@@ -5,7 +5,6 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use super::calls::{DurableCall, difference};
 use super::error::TestError;
@@ -309,16 +308,38 @@ impl TestEnvironment {
     }
 
     /// Replaces entity `E` in this environment by `fake`: every operation sent to any
-    /// `E` entity (signal or call) goes to `fake`, whose `Ok` value is a call's result and
-    /// whose error fails the call. The stored state is left as it is (a faked entity that
+    /// `E` entity (signal or call) goes to `fake`, whose `Ok` JSON value is a call's result
+    /// and whose error fails the call. The stored state is left as it is (a faked entity that
     /// never existed stays absent).
-    pub fn fake_entity<E, R, F>(&self, fake: F) -> FakeEntity<E>
-    where
-        E: Entity,
-        R: Serialize,
-        F: Fn(&EntityOperationCall) -> Result<R, ActivityError> + Send + Sync + 'static,
-    {
-        let (factory, handle) = fakes::entity::<E, R, F>(fake);
+    ///
+    /// ```standalone_crate
+    /// # use durable_runtime::prelude::*;
+    /// # use durable_runtime::testing::TestEnvironment;
+    /// #[derive(Debug, Default, Serialize, Deserialize)]
+    /// struct Counter { value: i64 }
+    /// #[entity]
+    /// impl Counter {
+    ///     fn add(&mut self, amount: i64) { self.value += amount; }
+    ///     fn get(&self) -> i64 { self.value }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let env = TestEnvironment::start().await?;
+    /// let counters = env.fake_entity::<Counter>(|call| match call.operation.as_str() {
+    ///     "get" => Ok(serde_json::json!(42)),
+    ///     _ => Ok(serde_json::Value::Null),
+    /// });
+    /// # let _ = counters;
+    /// # Ok(()) }
+    /// ```
+    pub fn fake_entity<E: Entity>(
+        &self,
+        fake: impl Fn(&EntityOperationCall) -> Result<serde_json::Value, ActivityError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> FakeEntity<E> {
+        let (factory, handle) = fakes::entity::<E, serde_json::Value, _>(fake);
         self.replacements
             .entities
             .write()
