@@ -9,4 +9,5 @@ mod testing {
     mod histories;
     mod monitor;
     mod quickstart;
+    mod readme;
 }
