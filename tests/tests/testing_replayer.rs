@@ -93,34 +93,55 @@ fn activities() -> durable_runtime::RegistryBuilder {
 
 /// The histories of `order_v1`: one instance waiting for `Paid`, one finished.
 async fn recorded() -> (Vec<HistoryEvent>, Vec<HistoryEvent>) {
-    let registry = activities().orchestration::<OrderV1>().build().unwrap();
+    let registry = activities()
+        .orchestration::<OrderV1>()
+        .build()
+        .expect("the test setup works");
     let env = TestEnvironment::builder()
         .registry(registry)
         .start()
         .await
-        .unwrap();
-    let waiting = OrderV1::start(&env.client(), "book".into()).await.unwrap();
+        .expect("the test setup works");
+    let waiting = OrderV1::start(&env.client(), "book".into())
+        .await
+        .expect("the test setup works");
     env.wait_for_event_waiter::<Paid>(waiting.instance_id())
         .await
-        .unwrap();
-    let finished = OrderV1::start(&env.client(), "lamp".into()).await.unwrap();
+        .expect("the test setup works");
+    let finished = OrderV1::start(&env.client(), "lamp".into())
+        .await
+        .expect("the test setup works");
     env.wait_for_event_waiter::<Paid>(finished.instance_id())
         .await
-        .unwrap();
+        .expect("the test setup works");
     env.raise_event(finished.instance_id(), &Paid)
         .await
-        .unwrap();
-    assert_eq!(env.run_until_complete(&finished).await.unwrap(), "done");
+        .expect("the test setup works");
+    assert_eq!(
+        env.run_until_complete(&finished)
+            .await
+            .expect("the test setup works"),
+        "done"
+    );
     let histories = (
-        env.history(waiting.instance_id()).await.unwrap(),
-        env.history(finished.instance_id()).await.unwrap(),
+        env.history(waiting.instance_id())
+            .await
+            .expect("the test setup works"),
+        env.history(finished.instance_id())
+            .await
+            .expect("the test setup works"),
     );
     env.shutdown().await;
     histories
 }
 
 fn replayer<O: Orchestration>() -> Replayer {
-    Replayer::with_registry(activities().orchestration::<O>().build().unwrap())
+    Replayer::with_registry(
+        activities()
+            .orchestration::<O>()
+            .build()
+            .expect("the test setup works"),
+    )
 }
 
 #[tokio::test]

@@ -17,37 +17,27 @@ fn dir() -> PathBuf {
 
 /// Runs the workflow to its end with `decision` (none: the timeout) and exports its
 /// history.
-async fn record(decision: Option<bool>) -> HistoryExport {
-    let env = TestEnvironment::start().await.unwrap();
-    let instance = ApprovalWorkflow::start(
-        &env.client(),
-        ApprovalRequest {
-            subject: "purchase order #1138".into(),
-            timeout_secs: 72 * 3600,
-        },
-    )
-    .await
-    .unwrap();
+async fn record(decision: Option<bool>) -> Result<HistoryExport, Box<dyn std::error::Error>> {
+    let env = TestEnvironment::start().await?;
+    let request = ApprovalRequest {
+        subject: "purchase order #1138".into(),
+        timeout_secs: 72 * 3600,
+    };
+    let instance = ApprovalWorkflow::start(&env.client(), request).await?;
     let id = instance.instance_id();
     if let Some(approved) = decision {
-        env.wait_for_event_waiter::<ApprovalEvent>(id)
-            .await
-            .unwrap();
-        env.advance(Duration::from_secs(600)).await.unwrap();
-        env.raise_event(
-            id,
-            &ApprovalEvent {
-                approved,
-                by: "alice".into(),
-            },
-        )
-        .await
-        .unwrap();
+        env.wait_for_event_waiter::<ApprovalEvent>(id).await?;
+        env.advance(Duration::from_secs(600)).await?;
+        let answer = ApprovalEvent {
+            approved,
+            by: "alice".into(),
+        };
+        env.raise_event(id, &answer).await?;
     }
-    env.run_until_complete(&instance).await.unwrap();
-    let export = HistoryExport::read(&env.client(), id).await.unwrap();
+    env.run_until_complete(&instance).await?;
+    let export = HistoryExport::read(&env.client(), id).await?;
     env.shutdown().await;
-    export
+    Ok(export)
 }
 
 #[tokio::test]
@@ -59,7 +49,7 @@ async fn every_recorded_history_replays_against_the_current_code() {
             ("rejected", Some(false)),
             ("escalated", None),
         ] {
-            let export = record(decision).await;
+            let export = record(decision).await.unwrap();
             export
                 .write(dir().join(format!("approval-{name}.json")))
                 .unwrap();

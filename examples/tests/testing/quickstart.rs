@@ -7,7 +7,7 @@ use durable_runtime::testing::{DurableCall, TestEnvironment};
 
 #[allow(dead_code)]
 #[path = "../../quickstart.rs"]
-mod quickstart;
+mod example;
 
 #[tokio::test]
 async fn hello_cities_greets_each_city_in_turn() {
