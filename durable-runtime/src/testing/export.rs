@@ -1,33 +1,7 @@
 //! [`HistoryExport`]: the versioned file format for saved histories, and a tolerant reader
 //! for every shape the project has produced.
 //!
-//! The format (`"format": "durable-history/1"`):
-//!
-//! ```json
-//! {
-//!   "format": "durable-history/1",
-//!   "instance_id": "order-42",
-//!   "name": "process_order",
-//!   "version": null,
-//!   "events": [ {"event_id": -1, "timestamp": "2025-01-01T00:00:00Z", "kind": "OrchestratorStarted"} ]
-//! }
-//! ```
-//!
-//! `events` holds [`HistoryEvent`]s in their serde shape, the same as `durable history ID
-//! --json` and [`DurableClient::read_history`] give. The reader also accepts:
-//!
-//! - a bare array of such events (what the CLI and earlier versions wrote);
-//! - an HTTP status body with `historyEvents` (`GET /runtime/webhooks/durabletask/instances/{id}?showHistory=true&showHistoryOutput=true`),
-//!   either with `EventType` / `EventId` / `Timestamp` / `Details` entries, or in Durable
-//!   Functions' flat shape (`{"EventType": "TaskCompleted", "TaskScheduledId": 0, "Result": ..}`,
-//!   with `TaskScheduled`, `TaskCompleted`, `TaskFailed`, `TimerCreated`, `TimerFired`,
-//!   `EventRaised`, `EventSent`, `SubOrchestrationInstanceCreated/Completed/Failed`,
-//!   `ExecutionStarted`, `ExecutionCompleted`, `ContinueAsNew`, `ExecutionTerminated`,
-//!   `ExecutionSuspended`, `ExecutionResumed`, `OrchestratorStarted/Completed`).
-//!
-//! A result left out of an HTTP export (`showHistoryOutput=false`) reads as `null`, which the
-//! code may fail to decode: export with the output. Field names are matched ignoring case
-//! and underscores.
+//! See [`HistoryExport`] for the format and the shapes the reader accepts.
 
 use std::path::Path;
 
@@ -46,7 +20,40 @@ use crate::status::{FailureDetails, RuntimeStatus};
 /// The format tag this version writes: `durable-history/1`.
 pub const HISTORY_FORMAT: &str = "durable-history/1";
 
-/// A saved history in the versioned export format; see the [module docs](self).
+/// A saved history in the versioned export format, version 1.
+///
+/// The format (`"format": "durable-history/1"`):
+///
+/// ```json
+/// {
+///   "format": "durable-history/1",
+///   "instance_id": "order-42",
+///   "name": "process_order",
+///   "version": null,
+///   "events": [ {"event_id": -1, "timestamp": "2025-01-01T00:00:00Z", "kind": "OrchestratorStarted"} ]
+/// }
+/// ```
+///
+/// `events` holds [`HistoryEvent`]s in their serde shape, the same as `durable history ID
+/// --json` and [`DurableClient::read_history`] give. The reader also accepts:
+///
+/// - a bare array of such events (what the CLI and earlier versions wrote);
+/// - an HTTP status body with `historyEvents` (`GET /runtime/webhooks/durabletask/instances/{id}?showHistory=true&showHistoryOutput=true`),
+///   either with `EventType` / `EventId` / `Timestamp` / `Details` entries, or in Durable
+///   Functions' flat shape (`{"EventType": "TaskCompleted", "TaskScheduledId": 0, "Result": ..}`,
+///   with `TaskScheduled`, `TaskCompleted`, `TaskFailed`, `TimerCreated`, `TimerFired`,
+///   `EventRaised`, `EventSent`, `SubOrchestrationInstanceCreated/Completed/Failed`,
+///   `ExecutionStarted`, `ExecutionCompleted`, `ContinueAsNew`, `ExecutionTerminated`,
+///   `ExecutionSuspended`, `ExecutionResumed`, `OrchestratorStarted/Completed`).
+///
+/// A result left out of an HTTP export (`showHistoryOutput=false`) reads as `null`, which the
+/// code may fail to decode: export with the output. Field names are matched ignoring case
+/// and underscores.
+///
+/// Versioning: a change to this wrapper or to the event shape gets a new tag
+/// (`durable-history/2`); a reader refuses a tag it does not know, by name
+/// ([`HistoryFormatError::UnsupportedFormat`]), and keeps reading every earlier one, bare
+/// arrays included.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryExport {
     /// Always [`HISTORY_FORMAT`] when written by this version.
@@ -117,7 +124,7 @@ impl HistoryExport {
         std::fs::write(path, json)
     }
 
-    /// Reads a saved history in any of the accepted shapes (see the [module docs](self)).
+    /// Reads a saved history in any of the accepted shapes (see the [type docs](Self)).
     ///
     /// # Errors
     /// [`HistoryFormatError`]: not JSON, a newer format, an unknown shape, or an event that
