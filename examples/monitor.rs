@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use durable_examples::monitor::{WatchFile, WatchOutcome, WatchRequest};
 use durable_runtime::prelude::*;
 
 #[derive(Debug, Parser)]
@@ -33,74 +34,6 @@ struct Args {
     /// The SQLite file holding the task hub.
     #[arg(long, default_value = "monitor.db")]
     db: PathBuf,
-}
-
-/// The orchestration input; it carries the watch's state from one generation to the next.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct WatchRequest {
-    file: PathBuf,
-    word: String,
-    interval_ms: u64,
-    /// Fixed by the first generation from its `current_time`, so every generation agrees.
-    expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    expiry_secs: u64,
-    checks: u32,
-}
-
-/// How the watch ended.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-enum WatchOutcome {
-    /// The word appeared; after this many checks.
-    Found { checks: u32 },
-    /// The expiry passed first.
-    Expired { checks: u32 },
-    /// This generation handed over to the next (the value is then ignored).
-    Continued,
-}
-
-/// Reads the file and says whether it contains the word; a missing file does not.
-#[activity]
-async fn check_file((file, word): (PathBuf, String)) -> Result<bool, ActivityError> {
-    match tokio::fs::read_to_string(&file).await {
-        Ok(text) => Ok(text.contains(&word)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// One check per generation: check, then sleep on a durable timer and continue as new.
-#[orchestrator]
-async fn watch_file(
-    ctx: OrchestrationContext,
-    request: WatchRequest,
-) -> Result<WatchOutcome, OrchestrationError> {
-    let expires_at = request.expires_at.unwrap_or_else(|| {
-        ctx.current_time() + chrono::TimeDelta::seconds(request.expiry_secs as i64)
-    });
-    let checks = request.checks + 1;
-    ctx.set_custom_status(&serde_json::json!({ "checks": checks, "expires_at": expires_at }))?;
-    if ctx
-        .call_activity(CheckFile, (request.file.clone(), request.word.clone()))
-        .await?
-    {
-        return Ok(WatchOutcome::Found { checks });
-    }
-    let next_check =
-        ctx.current_time() + chrono::TimeDelta::milliseconds(request.interval_ms as i64);
-    if next_check >= expires_at {
-        ctx.create_timer(expires_at).await;
-        return Ok(WatchOutcome::Expired { checks });
-    }
-    ctx.create_timer(next_check).await;
-    ctx.continue_as_new(
-        WatchFile,
-        WatchRequest {
-            expires_at: Some(expires_at),
-            checks,
-            ..request
-        },
-    );
-    Ok(WatchOutcome::Continued)
 }
 
 #[tokio::main]

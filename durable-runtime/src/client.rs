@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::entity::scheduler::SchedulerState;
 use crate::entity::{EntityId, EntityMetadata, EntityPage, EntityQuery, EntitySignaler};
 
-use crate::clock;
+use crate::clock::Clock;
 use crate::context::ExternalEvent;
 use crate::error::ClientError;
 use crate::error::StoreError;
@@ -71,6 +71,8 @@ const FIRST_WAIT_POLL: Duration = Duration::from_millis(100);
 #[derive(Clone)]
 pub struct DurableClient {
     store: Arc<dyn Store>,
+    /// The store's clock, for event and creation timestamps.
+    clock: Clock,
 }
 
 impl fmt::Debug for DurableClient {
@@ -84,7 +86,10 @@ impl fmt::Debug for DurableClient {
 impl DurableClient {
     /// Makes a client over `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self {
+            clock: store.clock(),
+            store,
+        }
     }
 
     /// The store this client uses.
@@ -246,7 +251,7 @@ impl DurableClient {
             source,
         })?;
         let event = HistoryEvent::new(
-            clock::now(),
+            self.clock.now(),
             EventKind::EventRaised {
                 name: name.to_owned(),
                 input,
@@ -282,7 +287,7 @@ impl DurableClient {
         recursive: bool,
     ) -> Result<(), ClientError> {
         let event = HistoryEvent::new(
-            clock::now(),
+            self.clock.now(),
             EventKind::ExecutionTerminated {
                 reason: reason.map(str::to_owned),
             },
@@ -317,7 +322,7 @@ impl DurableClient {
         reason: Option<&str>,
     ) -> Result<(), ClientError> {
         let event = HistoryEvent::new(
-            clock::now(),
+            self.clock.now(),
             EventKind::ExecutionSuspended {
                 reason: reason.map(str::to_owned),
             },
@@ -339,7 +344,7 @@ impl DurableClient {
         reason: Option<&str>,
     ) -> Result<(), ClientError> {
         let event = HistoryEvent::new(
-            clock::now(),
+            self.clock.now(),
             EventKind::ExecutionResumed {
                 reason: reason.map(str::to_owned),
             },
@@ -375,7 +380,7 @@ impl DurableClient {
         reason: Option<&str>,
     ) -> Result<(), ClientError> {
         let event = HistoryEvent::new(
-            clock::now(),
+            self.clock.now(),
             EventKind::ExecutionRewound {
                 reason: reason.map(str::to_owned),
             },
@@ -508,7 +513,7 @@ impl DurableClient {
             None => InstanceId::generate(),
         };
         let execution_id = ExecutionId::generate();
-        let created_at = clock::now();
+        let created_at = self.clock.now();
         let started = HistoryEvent::new(
             created_at,
             EventKind::ExecutionStarted {
@@ -739,7 +744,7 @@ impl DurableClient {
         input: Payload,
         at: Option<DateTime<Utc>>,
     ) -> Result<(), ClientError> {
-        let now = clock::now();
+        let now = self.clock.now();
         let message = OutboundMessage {
             instance_id: entity.instance_id(),
             execution_id: None,

@@ -61,9 +61,12 @@ mod replay;
 mod runtime;
 mod status;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod worker;
 
 pub use client::{DurableClient, OrchestrationHandle, SignalEntity, StartOrchestration};
+pub use clock::{Clock, VirtualClock};
 pub use context::{
     ActivityCall, ActivityContext, CriticalSection, DurableTimer, EntityCall, ExternalEvent,
     LockEntities, OrchestrationContext, ReplaySafeLogger, RetryPolicy, RetryPredicate,

@@ -7,16 +7,17 @@
 //! cannot help (targets without static constructors, or crates the linker dropped:
 //! inventory issue #50).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::context::{ActivityContext, OrchestrationContext};
-use crate::entity::{Entity, EntityFactory, make_live};
+use crate::entity::{Entity, EntityFactory, EntityId, LiveEntity, make_live};
 use crate::error::{ActivityError, OrchestrationError, RegistryError};
 use crate::error_types::{INPUT_DECODE_ERROR, OUTPUT_ENCODE_ERROR};
 use crate::payload::Payload;
@@ -105,7 +106,118 @@ pub(crate) type ActivityFn =
 pub(crate) type OrchestratorFn =
     fn(OrchestrationContext, Payload) -> BoxFuture<Result<Payload, FailureDetails>>;
 
-fn input_decode_failure<T>(kind: &str, name: &str, error: &serde_json::Error) -> FailureDetails {
+/// A type-erased activity body made at run time (a test kit fake).
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) type DynActivityFn = Arc<
+    dyn Fn(ActivityContext, Payload) -> BoxFuture<Result<Payload, FailureDetails>> + Send + Sync,
+>;
+/// A type-erased orchestrator body made at run time (a test kit fake).
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) type DynOrchestratorFn = Arc<
+    dyn Fn(OrchestrationContext, Payload) -> BoxFuture<Result<Payload, FailureDetails>>
+        + Send
+        + Sync,
+>;
+/// An entity factory made at run time (a test kit fake).
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) type DynEntityFactory =
+    Arc<dyn Fn(&EntityId, Option<Payload>) -> Box<dyn LiveEntity> + Send + Sync>;
+
+/// An activity the registry found: registered through the macros or a builder (a plain
+/// function pointer, no allocation), or a replacement installed at run time.
+#[derive(Clone)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) enum ActivityBody {
+    Registered(ActivityFn),
+    Replaced(DynActivityFn),
+}
+
+impl ActivityBody {
+    pub(crate) fn call(
+        &self,
+        ctx: ActivityContext,
+        input: Payload,
+    ) -> BoxFuture<Result<Payload, FailureDetails>> {
+        match self {
+            Self::Registered(f) => f(ctx, input),
+            Self::Replaced(f) => f(ctx, input),
+        }
+    }
+}
+
+/// An orchestrator the registry found; see [`ActivityBody`].
+#[derive(Clone)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) enum OrchestratorBody {
+    Registered(OrchestratorFn),
+    Replaced(DynOrchestratorFn),
+}
+
+impl OrchestratorBody {
+    pub(crate) fn call(
+        &self,
+        ctx: OrchestrationContext,
+        input: Payload,
+    ) -> BoxFuture<Result<Payload, FailureDetails>> {
+        match self {
+            Self::Registered(f) => f(ctx, input),
+            Self::Replaced(f) => f(ctx, input),
+        }
+    }
+}
+
+/// An entity factory the registry found; see [`ActivityBody`].
+#[derive(Clone)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) enum EntityBody {
+    Registered(EntityFactory),
+    Replaced(DynEntityFactory),
+}
+
+impl EntityBody {
+    pub(crate) fn make(&self, id: &EntityId, state: Option<Payload>) -> Box<dyn LiveEntity> {
+        match self {
+            Self::Registered(f) => f(id, state),
+            Self::Replaced(f) => f(id, state),
+        }
+    }
+}
+
+/// Functions replaced at run time, consulted before the registered ones: the test kit's
+/// fakes. Shared by every clone of the [`Registry`] it was installed in, so a fake added
+/// after the worker started is seen by its next dispatch. Absent outside the test kit, so
+/// the registry's lookups cost what they did.
+#[derive(Default)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) struct Replacements {
+    pub(crate) activities: RwLock<HashMap<&'static str, DynActivityFn>>,
+    pub(crate) orchestrations:
+        RwLock<HashMap<(&'static str, Option<&'static str>), DynOrchestratorFn>>,
+    pub(crate) entities: RwLock<HashMap<&'static str, DynEntityFactory>>,
+}
+
+impl fmt::Debug for Replacements {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn keys<K: Clone, V>(map: &RwLock<HashMap<K, V>>) -> Vec<K> {
+            map.read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .keys()
+                .cloned()
+                .collect()
+        }
+        f.debug_struct("Replacements")
+            .field("activities", &keys(&self.activities))
+            .field("orchestrations", &keys(&self.orchestrations))
+            .field("entities", &keys(&self.entities))
+            .finish()
+    }
+}
+
+pub(crate) fn input_decode_failure<T>(
+    kind: &str,
+    name: &str,
+    error: &serde_json::Error,
+) -> FailureDetails {
     let mut details = FailureDetails::new(
         INPUT_DECODE_ERROR,
         format!(
@@ -117,7 +229,11 @@ fn input_decode_failure<T>(kind: &str, name: &str, error: &serde_json::Error) ->
     details
 }
 
-fn output_encode_failure(kind: &str, name: &str, error: &serde_json::Error) -> FailureDetails {
+pub(crate) fn output_encode_failure(
+    kind: &str,
+    name: &str,
+    error: &serde_json::Error,
+) -> FailureDetails {
     let mut details = FailureDetails::new(
         OUTPUT_ENCODE_ERROR,
         format!("the output of {kind} `{name}` could not be encoded as JSON: {error}"),
@@ -279,6 +395,7 @@ pub struct Registry {
     orchestration_inputs: BTreeMap<(&'static str, Option<&'static str>), InputCheck>,
     activities: BTreeMap<&'static str, ActivityFn>,
     entities: BTreeMap<&'static str, EntityFactory>,
+    replacements: Option<Arc<Replacements>>,
 }
 
 /// How to check an input against a registered orchestration's input type.
@@ -418,19 +535,52 @@ impl Registry {
         Ok(*version)
     }
 
+    /// Installs `replacements`, consulted before the registered functions (test kit).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn with_replacements(mut self, replacements: Arc<Replacements>) -> Self {
+        self.replacements = Some(replacements);
+        self
+    }
+
     pub(crate) fn orchestration(
         &self,
         name: &str,
         version: Option<&str>,
-    ) -> Option<OrchestratorFn> {
+    ) -> Option<OrchestratorBody> {
+        if let Some(replacements) = &self.replacements {
+            let replaced = replacements
+                .orchestrations
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .find(|((n, v), _)| *n == name && *v == version)
+                .map(|(_, f)| f.clone());
+            if let Some(f) = replaced {
+                return Some(OrchestratorBody::Replaced(f));
+            }
+        }
         self.orchestrations
             .iter()
             .find(|((n, v), _)| *n == name && *v == version)
-            .map(|(_, f)| *f)
+            .map(|(_, f)| OrchestratorBody::Registered(*f))
     }
 
-    pub(crate) fn activity(&self, name: &str) -> Option<ActivityFn> {
-        self.activities.get(name).copied()
+    pub(crate) fn activity(&self, name: &str) -> Option<ActivityBody> {
+        if let Some(replacements) = &self.replacements {
+            let replaced = replacements
+                .activities
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(name)
+                .cloned();
+            if let Some(f) = replaced {
+                return Some(ActivityBody::Replaced(f));
+            }
+        }
+        self.activities
+            .get(name)
+            .copied()
+            .map(ActivityBody::Registered)
     }
 
     /// The registered entity names, sorted.
@@ -438,8 +588,19 @@ impl Registry {
         self.entities.keys().copied()
     }
 
-    pub(crate) fn entity(&self, name: &str) -> Option<EntityFactory> {
-        self.entities.get(name).copied()
+    pub(crate) fn entity(&self, name: &str) -> Option<EntityBody> {
+        if let Some(replacements) = &self.replacements {
+            let replaced = replacements
+                .entities
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(name)
+                .cloned();
+            if let Some(f) = replaced {
+                return Some(EntityBody::Replaced(f));
+            }
+        }
+        self.entities.get(name).copied().map(EntityBody::Registered)
     }
 }
 

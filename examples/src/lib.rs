@@ -5,3 +5,4 @@
 pub mod aggregator;
 pub mod approval;
 pub mod backup;
+pub mod monitor;

@@ -1,4 +1,5 @@
-//! Keeps README.md true: its quick start is `examples/quickstart.rs`, byte for byte, and
+//! Keeps README.md true: its quick start is `examples/quickstart.rs` and its testing
+//! example `examples/tests/testing/readme.rs`, byte for byte, and
 //! its test command is the one `.ci/run` runs.
 
 #[test]
@@ -8,6 +9,16 @@ fn readme_quick_start_is_the_quickstart_example() {
     assert!(
         readme.contains(&format!("```rust\n{quickstart}```")),
         "README.md's quick start differs from examples/quickstart.rs; copy the file into the README"
+    );
+}
+
+#[test]
+fn readme_testing_example_is_the_kit_test() {
+    let readme = include_str!("../../README.md");
+    let example = include_str!("../../examples/tests/testing/readme.rs");
+    assert!(
+        readme.contains(&format!("```rust\n{example}```")),
+        "README.md's testing example differs from examples/tests/testing/readme.rs; copy the file into the README"
     );
 }
 

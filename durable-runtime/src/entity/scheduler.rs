@@ -9,10 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EntityContext, EntityFactory, EntityId};
+use super::{EntityContext, EntityId};
 use crate::history::{EventKind, HistoryEvent, ParentInstance};
 use crate::ids::InstanceId;
 use crate::payload::Payload;
+use crate::registry::EntityBody;
 use crate::status::{FailureDetails, RuntimeStatus};
 use crate::store::{OrchestrationCommit, OrchestrationMessage, OutboundMessage};
 
@@ -54,14 +55,14 @@ fn from_owner(event: &HistoryEvent, owner: &ParentInstance) -> bool {
 /// `factory` is `None` when the entity is not registered here.
 pub(crate) async fn run_turn(
     id: &EntityId,
-    factory: Option<EntityFactory>,
+    factory: Option<EntityBody>,
     mut scheduler: SchedulerState,
     messages: &[OrchestrationMessage],
     max_batch: usize,
     commit: &mut OrchestrationCommit,
 ) {
     let now = commit.updated_at;
-    let mut live = factory.map(|make| make(id, scheduler.state.clone()));
+    let mut live = factory.map(|body| body.make(id, scheduler.state.clone()));
     let ctx = EntityContext::new(id.clone(), now);
     let taken = messages.len().min(max_batch.max(1));
     commit.consumed = messages[..taken].iter().map(|m| m.id).collect();

@@ -34,7 +34,7 @@ use crate::history::ParentInstance;
 use crate::history::{EventKind, HistoryEvent};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
-use crate::registry::{BoxFuture, OrchestratorFn};
+use crate::registry::{BoxFuture, OrchestratorBody};
 use crate::status::{FailureDetails, RuntimeStatus};
 use crate::store::OutboundMessage;
 
@@ -112,7 +112,7 @@ impl Wake for WakeFlag {
 /// events instead of replaying the whole history.
 pub(crate) struct ReplayEngine {
     shared: Arc<Shared>,
-    orchestrator: OrchestratorFn,
+    orchestrator: OrchestratorBody,
     future: Option<BoxFuture<Result<Payload, FailureDetails>>>,
     flag: Arc<WakeFlag>,
     waker: Waker,
@@ -120,6 +120,18 @@ pub(crate) struct ReplayEngine {
     outcome_recorded: bool,
     history_len: usize,
     version: Option<String>,
+    /// The first non-determinism found, with the user's call site when known (the test
+    /// kit's replayer reports it typed).
+    divergence: Option<Divergence>,
+}
+
+/// A non-determinism the engine found, with the source location of the call that
+/// disagreed with history (where `#[track_caller]` recorded one).
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) struct Divergence {
+    pub(crate) error: NonDeterminismError,
+    pub(crate) location: Option<&'static std::panic::Location<'static>>,
 }
 
 impl std::fmt::Debug for ReplayEngine {
@@ -138,7 +150,7 @@ impl ReplayEngine {
         instance_id: InstanceId,
         execution_id: ExecutionId,
         name: String,
-        orchestrator: OrchestratorFn,
+        orchestrator: OrchestratorBody,
     ) -> Self {
         let flag = Arc::new(WakeFlag::default());
         let waker = Waker::from(flag.clone());
@@ -157,6 +169,7 @@ impl ReplayEngine {
             outcome_recorded: false,
             history_len: 0,
             version: None,
+            divergence: None,
         }
     }
 
@@ -197,6 +210,41 @@ impl ReplayEngine {
         self.outcome.is_some()
     }
 
+    /// How the execution ended, if it has.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn outcome(&self) -> Option<&Outcome> {
+        self.outcome.as_ref()
+    }
+
+    /// The names (lower-cased) of the external events the code waits for now.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn waiting_for_events(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .event_waiters
+            .values()
+            .filter(|waiter| waiter.result.is_none())
+            .map(|waiter| waiter.name.clone())
+            .collect()
+    }
+
+    /// The first non-determinism found, if any.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn divergence(&self) -> Option<&Divergence> {
+        self.divergence.as_ref()
+    }
+
+    /// The oldest call the code made that history has not confirmed: its sequence number,
+    /// a description ("scheduled activity `x`") and its call site, if known.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn first_unrecorded_call(
+        &self,
+    ) -> Option<(i64, String, Option<&'static std::panic::Location<'static>>)> {
+        let state = self.shared.lock();
+        let (seq, action) = state.pending.iter().next()?;
+        Some((*seq, action.describe(), state.locations.get(seq).copied()))
+    }
+
     /// Feeds committed history with `is_replaying() == true`.
     ///
     /// A history that holds rewinds is read through [`rewind::view`].
@@ -229,6 +277,10 @@ impl ReplayEngine {
                         NON_DETERMINISM_ERROR,
                         error.to_string(),
                     ));
+                    self.divergence.get_or_insert(Divergence {
+                        error,
+                        location: None,
+                    });
                 }
                 (Some(_), _) => {}
             }
@@ -458,16 +510,19 @@ impl ReplayEngine {
                     state.parent.clone_from(parent);
                     drop(state);
                     let ctx = OrchestrationContext::new(self.shared.clone());
-                    self.future = Some((self.orchestrator)(ctx, input.clone()));
+                    self.future = Some(self.orchestrator.call(ctx, input.clone()));
                 }
                 true
             }
             kind if scheduled_signature(kind).is_some() => {
-                if let Err(error) = self.match_scheduled(event.event_id, kind) {
+                if let Err(divergence) = self.match_scheduled(event.event_id, kind)
+                    && self.outcome.is_none()
+                {
                     self.fail(FailureDetails::new(
                         NON_DETERMINISM_ERROR,
-                        error.to_string(),
+                        divergence.error.to_string(),
                     ));
+                    self.divergence.get_or_insert(divergence);
                 }
                 false
             }
@@ -527,11 +582,7 @@ impl ReplayEngine {
     }
 
     /// Checks a scheduling event from history against the action the code produced.
-    fn match_scheduled(
-        &self,
-        event_id: i64,
-        recorded: &EventKind,
-    ) -> Result<(), NonDeterminismError> {
+    fn match_scheduled(&self, event_id: i64, recorded: &EventKind) -> Result<(), Divergence> {
         let Some((recorded_kind, recorded_name)) = scheduled_signature(recorded) else {
             return Ok(());
         };
@@ -553,10 +604,16 @@ impl ReplayEngine {
                     let at = location
                         .map(|l| format!(" at {}:{}", l.file(), l.line()))
                         .unwrap_or_default();
-                    Err(error(format!("{}{at}", action.describe())))
+                    Err(Divergence {
+                        error: error(format!("{}{at}", action.describe())),
+                        location,
+                    })
                 }
             }
-            None => Err(error("scheduled nothing at that point".to_owned())),
+            None => Err(Divergence {
+                error: error("scheduled nothing at that point".to_owned()),
+                location: None,
+            }),
         }
     }
 

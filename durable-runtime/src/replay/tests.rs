@@ -7,7 +7,7 @@ use crate::error::ActivityError;
 use crate::error_types::{NON_DETERMINISM_ERROR, NON_DURABLE_AWAIT_ERROR, PANIC_ERROR};
 use crate::history::ParentInstance;
 use crate::prelude::*;
-use crate::registry::erased_orchestration;
+use crate::registry::{OrchestratorBody, erased_orchestration};
 
 #[activity]
 async fn echo(value: String) -> Result<String, ActivityError> {
@@ -100,7 +100,7 @@ fn engine<O: Orchestration>() -> ReplayEngine {
         instance(),
         ExecutionId::from_trusted("exec-1".into()),
         O::NAME.into(),
-        erased_orchestration::<O>,
+        OrchestratorBody::Registered(erased_orchestration::<O>),
     )
 }
 

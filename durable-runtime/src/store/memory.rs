@@ -20,7 +20,7 @@ use super::{
     OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
     Store, failed_sub_orchestration, into_page, is_control, lease_millis,
 };
-use crate::clock;
+use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::history::HistoryEvent;
 use crate::ids::{EntityId, ExecutionId, InstanceId};
@@ -238,11 +238,10 @@ impl State {
         activity.lock = lock;
     }
 
-    fn push_message(&mut self, message: OutboundMessage) {
+    fn push_message(&mut self, message: OutboundMessage, now: DateTime<Utc>) {
         if let Some(entity) = EntityId::from_instance_id(message.instance_id.as_str())
             && !self.instances.contains_key(&message.instance_id)
         {
-            let now = crate::clock::now();
             self.insert_instance(
                 message.instance_id.clone(),
                 Instance {
@@ -401,6 +400,7 @@ impl State {
 pub struct MemoryStore {
     state: Mutex<State>,
     notifier: Notifier,
+    clock: Clock,
 }
 
 impl Default for MemoryStore {
@@ -411,24 +411,74 @@ impl Default for MemoryStore {
         Self {
             state: Mutex::new(State::default()),
             notifier,
+            clock: Clock::System,
         }
     }
 }
 
 impl MemoryStore {
-    /// Makes an empty store.
+    /// Makes an empty store on the system clock.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Makes an empty store on `clock`: with a [`Clock::Virtual`], leases, message
+    /// visibility and durable timers follow that clock, and so do the worker and clients
+    /// that use this store (they read [`Store::clock`]).
+    pub fn with_clock(clock: Clock) -> Self {
+        Self {
+            clock,
+            ..Self::default()
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Whether anything can run now, and when the next thing that waits only on time comes
+    /// due, read in one lock so the answer is consistent: busy while an activity work item
+    /// exists (queued, running, or its result not yet committed), an instance is leased
+    /// for a turn, or a message is visible. The test kit skips time only when not busy.
+    #[cfg(feature = "testing")]
+    pub(crate) fn quiescence(&self) -> Quiescence {
+        let now = self.clock.now_millis();
+        let state = self.lock();
+        let leased = state.instances.values().any(|instance| {
+            instance
+                .lock
+                .as_ref()
+                .is_some_and(|(token, expires)| *expires > now && token != RETRY_LOCK)
+        });
+        let visible = state.due.first().is_some_and(|(due, _)| *due <= now);
+        Quiescence {
+            busy: !state.activities.is_empty() || leased || visible,
+            next_due: state
+                .due
+                .first()
+                .and_then(|(due, _)| DateTime::from_timestamp_millis(*due)),
+        }
+    }
+}
+
+/// See [`MemoryStore::quiescence`].
+#[cfg(feature = "testing")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Quiescence {
+    /// Something can run now (or is running).
+    pub(crate) busy: bool,
+    /// When the earliest queued message (a durable timer, a delayed signal) or delayed
+    /// retry comes due.
+    pub(crate) next_due: Option<DateTime<Utc>>,
 }
 
 fn lease_is_live(lock: &Option<(String, i64)>, now: i64) -> bool {
     lock.as_ref().is_some_and(|(_, expires)| *expires > now)
 }
+
+/// The token of a lease that nobody holds: a delayed retry (see
+/// `abandon_orchestration_work_item`); it expires like any lease.
+const RETRY_LOCK: &str = "retry-after";
 
 fn new_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
@@ -464,7 +514,7 @@ impl Store for MemoryStore {
         max: usize,
         lease: Duration,
     ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
-        let now = clock::now_millis();
+        let now = self.clock.now_millis();
         let mut state = self.lock();
         let due: Vec<InstanceId> = state
             .due
@@ -482,6 +532,7 @@ impl Store for MemoryStore {
         &self,
         commits: Vec<OrchestrationCommit>,
     ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError> {
+        let now = self.clock.now();
         let mut state = self.lock();
         let mut results = Vec::with_capacity(commits.len());
         let mut finished = Vec::new();
@@ -498,7 +549,7 @@ impl Store for MemoryStore {
                     .is_some_and(|(token, _)| token == lock_token),
                 // A turn without a lease: nobody else may be working on the instance.
                 None => {
-                    !lease_is_live(&instance.lock, clock::now_millis())
+                    !lease_is_live(&instance.lock, self.clock.now_millis())
                         && instance.execution_id == commit.execution_id
                         && instance.status == RuntimeStatus::Running
                 }
@@ -564,28 +615,31 @@ impl Store for MemoryStore {
                 }
                 let started = std::iter::once(next.started).chain(next.carryover);
                 for event in started {
-                    state.push_message(OutboundMessage {
-                        instance_id: commit.instance_id.clone(),
-                        execution_id: Some(next.execution_id.clone()),
-                        visible_at: commit.updated_at,
-                        event,
-                    });
+                    state.push_message(
+                        OutboundMessage {
+                            instance_id: commit.instance_id.clone(),
+                            execution_id: Some(next.execution_id.clone()),
+                            visible_at: commit.updated_at,
+                            event,
+                        },
+                        now,
+                    );
                 }
             }
             for message in commit.messages {
-                state.push_message(message);
+                state.push_message(message, now);
             }
             for child in commit.new_instances {
                 let refused = failed_sub_orchestration(&commit.instance_id, &child);
                 if state.create(child).is_err()
                     && let Some(message) = refused
                 {
-                    state.push_message(message);
+                    state.push_message(message, now);
                 }
             }
             let lease = commit
                 .lease_activities
-                .map(|lease| (new_token(), clock::now_millis() + lease_millis(lease)));
+                .map(|lease| (new_token(), self.clock.now_millis() + lease_millis(lease)));
             let mut leased = Vec::new();
             for activity in commit.activities {
                 let id = state.next_id();
@@ -639,9 +693,9 @@ impl Store for MemoryStore {
             && instance.lock.as_ref().is_some_and(|(t, _)| t == lock_token)
         {
             // A delayed retry: a lease nobody holds, expiring then (as on SQLite).
-            let until =
-                (!retry_after.is_zero()).then(|| clock::now_millis() + lease_millis(retry_after));
-            instance.lock = until.map(|until| (new_token(), until));
+            let until = (!retry_after.is_zero())
+                .then(|| self.clock.now_millis() + lease_millis(retry_after));
+            instance.lock = until.map(|until| (RETRY_LOCK.to_owned(), until));
             state.refresh_due(instance_id);
             if let Some(until) = until
                 && let Some(due) = state.instances.get(instance_id).and_then(|i| i.due)
@@ -659,7 +713,7 @@ impl Store for MemoryStore {
         max: usize,
         lease: Duration,
     ) -> Result<Vec<ActivityWorkItem>, StoreError> {
-        let now = clock::now_millis();
+        let now = self.clock.now_millis();
         let mut state = self.lock();
         let ready: Vec<i64> = state
             .activity_queue
@@ -695,7 +749,7 @@ impl Store for MemoryStore {
         completions: Vec<ActivityCompletion>,
         lease_instances: Option<Duration>,
     ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
-        let now = clock::now_millis();
+        let now = self.clock.now_millis();
         let mut state = self.lock();
         let mut woken: Vec<InstanceId> = Vec::new();
         for completion in completions {
@@ -739,7 +793,7 @@ impl Store for MemoryStore {
         items: Vec<(i64, String)>,
         lease: Duration,
     ) -> Result<(), StoreError> {
-        let expires = clock::now_millis() + lease_millis(lease);
+        let expires = self.clock.now_millis() + lease_millis(lease);
         let mut state = self.lock();
         for (id, token) in items {
             if state.holds_activity(id, &token) {
@@ -863,7 +917,7 @@ impl Store for MemoryStore {
                 instance.failure = None;
             }
         }
-        state.push_message(message);
+        state.push_message(message, self.clock.now());
         drop(state);
         self.notifier.orchestration_work();
         Ok(status)
@@ -929,7 +983,7 @@ impl Store for MemoryStore {
     }
 
     async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let now = clock::now_millis();
+        let now = self.clock.now_millis();
         let state = self.lock();
         Ok(state
             .due
@@ -940,5 +994,9 @@ impl Store for MemoryStore {
 
     fn notifier(&self) -> &Notifier {
         &self.notifier
+    }
+
+    fn clock(&self) -> Clock {
+        self.clock.clone()
     }
 }

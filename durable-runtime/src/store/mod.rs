@@ -29,6 +29,8 @@ use chrono::{DateTime, Utc};
 
 pub use notify::Notifier;
 
+pub use crate::clock::Clock;
+
 use crate::error::StoreError;
 use crate::error_types::SUB_ORCHESTRATION_ID_IN_USE;
 use crate::history::{EventKind, HistoryEvent};
@@ -606,6 +608,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// The wake-up channel for dispatchers and waiting clients in this process.
     fn notifier(&self) -> &Notifier;
+
+    /// The clock this store runs on; its worker and clients read the time from it too.
+    /// [`Clock::System`] unless the store was made with a virtual clock (only the memory
+    /// store supports one: [`MemoryStore::with_clock`](memory::MemoryStore::with_clock)).
+    fn clock(&self) -> Clock {
+        Clock::System
+    }
 }
 
 /// The message that tells a parent its sub-orchestration could not be created.

@@ -9,7 +9,6 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tracing::Instrument;
 
 use super::{ERROR_BACKOFF, Ready, WorkerShared};
-use crate::clock;
 use crate::context::ActivityContext;
 use crate::error_types::{ACTIVITY_NOT_REGISTERED, CORRUPT_HISTORY, panic_failure};
 use crate::history::{EventKind, HistoryEvent};
@@ -145,7 +144,7 @@ async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: Owne
                 scheduled_id: item.scheduled_id,
                 attempt: item.attempt,
             };
-            match AssertUnwindSafe(activity(ctx, item.input.clone()))
+            match AssertUnwindSafe(activity.call(ctx, item.input.clone()))
                 .catch_unwind()
                 .await
             {
@@ -184,7 +183,7 @@ async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: Owne
         lock_token: item.lock_token,
         instance_id: item.instance_id,
         execution_id: item.execution_id,
-        event: HistoryEvent::new(clock::now(), kind),
+        event: HistoryEvent::new(shared.clock.now(), kind),
     };
     // The slot bounds activity functions running at once, not results waiting for their
     // commit: holding it until the commit capped throughput at slots per commit. The

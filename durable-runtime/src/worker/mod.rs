@@ -87,6 +87,8 @@ impl Default for WorkerOptions {
 #[derive(Debug)]
 pub(crate) struct WorkerShared {
     pub(crate) store: Arc<dyn Store>,
+    /// The store's clock: turn timestamps, activity results.
+    pub(crate) clock: crate::clock::Clock,
     pub(crate) registry: Registry,
     pub(crate) options: WorkerOptions,
     pub(crate) cache: InstanceCache,
@@ -182,6 +184,7 @@ impl Worker {
             ready_turns,
             completions: activity_dispatcher::CompletionQueue::default(),
             retries: Retries::default(),
+            clock: store.clock(),
             store,
             registry,
             options,

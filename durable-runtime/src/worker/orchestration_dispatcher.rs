@@ -11,7 +11,6 @@ use tracing::Instrument;
 
 use super::activity_dispatcher::{PendingCompletion, enqueue_completion};
 use super::{ERROR_BACKOFF, Ready, WorkerShared};
-use crate::clock;
 use crate::error::StoreError;
 use crate::error_types::{
     CORRUPT_HISTORY, HISTORY_TOO_LONG, ORCHESTRATION_NOT_REGISTERED, TERMINATED,
@@ -167,7 +166,7 @@ pub(crate) async fn run(
             let holding = !held_items.is_empty() || !held_local.is_empty();
             let mut idle = shared.options.poll_interval;
             if let Ok(Some(next)) = store.next_visible_at().await {
-                let until = (next - clock::now()).to_std().unwrap_or_default();
+                let until = (next - shared.clock.now()).to_std().unwrap_or_default();
                 idle = idle.min(until + std::time::Duration::from_millis(1));
             }
             tokio::select! {
@@ -727,7 +726,7 @@ async fn prepare_turn(
     item: OrchestrationWorkItem,
     local: Option<LocalTurn>,
 ) -> Result<Prepared, (OrchestrationWorkItem, StoreError)> {
-    let now = clock::now();
+    let now = shared.clock.now();
     let is_local = local.is_some();
     let (local_engine, applied_activities) = match local {
         Some(turn) => (Some(turn.engine), turn.applied),
