@@ -83,7 +83,11 @@ pub(crate) fn check_body(
     context: Option<&syn::Ident>,
     allow: &[Rule],
 ) -> Checked {
-    let scope = Scope::of(block);
+    let params = inputs.iter().filter_map(|input| match input {
+        syn::FnArg::Typed(typed) => Some(&*typed.pat),
+        syn::FnArg::Receiver(_) => None,
+    });
+    let scope = Scope::of(block, params);
     let mut walker = Walker {
         cx,
         allow,
@@ -294,11 +298,14 @@ impl Walker<'_> {
     /// Judges an iteration whose order reaches a durable call: a warning when the walker
     /// knows the collection is a hash one, a type probe when it cannot tell.
     fn hash_site(&mut self, expr: &Expr) {
+        if obviously_ordered(expr) {
+            return;
+        }
+        // `map.iter().filter(..)`, `m.keys().enumerate()`: the iterating call is what has a
+        // hash iterator's type.
+        let expr = iterating_call(expr).unwrap_or(expr);
         let address = std::ptr::from_ref::<Expr>(expr) as usize;
-        if self.allow.contains(&Rule::HashIteration)
-            || !self.hash_sites.insert(address)
-            || obviously_ordered(expr)
-        {
+        if self.allow.contains(&Rule::HashIteration) || !self.hash_sites.insert(address) {
             return;
         }
         let place = iterated_place(expr);
@@ -315,6 +322,10 @@ impl Walker<'_> {
                 } else {
                     self.probes
                         .insert(origin.address, (origin.span, origin.root));
+                    // The origin may be wrong (`items.iter().fold(HashMap::new(), ..)`):
+                    // the local's own type is probed too.
+                    self.probes
+                        .insert(address, (root_span(expr), place.clone()));
                 }
                 return;
             }

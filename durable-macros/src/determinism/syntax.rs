@@ -60,6 +60,10 @@ pub(super) fn builds_hash_collection(expr: &Expr) -> bool {
                 mentions(turbofish.to_token_stream(), rules::HASH_COLLECTIONS)
             })
         }
+        // `items.iter().fold(HashMap::new(), |mut m, x| ..)`
+        Expr::MethodCall(call) if call.method == "fold" || call.method == "try_fold" => {
+            call.args.first().is_some_and(builds_hash_collection)
+        }
         Expr::Try(inner) => builds_hash_collection(&inner.expr),
         Expr::Await(inner) => builds_hash_collection(&inner.base),
         _ => false,
