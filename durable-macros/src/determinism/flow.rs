@@ -318,7 +318,9 @@ pub(super) fn unchanging_condition(cond: &Expr, body: &syn::Block) -> bool {
             Expr::Paren(inner) => roots(&inner.expr, out),
             Expr::Group(inner) => roots(&inner.expr, out),
             Expr::Field(field) => roots(&field.base, out),
-            Expr::Unary(unary) if !matches!(unary.op, syn::UnOp::Deref(_)) => roots(&unary.expr, out),
+            Expr::Unary(unary) if !matches!(unary.op, syn::UnOp::Deref(_)) => {
+                roots(&unary.expr, out)
+            }
             Expr::Binary(binary) => roots(&binary.left, out) && roots(&binary.right, out),
             _ => false,
         }
@@ -330,9 +332,9 @@ pub(super) fn unchanging_condition(cond: &Expr, body: &syn::Block) -> bool {
     // Only locals: a `SCREAMING_CASE` name is a constant or a static (its own rules).
     names.retain(|name| !super::syntax::is_screaming_case(name));
     !names.is_empty()
-        && !names
-            .iter()
-            .any(|name| super::syntax::mentions(quote::ToTokens::to_token_stream(body), &[name.as_str()]))
+        && !names.iter().any(|name| {
+            super::syntax::mentions(quote::ToTokens::to_token_stream(body), &[name.as_str()])
+        })
 }
 
 /// The places a loop body appends to in its iteration's order: `keys` in `keys.push(k)`,

@@ -87,7 +87,10 @@ pub(crate) fn check_body(
         syn::FnArg::Typed(typed) => Some(&*typed.pat),
         syn::FnArg::Receiver(_) => None,
     });
-    let scope = Scope::of(block, params);
+    let mut scope = Scope::of(block, params);
+    if let Some(context) = context {
+        scope.locals.insert(context.to_string());
+    }
     let mut walker = Walker {
         cx,
         allow,
@@ -742,7 +745,10 @@ impl<'ast> Visit<'ast> for Walker<'_> {
         self.appended_in_order(node, &method);
         if rules::IN_PLACE_VISITING_METHODS.contains(&method.as_str())
             && iterating_call(&node.receiver).is_none()
-            && node.args.iter().any(|arg| self.makes_durable_call_expr(arg))
+            && node
+                .args
+                .iter()
+                .any(|arg| self.makes_durable_call_expr(arg))
         {
             self.hash_site(&node.receiver);
         }
@@ -855,7 +861,11 @@ impl Walker<'_> {
                 && let Ok(syn::Lit::Str(text)) = syn::parse2::<syn::Lit>(tree.clone().into())
                 && formats_pointer(&text.value())
             {
-                let what = format!("{}!(\"{}\", ..)", path_segments(&node.path).join("::"), text.value());
+                let what = format!(
+                    "{}!(\"{}\", ..)",
+                    path_segments(&node.path).join("::"),
+                    text.value()
+                );
                 let message = Rule::Randomness.message(&what, None, Some("`{:p}` prints an address, which differs between processes (address-space layout randomisation) and between replays"));
                 self.report(Rule::Randomness, literal, message);
             }

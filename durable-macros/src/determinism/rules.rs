@@ -178,8 +178,9 @@ const DATABASE: Option<&str> = Some(
 const SYSTEM: Option<&str> = Some(
     "a call into the operating system is not recorded in the history, so it runs again on every replay and may see something else",
 );
-pub(crate) const ADDRESS: Option<&str> =
-    Some("an address differs between processes (address-space layout randomisation) and between replays");
+pub(crate) const ADDRESS: Option<&str> = Some(
+    "an address differs between processes (address-space layout randomisation) and between replays",
+);
 
 /// The path rules, in matching order.
 const PATH_RULES: &[PathRule] = &[
@@ -317,8 +318,16 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Spawn, Suffix(&["*", "scope"]), None),
     PathRule(Rule::Spawn, Suffix(&["LocalSet", "new"]), RUNTIME),
     PathRule(Rule::Spawn, Suffix(&["LocalPool", "new"]), None),
-    PathRule(Rule::Spawn, Suffix(&["Builder", "new_multi_thread"]), RUNTIME),
-    PathRule(Rule::Spawn, Suffix(&["Builder", "new_current_thread"]), RUNTIME),
+    PathRule(
+        Rule::Spawn,
+        Suffix(&["Builder", "new_multi_thread"]),
+        RUNTIME,
+    ),
+    PathRule(
+        Rule::Spawn,
+        Suffix(&["Builder", "new_current_thread"]),
+        RUNTIME,
+    ),
     PathRule(Rule::Env, Suffix(&["env", "var"]), None),
     PathRule(Rule::Env, Suffix(&["env", "var_os"]), None),
     PathRule(Rule::Env, Suffix(&["env", "vars"]), None),
@@ -711,13 +720,19 @@ pub(crate) const BOUNDING_ADAPTORS: &[&str] = &["take", "take_while", "zip", "ma
 /// Methods that visit a collection's elements in place, in its order, with a closure
 /// (`set.retain(|k| ..)`): on a hash collection, durable calls in the closure follow its
 /// order.
-pub(crate) const IN_PLACE_VISITING_METHODS: &[&str] =
-    &["retain", "retain_mut", "extract_if", "drain_filter", "for_each"];
+pub(crate) const IN_PLACE_VISITING_METHODS: &[&str] = &[
+    "retain",
+    "retain_mut",
+    "extract_if",
+    "drain_filter",
+    "for_each",
+];
 
 /// Methods that append to a `Vec` (or deque) in the order they are given elements: the
 /// `Vec` keeps a hash iteration's order (`queue.extend(set.iter())`, `v.push(k)` in a
 /// `for` over a map).
-pub(crate) const APPENDING_METHODS: &[&str] = &["extend", "push", "push_back", "push_front", "append"];
+pub(crate) const APPENDING_METHODS: &[&str] =
+    &["extend", "push", "push_back", "push_front", "append"];
 
 /// Collection types whose iteration order differs between processes: std's, and the
 /// hash maps of `dashmap`, `ahash`, `rustc-hash` / `fxhash` and `fnv` (a hash map of

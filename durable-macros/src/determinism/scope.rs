@@ -32,7 +32,10 @@ pub(super) struct Scope {
 }
 
 impl Scope {
-    pub(super) fn of<'a>(block: &syn::Block, params: impl IntoIterator<Item = &'a syn::Pat>) -> Self {
+    pub(super) fn of<'a>(
+        block: &syn::Block,
+        params: impl IntoIterator<Item = &'a syn::Pat>,
+    ) -> Self {
         let mut scope = Scope::default();
         for param in params {
             scope.visit_pat(param);
