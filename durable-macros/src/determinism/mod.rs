@@ -17,7 +17,11 @@
 //!   arguments, parsed as expressions when they are and scanned as tokens when they are not
 //!   (`vec![x; n]`, `json!({..})`, `info!(at = ?x)`), and the bodies of `macro_rules!`
 //!   defined in the orchestrator and called there; statics, `thread_local!`, `lazy_static!`;
-//!   loops that cannot end (`loop` without a reachable way out, `while true`, `for _ in 0..`);
+//!   loops that cannot end (`loop` without a reachable way out, `while true`, a `while`
+//!   whose condition the body never changes, `for _ in 0..` / `0..u64::MAX`); lazy-static
+//!   derefs (`*FLAG`), awaits on a static client, addresses (`{:p}`, `as_ptr() as usize`);
+//!   hash order carried into a `Vec` or iterator local (`collect`, `extend`, `push` in a
+//!   `for`, `let it = map.iter()`) and visited in place (`.retain(..)`);
 //! - the type probes (`probe.rs`): whether an iterated expression whose order reaches a
 //!   durable call is a `HashMap`/`HashSet` or one of their iterators, by type;
 //! - nothing here sees code outside the body (helper functions, module-level `use`
