@@ -374,7 +374,7 @@ impl Walker<'_> {
         let resolved = if segments.len() >= 2 && rules::match_path(segments).is_some() {
             None
         } else {
-            self.scope.resolve(segments)
+            self.scope.resolve_explicit(segments)
         };
         let full = resolved.as_deref().unwrap_or(segments);
         if full.len() >= 2

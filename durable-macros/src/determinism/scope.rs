@@ -68,6 +68,15 @@ impl Scope {
         })
     }
 
+    /// [`Self::resolve`] through explicit imports only: a glob (`use std::env::*`) does not
+    /// bring in `format!` or `vec!`.
+    pub(super) fn resolve_explicit(&self, segments: &[String]) -> Option<Vec<String>> {
+        let target = self.aliases.get(segments.first()?)?;
+        let mut resolved = target.clone();
+        resolved.extend(segments[1..].iter().cloned());
+        Some(resolved)
+    }
+
     fn collect_use(&mut self, tree: &syn::UseTree, prefix: &mut Vec<String>) {
         match tree {
             syn::UseTree::Path(path) => {

@@ -1512,6 +1512,7 @@ fn batch_four_look_alikes() {
             use std::env::*;
             let v = 1;
             let r: Result<u32, ()> = Ok(v);
+            let s = format!("{v}");
             ctx.call_activity(MyActivity, r).await;
         }),
         parse_quote!({
