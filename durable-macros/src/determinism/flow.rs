@@ -80,13 +80,24 @@ impl<'ast> Visit<'ast> for Escapes {
     fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
 }
 
-/// True when iterating `expr` never ends by itself: an open range (`0..`), `iter::repeat`,
+/// Integer types whose `MAX` a loop does not count up to.
+const WIDE_INTEGERS: &[&str] = &["u32", "i32", "u64", "i64", "u128", "i128", "usize", "isize"];
+
+/// True when iterating `expr` never ends by itself: an open range (`0..`, `0..u64::MAX`), `iter::repeat`,
 /// `iter::successors` / `iter::from_fn` whose closure always returns `Some(..)`,
 /// `.cycle()`, or one of them behind adaptors that keep it endless (`.step_by(..)`,
 /// `.map(..)`); `take`, `take_while`, `zip` and `map_while` bound it.
 pub(super) fn endless(expr: &Expr, resolve: &dyn Fn(&syn::Path) -> Vec<String>) -> bool {
     match expr {
-        Expr::Range(range) => range.start.is_some() && range.end.is_none(),
+        // `0..`, and `0..u64::MAX` (`usize`, `u32` and wider): the end is never reached.
+        Expr::Range(range) => {
+            range.start.is_some()
+                && range.end.as_deref().is_none_or(|end| {
+                    matches!(end, Expr::Path(path) if path.path.segments.len() == 2
+                        && path.path.segments[1].ident == "MAX"
+                        && WIDE_INTEGERS.iter().any(|ty| path.path.segments[0].ident == ty))
+                })
+        }
         Expr::Paren(paren) => endless(&paren.expr, resolve),
         Expr::Group(group) => endless(&group.expr, resolve),
         Expr::Call(call) => match &*call.func {
@@ -287,4 +298,62 @@ impl<'ast> Visit<'ast> for LoopScan {
     }
 
     fn visit_item(&mut self, _: &'ast syn::Item) {}
+}
+
+/// True when a `while` condition reads only local variables (and constants) that the body
+/// never names, so it cannot change while the loop runs: `while running` with
+/// `let running = true;` above. Conservative: any mention of a variable in the body (a
+/// read, a method call, a macro argument) counts as a change, and a condition with a call
+/// or a method call (`!queue.is_empty()`, `rx.try_recv().is_ok()`) is never judged.
+pub(super) fn unchanging_condition(cond: &Expr, body: &syn::Block) -> bool {
+    fn roots(expr: &Expr, out: &mut Vec<String>) -> bool {
+        match expr {
+            Expr::Path(path) if path.qself.is_none() => {
+                if let Some(ident) = path.path.get_ident() {
+                    out.push(ident.to_string());
+                }
+                true
+            }
+            Expr::Lit(_) => true,
+            Expr::Paren(inner) => roots(&inner.expr, out),
+            Expr::Group(inner) => roots(&inner.expr, out),
+            Expr::Field(field) => roots(&field.base, out),
+            Expr::Unary(unary) if !matches!(unary.op, syn::UnOp::Deref(_)) => {
+                roots(&unary.expr, out)
+            }
+            Expr::Binary(binary) => roots(&binary.left, out) && roots(&binary.right, out),
+            _ => false,
+        }
+    }
+    let mut names = Vec::new();
+    if !roots(cond, &mut names) {
+        return false;
+    }
+    // Only locals: a `SCREAMING_CASE` name is a constant or a static (its own rules).
+    names.retain(|name| !super::syntax::is_screaming_case(name));
+    !names.is_empty()
+        && !names.iter().any(|name| {
+            super::syntax::mentions(quote::ToTokens::to_token_stream(body), &[name.as_str()])
+        })
+}
+
+/// The places a loop body appends to in its iteration's order: `keys` in `keys.push(k)`,
+/// `out.extend(..)`, outside closures and nested items.
+pub(super) fn appended_places(body: &syn::Block) -> Vec<&Expr> {
+    struct Appends<'ast>(Vec<&'ast Expr>);
+    impl<'ast> Visit<'ast> for Appends<'ast> {
+        fn visit_expr_method_call(&mut self, node: &'ast syn::ExprMethodCall) {
+            if rules::APPENDING_METHODS.iter().any(|m| node.method == m)
+                && super::syntax::place_text(&node.receiver).is_some()
+            {
+                self.0.push(&node.receiver);
+            }
+            visit::visit_expr_method_call(self, node);
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut appends = Appends(Vec::new());
+    appends.visit_block(body);
+    appends.0
 }

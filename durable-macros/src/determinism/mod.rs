@@ -17,7 +17,11 @@
 //!   arguments, parsed as expressions when they are and scanned as tokens when they are not
 //!   (`vec![x; n]`, `json!({..})`, `info!(at = ?x)`), and the bodies of `macro_rules!`
 //!   defined in the orchestrator and called there; statics, `thread_local!`, `lazy_static!`;
-//!   loops that cannot end (`loop` without a reachable way out, `while true`, `for _ in 0..`);
+//!   loops that cannot end (`loop` without a reachable way out, `while true`, a `while`
+//!   whose condition the body never changes, `for _ in 0..` / `0..u64::MAX`); lazy-static
+//!   derefs (`*FLAG`), awaits on a static client, addresses (`{:p}`, `as_ptr() as usize`);
+//!   hash order carried into a `Vec` or iterator local (`collect`, `extend`, `push` in a
+//!   `for`, `let it = map.iter()`) and visited in place (`.retain(..)`);
 //! - the type probes (`probe.rs`): whether an iterated expression whose order reaches a
 //!   durable call is a `HashMap`/`HashSet` or one of their iterators, by type;
 //! - nothing here sees code outside the body (helper functions, module-level `use`
@@ -46,8 +50,9 @@ use self::flow::LoopScan;
 use self::rules::Matched;
 use self::scope::Scope;
 use self::syntax::{
-    builds_hash_collection, compact, hash_type, is_screaming_case, iterated_place, iterating_call,
-    mentions, obviously_ordered, path_segments, peel, place_text, root_span,
+    builds_hash_collection, chain_root, compact, formats_pointer, hash_type, is_screaming_case,
+    iterated_place, iterating_call, makes_pointer, mentions, obviously_ordered, ordered_source,
+    path_segments, peel, place_text, root_span,
 };
 use crate::ctxt::Ctxt;
 
@@ -82,7 +87,14 @@ pub(crate) fn check_body(
     context: Option<&syn::Ident>,
     allow: &[Rule],
 ) -> Checked {
-    let scope = Scope::of(block);
+    let params = inputs.iter().filter_map(|input| match input {
+        syn::FnArg::Typed(typed) => Some(&*typed.pat),
+        syn::FnArg::Receiver(_) => None,
+    });
+    let mut scope = Scope::of(block, params);
+    if let Some(context) = context {
+        scope.locals.insert(context.to_string());
+    }
     let mut walker = Walker {
         cx,
         allow,
@@ -96,6 +108,7 @@ pub(crate) fn check_body(
         probes: HashMap::new(),
         scanned_macros: HashSet::new(),
         seeded_locals: HashSet::new(),
+        static_locals: HashMap::new(),
         durable_ahead: false,
         warnings: Vec::new(),
     };
@@ -153,6 +166,9 @@ struct Walker<'a> {
     /// Locals holding a generator made from a seed (`StdRng::seed_from_u64(seed)`): random
     /// methods on them, or handed them, repeat on replay.
     seeded_locals: HashSet<String>,
+    /// Locals bound to a value taken from a static declared outside the body
+    /// (`let client = HTTP.clone()`), by the static's name.
+    static_locals: HashMap<String, String>,
     /// The statement being walked, or one after it in an enclosing block, makes a durable
     /// call: an element picked by hash order here can reach it.
     durable_ahead: bool,
@@ -289,11 +305,14 @@ impl Walker<'_> {
     /// Judges an iteration whose order reaches a durable call: a warning when the walker
     /// knows the collection is a hash one, a type probe when it cannot tell.
     fn hash_site(&mut self, expr: &Expr) {
+        if obviously_ordered(expr) {
+            return;
+        }
+        // `map.iter().filter(..)`, `m.keys().enumerate()`: the iterating call is what has a
+        // hash iterator's type.
+        let expr = iterating_call(expr).unwrap_or(expr);
         let address = std::ptr::from_ref::<Expr>(expr) as usize;
-        if self.allow.contains(&Rule::HashIteration)
-            || !self.hash_sites.insert(address)
-            || obviously_ordered(expr)
-        {
+        if self.allow.contains(&Rule::HashIteration) || !self.hash_sites.insert(address) {
             return;
         }
         let place = iterated_place(expr);
@@ -310,6 +329,10 @@ impl Walker<'_> {
                 } else {
                     self.probes
                         .insert(origin.address, (origin.span, origin.root));
+                    // The origin may be wrong (`items.iter().fold(HashMap::new(), ..)`):
+                    // the local's own type is probed too.
+                    self.probes
+                        .insert(address, (root_span(expr), place.clone()));
                 }
                 return;
             }
@@ -351,7 +374,7 @@ impl Walker<'_> {
         let resolved = if segments.len() >= 2 && rules::match_path(segments).is_some() {
             None
         } else {
-            self.scope.resolve(segments)
+            self.scope.resolve_explicit(segments)
         };
         let full = resolved.as_deref().unwrap_or(segments);
         if full.len() >= 2
@@ -439,6 +462,7 @@ impl<'ast> Visit<'ast> for Walker<'_> {
         if self.check_macro_name(&segments, &node.path.to_token_stream()) {
             return;
         }
+        self.pointer_formatted(node);
         if let Ok(args) = node.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated) {
             for arg in &args {
                 self.visit_expr(arg);
@@ -490,24 +514,43 @@ impl<'ast> Visit<'ast> for Walker<'_> {
         let to_integer = matches!(&*node.ty, syn::Type::Path(ty) if ty.path.get_ident().is_some_and(|i| {
             matches!(i.to_string().as_str(), "usize" | "isize" | "u64" | "i64" | "u128" | "i128" | "u32")
         }));
-        let from_address = match peel(&node.expr) {
-            Expr::Cast(inner) => matches!(&*inner.ty, syn::Type::Ptr(_)),
-            Expr::Macro(mac) => mac
-                .mac
-                .path
-                .segments
-                .last()
-                .is_some_and(|s| s.ident == "addr_of" || s.ident == "addr_of_mut"),
-            Expr::MethodCall(call) => call.method == "as_ptr" || call.method == "as_mut_ptr",
-            Expr::RawAddr(_) => true,
-            _ => false,
-        };
-        if to_integer && from_address {
+        if to_integer && makes_pointer(&node.expr) {
             let what = compact(&node.to_token_stream());
-            let message = Rule::Randomness.message(&what, None, Some("an address differs between processes (address-space layout randomisation) and between replays"));
+            let message = Rule::Randomness.message(&what, None, rules::ADDRESS);
             self.report(Rule::Randomness, node, message);
         }
         visit::visit_expr_cast(self, node);
+    }
+
+    /// `*CONFIG`, `&*FLAGS`: the value of a lazy static (`lazy_static!`, `Lazy`, `LazyLock`).
+    fn visit_expr_unary(&mut self, node: &'ast syn::ExprUnary) {
+        if matches!(node.op, syn::UnOp::Deref(_))
+            && let Some(name) = self.outside_static(&node.expr)
+        {
+            let message = Rule::GlobalState.message(&format!("*{name}"), None, None);
+            self.report(Rule::GlobalState, node, message);
+        }
+        visit::visit_expr_unary(self, node);
+    }
+
+    /// Awaiting a call on a static (or on a local taken from one): a shared client, pool or
+    /// connection doing I/O (`HTTP.post(url).send().await`, `POOL.get().await`).
+    fn visit_expr_await(&mut self, node: &'ast syn::ExprAwait) {
+        if let Some(name) = self.static_root(&node.base) {
+            let written = compact(&node.base.to_token_stream());
+            let what = if written.len() > 40 {
+                match syntax::first_method(&node.base) {
+                    Some(method) => format!("{name}.{method}(..)..await"),
+                    None => format!("{name}..await"),
+                }
+            } else {
+                format!("{written}.await")
+            };
+            let message = Rule::Io.message(&what, None, Some("awaiting a call on a static (a shared client, pool or connection) is I/O the history does not record, so it runs again on every replay and may see something else"));
+            let (base, dot, await_token) = (&node.base, &node.dot_token, &node.await_token);
+            self.report(Rule::Io, quote!(#base #dot #await_token), message);
+        }
+        visit::visit_expr_await(self, node);
     }
 
     fn visit_expr_unsafe(&mut self, node: &'ast syn::ExprUnsafe) {
@@ -560,10 +603,19 @@ impl<'ast> Visit<'ast> for Walker<'_> {
     }
 
     fn visit_expr_while(&mut self, node: &'ast syn::ExprWhile) {
-        if flow::literal_bool(&node.cond) == Some(true)
+        let note = if flow::literal_bool(&node.cond) == Some(true) {
+            Some(None)
+        } else if flow::unchanging_condition(&node.cond, &node.body) {
+            Some(Some(
+                "the loop's condition reads only variables its body never changes, so once it runs, a loop that makes durable calls never ends and grows the history without bound",
+            ))
+        } else {
+            None
+        };
+        if let Some(note) = note
             && LoopScan::never_ends(node.label.as_ref(), self.context.as_deref(), &node.body)
         {
-            let message = Rule::UnboundedLoop.message("while", None, None);
+            let message = Rule::UnboundedLoop.message("while", None, note);
             let (while_token, cond) = (&node.while_token, &node.cond);
             self.report(Rule::UnboundedLoop, quote!(#while_token #cond), message);
         }
@@ -597,7 +649,11 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             self.ordered_from_hash.remove(&name);
             self.flagged_locals.remove(&name);
             self.seeded_locals.remove(&name);
+            self.static_locals.remove(&name);
             if let Some(init) = init {
+                if let Some(root) = self.static_root(init) {
+                    self.static_locals.insert(name.clone(), root);
+                }
                 if syntax::calls_seeded_constructor(init) {
                     self.seeded_locals.insert(name.clone());
                 }
@@ -609,7 +665,7 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                 if !ordered
                     && !annotated
                     && !built
-                    && let Some(call) = iterating_call(init)
+                    && let Some(call) = ordered_source(init)
                     && !self.makes_durable_call_expr(init)
                     && let Expr::MethodCall(method_call) = call
                     && let Some(root) = place_text(&method_call.receiver)
@@ -644,6 +700,12 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             scan.visit_block(body)
         }) {
             self.hash_site(&node.expr);
+        } else if !obviously_ordered(&node.expr) {
+            // `for k in map.keys() { keys.push(k) }`: `keys` keeps the iteration's order.
+            let source = iterating_call(&node.expr).unwrap_or(&node.expr);
+            for target in flow::appended_places(&node.body) {
+                self.keeps_order_of(target, source);
+            }
         }
         visit::visit_expr_for_loop(self, node);
     }
@@ -684,6 +746,25 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             self.ordered_from_hash.remove(&place);
         }
         self.picked_by_order(node, &method);
+        self.appended_in_order(node, &method);
+        if rules::IN_PLACE_VISITING_METHODS.contains(&method.as_str())
+            && iterating_call(&node.receiver).is_none()
+            && node
+                .args
+                .iter()
+                .any(|arg| self.makes_durable_call_expr(arg))
+        {
+            self.hash_site(&node.receiver);
+        }
+        if matches!(
+            method.as_str(),
+            "addr" | "expose_provenance" | "expose_addr" | "to_bits"
+        ) && makes_pointer(&node.receiver)
+        {
+            let what = compact(&node.to_token_stream());
+            let message = Rule::Randomness.message(&what, None, rules::ADDRESS);
+            self.report(Rule::Randomness, node, message);
+        }
         if node
             .args
             .iter()
@@ -709,11 +790,89 @@ impl Walker<'_> {
             && let Some(origin) = iterating_call(&node.receiver)
         {
             self.hash_site(origin);
+        } else if rules::PICKING_METHODS.contains(&method)
+            && let Some(place) = place_text(&node.receiver)
+            && self.ordered_from_hash.contains_key(&place)
+        {
+            // `let mut it = map.iter(); .. it.next()`
+            self.hash_site(&node.receiver);
         } else if rules::VEC_PICKING_METHODS.contains(&method)
             && let Some(place) = place_text(&node.receiver)
             && self.ordered_from_hash.contains_key(&place)
         {
             self.hash_site(&node.receiver);
+        }
+    }
+
+    /// `keys.extend(map.keys())`, `keys.append(&mut other)`: `keys` keeps the order of what
+    /// is appended.
+    fn appended_in_order(&mut self, node: &syn::ExprMethodCall, method: &str) {
+        if !rules::APPENDING_METHODS.contains(&method) || method.starts_with("push") {
+            return;
+        }
+        let Some(arg) = node.args.first() else {
+            return;
+        };
+        if let Some(source) = ordered_source(arg) {
+            if !self.makes_durable_call_expr(arg) {
+                self.keeps_order_of(&node.receiver, source);
+            }
+        } else if let (Some(target), Some(from)) = (place_text(&node.receiver), place_text(arg))
+            && let Some(origin) = self.ordered_from_hash.get(&from).cloned()
+        {
+            self.ordered_from_hash.insert(target, origin);
+        }
+    }
+
+    /// Records that the place `target` now holds elements in the order of iterating
+    /// `source` (unless it already holds such an order).
+    fn keeps_order_of(&mut self, target: &Expr, source: &Expr) {
+        let Some(target) = place_text(target) else {
+            return;
+        };
+        if self.ordered_from_hash.contains_key(&target) || self.hash_locals.contains(&target) {
+            return;
+        }
+        let root = iterated_place(source).unwrap_or_else(|| compact(&source.to_token_stream()));
+        let origin = Origin {
+            address: std::ptr::from_ref::<Expr>(source) as usize,
+            span: root_span(source),
+            known: self.hash_locals.contains(&root),
+            root,
+        };
+        self.ordered_from_hash.insert(target, origin);
+    }
+
+    /// The static (declared outside the body) a method chain or field access starts from,
+    /// directly or through a local taken from it.
+    fn static_root(&self, expr: &Expr) -> Option<String> {
+        let root = chain_root(expr);
+        if std::ptr::eq(root, expr) {
+            return None;
+        }
+        if let Some(name) = self.outside_static(root) {
+            return Some(name);
+        }
+        let place = place_text(root)?;
+        self.static_locals.get(&place).cloned()
+    }
+
+    /// A format string with a `{:p}` placeholder: the address it prints differs between
+    /// processes.
+    fn pointer_formatted(&mut self, node: &syn::Macro) {
+        for tree in node.tokens.clone() {
+            if let proc_macro2::TokenTree::Literal(literal) = &tree
+                && let Ok(syn::Lit::Str(text)) = syn::parse2::<syn::Lit>(tree.clone().into())
+                && formats_pointer(&text.value())
+            {
+                let what = format!(
+                    "{}!(\"{}\", ..)",
+                    path_segments(&node.path).join("::"),
+                    text.value()
+                );
+                let message = Rule::Randomness.message(&what, None, Some("`{:p}` prints an address, which differs between processes (address-space layout randomisation) and between replays"));
+                self.report(Rule::Randomness, literal, message);
+            }
         }
     }
 

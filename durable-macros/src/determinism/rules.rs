@@ -138,12 +138,21 @@ impl Rule {
     }
 }
 
-/// How a rule's paths are matched.
+/// How a rule's paths are matched. In both, `*` matches any one segment and `name*` a
+/// segment that starts with `name` (`spawn*`, `aws_sdk_*`).
 enum Pattern {
-    /// The path ends with these segments (`*` matches any one segment).
+    /// The path ends with these segments.
     Suffix(&'static [&'static str]),
     /// The path starts with these segments.
     Prefix(&'static [&'static str]),
+}
+
+/// Whether `segment` is matched by the pattern segment `want`.
+fn segment_matches(segment: &str, want: &str) -> bool {
+    match want.strip_suffix('*') {
+        Some(start) => segment.starts_with(start),
+        None => segment == want,
+    }
 }
 
 use Pattern::{Prefix, Suffix};
@@ -165,6 +174,12 @@ const THREAD_POOL: Option<&str> =
     Some("it runs work on a thread pool, which the history does not track");
 const DATABASE: Option<&str> = Some(
     "a database query is I/O the history does not record, so it runs again on every replay and may see other rows",
+);
+const SYSTEM: Option<&str> = Some(
+    "a call into the operating system is not recorded in the history, so it runs again on every replay and may see something else",
+);
+pub(crate) const ADDRESS: Option<&str> = Some(
+    "an address differs between processes (address-space layout randomisation) and between replays",
 );
 
 /// The path rules, in matching order.
@@ -189,10 +204,28 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::WallClock, Suffix(&["Local", "today"]), None),
     PathRule(Rule::WallClock, Prefix(&["coarsetime"]), None),
     PathRule(Rule::WallClock, Prefix(&["quanta"]), None),
+    // Whatever the type: a function named `now` / `today` reads a clock (`UtcDateTime::now`,
+    // `minstant::Instant::now`, a re-exported or renamed `Utc`).
+    PathRule(Rule::WallClock, Suffix(&["*", "now"]), None),
+    PathRule(Rule::WallClock, Suffix(&["*", "now_utc"]), None),
+    PathRule(Rule::WallClock, Suffix(&["*", "now_local"]), None),
+    PathRule(Rule::WallClock, Suffix(&["*", "today"]), None),
+    PathRule(Rule::WallClock, Suffix(&["libc", "time"]), None),
+    PathRule(Rule::WallClock, Suffix(&["clock_gettime"]), None),
+    PathRule(Rule::WallClock, Suffix(&["gettimeofday"]), None),
     PathRule(Rule::Randomness, Suffix(&["thread_rng"]), None),
     PathRule(Rule::Randomness, Suffix(&["rand", "random"]), None),
     PathRule(Rule::Randomness, Suffix(&["rand", "rng"]), None),
     PathRule(Rule::Randomness, Suffix(&["rand", "random_range"]), None),
+    PathRule(Rule::Randomness, Suffix(&["rand", "random_bool"]), None),
+    PathRule(Rule::Randomness, Suffix(&["rand", "random_ratio"]), None),
+    PathRule(Rule::Randomness, Suffix(&["rand", "random_iter"]), None),
+    PathRule(Rule::Randomness, Suffix(&["rand", "fill"]), None),
+    PathRule(Rule::Randomness, Suffix(&["ThreadRng", "*"]), None),
+    PathRule(Rule::Randomness, Suffix(&["EntropyRng", "*"]), None),
+    PathRule(Rule::Randomness, Suffix(&["from_thread_rng"]), None),
+    PathRule(Rule::Randomness, Suffix(&["libc", "rand"]), None),
+    PathRule(Rule::Randomness, Suffix(&["libc", "random"]), None),
     PathRule(Rule::Randomness, Suffix(&["OsRng"]), None),
     PathRule(Rule::Randomness, Suffix(&["from_entropy"]), None),
     PathRule(Rule::Randomness, Suffix(&["from_os_rng"]), None),
@@ -200,6 +233,13 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Randomness, Suffix(&["Uuid", "now_v7"]), None),
     PathRule(Rule::Randomness, Suffix(&["Uuid", "now_v1"]), None),
     PathRule(Rule::Randomness, Suffix(&["Ulid", "new"]), None),
+    PathRule(Rule::Randomness, Suffix(&["Ulid", "generate"]), None),
+    PathRule(Rule::Randomness, Prefix(&["rusty_ulid"]), None),
+    PathRule(Rule::Randomness, Suffix(&["Ksuid", "new"]), None),
+    PathRule(Rule::Randomness, Suffix(&["Ksuid", "generate"]), None),
+    PathRule(Rule::Randomness, Suffix(&["xid", "new"]), None),
+    PathRule(Rule::Randomness, Prefix(&["scru128"]), None),
+    PathRule(Rule::Randomness, Prefix(&["uuid7"]), None),
     PathRule(Rule::Randomness, Prefix(&["fastrand"]), None),
     PathRule(Rule::Randomness, Prefix(&["getrandom"]), None),
     PathRule(Rule::Randomness, Prefix(&["nanoid"]), None),
@@ -223,6 +263,7 @@ const PATH_RULES: &[PathRule] = &[
         Suffix(&["DefaultHasher", "default"]),
         HASH_SEED,
     ),
+    PathRule(Rule::Randomness, Suffix(&["ptr", "hash"]), ADDRESS),
     PathRule(Rule::Sleep, Suffix(&["thread", "sleep"]), None),
     PathRule(Rule::Sleep, Suffix(&["thread", "sleep_ms"]), None),
     PathRule(Rule::Sleep, Suffix(&["thread", "park_timeout"]), None),
@@ -237,6 +278,12 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Sleep, Suffix(&["time", "interval"]), None),
     PathRule(Rule::Sleep, Suffix(&["interval_at"]), None),
     PathRule(Rule::Sleep, Suffix(&["Delay", "new"]), None),
+    // Whatever the module: `glommio::timer::sleep`, `actix_rt::time::sleep`,
+    // `async_std::future::timeout`.
+    PathRule(Rule::Sleep, Suffix(&["*", "sleep"]), None),
+    PathRule(Rule::Sleep, Suffix(&["*", "sleep_ms"]), None),
+    PathRule(Rule::Sleep, Suffix(&["*", "timeout"]), None),
+    PathRule(Rule::Sleep, Suffix(&["thread", "park"]), None),
     PathRule(Rule::Spawn, Suffix(&["tokio", "spawn"]), None),
     PathRule(Rule::Spawn, Suffix(&["task", "spawn"]), None),
     PathRule(Rule::Spawn, Suffix(&["smol", "spawn"]), None),
@@ -264,6 +311,23 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Spawn, Suffix(&["executor", "block_on"]), None),
     PathRule(Rule::Spawn, Prefix(&["rayon"]), RAYON),
     PathRule(Rule::Spawn, Prefix(&["crossbeam", "thread"]), None),
+    // Whatever the runtime: `actix_rt::spawn`, `glommio::spawn_local`,
+    // `crossbeam::scope`, `rayon::scope`, `pollster::block_on`.
+    PathRule(Rule::Spawn, Suffix(&["*", "spawn*"]), None),
+    PathRule(Rule::Spawn, Suffix(&["*", "block_on"]), None),
+    PathRule(Rule::Spawn, Suffix(&["*", "scope"]), None),
+    PathRule(Rule::Spawn, Suffix(&["LocalSet", "new"]), RUNTIME),
+    PathRule(Rule::Spawn, Suffix(&["LocalPool", "new"]), None),
+    PathRule(
+        Rule::Spawn,
+        Suffix(&["Builder", "new_multi_thread"]),
+        RUNTIME,
+    ),
+    PathRule(
+        Rule::Spawn,
+        Suffix(&["Builder", "new_current_thread"]),
+        RUNTIME,
+    ),
     PathRule(Rule::Env, Suffix(&["env", "var"]), None),
     PathRule(Rule::Env, Suffix(&["env", "var_os"]), None),
     PathRule(Rule::Env, Suffix(&["env", "vars"]), None),
@@ -273,6 +337,17 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Env, Suffix(&["env", "current_dir"]), None),
     PathRule(Rule::Env, Suffix(&["env", "current_exe"]), None),
     PathRule(Rule::Env, Suffix(&["env", "temp_dir"]), None),
+    PathRule(Rule::Env, Suffix(&["env", "*"]), None),
+    PathRule(Rule::Env, Suffix(&["Env", "prefixed"]), None),
+    PathRule(Rule::Env, Suffix(&["Env", "raw"]), None),
+    PathRule(Rule::Env, Suffix(&["home_dir"]), None),
+    PathRule(Rule::Env, Prefix(&["dirs"]), None),
+    PathRule(Rule::Env, Prefix(&["whoami"]), PROCESS_ID),
+    PathRule(Rule::Env, Suffix(&["getpid"]), PROCESS_ID),
+    PathRule(Rule::Env, Suffix(&["getppid"]), PROCESS_ID),
+    PathRule(Rule::Env, Suffix(&["gettid"]), THREAD_ID),
+    PathRule(Rule::Env, Suffix(&["process", "parent_id"]), PROCESS_ID),
+    PathRule(Rule::Env, Prefix(&["thread_id"]), THREAD_ID),
     PathRule(Rule::Env, Suffix(&["thread", "current"]), THREAD_ID),
     PathRule(Rule::Env, Suffix(&["available_parallelism"]), PROCESS_ID),
     PathRule(Rule::Env, Suffix(&["process", "id"]), PROCESS_ID),
@@ -305,11 +380,70 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Io, Prefix(&["rusqlite"]), DATABASE),
     PathRule(Rule::Io, Prefix(&["redis"]), DATABASE),
     PathRule(Rule::Io, Prefix(&["mongodb"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["diesel"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["sea_orm"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["mysql*"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["tiberius"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["scylla"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["deadpool*"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["bb8*"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["r2d2*"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["fred"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["sled"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["rocksdb"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["elasticsearch"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["opensearch"]), DATABASE),
+    // Network clients: HTTP, gRPC, cloud SDKs, message brokers, mail, DNS.
+    PathRule(Rule::Io, Prefix(&["hyper*"]), None),
+    PathRule(Rule::Io, Prefix(&["tonic"]), None),
+    PathRule(Rule::Io, Prefix(&["h2"]), None),
+    PathRule(Rule::Io, Prefix(&["quinn"]), None),
+    PathRule(Rule::Io, Prefix(&["awc"]), None),
+    PathRule(Rule::Io, Prefix(&["*tungstenite"]), None),
+    PathRule(Rule::Io, Prefix(&["aws_sdk_*"]), None),
+    PathRule(Rule::Io, Prefix(&["aws_config"]), None),
+    PathRule(Rule::Io, Prefix(&["rusoto_*"]), None),
+    PathRule(Rule::Io, Prefix(&["google_cloud_*"]), None),
+    PathRule(Rule::Io, Prefix(&["azure_*"]), None),
+    PathRule(Rule::Io, Prefix(&["object_store"]), None),
+    PathRule(Rule::Io, Prefix(&["rdkafka"]), None),
+    PathRule(Rule::Io, Prefix(&["lapin"]), None),
+    PathRule(Rule::Io, Prefix(&["async_nats"]), None),
+    PathRule(Rule::Io, Prefix(&["nats"]), None),
+    PathRule(Rule::Io, Prefix(&["rumqttc"]), None),
+    PathRule(Rule::Io, Prefix(&["lettre"]), None),
+    PathRule(Rule::Io, Prefix(&["ssh2"]), None),
+    PathRule(Rule::Io, Prefix(&["bollard"]), None),
+    PathRule(Rule::Io, Prefix(&["kube"]), None),
+    PathRule(Rule::Io, Prefix(&["octocrab"]), None),
+    PathRule(Rule::Io, Prefix(&["dns_lookup"]), None),
+    PathRule(Rule::Io, Prefix(&["hickory_resolver"]), None),
+    PathRule(Rule::Io, Prefix(&["trust_dns_resolver"]), None),
+    // Whatever the client: `GreeterClient::connect`, `PgConnection::connect`.
+    PathRule(Rule::Io, Suffix(&["*", "connect"]), None),
+    PathRule(Rule::Io, Suffix(&["*", "connect_*"]), None),
+    // The operating system, directly.
+    PathRule(Rule::Io, Prefix(&["libc"]), SYSTEM),
+    PathRule(Rule::Io, Prefix(&["nix"]), SYSTEM),
+    PathRule(Rule::Io, Prefix(&["winapi"]), SYSTEM),
+    PathRule(Rule::Io, Prefix(&["windows_sys"]), SYSTEM),
+    PathRule(Rule::GlobalState, Suffix(&["Lazy", "force"]), None),
+    PathRule(Rule::GlobalState, Suffix(&["LazyLock", "force"]), None),
+    PathRule(Rule::GlobalState, Suffix(&["LazyCell", "force"]), None),
 ];
 
 /// Constructors of a random generator from a seed: what they make repeats on replay, so
 /// neither the path nor the random methods called on the result (or with it) break a rule.
 pub(crate) const SEEDED_CONSTRUCTORS: &[&str] = &["seed_from_u64", "from_seed", "with_seed"];
+
+/// Paths (suffixes) that a wider rule below would match but that are deterministic:
+/// `std::env::split_paths` parses its argument, `tokio::time::Duration` is std's.
+const PURE_PATHS: &[&[&str]] = &[
+    &["env", "split_paths"],
+    &["env", "join_paths"],
+    &["time", "Duration", "*"],
+    &["Duration", "*"],
+];
 
 /// A path rule that matched.
 pub(crate) struct Matched {
@@ -327,6 +461,16 @@ pub(crate) fn match_path(segments: &[String]) -> Option<Matched> {
     {
         return None;
     }
+    // Pure functions under a module whose other functions break a rule.
+    if PURE_PATHS.iter().any(|pure| {
+        segments.len() >= pure.len()
+            && segments[segments.len() - pure.len()..]
+                .iter()
+                .zip(pure.iter())
+                .all(|(segment, want)| segment_matches(segment, want))
+    }) {
+        return None;
+    }
     PATH_RULES.iter().find_map(|PathRule(rule, pattern, note)| {
         let matched = match pattern {
             Suffix(suffix) => {
@@ -334,14 +478,14 @@ pub(crate) fn match_path(segments: &[String]) -> Option<Matched> {
                     && segments[segments.len() - suffix.len()..]
                         .iter()
                         .zip(suffix.iter())
-                        .all(|(segment, want)| *want == "*" || segment == want)
+                        .all(|(segment, want)| segment_matches(segment, want))
             }
             Prefix(prefix) => {
                 segments.len() >= prefix.len()
                     && segments
                         .iter()
                         .zip(prefix.iter())
-                        .all(|(segment, want)| segment == want)
+                        .all(|(segment, want)| segment_matches(segment, want))
             }
         };
         matched.then_some(Matched {
@@ -377,6 +521,8 @@ const METHOD_RULES: &[(&str, Rule, Option<&str>)] = &[
     ("random_range", Rule::Randomness, None),
     ("random_bool", Rule::Randomness, None),
     ("random_ratio", Rule::Randomness, None),
+    ("connect", Rule::Io, None),
+    ("to_socket_addrs", Rule::Io, None),
 ];
 
 /// The rule a call of method `name` breaks, whatever its receiver.
@@ -427,6 +573,25 @@ pub(crate) const GLOBAL_STATE_METHODS: &[&str] = &[
     "get_or_init",
     "get_or_try_init",
     "force",
+    "try_borrow",
+    "try_borrow_mut",
+    "try_with",
+    "update",
+    "get_or_insert_with",
+    "blocking_lock",
+    "blocking_read",
+    "blocking_write",
+    "lock_owned",
+    "read_owned",
+    "write_owned",
+    "upgradable_read",
+    "try_lock_for",
+    "try_read_for",
+    "try_write_for",
+    "load_full",
+    "rcu",
+    "deref",
+    "deref_mut",
 ];
 
 /// Type names that make a `static` process-global mutable state.
@@ -551,3 +716,36 @@ pub(crate) const ITERATING_METHODS: &[&str] = &[
 
 /// Iterator adaptors that make an endless iterator end.
 pub(crate) const BOUNDING_ADAPTORS: &[&str] = &["take", "take_while", "zip", "map_while"];
+
+/// Methods that visit a collection's elements in place, in its order, with a closure
+/// (`set.retain(|k| ..)`): on a hash collection, durable calls in the closure follow its
+/// order.
+pub(crate) const IN_PLACE_VISITING_METHODS: &[&str] = &[
+    "retain",
+    "retain_mut",
+    "extract_if",
+    "drain_filter",
+    "for_each",
+];
+
+/// Methods that append to a `Vec` (or deque) in the order they are given elements: the
+/// `Vec` keeps a hash iteration's order (`queue.extend(set.iter())`, `v.push(k)` in a
+/// `for` over a map).
+pub(crate) const APPENDING_METHODS: &[&str] =
+    &["extend", "push", "push_back", "push_front", "append"];
+
+/// Collection types whose iteration order differs between processes: std's, and the
+/// hash maps of `dashmap`, `ahash`, `rustc-hash` / `fxhash` and `fnv` (a hash map of
+/// `hashbrown` or `foldhash` is named `HashMap` too).
+pub(crate) const HASH_COLLECTIONS: &[&str] = &[
+    "HashMap",
+    "HashSet",
+    "DashMap",
+    "DashSet",
+    "AHashMap",
+    "AHashSet",
+    "FxHashMap",
+    "FxHashSet",
+    "FnvHashMap",
+    "FnvHashSet",
+];

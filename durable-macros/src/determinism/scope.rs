@@ -26,11 +26,20 @@ pub(super) struct Scope {
     /// `thread_local!`/`lazy_static!` declare), and immutable statics, which are fine: no
     /// use of either is reported again.
     pub(super) statics: HashSet<String>,
+    /// Names bound by a pattern in the body or by a parameter (`let v`, `|x|`, `Some(y)`):
+    /// they shadow a glob import.
+    pub(super) locals: HashSet<String>,
 }
 
 impl Scope {
-    pub(super) fn of(block: &syn::Block) -> Self {
+    pub(super) fn of<'a>(
+        block: &syn::Block,
+        params: impl IntoIterator<Item = &'a syn::Pat>,
+    ) -> Self {
         let mut scope = Scope::default();
+        for param in params {
+            scope.visit_pat(param);
+        }
         scope.visit_block(block);
         scope
     }
@@ -44,11 +53,28 @@ impl Scope {
             resolved.extend(segments[1..].iter().cloned());
             return Some(resolved);
         }
+        // A glob brings in a single name only if nothing in the body binds it and it is a
+        // function's name (`use std::thread::*; sleep(d)`): `ctx`, `Ok` and `MyActivity` are
+        // not `std::env::ctx`.
+        if segments.len() == 1
+            && (self.locals.contains(first) || !first.starts_with(|c: char| c.is_ascii_lowercase()))
+        {
+            return None;
+        }
         self.globs.iter().find_map(|prefix| {
             let mut resolved = prefix.clone();
             resolved.extend(segments.iter().cloned());
             rules::match_path(&resolved).map(|_| resolved)
         })
+    }
+
+    /// [`Self::resolve`] through explicit imports only: a glob (`use std::env::*`) does not
+    /// bring in `format!` or `vec!`.
+    pub(super) fn resolve_explicit(&self, segments: &[String]) -> Option<Vec<String>> {
+        let target = self.aliases.get(segments.first()?)?;
+        let mut resolved = target.clone();
+        resolved.extend(segments[1..].iter().cloned());
+        Some(resolved)
     }
 
     fn collect_use(&mut self, tree: &syn::UseTree, prefix: &mut Vec<String>) {
@@ -144,6 +170,11 @@ impl<'ast> Visit<'ast> for Scope {
     fn visit_item_const(&mut self, node: &'ast syn::ItemConst) {
         self.consts.insert(node.ident.to_string());
         visit::visit_item_const(self, node);
+    }
+
+    fn visit_pat_ident(&mut self, node: &'ast syn::PatIdent) {
+        self.locals.insert(node.ident.to_string());
+        visit::visit_pat_ident(self, node);
     }
 
     fn visit_item_static(&mut self, node: &'ast syn::ItemStatic) {

@@ -44,22 +44,28 @@ pub(super) fn mentions(tokens: TokenStream, names: &[&str]) -> bool {
 }
 
 /// True when `expr` builds a hash collection: `HashMap::new()`, `HashSet::from(..)`,
-/// `.collect::<HashMap<..>>()`.
+/// `DashMap::new()`, `.collect::<HashMap<..>>()`, `serde_json::from_str::<HashMap<..>>(..)?`.
 pub(super) fn builds_hash_collection(expr: &Expr) -> bool {
     match expr {
         Expr::Call(call) => match &*call.func {
-            Expr::Path(path) => path
-                .path
-                .segments
-                .iter()
-                .any(|s| s.ident == "HashMap" || s.ident == "HashSet"),
+            Expr::Path(path) => path.path.segments.iter().any(|s| {
+                rules::HASH_COLLECTIONS.iter().any(|name| s.ident == name)
+                    || matches!(&s.arguments, syn::PathArguments::AngleBracketed(args)
+                        if mentions(args.to_token_stream(), rules::HASH_COLLECTIONS))
+            }),
             _ => false,
         },
         Expr::MethodCall(call) if call.method == "collect" => {
             call.turbofish.as_ref().is_some_and(|turbofish| {
-                mentions(turbofish.to_token_stream(), &["HashMap", "HashSet"])
+                mentions(turbofish.to_token_stream(), rules::HASH_COLLECTIONS)
             })
         }
+        // `items.iter().fold(HashMap::new(), |mut m, x| ..)`
+        Expr::MethodCall(call) if call.method == "fold" || call.method == "try_fold" => {
+            call.args.first().is_some_and(builds_hash_collection)
+        }
+        Expr::Try(inner) => builds_hash_collection(&inner.expr),
+        Expr::Await(inner) => builds_hash_collection(&inner.base),
         _ => false,
     }
 }
@@ -70,8 +76,9 @@ pub(super) fn hash_type(ty: &syn::Type) -> bool {
             .path
             .segments
             .last()
-            .is_some_and(|s| s.ident == "HashMap" || s.ident == "HashSet"),
+            .is_some_and(|s| rules::HASH_COLLECTIONS.iter().any(|name| s.ident == name)),
         syn::Type::Reference(reference) => hash_type(&reference.elem),
+        syn::Type::Paren(inner) => hash_type(&inner.elem),
         _ => false,
     }
 }
@@ -153,7 +160,17 @@ pub(super) fn obviously_ordered(expr: &Expr) -> bool {
         Expr::MethodCall(call) => {
             matches!(
                 call.method.to_string().as_str(),
-                "chars" | "bytes" | "lines" | "split" | "chunks" | "windows" | "enumerate" | "rev"
+                "chars"
+                    | "bytes"
+                    | "lines"
+                    | "split"
+                    | "chunks"
+                    | "windows"
+                    | "enumerate"
+                    | "rev"
+                    | "step_by"
+                    | "take"
+                    | "skip"
             ) && obviously_ordered(&call.receiver)
         }
         _ => false,
@@ -185,5 +202,123 @@ pub(super) fn calls_seeded_constructor(expr: &Expr) -> bool {
         Expr::Try(inner) => calls_seeded_constructor(&inner.expr),
         Expr::Paren(inner) => calls_seeded_constructor(&inner.expr),
         _ => false,
+    }
+}
+
+/// The iteration whose order a `Vec` built by `init` keeps: the iterating call of a
+/// chain (`map.keys().cloned().collect()`) or of the argument of `Vec::from_iter(..)` /
+/// `Vec::from(..)`.
+pub(super) fn ordered_source(init: &Expr) -> Option<&Expr> {
+    if let Some(call) = iterating_call(init) {
+        return Some(call);
+    }
+    match init {
+        Expr::Call(call) => match &*call.func {
+            Expr::Path(path)
+                if path
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "from_iter" || s.ident == "from") =>
+            {
+                call.args.first().and_then(iterating_call)
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// True when `expr` makes a raw pointer or an address: `&x as *const T`, `Arc::as_ptr(&a)`,
+/// `v.as_ptr()`, `Box::into_raw(b)`, `ptr::from_ref(&x)`, `addr_of!(x)`, `&raw const x`.
+pub(super) fn makes_pointer(expr: &Expr) -> bool {
+    const POINTER_FNS: &[&str] = &[
+        "as_ptr",
+        "as_mut_ptr",
+        "into_raw",
+        "from_ref",
+        "from_mut",
+        "addr_of",
+        "addr_of_mut",
+        "into_raw_parts",
+    ];
+    match peel(expr) {
+        Expr::Cast(inner) => matches!(&*inner.ty, syn::Type::Ptr(_)),
+        Expr::Macro(mac) => mac
+            .mac
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "addr_of" || s.ident == "addr_of_mut"),
+        Expr::MethodCall(call) => POINTER_FNS.iter().any(|f| call.method == f),
+        Expr::Call(call) => match &*call.func {
+            Expr::Path(path) => path
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| POINTER_FNS.iter().any(|f| s.ident == f)),
+            _ => false,
+        },
+        Expr::RawAddr(_) => true,
+        _ => false,
+    }
+}
+
+/// True when a format string has a `{:p}` (pointer) placeholder: `"req-{:p}"`, `"{x:#p}"`.
+pub(super) fn formats_pointer(format: &str) -> bool {
+    let mut rest = format;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        if let Some(escaped) = rest.strip_prefix('{') {
+            rest = escaped;
+            continue;
+        }
+        let Some(close) = rest.find('}') else {
+            return false;
+        };
+        let placeholder = &rest[..close];
+        if placeholder
+            .split_once(':')
+            .is_some_and(|(_, spec)| spec.ends_with('p'))
+        {
+            return true;
+        }
+        rest = &rest[close + 1..];
+    }
+    false
+}
+
+/// The root of a method chain, field access or call on a value: `HTTP` in
+/// `HTTP.post(url).send()`, `POOL` in `POOL.get()?.query(..)`.
+pub(super) fn chain_root(mut expr: &Expr) -> &Expr {
+    loop {
+        expr = match expr {
+            Expr::MethodCall(call) => &call.receiver,
+            Expr::Field(field) => &field.base,
+            Expr::Try(inner) => &inner.expr,
+            Expr::Await(inner) => &inner.base,
+            Expr::Paren(inner) => &inner.expr,
+            Expr::Reference(inner) => &inner.expr,
+            Expr::Index(inner) => &inner.expr,
+            _ => return expr,
+        };
+    }
+}
+
+/// The method called first in a chain: `post` in `HTTP.post(url).json(&b).send()`.
+pub(super) fn first_method(mut expr: &Expr) -> Option<String> {
+    let mut first = None;
+    loop {
+        expr = match expr {
+            Expr::MethodCall(call) => {
+                first = Some(call.method.to_string());
+                &call.receiver
+            }
+            Expr::Field(field) => &field.base,
+            Expr::Try(inner) => &inner.expr,
+            Expr::Await(inner) => &inner.base,
+            Expr::Paren(inner) => &inner.expr,
+            _ => return first,
+        };
     }
 }
