@@ -139,8 +139,9 @@ async def main():
     await check("get_status", status_completed)
 
     async def status_input():
+        # Sent JSON-encoded twice (see `start_new_input_*`): shown as the inner JSON text.
         status = await client.get_status(ids["hello"], show_input=True)
-        assert status.input_ == ["Tokyo", "Seattle"], status.input_
+        assert json.loads(status.input_) == ["Tokyo", "Seattle"], status.input_
     await check("get_status_show_input", status_input)
 
     async def status_history():
