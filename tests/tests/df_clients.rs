@@ -244,7 +244,9 @@ fn run_driver(label: &str, program: &str, args: &[&Path], env: &[(&str, String)]
 /// route" otherwise).
 async fn has_rewind_route(base: &str) -> bool {
     let response = reqwest::Client::new()
-        .post(format!("{base}/instances/no-such-instance/rewind?reason=probe"))
+        .post(format!(
+            "{base}/instances/no-such-instance/rewind?reason=probe"
+        ))
         .send()
         .await
         .unwrap();
@@ -265,22 +267,26 @@ async fn durable_functions_clients_drive_every_call() {
     let options = |key: Option<&str>| HttpOptions {
         address: "127.0.0.1:0".parse().unwrap(),
         key: key.map(str::to_owned),
+        task_hub: TASK_HUB.to_owned(),
         ..HttpOptions::default()
     };
     // RPC mode talks to an endpoint without a key (Durable Functions' local RPC listener);
     // webhook mode goes through the public URLs, which carry the system key.
     let open = runtime.serve_http(options(None)).await.unwrap();
     let keyed = runtime.serve_http(options(Some(KEY))).await.unwrap();
-    let open_base = format!(
-        "http://{}/runtime/webhooks/durabletask",
-        open.local_addr()
-    );
-    let keyed_base = format!(
-        "http://{}/runtime/webhooks/durabletask",
-        keyed.local_addr()
-    );
+    let open_base = format!("http://{}/runtime/webhooks/durabletask", open.local_addr());
+    let keyed_base = format!("http://{}/runtime/webhooks/durabletask", keyed.local_addr());
     let rpc_binding = binding(&open_base, Some(&format!("{open_base}/")), None);
     let webhook_binding = binding(&keyed_base, None, Some(KEY));
+    // The server's own rendering of the binding is the one the host would pass.
+    assert_eq!(
+        options(None).durable_client_binding(&open_base),
+        rpc_binding
+    );
+    assert_eq!(
+        options(Some(KEY)).durable_client_binding(&keyed_base),
+        webhook_binding
+    );
 
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("df-clients");
     let python = scripts.join("python_client.py");
