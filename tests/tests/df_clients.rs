@@ -189,11 +189,35 @@ struct Check {
     line: String,
 }
 
-/// Runs one driver and returns its checks (a driver that printed none, or crashed, is one
-/// failed check named `driver`).
-fn run_driver(label: &str, program: &str, args: &[&Path], env: &[(&str, String)]) -> Vec<Check> {
+/// One driver script and how to run it.
+struct Driver {
+    /// The client (and mode) it drives, as its checks name it.
+    label: &'static str,
+    /// The interpreter.
+    program: &'static str,
+    /// The script.
+    script: PathBuf,
+    /// Where the client is and how it is bound to the server.
+    env: Vec<(&'static str, String)>,
+}
+
+impl Driver {
+    /// Runs the driver and returns its checks (a driver that printed none, or crashed, is
+    /// one failed check named `driver`).
+    fn run(self) -> Vec<Check> {
+        let Self {
+            label,
+            program,
+            script,
+            env,
+        } = self;
+        run_driver(label, program, &script, &env)
+    }
+}
+
+fn run_driver(label: &str, program: &str, script: &Path, env: &[(&str, String)]) -> Vec<Check> {
     let mut command = Command::new(program);
-    command.args(args);
+    command.arg(script).env("DF_CLIENT_LABEL", label);
     for (name, value) in env {
         command.env(name, value);
     }
@@ -293,49 +317,42 @@ async fn durable_functions_clients_drive_every_call() {
     let node = scripts.join("node_client.js");
     let python_path = clients.join("python").display().to_string();
     let node_path = clients.join("node/node_modules").display().to_string();
-    let drivers: Vec<(&str, &str, &Path, Vec<(&str, String)>)> = vec![
-        (
-            "python",
-            "python3",
-            &python,
-            vec![
+    let drivers = [
+        Driver {
+            label: "python",
+            program: "python3",
+            script: python,
+            env: vec![
                 ("PYTHONPATH", python_path),
                 ("DF_BINDING", rpc_binding.to_string()),
-                ("DF_CLIENT_LABEL", "python".to_owned()),
             ],
-        ),
-        (
-            "node-rpc",
-            "node",
-            &node,
-            vec![
+        },
+        Driver {
+            label: "node-rpc",
+            program: "node",
+            script: node.clone(),
+            env: vec![
                 ("NODE_PATH", node_path.clone()),
                 ("DF_BINDING", rpc_binding.to_string()),
-                ("DF_CLIENT_LABEL", "node-rpc".to_owned()),
                 ("WEBSITE_HOSTNAME", open.local_addr().to_string()),
             ],
-        ),
-        (
-            "node-webhook",
-            "node",
-            &node,
-            vec![
+        },
+        Driver {
+            label: "node-webhook",
+            program: "node",
+            script: node,
+            env: vec![
                 ("NODE_PATH", node_path),
                 ("DF_BINDING", webhook_binding.to_string()),
-                ("DF_CLIENT_LABEL", "node-webhook".to_owned()),
                 ("WEBSITE_HOSTNAME", keyed.local_addr().to_string()),
             ],
-        ),
+        },
     ];
     let mut checks = Vec::new();
-    for (label, program, script, env) in drivers {
-        let label = label.to_owned();
-        let program = program.to_owned();
-        let script = script.to_owned();
-        let found =
-            tokio::task::spawn_blocking(move || run_driver(&label, &program, &[&script], &env))
-                .await
-                .unwrap();
+    for driver in drivers {
+        let found = tokio::task::spawn_blocking(move || driver.run())
+            .await
+            .unwrap();
         checks.extend(found);
     }
     let rewind_route = has_rewind_route(&open_base).await;
