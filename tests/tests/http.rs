@@ -160,7 +160,7 @@ async fn the_async_http_api_pattern() {
         body["sendEventPostUri"]
             .as_str()
             .unwrap()
-            .ends_with("/raiseEvent/{eventName}")
+            .ends_with("/raiseEvent/{eventName}?taskHub=durable&connection=Storage")
     );
 
     let done = api.poll_until_done(&location).await;
@@ -188,10 +188,102 @@ async fn the_async_http_api_pattern() {
     assert_eq!(history.status(), StatusCode::OK);
     let history: Value = history.json().await.unwrap();
     let events = history["historyEvents"].as_array().unwrap();
-    assert!(
-        events.iter().any(|e| e["EventType"] == "ActivityCompleted"),
+    // Durable Functions' flat shape: the task merged with its scheduling, brackets dropped.
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["EventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["ExecutionStarted", "TaskCompleted", "ExecutionCompleted"],
         "{history}"
     );
+    assert_eq!(events[1]["FunctionName"], "say_hello");
+    assert_eq!(events[1]["Result"], "Hello Oslo!");
+    assert!(events[1]["ScheduledTime"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(events[2]["Result"], json!(["Hello Oslo!"]));
+    api.stop().await;
+}
+
+/// Issue #16 item 9: paths in any case, 404 for a wrong method, 412 for purging a running
+/// instance, `GET /entities`, and management URLs with `taskHub`, `connection`, `code`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_functions_routing_rules() {
+    let api = Api::start(None, 1 << 20).await;
+    // Fixed segments in any case; the instance id and event name as given.
+    let response = api
+        .post_json("/ORCHESTRATORS/waiter/Mixed-Case-Id", &json!(null))
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["id"], "Mixed-Case-Id");
+    for key in ["statusQueryGetUri", "terminatePostUri", "restartPostUri"] {
+        assert!(
+            body[key]
+                .as_str()
+                .unwrap()
+                .contains("taskHub=durable&connection=Storage"),
+            "{key}: {body}"
+        );
+    }
+    assert!(
+        body.get("rewindPostUri").is_none(),
+        "the check-status body has no rewind URL, as in Durable Functions"
+    );
+    wait_running(&api, "Mixed-Case-Id").await;
+    let response = api
+        .http
+        .get(format!(
+            "{}/Runtime/Webhooks/DurableTask/Instances/Mixed-Case-Id",
+            api.base.trim_end_matches("/runtime/webhooks/durabletask")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        api.get("/instances/mixed-case-id").await.status(),
+        StatusCode::NOT_FOUND,
+        "instance ids keep their case"
+    );
+    // Purging a running instance: 412, as Durable Functions refuses it.
+    assert_eq!(
+        api.delete("/instances/Mixed-Case-Id").await.status(),
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        api.post_json("/instances/Mixed-Case-Id/RAISEEVENT/go", &json!(1))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let done = api
+        .poll_until_done(&api.url("/instances/Mixed-Case-Id"))
+        .await;
+    assert_eq!(done["output"], json!(1));
+    // A known path with a method it does not take: 404, as Durable Functions answers.
+    let response = api
+        .http
+        .put(api.url("/instances/Mixed-Case-Id"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.get("/instances/Mixed-Case-Id/terminate").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // Every entity, of all names.
+    assert_eq!(
+        api.post("/Entities/notebook/k?op=append").await.status(),
+        StatusCode::ACCEPTED
+    );
+    wait_for_lines(&api, "k", 1).await;
+    let listed = api.get("/entities?fetchState=true").await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    let listed: Value = listed.json().await.unwrap();
+    assert_eq!(listed[0]["entityId"]["name"], "notebook", "{listed}");
+    assert!(listed[0]["state"].is_object(), "{listed}");
     api.stop().await;
 }
 
@@ -291,7 +383,7 @@ async fn instance_routes_and_their_status_codes() {
     );
     assert_eq!(
         api.delete("/instances/bystander").await.status(),
-        StatusCode::CONFLICT
+        StatusCode::PRECONDITION_FAILED
     );
 
     // Terminate: 202, then the status says Terminated with the reason.
@@ -559,7 +651,7 @@ async fn a_configured_key_is_required() {
     let body: Value = started.json().await.unwrap();
     let location = body["statusQueryGetUri"].as_str().unwrap();
     assert!(
-        location.ends_with("?code=s3cret"),
+        location.ends_with("?taskHub=durable&connection=Storage&code=s3cret"),
         "generated URLs carry the key: {location}"
     );
     assert_eq!(

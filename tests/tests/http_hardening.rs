@@ -170,7 +170,8 @@ async fn keys_with_special_characters_round_trip_and_huge_timeouts_answer() {
     let body: Value = response.json().await.unwrap();
     let status_url = body["statusQueryGetUri"].as_str().unwrap().to_owned();
     assert!(
-        status_url.contains(&format!("code={encoded}")),
+        // Percent-encoded, a space as `%20` (the same key as `+` to a query's reader).
+        status_url.contains(&format!("code={}", encoded.replace('+', "%20"))),
         "{status_url}"
     );
     let mut status = StatusCode::ACCEPTED;

@@ -19,10 +19,15 @@ use crate::entity::{EntityId, EntityMetadata, EntityQuery};
 use crate::payload::Payload;
 
 pub(super) fn routes() -> Router<ApiState> {
-    Router::new().route("/entities/{name}", get(list)).route(
-        "/entities/{name}/{key}",
-        get(read).post(signal).delete(delete),
-    )
+    Router::new()
+        // Every entity, of all names (Durable Functions' `/entities` with no name).
+        .route("/entities", get(list_all))
+        .route("/entities/", get(list_all))
+        .route("/entities/{name}", get(list))
+        .route(
+            "/entities/{name}/{key}",
+            get(read).post(signal).delete(delete),
+        )
 }
 
 /// The entity id from the path; `$` is the empty key, as in Durable Functions.
@@ -140,13 +145,31 @@ async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query?;
     let id = entity_id(&state, &name, "")?;
-    let continuation_token = continuation_token(&headers);
+    list_entities(&state, Some(id.name().to_owned()), query, &headers).await
+}
+
+async fn list_all(
+    State(state): State<ApiState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    list_entities(&state, None, query, &headers).await
+}
+
+/// `GET /entities[/{name}]`: the entities (of `name`, or of all names), a page at a time.
+async fn list_entities(
+    state: &ApiState,
+    name: Option<String>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let Query(query) = query?;
+    let continuation_token = continuation_token(headers);
     let page = state
         .client
         .list_entities(&EntityQuery {
-            name: Some(id.name().to_owned()),
+            name,
             include_state: query.fetch_state.unwrap_or(false),
             page_size: query.top.unwrap_or(100).clamp(1, 1000),
             continuation_token,

@@ -69,32 +69,16 @@ fn base_url(state: &ApiState, headers: &HeaderMap) -> String {
     format!("http://{host}{}", super::BASE_PATH)
 }
 
-fn with_code(state: &ApiState, url: String) -> String {
-    let Some(key) = &state.key else {
-        return url;
-    };
-    // Percent-encoded, so a key holding `&`, `+` or `%` survives the round trip.
-    let key: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
-    if url.contains('?') {
-        format!("{url}&code={key}")
-    } else {
-        format!("{url}?code={key}")
-    }
-}
-
-/// Durable Functions' check-status payload (`HttpManagementPayload`).
+/// Durable Functions' check-status body (`CreateCheckStatusResponse`): the management
+/// payload without `rewindPostUri`, as Durable Functions sends it.
 fn check_status_body(state: &ApiState, headers: &HeaderMap, id: &InstanceId) -> Value {
-    let instance = format!("{}/instances/{id}", base_url(state, headers));
-    json!({
-        "id": id.as_str(),
-        "statusQueryGetUri": with_code(state, instance.clone()),
-        "sendEventPostUri": with_code(state, format!("{instance}/raiseEvent/{{eventName}}")),
-        "terminatePostUri": with_code(state, format!("{instance}/terminate?reason={{text}}")),
-        "suspendPostUri": with_code(state, format!("{instance}/suspend?reason={{text}}")),
-        "resumePostUri": with_code(state, format!("{instance}/resume?reason={{text}}")),
-        "restartPostUri": with_code(state, format!("{instance}/restart")),
-        "purgeHistoryDeleteUri": with_code(state, instance),
-    })
+    let mut body = state
+        .options
+        .management_payload(&base_url(state, headers), id.as_str());
+    if let Some(fields) = body.as_object_mut() {
+        fields.remove("rewindPostUri");
+    }
+    body
 }
 
 /// 202 with the check-status body, `Location` and `Retry-After: 10`.
@@ -212,14 +196,25 @@ async fn start_instance(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
-    let input = json_body(body)?;
+    let mut input = json_body(body)?;
     if let Some(id) = &id {
         instance_id(id)?;
     }
-    let version = state
+    let version = match state
         .registry
         .check_orchestration_input(&name, None, &input)
-        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    {
+        // The JavaScript client sends the body `""` when it has no input: taken as no input
+        // (`null`) by an orchestration that takes no string.
+        Err(_) if input.as_json() == "\"\"" => {
+            input = Payload::null();
+            state
+                .registry
+                .check_orchestration_input(&name, None, &input)
+        }
+        checked => checked,
+    }
+    .map_err(|error| ApiError::bad_request(error.to_string()))?;
     let id = state
         .client
         .start_orchestration_by_name(&name, version, id, input)
@@ -284,29 +279,13 @@ async fn status(
         .ok_or_else(|| ApiError::not_found(format!("no instance with id {id}")))?;
     let mut body = status_body(&status, query.show_input.unwrap_or(true));
     if query.show_history.unwrap_or(false) {
-        let show_output = query.show_history_output.unwrap_or(false);
         let history = state.client.read_history(&id).await?;
-        let events: Vec<Value> = history
-            .iter()
-            .map(|event| {
-                let mut value = serde_json::to_value(&event.kind).unwrap_or(Value::Null);
-                if !show_output
-                    && let Some(fields) = value
-                        .as_object_mut()
-                        .and_then(|o| o.values_mut().next())
-                        .and_then(Value::as_object_mut)
-                {
-                    fields.remove("result");
-                }
-                json!({
-                    "EventType": event.kind.type_name(),
-                    "EventId": event.event_id,
-                    "Timestamp": event.timestamp.to_rfc3339(),
-                    "Details": value,
-                })
-            })
-            .collect();
-        body["historyEvents"] = Value::Array(events);
+        let shown = super::history::Shown {
+            output: query.show_history_output.unwrap_or(false),
+            input: query.show_input.unwrap_or(true),
+        };
+        body["historyEvents"] =
+            Value::Array(super::history::durable_functions_history(&history, shown));
     }
     let code = match status.runtime_status {
         RuntimeStatus::Running
@@ -429,8 +408,21 @@ async fn purge_one(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = instance_id(&id)?;
-    state.client.purge(&id).await?;
-    Ok(Json(json!({ "instancesDeleted": 1 })).into_response())
+    match state.client.purge(&id).await {
+        // Durable Functions refuses to purge an orchestration that has not finished.
+        Err(crate::error::ClientError::InvalidState { status, .. }) if !status.is_terminal() => {
+            Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                format!(
+                    "instance {id} is {status}: only a completed, failed or terminated instance can be purged (terminate it first)"
+                ),
+            ))
+        }
+        other => {
+            other?;
+            Ok(Json(json!({ "instancesDeleted": 1 })).into_response())
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,10 +7,16 @@
 //! request must carry it (`?code=KEY`, as Durable Functions' system key, or an
 //! `x-functions-key` header) or gets 401; request bodies are limited (413 past the limit).
 //!
+//! Paths match as Durable Functions' do: the fixed segments (`runtime/webhooks/durabletask`,
+//! `orchestrators`, `instances`, `raiseEvent`, `terminate`, ..., `entities`) in any case,
+//! instance ids, entity names and keys and event names as given; a known path asked with a
+//! method it does not take answers 404, as an unknown path does.
+//!
 //! Architecture Invariant: only this module knows axum.
 
 mod entities;
 mod error;
+mod history;
 mod instances;
 mod query;
 
@@ -54,6 +60,13 @@ pub struct HttpOptions {
     /// The most connections served at once (default 1,024); further clients wait to be
     /// accepted until one closes, so idle or slow clients cannot exhaust file descriptors.
     pub max_connections: usize,
+    /// The task hub name the management URLs carry as `taskHub=` (default `durable`, the
+    /// PostgreSQL store's default task hub), as Durable Functions' URLs carry theirs. The
+    /// server serves its one task hub whatever a request's `taskHub` says.
+    pub task_hub: String,
+    /// The connection name the management URLs carry as `connection=` (default `Storage`,
+    /// Durable Functions' default); informational, like `task_hub`.
+    pub connection: String,
 }
 
 impl Default for HttpOptions {
@@ -66,7 +79,101 @@ impl Default for HttpOptions {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            task_hub: "durable".to_owned(),
+            connection: "Storage".to_owned(),
         }
+    }
+}
+
+/// `text` percent-encoded for a URL's path or query (a space as `%20`).
+fn encoded(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+impl HttpOptions {
+    /// `taskHub=...&connection=...`, and `&code=KEY` with a key: the query every management
+    /// URL carries.
+    fn management_query(&self) -> String {
+        let mut query = format!(
+            "taskHub={}&connection={}",
+            encoded(&self.task_hub),
+            encoded(&self.connection)
+        );
+        if let Some(key) = &self.key {
+            query.push_str("&code=");
+            query.push_str(&encoded(key));
+        }
+        query
+    }
+
+    /// Durable Functions' `HttpManagementPayload` (`CreateHttpManagementPayload`) for an
+    /// instance: `id` and the URLs that query, signal, terminate, rewind, purge, restart,
+    /// suspend and resume it, each carrying `taskHub`, `connection` and (with a key) `code`.
+    /// `base_url` is where the API is reached, [`BASE_PATH`] included
+    /// (`http://127.0.0.1:7071/runtime/webhooks/durabletask`).
+    pub fn management_payload(&self, base_url: &str, instance_id: &str) -> serde_json::Value {
+        let instance = format!(
+            "{}/instances/{}",
+            base_url.trim_end_matches('/'),
+            encoded(instance_id)
+        );
+        let query = self.management_query();
+        let url = |path: &str, reason: bool| {
+            let reason = if reason { "reason={text}&" } else { "" };
+            format!("{instance}{path}?{reason}{query}")
+        };
+        serde_json::json!({
+            "id": instance_id,
+            "statusQueryGetUri": url("", false),
+            "sendEventPostUri": url("/raiseEvent/{eventName}", false),
+            "terminatePostUri": url("/terminate", true),
+            "rewindPostUri": url("/rewind", true),
+            "purgeHistoryDeleteUri": url("", false),
+            "restartPostUri": url("/restart", false),
+            "suspendPostUri": url("/suspend", true),
+            "resumePostUri": url("/resume", true),
+        })
+    }
+
+    /// The `durableClient` binding data the Functions host hands a client function, for this
+    /// server reached at `base_url` ([`BASE_PATH`] included): Durable Functions' own clients
+    /// are constructed from it (`DurableOrchestrationClient(json.dumps(binding))` in Python,
+    /// `df.getClient(context)` on a context whose durable client input holds it in
+    /// JavaScript). Without a key it includes `rpcBaseUrl`, the base both clients prefer;
+    /// with one it leaves it out, so the JavaScript client goes through the management URLs,
+    /// which carry the key (the Python client needs `rpcBaseUrl`, so it needs a server
+    /// without a key).
+    pub fn durable_client_binding(&self, base_url: &str) -> serde_json::Value {
+        let base = base_url.trim_end_matches('/');
+        let code = self
+            .key
+            .as_deref()
+            .map(|key| format!("code={}", encoded(key)))
+            .unwrap_or_default();
+        let and_code = if code.is_empty() {
+            String::new()
+        } else {
+            format!("&{code}")
+        };
+        let start = format!("{base}/orchestrators/{{functionName}}[/{{instanceId}}]");
+        let mut binding = serde_json::json!({
+            "taskHubName": self.task_hub,
+            "creationUrls": {
+                "createNewInstancePostUri": if code.is_empty() { start.clone() } else { format!("{start}?{code}") },
+                "createAndWaitOnNewInstancePostUri": format!(
+                    "{start}?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}{and_code}"
+                ),
+            },
+            "managementUrls": self.management_payload(base, "INSTANCEID"),
+            "baseUrl": base,
+            "requiredQueryStringParameters": code,
+        });
+        if self.key.is_none() {
+            binding["rpcBaseUrl"] = serde_json::Value::String(format!("{base}/"));
+        }
+        binding
     }
 }
 
@@ -76,6 +183,8 @@ struct ApiState {
     registry: Arc<Registry>,
     key: Option<Arc<str>>,
     public_base_url: Option<Arc<str>>,
+    /// For the management URLs.
+    options: Arc<HttpOptions>,
 }
 
 /// Builds the API's router (all routes under [`BASE_PATH`]), to serve or to mount.
@@ -90,8 +199,9 @@ pub fn router(client: DurableClient, registry: Registry, options: &HttpOptions) 
             .public_base_url
             .as_deref()
             .map(|url| Arc::from(url.trim_end_matches('/'))),
+        options: Arc::new(options.clone()),
     };
-    Router::new()
+    let routes = Router::new()
         .nest(BASE_PATH, instances::routes().merge(entities::routes()))
         .fallback(|| async { ApiError::not_found("no such route; see the README's route table") })
         .layer(axum::middleware::from_fn_with_state(
@@ -108,11 +218,94 @@ pub fn router(client: DurableClient, registry: Registry, options: &HttpOptions) 
             options.body_read_timeout,
         ))
         .layer(axum::middleware::map_response(json_error_bodies))
-        .with_state(state)
+        .with_state(state);
+    // The path is put in its canonical case before routing, so around the routes.
+    Router::new().fallback_service(tower::util::MapRequest::new(routes, canonical_path))
+}
+
+/// The fixed segments of the routes, as they are spelled in them.
+const FIXED_SEGMENTS: [&str; 12] = [
+    "orchestrators",
+    "instances",
+    "entities",
+    "raiseEvent",
+    "terminate",
+    "suspend",
+    "resume",
+    "restart",
+    "rewind",
+    "runtime",
+    "webhooks",
+    "durabletask",
+];
+
+/// `segment` spelled as a fixed segment when it is one in another case.
+fn canonical(segment: &str) -> Option<&'static str> {
+    FIXED_SEGMENTS
+        .iter()
+        .find(|fixed| fixed.eq_ignore_ascii_case(segment) && **fixed != segment)
+        .copied()
+}
+
+/// Rewrites the fixed segments of a path under [`BASE_PATH`] (in any case) to their
+/// spelling in the routes, leaving every other segment (instance ids, entity names and keys,
+/// event and orchestration names) as it came: Durable Functions' routes match their fixed
+/// segments case-insensitively.
+fn canonical_path(mut request: Request) -> Request {
+    let uri = request.uri();
+    let path = uri.path();
+    let base_segments = BASE_PATH.trim_start_matches('/').split('/').count();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut fixed: Vec<usize> = (0..base_segments.min(segments.len())).collect();
+    if fixed.len() < base_segments
+        || !fixed
+            .iter()
+            .zip(BASE_PATH.trim_start_matches('/').split('/'))
+            .all(|(&i, base)| segments[i].eq_ignore_ascii_case(base))
+    {
+        return request;
+    }
+    // The resource segment, and for instances the operation after the id.
+    fixed.push(base_segments);
+    if segments
+        .get(base_segments)
+        .is_some_and(|s| s.eq_ignore_ascii_case("instances"))
+    {
+        fixed.push(base_segments + 2);
+    }
+    let mut changed = false;
+    let rewritten: Vec<&str> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, segment)| match canonical(segment) {
+            Some(spelled) if fixed.contains(&i) => {
+                changed = true;
+                spelled
+            }
+            _ => segment,
+        })
+        .collect();
+    if !changed {
+        return request;
+    }
+    let mut path_and_query = format!("/{}", rewritten.join("/"));
+    if let Some(query) = uri.query() {
+        path_and_query.push('?');
+        path_and_query.push_str(query);
+    }
+    let mut parts = uri.clone().into_parts();
+    if let Ok(value) = path_and_query.parse() {
+        parts.path_and_query = Some(value);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
 }
 
 /// Gives the bare 413 and 408 answers of tower-http's limit and timeout layers the API's JSON
-/// error body, so every error a client sees has a `message`.
+/// error body, so every error a client sees has a `message`; a known path asked with the
+/// wrong method answers 404, as in Durable Functions (axum's own answer is 405).
 async fn json_error_bodies(response: Response) -> Response {
     let is_json = response
         .headers()
@@ -124,6 +317,10 @@ async fn json_error_bodies(response: Response) -> Response {
             "the request body is larger than the limit (`HttpOptions::max_body_bytes`)",
         )
         .into_response(),
+        axum::http::StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::not_found("no such route for this method; see the README's route table")
+                .into_response()
+        }
         axum::http::StatusCode::REQUEST_TIMEOUT if !is_json => ApiError::new(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             "the request body did not arrive in time (`HttpOptions::body_read_timeout`)",
