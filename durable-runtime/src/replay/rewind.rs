@@ -159,16 +159,19 @@ mod tests {
     use crate::ids::ExecutionId;
     use crate::payload::Payload;
     use crate::status::FailureDetails;
-    use chrono::Utc;
+    use chrono::{DateTime, Utc};
+
+    /// Any fixed time: the view does not read timestamps.
+    const T: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH;
 
     fn at(kind: EventKind) -> HistoryEvent {
-        HistoryEvent::new(Utc::now(), kind)
+        HistoryEvent::new(T, kind)
     }
 
     fn scheduled(seq: i64, name: &str) -> HistoryEvent {
         HistoryEvent::scheduled(
             seq,
-            Utc::now(),
+            T,
             EventKind::ActivityScheduled {
                 name: name.into(),
                 input: Payload::null(),
@@ -274,16 +277,10 @@ mod tests {
             start(),
             scheduled(0, "a"),
             failed(0),
-            HistoryEvent::scheduled(
-                1,
-                Utc::now(),
-                EventKind::TimerCreated {
-                    fire_at: Utc::now(),
-                },
-            ),
+            HistoryEvent::scheduled(1, T, EventKind::TimerCreated { fire_at: T }),
             at(EventKind::TimerFired {
                 timer_id: 1,
-                fire_at: Utc::now(),
+                fire_at: T,
             }),
             scheduled(2, "a"),
             failed(2),
@@ -329,7 +326,7 @@ mod tests {
         let child = |seq: i64, id: &str| {
             HistoryEvent::scheduled(
                 seq,
-                Utc::now(),
+                T,
                 EventKind::SubOrchestrationCreated {
                     name: "child".into(),
                     instance_id: InstanceId::new(id).unwrap(),

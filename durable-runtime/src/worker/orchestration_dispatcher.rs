@@ -986,7 +986,15 @@ async fn prepare_turn(
     let mut events = marker_events;
     events.extend(new_events);
     let output = engine.run_turn(now, events);
-    finish_turn(shared, &item, commit, engine, output, Vec::new(), now)
+    Ok(finish_turn(
+        shared,
+        &item,
+        commit,
+        engine,
+        output,
+        Vec::new(),
+        now,
+    ))
 }
 
 /// Rewinds a failed instance (Durable Functions' `RewindAsync`): records `rewind`, replays
@@ -1061,7 +1069,15 @@ async fn prepare_rewind(
         });
     }
     tracing::info!(instance_id = %item.instance_id, "rewinding a failed instance");
-    finish_turn(shared, &item, commit, engine, output, vec![rewind], now)
+    Ok(finish_turn(
+        shared,
+        &item,
+        commit,
+        engine,
+        output,
+        vec![rewind],
+        now,
+    ))
 }
 
 /// Turns a turn's output into its commit: the events to append (after `prefix`), the
@@ -1074,7 +1090,7 @@ fn finish_turn(
     output: crate::replay::TurnOutput,
     prefix: Vec<HistoryEvent>,
     now: DateTime<Utc>,
-) -> Result<Prepared, (OrchestrationWorkItem, StoreError)> {
+) -> Prepared {
     if item.history_len + prefix.len() + output.events.len() > shared.options.max_history_events {
         let failure = FailureDetails::new(
             HISTORY_TOO_LONG,
@@ -1106,7 +1122,7 @@ fn finish_turn(
                 .messages
                 .push(parent_message(&parent, now, Err(failure)));
         }
-        return Ok((commit, None));
+        return (commit, None);
     }
     commit.events = prefix;
     commit.events.extend(output.events);
@@ -1216,9 +1232,9 @@ fn finish_turn(
                     })
                     .collect(),
             });
-            return Ok((commit, None));
+            return (commit, None);
         }
         None => commit.status = RuntimeStatus::Running,
     }
-    Ok((commit, Some(engine)))
+    (commit, Some(engine))
 }
