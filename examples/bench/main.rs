@@ -193,6 +193,36 @@ impl Bench {
         }
     }
 
+    /// On PostgreSQL, runs what autovacuum does within a minute of a burst of writes
+    /// (`VACUUM (ANALYZE)` of the current task hub's tables); elsewhere nothing. Right after
+    /// a burst, every page it touched still holds dead row versions that the next reads
+    /// prune (writing WAL inside their transactions, so their commits wait longer); a
+    /// backlog parked for days has long been vacuumed. Returns whether it ran.
+    async fn settle(&self) -> anyhow::Result<bool> {
+        if self.args.store != StoreKind::Postgres {
+            return Ok(false);
+        }
+        let hub = format!("bench_{}_{}", std::process::id(), self.counter);
+        let (client, connection) =
+            tokio_postgres::connect(&self.postgres_url()?, tokio_postgres::NoTls).await?;
+        let connection = tokio::spawn(connection);
+        let tables = client
+            .query(
+                "SELECT tablename FROM pg_tables WHERE schemaname = $1",
+                &[&hub],
+            )
+            .await?;
+        for row in tables {
+            let table: String = row.get(0);
+            client
+                .batch_execute(&format!("VACUUM (ANALYZE) \"{hub}\".\"{table}\""))
+                .await?;
+        }
+        drop(client);
+        let _ = connection.await;
+        Ok(true)
+    }
+
     fn postgres_url(&self) -> anyhow::Result<String> {
         self.args.url.clone().ok_or_else(|| {
             anyhow::anyhow!(
