@@ -133,12 +133,13 @@ function layoutTimeline(timeline, now, minWidth = 0.4) {
   const at = (time) => Math.min(100, Math.max(0, ((time - t0) / total) * 100));
   const rows = timeline.spans.map((span) => {
     const end = span.end ?? (timeline.end ?? now);
-    const left = at(span.start);
-    const width = Math.max(at(Math.max(end, span.start)) - left, minWidth);
+    const start = at(span.start);
+    const width = Math.min(Math.max(at(Math.max(end, span.start)) - start, minWidth), 100);
     return {
       span,
-      left,
-      width: Math.min(width, 100 - left + minWidth),
+      // A bar widened to `minWidth` at the right edge moves left to stay on the axis.
+      left: Math.min(start, 100 - width),
+      width,
       due: span.due === undefined ? null : at(span.due),
       duration: span.end === null || span.end === undefined ? null : span.end - span.start,
     };
