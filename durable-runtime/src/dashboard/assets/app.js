@@ -842,7 +842,8 @@ if (typeof document !== 'undefined') {
         entities: entitiesView,
         entity: entityView,
       };
-      document.title = 'durable · ' + (route.id || (route.view === 'entity' ? '@' + route.name + '@' + route.key : route.view));
+      const entityKey = route.key === '$' ? '' : route.key;
+      document.title = 'durable · ' + (route.id || (route.view === 'entity' ? '@' + route.name + '@' + entityKey : route.view));
       views[route.view](route, generation).catch((error) => setView(errorBox(error)));
     }
 
