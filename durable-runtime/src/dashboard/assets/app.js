@@ -468,12 +468,14 @@ if (typeof document !== 'undefined') {
       async function load(force) {
         try {
           const status = await api('GET', path);
-          const history = await api('GET', path + '/history' + queryString({ limit: historyLimit }));
-          if (mine !== generation) {
+          // Every commit that appends history moves `lastUpdatedTime`: while it stays, the
+          // history (a whole read on the server) is not fetched again.
+          const stamp = status.runtimeStatus + status.lastUpdatedTime;
+          if (mine !== generation || (!force && stamp === drawn)) {
             return;
           }
-          const stamp = status.runtimeStatus + status.lastUpdatedTime + history.total;
-          if (!force && stamp === drawn) {
+          const history = await api('GET', path + '/history' + queryString({ limit: historyLimit }));
+          if (mine !== generation) {
             return;
           }
           drawn = stamp;
