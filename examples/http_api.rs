@@ -1,5 +1,6 @@
 //! The Durable Functions async HTTP API pattern: serve the hello sequence, the backup
-//! sample and the approval workflow over Durable Functions' HTTP management API.
+//! sample and the approval workflow over Durable Functions' HTTP management API, with the
+//! web dashboard beside it at `/dashboard/`.
 //!
 //! ```text
 //! cargo run --release --example http_api -- [--address 127.0.0.1:7071] [--key SECRET]
@@ -63,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let runtime = Runtime::builder().sqlite(&args.db).start().await?;
+    let keyed = args.key.is_some();
     let options = HttpOptions {
         address: args.address,
         key: args.key,
@@ -75,6 +77,12 @@ async fn main() -> anyhow::Result<()> {
         <BackupSiteContent as Orchestration>::NAME,
         <ApprovalWorkflow as Orchestration>::NAME,
         server.local_addr()
+    );
+    println!(
+        "the dashboard: http://{}{}/{}",
+        server.local_addr(),
+        durable_runtime::dashboard::PATH,
+        if keyed { "?code=KEY" } else { "" }
     );
     tokio::signal::ctrl_c().await?;
     server.shutdown().await;

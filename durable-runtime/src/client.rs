@@ -26,7 +26,7 @@ use crate::status::{OrchestrationStatus, RuntimeStatus};
 use crate::store::{InstancePage, InstanceQuery, NewInstance, OutboundMessage, PurgeQuery, Store};
 
 /// The statuses in which an instance still accepts events, termination, suspend and resume.
-const LIVE: [RuntimeStatus; 4] = [
+pub(crate) const LIVE: [RuntimeStatus; 4] = [
     RuntimeStatus::Running,
     RuntimeStatus::Pending,
     RuntimeStatus::Suspended,

@@ -48,6 +48,8 @@ extern crate self as durable_runtime;
 mod client;
 mod clock;
 pub mod context;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 pub mod entity;
 mod error;
 pub mod history;

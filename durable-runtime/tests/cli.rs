@@ -594,3 +594,109 @@ async fn a_closed_pipe_ends_the_cli_quietly() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// One HTTP/1.1 request to `address` (blocking; the server is another process): the status
+/// code and the body. Sends the dashboard's action header, as its page does.
+fn request(address: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+         x-durable-dashboard: 1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_serves_the_dashboard_over_a_store() {
+    let dir = std::env::temp_dir().join(format!("durable-cli-dashboard-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("durable.db");
+    // The worker runs in this process; the dashboard in the CLI's, with no user code.
+    let runtime = Runtime::builder().sqlite(&db).start().await.unwrap();
+    let client = runtime.client();
+    let done = client
+        .start_orchestration(Shouter, "dash".into())
+        .instance_id("dash-1")
+        .await
+        .unwrap();
+    done.wait_for_completion(WAIT).await.unwrap();
+    client
+        .start_orchestration(Listener, ())
+        .instance_id("dash-2")
+        .await
+        .unwrap();
+    wait_for(&client, "dash-2", RuntimeStatus::Running).await;
+
+    let mut child = Command::new(DURABLE)
+        .arg("--db")
+        .arg(&db)
+        .args(["--json", "dashboard", "--address", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let started: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(started["keyRequired"], false);
+    let url = started["dashboard"].as_str().unwrap().to_owned();
+    let address = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.strip_suffix("/dashboard/"))
+        .unwrap()
+        .to_owned();
+
+    let (page, shown, raised) = tokio::task::spawn_blocking(move || {
+        let page = request(&address, "GET", "/dashboard/", "");
+        let shown = request(&address, "GET", "/dashboard/api/instances/dash-1", "");
+        let raised = request(
+            &address,
+            "POST",
+            "/dashboard/api/instances/dash-2/raise",
+            r#"{"name":"number","data":7}"#,
+        );
+        (page, shown, raised)
+    })
+    .await
+    .unwrap();
+    assert_eq!(page.0, 200);
+    assert!(page.1.contains("app.js"), "{}", page.1);
+    assert_eq!(shown.0, 200, "{}", shown.1);
+    let shown: Value = serde_json::from_str(&shown.1).unwrap();
+    assert_eq!(shown["output"], "DASH");
+    assert_eq!(raised.0, 202, "{}", raised.1);
+    // This process's worker applies the event raised through the CLI's dashboard.
+    wait_for(&client, "dash-2", RuntimeStatus::Completed).await;
+
+    // Ctrl-C stops it cleanly.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+
+    // No key, no address but loopback.
+    fails_with(
+        &durable(&db, &["dashboard", "--address", "0.0.0.0:0"]),
+        2,
+        "not a loopback address",
+    );
+    runtime.shutdown().await;
+}

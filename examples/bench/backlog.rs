@@ -365,12 +365,56 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
     let created_deep = latency_ms(
         20,
         page(InstanceQuery {
-            continuation_token: deep_token,
+            continuation_token: deep_token.clone(),
             ..by_created
         }),
     )
     .await?;
+    // The same pages, one instance and its history through the dashboard's API over HTTP
+    // on loopback (a new connection per request, as the numbers include).
+    let options = durable_runtime::http::HttpOptions {
+        address: "127.0.0.1:0".parse()?,
+        ..Default::default()
+    };
+    let server =
+        durable_runtime::http::HttpServer::start(runtime.http_router(&options), &options).await?;
+    let address = server.local_addr();
+    let encode = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+    let token = deep_token
+        .as_deref()
+        .map(encode)
+        .ok_or_else(|| anyhow::anyhow!("W9: no deep token"))?;
+    let from = encode(&first_created.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    let dash = |path: String| {
+        move || {
+            let path = path.clone();
+            async move { dashboard_get(address, &path).await }
+        }
+    };
+    let api = "/dashboard/api/instances";
+    let dash_status_first =
+        latency_ms(20, dash(format!("{api}?status=Completed&pageSize=100"))).await?;
+    let dash_status_deep = latency_ms(
+        20,
+        dash(format!(
+            "{api}?status=Completed&pageSize=100&continuation={token}"
+        )),
+    )
+    .await?;
+    let dash_created_first =
+        latency_ms(20, dash(format!("{api}?createdFrom={from}&pageSize=100"))).await?;
+    let dash_created_deep = latency_ms(
+        20,
+        dash(format!(
+            "{api}?createdFrom={from}&pageSize=100&continuation={token}"
+        )),
+    )
+    .await?;
     let probe = super::loader::instance_id(count / 3);
+    let dash_instance = latency_ms(200, dash(format!("{api}/{probe}"))).await?;
+    let dash_history = latency_ms(200, dash(format!("{api}/{probe}/history"))).await?;
+    server.shutdown().await;
+
     let status_read = latency_ms(200, || {
         let (client, probe) = (client.clone(), probe.clone());
         async move {
@@ -435,6 +479,9 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
              w4_s={w4_loaded:.3} w4_empty_s={w4_empty:.3} w4_ratio={:.2} \
              list_status_first_ms={status_first:.2} list_status_deep_ms={status_deep:.2} \
              list_created_first_ms={created_first:.2} list_created_deep_ms={created_deep:.2} status_read_ms={status_read:.3} \
+             dash_status_first_ms={dash_status_first:.2} dash_status_deep_ms={dash_status_deep:.2} \
+             dash_created_first_ms={dash_created_first:.2} dash_created_deep_ms={dash_created_deep:.2} \
+             dash_instance_ms={dash_instance:.2} dash_history_ms={dash_history:.2} \
              purged={purged} purge_s={purge_s:.1} purge_per_s={:.0} purge_peak_rss_mb={purge_rss:.1} \
              w1lat_during_purge_ms={lat_during:.2} w1lat_empty_ms={lat_empty:.2} w1lat_purge_ratio={:.2} w1lat_samples={} \
              size_before_mb={} size_after_mb={} size_after_w4_mb={} w4_after_purge_s={w4_after:.3}",
@@ -449,6 +496,22 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
         ),
     );
     runtime.shutdown().await;
+    Ok(())
+}
+
+/// One `GET path` to the dashboard at `address`; fails unless it answers 200 with a body.
+async fn dashboard_get(address: std::net::SocketAddr, path: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    anyhow::ensure!(
+        response.starts_with(b"HTTP/1.1 200") && response.len() > 200,
+        "W9: the dashboard answered {path} with {}",
+        String::from_utf8_lossy(&response[..response.len().min(300)])
+    );
     Ok(())
 }
 

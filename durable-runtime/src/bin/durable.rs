@@ -13,6 +13,7 @@
 //! durable --db app.db entity signal counter metric-a add 5
 //! durable --db app.db entity delete counter metric-a
 //! durable --db postgres://user@db.internal/app --task-hub orders list
+//! durable --db app.db dashboard --address 127.0.0.1:7071
 //! ```
 //! Exit codes: 0 success, 1 store or I/O failure, 2 usage error, 3 no such instance,
 //! 4 the instance's status does not allow the operation, 5 bad input (id, JSON, time).
@@ -37,6 +38,7 @@ fn stdout_failed(error: &std::io::Error) -> ! {
     std::process::exit(1);
 }
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -44,13 +46,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
+use durable_runtime::http::{HttpOptions, HttpServer};
 use durable_runtime::store::Store;
 use durable_runtime::store::postgres::{PostgresOptions, PostgresStore};
 use durable_runtime::store::sqlite::{SqliteOptions, SqliteStore};
 use durable_runtime::store::{InstanceQuery, PurgeQuery};
 use durable_runtime::{
     ClientError, DurableClient, EntityId, EntityMetadata, EntityQuery, InstanceId,
-    OrchestrationStatus, Payload, RuntimeStatus,
+    OrchestrationStatus, Payload, Registry, RuntimeStatus,
 };
 use serde_json::{Value, json};
 
@@ -174,6 +177,16 @@ enum Command {
     /// Durable entities: list, show, signal, delete.
     #[command(subcommand)]
     Entity(EntityCommand),
+    /// Serve the web dashboard (at /dashboard/, beside the HTTP management API) over this
+    /// store until Ctrl-C; no worker runs here, so actions are applied by the store's workers.
+    Dashboard {
+        /// Where to listen. An address other than loopback needs --key.
+        #[arg(long, default_value = "127.0.0.1:7071")]
+        address: SocketAddr,
+        /// Require this key on every request: open the dashboard as /dashboard/?code=KEY.
+        #[arg(long, env = "DURABLE_HTTP_KEY")]
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,7 +251,8 @@ impl Command {
             | Command::Suspend { .. }
             | Command::Resume { .. }
             | Command::Rewind { .. }
-            | Command::Purge { .. } => false,
+            | Command::Purge { .. }
+            | Command::Dashboard { .. } => false,
         }
     }
 }
@@ -770,8 +784,60 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             );
         }
         Command::Entity(command) => run_entity(&client, cli.json, command).await?,
+        Command::Dashboard { address, key } => dashboard(client, cli.json, address, key).await?,
     }
     Ok(())
+}
+
+/// Serves the dashboard and the HTTP API over `client`'s store until Ctrl-C. With no user
+/// code linked in, the registry is empty: the dashboard needs none, and the API's starts
+/// answer that the orchestration is unknown.
+async fn dashboard(
+    client: DurableClient,
+    json_output: bool,
+    address: SocketAddr,
+    key: Option<String>,
+) -> Result<(), Failure> {
+    if key.is_none() && !address.ip().is_loopback() {
+        return Err(Failure {
+            code: 2,
+            message: format!(
+                "{address} is not a loopback address: set --key (or DURABLE_HTTP_KEY) to serve the dashboard there"
+            ),
+        });
+    }
+    let keyed = key.is_some();
+    let options = HttpOptions {
+        address,
+        key,
+        ..HttpOptions::default()
+    };
+    let router = durable_runtime::http::router(client, Registry::default(), &options);
+    let server = HttpServer::start(router, &options)
+        .await
+        .map_err(|e| Failure {
+            code: 1,
+            message: format!("could not listen on {address}: {e}"),
+        })?;
+    let url = format!(
+        "http://{}{}/",
+        server.local_addr(),
+        durable_runtime::dashboard::PATH
+    );
+    report(
+        json_output,
+        &format!(
+            "dashboard on {url}{}; Ctrl-C stops",
+            if keyed { "?code=KEY" } else { "" }
+        ),
+        json!({ "dashboard": url, "keyRequired": keyed }),
+    );
+    let stopped = tokio::signal::ctrl_c().await;
+    server.shutdown().await;
+    stopped.map_err(|e| Failure {
+        code: 1,
+        message: format!("could not wait for Ctrl-C: {e}"),
+    })
 }
 
 fn report(json: bool, text: &str, value: Value) {

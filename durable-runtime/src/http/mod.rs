@@ -201,9 +201,11 @@ pub fn router(client: DurableClient, registry: Registry, options: &HttpOptions) 
             .map(|url| Arc::from(url.trim_end_matches('/'))),
         options: Arc::new(options.clone()),
     };
-    let routes = Router::new()
-        .nest(BASE_PATH, instances::routes().merge(entities::routes()))
-        .fallback(|| async { ApiError::not_found("no such route; see the README's route table") })
+    let routes = Router::new().nest(BASE_PATH, instances::routes().merge(entities::routes()));
+    // The web dashboard, under `/dashboard/`, behind the same key and limits.
+    #[cfg(feature = "dashboard")]
+    let routes = routes.merge(crate::dashboard::routes(state.client.clone(), options));
+    routes        .fallback(|| async { ApiError::not_found("no such route; see the README's route table") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_key,
