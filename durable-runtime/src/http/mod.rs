@@ -205,7 +205,8 @@ pub fn router(client: DurableClient, registry: Registry, options: &HttpOptions) 
     // The web dashboard, under `/dashboard/`, behind the same key and limits.
     #[cfg(feature = "dashboard")]
     let routes = routes.merge(crate::dashboard::routes(state.client.clone(), options));
-    routes        .fallback(|| async { ApiError::not_found("no such route; see the README's route table") })
+    let routes = routes
+        .fallback(|| async { ApiError::not_found("no such route; see the README's route table") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_key,
