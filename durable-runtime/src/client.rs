@@ -365,11 +365,14 @@ impl DurableClient {
     /// scheduled again only if the code still asks for it. Typical use: fix the cause
     /// (a configuration, a downstream service, a bug in an activity), deploy, rewind.
     ///
-    /// Applied by the worker as a queued request, like [`terminate`](Self::terminate).
-    /// Two limits follow from the design: a failed sub-orchestration that has since been
-    /// purged or restarted cannot be rewound (its parent then waits for it), and an
-    /// activity that was still running when its orchestration failed should not be one the
-    /// rewound code replaces by a different call.
+    /// Applied by a worker as a queued request, like [`terminate`](Self::terminate); the
+    /// instance reads `Pending` from this call on. The worker waits until the failed
+    /// execution's activities still running have finished, and drops their results: an
+    /// activity or entity call whose result never reached history (it arrived while the
+    /// instance was Failed, as with a fan-out that failed at its first error) runs again.
+    /// A durable timer that fired meanwhile fires again; a sub-orchestration that ended
+    /// meanwhile answers again (a purged one answers with
+    /// `durable::SubOrchestrationNotFound`). An entity operation may so run twice.
     ///
     /// # Errors
     /// [`ClientError::InstanceNotFound`], or [`ClientError::InvalidState`] when the

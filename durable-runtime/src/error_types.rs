@@ -16,6 +16,10 @@ pub const HISTORY_TOO_LONG: &str = "durable::HistoryTooLong";
 /// The `error_type` a parent sees when its sub-orchestration was terminated.
 pub const TERMINATED: &str = "durable::Terminated";
 
+/// The `error_type` a rewound parent sees when the sub-orchestration it waits for no
+/// longer exists (it was purged while the parent was Failed).
+pub const SUB_ORCHESTRATION_NOT_FOUND: &str = "durable::SubOrchestrationNotFound";
+
 // Activities.
 
 /// The `error_type` of a call to an activity no worker has registered.

@@ -93,6 +93,22 @@ async fn parent_of_chain(
     Ok(ctx.call_activity(Step, (key, 100, value)).await?)
 }
 
+/// Two chains as sub-orchestrations at once; fails as soon as one fails.
+#[orchestrator]
+async fn two_children(ctx: OrchestrationContext, key: String) -> Result<u64, OrchestrationError> {
+    let a = ctx.call_sub_orchestrator_with_id(
+        Chain,
+        InstanceId::new(format!("{key}-a")).unwrap(),
+        format!("{key}-a"),
+    );
+    let b = ctx.call_sub_orchestrator_with_id(
+        Chain,
+        InstanceId::new(format!("{key}-b")).unwrap(),
+        format!("{key}-b"),
+    );
+    Ok(try_join_all([a, b]).await?.into_iter().sum())
+}
+
 /// Retries step 1 three times, 10 ms apart.
 #[orchestrator]
 async fn retried(ctx: OrchestrationContext, key: String) -> Result<u64, OrchestrationError> {
@@ -109,6 +125,7 @@ fn registry() -> Registry {
         .orchestration::<FanOut>()
         .orchestration::<ParentOfChain>()
         .orchestration::<Retried>()
+        .orchestration::<TwoChildren>()
         .build()
         .unwrap()
 }
@@ -235,6 +252,9 @@ async fn rewinding_a_fan_out_runs_only_the_failed_branches_again() {
         let handle = FanOut::start(&client, key.clone()).await.unwrap();
         let id = handle.instance_id().clone();
         handle.wait_for_completion(WAIT).await.unwrap_err();
+        // The fan-out fails as soon as one branch fails; the results that arrive after that
+        // are dropped with the failed instance, so only those recorded are kept.
+        let recorded = completed_steps(&client, &id).await;
         set_broken(&key, 3, false);
         set_broken(&key, 8, false);
         client.rewind(&id, None).await.unwrap();
@@ -242,12 +262,41 @@ async fn rewinding_a_fan_out_runs_only_the_failed_branches_again() {
             handle.wait_for_completion(WAIT).await.unwrap(),
             (1..=10).sum::<u64>()
         );
-        for step in 1..=10 {
-            let expected = if step == 3 || step == 8 { 2 } else { 1 };
-            assert_eq!(runs(&key, step), expected, "{backend:?}: step {step}");
+        assert!(!recorded.contains(&3) && !recorded.contains(&8));
+        for step in recorded {
+            assert_eq!(
+                runs(&key, step),
+                1,
+                "{backend:?}: step {step} completed, yet ran again"
+            );
         }
+        assert_eq!(
+            runs(&key, 3),
+            2,
+            "{backend:?}: the failed step runs once more"
+        );
         runtime.shutdown().await;
     }
+}
+
+/// The steps whose success the history of `id` records.
+async fn completed_steps(client: &DurableClient, id: &InstanceId) -> Vec<u32> {
+    let history = client.read_history(id).await.unwrap();
+    let mut steps = HashMap::new();
+    let mut done = Vec::new();
+    for event in &history {
+        match &event.kind {
+            EventKind::ActivityScheduled { input, .. } => {
+                let (_, step, _): (String, u32, u64) = input.decode().unwrap();
+                steps.insert(event.event_id, step);
+            }
+            EventKind::ActivityCompleted { scheduled_id, .. } => {
+                done.push(steps[scheduled_id]);
+            }
+            _ => {}
+        }
+    }
+    done
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,6 +324,45 @@ async fn rewinding_a_parent_rewinds_its_failed_sub_orchestration_which_keeps_its
         assert_eq!(runs(&key, 100), 1, "{backend:?}");
         let child_status = client.get_status(&child).await.unwrap().unwrap();
         assert_eq!(child_status.runtime_status, RuntimeStatus::Completed);
+        runtime.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_finished_while_its_parent_was_failed_answers_the_rewound_parent() {
+    for backend in backends("rewind::two_children") {
+        let runtime = runtime(backend).await;
+        let client = runtime.client();
+        let key = key("two", backend);
+        // Child a fails at its first step, so the parent fails at once, while child b
+        // (ten steps) may still run: its result then reaches a Failed parent.
+        set_broken(&format!("{key}-a"), 1, true);
+        let handle = TwoChildren::start(&client, key.clone()).await.unwrap();
+        let id = handle.instance_id().clone();
+        handle.wait_for_completion(WAIT).await.unwrap_err();
+        let b = InstanceId::new(format!("{key}-b")).unwrap();
+        for _ in 0..3000 {
+            let status = client.get_status(&b).await.unwrap().unwrap();
+            if status.runtime_status.is_terminal() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        set_broken(&format!("{key}-a"), 1, false);
+        client.rewind(&id, None).await.unwrap();
+        assert_eq!(
+            handle.wait_for_completion(WAIT).await.unwrap(),
+            2 * (1..=10).sum::<u64>(),
+            "{backend:?}"
+        );
+        for step in 1..=10 {
+            assert_eq!(
+                runs(&format!("{key}-b"), step),
+                1,
+                "{backend:?}: b's step {step}"
+            );
+        }
+        assert_eq!(runs(&format!("{key}-a"), 1), 2, "{backend:?}");
         runtime.shutdown().await;
     }
 }

@@ -10,10 +10,11 @@
 //! - Let `p` be the first failure event (`ActivityFailed`, `SubOrchestrationFailed`,
 //!   `EntityOperationFailed`), or the failed `ExecutionCompleted` when the code itself
 //!   failed.
-//! - Before `p` everything stays, except the scheduling events of failed activities and
-//!   entity calls: the code makes those calls again and they are scheduled anew, with the
-//!   same sequence numbers. A failed sub-orchestration's `SubOrchestrationCreated` stays:
-//!   the child is rewound (see [`failed_children`]) and its new result arrives later.
+//! - Before `p` everything stays, except the scheduling events of activities and entity
+//!   calls that failed or never answered: the code makes those calls again and they are
+//!   scheduled anew, with the same sequence numbers. A sub-orchestration's
+//!   `SubOrchestrationCreated` stays: a failed child is rewound, a finished one's result is
+//!   sent again (see [`waiting`]).
 //! - From `p` on only results of work scheduled before `p` stay (successes; failures are
 //!   dropped), with raised events, suspend/resume markers and turn brackets. Whatever the
 //!   code scheduled from `p` on followed from a failure that, in the rewound reading, has
@@ -23,6 +24,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
 
 use crate::history::{EventKind, HistoryEvent};
 use crate::ids::InstanceId;
@@ -37,9 +40,16 @@ pub(crate) fn view(history: &[HistoryEvent]) -> Cow<'_, [HistoryEvent]> {
         return Cow::Borrowed(history);
     }
     let mut read: Vec<HistoryEvent> = Vec::with_capacity(history.len());
+    // Per rewind: the calls made again, and when it was recorded.
+    let mut redone: Vec<(HashSet<i64>, DateTime<Utc>)> = Vec::new();
     for event in history {
         if matches!(event.kind, EventKind::ExecutionRewound { .. }) {
-            read = rewind(read);
+            let (kept, redo) = rewind(read);
+            read = kept;
+            redone.push((redo, event.timestamp));
+        } else if is_stale(event, &redone) {
+            // A result of an attempt that finished before the rewind (its work item was
+            // gone when the rewind was recorded), for a call made again: not this one's.
         } else {
             read.push(event.clone());
         }
@@ -47,27 +57,37 @@ pub(crate) fn view(history: &[HistoryEvent]) -> Cow<'_, [HistoryEvent]> {
     Cow::Owned(read)
 }
 
-/// The instances of the sub-orchestrations whose failure a rewind of `history` (as it is
-/// now, before the new `ExecutionRewound`) takes back: they are rewound too.
-pub(crate) fn failed_children(history: &[HistoryEvent]) -> Vec<InstanceId> {
-    let read = view(history);
-    let failed: HashSet<i64> = read
-        .iter()
-        .filter_map(|e| match e.kind {
-            EventKind::SubOrchestrationFailed { scheduled_id, .. } => Some(scheduled_id),
-            _ => None,
-        })
-        .collect();
-    read.iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::SubOrchestrationCreated { instance_id, .. }
-                if failed.contains(&e.event_id) =>
-            {
-                Some(instance_id.clone())
+/// What a rewound execution waits for that no queued message may bring any more: the
+/// durable timers and sub-orchestrations its view (`view` of the history with the new
+/// `ExecutionRewound`) shows scheduled but not answered. A timer's `TimerFired`, or a
+/// child's result, that arrived while the instance was Failed was dropped with every other
+/// message; the dispatcher sends the timer again (a second one is a duplicate and ignored)
+/// and asks each child how it stands.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Waiting {
+    /// Timers: (sequence number, fire time).
+    pub(crate) timers: Vec<(i64, DateTime<Utc>)>,
+    /// Sub-orchestrations: (sequence number, child instance).
+    pub(crate) children: Vec<(i64, InstanceId)>,
+}
+
+/// What the rewound view `read` waits for (see [`Waiting`]).
+pub(crate) fn waiting(read: &[HistoryEvent]) -> Waiting {
+    let answered: HashSet<i64> = read.iter().filter_map(|e| answered(&e.kind)).collect();
+    let mut waiting = Waiting::default();
+    for event in read {
+        if answered.contains(&event.event_id) {
+            continue;
+        }
+        match &event.kind {
+            EventKind::TimerCreated { fire_at } => waiting.timers.push((event.event_id, *fire_at)),
+            EventKind::SubOrchestrationCreated { instance_id, .. } => {
+                waiting.children.push((event.event_id, instance_id.clone()));
             }
-            _ => None,
-        })
-        .collect()
+            _ => {}
+        }
+    }
+    waiting
 }
 
 /// The sequence number a completion or failure event answers, if it is one.
@@ -85,6 +105,24 @@ fn answered(kind: &EventKind) -> Option<i64> {
     }
 }
 
+/// Is `event` the result of an activity or entity call's attempt from before a rewind
+/// that made the call again? Such an attempt finished before the rewind was recorded (the
+/// dispatcher records it once no activity of the instance is queued or running), so its
+/// result is older than the rewind; the new attempt's is younger. Under a virtual clock
+/// that has not moved both are as old as the rewind, and the result is kept.
+fn is_stale(event: &HistoryEvent, redone: &[(HashSet<i64>, DateTime<Utc>)]) -> bool {
+    let seq = match &event.kind {
+        EventKind::ActivityCompleted { scheduled_id, .. }
+        | EventKind::ActivityFailed { scheduled_id, .. }
+        | EventKind::EntityOperationCompleted { scheduled_id, .. }
+        | EventKind::EntityOperationFailed { scheduled_id, .. } => *scheduled_id,
+        _ => return false,
+    };
+    redone
+        .iter()
+        .any(|(redo, at)| redo.contains(&seq) && event.timestamp < *at)
+}
+
 fn is_failure(kind: &EventKind) -> bool {
     matches!(
         kind,
@@ -98,8 +136,8 @@ fn is_scheduling(kind: &EventKind) -> bool {
     super::state::scheduled_signature(kind).is_some()
 }
 
-/// Applies one rewind to the events read so far.
-fn rewind(events: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
+/// Applies one rewind to the events read so far: what stays, and the calls made again.
+fn rewind(events: Vec<HistoryEvent>) -> (Vec<HistoryEvent>, HashSet<i64>) {
     let failed_at = events.iter().position(|e| is_failure(&e.kind));
     let cut = failed_at
         .or_else(|| {
@@ -114,12 +152,21 @@ fn rewind(events: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
             })
         })
         .unwrap_or(events.len());
-    // Failed calls whose scheduling is taken back (sub-orchestrations keep theirs).
+    // Calls whose scheduling is taken back, so the code makes them again: activities and
+    // entity calls that failed, and those that never answered (a result that arrived
+    // while the instance was Failed was dropped). Sub-orchestrations keep theirs: the
+    // child is rewound, or asked for its result.
+    let answers: HashSet<i64> = events.iter().filter_map(|e| answered(&e.kind)).collect();
     let redo: HashSet<i64> = events
         .iter()
         .filter_map(|e| match e.kind {
             EventKind::ActivityFailed { scheduled_id, .. }
             | EventKind::EntityOperationFailed { scheduled_id, .. } => Some(scheduled_id),
+            EventKind::ActivityScheduled { .. } | EventKind::EntityOperationCalled { .. }
+                if !answers.contains(&e.event_id) =>
+            {
+                Some(e.event_id)
+            }
             _ => None,
         })
         .collect();
@@ -150,7 +197,7 @@ fn rewind(events: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
             read.push(event);
         }
     }
-    read
+    (read, redo)
 }
 
 #[cfg(test)]
@@ -322,7 +369,7 @@ mod tests {
     }
 
     #[test]
-    fn failed_children_are_those_whose_failure_is_taken_back() {
+    fn a_rewound_execution_waits_for_its_unanswered_timers_and_children() {
         let child = |seq: i64, id: &str| {
             HistoryEvent::scheduled(
                 seq,
@@ -334,10 +381,15 @@ mod tests {
                 },
             )
         };
+        let timer =
+            |seq: i64| HistoryEvent::scheduled(seq, T, EventKind::TimerCreated { fire_at: T });
         let history = vec![
             start(),
             child(0, "ok"),
             child(1, "bad"),
+            timer(2),
+            child(3, "running"),
+            scheduled(4, "late"),
             at(EventKind::SubOrchestrationCompleted {
                 scheduled_id: 0,
                 result: Payload::null(),
@@ -347,16 +399,29 @@ mod tests {
                 failure: FailureDetails::new("boom", "boom"),
             }),
             failed_end(),
+            rewound(),
         ];
-        let children = failed_children(&history);
-        assert_eq!(children, [InstanceId::new("bad").unwrap()]);
-        let mut rewound_history = history;
-        rewound_history.push(rewound());
-        let read = view(&rewound_history);
+        let read = view(&history);
         assert_eq!(
-            read.len(),
-            4,
-            "both creations and the success stay: {read:?}"
+            names(&read),
+            [
+                "ExecutionStarted",
+                "SubOrchestrationCreated",
+                "SubOrchestrationCreated",
+                "T2",
+                "SubOrchestrationCreated",
+                "C0"
+            ],
+            "the unanswered activity is scheduled again; the children stay"
+        );
+        let waiting = waiting(&read);
+        assert_eq!(waiting.timers, [(2, T)]);
+        assert_eq!(
+            waiting.children,
+            [
+                (1, InstanceId::new("bad").unwrap()),
+                (3, InstanceId::new("running").unwrap())
+            ]
         );
     }
 }

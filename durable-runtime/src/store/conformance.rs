@@ -1860,10 +1860,32 @@ pub async fn rewinding_a_failed_instance(store: Arc<dyn Store>) {
         ),
         "the rewind is recorded in history"
     );
-    assert_eq!(
-        fetch_activities(&*store).await.len(),
-        1,
-        "the failed work runs again"
+    assert!(
+        store
+            .has_activity_work(&id("a"))
+            .await
+            .expect("has_activity_work"),
+        "a queued activity is activity work"
+    );
+    let leased = fetch_activities(&*store).await;
+    assert_eq!(leased.len(), 1, "the failed work runs again");
+    assert!(
+        store
+            .has_activity_work(&id("a"))
+            .await
+            .expect("has_activity_work"),
+        "a running activity is activity work"
+    );
+    store
+        .complete_activities(vec![completed(&leased[0])], None)
+        .await
+        .expect("complete");
+    assert!(
+        !store
+            .has_activity_work(&id("a"))
+            .await
+            .expect("has_activity_work"),
+        "a completed activity is not"
     );
 }
 

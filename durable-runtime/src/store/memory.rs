@@ -575,7 +575,12 @@ impl Store for MemoryStore {
             for (id, _) in &commit.applied_activities {
                 state.remove_activity(*id);
             }
-            state.set_status(&commit.instance_id, commit.status);
+            // A commit that only drops messages keeps the status (see
+            // `only_drops_messages`): a rewind may have made the instance Pending.
+            let drops_only = super::only_drops_messages(&commit);
+            if !drops_only {
+                state.set_status(&commit.instance_id, commit.status);
+            }
             let Some(instance) = state.instances.get_mut(&commit.instance_id) else {
                 results.push(Err(StoreError::InstanceNotFound(commit.instance_id)));
                 continue;
@@ -587,9 +592,9 @@ impl Store for MemoryStore {
             }
             // A failure is kept only while the instance is Failed: a rewound one runs
             // again without it.
-            if commit.status != RuntimeStatus::Failed {
+            if !drops_only && commit.status != RuntimeStatus::Failed {
                 instance.failure = None;
-            } else if commit.failure.is_some() {
+            } else if !drops_only && commit.failure.is_some() {
                 instance.failure = commit.failure;
             }
             if let Some(custom_status) = commit.custom_status {
@@ -980,6 +985,14 @@ impl Store for MemoryStore {
             }
         }
         Ok(purged)
+    }
+
+    async fn has_activity_work(&self, instance_id: &InstanceId) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .instance_activities
+            .get(instance_id)
+            .is_some_and(|set| !set.is_empty()))
     }
 
     async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

@@ -80,6 +80,13 @@ pub fn status_on_enqueue(event: &HistoryEvent) -> Option<RuntimeStatus> {
     matches!(event.kind, EventKind::ExecutionRewound { .. }).then_some(RuntimeStatus::Pending)
 }
 
+/// Does `commit` only drop the messages of a finished instance (it appends no event and
+/// reports a terminal status)? Such a commit leaves the row's status as it is at commit
+/// time: a rewind enqueued meanwhile has made it Pending, and that must stand.
+pub(crate) fn only_drops_messages(commit: &OrchestrationCommit) -> bool {
+    commit.events.is_empty() && commit.status.is_terminal()
+}
+
 /// Is the message one that a suspended instance still processes (resume, terminate)?
 pub(crate) fn is_control(event: &HistoryEvent) -> bool {
     matches!(
@@ -605,6 +612,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// until then. Served by an index (or ordered set) of due times, never a pass over the
     /// queue.
     async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Whether an activity work item of `instance_id` is queued or running (leased). A
+    /// rewind waits until the failed execution's activities have all finished (their
+    /// results are dropped with it), so that none of them delivers a result after the
+    /// rewind to the call made again. Served by the activities' instance index.
+    async fn has_activity_work(&self, instance_id: &InstanceId) -> Result<bool, StoreError>;
 
     /// The wake-up channel for dispatchers and waiting clients in this process.
     fn notifier(&self) -> &Notifier;

@@ -862,7 +862,11 @@ impl PostgresStore {
         for &i in &accepted {
             let commit = &commits[i];
             update.ids.push(commit.instance_id.as_str());
-            update.statuses.push(commit.status.code());
+            // A commit that only drops the messages of a finished instance appends nothing
+            // and leaves the status as it is now (a rewind may have made it Pending).
+            update
+                .statuses
+                .push((!super::only_drops_messages(commit)).then(|| commit.status.code()));
             update.updated.push(micros(commit.updated_at));
             update
                 .lengths
@@ -882,10 +886,11 @@ impl PostgresStore {
         }
         let statement = tx
             .prepare_cached(&self.sql(
-                "UPDATE {s}.instances i SET status = u.status, updated_at = u.updated_at,
-                     history_len = u.history_len,
+                "UPDATE {s}.instances i SET status = COALESCE(u.status, i.status),
+                     updated_at = u.updated_at, history_len = u.history_len,
                      output = COALESCE(u.output, i.output),
-                     failure = CASE WHEN u.status = 3 THEN COALESCE(u.failure, i.failure) END,
+                     failure = CASE WHEN COALESCE(u.status, i.status) = 3
+                         THEN COALESCE(u.failure, i.failure) END,
                      custom_status = CASE WHEN u.custom_changed THEN u.custom_status ELSE i.custom_status END,
                      lock_token = NULL, lock_expires = NULL
                  FROM UNNEST($1::text[], $2::integer[], $3::bigint[], $4::bigint[], $5::text[],
@@ -1134,7 +1139,7 @@ impl PostgresStore {
 #[derive(Default)]
 struct InstanceUpdates<'a> {
     ids: Vec<&'a str>,
-    statuses: Vec<i32>,
+    statuses: Vec<Option<i32>>,
     updated: Vec<i64>,
     lengths: Vec<i64>,
     outputs: Vec<Option<&'a str>>,
@@ -1767,6 +1772,21 @@ impl Store for PostgresStore {
             }
         }
         Ok(purged)
+    }
+
+    async fn has_activity_work(&self, instance_id: &InstanceId) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                &self.sql("SELECT EXISTS (SELECT 1 FROM {s}.activities WHERE instance_id = $1)"),
+            )
+            .await
+            .map_err(backend)?;
+        Ok(client
+            .query_one(&statement, &[&instance_id.as_str()])
+            .await
+            .map_err(backend)?
+            .get(0))
     }
 
     async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

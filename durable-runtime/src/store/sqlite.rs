@@ -1431,7 +1431,14 @@ fn commit_orchestration(
     // SQLite rewrites the entry of every index over a column the UPDATE assigns, changed
     // or not: leaving `status` out when it stays keeps `instances_by_status` untouched (one
     // page less to write per turn).
-    conn.prepare_cached(if status_before == commit.status.code() {
+    // A commit that only drops messages keeps the status the row has now (see
+    // `only_drops_messages`).
+    let status = if super::only_drops_messages(commit) {
+        status_before
+    } else {
+        commit.status.code()
+    };
+    conn.prepare_cached(if status_before == status {
         "UPDATE instances SET updated_at = ?3, history_len = ?4,
              output = COALESCE(?5, output), failure = CASE WHEN ?2 = 3 THEN COALESCE(?6, failure) END,
              custom_status = CASE WHEN ?7 THEN ?8 ELSE custom_status END,
@@ -1451,7 +1458,7 @@ fn commit_orchestration(
     .and_then(|mut s| {
         s.execute(params![
             id,
-            commit.status.code(),
+            status,
             micros(commit.updated_at),
             (commit.history_len + commit.events.len()) as i64,
             commit.output.as_ref().map(Payload::as_json),
@@ -1472,7 +1479,7 @@ fn commit_orchestration(
         .and_then(|mut s| s.execute(params![id, next.execution_id.as_str(), next.input.as_json()]))
         .map_err(backend)?;
     }
-    if commit.status.is_terminal() {
+    if commit.status.is_terminal() && status == commit.status.code() {
         wake.finished.push(commit.instance_id.clone());
     }
     Ok(leased)
@@ -1887,6 +1894,16 @@ impl Store for SqliteStore {
                 return Ok(purged);
             }
         }
+    }
+
+    async fn has_activity_work(&self, instance_id: &InstanceId) -> Result<bool, StoreError> {
+        let id = instance_id.to_string();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM activities WHERE instance_id = ?1)")
+                .and_then(|mut s| s.query_row([id.as_str()], |r| r.get(0)))
+                .map_err(backend)
+        })
+        .await
     }
 
     async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

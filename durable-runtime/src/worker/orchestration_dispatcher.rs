@@ -400,7 +400,24 @@ async fn prepare_batch(
                 engines.push(engine);
                 waiters.push(Vec::new());
             }
-            Err((item, error)) => {
+            Err((
+                item,
+                TurnError::Wait {
+                    retry_after,
+                    reason,
+                },
+            )) => {
+                tracing::debug!(instance_id = %item.instance_id, reason, "turn waits");
+                let _ = shared
+                    .store
+                    .abandon_orchestration_work_item(
+                        &item.instance_id,
+                        &item.lock_token,
+                        retry_after,
+                    )
+                    .await;
+            }
+            Err((item, TurnError::Store(error))) => {
                 // Released for a retry that backs off: one warning per attempt, the
                 // attempts doubling apart (see `Retries`).
                 let (attempt, retry_after) = shared.retries.failed(&item.instance_id);
@@ -505,6 +522,35 @@ async fn commit_batch(shared: &Arc<WorkerShared>, in_flight: &InFlight, batch: P
 
 type Prepared = (OrchestrationCommit, Option<ReplayEngine>);
 
+/// Why a turn was not prepared: its work item is released for a later attempt.
+#[derive(Debug)]
+enum TurnError {
+    /// The store failed (or the lease was lost): retried with the growing back-off of
+    /// [`super::Retries`], with a warning per attempt.
+    Store(StoreError),
+    /// The turn cannot run yet (a rewind waits for the failed execution's activities):
+    /// retried after `retry_after`, without a warning.
+    Wait {
+        retry_after: Duration,
+        reason: &'static str,
+    },
+}
+
+impl From<StoreError> for TurnError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+impl std::fmt::Display for TurnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Store(error) => error.fmt(f),
+            Self::Wait { reason, .. } => f.write_str(reason),
+        }
+    }
+}
+
 /// An instance's parent (if any) and the entities it holds locked.
 type ClosingLinks = (Option<ParentInstance>, Vec<crate::entity::EntityId>);
 
@@ -582,13 +628,13 @@ async fn fail_corrupt(
     cached: Option<ReplayEngine>,
     now: DateTime<Utc>,
     reason: String,
-) -> Result<Prepared, (OrchestrationWorkItem, StoreError)> {
+) -> Result<Prepared, (OrchestrationWorkItem, TurnError)> {
     tracing::error!(instance_id = %item.instance_id, %reason, "corrupt row in the store; the instance fails");
     let links = engine_links(cached.as_ref());
     drop(cached);
     let links = match closing_links(shared, &item, links).await {
         Ok(links) => links,
-        Err(error) => return Err((item, error)),
+        Err(error) => return Err((item, error.into())),
     };
     let failure = FailureDetails::new(
         CORRUPT_HISTORY,
@@ -665,11 +711,11 @@ async fn prepare_entity_turn(
     item: OrchestrationWorkItem,
     entity: crate::entity::EntityId,
     mut commit: OrchestrationCommit,
-) -> Result<Prepared, (OrchestrationWorkItem, StoreError)> {
+) -> Result<Prepared, (OrchestrationWorkItem, TurnError)> {
     commit.lease_activities = None;
     let status = match shared.store.get_status(&item.instance_id).await {
         Ok(status) => status,
-        Err(error) => return Err((item, error)),
+        Err(error) => return Err((item, error.into())),
     };
     // A row whose state does not decode reads with a corrupt-row note instead of its state:
     // running the entity on it would start it afresh and lose the state, so the turn is
@@ -680,7 +726,7 @@ async fn prepare_entity_turn(
         .filter(|f| f.error_type == CORRUPT_HISTORY)
     {
         let error = StoreError::Corrupt(note.message.clone());
-        return Err((item, error));
+        return Err((item, error.into()));
     }
     let scheduler = match crate::entity::scheduler::SchedulerState::from_output(
         status.as_ref().and_then(|s| s.output.as_ref()),
@@ -690,7 +736,7 @@ async fn prepare_entity_turn(
             let error = StoreError::Corrupt(format!(
                 "the scheduler state of entity {entity} does not decode: {error}"
             ));
-            return Err((item, error));
+            return Err((item, error.into()));
         }
     };
     let factory = shared.registry.entity(entity.name());
@@ -725,7 +771,7 @@ async fn prepare_turn(
     shared: &WorkerShared,
     item: OrchestrationWorkItem,
     local: Option<LocalTurn>,
-) -> Result<Prepared, (OrchestrationWorkItem, StoreError)> {
+) -> Result<Prepared, (OrchestrationWorkItem, TurnError)> {
     let now = shared.clock.now();
     let is_local = local.is_some();
     let (local_engine, applied_activities) = match local {
@@ -827,7 +873,7 @@ async fn prepare_turn(
         let links = engine_links(cached.as_ref());
         let links = match closing_links(shared, &item, links).await {
             Ok(links) => links,
-            Err(error) => return Err((item, error)),
+            Err(error) => return Err((item, error.into())),
         };
         // A terminated orchestration releases the entities it held locked, and its parent
         // sees a typed failure.
@@ -961,13 +1007,13 @@ async fn prepare_turn(
                     Ok(None) => {
                         return Err((
                             item.clone(),
-                            StoreError::InstanceNotFound(item.instance_id.clone()),
+                            StoreError::InstanceNotFound(item.instance_id.clone()).into(),
                         ));
                     }
                     Err(StoreError::Corrupt(reason)) => {
                         return fail_corrupt(shared, item, commit, None, now, reason).await;
                     }
-                    Err(error) => return Err((item, error)),
+                    Err(error) => return Err((item, error.into())),
                 };
                 if history.len() != item.history_len {
                     let message = format!(
@@ -975,7 +1021,7 @@ async fn prepare_turn(
                         item.history_len,
                         history.len()
                     );
-                    return Err((item, StoreError::LeaseLost(message)));
+                    return Err((item, StoreError::LeaseLost(message).into()));
                 }
                 tracing::Span::current().record("replayed", history.len());
                 engine.replay(&history);
@@ -1007,7 +1053,7 @@ async fn prepare_rewind(
     mut commit: OrchestrationCommit,
     rewind: HistoryEvent,
     now: DateTime<Utc>,
-) -> Result<Prepared, (OrchestrationWorkItem, StoreError)> {
+) -> Result<Prepared, (OrchestrationWorkItem, TurnError)> {
     commit.consumed = all_message_ids(&item);
     drop(
         shared
@@ -1024,13 +1070,13 @@ async fn prepare_rewind(
         Ok(None) => {
             return Err((
                 item.clone(),
-                StoreError::InstanceNotFound(item.instance_id.clone()),
+                StoreError::InstanceNotFound(item.instance_id.clone()).into(),
             ));
         }
         Err(StoreError::Corrupt(reason)) => {
             return fail_corrupt(shared, item, commit, None, now, reason).await;
         }
-        Err(error) => return Err((item, error)),
+        Err(error) => return Err((item, error.into())),
     };
     if history.len() != item.history_len {
         let message = format!(
@@ -1038,10 +1084,28 @@ async fn prepare_rewind(
             item.history_len,
             history.len()
         );
-        return Err((item, StoreError::LeaseLost(message)));
+        return Err((item, StoreError::LeaseLost(message).into()));
     }
-    let children = crate::replay::rewind::failed_children(&history);
+    // A rewind waits for the failed execution's activities still running to finish (their
+    // results are dropped with the rest), so none answers the call made again.
+    match shared.store.has_activity_work(&item.instance_id).await {
+        Ok(false) => {}
+        Ok(true) => {
+            return Err((
+                item,
+                TurnError::Wait {
+                    retry_after: Duration::from_millis(200),
+                    reason: "the rewind waits for the failed execution's activities to finish",
+                },
+            ));
+        }
+        Err(error) => return Err((item, error.into())),
+    }
+    // Recorded as of now, after the check: every earlier attempt's result is older (see
+    // `replay::rewind`), every new attempt's younger.
+    let rewind = HistoryEvent::new(shared.clock.now().max(now), rewind.kind);
     history.push(rewind.clone());
+    let waiting = crate::replay::rewind::waiting(&crate::replay::rewind::view(&history));
     let mut engine = ReplayEngine::new(
         item.instance_id.clone(),
         item.execution_id.clone(),
@@ -1055,18 +1119,75 @@ async fn prepare_rewind(
         EventKind::ExecutionRewound { reason } => reason.clone(),
         _ => None,
     };
-    for child in children {
+    // Timers that fired while the instance was Failed fire again (a duplicate is ignored).
+    for (seq, fire_at) in waiting.timers {
         commit.messages.push(OutboundMessage {
-            instance_id: child,
-            execution_id: None,
-            visible_at: now,
+            instance_id: item.instance_id.clone(),
+            execution_id: Some(item.execution_id.clone()),
+            visible_at: fire_at,
             event: HistoryEvent::new(
-                now,
-                EventKind::ExecutionRewound {
-                    reason: reason.clone(),
+                fire_at,
+                EventKind::TimerFired {
+                    timer_id: seq,
+                    fire_at,
                 },
             ),
         });
+    }
+    // A failed child is rewound in turn; one that ended meanwhile sends its end again (it
+    // was dropped while this instance was Failed); a running one will answer.
+    for (seq, child) in waiting.children {
+        let to_self = ParentInstance {
+            instance_id: item.instance_id.clone(),
+            execution_id: item.execution_id.clone(),
+            scheduled_id: seq,
+        };
+        let status = match shared.store.get_status(&child).await {
+            Ok(status) => status,
+            Err(error) => return Err((item, error.into())),
+        };
+        match status {
+            Some(status) if status.runtime_status == RuntimeStatus::Failed => {
+                commit.messages.push(OutboundMessage {
+                    instance_id: child,
+                    execution_id: None,
+                    visible_at: now,
+                    event: HistoryEvent::new(
+                        now,
+                        EventKind::ExecutionRewound {
+                            reason: reason.clone(),
+                        },
+                    ),
+                });
+            }
+            Some(status) if status.runtime_status == RuntimeStatus::Completed => {
+                let output = status.output.unwrap_or_else(Payload::null);
+                commit
+                    .messages
+                    .push(parent_message(&to_self, now, Ok(output)));
+            }
+            Some(status) if status.runtime_status == RuntimeStatus::Terminated => {
+                let failure = FailureDetails::new(
+                    TERMINATED,
+                    format!("sub-orchestration {child} was terminated"),
+                );
+                commit
+                    .messages
+                    .push(parent_message(&to_self, now, Err(failure)));
+            }
+            Some(_) => {}
+            None => {
+                let failure = FailureDetails::new(
+                    crate::error_types::SUB_ORCHESTRATION_NOT_FOUND,
+                    format!(
+                        "sub-orchestration {child} no longer exists (purged while its parent was Failed)"
+                    ),
+                );
+                commit
+                    .messages
+                    .push(parent_message(&to_self, now, Err(failure)));
+            }
+        }
     }
     tracing::info!(instance_id = %item.instance_id, "rewinding a failed instance");
     Ok(finish_turn(
