@@ -454,6 +454,23 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Notifies other processes after the transaction committed, in a statement of its
+    /// own. A `NOTIFY` inside a transaction holds PostgreSQL's notification queue lock
+    /// through that transaction's commit, WAL flush included, so concurrent transactions
+    /// that notify commit one at a time; a `NOTIFY` on its own writes no WAL and holds the
+    /// lock for microseconds. A failure is logged, not returned: what it announced is
+    /// committed, and other workers find it at their next poll.
+    async fn notify_after_commit(&self, wake: &Wakeups) {
+        let result = async {
+            let client = self.client().await?;
+            self.notify(&client, wake).await
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, "notifying other workers failed; they find the work at their next poll");
+        }
+    }
+
     async fn insert_messages(
         &self,
         tx: &impl GenericClient,
@@ -1351,12 +1368,8 @@ impl Store for PostgresStore {
             orchestrations: true,
             ..Wakeups::default()
         };
-        in_transaction!(self, |tx| {
-            match self.create_in(&tx, &new).await {
-                Ok(()) => self.notify(&tx, &wake).await,
-                Err(error) => Err(error),
-            }
-        })?;
+        in_transaction!(self, |tx| self.create_in(&tx, &new).await)?;
+        self.notify_after_commit(&wake).await;
         self.wake_local(&wake);
         Ok(())
     }
@@ -1700,12 +1713,12 @@ impl Store for PostgresStore {
                     .map_err(backend)?;
                 }
                 self.insert_messages(&tx, &[&message]).await?;
-                self.notify(&tx, &wake).await?;
                 Ok(status)
             }
             .await;
             result
         })?;
+        self.notify_after_commit(&wake).await;
         self.wake_local(&wake);
         Ok(status)
     }
