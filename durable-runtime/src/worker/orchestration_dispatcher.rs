@@ -994,35 +994,15 @@ async fn prepare_turn(
     let mut engine = match cached {
         Some(engine) => engine,
         None => {
-            let mut engine = ReplayEngine::new(
-                item.instance_id.clone(),
-                item.execution_id.clone(),
-                item.name.clone(),
-                orchestrator,
-            )
-            .with_version(item.version.clone());
+            let mut engine = fresh_engine(&item, orchestrator);
             if item.history_len > 0 {
-                let history = match shared.store.read_history(&item.instance_id).await {
-                    Ok(Some(history)) => history,
-                    Ok(None) => {
-                        return Err((
-                            item.clone(),
-                            StoreError::InstanceNotFound(item.instance_id.clone()).into(),
-                        ));
-                    }
+                let history = match read_leased_history(shared, &item).await {
+                    Ok(history) => history,
                     Err(StoreError::Corrupt(reason)) => {
                         return fail_corrupt(shared, item, commit, None, now, reason).await;
                     }
                     Err(error) => return Err((item, error.into())),
                 };
-                if history.len() != item.history_len {
-                    let message = format!(
-                        "history moved from {} to {} events",
-                        item.history_len,
-                        history.len()
-                    );
-                    return Err((item, StoreError::LeaseLost(message).into()));
-                }
                 tracing::Span::current().record("replayed", history.len());
                 engine.replay(&history);
             }
@@ -1041,6 +1021,41 @@ async fn prepare_turn(
         Vec::new(),
         now,
     ))
+}
+
+/// An engine for the work item's execution, with nothing replayed yet.
+fn fresh_engine(
+    item: &OrchestrationWorkItem,
+    orchestrator: crate::registry::OrchestratorBody,
+) -> ReplayEngine {
+    ReplayEngine::new(
+        item.instance_id.clone(),
+        item.execution_id.clone(),
+        item.name.clone(),
+        orchestrator,
+    )
+    .with_version(item.version.clone())
+}
+
+/// Reads the leased instance's history, which must be as long as the work item says
+/// (otherwise another worker moved it: the lease was lost).
+async fn read_leased_history(
+    shared: &WorkerShared,
+    item: &OrchestrationWorkItem,
+) -> Result<Vec<HistoryEvent>, StoreError> {
+    let history = shared
+        .store
+        .read_history(&item.instance_id)
+        .await?
+        .ok_or_else(|| StoreError::InstanceNotFound(item.instance_id.clone()))?;
+    if history.len() != item.history_len {
+        return Err(StoreError::LeaseLost(format!(
+            "history moved from {} to {} events",
+            item.history_len,
+            history.len()
+        )));
+    }
+    Ok(history)
 }
 
 /// Rewinds a failed instance (Durable Functions' `RewindAsync`): records `rewind`, replays
@@ -1065,27 +1080,13 @@ async fn prepare_rewind(
         tracing::warn!(name = %item.name, "cannot rewind: the orchestration is not registered on this worker; the instance stays Failed");
         return Ok((commit, None));
     };
-    let mut history = match shared.store.read_history(&item.instance_id).await {
-        Ok(Some(history)) => history,
-        Ok(None) => {
-            return Err((
-                item.clone(),
-                StoreError::InstanceNotFound(item.instance_id.clone()).into(),
-            ));
-        }
+    let mut history = match read_leased_history(shared, &item).await {
+        Ok(history) => history,
         Err(StoreError::Corrupt(reason)) => {
             return fail_corrupt(shared, item, commit, None, now, reason).await;
         }
         Err(error) => return Err((item, error.into())),
     };
-    if history.len() != item.history_len {
-        let message = format!(
-            "history moved from {} to {} events",
-            item.history_len,
-            history.len()
-        );
-        return Err((item, StoreError::LeaseLost(message).into()));
-    }
     // A rewind waits for the failed execution's activities still running to finish (their
     // results are dropped with the rest), so none answers the call made again.
     match shared.store.has_activity_work(&item.instance_id).await {
@@ -1106,13 +1107,7 @@ async fn prepare_rewind(
     let rewind = HistoryEvent::new(shared.clock.now().max(now), rewind.kind);
     history.push(rewind.clone());
     let waiting = crate::replay::rewind::waiting(&crate::replay::rewind::view(&history));
-    let mut engine = ReplayEngine::new(
-        item.instance_id.clone(),
-        item.execution_id.clone(),
-        item.name.clone(),
-        orchestrator,
-    )
-    .with_version(item.version.clone());
+    let mut engine = fresh_engine(&item, orchestrator);
     engine.replay(&history);
     let output = engine.run_turn(now, Vec::new());
     let reason = match &rewind.kind {
