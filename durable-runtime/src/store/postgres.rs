@@ -40,8 +40,8 @@ use super::codec::{
     micros, status_from_code,
 };
 use super::{
-    ActivityCompletion, ActivityWorkItem, CorruptMessage, InstanceCounts, InstancePage,
-    InstanceQuery, NewInstance, Notifier, OrchestrationCommit, OrchestrationMessage,
+    ActivityCompletion, ActivityWorkItem, CorruptMessage, CountDeltas, InstanceCounts,
+    InstancePage, InstanceQuery, NewInstance, Notifier, OrchestrationCommit, OrchestrationMessage,
     OrchestrationWorkItem, OutboundMessage, PurgeQuery, Store, TaskHubStats, backlog,
     failed_sub_orchestration, is_control, lease_millis,
 };
@@ -132,11 +132,12 @@ CREATE INDEX instances_by_status ON {s}.instances (status, created_at, instance_
 CREATE INDEX activities_by_visible ON {s}.activities ((COALESCE(lock_expires, 0)), id);
 "#,
     r#"
--- Rows by (entity or not, status), kept by triggers on every write path, so the counts by
--- status (`Store::task_hub_stats`) are read without a pass over the instances. Each
--- connection adds to rows of its own (`shard` = its backend pid), so concurrent commits
--- never wait on one another's counter rows; a read sums the shards, and folds those of
--- ended connections into shard 0 when they pile up (`FOLD_COUNTS`).
+-- Rows by (entity or not, status), kept by every transaction that inserts, deletes or
+-- changes the status of instance rows (`CountDeltas`, one upsert before it commits), so the
+-- counts by status (`Store::task_hub_stats`) are read without a pass over the instances.
+-- Each connection adds to rows of its own (`shard` = its backend pid), so concurrent
+-- commits never wait on one another's counter rows; a read sums the shards, and folds those
+-- of ended connections into shard 0 when they pile up (`FOLD_COUNTS`).
 CREATE TABLE {s}.instance_counts (
     entity BOOLEAN NOT NULL,
     status INTEGER NOT NULL,
@@ -146,36 +147,13 @@ CREATE TABLE {s}.instance_counts (
 );
 INSERT INTO {s}.instance_counts (entity, status, shard, n)
     SELECT starts_with(instance_id, '@'), status, 0, COUNT(*) FROM {s}.instances GROUP BY 1, 2;
-CREATE FUNCTION {s}.count_instances() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO {s}.instance_counts AS c (entity, status, shard, n)
-            SELECT starts_with(instance_id, '@'), status, pg_backend_pid(), COUNT(*)
-            FROM new_rows GROUP BY 1, 2
-            ON CONFLICT (entity, status, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
-    ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO {s}.instance_counts AS c (entity, status, shard, n)
-            SELECT starts_with(instance_id, '@'), status, pg_backend_pid(), -COUNT(*)
-            FROM old_rows GROUP BY 1, 2
-            ON CONFLICT (entity, status, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
-    ELSE
-        INSERT INTO {s}.instance_counts AS c (entity, status, shard, n)
-            VALUES (starts_with(OLD.instance_id, '@'), OLD.status, pg_backend_pid(), -1),
-                   (starts_with(NEW.instance_id, '@'), NEW.status, pg_backend_pid(), 1)
-            ON CONFLICT (entity, status, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
-    END IF;
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER instances_counted_on_insert AFTER INSERT ON {s}.instances
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {s}.count_instances();
-CREATE TRIGGER instances_counted_on_delete AFTER DELETE ON {s}.instances
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {s}.count_instances();
-CREATE TRIGGER instances_counted_on_status AFTER UPDATE OF status ON {s}.instances
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
-    EXECUTE FUNCTION {s}.count_instances();
 "#,
 ];
+
+/// Adds a transaction's counts-by-status changes to its connection's shard.
+const WRITE_COUNTS: &str = "INSERT INTO {s}.instance_counts AS c (entity, status, shard, n)
+     SELECT e, st, pg_backend_pid(), d FROM UNNEST($1::boolean[], $2::integer[], $3::bigint[]) AS u(e, st, d)
+     ON CONFLICT (entity, status, shard) DO UPDATE SET n = c.n + EXCLUDED.n";
 
 /// The counts by (entity, status), summed over the connections' shards.
 const READ_COUNTS: &str =
@@ -541,6 +519,7 @@ impl PostgresStore {
         &self,
         tx: &impl GenericClient,
         messages: &[&OutboundMessage],
+        counts: &mut CountDeltas,
     ) -> Result<(), StoreError> {
         if messages.is_empty() {
             return Ok(());
@@ -561,21 +540,25 @@ impl PostgresStore {
                 .prepare_cached(&self.sql(
                     "INSERT INTO {s}.instances (instance_id, execution_id, name, status, input, created_at, updated_at)
                      SELECT id, '', name, $3, 'null', $4, $4 FROM UNNEST($1::text[], $2::text[]) AS e(id, name)
-                     ON CONFLICT (instance_id) DO NOTHING",
+                     ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id",
                 ))
                 .await
                 .map_err(backend)?;
-            tx.execute(
-                &statement,
-                &[
-                    &entity_ids,
-                    &entity_names,
-                    &RuntimeStatus::Pending.code(),
-                    &micros(clock::now()),
-                ],
-            )
-            .await
-            .map_err(backend)?;
+            for created in tx
+                .query(
+                    &statement,
+                    &[
+                        &entity_ids,
+                        &entity_names,
+                        &RuntimeStatus::Pending.code(),
+                        &micros(clock::now()),
+                    ],
+                )
+                .await
+                .map_err(backend)?
+            {
+                counts.inserted(created.get(0), RuntimeStatus::Pending.code());
+            }
         }
         let mut ids = Vec::with_capacity(messages.len());
         let mut executions = Vec::with_capacity(messages.len());
@@ -624,12 +607,36 @@ impl PostgresStore {
             .transpose()
     }
 
+    /// Writes a transaction's counts-by-status changes (nothing when there are none).
+    async fn write_counts(
+        &self,
+        tx: &impl GenericClient,
+        mut counts: CountDeltas,
+    ) -> Result<(), StoreError> {
+        let changes = counts.take();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let entities: Vec<bool> = changes.iter().map(|c| c.0).collect();
+        let statuses: Vec<i32> = changes.iter().map(|c| c.1).collect();
+        let by: Vec<i64> = changes.iter().map(|c| c.2).collect();
+        let statement = tx
+            .prepare_cached(&self.sql(WRITE_COUNTS))
+            .await
+            .map_err(backend)?;
+        tx.execute(&statement, &[&entities, &statuses, &by])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn delete_instance(
         &self,
         tx: &impl GenericClient,
         instance_ids: &[&str],
+        counts: &mut CountDeltas,
     ) -> Result<(), StoreError> {
-        for table in ["history", "messages", "activities", "instances"] {
+        for table in ["history", "messages", "activities"] {
             let statement = tx
                 .prepare_cached(&self.sql(&format!(
                     "DELETE FROM {{s}}.{table} WHERE instance_id = ANY($1)"
@@ -640,6 +647,19 @@ impl PostgresStore {
                 .await
                 .map_err(backend)?;
         }
+        let statement = tx
+            .prepare_cached(&self.sql(
+                "DELETE FROM {s}.instances WHERE instance_id = ANY($1) RETURNING instance_id, status",
+            ))
+            .await
+            .map_err(backend)?;
+        for row in tx
+            .query(&statement, &[&instance_ids])
+            .await
+            .map_err(backend)?
+        {
+            counts.deleted(row.get(0), row.get(1));
+        }
         Ok(())
     }
 
@@ -648,6 +668,7 @@ impl PostgresStore {
         &self,
         tx: &impl GenericClient,
         new: &NewInstance,
+        counts: &mut CountDeltas,
     ) -> Result<(), StoreError> {
         if let Some(status) = self
             .instance_status(tx, new.instance_id.as_str(), true)
@@ -659,7 +680,7 @@ impl PostgresStore {
                     status,
                 });
             }
-            self.delete_instance(tx, &[new.instance_id.as_str()])
+            self.delete_instance(tx, &[new.instance_id.as_str()], counts)
                 .await?;
         }
         let statement = tx
@@ -694,13 +715,14 @@ impl PostgresStore {
             }
             return Err(backend(error));
         }
+        counts.inserted(new.instance_id.as_str(), RuntimeStatus::Pending.code());
         let started = OutboundMessage {
             instance_id: new.instance_id.clone(),
             execution_id: Some(new.execution_id.clone()),
             visible_at: new.created_at,
             event: new.started.clone(),
         };
-        self.insert_messages(tx, &[&started]).await
+        self.insert_messages(tx, &[&started], counts).await
     }
 
     /// Leases the given candidate instances (those whose claim succeeds) and reads their
@@ -803,6 +825,7 @@ impl PostgresStore {
         tx: &impl GenericClient,
         commits: &[OrchestrationCommit],
         wake: &mut Wakeups,
+        counts: &mut CountDeltas,
     ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError> {
         // Everything that can fail on data is done before the first write.
         let events = commits
@@ -947,9 +970,11 @@ impl PostgresStore {
             update.ids.push(commit.instance_id.as_str());
             // A commit that only drops the messages of a finished instance appends nothing
             // and leaves the status as it is now (a rewind may have made it Pending).
-            update
-                .statuses
-                .push((!super::only_drops_messages(commit)).then(|| commit.status.code()));
+            let status = (!super::only_drops_messages(commit)).then(|| commit.status.code());
+            if let (Some(to), Some(current)) = (status, current.get(commit.instance_id.as_str())) {
+                counts.moved(commit.instance_id.as_str(), current.4, to);
+            }
+            update.statuses.push(status);
             update.updated.push(micros(commit.updated_at));
             update
                 .lengths
@@ -1017,19 +1042,19 @@ impl PostgresStore {
         for &i in &accepted {
             let commit = &commits[i];
             if let Some(next) = &commit.continue_as_new {
-                self.continue_as_new(tx, commit, next).await?;
+                self.continue_as_new(tx, commit, next, counts).await?;
                 wake.orchestrations = true;
             }
             messages.extend(commit.messages.iter());
         }
         if !messages.is_empty() {
-            self.insert_messages(tx, &messages).await?;
+            self.insert_messages(tx, &messages, counts).await?;
             wake.orchestrations = true;
         }
         for &i in &accepted {
             let commit = &commits[i];
             for child in &commit.new_instances {
-                self.create_child(tx, commit, child, wake).await?;
+                self.create_child(tx, commit, child, wake, counts).await?;
             }
             if commit.status.is_terminal() {
                 wake.finished.push(commit.instance_id.clone());
@@ -1153,6 +1178,7 @@ impl PostgresStore {
         tx: &impl GenericClient,
         commit: &OrchestrationCommit,
         next: &super::NewExecution,
+        counts: &mut CountDeltas,
     ) -> Result<(), StoreError> {
         let id = commit.instance_id.as_str();
         let statement = tx
@@ -1182,7 +1208,7 @@ impl PostgresStore {
                 event: event.clone(),
             })
             .collect();
-        self.insert_messages(tx, &restarts.iter().collect::<Vec<_>>())
+        self.insert_messages(tx, &restarts.iter().collect::<Vec<_>>(), counts)
             .await
     }
 
@@ -1194,13 +1220,17 @@ impl PostgresStore {
         commit: &OrchestrationCommit,
         child: &NewInstance,
         wake: &mut Wakeups,
+        counts: &mut CountDeltas,
     ) -> Result<(), StoreError> {
         tx.batch_execute("SAVEPOINT child").await.map_err(backend)?;
-        match self.create_in(tx, child).await {
+        // Rolled back to the savepoint, the child changes no count.
+        let mut child_counts = CountDeltas::default();
+        match self.create_in(tx, child, &mut child_counts).await {
             Ok(()) => {
                 tx.batch_execute("RELEASE SAVEPOINT child")
                     .await
                     .map_err(backend)?;
+                counts.merge(child_counts);
                 wake.orchestrations = true;
             }
             Err(StoreError::InstanceAlreadyExists { .. }) => {
@@ -1208,7 +1238,7 @@ impl PostgresStore {
                     .await
                     .map_err(backend)?;
                 if let Some(message) = failed_sub_orchestration(&commit.instance_id, child) {
-                    self.insert_messages(tx, &[&message]).await?;
+                    self.insert_messages(tx, &[&message], counts).await?;
                     wake.orchestrations = true;
                 }
             }
@@ -1409,11 +1439,18 @@ async fn listen(config: tokio_postgres::Config, channel: String, notifier: Arc<N
 }
 
 /// Runs `body` in a transaction, committing when it succeeds.
+/// `$counts` is the transaction's [`CountDeltas`], written just before it commits.
 macro_rules! in_transaction {
-    ($store:expr, |$tx:ident| $body:expr) => {{
+    ($store:expr, |$tx:ident, $counts:ident| $body:expr) => {{
         let mut client = $store.client().await?;
         let $tx = client.transaction().await.map_err(backend)?;
+        #[allow(unused_mut)]
+        let mut $counts = CountDeltas::default();
         let result = $body;
+        let result = match result {
+            Ok(value) => $store.write_counts(&$tx, $counts).await.map(|()| value),
+            Err(error) => Err(error),
+        };
         match result {
             Ok(value) => {
                 $tx.commit().await.map_err(backend)?;
@@ -1434,7 +1471,9 @@ impl Store for PostgresStore {
             orchestrations: true,
             ..Wakeups::default()
         };
-        in_transaction!(self, |tx| self.create_in(&tx, &new).await)?;
+        in_transaction!(self, |tx, counts| self
+            .create_in(&tx, &new, &mut counts)
+            .await)?;
         self.notify_after_commit(&wake).await;
         self.wake_local(&wake);
         Ok(())
@@ -1449,7 +1488,7 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let max = i64::try_from(max).unwrap_or(i64::MAX);
-        in_transaction!(self, |tx| {
+        in_transaction!(self, |tx, counts| {
             self.lease_instances(&tx, None, max, lease, true).await
         })
     }
@@ -1459,8 +1498,11 @@ impl Store for PostgresStore {
         commits: Vec<OrchestrationCommit>,
     ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError> {
         let mut wake = Wakeups::default();
-        let results = in_transaction!(self, |tx| {
-            match self.commit_batch(&tx, &commits, &mut wake).await {
+        let results = in_transaction!(self, |tx, counts| {
+            match self
+                .commit_batch(&tx, &commits, &mut wake, &mut counts)
+                .await
+            {
                 Ok(results) => self.notify(&tx, &wake).await.map(|()| results),
                 Err(error) => Err(error),
             }
@@ -1482,7 +1524,7 @@ impl Store for PostgresStore {
         // A delayed retry: no token, an expiry in the future (fetches skip the row until then).
         let until =
             (!retry_after.is_zero()).then(|| clock::now_millis() + lease_millis(retry_after));
-        in_transaction!(self, |tx| {
+        in_transaction!(self, |tx, counts| {
             let statement = tx
                 .prepare_cached(&self.sql(
                     "UPDATE {s}.instances SET lock_token = NULL, lock_expires = $3 WHERE instance_id = $1 AND lock_token = $2",
@@ -1558,7 +1600,7 @@ impl Store for PostgresStore {
         lease_instances: Option<Duration>,
     ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
         let mut wake = Wakeups::default();
-        let items = in_transaction!(self, |tx| {
+        let items = in_transaction!(self, |tx, counts| {
             let result: Result<Vec<OrchestrationWorkItem>, StoreError> = async {
                 let now = clock::now_millis();
                 let statement = tx
@@ -1587,7 +1629,7 @@ impl Store for PostgresStore {
                         }
                     }
                 }
-                self.insert_messages(&tx, &messages.iter().collect::<Vec<_>>())
+                self.insert_messages(&tx, &messages.iter().collect::<Vec<_>>(), &mut counts)
                     .await?;
                 let items = match lease_instances {
                     Some(lease) if !woken.is_empty() => {
@@ -1648,7 +1690,7 @@ impl Store for PostgresStore {
             ..Wakeups::default()
         };
         let (ids, tokens): (Vec<i64>, Vec<String>) = items.into_iter().unzip();
-        in_transaction!(self, |tx| {
+        in_transaction!(self, |tx, counts| {
             let statement = tx
                 .prepare_cached(&self.sql(
                     "UPDATE {s}.activities a SET lock_token = NULL, lock_expires = NULL
@@ -1750,7 +1792,7 @@ impl Store for PostgresStore {
             orchestrations: true,
             ..Wakeups::default()
         };
-        let status = in_transaction!(self, |tx| {
+        let status = in_transaction!(self, |tx, counts| {
             let result: Result<RuntimeStatus, StoreError> = async {
                 let is_entity = EntityId::from_instance_id(message.instance_id.as_str()).is_some();
                 let status = match self
@@ -1777,8 +1819,9 @@ impl Store for PostgresStore {
                     )
                     .await
                     .map_err(backend)?;
+                    counts.moved(message.instance_id.as_str(), status.code(), next.code());
                 }
-                self.insert_messages(&tx, &[&message]).await?;
+                self.insert_messages(&tx, &[&message], &mut counts).await?;
                 Ok(status)
             }
             .await;
@@ -1790,7 +1833,7 @@ impl Store for PostgresStore {
     }
 
     async fn purge_instance(&self, instance_id: &InstanceId) -> Result<(), StoreError> {
-        in_transaction!(self, |tx| {
+        in_transaction!(self, |tx, counts| {
             let result: Result<(), StoreError> = async {
                 let status = self
                     .instance_status(&tx, instance_id.as_str(), true)
@@ -1802,7 +1845,8 @@ impl Store for PostgresStore {
                         status,
                     });
                 }
-                self.delete_instance(&tx, &[instance_id.as_str()]).await
+                self.delete_instance(&tx, &[instance_id.as_str()], &mut counts)
+                    .await
             }
             .await;
             result
@@ -1824,7 +1868,7 @@ impl Store for PostgresStore {
         let mut purged = 0;
         for status in statuses {
             loop {
-                let count = in_transaction!(self, |tx| {
+                let count = in_transaction!(self, |tx, counts| {
                     let result: Result<usize, StoreError> = async {
                         let statement = tx
                             .prepare_cached(&self.sql(PURGE_NEXT))
@@ -1838,7 +1882,7 @@ impl Store for PostgresStore {
                             .map(|row| row.get(0))
                             .collect();
                         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-                        self.delete_instance(&tx, &refs).await?;
+                        self.delete_instance(&tx, &refs, &mut counts).await?;
                         Ok(ids.len())
                     }
                     .await;

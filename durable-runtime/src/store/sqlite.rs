@@ -32,8 +32,8 @@ use super::codec::{
     micros, status_from_code,
 };
 use super::{
-    ActivityCompletion, ActivityWorkItem, CorruptMessage, InstanceCounts, InstancePage,
-    InstanceQuery, NewInstance, Notifier, OrchestrationCommit, OrchestrationMessage,
+    ActivityCompletion, ActivityWorkItem, CorruptMessage, CountDeltas, InstanceCounts,
+    InstancePage, InstanceQuery, NewInstance, Notifier, OrchestrationCommit, OrchestrationMessage,
     OrchestrationWorkItem, OutboundMessage, PurgeQuery, Store, TaskHubStats, backlog,
     failed_sub_orchestration, is_control, lease_millis,
 };
@@ -165,7 +165,8 @@ CREATE INDEX instances_by_status ON instances (status, created_at, instance_id);
 CREATE INDEX activities_by_visible ON activities (COALESCE(lock_expires, 0), id);
 "#,
     r#"
--- Rows by (entity or not, status), kept by triggers on every write path, so the counts by
+-- Rows by (entity or not, status), kept by every write that inserts, deletes or changes
+-- the status of an instance row, in its own transaction (`CountDeltas`), so the counts by
 -- status (`Store::task_hub_stats`) are read without a pass over the instances.
 CREATE TABLE instance_counts (
     entity INTEGER NOT NULL,
@@ -175,23 +176,6 @@ CREATE TABLE instance_counts (
 ) WITHOUT ROWID;
 INSERT INTO instance_counts (entity, status, n)
     SELECT substr(instance_id, 1, 1) = '@', status, COUNT(*) FROM instances GROUP BY 1, 2;
-CREATE TRIGGER instances_counted_on_insert AFTER INSERT ON instances BEGIN
-    INSERT INTO instance_counts (entity, status, n)
-        VALUES (substr(NEW.instance_id, 1, 1) = '@', NEW.status, 1)
-        ON CONFLICT (entity, status) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER instances_counted_on_delete AFTER DELETE ON instances BEGIN
-    UPDATE instance_counts SET n = n - 1
-        WHERE entity = (substr(OLD.instance_id, 1, 1) = '@') AND status = OLD.status;
-END;
-CREATE TRIGGER instances_counted_on_status AFTER UPDATE OF status ON instances
-    WHEN OLD.status IS NOT NEW.status BEGIN
-    UPDATE instance_counts SET n = n - 1
-        WHERE entity = (substr(OLD.instance_id, 1, 1) = '@') AND status = OLD.status;
-    INSERT INTO instance_counts (entity, status, n)
-        VALUES (substr(NEW.instance_id, 1, 1) = '@', NEW.status, 1)
-        ON CONFLICT (entity, status) DO UPDATE SET n = n + 1;
-END;
 "#,
 ];
 
@@ -736,10 +720,13 @@ fn run_batch(conn: &Connection, jobs: Vec<Work>, more: &mut dyn FnMut() -> Optio
     }
     let mut replies = Vec::with_capacity(jobs.len());
     let mut poisoned = false;
+    let mut counts = CountDeltas::default();
     for job in jobs.into_iter().chain(std::iter::from_fn(more)) {
+        JOB_COUNTS.with_borrow_mut(CountDeltas::take);
         if !job.savepoint {
             let (ok, reply) = (job.run)(conn);
             poisoned |= !ok;
+            counts.merge(JOB_COUNTS.take());
             replies.push(reply);
             continue;
         }
@@ -750,7 +737,16 @@ fn run_batch(conn: &Connection, jobs: Vec<Work>, more: &mut dyn FnMut() -> Optio
         {
             tracing::error!(%error, "sqlite savepoint failed");
         }
+        // A job rolled back to its savepoint changed no count.
+        let job_counts = JOB_COUNTS.take();
+        if ok {
+            counts.merge(job_counts);
+        }
         replies.push(reply);
+    }
+    if !poisoned && let Err(error) = write_counts(conn, counts) {
+        tracing::error!(%error, "sqlite: could not write the counts by status");
+        poisoned = true;
     }
     let committed = if poisoned {
         let _ = run_cached(conn, "ROLLBACK");
@@ -768,6 +764,31 @@ fn run_batch(conn: &Connection, jobs: Vec<Work>, more: &mut dyn FnMut() -> Optio
     for reply in replies {
         reply(committed.clone());
     }
+}
+
+thread_local! {
+    /// The counts-by-status changes of the job the writer thread is running (see
+    /// [`CountDeltas`]): every write path that inserts, deletes or changes the status of an
+    /// instance row records here (`count`), and `run_batch` writes the changes of the jobs
+    /// that kept their writes in the batch's transaction.
+    static JOB_COUNTS: std::cell::RefCell<CountDeltas> = std::cell::RefCell::default();
+}
+
+/// Records a counts-by-status change of the running job (see [`JOB_COUNTS`]).
+fn count(change: impl FnOnce(&mut CountDeltas)) {
+    JOB_COUNTS.with_borrow_mut(change);
+}
+
+/// Adds `counts` to `instance_counts`, inside the batch's transaction.
+fn write_counts(conn: &Connection, mut counts: CountDeltas) -> rusqlite::Result<()> {
+    for (entity, status, by) in counts.take() {
+        conn.prepare_cached(
+            "INSERT INTO instance_counts (entity, status, n) VALUES (?1, ?2, ?3)
+             ON CONFLICT (entity, status) DO UPDATE SET n = n + excluded.n",
+        )?
+        .execute(params![entity, status, by])?;
+    }
+    Ok(())
 }
 
 /// Runs one statement through the statement cache: transaction control runs several times
@@ -842,7 +863,7 @@ fn create_entity_row(
     instance_id: &InstanceId,
     entity: &EntityId,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    let created = conn.prepare_cached(
         "INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at)
          VALUES (?1, '', ?2, ?3, 'null', ?4, ?4) ON CONFLICT DO NOTHING",
     )
@@ -855,6 +876,9 @@ fn create_entity_row(
         ])
     })
     .map_err(backend)?;
+    if created == 1 {
+        count(|c| c.inserted(instance_id.as_str(), RuntimeStatus::Pending.code()));
+    }
     Ok(())
 }
 
@@ -909,10 +933,17 @@ fn refresh_due(conn: &Connection, instance_id: &str) -> Result<(), StoreError> {
 }
 
 fn delete_instance(conn: &Connection, instance_id: &str) -> Result<(), StoreError> {
-    for table in ["history", "messages", "activities", "instances"] {
+    for table in ["history", "messages", "activities"] {
         conn.prepare_cached(&format!("DELETE FROM {table} WHERE instance_id = ?1"))
             .and_then(|mut s| s.execute([instance_id]))
             .map_err(backend)?;
+    }
+    let status: Option<i32> = conn
+        .prepare_cached("DELETE FROM instances WHERE instance_id = ?1 RETURNING status")
+        .and_then(|mut s| s.query_row([instance_id], |r| r.get(0)).optional())
+        .map_err(backend)?;
+    if let Some(status) = status {
+        count(|c| c.deleted(instance_id, status));
     }
     Ok(())
 }
@@ -1083,6 +1114,7 @@ fn create_instance(conn: &Connection, new: &NewInstance) -> Result<(), StoreErro
         ])
     })
     .map_err(backend)?;
+    count(|c| c.inserted(new.instance_id.as_str(), RuntimeStatus::Pending.code()));
     insert_message_row(
         conn,
         &OutboundMessage {
@@ -1498,6 +1530,7 @@ fn commit_orchestration(
         ])
     })
     .map_err(backend)?;
+    count(|c| c.moved(id, status_before, status));
     if let Some(next) = &commit.continue_as_new {
         conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")
             .and_then(|mut s| s.execute([id]))
@@ -1878,6 +1911,7 @@ impl Store for SqliteStore {
                     )
                     .and_then(|mut s| s.execute(params![message.instance_id.as_str(), next.code()]))
                     .map_err(backend)?;
+                    count(|c| c.moved(message.instance_id.as_str(), status.code(), next.code()));
                 }
                 insert_message_row(conn, &message)?;
                 mark_due(conn, &message)?;
