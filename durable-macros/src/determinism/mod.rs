@@ -743,6 +743,14 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             {
                 self.report_match(&matched, &node.func, &format!("{ty}::{method}(..)"), None);
             }
+            // `Cli::parse()` (clap's derive) reads the process's command-line arguments.
+            if matches!(method.as_str(), "parse" | "try_parse") && node.args.is_empty() {
+                let matched = rules::Matched {
+                    rule: Rule::Env,
+                    note: Some("it reads the process's command-line arguments"),
+                };
+                self.report_match(&matched, &node.func, &format!("{ty}::{method}()"), None);
+            }
             if rules::GLOBAL_STATE_METHODS.contains(&method.as_str())
                 && let Some(first) = node.args.first()
                 && let Some(name) = self.outside_static(first)
@@ -773,6 +781,22 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                 };
                 self.report_match(&matched, &node.method, &what, None);
             }
+        }
+        // A path's `.metadata()` asks the file system (other types' `metadata()` do not).
+        if method == "metadata"
+            && node.args.is_empty()
+            && let Expr::Call(call) = peel(&node.receiver)
+            && let Expr::Path(path) = &*call.func
+            && matches!(
+                path_segments(&path.path).as_slice(),
+                [.., ty, constructor] if (ty == "Path" && constructor == "new") || (ty == "PathBuf" && constructor == "from")
+            )
+        {
+            let matched = rules::Matched {
+                rule: Rule::Io,
+                note: None,
+            };
+            self.report_match(&matched, &node.method, "Path::metadata()", None);
         }
         let global_read = rules::GLOBAL_STATE_METHODS.contains(&method.as_str())
             || (node.args.is_empty()
@@ -829,6 +853,17 @@ impl Walker<'_> {
     /// between processes, so the call that follows can differ on replay.
     fn picked_by_order(&mut self, node: &syn::ExprMethodCall, method: &str) {
         if !self.durable_ahead {
+            return;
+        }
+        // `max_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)))`: a comparator that breaks
+        // ties by another key is a total order, so the pick does not depend on the order
+        // of iteration (when the keys are unique, as a map's are).
+        if matches!(method, "max_by" | "min_by")
+            && node.args.first().is_some_and(|cmp| {
+                let text = cmp.to_token_stream().to_string();
+                text.contains("then_with") || text.contains(". then (")
+            })
+        {
             return;
         }
         if rules::PICKING_METHODS.contains(&method)

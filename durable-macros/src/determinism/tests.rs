@@ -1690,3 +1690,69 @@ fn a_prelude_glob_does_not_claim_the_bodys_helpers() {
     }));
     assert!(errors.is_empty(), "{errors:#?}");
 }
+
+#[test]
+fn batch_six_forms() {
+    for (body, rule) in [
+        (
+            parse_quote!({
+                let args = Cli::parse();
+            }),
+            "rule `env`",
+        ),
+        (
+            parse_quote!({
+                let size = std::path::Path::new(&upload.local_path).metadata();
+            }),
+            "rule `io`",
+        ),
+        (
+            parse_quote!({
+                let stop = AtomicBool::new(false);
+                while !stop.load(Ordering::Relaxed) {
+                    ctx.call_activity("poll", ()).await?;
+                }
+            }),
+            "rule `unbounded_loop`",
+        ),
+        (
+            parse_quote!({
+                let customer = stripe::Customer::create(&client, params).await?;
+            }),
+            "rule `io`",
+        ),
+        (
+            parse_quote!({
+                let nonce = openssl::rand::rand_bytes(&mut buf);
+            }),
+            "rule `randomness`",
+        ),
+        (
+            parse_quote!({
+                let next = schedule.upcoming(chrono::Utc).next();
+            }),
+            "rule `wall_clock`",
+        ),
+    ] {
+        assert_one(body, &[rule]);
+    }
+}
+
+#[test]
+fn batch_six_look_alikes() {
+    // A type of the body's own given the time; a total-order pick; a parse with input; a
+    // loop whose flag the body changes.
+    let errors = lint(parse_quote!({
+        let remaining = timer.elapsed(ctx.current_time());
+        let best = scores
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)));
+        ctx.call_activity("award", best).await?;
+        let url = Url::parse(&input.url)?;
+        let mut done = false;
+        while !done {
+            done = ctx.call_activity("poll", ()).await?;
+        }
+    }));
+    assert!(errors.is_empty(), "{errors:#?}");
+}
