@@ -40,9 +40,10 @@ use super::codec::{
     micros, status_from_code,
 };
 use super::{
-    ActivityCompletion, ActivityWorkItem, CorruptMessage, InstancePage, InstanceQuery, NewInstance,
-    Notifier, OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage,
-    PurgeQuery, Store, failed_sub_orchestration, is_control, lease_millis,
+    ActivityCompletion, ActivityWorkItem, CorruptMessage, InstanceCounts, InstancePage,
+    InstanceQuery, NewInstance, Notifier, OrchestrationCommit, OrchestrationMessage,
+    OrchestrationWorkItem, OutboundMessage, PurgeQuery, Store, TaskHubStats, backlog,
+    failed_sub_orchestration, is_control, lease_millis,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -130,7 +131,72 @@ DROP INDEX {s}.instances_by_status;
 CREATE INDEX instances_by_status ON {s}.instances (status, created_at, instance_id);
 CREATE INDEX activities_by_visible ON {s}.activities ((COALESCE(lock_expires, 0)), id);
 "#,
+    r#"
+-- Rows by (entity or not, status), kept by triggers on every write path, so the counts by
+-- status (`Store::task_hub_stats`) are read without a pass over the instances. Each
+-- connection adds to rows of its own (`shard` = its backend pid), so concurrent commits
+-- never wait on one another's counter rows; a read sums the shards, and folds those of
+-- ended connections into shard 0 when they pile up (`FOLD_COUNTS`).
+CREATE TABLE {s}.instance_counts (
+    entity BOOLEAN NOT NULL,
+    status INTEGER NOT NULL,
+    shard  INTEGER NOT NULL,
+    n      BIGINT NOT NULL,
+    PRIMARY KEY (entity, status, shard)
+);
+INSERT INTO {s}.instance_counts (entity, status, shard, n)
+    SELECT starts_with(instance_id, '@'), status, 0, COUNT(*) FROM {s}.instances GROUP BY 1, 2;
+CREATE FUNCTION {s}.count_instances() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO {s}.instance_counts AS c (entity, status, shard, n)
+            SELECT starts_with(instance_id, '@'), status, pg_backend_pid(), COUNT(*)
+            FROM new_rows GROUP BY 1, 2
+            ON CONFLICT (entity, status, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO {s}.instance_counts AS c (entity, status, shard, n)
+            SELECT starts_with(instance_id, '@'), status, pg_backend_pid(), -COUNT(*)
+            FROM old_rows GROUP BY 1, 2
+            ON CONFLICT (entity, status, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    ELSE
+        INSERT INTO {s}.instance_counts AS c (entity, status, shard, n)
+            VALUES (starts_with(OLD.instance_id, '@'), OLD.status, pg_backend_pid(), -1),
+                   (starts_with(NEW.instance_id, '@'), NEW.status, pg_backend_pid(), 1)
+            ON CONFLICT (entity, status, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER instances_counted_on_insert AFTER INSERT ON {s}.instances
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {s}.count_instances();
+CREATE TRIGGER instances_counted_on_delete AFTER DELETE ON {s}.instances
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {s}.count_instances();
+CREATE TRIGGER instances_counted_on_status AFTER UPDATE OF status ON {s}.instances
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION {s}.count_instances();
+"#,
 ];
+
+/// The counts by (entity, status), summed over the connections' shards.
+const READ_COUNTS: &str =
+    "SELECT entity, status, SUM(n)::BIGINT, COUNT(*) FROM {s}.instance_counts GROUP BY 1, 2";
+
+/// Folds the counter rows of connections that have ended into shard 0 (one statement, so
+/// the total never changes): run when the shards pile up.
+const FOLD_COUNTS: &str = "WITH gone AS (
+         DELETE FROM {s}.instance_counts
+         WHERE shard <> 0 AND shard NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+         RETURNING entity, status, n)
+     INSERT INTO {s}.instance_counts AS c (entity, status, shard, n)
+         SELECT entity, status, 0, SUM(n) FROM gone GROUP BY 1, 2
+     ON CONFLICT (entity, status, shard) DO UPDATE SET n = c.n + EXCLUDED.n";
+
+/// Due and all messages, queued and all activities, at `$1` (ms).
+const COUNT_BACKLOG: &str = "SELECT
+         (SELECT COUNT(*) FROM {s}.messages WHERE visible_at <= $1),
+         (SELECT COUNT(*) FROM {s}.messages),
+         (SELECT COUNT(*) FROM {s}.activities WHERE COALESCE(lock_expires, 0) <= $1),
+         (SELECT COUNT(*) FROM {s}.activities)";
 
 /// The fetch's claim: up to `$4` instances with visible messages and no live lease, oldest
 /// message first. Driven by `messages_by_visible` (only messages already visible, the
@@ -1800,6 +1866,61 @@ impl Store for PostgresStore {
             .await
             .map_err(backend)?
             .get(0))
+    }
+
+    async fn task_hub_stats(&self) -> Result<TaskHubStats, StoreError> {
+        let now = clock::now_millis();
+        let client = self.client().await?;
+        let read = client
+            .prepare_cached(&self.sql(READ_COUNTS))
+            .await
+            .map_err(backend)?;
+        let rows = client.query(&read, &[]).await.map_err(backend)?;
+        if rows.iter().map(|row| row.get::<_, i64>(3)).sum::<i64>() > 1024 {
+            // Each ended connection left up to 16 rows; fold them so reads stay small.
+            client
+                .batch_execute(&self.sql(FOLD_COUNTS))
+                .await
+                .map_err(backend)?;
+        }
+        let (mut instances, mut entities) = (Vec::new(), Vec::new());
+        for row in &rows {
+            let pair = (
+                row.get::<_, i32>(1),
+                u64::try_from(row.get::<_, i64>(2)).unwrap_or(0),
+            );
+            if row.get::<_, bool>(0) {
+                entities.push(pair);
+            } else {
+                instances.push(pair);
+            }
+        }
+        let count = client
+            .prepare_cached(&self.sql(COUNT_BACKLOG))
+            .await
+            .map_err(backend)?;
+        let backlog_row = client.query_one(&count, &[&now]).await.map_err(backend)?;
+        let next = client
+            .prepare_cached(&self.sql(NEXT_VISIBLE))
+            .await
+            .map_err(backend)?;
+        let next: Option<i64> = client
+            .query_one(&next, &[&now])
+            .await
+            .map_err(backend)?
+            .get(0);
+        Ok(TaskHubStats {
+            instances: InstanceCounts::from_codes(instances),
+            entities: InstanceCounts::from_codes(entities),
+            backlog: backlog(
+                backlog_row.get(0),
+                backlog_row.get(1),
+                backlog_row.get(2),
+                backlog_row.get(3),
+                next,
+            ),
+            as_of: DateTime::from_timestamp_millis(now).unwrap_or_default(),
+        })
     }
 
     async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

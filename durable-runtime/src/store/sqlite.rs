@@ -32,9 +32,10 @@ use super::codec::{
     micros, status_from_code,
 };
 use super::{
-    ActivityCompletion, ActivityWorkItem, CorruptMessage, InstancePage, InstanceQuery, NewInstance,
-    Notifier, OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage,
-    PurgeQuery, Store, failed_sub_orchestration, is_control, lease_millis,
+    ActivityCompletion, ActivityWorkItem, CorruptMessage, InstanceCounts, InstancePage,
+    InstanceQuery, NewInstance, Notifier, OrchestrationCommit, OrchestrationMessage,
+    OrchestrationWorkItem, OutboundMessage, PurgeQuery, Store, TaskHubStats, backlog,
+    failed_sub_orchestration, is_control, lease_millis,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -162,6 +163,35 @@ DROP INDEX instances_by_status;
 CREATE INDEX instances_by_status ON instances (status, created_at, instance_id);
 -- Activities that a fetch may take (never leased: 0; or the lease's expiry), oldest first.
 CREATE INDEX activities_by_visible ON activities (COALESCE(lock_expires, 0), id);
+"#,
+    r#"
+-- Rows by (entity or not, status), kept by triggers on every write path, so the counts by
+-- status (`Store::task_hub_stats`) are read without a pass over the instances.
+CREATE TABLE instance_counts (
+    entity INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    n      INTEGER NOT NULL,
+    PRIMARY KEY (entity, status)
+) WITHOUT ROWID;
+INSERT INTO instance_counts (entity, status, n)
+    SELECT substr(instance_id, 1, 1) = '@', status, COUNT(*) FROM instances GROUP BY 1, 2;
+CREATE TRIGGER instances_counted_on_insert AFTER INSERT ON instances BEGIN
+    INSERT INTO instance_counts (entity, status, n)
+        VALUES (substr(NEW.instance_id, 1, 1) = '@', NEW.status, 1)
+        ON CONFLICT (entity, status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER instances_counted_on_delete AFTER DELETE ON instances BEGIN
+    UPDATE instance_counts SET n = n - 1
+        WHERE entity = (substr(OLD.instance_id, 1, 1) = '@') AND status = OLD.status;
+END;
+CREATE TRIGGER instances_counted_on_status AFTER UPDATE OF status ON instances
+    WHEN OLD.status IS NOT NEW.status BEGIN
+    UPDATE instance_counts SET n = n - 1
+        WHERE entity = (substr(OLD.instance_id, 1, 1) = '@') AND status = OLD.status;
+    INSERT INTO instance_counts (entity, status, n)
+        VALUES (substr(NEW.instance_id, 1, 1) = '@', NEW.status, 1)
+        ON CONFLICT (entity, status) DO UPDATE SET n = n + 1;
+END;
 "#,
 ];
 
@@ -1902,6 +1932,47 @@ impl Store for SqliteStore {
             conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM activities WHERE instance_id = ?1)")
                 .and_then(|mut s| s.query_row([id.as_str()], |r| r.get(0)))
                 .map_err(backend)
+        })
+        .await
+    }
+
+    async fn task_hub_stats(&self) -> Result<TaskHubStats, StoreError> {
+        self.read(move |conn| {
+            let now = clock::now_millis();
+            let mut instances = Vec::new();
+            let mut entities = Vec::new();
+            let mut counts = conn
+                .prepare_cached("SELECT entity, status, n FROM instance_counts")
+                .map_err(backend)?;
+            let mut rows = counts.query([]).map_err(backend)?;
+            while let Some(row) = rows.next().map_err(backend)? {
+                let (entity, status, n): (bool, i32, i64) =
+                    (row.get(0).map_err(backend)?, row.get(1).map_err(backend)?, row.get(2).map_err(backend)?);
+                let pair = (status, u64::try_from(n).unwrap_or(0));
+                if entity { entities.push(pair) } else { instances.push(pair) }
+            }
+            let (due_messages, messages): (i64, i64) = conn
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(visible_at <= ?1), 0), COUNT(*) FROM messages",
+                )
+                .and_then(|mut s| s.query_row([now], |r| Ok((r.get(0)?, r.get(1)?))))
+                .map_err(backend)?;
+            let (queued_activities, activities): (i64, i64) = conn
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(COALESCE(lock_expires, 0) <= ?1), 0), COUNT(*) FROM activities",
+                )
+                .and_then(|mut s| s.query_row([now], |r| Ok((r.get(0)?, r.get(1)?))))
+                .map_err(backend)?;
+            let next: Option<i64> = conn
+                .prepare_cached(NEXT_DUE)
+                .and_then(|mut s| s.query_row([now], |r| r.get(0)))
+                .map_err(backend)?;
+            Ok(TaskHubStats {
+                instances: InstanceCounts::from_codes(instances),
+                entities: InstanceCounts::from_codes(entities),
+                backlog: backlog(due_messages, messages, queued_activities, activities, next),
+                as_of: DateTime::from_timestamp_millis(now).unwrap_or_default(),
+            })
         })
         .await
     }
