@@ -29,6 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use durable_runtime::OrchestrationStatus;
 use durable_runtime::http::{HttpOptions, HttpServer};
 use durable_runtime::prelude::*;
 use fantoccini::elements::Element;
@@ -158,6 +159,33 @@ async fn await_approval(ctx: OrchestrationContext) -> Result<Value, Orchestratio
     Ok(ctx.wait_for_external_event::<Value>("approval").await?)
 }
 
+/// Sleeps on a durable timer for an hour: a timer pending in the backlog.
+#[orchestrator]
+async fn remind_later(ctx: OrchestrationContext) -> Result<(), OrchestrationError> {
+    ctx.create_timer(Duration::from_secs(3600)).await;
+    Ok(())
+}
+
+/// Holds the lock on a stock entity until a `counted` event comes (a stock-take).
+#[orchestrator]
+async fn recount_stock(ctx: OrchestrationContext, sku: String) -> Result<i64, OrchestrationError> {
+    let _section = ctx.lock_entities([Stock::entity_id(&sku)]).await;
+    Ok(ctx.wait_for_external_event::<i64>("counted").await?)
+}
+
+/// Units in stock of one SKU.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Stock {
+    units: i64,
+}
+
+#[entity]
+impl Stock {
+    fn add(&mut self, units: i64) {
+        self.units += units;
+    }
+}
+
 /// Items sold per day.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Sales {
@@ -194,10 +222,7 @@ impl Dashboard {
             ..HttpOptions::default()
         };
         let server = runtime.serve_http(options).await.unwrap();
-        let page = format!(
-            "http://localhost:{}/dashboard/",
-            server.local_addr().port()
-        );
+        let page = format!("http://localhost:{}/dashboard/", server.local_addr().port());
         Self {
             runtime,
             server,
@@ -262,6 +287,9 @@ impl Dashboard {
     /// waiting for approval, and the entity they count their sales on.
     async fn shop() -> Self {
         let dashboard = Self::start().await;
+        // Each test has its own store with the same order ids, one test at a time (the
+        // browser's lock is held): the attempts start again.
+        ATTEMPTS.lock().unwrap().clear();
         DECLINED.lock().unwrap().push("order-1004".to_owned());
         for (id, items, flaky) in [
             ("order-1001", 2, false),
@@ -333,7 +361,10 @@ impl WebDriverCompatibleCommand for BrowserLog {
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
@@ -404,7 +435,10 @@ impl Browser {
         let child = std::os::unix::process::CommandExt::process_group(
             Command::new(&chromedriver)
                 .arg(format!("--port={port}"))
-                .arg(format!("--log-path={}", dir.join("chromedriver.log").display())),
+                .arg(format!(
+                    "--log-path={}",
+                    dir.join("chromedriver.log").display()
+                )),
             0,
         )
         .stdout(Stdio::null())
@@ -424,10 +458,7 @@ impl Browser {
         .await;
 
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
-        args.push(format!(
-            "--user-data-dir={}",
-            dir.join("profile").display()
-        ));
+        args.push(format!("--user-data-dir={}", dir.join("profile").display()));
         args.push("--window-size=1280,900".to_owned());
         let capabilities = json!({
             "browserName": "chrome",
@@ -470,7 +501,10 @@ impl Browser {
             .await
         {
             Ok(element) => element,
-            Err(error) => panic!("no `{css}` on the page: {error}\n{}", self.page_text().await),
+            Err(error) => panic!(
+                "no `{css}` on the page: {error}\n{}",
+                self.page_text().await
+            ),
         }
     }
 
@@ -534,9 +568,22 @@ impl Browser {
         }
     }
 
+    /// What the page shows, for a failure's message; also saved as a screenshot
+    /// (`failed-N.png` beside the others).
     async fn page_text(&self) -> String {
-        match self.client.find(Locator::Css("body")).await {
-            Ok(body) => tail(&body.text().await.unwrap_or_default(), 4000),
+        static FAILURES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        if let Ok(png) = self.client.screenshot().await {
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+            let n = FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(dir.join(format!("failed-{n}.png")), png);
+        }
+        match self
+            .client
+            .execute("return document.body.innerText;", Vec::new())
+            .await
+        {
+            Ok(text) => tail(text.as_str().unwrap_or_default(), 4000),
             Err(error) => format!("(no page: {error})"),
         }
     }
@@ -588,7 +635,8 @@ impl Browser {
         .unwrap()
     }
 
-    /// Saves the viewport as `name.png` (see the module docs for where).
+    /// Saves the page from its top as `name.png` (see the module docs for where), the
+    /// window made as tall as the page (at most 1,800 px) for the picture.
     async fn screenshot(&self, name: &str) {
         // No caret, no toast and no hover in the pictures.
         self.script(
@@ -596,9 +644,33 @@ impl Browser {
              const t = document.getElementById('toast'); if (t) { t.className = ''; }",
         )
         .await;
+        let (width, height) = self.client.get_window_size().await.unwrap();
+        let chrome = self
+            .script("return window.outerHeight - window.innerHeight;")
+            .await
+            .as_u64()
+            .unwrap_or(0);
+        let page = self
+            .script("window.scrollTo(0, 0); return document.documentElement.scrollHeight;")
+            .await
+            .as_u64()
+            .unwrap_or(height);
+        let tall = (page + chrome).clamp(height, 1800);
+        self.client
+            .set_window_size(u32::try_from(width).unwrap(), u32::try_from(tall).unwrap())
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let png = self.client.screenshot().await.unwrap();
-        let mut dirs = vec![PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots")];
+        self.client
+            .set_window_size(
+                u32::try_from(width).unwrap(),
+                u32::try_from(height).unwrap(),
+            )
+            .await
+            .unwrap();
+        let mut dirs =
+            vec![PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots")];
         if let Some(dir) = std::env::var_os("DURABLE_SCREENSHOTS") {
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
             dirs.push(root.join(dir));
@@ -618,7 +690,9 @@ impl Browser {
 
 fn tail(text: &str, max: usize) -> String {
     let start = text.len().saturating_sub(max);
-    let start = (start..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    let start = (start..text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
     text[start..].to_owned()
 }
 
@@ -693,7 +767,10 @@ async fn the_list_counts_and_filters_by_status_name_and_id_prefix() {
     assert_eq!(browser.listed(1).await, ["order-1004"]);
     assert_eq!(browser.hash().await, "#/instances?status=Failed");
     let failure = browser.wait_text("table.instances tbody", "declined").await;
-    assert!(failure.contains("card declined for order-1004"), "{failure}");
+    assert!(
+        failure.contains("card declined for order-1004"),
+        "{failure}"
+    );
     assert!(
         browser
             .find("input[name=status][value=Failed]")
@@ -730,11 +807,16 @@ async fn the_list_counts_and_filters_by_status_name_and_id_prefix() {
     let name = browser.find("input[name=name]").await;
     name.send_keys("ship_order").await.unwrap();
     browser.button("Apply").await.click().await.unwrap();
+    let mut shipments = browser.listed(3).await;
+    // In creation order: order-1002's shipment came after its retry.
+    shipments.sort();
     assert_eq!(
-        browser.listed(3).await,
+        shipments,
         ["ship-order-1001", "ship-order-1002", "ship-order-1003"]
     );
-    let names = browser.wait_text("table.instances tbody", "ship_order").await;
+    let names = browser
+        .wait_text("table.instances tbody", "ship_order")
+        .await;
     assert!(!names.contains("process_order"), "{names}");
 
     browser
@@ -762,7 +844,9 @@ async fn the_list_counts_and_filters_by_status_name_and_id_prefix() {
         .goto(&format!("{}#/instances?name=nothing_here", dashboard.page))
         .await
         .unwrap();
-    browser.wait_text("#main .results", "No instances match").await;
+    browser
+        .wait_text("#main .results", "No instances match")
+        .await;
     browser.finish().await;
     dashboard.stop().await;
 }
@@ -773,7 +857,9 @@ async fn a_failed_instance_shows_its_failure_and_its_timeline() {
         return;
     };
     let dashboard = Dashboard::shop().await;
-    browser.open(&format!("{}#/instances", dashboard.page)).await;
+    browser
+        .open(&format!("{}#/instances", dashboard.page))
+        .await;
     browser.listed(8).await;
     browser
         .find("table.instances a[href='#/instances/order-1004']")
@@ -792,10 +878,19 @@ async fn a_failed_instance_shows_its_failure_and_its_timeline() {
 
     // The timeline: the reservation, three failed charges with the retry waits between.
     let timeline = browser.find(".timeline").await;
-    let lanes = timeline.find_all(Locator::Css(".lane:not(.markers)")).await.unwrap();
+    let lanes = timeline
+        .find_all(Locator::Css(".lane:not(.markers)"))
+        .await
+        .unwrap();
     let mut rows = Vec::new();
     for lane in &lanes {
-        let label = lane.find(Locator::Css(".label")).await.unwrap().text().await.unwrap();
+        let label = lane
+            .find(Locator::Css(".label"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let bar = lane.find(Locator::Css(".bar")).await.unwrap();
         let class = bar.attr("class").await.unwrap().unwrap_or_default();
         let outcome = ["completed", "failed", "pending"]
@@ -822,15 +917,26 @@ async fn a_failed_instance_shows_its_failure_and_its_timeline() {
     assert!(tip.contains("card declined"), "{tip}");
     // Bars have widths on the axis, not zero.
     let width = browser
-        .script("return document.querySelector('.timeline .bar.failed').getBoundingClientRect().width;")
+        .script(
+            "return document.querySelector('.timeline .bar.failed').getBoundingClientRect().width;",
+        )
         .await;
     assert!(width.as_f64().unwrap() >= 1.0, "{width}");
 
     // The history table, with the failures marked.
-    let history = browser.wait_text("table.history", "ExecutionFailed").await;
+    let history = browser
+        .wait_text("table.history", "ExecutionCompleted")
+        .await;
     assert!(history.contains("ExecutionStarted"), "{history}");
+    let end = browser
+        .wait_text("table.history tr.event-ExecutionCompleted.failed", "Failed")
+        .await;
+    assert!(end.contains("ActivityFailed"), "{end}");
     assert_eq!(
-        browser.find_all("table.history tr.event-ActivityFailed").await.len(),
+        browser
+            .find_all("table.history tr.event-ActivityFailed")
+            .await
+            .len(),
         3
     );
     // One failed event's details open as pretty-printed JSON.
@@ -841,7 +947,10 @@ async fn a_failed_instance_shows_its_failure_and_its_timeline() {
         .await
         .unwrap();
     let details = browser
-        .wait_text("table.history tr.event-ActivityFailed td.details pre", "declined")
+        .wait_text(
+            "table.history tr.event-ActivityFailed td.details pre",
+            "declined",
+        )
         .await;
     assert!(details.contains("\n  "), "pretty-printed: {details}");
     browser.screenshot("failed-instance").await;
@@ -854,8 +963,13 @@ async fn a_failed_instance_shows_its_failure_and_its_timeline() {
         .unwrap();
     browser.wait_text("dl.facts", "Completed").await;
     let retried = browser.find_all(".timeline .bar.failed").await.len();
-    assert_eq!(retried, 1, "order-1002's first charge failed, its retry did not");
-    let child = browser.find(".timeline .lane a[href^='#/instances/']").await;
+    assert_eq!(
+        retried, 1,
+        "order-1002's first charge failed, its retry did not"
+    );
+    let child = browser
+        .find(".timeline .lane a[href^='#/instances/']")
+        .await;
     let child_id = child.text().await.unwrap();
     child.click().await.unwrap();
     browser.wait_text("h1", &child_id).await;
@@ -869,7 +983,9 @@ async fn a_failed_instance_shows_its_failure_and_its_timeline() {
         .goto(&format!("{}#/instances/no-such-order", dashboard.page))
         .await
         .unwrap();
-    browser.wait_text(".error", "no instance with id no-such-order").await;
+    browser
+        .wait_text(".error", "no instance with id no-such-order")
+        .await;
     let errors = browser.console_errors().await;
     assert!(
         errors.iter().all(|e| e.contains("404")) && errors.len() <= 1,
@@ -894,23 +1010,27 @@ async fn raising_an_event_validates_its_json_and_completes_the_waiting_instance(
     let name = browser.find("input[name=eventName]").await;
     name.send_keys("approval").await.unwrap();
     let data = browser.find("textarea[name=eventData]").await;
-    data.send_keys(r#"{"by": "ana", "amount": 12.5"#).await.unwrap();
+    data.send_keys(r#"{"by": "ana", "amount": 12.5"#)
+        .await
+        .unwrap();
     // Told while typing, and again on Raise, which sends nothing.
-    let invalid = browser.wait_text("#eventData-error", "not valid JSON").await;
+    let invalid = browser
+        .wait_text("#eventData-error", "not valid JSON")
+        .await;
     assert_eq!(
         data.attr("aria-invalid").await.unwrap().as_deref(),
         Some("true"),
         "{invalid}"
     );
     browser.button("Raise event").await.click().await.unwrap();
-    browser.wait_text("#eventData-error", "not valid JSON").await;
+    browser
+        .wait_text("#eventData-error", "not valid JSON")
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let id = InstanceId::new("refund-3001").unwrap();
     let history = dashboard.client().read_history(&id).await.unwrap();
     assert!(
-        !history
-            .iter()
-            .any(|e| e.kind.type_name() == "EventRaised"),
+        !history.iter().any(|e| e.kind.type_name() == "EventRaised"),
         "an invalid JSON sends nothing"
     );
     assert_eq!(
@@ -937,7 +1057,9 @@ async fn raising_an_event_validates_its_json_and_completes_the_waiting_instance(
     .await;
     assert_eq!(data.attr("aria-invalid").await.unwrap(), None);
     browser.button("Raise event").await.click().await.unwrap();
-    browser.wait_text("#toast", "raised `approval` on refund-3001").await;
+    browser
+        .wait_text("#toast", "raised `approval` on refund-3001")
+        .await;
     // The page refreshes while the instance runs: it shows the end by itself.
     browser.wait_text("dl.facts", "Completed").await;
     let output = browser.wait_text("details.output pre", "ana").await;
@@ -1016,7 +1138,9 @@ async fn terminate_and_purge_ask_first_and_act() {
         (browser.hash().await == "#/instances").then_some(())
     })
     .await;
-    browser.wait_text("#main .results", "No instances match").await;
+    browser
+        .wait_text("#main .results", "No instances match")
+        .await;
     assert!(dashboard.client().get_status(&id).await.unwrap().is_none());
     browser.finish().await;
     dashboard.stop().await;
@@ -1075,10 +1199,17 @@ async fn the_keyboard_reaches_the_actions_and_every_control_has_a_name() {
 
     // Every control on the page, focusable or not, has a name.
     for selector in ["button", "input", "textarea", "select", "a[href]"] {
-        for element in browser.find_all(&format!("#main {selector}, header {selector}")).await {
+        for element in browser
+            .find_all(&format!("#main {selector}, header {selector}"))
+            .await
+        {
             let label = browser.label(&element).await;
             let html = element.html(false).await.unwrap();
-            assert!(!label.trim().is_empty(), "no accessible name: {}", tail(&html, 200));
+            assert!(
+                !label.trim().is_empty(),
+                "no accessible name: {}",
+                tail(&html, 200)
+            );
         }
     }
     let data = browser.find("textarea[name=eventData]").await;
@@ -1143,10 +1274,48 @@ async fn entities_and_the_task_hub_overview() {
     })
     .await;
 
+    // A stock-take holds the lock on one SKU; a signal to it waits.
+    for (sku, units) in [("sku-17", 40), ("sku-42", 12), ("sku-99", 3)] {
+        Stock::signal(&client, sku).add(units).await.unwrap();
+    }
+    let recount = client
+        .start_orchestration(RecountStock, "sku-42".to_owned())
+        .instance_id("recount-7001")
+        .await
+        .unwrap();
+    let locked = Stock::entity_id("sku-42");
+    eventually("the lock on sku-42", || {
+        let (client, locked) = (client.clone(), locked.clone());
+        async move {
+            let entity = client.get_entity(&locked, false).await.unwrap()?;
+            entity.locked_by.is_some().then_some(())
+        }
+    })
+    .await;
+    Stock::signal(&client, "sku-42").add(-2).await.unwrap();
+
     browser.open(&format!("{}#/entities", dashboard.page)).await;
     let list = browser.wait_text("table.list tbody", "sales").await;
-    assert!(list.contains("today"), "{list}");
+    assert!(list.contains("today") && list.contains("sku-17"), "{list}");
+    let row = "//table[contains(@class, 'entities')]//tr[.//a[@href='#/entities/stock/sku-42']]";
+    let cells = eventually("sku-42 locked, with the signal waiting", || async {
+        browser.client.refresh().await.ok()?;
+        browser.find("table.entities tbody tr").await;
+        let row = browser.client.find(Locator::XPath(row)).await.ok()?;
+        let mut cells = Vec::new();
+        for cell in row.find_all(Locator::Css("td")).await.ok()? {
+            cells.push(cell.text().await.ok()?);
+        }
+        (cells.len() == 5 && cells[4] == "1").then_some(cells)
+    })
+    .await;
+    assert_eq!(cells[0], "stock");
+    assert_eq!(cells[3], "recount-7001", "the lock holder: {cells:?}");
     browser.screenshot("entities").await;
+    client
+        .raise_event(recount.instance_id(), "counted", &10)
+        .await
+        .unwrap();
     browser
         .find("table.list a[href='#/entities/sales/today']")
         .await
@@ -1172,7 +1341,9 @@ async fn entities_and_the_task_hub_overview() {
         .await
         .unwrap();
     browser.button("Signal").await.click().await.unwrap();
-    browser.wait_text("#toast", "signalled `add` to @sales@today").await;
+    browser
+        .wait_text("#toast", "signalled `add` to @sales@today")
+        .await;
     eventually("the new state", || async {
         browser.button("Refresh").await.click().await.ok()?;
         let state = browser.find("details.state pre").await.text().await.ok()?;
@@ -1180,8 +1351,18 @@ async fn entities_and_the_task_hub_overview() {
     })
     .await;
 
-    // The overview: counts, backlog and the charts of the last minutes.
+    // The overview: counts, backlog and the charts of the last minutes. Sampling began
+    // with the first page; orders finishing now (one declined) make the charts' bars.
     dashboard.approval("refund-6001").await;
+    client
+        .start_orchestration(RemindLater, ())
+        .instance_id("reminder-8001")
+        .await
+        .unwrap();
+    DECLINED.lock().unwrap().push("order-1007".to_owned());
+    for (id, items) in [("order-1005", 1), ("order-1006", 4), ("order-1007", 2)] {
+        dashboard.order(id, items, false).await;
+    }
     browser
         .find("header a[href='#/overview']")
         .await
@@ -1194,17 +1375,54 @@ async fn entities_and_the_task_hub_overview() {
     for label in ["Due messages", "Queued activities", "Running activities"] {
         assert!(backlog.contains(label), "{backlog}");
     }
+    // The reminder's timer, once its first turn ran, until the page shows it.
+    let timers =
+        "//section[contains(@class, 'backlog')]//dt[.='Durable timers']/following-sibling::dd[1]";
+    let pending = eventually("the reminder's timer in the backlog", || async {
+        let text = browser
+            .client
+            .find(Locator::XPath(timers))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.starts_with("1 ").then_some(text)
+    })
+    .await;
+    assert!(pending.contains("timers"), "{pending}");
+    let wake = browser.wait_text("section.backlog", "Next wake-up").await;
+    assert!(!wake.contains("nothing scheduled"), "{wake}");
     // Two samples make the first point of each chart (one every 5 s).
     for chart in ["throughput", "failures"] {
         browser.find(&format!("figure.chart.{chart} svg")).await;
     }
-    let caption = browser.wait_text("figure.chart.throughput figcaption", "per minute").await;
+    let caption = browser
+        .wait_text("figure.chart.throughput figcaption", "per minute")
+        .await;
     assert!(!caption.is_empty());
-    eventually("a sampled point", || async {
-        let points = browser.find_all("figure.chart.throughput svg rect.bar").await;
-        (!points.is_empty()).then_some(())
-    })
-    .await;
+    dashboard
+        .wait_status("order-1007", RuntimeStatus::Failed)
+        .await;
+    for chart in ["throughput", "failures"] {
+        eventually(&format!("a bar on the {chart} chart"), || async {
+            let tallest = browser
+                .script(&format!(
+                    "return Math.max(0, ...Array.from(document.querySelectorAll( \
+                     'figure.chart.{chart} rect.bar'), (bar) => bar.getBBox().height));"
+                ))
+                .await;
+            (tallest.as_f64().unwrap_or(0.0) > 0.0).then_some(())
+        })
+        .await;
+    }
+    let caption = browser
+        .find("figure.chart.failures figcaption")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(caption.contains("Failed per minute"), "{caption}");
     browser.screenshot("overview").await;
     browser.finish().await;
     dashboard.stop().await;
