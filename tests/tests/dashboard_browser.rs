@@ -967,6 +967,7 @@ async fn a_failed_instance_shows_its_failure_and_its_timeline() {
         retried, 1,
         "order-1002's first charge failed, its retry did not"
     );
+    browser.screenshot("completed-instance").await;
     let child = browser
         .find(".timeline .lane a[href^='#/instances/']")
         .await;
@@ -975,7 +976,6 @@ async fn a_failed_instance_shows_its_failure_and_its_timeline() {
     browser.wait_text("h1", &child_id).await;
     let parent = browser.wait_text("dl.facts", "Parent").await;
     assert!(parent.contains("order-1002"), "{parent}");
-    browser.screenshot("completed-instance").await;
 
     // A missing instance is a message, not a blank page.
     browser
