@@ -6,9 +6,32 @@ use syn::visit::{self, Visit};
 
 use super::rules;
 
-/// `Some(b)` for a condition that is the literal `b` (`true`, `!false`, `(true)`).
+thread_local! {
+    /// The `const NAME: bool = <literal>;` items of the body being checked (set by
+    /// [`with_bool_consts`]), which [`literal_bool`] reads as their value.
+    static BOOL_CONSTS: std::cell::RefCell<std::collections::HashMap<String, bool>> =
+        std::cell::RefCell::default();
+}
+
+/// Runs `check` with `consts` as the body's boolean constants.
+pub(super) fn with_bool_consts<T>(
+    consts: std::collections::HashMap<String, bool>,
+    check: impl FnOnce() -> T,
+) -> T {
+    let outer = BOOL_CONSTS.replace(consts);
+    let result = check();
+    BOOL_CONSTS.set(outer);
+    result
+}
+
+/// `Some(b)` for a condition that is the literal `b` (`true`, `!false`, `(true)`), or a
+/// boolean `const` of the body whose value is one (`const STOP: bool = false;`).
 pub(super) fn literal_bool(expr: &Expr) -> Option<bool> {
     match expr {
+        Expr::Path(path) if path.qself.is_none() => {
+            let name = path.path.get_ident()?.to_string();
+            BOOL_CONSTS.with_borrow(|consts| consts.get(&name).copied())
+        }
         Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Bool(value),
             ..

@@ -61,7 +61,7 @@ impl Walker<'_> {
 
     fn scan_method(&mut self, method: &proc_macro2::Ident, receiver: Option<&TokenTree>) {
         let name = method.to_string();
-        if let Some(matched) = rules::match_method(&name) {
+        if let Some(matched) = rules::match_method_call(&name, None) {
             self.report_match(&matched, method, &format!(".{name}()"), None);
             return;
         }

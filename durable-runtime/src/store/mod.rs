@@ -29,9 +29,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use notify::Notifier;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) use stats::backlog;
 pub use stats::{Backlog, InstanceCounts, TaskHubStats};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use stats::{CountDeltas, backlog};
 
 pub use crate::clock::Clock;
 
