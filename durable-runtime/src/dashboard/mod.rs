@@ -77,9 +77,9 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(
     options: &HttpOptions,
 ) -> Router<S> {
     let state = DashboardState {
+        sampler: overview::Sampler::new(client.clone()),
         client,
         loopback_only: options.key.is_none(),
-        sampler: overview::Sampler::new(),
     };
     Router::new()
         .route(PATH, get(to_page))
@@ -170,7 +170,7 @@ async fn guard(State(state): State<DashboardState>, request: Request, next: Next
         )
         .into_response();
     }
-    state.sampler.requested(&state.client);
+    state.sampler.requested();
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(

@@ -36,9 +36,11 @@ pub(super) struct Sample {
     pub(super) instances: InstanceCounts,
 }
 
-/// The ring buffer of samples, and the sampling task's switch.
+/// The ring buffer of samples, and the sampling task's switch. The task holds it weakly,
+/// and the client through it, so dropping the dashboard's router releases the store.
 #[derive(Debug)]
 pub(super) struct Sampler {
+    client: DurableClient,
     samples: Mutex<VecDeque<Sample>>,
     /// Whether a sampling task runs.
     running: AtomicBool,
@@ -48,8 +50,9 @@ pub(super) struct Sampler {
 }
 
 impl Sampler {
-    pub(super) fn new() -> Arc<Self> {
+    pub(super) fn new(client: DurableClient) -> Arc<Self> {
         Arc::new(Self {
+            client,
             samples: Mutex::new(VecDeque::with_capacity(KEEP)),
             running: AtomicBool::new(false),
             last_request_ms: AtomicU64::new(0),
@@ -68,11 +71,11 @@ impl Sampler {
 
     /// A dashboard request came: sampling runs (it starts here if it did not). Must be
     /// called inside a Tokio runtime (any request handler is).
-    pub(super) fn requested(self: &Arc<Self>, client: &DurableClient) {
+    pub(super) fn requested(self: &Arc<Self>) {
         self.last_request_ms
             .store(self.elapsed_ms(), Ordering::Relaxed);
         if !self.running.swap(true, Ordering::AcqRel) {
-            tokio::spawn(sample(Arc::downgrade(self), client.clone()));
+            tokio::spawn(sample(Arc::downgrade(self)));
         }
     }
 
@@ -98,7 +101,7 @@ impl Sampler {
 }
 
 /// The sampling task: a sample every [`INTERVAL`] until the dashboard is dropped or idle.
-async fn sample(sampler: Weak<Sampler>, client: DurableClient) {
+async fn sample(sampler: Weak<Sampler>) {
     loop {
         let Some(strong) = sampler.upgrade() else {
             return;
@@ -110,7 +113,7 @@ async fn sample(sampler: Weak<Sampler>, client: DurableClient) {
                 return;
             }
         }
-        match client.task_hub_stats().await {
+        match strong.client.task_hub_stats().await {
             Ok(stats) => strong.push(&stats),
             Err(error) => tracing::debug!(%error, "dashboard: reading the task hub stats failed"),
         }
@@ -290,7 +293,9 @@ mod tests {
 
     #[test]
     fn the_ring_keeps_the_last_samples_and_restarts_when_time_goes_back() {
-        let sampler = Sampler::new();
+        let store: Arc<dyn crate::store::Store> =
+            Arc::new(crate::store::memory::MemoryStore::new());
+        let sampler = Sampler::new(DurableClient::new(store));
         for second in 0..(KEEP as i64 + 10) {
             sampler.push(&stats(second * 5, counts(second as u64, 0, 0, 0)));
         }
