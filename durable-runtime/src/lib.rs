@@ -63,8 +63,11 @@ mod replay;
 mod runtime;
 mod status;
 pub mod store;
+#[cfg(feature = "otel")]
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod trace_context;
 mod worker;
 
 pub use client::{DurableClient, OrchestrationHandle, SignalEntity, StartOrchestration};
@@ -101,6 +104,7 @@ pub use registry::{
 };
 pub use runtime::{Runtime, RuntimeBuilder};
 pub use status::{FailureDetails, OrchestrationStatus, RuntimeStatus, UnknownRuntimeStatus};
+pub use trace_context::{InvalidTraceContext, MAX_TRACESTATE_LEN, TraceContext};
 pub use worker::WorkerOptions;
 
 pub mod error_types;

@@ -97,6 +97,9 @@ pub struct RuntimeBuilder {
     registry: Option<Registry>,
     options: WorkerOptions,
     worker: bool,
+    /// The tracer, or why the provider given cannot trace (reported by `start`).
+    #[cfg(feature = "otel")]
+    telemetry: Result<Option<Arc<crate::telemetry::Telemetry>>, crate::telemetry::TelemetryError>,
 }
 
 impl Default for RuntimeBuilder {
@@ -106,6 +109,8 @@ impl Default for RuntimeBuilder {
             registry: None,
             options: WorkerOptions::default(),
             worker: true,
+            #[cfg(feature = "otel")]
+            telemetry: Ok(None),
         }
     }
 }
@@ -214,6 +219,29 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Traces orchestrations through `provider` (feature `otel`): the worker emits the spans
+    /// of [`crate::telemetry`] and the runtime's client records the caller's trace context
+    /// when it starts an instance. Without this the runtime emits no span (it still records
+    /// a trace context it is given, so other workers can continue the trace).
+    ///
+    /// The provider must give spans the ids the runtime derives for them: build it with
+    /// [`telemetry::IdGenerator`](crate::telemetry::IdGenerator). An OpenTelemetry SDK
+    /// `SdkTracerProvider` works; so does the global provider
+    /// (`opentelemetry::global::tracer_provider()`) once set to one.
+    ///
+    /// [`start`](Self::start) fails with [`RuntimeError::Telemetry`] when the provider does
+    /// not use [`telemetry::IdGenerator`](crate::telemetry::IdGenerator).
+    #[cfg(feature = "otel")]
+    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
+    where
+        P: opentelemetry::trace::TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
+    {
+        self.telemetry = crate::telemetry::Telemetry::new(provider).map(|t| Some(Arc::new(t)));
+        self
+    }
+
     /// Starts no worker: the runtime is only a client of the store.
     pub fn client_only(mut self) -> Self {
         self.worker = false;
@@ -225,8 +253,15 @@ impl RuntimeBuilder {
     ///
     /// # Errors
     /// [`RuntimeError::NoStore`], [`RuntimeError::Store`] when the store cannot be opened,
-    /// or [`RuntimeError::Registry`] when names clash or nothing is registered.
+    /// or [`RuntimeError::Registry`] when names clash or nothing is registered; with feature
+    /// `otel`, [`RuntimeError::Telemetry`] for a tracer provider that cannot trace.
     pub async fn start(self) -> Result<Runtime, RuntimeError> {
+        #[allow(unused_mut)]
+        let mut observers = crate::worker::Observers::default();
+        #[cfg(feature = "otel")]
+        {
+            observers.telemetry = self.telemetry?;
+        }
         let store: Arc<dyn Store> = match self.store {
             StoreChoice::None => return Err(RuntimeError::NoStore),
             StoreChoice::Memory => Arc::new(MemoryStore::new()),
@@ -256,13 +291,24 @@ impl RuntimeBuilder {
                 entities = ?registry.entity_names().collect::<Vec<_>>(),
                 "durable worker starting"
             );
-            let worker = Worker::start(store.clone(), registry.clone(), self.options);
+            let worker = Worker::start(
+                store.clone(),
+                registry.clone(),
+                self.options,
+                observers.clone(),
+            );
             (Some(worker), Some(registry))
         } else {
             (None, self.registry)
         };
+        #[allow(unused_mut)]
+        let mut client = DurableClient::new(store);
+        #[cfg(feature = "otel")]
+        {
+            client.telemetry = observers.telemetry;
+        }
         Ok(Runtime {
-            client: DurableClient::new(store),
+            client,
             worker,
             registry,
         })

@@ -48,6 +48,7 @@ fn new_instance(instance: &str, input: i64) -> NewInstance {
                 input,
                 parent: None,
                 scheduled_start: None,
+                trace_context: None,
             },
         ),
         parent_instance_id: None,
@@ -101,6 +102,7 @@ fn activity(seq: i64) -> NewActivity {
         scheduled_id: seq,
         name: "work".into(),
         input: Payload::encode(&seq).expect("encode"),
+        trace_context: None,
     }
 }
 
@@ -996,6 +998,7 @@ pub async fn continue_as_new_starts_a_fresh_history(store: Arc<dyn Store>) {
                 input,
                 parent: None,
                 scheduled_start: None,
+                trace_context: None,
             },
         ),
         carryover: vec![raised("kept", 7)],
@@ -1134,6 +1137,7 @@ pub async fn batched_turns_get_their_own_activities(store: Arc<dyn Store>) {
                         scheduled_id: seq,
                         name: format!("work-{}", item.instance_id),
                         input: Payload::encode(&(count * 100 + seq)).expect("encode"),
+                        trace_context: None,
                     })
                     .collect(),
             );
@@ -1186,15 +1190,24 @@ pub async fn commits_can_lease_their_activities(store: Arc<dyn Store>) {
         .await
         .expect("create");
     let items = fetch_orchestrations(&*store).await;
-    let mut commit = turn_commit(
-        &items[0],
-        RuntimeStatus::Running,
-        vec![activity(0), activity(1)],
-    );
+    // The second carries a trace context, kept with the work item wherever it is fetched.
+    let trace = crate::TraceContext::parse(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        Some("k=v"),
+    )
+    .expect("valid");
+    let mut traced = activity(1);
+    traced.trace_context = Some(trace.clone());
+    let mut commit = turn_commit(&items[0], RuntimeStatus::Running, vec![activity(0), traced]);
     commit.lease_activities = Some(Duration::from_millis(200));
     let leased = commit_one(&*store, commit).await.expect("commit");
     assert_eq!(leased.len(), 2, "both activities come back leased");
     assert!(leased.iter().all(|a| a.attempt == 1 && a.name == "work"));
+    assert_eq!(
+        (&leased[0].trace_context, leased[1].trace_context.as_ref()),
+        (&None, Some(&trace)),
+        "each leased activity carries its own trace context"
+    );
     assert!(
         fetch_activities(&*store).await.is_empty(),
         "leased activities are not fetched"
@@ -1231,6 +1244,11 @@ pub async fn commits_can_lease_their_activities(store: Arc<dyn Store>) {
         "the unfinished one comes back after its lease"
     );
     assert_eq!((again[0].id, again[0].attempt), (leased[1].id, 2));
+    assert_eq!(
+        again[0].trace_context.as_ref(),
+        Some(&trace),
+        "a fetched activity carries the trace context stored with it"
+    );
 }
 
 /// Starts instance `name`, commits a first turn that schedules activity 0 leased to the
@@ -1271,6 +1289,7 @@ fn unleased_turn(activity: &super::ActivityWorkItem, history_len: usize) -> Orch
             scheduled_id: 1,
             name: "work".into(),
             input: Payload::encode(&1).expect("encode"),
+            trace_context: None,
         }],
         status: RuntimeStatus::Running,
         output: None,
@@ -1480,6 +1499,7 @@ pub async fn entities_are_created_by_their_first_message(store: Arc<dyn Store>) 
                 operation: "add".into(),
                 input: Payload::encode(&n).expect("encode"),
                 caller: None,
+                trace_context: None,
             },
         ),
     };
@@ -1730,6 +1750,7 @@ pub async fn corrupt_rows_affect_only_their_own_work<M, MF, A, AF>(
                 scheduled_id: 0,
                 name: "work".into(),
                 input: Payload::encode(&7).expect("encode"),
+                trace_context: None,
             }],
         );
         commit

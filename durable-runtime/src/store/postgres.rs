@@ -36,8 +36,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::codec::{
-    STATUS_COLUMNS, StoredStatus, backend, decode_event, decode_status, encode_json, from_micros,
-    micros, status_from_code,
+    STATUS_COLUMNS, StoredStatus, backend, decode_event, decode_status, decode_trace_context,
+    encode_json, encode_trace_context, from_micros, micros, status_from_code,
 };
 use super::{
     ActivityCompletion, ActivityWorkItem, CorruptMessage, InstancePage, InstanceQuery, NewInstance,
@@ -130,6 +130,10 @@ DROP INDEX {s}.instances_by_status;
 CREATE INDEX instances_by_status ON {s}.instances (status, created_at, instance_id);
 CREATE INDEX activities_by_visible ON {s}.activities ((COALESCE(lock_expires, 0)), id);
 "#,
+    r#"
+-- The W3C trace context an activity's span continues (JSON; NULL when none was recorded).
+ALTER TABLE {s}.activities ADD COLUMN trace_context TEXT;
+"#,
 ];
 
 /// The fetch's claim: up to `$4` instances with visible messages and no live lease, oldest
@@ -189,7 +193,8 @@ const FETCH_ACTIVITIES: &str = "UPDATE {s}.activities a SET lock_token = $1, loc
          WHERE COALESCE(c.lock_expires, 0) <= $3
          ORDER BY COALESCE(c.lock_expires, 0), c.id LIMIT $4
          FOR UPDATE SKIP LOCKED))
-     RETURNING a.id, a.instance_id, a.execution_id, a.scheduled_id, a.name, a.input, a.dequeue_count";
+     RETURNING a.id, a.instance_id, a.execution_id, a.scheduled_id, a.name, a.input, a.dequeue_count,
+               a.trace_context";
 
 /// A purge chunk's next instances: the oldest of the given terminal statuses in the range.
 const PURGE_NEXT: &str = "SELECT instance_id FROM {s}.instances
@@ -1021,6 +1026,8 @@ impl PostgresStore {
                         .lease_activities
                         .map(|lease| expires + lease_millis(lease)),
                 );
+                rows.trace_contexts
+                    .push(encode_trace_context(activity.trace_context.as_ref()));
             }
         }
         if rows.instance_ids.is_empty() {
@@ -1028,9 +1035,9 @@ impl PostgresStore {
         }
         let statement = tx
             .prepare_cached(&self.sql(
-                "INSERT INTO {s}.activities (instance_id, execution_id, scheduled_id, name, input, dequeue_count, lock_token, lock_expires)
+                "INSERT INTO {s}.activities (instance_id, execution_id, scheduled_id, name, input, dequeue_count, lock_token, lock_expires, trace_context)
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
-                                      $6::integer[], $7::text[], $8::bigint[])
+                                      $6::integer[], $7::text[], $8::bigint[], $9::text[])
                  RETURNING id, instance_id, scheduled_id",
             ))
             .await
@@ -1047,6 +1054,7 @@ impl PostgresStore {
                     &rows.dequeues,
                     &rows.tokens,
                     &rows.expires,
+                    &rows.trace_contexts,
                 ],
             )
             .await
@@ -1176,6 +1184,7 @@ struct ActivityRows<'a> {
     dequeues: Vec<i32>,
     tokens: Vec<Option<&'a str>>,
     expires: Vec<Option<i64>>,
+    trace_contexts: Vec<Option<String>>,
 }
 
 /// Creates the schema and runs the migrations it lacks, under a transaction-scoped
@@ -1479,6 +1488,12 @@ impl Store for PostgresStore {
                     attempt: u32::try_from(row.get::<_, i32>(6)).unwrap_or(1),
                     lock_token: token.clone(),
                     corrupt,
+                    trace_context: decode_trace_context(
+                        row.try_get::<_, Option<String>>(7)
+                            .ok()
+                            .flatten()
+                            .as_deref(),
+                    ),
                 }
             })
             .collect();

@@ -28,8 +28,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::codec::{
-    STATUS_COLUMNS, StoredStatus, backend, decode_event, decode_status, encode_json, from_micros,
-    micros, status_from_code,
+    STATUS_COLUMNS, StoredStatus, backend, decode_event, decode_status, decode_trace_context,
+    encode_json, encode_trace_context, from_micros, micros, status_from_code,
 };
 use super::{
     ActivityCompletion, ActivityWorkItem, CorruptMessage, InstancePage, InstanceQuery, NewInstance,
@@ -162,6 +162,10 @@ DROP INDEX instances_by_status;
 CREATE INDEX instances_by_status ON instances (status, created_at, instance_id);
 -- Activities that a fetch may take (never leased: 0; or the lease's expiry), oldest first.
 CREATE INDEX activities_by_visible ON activities (COALESCE(lock_expires, 0), id);
+"#,
+    r#"
+-- The W3C trace context an activity's span continues (JSON; NULL when none was recorded).
+ALTER TABLE activities ADD COLUMN trace_context TEXT;
 "#,
 ];
 
@@ -1124,7 +1128,7 @@ const FETCH_ACTIVITIES: &str =
     "UPDATE activities SET lock_token = ?1, lock_expires = ?2, dequeue_count = dequeue_count + 1
      WHERE id IN (SELECT id FROM activities WHERE COALESCE(lock_expires, 0) <= (SELECT ?3)
                   ORDER BY COALESCE(lock_expires, 0), id LIMIT ?4)
-     RETURNING id, instance_id, execution_id, scheduled_id, name, input, dequeue_count";
+     RETURNING id, instance_id, execution_id, scheduled_id, name, input, dequeue_count, trace_context";
 
 /// A purge chunk's next instances of one status (see [`purge_chunk`]).
 fn purge_select_sql(step: usize) -> String {
@@ -1347,8 +1351,8 @@ fn commit_orchestration(
     }
     let mut insert_activity = conn
         .prepare_cached(
-            "INSERT INTO activities (instance_id, execution_id, scheduled_id, name, input, dequeue_count, lock_token, lock_expires)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+            "INSERT INTO activities (instance_id, execution_id, scheduled_id, name, input, dequeue_count, lock_token, lock_expires, trace_context)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
         )
         .map_err(backend)?;
     let lease = commit.lease_activities.map(|lease| {
@@ -1370,6 +1374,7 @@ fn commit_orchestration(
                     i64::from(lease.is_some()),
                     lease.as_ref().map(|(token, _)| token.as_str()),
                     lease.as_ref().map(|(_, expires)| *expires),
+                    encode_trace_context(activity.trace_context.as_ref()),
                 ],
                 |row| row.get(0),
             )
@@ -1506,6 +1511,7 @@ fn fetch_activities(
                         r.get::<_, String>(4)?,
                         text_column(r, 5)?,
                         r.get::<_, u32>(6)?,
+                        r.get::<_, Option<String>>(7).ok().flatten(),
                     ))
                 },
             )?
@@ -1515,7 +1521,7 @@ fn fetch_activities(
     let mut items: Vec<ActivityWorkItem> = rows
         .into_iter()
         .map(
-            |(id, instance_id, execution_id, scheduled_id, name, input, attempt)| {
+            |(id, instance_id, execution_id, scheduled_id, name, input, attempt, trace_context)| {
                 // An input that does not decode fails this activity only (see
                 // `ActivityWorkItem::corrupt`), never the whole fetch.
                 let (input, corrupt) = match input
@@ -1534,6 +1540,7 @@ fn fetch_activities(
                     attempt,
                     lock_token: token.clone(),
                     corrupt,
+                    trace_context: decode_trace_context(trace_context.as_deref()),
                 }
             },
         )

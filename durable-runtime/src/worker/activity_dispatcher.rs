@@ -118,6 +118,8 @@ pub(crate) fn running(shared: &WorkerShared) -> Vec<(i64, String)> {
 }
 
 async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: OwnedSemaphorePermit) {
+    #[cfg(feature = "otel")]
+    let started = shared.telemetry.as_ref().map(|_| shared.clock.now());
     let registered = shared.registry.activity(&item.name);
     let result = match (&item.corrupt, registered) {
         // A stored input that does not decode fails this activity only, without running it
@@ -165,6 +167,10 @@ async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: Owne
             ),
         )),
     };
+    #[cfg(feature = "otel")]
+    if let (Some(telemetry), Some(started)) = (&shared.telemetry, started) {
+        telemetry.export_activity(&item, started, shared.clock.now(), result.as_ref().err());
+    }
     let kind = match result {
         Ok(result) => EventKind::ActivityCompleted {
             scheduled_id: item.scheduled_id,

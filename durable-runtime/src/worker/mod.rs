@@ -104,6 +104,16 @@ pub(crate) struct WorkerShared {
     pub(crate) completions: activity_dispatcher::CompletionQueue,
     /// Instances whose turns failed in a row, and how often: their retries back off.
     pub(crate) retries: Retries,
+    /// Where spans go, when the runtime traces (feature `otel`).
+    #[cfg(feature = "otel")]
+    pub(crate) telemetry: Option<Arc<crate::telemetry::Telemetry>>,
+}
+
+/// What watches the worker: a tracer (feature `otel`) and metrics (feature `metrics`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Observers {
+    #[cfg(feature = "otel")]
+    pub(crate) telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
 /// Consecutive turn failures per instance (a store error reading its state, a scheduler
@@ -174,7 +184,12 @@ pub(crate) struct Worker {
 const ERROR_BACKOFF: Duration = Duration::from_millis(200);
 
 impl Worker {
-    pub(crate) fn start(store: Arc<dyn Store>, registry: Registry, options: WorkerOptions) -> Self {
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        registry: Registry,
+        options: WorkerOptions,
+        #[cfg_attr(not(feature = "otel"), allow(unused_variables))] observers: Observers,
+    ) -> Self {
         let (ready_turns, ready) = mpsc::unbounded_channel();
         let shared = Arc::new(WorkerShared {
             cache: InstanceCache::new(options.cache_capacity),
@@ -184,6 +199,8 @@ impl Worker {
             ready_turns,
             completions: activity_dispatcher::CompletionQueue::default(),
             retries: Retries::default(),
+            #[cfg(feature = "otel")]
+            telemetry: observers.telemetry,
             clock: store.clock(),
             store,
             registry,
