@@ -254,6 +254,18 @@ impl DurableClient {
         }
     }
 
+    /// How many instances and entities the task hub holds in each runtime status, and how
+    /// much work is queued (due and future messages, queued and running activities); see
+    /// [`TaskHubStats`](crate::store::TaskHubStats). The counts by status are kept by the
+    /// store as instances change, so this costs the same on a store of a million instances
+    /// as on an empty one; the backlog is counted from the queues' indexes.
+    ///
+    /// # Errors
+    /// [`ClientError::Store`].
+    pub async fn task_hub_stats(&self) -> Result<crate::store::TaskHubStats, ClientError> {
+        Ok(self.store.task_hub_stats().await?)
+    }
+
     /// Lists instances that match `query`, one page at a time (Durable Functions'
     /// `ListInstancesAsync`); pass the returned continuation token to get the next page.
     ///

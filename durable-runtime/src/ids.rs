@@ -148,6 +148,11 @@ impl InstanceId {
     pub(crate) fn from_trusted(id: String) -> Self {
         Self(id)
     }
+
+    /// Whether this is an entity's row (`@name@key`): orchestration ids never start with `@`.
+    pub(crate) fn is_entity(&self) -> bool {
+        self.0.starts_with('@')
+    }
 }
 
 impl<'de> Deserialize<'de> for InstanceId {

@@ -362,6 +362,18 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
     )
     .await?;
     let created_first = latency_ms(20, page(by_created.clone())).await?;
+    // The task hub's counts by status (kept by the store) and backlog, as a dashboard or a
+    // metrics scrape reads them.
+    let stats = client.task_hub_stats().await?;
+    anyhow::ensure!(
+        stats.instances.get(RuntimeStatus::Completed) >= count as u64,
+        "W9: the counts by status miss loaded instances"
+    );
+    let stats_read = latency_ms(20, || {
+        let client = client.clone();
+        async move { Ok(client.task_hub_stats().await?) }
+    })
+    .await?;
     let created_deep = latency_ms(
         20,
         page(InstanceQuery {
@@ -478,7 +490,7 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
             "instances={count} load_s={load_s:.1} w1_s={w1_loaded:.3} w1_empty_s={w1_empty:.3} w1_ratio={:.2} \
              w4_s={w4_loaded:.3} w4_empty_s={w4_empty:.3} w4_ratio={:.2} \
              list_status_first_ms={status_first:.2} list_status_deep_ms={status_deep:.2} \
-             list_created_first_ms={created_first:.2} list_created_deep_ms={created_deep:.2} status_read_ms={status_read:.3} \
+             list_created_first_ms={created_first:.2} list_created_deep_ms={created_deep:.2} status_read_ms={status_read:.3} stats_read_ms={stats_read:.3} \
              dash_status_first_ms={dash_status_first:.2} dash_status_deep_ms={dash_status_deep:.2} \
              dash_created_first_ms={dash_created_first:.2} dash_created_deep_ms={dash_created_deep:.2} \
              dash_instance_ms={dash_instance:.2} dash_history_ms={dash_history:.2} \

@@ -114,6 +114,15 @@ fn load_sqlite(path: &std::path::Path, count: usize) -> anyhow::Result<DateTime<
         let tx = conn.transaction()?;
         tx.execute(&instances, rusqlite::params![start as i64, base, end])?;
         tx.execute(&history, rusqlite::params![start as i64, base, end])?;
+        // The store keeps its counts by status in its own writes; this bypasses them.
+        tx.execute(
+            &format!(
+                "INSERT INTO instance_counts (entity, status, n)
+                 SELECT 0, status, ?1 FROM instances WHERE instance_id = '{TEMPLATE}'
+                 ON CONFLICT (entity, status) DO UPDATE SET n = n + excluded.n"
+            ),
+            [end - start as i64],
+        )?;
         tx.commit()?;
     }
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
@@ -164,6 +173,17 @@ async fn load_postgres(url: &str, hub: &str, count: usize) -> anyhow::Result<Dat
         let start = start as i64;
         client.execute(&instances, &[&start, &base, &end]).await?;
         client.execute(&history, &[&start, &base, &end]).await?;
+        // The store keeps its counts by status in its own writes; this bypasses them.
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {hub}.instance_counts AS c (entity, status, shard, n)
+                     SELECT false, status, 0, $1::bigint FROM {hub}.instances WHERE instance_id = '{TEMPLATE}'
+                     ON CONFLICT (entity, status, shard) DO UPDATE SET n = c.n + EXCLUDED.n"
+                ),
+                &[&(end - start)],
+            )
+            .await?;
     }
     client
         .batch_execute(&format!("ANALYZE {hub}.instances; ANALYZE {hub}.history"))

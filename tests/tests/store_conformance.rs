@@ -55,6 +55,35 @@ mod sqlite {
         .await;
     }
 
+    /// A store made before the counts by status existed gets them counted from its rows
+    /// when it is opened (migration 5), entities apart.
+    #[tokio::test]
+    async fn an_older_store_gets_its_counts_on_opening() {
+        let dir = durable_tests::temp_dir("counts-migration");
+        let path = dir.join("store.db");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+        durable_runtime::store::conformance::commit_applies_everything(store.clone()).await;
+        let before = store.task_hub_stats().await.unwrap();
+        assert_eq!(before.instances.total(), 1, "{before:?}");
+        drop(store);
+        // Back to schema version 4, as a build of before the counts left it.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE instance_counts; PRAGMA user_version = 4;
+             INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at)
+                 VALUES ('@counter@x', '', 'counter', 0, 'null', 0, 0);",
+        )
+        .unwrap();
+        drop(conn);
+        let reopened = SqliteStore::open(&path).unwrap();
+        let after = reopened.task_hub_stats().await.unwrap();
+        assert_eq!(after.instances, before.instances);
+        assert_eq!(
+            after.entities.get(durable_runtime::RuntimeStatus::Running),
+            1
+        );
+    }
+
     #[tokio::test]
     async fn committed_data_survives_reopening() {
         let dir = durable_tests::temp_dir("reopen");
@@ -178,6 +207,73 @@ mod postgres {
             bad.unwrap_err()
                 .to_string()
                 .contains("invalid task hub name")
+        );
+    }
+
+    /// Counter rows left by connections that ended are folded into one when they pile up,
+    /// and the counts stay exact.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn counts_of_ended_connections_are_folded() {
+        let Some(url) = durable_tests::postgres_url("postgres::counts_folded") else {
+            return;
+        };
+        let hub = durable_tests::fresh_task_hub();
+        let options = PostgresOptions {
+            task_hub: hub.clone(),
+            ..PostgresOptions::default()
+        };
+        let store = PostgresStore::connect_with(&url, options).await.unwrap();
+        durable_runtime::store::conformance::commit_applies_everything(Arc::new(
+            PostgresStore::connect_with(
+                &url,
+                PostgresOptions {
+                    task_hub: hub.clone(),
+                    ..PostgresOptions::default()
+                },
+            )
+            .await
+            .unwrap(),
+        ))
+        .await;
+        let before = store.task_hub_stats().await.unwrap();
+        assert_eq!(before.instances.total(), 1);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        // 1,100 shards of connections that no longer exist (no backend has a negative
+        // pid): +1 Completed each, then -1 Completed each on half of them.
+        client
+            .batch_execute(&format!(
+                "INSERT INTO {hub}.instance_counts (entity, status, shard, n)
+                     SELECT false, 1, -g, CASE WHEN g <= 550 THEN 0 ELSE 1 END
+                     FROM generate_series(1, 1100) g"
+            ))
+            .await
+            .unwrap();
+        let with_shards = store.task_hub_stats().await.unwrap();
+        let completed = before
+            .instances
+            .get(durable_runtime::RuntimeStatus::Completed);
+        assert_eq!(
+            with_shards
+                .instances
+                .get(durable_runtime::RuntimeStatus::Completed),
+            completed + 550
+        );
+        let rows: i64 = client
+            .query_one(&format!("SELECT COUNT(*) FROM {hub}.instance_counts"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(
+            rows < 50,
+            "the ended connections' rows were folded: {rows} left"
+        );
+        let folded = store.task_hub_stats().await.unwrap();
+        assert_eq!(
+            folded.instances, with_shards.instances,
+            "folding changes no count"
         );
     }
 }

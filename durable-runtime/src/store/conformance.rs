@@ -1910,6 +1910,144 @@ pub async fn rewinding_a_failed_instance(store: Arc<dyn Store>) {
     );
 }
 
+/// The task hub's counts by status follow every write path (create, commit, enqueue to a
+/// new entity, purge, id reuse), entities apart from orchestrations; the backlog counts due
+/// and future messages, queued and running activities.
+pub async fn task_hub_stats_follow_every_change(store: Arc<dyn Store>) {
+    let stats = store.task_hub_stats().await.expect("stats");
+    assert_eq!(stats.instances.total(), 0);
+    assert_eq!(stats.entities.total(), 0);
+    assert_eq!(
+        stats.backlog,
+        super::Backlog::default(),
+        "an empty store has no backlog"
+    );
+    for name in ["a", "b", "c"] {
+        store
+            .create_instance(new_instance(name, 1))
+            .await
+            .expect("create");
+    }
+    let stats = store.task_hub_stats().await.expect("stats");
+    assert_eq!(stats.instances.get(RuntimeStatus::Pending), 3);
+    assert_eq!(stats.instances.total(), 3);
+    assert_eq!(
+        stats.backlog.due_messages, 3,
+        "three ExecutionStarted messages"
+    );
+    let items = fetch_orchestrations(&*store).await;
+    assert_eq!(items.len(), 3);
+    let fire_at = clock::now() + ChronoDuration::hours(1);
+    for item in &items {
+        let status = match item.instance_id.as_str() {
+            "a" => RuntimeStatus::Running,
+            "b" => RuntimeStatus::Completed,
+            _ => RuntimeStatus::Failed,
+        };
+        let activities = if status == RuntimeStatus::Running {
+            vec![activity(0)]
+        } else {
+            vec![]
+        };
+        let mut commit = turn_commit(item, status, activities);
+        if status == RuntimeStatus::Running {
+            commit.messages.push(OutboundMessage {
+                instance_id: id("a"),
+                execution_id: Some(item.execution_id.clone()),
+                visible_at: fire_at,
+                event: HistoryEvent::new(
+                    fire_at,
+                    EventKind::TimerFired {
+                        timer_id: 1,
+                        fire_at,
+                    },
+                ),
+            });
+        }
+        commit_one(&*store, commit).await.expect("commit");
+    }
+    let stats = store.task_hub_stats().await.expect("stats");
+    let counts: Vec<_> = stats.instances.iter().collect();
+    assert_eq!(
+        counts,
+        vec![
+            (RuntimeStatus::Running, 1),
+            (RuntimeStatus::Completed, 1),
+            (RuntimeStatus::Failed, 1)
+        ]
+    );
+    assert_eq!(stats.backlog.due_messages, 0);
+    assert_eq!(stats.backlog.future_messages, 1, "the durable timer");
+    assert_eq!(stats.backlog.queued_activities, 1);
+    assert_eq!(stats.backlog.running_activities, 0);
+    let next = stats
+        .backlog
+        .next_due_at
+        .expect("the timer is the next wake-up");
+    assert!(
+        (next - fire_at).num_milliseconds().abs() <= 1,
+        "{next} vs {fire_at}"
+    );
+    assert_eq!(fetch_activities(&*store).await.len(), 1);
+    let stats = store.task_hub_stats().await.expect("stats");
+    assert_eq!(stats.backlog.queued_activities, 0);
+    assert_eq!(
+        stats.backlog.running_activities, 1,
+        "the leased activity runs"
+    );
+
+    let entity = crate::ids::EntityId::new("counter", "a").expect("valid entity id");
+    let signal = OutboundMessage {
+        instance_id: entity.instance_id(),
+        execution_id: None,
+        visible_at: clock::now(),
+        event: HistoryEvent::new(
+            clock::now(),
+            EventKind::EntityRequest {
+                operation: "add".into(),
+                input: Payload::encode(&1).expect("encode"),
+                caller: None,
+                trace_context: None,
+            },
+        ),
+    };
+    store
+        .enqueue_message(signal, &RuntimeStatus::ALL)
+        .await
+        .expect("signal creates the entity");
+    let stats = store.task_hub_stats().await.expect("stats");
+    assert_eq!(stats.entities.get(RuntimeStatus::Pending), 1);
+    assert_eq!(stats.entities.total(), 1);
+    assert_eq!(stats.instances.total(), 3, "entities are counted apart");
+    assert_eq!(stats.backlog.due_messages, 1, "the signal");
+
+    store.purge_instance(&id("b")).await.expect("purge");
+    store
+        .create_instance(new_instance("c", 2))
+        .await
+        .expect("a failed instance's id is reused");
+    let stats = store.task_hub_stats().await.expect("stats");
+    assert_eq!(stats.instances.get(RuntimeStatus::Completed), 0, "purged");
+    assert_eq!(stats.instances.get(RuntimeStatus::Failed), 0, "replaced");
+    assert_eq!(stats.instances.get(RuntimeStatus::Pending), 1);
+    assert_eq!(stats.instances.get(RuntimeStatus::Running), 1);
+    assert_eq!(stats.instances.total(), 2);
+    let purged = store
+        .purge_instances(&PurgeQuery::default())
+        .await
+        .expect("purge");
+    assert_eq!(purged, 0, "nothing finished is left");
+    assert_eq!(
+        store
+            .task_hub_stats()
+            .await
+            .expect("stats")
+            .instances
+            .total(),
+        2
+    );
+}
+
 /// Runs every check, each on a fresh store from `factory`.
 pub async fn run_all<F, Fut>(factory: F)
 where
@@ -1941,6 +2079,7 @@ where
     entities_are_created_by_their_first_message(factory().await).await;
     abandon_with_a_delay_waits(factory().await).await;
     rewinding_a_failed_instance(factory().await).await;
+    task_hub_stats_follow_every_change(factory().await).await;
 }
 
 /// Generates one `#[tokio::test]` per conformance check for a back-end.
@@ -1965,7 +2104,8 @@ macro_rules! store_conformance_tests {
             unleased_turns_are_refused_when_anything_moved,
             entities_are_created_by_their_first_message,
             abandon_with_a_delay_waits,
-            rewinding_a_failed_instance);
+            rewinding_a_failed_instance,
+            task_hub_stats_follow_every_change);
     };
     (@each $factory:expr; $($check:ident),*) => {
         $(

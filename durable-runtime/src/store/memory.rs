@@ -16,9 +16,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
-    OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
-    Store, failed_sub_orchestration, into_page, is_control, lease_millis,
+    ActivityCompletion, ActivityWorkItem, Backlog, InstanceCounts, InstancePage, InstanceQuery,
+    NewInstance, Notifier, OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem,
+    OutboundMessage, PurgeQuery, Store, TaskHubStats, failed_sub_orchestration, into_page,
+    is_control, lease_millis,
 };
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -80,6 +81,8 @@ struct State {
     due: BTreeSet<(i64, InstanceId)>,
     by_created: BTreeSet<Created>,
     by_status: HashMap<RuntimeStatus, BTreeSet<Created>>,
+    /// How many of each status's rows in `by_status` are entities.
+    entities_by_status: HashMap<RuntimeStatus, u64>,
     activities: BTreeMap<i64, Activity>,
     /// Activities by when a fetch may take them (0 if never leased, else the lease's
     /// expiry), then id.
@@ -103,6 +106,9 @@ impl State {
             .or_default()
             .insert(key.clone());
         self.by_created.insert(key);
+        if id.is_entity() {
+            *self.entities_by_status.entry(instance.status).or_default() += 1;
+        }
         if let Some(due) = instance.due {
             self.due.insert((due, id.clone()));
         }
@@ -118,11 +124,22 @@ impl State {
             return;
         }
         let key = (instance.created_at, id.clone());
-        if let Some(set) = self.by_status.get_mut(&instance.status) {
+        let old = std::mem::replace(&mut instance.status, status);
+        if let Some(set) = self.by_status.get_mut(&old) {
             set.remove(&key);
         }
-        instance.status = status;
         self.by_status.entry(status).or_default().insert(key);
+        if id.is_entity() {
+            self.count_entity(old, status);
+        }
+    }
+
+    /// Moves one entity row's count from `from` to `to`.
+    fn count_entity(&mut self, from: RuntimeStatus, to: RuntimeStatus) {
+        if let Some(count) = self.entities_by_status.get_mut(&from) {
+            *count = count.saturating_sub(1);
+        }
+        *self.entities_by_status.entry(to).or_default() += 1;
     }
 
     /// Sets an instance's due time, keeping the due index.
@@ -174,6 +191,14 @@ impl State {
                 .min()
         });
         self.set_due(id, due);
+    }
+
+    /// The earliest due time after `now` (ms) of an instance with work queued.
+    fn next_due(&self, now: i64) -> Option<DateTime<Utc>> {
+        self.due
+            .range((now + 1, InstanceId::from_trusted(String::new()))..)
+            .next()
+            .and_then(|(due, _)| DateTime::from_timestamp_millis(*due))
     }
 
     /// Stores a message without touching any instance row.
@@ -370,6 +395,11 @@ impl State {
             self.by_created.remove(&key);
             if let Some(set) = self.by_status.get_mut(&instance.status) {
                 set.remove(&key);
+            }
+            if id.is_entity()
+                && let Some(count) = self.entities_by_status.get_mut(&instance.status)
+            {
+                *count = count.saturating_sub(1);
             }
         }
         for message in self.queues.remove(id).into_iter().flatten() {
@@ -1001,12 +1031,41 @@ impl Store for MemoryStore {
 
     async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let now = self.clock.now_millis();
+        Ok(self.lock().next_due(now))
+    }
+
+    async fn task_hub_stats(&self) -> Result<TaskHubStats, StoreError> {
+        let now = self.clock.now_millis();
         let state = self.lock();
-        Ok(state
-            .due
-            .range((now + 1, InstanceId::from_trusted(String::new()))..)
-            .next()
-            .and_then(|(due, _)| DateTime::from_timestamp_millis(*due)))
+        let rows = |entities: bool| {
+            InstanceCounts::from_codes(state.by_status.iter().map(|(status, set)| {
+                let entity_rows = state.entities_by_status.get(status).copied().unwrap_or(0);
+                let count = if entities {
+                    entity_rows
+                } else {
+                    (set.len() as u64).saturating_sub(entity_rows)
+                };
+                (status.code(), count)
+            }))
+        };
+        let due_messages = state
+            .messages
+            .values()
+            .filter(|message| message.visible_at <= now)
+            .count() as u64;
+        let queued_activities = state.activity_queue.range(..(now + 1, 0)).count() as u64;
+        Ok(TaskHubStats {
+            instances: rows(false),
+            entities: rows(true),
+            backlog: Backlog {
+                due_messages,
+                future_messages: state.messages.len() as u64 - due_messages,
+                queued_activities,
+                running_activities: state.activities.len() as u64 - queued_activities,
+                next_due_at: state.next_due(now),
+            },
+            as_of: DateTime::from_timestamp_millis(now).unwrap_or_default(),
+        })
     }
 
     fn notifier(&self) -> &Notifier {

@@ -21,6 +21,7 @@ mod notify;
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod stats;
 
 use std::fmt;
 use std::time::Duration;
@@ -28,6 +29,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use notify::Notifier;
+pub use stats::{Backlog, InstanceCounts, TaskHubStats};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use stats::{CountDeltas, backlog};
 
 pub use crate::clock::Clock;
 
@@ -627,6 +631,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// results are dropped with it), so that none of them delivers a result after the
     /// rewind to the call made again. Served by the activities' instance index.
     async fn has_activity_work(&self, instance_id: &InstanceId) -> Result<bool, StoreError>;
+
+    /// How many instances and entities the task hub holds in each status, and how much work
+    /// is queued; see [`TaskHubStats`]. The counts by status are kept as rows change (read in
+    /// O(statuses)); the backlog is counted from the queues' indexes when read.
+    async fn task_hub_stats(&self) -> Result<TaskHubStats, StoreError>;
 
     /// The wake-up channel for dispatchers and waiting clients in this process.
     fn notifier(&self) -> &Notifier;

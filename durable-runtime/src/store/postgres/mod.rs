@@ -1,0 +1,925 @@
+//! [`PostgresStore`]: one PostgreSQL database shared by many worker processes on many
+//! machines (feature `postgres`).
+//!
+//! - **Task hubs.** Each task hub is one PostgreSQL schema (default `durable`), created and
+//!   migrated by the store under an advisory lock, so several independent hubs share a
+//!   database and concurrent workers never race a migration.
+//! - **Ownership.** Orchestration work items are leased with a lease token and expiry on the
+//!   instance row, claimed with `FOR UPDATE SKIP LOCKED` so competing workers skip rows
+//!   another is claiming instead of waiting; a commit checks the token and the history
+//!   length, so a worker whose lease expired (and whose instance moved on) cannot commit.
+//!   Activities are competing consumers claimed the same way. A dead worker's leases
+//!   expire and the next fetch anywhere takes the items over.
+//! - **Wake-ups.** Every commit that makes work sends `NOTIFY` on the hub's channel; each
+//!   store `LISTEN`s on its own connection and wakes its dispatchers and waiting clients.
+//!   Dispatchers still poll at a bounded interval, for expired leases and lost connections.
+//! - **Group commit.** A batch of turns (`commit_orchestrations`) or activity results
+//!   (`complete_activities`) is one transaction. A batch of turns is committed set-based:
+//!   every instance row (and applied activity) is locked and checked first, so a refused
+//!   turn writes nothing and needs no savepoint; then each kind of write is one statement
+//!   for the whole batch (`UNNEST`). Only a sub-orchestration whose id may be taken runs in
+//!   a savepoint. PostgreSQL's own group commit shares WAL flushes between concurrent
+//!   transactions. Every statement is parameterized.
+//!
+//! Durability is the server's: with the default `synchronous_commit = on` a commit is on
+//! disk when it returns.
+
+mod commit;
+mod schema;
+mod sql;
+mod writes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{GenericClient, Pool};
+use futures::StreamExt;
+use tokio::task::JoinHandle;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use super::codec::{
+    STATUS_COLUMNS, backend, decode_event, decode_trace_context, from_micros, micros,
+};
+use super::{
+    ActivityCompletion, ActivityWorkItem, CountDeltas, InstanceCounts, InstancePage, InstanceQuery,
+    NewInstance, Notifier, OrchestrationCommit, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
+    Store, TaskHubStats, backlog, lease_millis,
+};
+use crate::clock;
+use crate::error::StoreError;
+use crate::history::HistoryEvent;
+use crate::ids::{EntityId, ExecutionId, InstanceId};
+use crate::payload::Payload;
+use crate::status::{OrchestrationStatus, RuntimeStatus};
+use schema::{migrate, valid_task_hub};
+use sql::{
+    COUNT_BACKLOG, FETCH_ACTIVITIES, FETCH_DUE, FOLD_COUNTS, HISTORY, INSTANCE_MESSAGES,
+    LEASE_NAMED, NEXT_VISIBLE, PURGE_CHUNK, PURGE_NEXT, READ_COUNTS, WRITE_COUNTS, list_sql,
+    read_status,
+};
+
+/// Options for [`PostgresStore::connect_with`].
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// The task hub: the schema its tables live in. Lower-case letters, digits and `_`,
+    /// starting with a letter or `_`, at most 48 characters (default `durable`).
+    pub task_hub: String,
+    /// The most connections this store opens (default 16), besides its listener.
+    pub max_connections: usize,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            task_hub: "durable".to_owned(),
+            max_connections: 16,
+        }
+    }
+}
+
+/// The store; see the [module docs](self).
+pub struct PostgresStore {
+    pool: Pool,
+    schema: String,
+    channel: String,
+    notifier: Arc<Notifier>,
+    listener: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("task_hub", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// What a write made for other workers and waiters, sent as `NOTIFY` at commit.
+#[derive(Default)]
+struct Wakeups {
+    orchestrations: bool,
+    activities: bool,
+    finished: Vec<InstanceId>,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`) with the
+    /// default task hub `durable`; see [`connect_with`](Self::connect_with).
+    ///
+    /// # Errors
+    /// As [`connect_with`](Self::connect_with).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, PostgresOptions::default()).await
+    }
+
+    /// Connects, creates or migrates the task hub's schema, and starts listening for other
+    /// workers' notifications.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the URL is malformed, the server cannot be reached, or
+    /// the schema cannot be created; [`StoreError::Corrupt`] for an invalid task hub name;
+    /// [`StoreError::SchemaVersion`] for a schema newer than this code's.
+    pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
+        if !valid_task_hub(&options.task_hub) {
+            return Err(StoreError::Corrupt(format!(
+                "invalid task hub name {:?}: use lower-case letters, digits and `_`, starting with a letter or `_`, at most 48 characters",
+                options.task_hub
+            )));
+        }
+        let config: tokio_postgres::Config = url.parse().map_err(backend)?;
+        let manager = deadpool_postgres::Manager::from_config(
+            config.clone(),
+            NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(2))
+            .build()
+            .map_err(backend)?;
+        let schema = options.task_hub;
+        let channel = format!("{schema}_work");
+        migrate(&pool, &schema).await?;
+        let notifier = Arc::new(Notifier::default());
+        let listener = tokio::spawn(listen(config, channel.clone(), notifier.clone()));
+        Ok(Self {
+            pool,
+            schema,
+            channel,
+            notifier,
+            listener,
+        })
+    }
+
+    /// The task hub (schema) this store uses.
+    pub fn task_hub(&self) -> &str {
+        &self.schema
+    }
+
+    /// The query plans of the store's access paths, as PostgreSQL plans them on this
+    /// database now: what each fetch, timer wake-up, listing, status read and purge step
+    /// reads (ARCHITECTURE.md, "Access paths", says which index serves each). Each plan is
+    /// the *generic* plan (`plan_cache_mode = force_generic_plan`), the one a prepared
+    /// statement settles on after its first executions, so it does not depend on the
+    /// values bound.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the server cannot be reached or a statement cannot be
+    /// explained.
+    pub async fn query_plans(&self) -> Result<Vec<super::QueryPlan>, StoreError> {
+        let delete = |table: &str| format!("DELETE FROM {{s}}.{table} WHERE instance_id = ANY($1)");
+        let mut paths: Vec<(&'static str, String)> = vec![
+            ("fetch: due instances", FETCH_DUE.to_owned()),
+            ("fetch: named instances", LEASE_NAMED.to_owned()),
+            (
+                "fetch: a leased instance's messages",
+                INSTANCE_MESSAGES.to_owned(),
+            ),
+            ("timer wake-up: next due time", NEXT_VISIBLE.to_owned()),
+            ("fetch: activities", FETCH_ACTIVITIES.to_owned()),
+            (
+                "status read",
+                format!("SELECT {STATUS_COLUMNS} FROM {{s}}.instances WHERE instance_id = $1"),
+            ),
+            ("history read", HISTORY.to_owned()),
+        ];
+        paths.extend(super::listing_plan_paths(|query, status, after| {
+            list_sql(query, status, after, 100).0
+        }));
+        paths.extend([
+            ("purge: next chunk", PURGE_NEXT.to_owned()),
+            ("purge: history", delete("history")),
+            ("purge: messages", delete("messages")),
+            ("purge: activities", delete("activities")),
+        ]);
+        let mut client = self.client().await?;
+        let explained: Result<Vec<super::QueryPlan>, StoreError> = async {
+            let tx = client.transaction().await.map_err(backend)?;
+            tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                .await
+                .map_err(backend)?;
+            let mut plans = Vec::with_capacity(paths.len());
+            for (access_path, sql) in paths {
+                let sql = self.sql(&sql);
+                // A named SQL-level statement (not the protocol's), so `EXPLAIN EXECUTE`
+                // shows its generic plan; NULL arguments, since that plan ignores them.
+                let params = tx.prepare(&sql).await.map_err(backend)?.params().len();
+                let name = format!("durable_plan_{}", uuid::Uuid::new_v4().simple());
+                let args = vec!["NULL"; params].join(", ");
+                let rows = tx
+                    .simple_query(&format!(
+                        "PREPARE {name} AS {sql}; EXPLAIN EXECUTE {name}({args}); DEALLOCATE {name}"
+                    ))
+                    .await
+                    .map_err(backend)?;
+                let plan = rows
+                    .into_iter()
+                    .filter_map(|message| match message {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => {
+                            row.get(0).map(str::to_owned)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                plans.push(super::QueryPlan {
+                    access_path,
+                    sql,
+                    plan,
+                });
+            }
+            tx.rollback().await.map_err(backend)?;
+            Ok(plans)
+        }
+        .await;
+        if explained.is_err() {
+            // A statement prepared by name outlives a failed transaction: the connection
+            // does not go back to the pool.
+            drop(deadpool_postgres::Object::take(client));
+        }
+        explained
+    }
+
+    fn sql(&self, text: &str) -> String {
+        text.replace("{s}", &self.schema)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(backend)
+    }
+
+    /// Sends the wake-ups of a committed write to this process and, through `NOTIFY`, to
+    /// every other worker.
+    fn wake_local(&self, wake: &Wakeups) {
+        if wake.orchestrations {
+            self.notifier.orchestration_work();
+        }
+        if wake.activities {
+            self.notifier.activity_work();
+        }
+        for id in &wake.finished {
+            self.notifier.instance_finished(id);
+        }
+    }
+
+    /// Queues the `NOTIFY`s for `wake` in the open transaction (sent at its commit).
+    async fn notify(&self, tx: &impl GenericClient, wake: &Wakeups) -> Result<(), StoreError> {
+        let mut payloads: Vec<String> = Vec::new();
+        if wake.orchestrations {
+            payloads.push("o".to_owned());
+        }
+        if wake.activities {
+            payloads.push("a".to_owned());
+        }
+        payloads.extend(wake.finished.iter().map(|id| format!("f:{id}")));
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        let statement = tx
+            .prepare_cached("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
+            .await
+            .map_err(backend)?;
+        tx.execute(&statement, &[&self.channel, &payloads])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Notifies other processes after the transaction committed, in a statement of its
+    /// own. A `NOTIFY` inside a transaction holds PostgreSQL's notification queue lock
+    /// through that transaction's commit, WAL flush included, so concurrent transactions
+    /// that notify commit one at a time; a `NOTIFY` on its own writes no WAL and holds the
+    /// lock for microseconds. A failure is logged, not returned: what it announced is
+    /// committed, and other workers find it at their next poll.
+    async fn notify_after_commit(&self, wake: &Wakeups) {
+        let result = async {
+            let client = self.client().await?;
+            self.notify(&client, wake).await
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, "notifying other workers failed; they find the work at their next poll");
+        }
+    }
+}
+
+/// Listens on the hub's channel and turns notifications into local wake-ups; reconnects
+/// with back-off when the connection drops (the dispatchers' fallback poll covers the gap).
+async fn listen(config: tokio_postgres::Config, channel: String, notifier: Arc<Notifier>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let mut messages =
+                    futures::stream::poll_fn(move |cx| connection.poll_message(cx)).boxed();
+                let sql = format!("LISTEN {channel}");
+                let listening = {
+                    // Drive the connection while the LISTEN runs.
+                    let mut listen = std::pin::pin!(client.batch_execute(&sql));
+                    loop {
+                        tokio::select! {
+                            result = &mut listen => break result.is_ok(),
+                            message = messages.next() => if message.is_none() { break false },
+                        }
+                    }
+                };
+                if listening {
+                    backoff = Duration::from_millis(100);
+                    // Work may have been made, and instances finished, while we were not
+                    // listening: everyone looks again, and from now on nothing is missed.
+                    notifier.set_watches_others(true);
+                    notifier.others_changed();
+                    while let Some(message) = messages.next().await {
+                        match message {
+                            Ok(AsyncMessage::Notification(note)) => match note.payload() {
+                                "o" => notifier.orchestration_work(),
+                                "a" => notifier.activity_work(),
+                                other => {
+                                    if let Some(id) = other.strip_prefix("f:") {
+                                        notifier.instance_finished(&InstanceId::from_trusted(
+                                            id.to_owned(),
+                                        ));
+                                    }
+                                }
+                            },
+                            Ok(_) => {}
+                            Err(error) => {
+                                tracing::warn!(%error, "PostgreSQL listener connection failed; reconnecting");
+                                break;
+                            }
+                        }
+                    }
+                }
+                notifier.set_watches_others(false);
+                drop(client);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "PostgreSQL listener could not connect; retrying");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Runs `body` in a transaction, committing when it succeeds.
+/// `$counts` is the transaction's [`CountDeltas`], written just before it commits.
+macro_rules! in_transaction {
+    ($store:expr, |$tx:ident, $counts:ident| $body:expr) => {{
+        let mut client = $store.client().await?;
+        let $tx = client.transaction().await.map_err(backend)?;
+        #[allow(unused_mut)]
+        let mut $counts = CountDeltas::default();
+        let result = $body;
+        let result = match result {
+            Ok(value) => $store.write_counts(&$tx, $counts).await.map(|()| value),
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(value) => {
+                $tx.commit().await.map_err(backend)?;
+                Ok(value)
+            }
+            Err(error) => {
+                let _ = $tx.rollback().await;
+                Err(error)
+            }
+        }
+    }};
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
+        let wake = Wakeups {
+            orchestrations: true,
+            ..Wakeups::default()
+        };
+        in_transaction!(self, |tx, counts| self
+            .create_in(&tx, &new, &mut counts)
+            .await)?;
+        self.notify_after_commit(&wake).await;
+        self.wake_local(&wake);
+        Ok(())
+    }
+
+    async fn fetch_orchestration_work_items(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        in_transaction!(self, |tx, counts| {
+            self.lease_instances(&tx, None, max, lease, true).await
+        })
+    }
+
+    async fn commit_orchestrations(
+        &self,
+        commits: Vec<OrchestrationCommit>,
+    ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError> {
+        let mut wake = Wakeups::default();
+        let results = in_transaction!(self, |tx, counts| {
+            match self
+                .commit_batch(&tx, &commits, &mut wake, &mut counts)
+                .await
+            {
+                Ok(results) => self.notify(&tx, &wake).await.map(|()| results),
+                Err(error) => Err(error),
+            }
+        })?;
+        self.wake_local(&wake);
+        Ok(results)
+    }
+
+    async fn abandon_orchestration_work_item(
+        &self,
+        instance_id: &InstanceId,
+        lock_token: &str,
+        retry_after: Duration,
+    ) -> Result<(), StoreError> {
+        let wake = Wakeups {
+            orchestrations: true,
+            ..Wakeups::default()
+        };
+        // A delayed retry: no token, an expiry in the future (fetches skip the row until then).
+        let until =
+            (!retry_after.is_zero()).then(|| clock::now_millis() + lease_millis(retry_after));
+        in_transaction!(self, |tx, counts| {
+            let statement = tx
+                .prepare_cached(&self.sql(
+                    "UPDATE {s}.instances SET lock_token = NULL, lock_expires = $3 WHERE instance_id = $1 AND lock_token = $2",
+                ))
+                .await
+                .map_err(backend)?;
+            tx.execute(&statement, &[&instance_id.as_str(), &lock_token, &until])
+                .await
+                .map_err(backend)?;
+            self.notify(&tx, &wake).await
+        })?;
+        self.wake_local(&wake);
+        Ok(())
+    }
+
+    async fn fetch_activity_work_items(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let now = clock::now_millis();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.sql(FETCH_ACTIVITIES))
+            .await
+            .map_err(backend)?;
+        let rows = client
+            .query(
+                &statement,
+                &[
+                    &token,
+                    &(now + lease_millis(lease)),
+                    &now,
+                    &i64::try_from(max).unwrap_or(i64::MAX),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        let mut items: Vec<ActivityWorkItem> = rows
+            .into_iter()
+            .map(|row| {
+                // An input that does not decode fails this activity only (see
+                // `ActivityWorkItem::corrupt`).
+                let input: String = row.get(5);
+                let (input, corrupt) = match Payload::from_json(input) {
+                    Ok(input) => (input, None),
+                    Err(error) => (Payload::null(), Some(error.to_string())),
+                };
+                ActivityWorkItem {
+                    id: row.get(0),
+                    instance_id: InstanceId::from_trusted(row.get(1)),
+                    execution_id: ExecutionId::from_trusted(row.get(2)),
+                    scheduled_id: row.get(3),
+                    name: row.get(4),
+                    input,
+                    attempt: u32::try_from(row.get::<_, i32>(6)).unwrap_or(1),
+                    lock_token: token.clone(),
+                    corrupt,
+                    trace_context: decode_trace_context(
+                        row.try_get::<_, Option<String>>(7)
+                            .ok()
+                            .flatten()
+                            .as_deref(),
+                    ),
+                }
+            })
+            .collect();
+        items.sort_by_key(|item| item.id);
+        Ok(items)
+    }
+
+    async fn complete_activities(
+        &self,
+        completions: Vec<ActivityCompletion>,
+        lease_instances: Option<Duration>,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+        let mut wake = Wakeups::default();
+        let items = in_transaction!(self, |tx, counts| {
+            let result: Result<Vec<OrchestrationWorkItem>, StoreError> = async {
+                let now = clock::now_millis();
+                let statement = tx
+                    .prepare_cached(
+                        &self.sql("DELETE FROM {s}.activities WHERE id = $1 AND lock_token = $2"),
+                    )
+                    .await
+                    .map_err(backend)?;
+                let mut woken: Vec<&str> = Vec::new();
+                let mut messages = Vec::new();
+                for completion in &completions {
+                    if tx
+                        .execute(&statement, &[&completion.id, &completion.lock_token])
+                        .await
+                        .map_err(backend)?
+                        == 1
+                    {
+                        messages.push(OutboundMessage {
+                            instance_id: completion.instance_id.clone(),
+                            execution_id: Some(completion.execution_id.clone()),
+                            visible_at: from_micros(now * 1000),
+                            event: completion.event.clone(),
+                        });
+                        if !woken.contains(&completion.instance_id.as_str()) {
+                            woken.push(completion.instance_id.as_str());
+                        }
+                    }
+                }
+                self.insert_messages(&tx, &messages.iter().collect::<Vec<_>>(), &mut counts)
+                    .await?;
+                let items = match lease_instances {
+                    Some(lease) if !woken.is_empty() => {
+                        self.lease_instances(
+                            &tx,
+                            Some(&woken),
+                            i64::try_from(woken.len()).unwrap_or(i64::MAX),
+                            lease,
+                            false,
+                        )
+                        .await?
+                    }
+                    _ => Vec::new(),
+                };
+                wake.orchestrations = woken.len() > items.len();
+                self.notify(&tx, &wake).await?;
+                Ok(items)
+            }
+            .await;
+            result
+        })?;
+        self.wake_local(&wake);
+        Ok(items)
+    }
+
+    async fn renew_activity_leases(
+        &self,
+        items: Vec<(i64, String)>,
+        lease: Duration,
+    ) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let expires = clock::now_millis() + lease_millis(lease);
+        let (ids, tokens): (Vec<i64>, Vec<String>) = items.into_iter().unzip();
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.sql(
+                "UPDATE {s}.activities a SET lock_expires = $1
+                 FROM UNNEST($2::bigint[], $3::text[]) AS r(id, token)
+                 WHERE a.id = r.id AND a.lock_token = r.token",
+            ))
+            .await
+            .map_err(backend)?;
+        client
+            .execute(&statement, &[&expires, &ids, &tokens])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn abandon_activities(&self, items: Vec<(i64, String)>) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let wake = Wakeups {
+            activities: true,
+            ..Wakeups::default()
+        };
+        let (ids, tokens): (Vec<i64>, Vec<String>) = items.into_iter().unzip();
+        in_transaction!(self, |tx, counts| {
+            let statement = tx
+                .prepare_cached(&self.sql(
+                    "UPDATE {s}.activities a SET lock_token = NULL, lock_expires = NULL
+                     FROM UNNEST($1::bigint[], $2::text[]) AS r(id, token)
+                     WHERE a.id = r.id AND a.lock_token = r.token",
+                ))
+                .await
+                .map_err(backend)?;
+            tx.execute(&statement, &[&ids, &tokens])
+                .await
+                .map_err(backend)?;
+            self.notify(&tx, &wake).await
+        })?;
+        self.wake_local(&wake);
+        Ok(())
+    }
+
+    async fn get_status(
+        &self,
+        instance_id: &InstanceId,
+    ) -> Result<Option<OrchestrationStatus>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.sql(&format!(
+                "SELECT {STATUS_COLUMNS} FROM {{s}}.instances WHERE instance_id = $1"
+            )))
+            .await
+            .map_err(backend)?;
+        client
+            .query_opt(&statement, &[&instance_id.as_str()])
+            .await
+            .map_err(backend)?
+            .map(|row| read_status(&row))
+            .transpose()
+    }
+
+    async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError> {
+        let (after, page_size) = super::list_position(query)?;
+        // One keyset range per status (`instances_by_status`), merged here, as on SQLite.
+        let statuses = super::list_statuses(query);
+        let client = self.client().await?;
+        let mut instances = Vec::new();
+        for status in statuses {
+            let (sql, values) = list_sql(query, status, after.as_ref(), page_size);
+            let params: Vec<&(dyn ToSql + Sync)> = values
+                .iter()
+                .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            let statement = client
+                .prepare_cached(&self.sql(&sql))
+                .await
+                .map_err(backend)?;
+            for row in client.query(&statement, &params).await.map_err(backend)? {
+                instances.push(read_status(&row)?);
+            }
+        }
+        Ok(super::merge_ranges(instances, page_size))
+    }
+
+    async fn read_history(
+        &self,
+        instance_id: &InstanceId,
+    ) -> Result<Option<Vec<HistoryEvent>>, StoreError> {
+        let client = self.client().await?;
+        if self
+            .instance_status(&client, instance_id.as_str(), false)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let statement = client
+            .prepare_cached(&self.sql(HISTORY))
+            .await
+            .map_err(backend)?;
+        client
+            .query(&statement, &[&instance_id.as_str()])
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| {
+                decode_event(row.get(1)).map_err(|error| {
+                    StoreError::Corrupt(format!(
+                        "history row (instance {instance_id}, seq {}): {error}",
+                        row.get::<_, i64>(0)
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    async fn enqueue_message(
+        &self,
+        message: OutboundMessage,
+        accept: &[RuntimeStatus],
+    ) -> Result<RuntimeStatus, StoreError> {
+        let wake = Wakeups {
+            orchestrations: true,
+            ..Wakeups::default()
+        };
+        let status = in_transaction!(self, |tx, counts| {
+            let result: Result<RuntimeStatus, StoreError> = async {
+                let is_entity = EntityId::from_instance_id(message.instance_id.as_str()).is_some();
+                let status = match self
+                    .instance_status(&tx, message.instance_id.as_str(), !is_entity)
+                    .await?
+                {
+                    Some(status) => status,
+                    // An entity is created by its first message (in `insert_messages`).
+                    None if is_entity => RuntimeStatus::Pending,
+                    None => return Err(StoreError::InstanceNotFound(message.instance_id.clone())),
+                };
+                if !accept.contains(&status) {
+                    return Err(StoreError::InstanceState {
+                        instance_id: message.instance_id.clone(),
+                        status,
+                    });
+                }
+                if let Some(next) = super::status_on_enqueue(&message.event) {
+                    tx.execute(
+                        &self.sql(
+                            "UPDATE {s}.instances SET status = $2, failure = NULL WHERE instance_id = $1",
+                        ),
+                        &[&message.instance_id.as_str(), &next.code()],
+                    )
+                    .await
+                    .map_err(backend)?;
+                    counts.moved(message.instance_id.as_str(), status.code(), next.code());
+                }
+                self.insert_messages(&tx, &[&message], &mut counts).await?;
+                Ok(status)
+            }
+            .await;
+            result
+        })?;
+        self.notify_after_commit(&wake).await;
+        self.wake_local(&wake);
+        Ok(status)
+    }
+
+    async fn purge_instance(&self, instance_id: &InstanceId) -> Result<(), StoreError> {
+        in_transaction!(self, |tx, counts| {
+            let result: Result<(), StoreError> = async {
+                let status = self
+                    .instance_status(&tx, instance_id.as_str(), true)
+                    .await?
+                    .ok_or_else(|| StoreError::InstanceNotFound(instance_id.clone()))?;
+                if !status.is_terminal() {
+                    return Err(StoreError::InstanceState {
+                        instance_id: instance_id.clone(),
+                        status,
+                    });
+                }
+                self.delete_instance(&tx, &[instance_id.as_str()], &mut counts)
+                    .await
+            }
+            .await;
+            result
+        })
+    }
+
+    async fn purge_instances(&self, query: &PurgeQuery) -> Result<usize, StoreError> {
+        let statuses: Vec<i32> = super::purge_statuses(query)
+            .into_iter()
+            .map(RuntimeStatus::code)
+            .collect();
+        if statuses.is_empty() {
+            return Ok(0);
+        }
+        let from = query.created_from.map_or(i64::MIN, micros);
+        let to = query.created_to.map_or(i64::MAX, micros);
+        // In chunks, one transaction each: locks are held for one chunk, memory stays flat,
+        // and workers' commits go on between chunks.
+        let mut purged = 0;
+        for status in statuses {
+            loop {
+                let count = in_transaction!(self, |tx, counts| {
+                    let result: Result<usize, StoreError> = async {
+                        let statement = tx
+                            .prepare_cached(&self.sql(PURGE_NEXT))
+                            .await
+                            .map_err(backend)?;
+                        let ids: Vec<String> = tx
+                            .query(&statement, &[&status, &from, &to, &PURGE_CHUNK])
+                            .await
+                            .map_err(backend)?
+                            .iter()
+                            .map(|row| row.get(0))
+                            .collect();
+                        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+                        self.delete_instance(&tx, &refs, &mut counts).await?;
+                        Ok(ids.len())
+                    }
+                    .await;
+                    result
+                })?;
+                purged += count;
+                if (count as i64) < PURGE_CHUNK {
+                    break;
+                }
+            }
+        }
+        Ok(purged)
+    }
+
+    async fn has_activity_work(&self, instance_id: &InstanceId) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                &self.sql("SELECT EXISTS (SELECT 1 FROM {s}.activities WHERE instance_id = $1)"),
+            )
+            .await
+            .map_err(backend)?;
+        Ok(client
+            .query_one(&statement, &[&instance_id.as_str()])
+            .await
+            .map_err(backend)?
+            .get(0))
+    }
+
+    async fn task_hub_stats(&self) -> Result<TaskHubStats, StoreError> {
+        let now = clock::now_millis();
+        let client = self.client().await?;
+        let read = client
+            .prepare_cached(&self.sql(READ_COUNTS))
+            .await
+            .map_err(backend)?;
+        let rows = client.query(&read, &[]).await.map_err(backend)?;
+        if rows.iter().map(|row| row.get::<_, i64>(3)).sum::<i64>() > 1024 {
+            // Each ended connection left up to 16 rows; fold them so reads stay small.
+            client
+                .batch_execute(&self.sql(FOLD_COUNTS))
+                .await
+                .map_err(backend)?;
+        }
+        let (mut instances, mut entities) = (Vec::new(), Vec::new());
+        for row in &rows {
+            let pair = (
+                row.get::<_, i32>(1),
+                u64::try_from(row.get::<_, i64>(2)).unwrap_or(0),
+            );
+            if row.get::<_, bool>(0) {
+                entities.push(pair);
+            } else {
+                instances.push(pair);
+            }
+        }
+        let count = client
+            .prepare_cached(&self.sql(COUNT_BACKLOG))
+            .await
+            .map_err(backend)?;
+        let backlog_row = client.query_one(&count, &[&now]).await.map_err(backend)?;
+        let next = client
+            .prepare_cached(&self.sql(NEXT_VISIBLE))
+            .await
+            .map_err(backend)?;
+        let next: Option<i64> = client
+            .query_one(&next, &[&now])
+            .await
+            .map_err(backend)?
+            .get(0);
+        Ok(TaskHubStats {
+            instances: InstanceCounts::from_codes(instances),
+            entities: InstanceCounts::from_codes(entities),
+            backlog: backlog(
+                backlog_row.get(0),
+                backlog_row.get(1),
+                backlog_row.get(2),
+                backlog_row.get(3),
+                next,
+            ),
+            as_of: DateTime::from_timestamp_millis(now).unwrap_or_default(),
+        })
+    }
+
+    async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.sql(NEXT_VISIBLE))
+            .await
+            .map_err(backend)?;
+        let next: Option<i64> = client
+            .query_one(&statement, &[&clock::now_millis()])
+            .await
+            .map_err(backend)?
+            .get(0);
+        Ok(next.and_then(DateTime::from_timestamp_millis))
+    }
+
+    fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+}

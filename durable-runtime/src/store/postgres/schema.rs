@@ -1,0 +1,144 @@
+//! The PostgreSQL store's schema: task hub names, migrations and the migration lock.
+
+use deadpool_postgres::{GenericClient, Pool};
+
+use crate::error::StoreError;
+use crate::store::codec::backend;
+
+/// The schema, one migration per entry; `{s}` stands for the task hub's schema.
+pub(super) const MIGRATIONS: &[&str] = &[
+    r"
+CREATE TABLE {s}.instances (
+    instance_id        TEXT PRIMARY KEY,
+    execution_id       TEXT NOT NULL,
+    name               TEXT NOT NULL,
+    version            TEXT,
+    status             INTEGER NOT NULL,
+    input              TEXT NOT NULL,
+    output             TEXT,
+    custom_status      TEXT,
+    failure            TEXT,
+    created_at         BIGINT NOT NULL,
+    updated_at         BIGINT NOT NULL,
+    history_len        BIGINT NOT NULL DEFAULT 0,
+    lock_token         TEXT,
+    lock_expires       BIGINT,
+    parent_instance_id TEXT
+);
+CREATE INDEX instances_by_created ON {s}.instances (created_at, instance_id);
+CREATE INDEX instances_by_status ON {s}.instances (status, created_at);
+CREATE INDEX instances_by_parent ON {s}.instances (parent_instance_id);
+CREATE TABLE {s}.history (
+    instance_id TEXT NOT NULL,
+    seq         BIGINT NOT NULL,
+    event       TEXT NOT NULL,
+    PRIMARY KEY (instance_id, seq)
+);
+CREATE TABLE {s}.messages (
+    id           BIGSERIAL PRIMARY KEY,
+    instance_id  TEXT NOT NULL,
+    execution_id TEXT,
+    visible_at   BIGINT NOT NULL,
+    event        TEXT NOT NULL,
+    control      BOOLEAN NOT NULL DEFAULT false
+);
+CREATE INDEX messages_by_instance ON {s}.messages (instance_id, id);
+CREATE INDEX messages_by_visible ON {s}.messages (visible_at);
+CREATE TABLE {s}.activities (
+    id            BIGSERIAL PRIMARY KEY,
+    instance_id   TEXT NOT NULL,
+    execution_id  TEXT NOT NULL,
+    scheduled_id  BIGINT NOT NULL,
+    name          TEXT NOT NULL,
+    input         TEXT NOT NULL,
+    dequeue_count INTEGER NOT NULL DEFAULT 0,
+    lock_token    TEXT,
+    lock_expires  BIGINT
+);
+CREATE INDEX activities_by_instance ON {s}.activities (instance_id);
+",
+    r#"
+-- Status listings and purges page in (created_at, instance_id) order within one status;
+-- activity fetches read the activities a fetch may take, oldest first (ARCHITECTURE.md,
+-- "Access paths").
+DROP INDEX {s}.instances_by_status;
+CREATE INDEX instances_by_status ON {s}.instances (status, created_at, instance_id);
+CREATE INDEX activities_by_visible ON {s}.activities ((COALESCE(lock_expires, 0)), id);
+"#,
+    r#"
+-- Rows by (entity or not, status), kept by every transaction that inserts, deletes or
+-- changes the status of instance rows (`CountDeltas`, one upsert before it commits), so the
+-- counts by status (`Store::task_hub_stats`) are read without a pass over the instances.
+-- Each connection adds to rows of its own (`shard` = its backend pid), so concurrent
+-- commits never wait on one another's counter rows; a read sums the shards, and folds those
+-- of ended connections into shard 0 when they pile up (`FOLD_COUNTS`).
+CREATE TABLE {s}.instance_counts (
+    entity BOOLEAN NOT NULL,
+    status INTEGER NOT NULL,
+    shard  INTEGER NOT NULL,
+    n      BIGINT NOT NULL,
+    PRIMARY KEY (entity, status, shard)
+);
+INSERT INTO {s}.instance_counts (entity, status, shard, n)
+    SELECT starts_with(instance_id, '@'), status, 0, COUNT(*) FROM {s}.instances GROUP BY 1, 2;
+"#,
+    r#"
+-- The W3C trace context an activity's span continues (JSON; NULL when none was recorded).
+ALTER TABLE {s}.activities ADD COLUMN trace_context TEXT;
+"#,
+];
+
+pub(super) fn valid_task_hub(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 48
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Creates the schema and runs the migrations it lacks, under a transaction-scoped
+/// advisory lock so concurrent workers do it once.
+pub(super) async fn migrate(pool: &Pool, schema: &str) -> Result<(), StoreError> {
+    let mut client = pool.get().await.map_err(backend)?;
+    let tx = client.transaction().await.map_err(backend)?;
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema])
+        .await
+        .map_err(backend)?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {schema}.migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());"
+    ))
+    .await
+    .map_err(backend)?;
+    let applied: i32 = tx
+        .query_one(
+            &format!("SELECT COALESCE(MAX(version), 0) FROM {schema}.migrations"),
+            &[],
+        )
+        .await
+        .map_err(backend)?
+        .get(0);
+    let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+    if applied > known {
+        return Err(StoreError::SchemaVersion {
+            location: format!("task hub {schema}"),
+            found: i64::from(applied),
+            supported: i64::from(known),
+            advice: "a newer build migrated it; run a build at least as new",
+        });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        tx.batch_execute(&migration.replace("{s}", schema))
+            .await
+            .map_err(backend)?;
+        let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
+        tx.execute(
+            &format!("INSERT INTO {schema}.migrations (version) VALUES ($1)"),
+            &[&version],
+        )
+        .await
+        .map_err(backend)?;
+    }
+    tx.commit().await.map_err(backend)
+}

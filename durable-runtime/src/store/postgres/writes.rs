@@ -1,0 +1,323 @@
+//! The writes the PostgreSQL store's transactions share: messages and the entity rows they
+//! create, instance rows, leases and the counts by status.
+
+use std::time::Duration;
+
+use deadpool_postgres::GenericClient;
+
+use crate::clock;
+use crate::error::StoreError;
+use crate::ids::{EntityId, ExecutionId, InstanceId};
+use crate::status::RuntimeStatus;
+use crate::store::codec::{backend, decode_event, encode_json, micros, status_from_code};
+use crate::store::{
+    CorruptMessage, CountDeltas, NewInstance, OrchestrationMessage, OrchestrationWorkItem,
+    OutboundMessage, is_control, lease_millis,
+};
+
+use super::{FETCH_DUE, INSTANCE_MESSAGES, LEASE_NAMED, PostgresStore, WRITE_COUNTS};
+
+/// The writes every transaction shares: messages (and the entity rows they create),
+/// instance rows, leases, the counts by status.
+impl PostgresStore {
+    pub(super) async fn insert_messages(
+        &self,
+        tx: &impl GenericClient,
+        messages: &[&OutboundMessage],
+        counts: &mut CountDeltas,
+    ) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut entity_ids: Vec<&str> = Vec::new();
+        let mut entity_names: Vec<String> = Vec::new();
+        for message in messages {
+            if let Some(entity) = EntityId::from_instance_id(message.instance_id.as_str())
+                && !entity_ids.contains(&message.instance_id.as_str())
+            {
+                entity_ids.push(message.instance_id.as_str());
+                entity_names.push(entity.name().to_owned());
+            }
+        }
+        if !entity_ids.is_empty() {
+            // A message to an entity that has no row yet creates it.
+            let statement = tx
+                .prepare_cached(&self.sql(
+                    "INSERT INTO {s}.instances (instance_id, execution_id, name, status, input, created_at, updated_at)
+                     SELECT id, '', name, $3, 'null', $4, $4 FROM UNNEST($1::text[], $2::text[]) AS e(id, name)
+                     ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id",
+                ))
+                .await
+                .map_err(backend)?;
+            for created in tx
+                .query(
+                    &statement,
+                    &[
+                        &entity_ids,
+                        &entity_names,
+                        &RuntimeStatus::Pending.code(),
+                        &micros(clock::now()),
+                    ],
+                )
+                .await
+                .map_err(backend)?
+            {
+                counts.inserted(created.get(0), RuntimeStatus::Pending.code());
+            }
+        }
+        let mut ids = Vec::with_capacity(messages.len());
+        let mut executions = Vec::with_capacity(messages.len());
+        let mut visible = Vec::with_capacity(messages.len());
+        let mut events = Vec::with_capacity(messages.len());
+        let mut control = Vec::with_capacity(messages.len());
+        for message in messages {
+            ids.push(message.instance_id.as_str());
+            executions.push(message.execution_id.as_ref().map(ExecutionId::as_str));
+            visible.push(message.visible_at.timestamp_millis());
+            events.push(encode_json(&message.event)?);
+            control.push(is_control(&message.event));
+        }
+        let statement = tx
+            .prepare_cached(&self.sql(
+                "INSERT INTO {s}.messages (instance_id, execution_id, visible_at, event, control)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bool[])",
+            ))
+            .await
+            .map_err(backend)?;
+        tx.execute(
+            &statement,
+            &[&ids, &executions, &visible, &events, &control],
+        )
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    pub(super) async fn instance_status(
+        &self,
+        tx: &impl GenericClient,
+        instance_id: &str,
+        for_update: bool,
+    ) -> Result<Option<RuntimeStatus>, StoreError> {
+        let sql = if for_update {
+            "SELECT status FROM {s}.instances WHERE instance_id = $1 FOR UPDATE"
+        } else {
+            "SELECT status FROM {s}.instances WHERE instance_id = $1"
+        };
+        let statement = tx.prepare_cached(&self.sql(sql)).await.map_err(backend)?;
+        tx.query_opt(&statement, &[&instance_id])
+            .await
+            .map_err(backend)?
+            .map(|row| status_from_code(row.get(0)))
+            .transpose()
+    }
+
+    /// Writes a transaction's counts-by-status changes (nothing when there are none).
+    pub(super) async fn write_counts(
+        &self,
+        tx: &impl GenericClient,
+        mut counts: CountDeltas,
+    ) -> Result<(), StoreError> {
+        let changes = counts.take();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let entities: Vec<bool> = changes.iter().map(|c| c.0).collect();
+        let statuses: Vec<i32> = changes.iter().map(|c| c.1).collect();
+        let by: Vec<i64> = changes.iter().map(|c| c.2).collect();
+        let statement = tx
+            .prepare_cached(&self.sql(WRITE_COUNTS))
+            .await
+            .map_err(backend)?;
+        tx.execute(&statement, &[&entities, &statuses, &by])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    pub(super) async fn delete_instance(
+        &self,
+        tx: &impl GenericClient,
+        instance_ids: &[&str],
+        counts: &mut CountDeltas,
+    ) -> Result<(), StoreError> {
+        for table in ["history", "messages", "activities"] {
+            let statement = tx
+                .prepare_cached(&self.sql(&format!(
+                    "DELETE FROM {{s}}.{table} WHERE instance_id = ANY($1)"
+                )))
+                .await
+                .map_err(backend)?;
+            tx.execute(&statement, &[&instance_ids])
+                .await
+                .map_err(backend)?;
+        }
+        let statement = tx
+            .prepare_cached(&self.sql(
+                "DELETE FROM {s}.instances WHERE instance_id = ANY($1) RETURNING instance_id, status",
+            ))
+            .await
+            .map_err(backend)?;
+        for row in tx
+            .query(&statement, &[&instance_ids])
+            .await
+            .map_err(backend)?
+        {
+            counts.deleted(row.get(0), row.get(1));
+        }
+        Ok(())
+    }
+
+    /// Creates an instance inside the open transaction (which holds a savepoint for it).
+    pub(super) async fn create_in(
+        &self,
+        tx: &impl GenericClient,
+        new: &NewInstance,
+        counts: &mut CountDeltas,
+    ) -> Result<(), StoreError> {
+        if let Some(status) = self
+            .instance_status(tx, new.instance_id.as_str(), true)
+            .await?
+        {
+            if !status.is_terminal() {
+                return Err(StoreError::InstanceAlreadyExists {
+                    instance_id: new.instance_id.clone(),
+                    status,
+                });
+            }
+            self.delete_instance(tx, &[new.instance_id.as_str()], counts)
+                .await?;
+        }
+        let statement = tx
+            .prepare_cached(&self.sql(
+                "INSERT INTO {s}.instances (instance_id, execution_id, name, version, status, input, created_at, updated_at, parent_instance_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+            ))
+            .await
+            .map_err(backend)?;
+        let inserted = tx
+            .execute(
+                &statement,
+                &[
+                    &new.instance_id.as_str(),
+                    &new.execution_id.as_str(),
+                    &new.name,
+                    &new.version,
+                    &RuntimeStatus::Pending.code(),
+                    &new.input.as_json(),
+                    &micros(new.created_at),
+                    &new.parent_instance_id.as_ref().map(InstanceId::as_str),
+                ],
+            )
+            .await;
+        if let Err(error) = inserted {
+            // Another worker created it between our check and insert.
+            if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+                return Err(StoreError::InstanceAlreadyExists {
+                    instance_id: new.instance_id.clone(),
+                    status: RuntimeStatus::Pending,
+                });
+            }
+            return Err(backend(error));
+        }
+        counts.inserted(new.instance_id.as_str(), RuntimeStatus::Pending.code());
+        let started = OutboundMessage {
+            instance_id: new.instance_id.clone(),
+            execution_id: Some(new.execution_id.clone()),
+            visible_at: new.created_at,
+            event: new.started.clone(),
+        };
+        self.insert_messages(tx, &[&started], counts).await
+    }
+
+    /// Leases the given candidate instances (those whose claim succeeds) and reads their
+    /// visible messages.
+    pub(super) async fn lease_instances(
+        &self,
+        tx: &impl GenericClient,
+        candidates: Option<&[&str]>,
+        max: i64,
+        lease: Duration,
+        allow_suspended: bool,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+        let now = clock::now_millis();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let expires = now + lease_millis(lease);
+        let rows = match candidates {
+            None => {
+                let statement = tx
+                    .prepare_cached(&self.sql(FETCH_DUE))
+                    .await
+                    .map_err(backend)?;
+                tx.query(&statement, &[&token, &expires, &now, &max])
+                    .await
+                    .map_err(backend)?
+            }
+            Some(ids) => {
+                let statement = tx
+                    .prepare_cached(&self.sql(LEASE_NAMED))
+                    .await
+                    .map_err(backend)?;
+                tx.query(
+                    &statement,
+                    &[&token, &expires, &now, &ids, &allow_suspended],
+                )
+                .await
+                .map_err(backend)?
+            }
+        };
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut items = Vec::with_capacity(rows.len());
+        let mut ids: Vec<String> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let instance_id: String = row.get(0);
+            // The claim takes known status codes only; one that is not is skipped (its
+            // lease expires) rather than failing the fetch.
+            let Ok(status) = status_from_code(row.get(3)) else {
+                continue;
+            };
+            ids.push(instance_id.clone());
+            items.push(OrchestrationWorkItem {
+                instance_id: InstanceId::from_trusted(instance_id),
+                execution_id: ExecutionId::from_trusted(row.get(1)),
+                name: row.get(2),
+                version: row.get(5),
+                status,
+                history_len: usize::try_from(row.get::<_, i64>(4)).unwrap_or(0),
+                messages: Vec::new(),
+                corrupt_messages: Vec::new(),
+                lock_token: token.clone(),
+            });
+        }
+        let statement = tx
+            .prepare_cached(&self.sql(INSTANCE_MESSAGES))
+            .await
+            .map_err(backend)?;
+        for row in tx.query(&statement, &[&ids, &now]).await.map_err(backend)? {
+            let instance_id: String = row.get(1);
+            let execution_id: Option<String> = row.get(2);
+            let event: String = row.get(3);
+            if let Some(item) = items
+                .iter_mut()
+                .find(|i| i.instance_id.as_str() == instance_id)
+            {
+                // One that does not decode fails its instance only (see
+                // `OrchestrationWorkItem::corrupt_messages`).
+                match decode_event(&event) {
+                    Ok(event) => item.messages.push(OrchestrationMessage {
+                        id: row.get(0),
+                        execution_id: execution_id.map(ExecutionId::from_trusted),
+                        event,
+                    }),
+                    Err(error) => item.corrupt_messages.push(CorruptMessage {
+                        id: row.get(0),
+                        reason: error.to_string(),
+                    }),
+                }
+            }
+        }
+        Ok(items)
+    }
+}
