@@ -57,6 +57,8 @@ pub mod history;
 pub mod http;
 mod ids;
 mod join;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod payload;
 mod registry;
 mod replay;

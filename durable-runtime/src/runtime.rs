@@ -29,6 +29,8 @@ pub struct Runtime {
     client: DurableClient,
     worker: Option<Worker>,
     registry: Option<Registry>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Runtime {
@@ -51,10 +53,26 @@ impl Runtime {
             .unwrap_or_default()
     }
 
+    /// The metrics this runtime records into (feature `metrics`), when it was given some
+    /// with [`RuntimeBuilder::metrics`].
+    #[cfg(feature = "metrics")]
+    pub fn metrics(&self) -> Option<&crate::metrics::Metrics> {
+        self.metrics.as_ref()
+    }
+
     /// Builds the HTTP management API's router over this runtime, to mount in an existing
-    /// axum app (feature `http`); see [`crate::http`].
+    /// axum app (feature `http`); see [`crate::http`]. With feature `metrics` it serves
+    /// `GET /metrics` from `options.metrics`, or else from the runtime's own.
     #[cfg(feature = "http")]
     pub fn http_router(&self, options: &crate::http::HttpOptions) -> axum::Router {
+        #[cfg(feature = "metrics")]
+        if options.metrics.is_none() && self.metrics.is_some() {
+            let options = crate::http::HttpOptions {
+                metrics: self.metrics.clone(),
+                ..options.clone()
+            };
+            return crate::http::router(self.client(), self.registry(), &options);
+        }
         crate::http::router(self.client(), self.registry(), options)
     }
 
@@ -97,6 +115,8 @@ pub struct RuntimeBuilder {
     registry: Option<Registry>,
     options: WorkerOptions,
     worker: bool,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::metrics::Metrics>,
     /// The tracer, or why the provider given cannot trace (reported by `start`).
     #[cfg(feature = "otel")]
     telemetry: Result<Option<Arc<crate::telemetry::Telemetry>>, crate::telemetry::TelemetryError>,
@@ -109,6 +129,8 @@ impl Default for RuntimeBuilder {
             registry: None,
             options: WorkerOptions::default(),
             worker: true,
+            #[cfg(feature = "metrics")]
+            metrics: None,
             #[cfg(feature = "otel")]
             telemetry: Ok(None),
         }
@@ -242,6 +264,15 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Records the worker's metrics into `metrics` and reads the task hub's gauges from this
+    /// runtime's store (feature `metrics`); see [`crate::metrics`]. The runtime's HTTP
+    /// router then serves them at `GET /metrics`.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, metrics: &crate::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics.clone());
+        self
+    }
+
     /// Starts no worker: the runtime is only a client of the store.
     pub fn client_only(mut self) -> Self {
         self.worker = false;
@@ -261,6 +292,10 @@ impl RuntimeBuilder {
         #[cfg(feature = "otel")]
         {
             observers.telemetry = self.telemetry?;
+        }
+        #[cfg(feature = "metrics")]
+        {
+            observers.metrics.clone_from(&self.metrics);
         }
         let store: Arc<dyn Store> = match self.store {
             StoreChoice::None => return Err(RuntimeError::NoStore),
@@ -307,7 +342,13 @@ impl RuntimeBuilder {
         {
             client.telemetry = observers.telemetry;
         }
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.bind(client.store().clone());
+        }
         Ok(Runtime {
+            #[cfg(feature = "metrics")]
+            metrics: self.metrics,
             client,
             worker,
             registry,

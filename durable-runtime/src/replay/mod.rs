@@ -76,6 +76,9 @@ pub(crate) struct SubOrchestrationRequest {
     pub(crate) input: Payload,
     /// The context the child's spans continue (the parent's call span), when traced.
     pub(crate) trace_context: Option<crate::TraceContext>,
+    /// Which attempt of a retry policy this call is (1 without one), for the metrics.
+    #[cfg(feature = "metrics")]
+    pub(crate) retry_attempt: u32,
 }
 
 /// An activity to enqueue.
@@ -86,6 +89,9 @@ pub(crate) struct ActivityRequest {
     pub(crate) input: Payload,
     /// The context the activity's span continues (the call span), when traced.
     pub(crate) trace_context: Option<crate::TraceContext>,
+    /// Which attempt of a retry policy this call is (1 without one), for the metrics.
+    #[cfg(feature = "metrics")]
+    pub(crate) retry_attempt: u32,
 }
 
 /// What one turn produced.
@@ -368,6 +374,8 @@ impl ReplayEngine {
         #[cfg(not(feature = "otel"))]
         let call_context = |_: &state::ReplayState, _: i64| None;
         for (seq, action) in std::mem::take(&mut state.pending) {
+            #[cfg(any(feature = "otel", feature = "metrics"))]
+            let attempt = state.retry_attempts.take(seq);
             let kind = match action {
                 Action::CallActivity { name, input } => {
                     output.activities.push(ActivityRequest {
@@ -375,6 +383,8 @@ impl ReplayEngine {
                         name,
                         input: input.clone(),
                         trace_context: call_context(&state, seq),
+                        #[cfg(feature = "metrics")]
+                        retry_attempt: attempt,
                     });
                     EventKind::ActivityScheduled {
                         name: name.to_owned(),
@@ -398,6 +408,8 @@ impl ReplayEngine {
                         instance_id: instance_id.clone(),
                         input: input.clone(),
                         trace_context: call_context(&state, seq),
+                        #[cfg(feature = "metrics")]
+                        retry_attempt: attempt,
                     });
                     EventKind::SubOrchestrationCreated {
                         name: name.to_owned(),
@@ -512,7 +524,7 @@ impl ReplayEngine {
             let event = HistoryEvent::scheduled(seq, now, kind);
             #[cfg(feature = "otel")]
             if let Some(log) = state.spans.as_mut() {
-                log.opened(&event, true);
+                log.opened(&event, true, attempt);
             }
             output.events.push(event);
         }
@@ -600,9 +612,15 @@ impl ReplayEngine {
                 true
             }
             kind if scheduled_signature(kind).is_some() => {
-                #[cfg(feature = "otel")]
-                if let Some(log) = self.shared.lock().spans.as_mut() {
-                    log.opened(event, false);
+                #[cfg(any(feature = "otel", feature = "metrics"))]
+                {
+                    let mut state = self.shared.lock();
+                    #[cfg_attr(not(feature = "otel"), allow(unused_variables))]
+                    let attempt = state.retry_attempts.take(event.event_id);
+                    #[cfg(feature = "otel")]
+                    if let Some(log) = state.spans.as_mut() {
+                        log.opened(event, false, attempt);
+                    }
                 }
                 if let Err(divergence) = self.match_scheduled(event.event_id, kind)
                     && self.outcome.is_none()

@@ -230,9 +230,6 @@ pub(crate) struct SpanLog {
     started_at: Option<DateTime<Utc>>,
     open: HashMap<i64, OpenSpan>,
     records: Vec<SpanRecord>,
-    /// The retry attempt of the next call scheduled (set by the retry helpers).
-    next_attempt: u32,
-    attempts: HashMap<i64, u32>,
 }
 
 impl SpanLog {
@@ -259,24 +256,10 @@ impl SpanLog {
         self.started_at
     }
 
-    /// The next call scheduled is attempt `attempt` of a retry policy.
-    pub(crate) fn set_next_attempt(&mut self, attempt: u32) {
-        self.next_attempt = attempt;
-    }
-
-    /// A call took sequence number `seq`: it carries the pending retry attempt.
-    pub(crate) fn scheduled(&mut self, seq: i64) {
-        let attempt = std::mem::take(&mut self.next_attempt);
-        if attempt > 1 {
-            self.attempts.insert(seq, attempt);
-        }
-    }
-
-    /// A scheduling event was applied (replayed) or produced (live): opens its span, or for
-    /// a one-way send records it at once when `live`.
-    pub(crate) fn opened(&mut self, event: &HistoryEvent, live: bool) {
+    /// A scheduling event was applied (replayed) or produced (live), as `attempt` of its
+    /// retry policy: opens its span, or for a one-way send records it at once when `live`.
+    pub(crate) fn opened(&mut self, event: &HistoryEvent, live: bool, attempt: u32) {
         let seq = event.event_id;
-        let attempt = self.attempts.remove(&seq).unwrap_or(1);
         let (of, name, target, fire_at) = match &event.kind {
             EventKind::ActivityScheduled { name, .. } => {
                 (SpanOf::Activity, name.clone(), None, None)

@@ -220,6 +220,32 @@ pub(crate) struct ReplayState {
     /// The spans of this execution, when the worker traces (feature `otel`).
     #[cfg(feature = "otel")]
     pub(crate) spans: Option<Box<super::spans::SpanLog>>,
+    /// Which retry-policy attempt each call is (features `otel`, `metrics`).
+    #[cfg(any(feature = "otel", feature = "metrics"))]
+    pub(crate) retry_attempts: RetryAttempts,
+}
+
+/// Which attempt of a retry policy each call is (for its span and the retries metric): the
+/// retry helpers mark the attempt before each call, and the call's sequence number takes it.
+#[cfg(any(feature = "otel", feature = "metrics"))]
+#[derive(Debug, Default)]
+pub(crate) struct RetryAttempts {
+    /// The attempt of the next call scheduled (0: not a retry helper's call).
+    next: u32,
+    /// The attempts above the first, by sequence number, until the call is recorded.
+    by_seq: HashMap<i64, u32>,
+}
+
+#[cfg(any(feature = "otel", feature = "metrics"))]
+impl RetryAttempts {
+    /// Which attempt call `seq` is (1 unless a retry helper made it as a later one); read
+    /// once, when its scheduling event is recorded or replayed.
+    pub(crate) fn take(&mut self, seq: i64) -> u32 {
+        if self.by_seq.is_empty() {
+            return 1;
+        }
+        self.by_seq.remove(&seq).unwrap_or(1)
+    }
 }
 
 /// What the context and the engine share: fixed instance facts plus the replay state.
@@ -264,6 +290,8 @@ impl Shared {
                 fatal: None,
                 #[cfg(feature = "otel")]
                 spans: None,
+                #[cfg(any(feature = "otel", feature = "metrics"))]
+                retry_attempts: RetryAttempts::default(),
             }),
         }
     }
@@ -282,9 +310,12 @@ impl ReplayState {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.pending.insert(seq, action);
-        #[cfg(feature = "otel")]
-        if let Some(spans) = self.spans.as_mut() {
-            spans.scheduled(seq);
+        #[cfg(any(feature = "otel", feature = "metrics"))]
+        {
+            let attempt = std::mem::take(&mut self.retry_attempts.next);
+            if attempt > 1 {
+                self.retry_attempts.by_seq.insert(seq, attempt);
+            }
         }
         // Durable calls are `#[track_caller]` down to here, so this is the user's call
         // site, unless the runtime itself made the call (a retry helper in `context/`, an
@@ -358,12 +389,11 @@ impl ReplayState {
 }
 
 impl ReplayState {
-    /// The next call scheduled is attempt `attempt` of a retry policy (for its span).
-    #[cfg(feature = "otel")]
+    /// The next call scheduled is attempt `attempt` of a retry policy (for its span and
+    /// the retries metric).
+    #[cfg(any(feature = "otel", feature = "metrics"))]
     pub(crate) fn set_retry_attempt(&mut self, attempt: u32) {
-        if let Some(spans) = self.spans.as_mut() {
-            spans.set_next_attempt(attempt);
-        }
+        self.retry_attempts.next = attempt;
     }
 
     /// Records a broken critical-section rule; the instance fails after the current poll.

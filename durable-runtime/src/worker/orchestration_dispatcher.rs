@@ -10,7 +10,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tracing::Instrument;
 
 use super::activity_dispatcher::{PendingCompletion, enqueue_completion};
-use super::{ERROR_BACKOFF, Ready, WorkerShared};
+use super::{ERROR_BACKOFF, Ready, RetryKind, WorkKind, WorkerShared};
 use crate::error::StoreError;
 use crate::error_types::{
     CORRUPT_HISTORY, HISTORY_TOO_LONG, ORCHESTRATION_NOT_REGISTERED, TERMINATED,
@@ -134,7 +134,12 @@ pub(crate) async fn run(
         };
         let (fetched, mut prepared) = tokio::join!(fetch, handed_over);
         let fetched = match fetched {
-            Ok(fetched) => fetched,
+            Ok(fetched) => {
+                if let Some(metrics) = shared.metrics() {
+                    metrics.fetched(WorkKind::Orchestration, fetched.len());
+                }
+                fetched
+            }
             Err(error) => {
                 tracing::error!(%error, "fetching orchestration work items failed; retrying");
                 if prepared.is_none() {
@@ -272,6 +277,16 @@ impl LocalTurns {
     }
 }
 
+/// Runs a turn, timing it for the metrics.
+async fn timed<T>(shared: &WorkerShared, turn: impl std::future::Future<Output = T>) -> T {
+    let started = shared.metrics().map(|_| std::time::Instant::now());
+    let result = turn.await;
+    if let (Some(metrics), Some(started)) = (shared.metrics(), started) {
+        metrics.turn(started.elapsed());
+    }
+    result
+}
+
 /// Turns activity results for one instance into a work item for its cached engine; `None`
 /// when the instance is not cached in their execution.
 fn local_work_item(
@@ -281,6 +296,10 @@ fn local_work_item(
 ) -> Option<(OrchestrationWorkItem, LocalTurn)> {
     let execution_id = pending.first()?.0.execution_id.clone();
     let engine = shared.cache.take_current(&instance_id, &execution_id)?;
+    // A miss here is counted by the turn that then runs the ordinary way.
+    if let Some(metrics) = shared.metrics() {
+        metrics.cache_hit();
+    }
     let messages = pending
         .iter()
         .map(|(completion, _)| crate::store::OrchestrationMessage {
@@ -323,6 +342,7 @@ struct PreparedBatch {
     engines: Vec<Option<ReplayEngine>>,
     waiters: Vec<Waiters>,
     traces: Vec<TurnTrace>,
+    tallies: Vec<TurnTally>,
 }
 
 impl PreparedBatch {
@@ -332,6 +352,7 @@ impl PreparedBatch {
         self.engines.extend(other.engines);
         self.waiters.extend(other.waiters);
         self.traces.extend(other.traces);
+        self.tallies.extend(other.tallies);
     }
 
     fn push(&mut self, prepared: Prepared, waiting: Waiters) {
@@ -339,6 +360,7 @@ impl PreparedBatch {
         self.engines.push(prepared.engine);
         self.waiters.push(waiting);
         self.traces.push(prepared.trace);
+        self.tallies.push(prepared.tally);
     }
 }
 
@@ -354,6 +376,7 @@ async fn prepare_batch(
         engines: Vec::with_capacity(turns),
         waiters: Vec::with_capacity(turns),
         traces: Vec::with_capacity(turns),
+        tallies: Vec::with_capacity(turns),
     };
     let leased: HashSet<InstanceId> = items.iter().map(|i| i.instance_id.clone()).collect();
     for (instance_id, pending) in local.groups {
@@ -383,7 +406,7 @@ async fn prepare_batch(
             name = %item.name,
             replayed = tracing::field::Empty,
         );
-        match prepare_turn(shared, item, Some(turn))
+        match timed(shared, prepare_turn(shared, item, Some(turn)))
             .instrument(span)
             .await
         {
@@ -407,7 +430,7 @@ async fn prepare_batch(
             name = %item.name,
             replayed = tracing::field::Empty,
         );
-        prepare_turn(shared, item, None).instrument(span)
+        timed(shared, prepare_turn(shared, item, None)).instrument(span)
     });
     for turn in futures::future::join_all(turns).await {
         match turn {
@@ -462,6 +485,7 @@ async fn commit_batch(shared: &Arc<WorkerShared>, in_flight: &InFlight, batch: P
         engines,
         waiters,
         traces,
+        tallies,
     } = batch;
     if commits.is_empty() {
         return;
@@ -470,7 +494,26 @@ async fn commit_batch(shared: &Arc<WorkerShared>, in_flight: &InFlight, batch: P
         .iter()
         .map(|c| (c.instance_id.clone(), c.lock_token.clone()))
         .collect();
-    match shared.store.commit_orchestrations(commits).await {
+    let started = shared.metrics().map(|_| std::time::Instant::now());
+    let batch = commits.len();
+    let committed = shared.store.commit_orchestrations(commits).await;
+    if let (Some(metrics), Some(started), Ok(results)) =
+        (shared.metrics(), started, committed.as_ref())
+    {
+        metrics.commit(WorkKind::Orchestration, batch, started.elapsed());
+        let accepted = results.iter().filter(|r| r.is_ok());
+        metrics.committed(WorkKind::Orchestration, accepted.count());
+        let applied = results
+            .iter()
+            .zip(&waiters)
+            .filter(|(result, _)| result.is_ok())
+            .map(|(_, waiting)| waiting.len());
+        metrics.committed(WorkKind::Activity, applied.sum());
+        for tally in tallies.iter().zip(results).filter(|(_, r)| r.is_ok()) {
+            tally.0.record(metrics);
+        }
+    }
+    match committed {
         Ok(results) => {
             let turns = leases.into_iter().zip(engines).zip(waiters).zip(traces);
             #[cfg_attr(not(feature = "otel"), allow(unused_variables))]
@@ -540,6 +583,57 @@ struct Prepared {
     engine: Option<ReplayEngine>,
     /// What to trace once the commit succeeded (nothing without feature `otel`).
     trace: TurnTrace,
+    /// What to count once the commit succeeded (with feature `metrics`).
+    tally: TurnTally,
+}
+
+/// The metrics a turn adds once committed: calls a retry policy made again, timers fired.
+#[derive(Debug, Default, Clone, Copy)]
+struct TurnTally {
+    activity_retries: usize,
+    sub_orchestration_retries: usize,
+    timers_fired: usize,
+}
+
+impl TurnTally {
+    fn record(&self, metrics: &super::Recorder) {
+        for _ in 0..self.activity_retries {
+            metrics.retry(RetryKind::Activity);
+        }
+        for _ in 0..self.sub_orchestration_retries {
+            metrics.retry(RetryKind::SubOrchestration);
+        }
+        metrics.timers_fired(self.timers_fired);
+    }
+
+    /// What `output`, a turn's output, counts (with feature `metrics`).
+    fn of(
+        #[cfg_attr(not(feature = "metrics"), allow(unused_variables))] shared: &WorkerShared,
+        #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+        output: &crate::replay::TurnOutput,
+    ) -> Self {
+        #[cfg(feature = "metrics")]
+        if shared.metrics().is_some() {
+            return Self {
+                activity_retries: output
+                    .activities
+                    .iter()
+                    .filter(|a| a.retry_attempt > 1)
+                    .count(),
+                sub_orchestration_retries: output
+                    .sub_orchestrations
+                    .iter()
+                    .filter(|s| s.retry_attempt > 1)
+                    .count(),
+                timers_fired: output
+                    .events
+                    .iter()
+                    .filter(|e| matches!(e.kind, EventKind::TimerFired { .. }))
+                    .count(),
+            };
+        }
+        Self::default()
+    }
 }
 
 impl Prepared {
@@ -556,6 +650,7 @@ impl Prepared {
             commit,
             engine,
             trace,
+            tally: TurnTally::default(),
         }
     }
 }
@@ -994,9 +1089,17 @@ async fn prepare_turn(
     } else if shared.options.always_replay {
         None
     } else {
-        shared
+        let engine = shared
             .cache
-            .take(&item.instance_id, &item.execution_id, item.history_len)
+            .take(&item.instance_id, &item.execution_id, item.history_len);
+        if let Some(metrics) = shared.metrics() {
+            if engine.is_some() {
+                metrics.cache_hit();
+            } else {
+                metrics.cache_miss();
+            }
+        }
+        engine
     };
     if let Some(first) = item.corrupt_messages.first() {
         let more = item.corrupt_messages.len() - 1;
@@ -1394,6 +1497,7 @@ fn finish_turn(
     now: DateTime<Utc>,
 ) -> Prepared {
     let spans = std::mem::take(&mut output.spans);
+    let tally = TurnTally::of(shared, &output);
     if item.history_len + prefix.len() + output.events.len() > shared.options.max_history_events {
         let failure = FailureDetails::new(
             HISTORY_TOO_LONG,
@@ -1555,11 +1659,15 @@ fn finish_turn(
                     })
                     .collect(),
             });
-            return Prepared::traced(commit, None, turn_trace(item, spans));
+            let mut prepared = Prepared::traced(commit, None, turn_trace(item, spans));
+            prepared.tally = tally;
+            return prepared;
         }
         None => commit.status = RuntimeStatus::Running,
     }
-    Prepared::traced(commit, Some(engine), turn_trace(item, spans))
+    let mut prepared = Prepared::traced(commit, Some(engine), turn_trace(item, spans));
+    prepared.tally = tally;
+    prepared
 }
 
 /// The trace context the next generation of a continue-as-new starts under: this one's
