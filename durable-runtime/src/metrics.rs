@@ -27,10 +27,11 @@
 //! | `durable_timers_pending` | gauge | | messages not visible yet: durable timers waiting to fire |
 //! | `durable_backlog_queued_activities`, `durable_backlog_running_activities` | gauge | | activity work items waiting for a worker, and leased by one |
 //!
-//! The gauges of the task hub (instances, entities, backlog) come from
-//! [`Store::task_hub_stats`](crate::store::Store::task_hub_stats), which every store answers
-//! from counts it keeps as rows change and from index ranges: a scrape never reads the
-//! instances one by one. The other metrics are this worker's own, since it started.
+//! The gauges of the task hub (instances, entities, backlog) come from one
+//! [`Store::task_hub_stats`](crate::store::Store::task_hub_stats) call per scrape: counts by
+//! status that the stores keep as rows change, and the queued work (messages, activities),
+//! so a scrape never reads the instances (ARCHITECTURE.md, "Access paths"). The other
+//! metrics are this worker's own, since it started.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

@@ -46,9 +46,8 @@
 //!
 //! ```no_run
 //! use durable_runtime::telemetry::{IdGenerator, opentelemetry_sdk};
-//! use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! # let exporter = InMemorySpanExporter::default();
+//! use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
+//! # async fn run(exporter: impl SpanExporter + 'static) -> Result<(), Box<dyn std::error::Error>> {
 //! // Any exporter: OTLP to a collector, or the SDK's in-memory one in tests.
 //! let provider = SdkTracerProvider::builder()
 //!     .with_id_generator(IdGenerator::default())
