@@ -47,6 +47,7 @@
 //! ```no_run
 //! use durable_runtime::telemetry::{IdGenerator, opentelemetry_sdk};
 //! use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
+//! # #[allow(dead_code)]
 //! # async fn run(exporter: impl SpanExporter + 'static) -> Result<(), Box<dyn std::error::Error>> {
 //! // Any exporter: OTLP to a collector, or the SDK's in-memory one in tests.
 //! let provider = SdkTracerProvider::builder()

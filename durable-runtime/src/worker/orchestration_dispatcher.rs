@@ -10,7 +10,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tracing::Instrument;
 
 use super::activity_dispatcher::{PendingCompletion, enqueue_completion};
-use super::{ERROR_BACKOFF, Ready, RetryKind, WorkKind, WorkerShared};
+use super::{ERROR_BACKOFF, Ready, WorkKind, WorkerShared};
 use crate::error::StoreError;
 use crate::error_types::{
     CORRUPT_HISTORY, HISTORY_TOO_LONG, ORCHESTRATION_NOT_REGISTERED, TERMINATED,
@@ -588,31 +588,52 @@ struct Prepared {
 }
 
 /// The metrics a turn adds once committed: calls a retry policy made again, timers fired.
-#[derive(Debug, Default, Clone, Copy)]
+#[cfg(feature = "metrics")]
+#[derive(Debug, Clone, Copy)]
 struct TurnTally {
     activity_retries: usize,
     sub_orchestration_retries: usize,
     timers_fired: usize,
 }
 
+/// Nothing to count without feature `metrics`.
+#[cfg(not(feature = "metrics"))]
+#[derive(Debug, Clone, Copy)]
+struct TurnTally;
+
+#[cfg(not(feature = "metrics"))]
 impl TurnTally {
-    fn record(&self, metrics: &super::Recorder) {
+    const NONE: Self = Self;
+
+    fn record(self, metrics: &super::Recorder) {
+        match *metrics {}
+    }
+
+    fn of(_: &WorkerShared, _: &crate::replay::TurnOutput) -> Self {
+        Self
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl TurnTally {
+    const NONE: Self = Self {
+        activity_retries: 0,
+        sub_orchestration_retries: 0,
+        timers_fired: 0,
+    };
+
+    fn record(self, metrics: &super::Recorder) {
         for _ in 0..self.activity_retries {
-            metrics.retry(RetryKind::Activity);
+            metrics.retry(super::RetryKind::Activity);
         }
         for _ in 0..self.sub_orchestration_retries {
-            metrics.retry(RetryKind::SubOrchestration);
+            metrics.retry(super::RetryKind::SubOrchestration);
         }
         metrics.timers_fired(self.timers_fired);
     }
 
-    /// What `output`, a turn's output, counts (with feature `metrics`).
-    fn of(
-        #[cfg_attr(not(feature = "metrics"), allow(unused_variables))] shared: &WorkerShared,
-        #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-        output: &crate::replay::TurnOutput,
-    ) -> Self {
-        #[cfg(feature = "metrics")]
+    /// What `output`, a turn's output, counts.
+    fn of(shared: &WorkerShared, output: &crate::replay::TurnOutput) -> Self {
         if shared.metrics().is_some() {
             return Self {
                 activity_retries: output
@@ -632,7 +653,7 @@ impl TurnTally {
                     .count(),
             };
         }
-        Self::default()
+        Self::NONE
     }
 }
 
@@ -650,7 +671,7 @@ impl Prepared {
             commit,
             engine,
             trace,
-            tally: TurnTally::default(),
+            tally: TurnTally::NONE,
         }
     }
 }
