@@ -24,6 +24,7 @@ use crate::payload::Payload;
 use crate::registry::Orchestration;
 use crate::status::{OrchestrationStatus, RuntimeStatus};
 use crate::store::{InstancePage, InstanceQuery, NewInstance, OutboundMessage, PurgeQuery, Store};
+use crate::trace_context::TraceContext;
 
 /// The statuses in which an instance still accepts events, termination, suspend and resume.
 pub(crate) const LIVE: [RuntimeStatus; 4] = [
@@ -73,6 +74,11 @@ pub struct DurableClient {
     store: Arc<dyn Store>,
     /// The store's clock, for event and creation timestamps.
     clock: Clock,
+    /// The caller's trace context, when given ([`DurableClient::with_trace_context`]).
+    parent_trace: Option<TraceContext>,
+    /// The runtime's tracer, when it traces (feature `otel`).
+    #[cfg(feature = "otel")]
+    pub(crate) telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
 impl fmt::Debug for DurableClient {
@@ -89,6 +95,45 @@ impl DurableClient {
         Self {
             clock: store.clock(),
             store,
+            parent_trace: None,
+            #[cfg(feature = "otel")]
+            telemetry: None,
+        }
+    }
+
+    /// A client like this one whose starts and entity signals record `context` as the
+    /// caller's W3C trace context: the started instance's spans join that trace (Durable
+    /// Functions' `ParentTraceContext`). The HTTP API does this with a request's
+    /// `traceparent` and `tracestate` headers.
+    ///
+    /// Without it, a build with feature `otel` records the caller's current span
+    /// (`tracing`'s, through `tracing-opentelemetry`, or OpenTelemetry's current context);
+    /// a runtime that traces records its own `create_orchestration` span, the child of
+    /// that context.
+    pub fn with_trace_context(&self, context: TraceContext) -> Self {
+        let mut client = self.clone();
+        client.parent_trace = Some(context);
+        client
+    }
+
+    /// The trace context a start or signal records, after emitting the client's producer
+    /// span `span` when the runtime traces (feature `otel`).
+    #[cfg(feature = "otel")]
+    fn trace_for(
+        &self,
+        span: impl FnOnce() -> (String, Vec<opentelemetry::KeyValue>),
+    ) -> Option<TraceContext> {
+        use crate::telemetry;
+        let parent = match &self.parent_trace {
+            Some(context) => telemetry::remote_context(context).unwrap_or_default(),
+            None => telemetry::current_context(),
+        };
+        match &self.telemetry {
+            Some(telemetry) => {
+                let (name, attributes) = span();
+                telemetry.export_client_span(name, attributes, &parent, self.clock.now())
+            }
+            None => telemetry::trace_context_of(&parent),
         }
     }
 
@@ -269,6 +314,26 @@ impl DurableClient {
                 input,
             },
         );
+        // The raise's span (the event itself carries no trace context: the waiting
+        // orchestration's `event` span covers the wait).
+        #[cfg(feature = "otel")]
+        if self.telemetry.is_some() {
+            let _ = self.trace_for(|| {
+                use crate::telemetry::attributes;
+                use opentelemetry::KeyValue;
+                (
+                    format!("orchestration_event:{name}"),
+                    vec![
+                        KeyValue::new(attributes::TYPE, "event"),
+                        KeyValue::new(attributes::NAME, name.to_owned()),
+                        KeyValue::new(
+                            attributes::EVENT_TARGET_INSTANCE_ID,
+                            instance_id.to_string(),
+                        ),
+                    ],
+                )
+            });
+        }
         self.control(instance_id, event, &LIVE, "raise an event to")
             .await
     }
@@ -529,6 +594,27 @@ impl DurableClient {
         };
         let execution_id = ExecutionId::generate();
         let created_at = self.clock.now();
+        #[cfg(feature = "otel")]
+        let trace_context = self.trace_for(|| {
+            use crate::telemetry::attributes;
+            use opentelemetry::KeyValue;
+            let mut attributes = vec![
+                KeyValue::new(attributes::TYPE, "orchestration"),
+                KeyValue::new(attributes::NAME, name.clone()),
+                KeyValue::new(attributes::INSTANCE_ID, instance_id.to_string()),
+                KeyValue::new(attributes::EXECUTION_ID, execution_id.as_str().to_owned()),
+            ];
+            if let Some(version) = &version {
+                attributes.push(KeyValue::new(attributes::VERSION, version.clone()));
+            }
+            let span = match &version {
+                Some(version) => format!("create_orchestration:{name}@({version})"),
+                None => format!("create_orchestration:{name}"),
+            };
+            (span, attributes)
+        });
+        #[cfg(not(feature = "otel"))]
+        let trace_context = self.parent_trace.clone();
         let started = HistoryEvent::new(
             created_at,
             EventKind::ExecutionStarted {
@@ -538,6 +624,7 @@ impl DurableClient {
                 input: input.clone(),
                 parent: None,
                 scheduled_start: None,
+                trace_context,
             },
         );
         self.store
@@ -760,6 +847,22 @@ impl DurableClient {
         at: Option<DateTime<Utc>>,
     ) -> Result<(), ClientError> {
         let now = self.clock.now();
+        #[cfg(feature = "otel")]
+        let trace_context = self.trace_for(|| {
+            use crate::telemetry::attributes;
+            use opentelemetry::KeyValue;
+            (
+                format!("entity_operation:{}:{operation}", entity.name()),
+                vec![
+                    KeyValue::new(attributes::TYPE, "entity"),
+                    KeyValue::new(attributes::NAME, entity.name().to_owned()),
+                    KeyValue::new(attributes::ENTITY_OPERATION, operation.to_owned()),
+                    KeyValue::new(attributes::TARGET_INSTANCE_ID, entity.to_string()),
+                ],
+            )
+        });
+        #[cfg(not(feature = "otel"))]
+        let trace_context = self.parent_trace.clone();
         let message = OutboundMessage {
             instance_id: entity.instance_id(),
             execution_id: None,
@@ -770,6 +873,7 @@ impl DurableClient {
                     operation: operation.to_owned(),
                     input,
                     caller: None,
+                    trace_context,
                 },
             ),
         };

@@ -435,6 +435,10 @@ pub enum RuntimeError {
         "no store configured; call `.sqlite(path)`, `.in_memory()` or `.store(store)` on the builder"
     )]
     NoStore,
+    /// The tracer provider cannot trace orchestrations (feature `otel`).
+    #[cfg(feature = "otel")]
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
 }
 
 #[cfg(test)]

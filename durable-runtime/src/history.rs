@@ -1,7 +1,7 @@
 //! The history event model: what an orchestration instance's append-only history holds.
 //!
 //! Pure data plus serde, no logic (Architecture Invariant: this module depends on nothing
-//! else in the crate but ids, payloads and failure details). Event kinds follow
+//! else in the crate but ids, payloads, failure details and trace contexts). Event kinds follow
 //! microsoft/durabletask-protobuf `HistoryEvent`, with activities named as such
 //! (`ActivityScheduled` where DTF says `TaskScheduled`).
 //!
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{EntityId, ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::status::{FailureDetails, RuntimeStatus};
+use crate::trace_context::TraceContext;
 
 /// The `event_id` of events that are not scheduling events.
 pub const NO_EVENT_ID: i64 = -1;
@@ -87,6 +88,13 @@ pub enum EventKind {
         parent: Option<ParentInstance>,
         /// When the instance should start, for a delayed start.
         scheduled_start: Option<DateTime<Utc>>,
+        /// The W3C trace context of whoever started this execution (the client's
+        /// `create_orchestration` span, the caller's span or `traceparent` header, the
+        /// parent's sub-orchestration span), as Durable Functions' `ParentTraceContext`:
+        /// the orchestration's spans join that trace. Absent in histories written before it
+        /// existed, and when nothing traced the start; left out of the JSON then.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace_context: Option<TraceContext>,
     },
     /// An activity was scheduled (`event_id` = its sequence number).
     ActivityScheduled {
@@ -261,6 +269,11 @@ pub enum EventKind {
         input: Payload,
         /// For a call, the orchestration waiting for the result; `None` for a signal.
         caller: Option<ParentInstance>,
+        /// The W3C trace context of the span that sent the request (the caller's entity
+        /// call or signal span, or the client's), which the operation's span continues;
+        /// absent when nothing traced the sender.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace_context: Option<TraceContext>,
     },
     /// A message in an entity's queue: lock it for a critical section, then pass the
     /// request on to the next entity in `entities` (or grant the lock when it is the last).
@@ -334,6 +347,7 @@ mod tests {
                     input: Payload::encode(&["Tokyo"]).unwrap(),
                     parent: None,
                     scheduled_start: None,
+                    trace_context: None,
                 },
             ),
             HistoryEvent::scheduled(
@@ -359,5 +373,39 @@ mod tests {
         );
         let back: Vec<HistoryEvent> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, events);
+    }
+
+    #[test]
+    fn trace_contexts_are_optional_and_left_out_when_absent() {
+        // A history written before trace contexts existed still reads.
+        let old = r#"{"event_id":-1,"timestamp":"2026-01-01T00:00:00Z","kind":{"ExecutionStarted":{"name":"hello","version":null,"execution_id":"e1","input":null,"parent":null,"scheduled_start":null}}}"#;
+        let event: HistoryEvent = serde_json::from_str(old).unwrap();
+        let EventKind::ExecutionStarted { trace_context, .. } = &event.kind else {
+            panic!("not an ExecutionStarted: {event:?}");
+        };
+        assert_eq!(*trace_context, None);
+        // Written back without the field, byte for byte.
+        assert_eq!(serde_json::to_string(&event).unwrap(), old);
+        let old_request = r#"{"EntityRequest":{"operation":"add","input":1,"caller":null}}"#;
+        let kind: EventKind = serde_json::from_str(old_request).unwrap();
+        assert_eq!(serde_json::to_string(&kind).unwrap(), old_request);
+        // With one, it round-trips.
+        let context = TraceContext::parse(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            Some("k=v"),
+        )
+        .unwrap();
+        let kind = EventKind::EntityRequest {
+            operation: "add".into(),
+            input: Payload::encode(&1).unwrap(),
+            caller: None,
+            trace_context: Some(context),
+        };
+        let json = serde_json::to_string(&kind).unwrap();
+        assert!(
+            json.contains(r#""trace_context":{"traceparent":"00-4bf9"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<EventKind>(&json).unwrap(), kind);
     }
 }

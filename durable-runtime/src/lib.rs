@@ -57,14 +57,19 @@ pub mod history;
 pub mod http;
 mod ids;
 mod join;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod payload;
 mod registry;
 mod replay;
 mod runtime;
 mod status;
 pub mod store;
+#[cfg(feature = "otel")]
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod trace_context;
 mod worker;
 
 pub use client::{DurableClient, OrchestrationHandle, SignalEntity, StartOrchestration};
@@ -101,6 +106,7 @@ pub use registry::{
 };
 pub use runtime::{Runtime, RuntimeBuilder};
 pub use status::{FailureDetails, OrchestrationStatus, RuntimeStatus, UnknownRuntimeStatus};
+pub use trace_context::{InvalidTraceContext, MAX_TRACESTATE_LEN, TraceContext};
 pub use worker::WorkerOptions;
 
 pub mod error_types;

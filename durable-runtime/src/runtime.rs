@@ -29,6 +29,8 @@ pub struct Runtime {
     client: DurableClient,
     worker: Option<Worker>,
     registry: Option<Registry>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Runtime {
@@ -51,10 +53,26 @@ impl Runtime {
             .unwrap_or_default()
     }
 
+    /// The metrics this runtime records into (feature `metrics`), when it was given some
+    /// with [`RuntimeBuilder::metrics`].
+    #[cfg(feature = "metrics")]
+    pub fn metrics(&self) -> Option<&crate::metrics::Metrics> {
+        self.metrics.as_ref()
+    }
+
     /// Builds the HTTP management API's router over this runtime, to mount in an existing
-    /// axum app (feature `http`); see [`crate::http`].
+    /// axum app (feature `http`); see [`crate::http`]. With feature `metrics` it serves
+    /// `GET /metrics` from `options.metrics`, or else from the runtime's own.
     #[cfg(feature = "http")]
     pub fn http_router(&self, options: &crate::http::HttpOptions) -> axum::Router {
+        #[cfg(feature = "metrics")]
+        if options.metrics.is_none() && self.metrics.is_some() {
+            let options = crate::http::HttpOptions {
+                metrics: self.metrics.clone(),
+                ..options.clone()
+            };
+            return crate::http::router(self.client(), self.registry(), &options);
+        }
         crate::http::router(self.client(), self.registry(), options)
     }
 
@@ -97,6 +115,11 @@ pub struct RuntimeBuilder {
     registry: Option<Registry>,
     options: WorkerOptions,
     worker: bool,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::metrics::Metrics>,
+    /// The tracer, or why the provider given cannot trace (reported by `start`).
+    #[cfg(feature = "otel")]
+    telemetry: Result<Option<Arc<crate::telemetry::Telemetry>>, crate::telemetry::TelemetryError>,
 }
 
 impl Default for RuntimeBuilder {
@@ -106,6 +129,10 @@ impl Default for RuntimeBuilder {
             registry: None,
             options: WorkerOptions::default(),
             worker: true,
+            #[cfg(feature = "metrics")]
+            metrics: None,
+            #[cfg(feature = "otel")]
+            telemetry: Ok(None),
         }
     }
 }
@@ -214,6 +241,38 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Traces orchestrations through `provider` (feature `otel`): the worker emits the spans
+    /// of [`crate::telemetry`] and the runtime's client records the caller's trace context
+    /// when it starts an instance. Without this the runtime emits no span (it still records
+    /// a trace context it is given, so other workers can continue the trace).
+    ///
+    /// The provider must give spans the ids the runtime derives for them: build it with
+    /// [`telemetry::IdGenerator`](crate::telemetry::IdGenerator). An OpenTelemetry SDK
+    /// `SdkTracerProvider` works; so does the global provider
+    /// (`opentelemetry::global::tracer_provider()`) once set to one.
+    ///
+    /// [`start`](Self::start) fails with [`RuntimeError::Telemetry`] when the provider does
+    /// not use [`telemetry::IdGenerator`](crate::telemetry::IdGenerator).
+    #[cfg(feature = "otel")]
+    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
+    where
+        P: opentelemetry::trace::TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
+    {
+        self.telemetry = crate::telemetry::Telemetry::new(provider).map(|t| Some(Arc::new(t)));
+        self
+    }
+
+    /// Records the worker's metrics into `metrics` and reads the task hub's gauges from this
+    /// runtime's store (feature `metrics`); see [`crate::metrics`]. The runtime's HTTP
+    /// router then serves them at `GET /metrics`.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, metrics: &crate::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics.clone());
+        self
+    }
+
     /// Starts no worker: the runtime is only a client of the store.
     pub fn client_only(mut self) -> Self {
         self.worker = false;
@@ -225,8 +284,19 @@ impl RuntimeBuilder {
     ///
     /// # Errors
     /// [`RuntimeError::NoStore`], [`RuntimeError::Store`] when the store cannot be opened,
-    /// or [`RuntimeError::Registry`] when names clash or nothing is registered.
+    /// or [`RuntimeError::Registry`] when names clash or nothing is registered; with feature
+    /// `otel`, [`RuntimeError::Telemetry`] for a tracer provider that cannot trace.
     pub async fn start(self) -> Result<Runtime, RuntimeError> {
+        #[allow(unused_mut)]
+        let mut observers = crate::worker::Observers::default();
+        #[cfg(feature = "otel")]
+        {
+            observers.telemetry = self.telemetry?;
+        }
+        #[cfg(feature = "metrics")]
+        {
+            observers.metrics.clone_from(&self.metrics);
+        }
         let store: Arc<dyn Store> = match self.store {
             StoreChoice::None => return Err(RuntimeError::NoStore),
             StoreChoice::Memory => Arc::new(MemoryStore::new()),
@@ -256,13 +326,30 @@ impl RuntimeBuilder {
                 entities = ?registry.entity_names().collect::<Vec<_>>(),
                 "durable worker starting"
             );
-            let worker = Worker::start(store.clone(), registry.clone(), self.options);
+            let worker = Worker::start(
+                store.clone(),
+                registry.clone(),
+                self.options,
+                observers.clone(),
+            );
             (Some(worker), Some(registry))
         } else {
             (None, self.registry)
         };
+        #[allow(unused_mut)]
+        let mut client = DurableClient::new(store);
+        #[cfg(feature = "otel")]
+        {
+            client.telemetry = observers.telemetry;
+        }
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.bind(client.store().clone());
+        }
         Ok(Runtime {
-            client: DurableClient::new(store),
+            #[cfg(feature = "metrics")]
+            metrics: self.metrics,
+            client,
             worker,
             registry,
         })

@@ -22,6 +22,8 @@ use durable_runtime::store::sqlite::{Durability, SqliteOptions};
 
 mod backlog;
 mod loader;
+#[cfg(feature = "otel")]
+mod observe;
 
 const WAIT: Duration = Duration::from_secs(600);
 
@@ -98,6 +100,11 @@ struct Args {
     /// Scales the instance counts of the backlog workloads W7, W8 and W9 (CI: 0.1).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// Traces and metrics on (examples built with `--features otel`): spans through the
+    /// SDK's batch processor to an exporter that counts them, every metric recorded.
+    #[cfg(feature = "otel")]
+    #[arg(long)]
+    observe: bool,
 }
 
 #[activity]
@@ -147,6 +154,9 @@ struct Bench {
     counter: usize,
     /// Extra worker processes of the current run (PostgreSQL).
     extra: Vec<std::process::Child>,
+    /// Traces and metrics, with `--observe`.
+    #[cfg(feature = "otel")]
+    observe: Option<observe::Observe>,
 }
 
 fn postgres_options(task_hub: String) -> durable_runtime::store::postgres::PostgresOptions {
@@ -235,6 +245,10 @@ impl Bench {
     async fn start(&mut self, store: &BenchStore) -> anyhow::Result<Runtime> {
         self.stop_extra_workers();
         let mut builder = Runtime::builder();
+        #[cfg(feature = "otel")]
+        if let Some(observe) = &self.observe {
+            builder = observe.apply(builder);
+        }
         if let Some(capacity) = self.args.cache_capacity {
             builder = builder.cache_capacity(capacity);
         }
@@ -283,6 +297,11 @@ impl Bench {
     }
 
     fn result(&self, workload: &str, fields: &str) {
+        #[cfg(feature = "otel")]
+        let fields = match &self.observe {
+            Some(observe) => format!("{fields} {}", observe.fields()),
+            None => fields.to_owned(),
+        };
         println!(
             "RESULT system=durable store={} workload={workload} {fields} peak_rss_mb={:.1}",
             self.store_label(),
@@ -568,6 +587,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let runs = args.runs.max(1);
     let mut bench = Bench {
+        #[cfg(feature = "otel")]
+        observe: args.observe.then(observe::Observe::new),
         args,
         temp: temp.clone(),
         counter: 0,
@@ -594,6 +615,11 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     bench.stop_extra_workers();
+    #[cfg(feature = "otel")]
+    if let Some(observe) = &bench.observe {
+        let (spans, scrape) = observe.finish().await;
+        println!("OBSERVE spans_exported={spans} scrape_bytes={scrape}");
+    }
     let _ = std::fs::remove_dir_all(&temp);
     Ok(())
 }

@@ -69,7 +69,8 @@ mod sqlite {
         // Back to schema version 4, as a build of before the counts left it.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE instance_counts; PRAGMA user_version = 4;
+            "DROP TABLE instance_counts; ALTER TABLE activities DROP COLUMN trace_context;
+             PRAGMA user_version = 4;
              INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at)
                  VALUES ('@counter@x', '', 'counter', 0, 'null', 0, 0);",
         )
@@ -82,6 +83,39 @@ mod sqlite {
             after.entities.get(durable_runtime::RuntimeStatus::Running),
             1
         );
+    }
+
+    /// A store made before activities carried a trace context gets the column when it is
+    /// opened (migration 6); its queued activities read without one.
+    #[tokio::test]
+    async fn an_older_store_gets_the_trace_context_column_on_opening() {
+        let dir = durable_tests::temp_dir("trace-migration");
+        let path = dir.join("store.db");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+        // Leaves two activities of instance `a`, leased.
+        durable_runtime::store::conformance::commit_applies_everything(store.clone()).await;
+        drop(store);
+        // Back to schema version 5, as a build of before the column left it, with the
+        // activities' leases released.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE activities DROP COLUMN trace_context; PRAGMA user_version = 5;
+             UPDATE activities SET lock_token = NULL, lock_expires = NULL;",
+        )
+        .unwrap();
+        drop(conn);
+        let reopened = SqliteStore::open(&path).unwrap();
+        let items = reopened
+            .fetch_activity_work_items(10, std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(items.len(), 2, "the queued activities are still there");
+        assert!(items.iter().all(|item| item.trace_context.is_none()));
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, 6);
     }
 
     #[tokio::test]

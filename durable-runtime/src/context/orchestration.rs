@@ -124,6 +124,8 @@ impl OrchestrationContext {
         let started = self.current_time();
         let mut attempt = 1;
         loop {
+            #[cfg(any(feature = "otel", feature = "metrics"))]
+            self.shared.lock().set_retry_attempt(attempt);
             let error = match self.call_activity(activity.clone(), input.clone()).await {
                 Ok(output) => return Ok(output),
                 Err(error) => error,
@@ -264,6 +266,8 @@ impl OrchestrationContext {
         let started = self.current_time();
         let mut attempt = 1;
         loop {
+            #[cfg(any(feature = "otel", feature = "metrics"))]
+            self.shared.lock().set_retry_attempt(attempt);
             let error = match self
                 .sub_orchestration(orchestration.clone(), None, input.clone())
                 .await

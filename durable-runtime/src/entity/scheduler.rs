@@ -50,6 +50,18 @@ fn from_owner(event: &HistoryEvent, owner: &ParentInstance) -> bool {
     }
 }
 
+/// Where an entity turn notes each operation's run for its span (feature `otel`, when the
+/// worker traces): the clock that times them and the runs so far.
+#[cfg(feature = "otel")]
+pub(crate) type OperationSpans = Option<(
+    crate::clock::Clock,
+    Vec<crate::telemetry::EntityOperationSpan>,
+)>;
+/// Nothing is noted without feature `otel`.
+#[cfg(not(feature = "otel"))]
+#[derive(Debug)]
+pub(crate) struct OperationSpans;
+
 /// Runs one entity turn over the first `max_batch` of `messages` (already fetched under a
 /// lease; the rest stay queued for the next turn) and fills `commit` with its results.
 /// `factory` is `None` when the entity is not registered here.
@@ -60,6 +72,7 @@ pub(crate) async fn run_turn(
     messages: &[OrchestrationMessage],
     max_batch: usize,
     commit: &mut OrchestrationCommit,
+    #[cfg_attr(not(feature = "otel"), allow(unused_variables))] spans: &mut OperationSpans,
 ) {
     let now = commit.updated_at;
     let mut live = factory.map(|body| body.make(id, scheduler.state.clone()));
@@ -86,7 +99,12 @@ pub(crate) async fn run_turn(
                 operation,
                 input,
                 caller,
+                #[cfg(feature = "otel")]
+                trace_context,
+                ..
             } => {
+                #[cfg(feature = "otel")]
+                let started = spans.as_ref().map(|(clock, _)| clock.now());
                 ctx.begin(&operation);
                 let result = match live.as_mut() {
                     Some(live) => live.apply(&ctx, &operation, input).await,
@@ -100,6 +118,17 @@ pub(crate) async fn run_turn(
                     )),
                 };
                 let effects = ctx.take_effects();
+                #[cfg(feature = "otel")]
+                if let (Some((clock, runs)), Some(start)) = (spans.as_mut(), started) {
+                    runs.push(crate::telemetry::EntityOperationSpan {
+                        entity: id.clone(),
+                        operation: operation.clone(),
+                        trace_context,
+                        start,
+                        end: clock.now(),
+                        failure: result.as_ref().err().cloned(),
+                    });
+                }
                 match &result {
                     Ok(_) => {
                         commit.messages.extend(effects.messages);

@@ -111,8 +111,7 @@ async fn signal(
             Payload::encode(text).map_err(|e| ApiError::bad_request(e.to_string()))?
         }
     };
-    state
-        .client
+    super::instances::traced_client(&state, &headers)
         .signal_entity_raw(&id, &operation, input, None)
         .await?;
     Ok(StatusCode::ACCEPTED.into_response())

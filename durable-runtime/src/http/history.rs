@@ -318,6 +318,7 @@ mod tests {
                     input: payload("[\"Tokyo\"]"),
                     parent: None,
                     scheduled_start: None,
+                    trace_context: None,
                 },
             ),
             event(

@@ -124,6 +124,26 @@ fn status_body(status: &OrchestrationStatus, show_input: bool) -> Value {
     body
 }
 
+/// The API's client, recording the request's W3C `traceparent` (and `tracestate`) header as
+/// the caller's trace context ([`DurableClient::with_trace_context`]). A header that breaks
+/// the W3C format is ignored, as the W3C Trace Context specification asks of a receiver
+/// (the instance then starts a trace of its own).
+///
+/// [`DurableClient::with_trace_context`]: crate::DurableClient::with_trace_context
+pub(super) fn traced_client(state: &ApiState, headers: &HeaderMap) -> crate::DurableClient {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(traceparent) = header("traceparent") else {
+        return state.client.clone();
+    };
+    match crate::TraceContext::parse(traceparent, header("tracestate")) {
+        Ok(context) => state.client.with_trace_context(context),
+        Err(error) => {
+            tracing::debug!(%error, "ignoring a traceparent header");
+            state.client.clone()
+        }
+    }
+}
+
 pub(super) fn body_is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -215,8 +235,7 @@ async fn start_instance(
         checked => checked,
     }
     .map_err(|error| ApiError::bad_request(error.to_string()))?;
-    let id = state
-        .client
+    let id = traced_client(&state, &headers)
         .start_orchestration_by_name(&name, version, id, input)
         .await?;
     wait_or_accept(&state, &headers, &id, &query).await
@@ -476,7 +495,9 @@ async fn raise_event(
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
     let data: Value = serde_json::from_str(if text.trim().is_empty() { "null" } else { text })
         .map_err(|error| ApiError::bad_request(format!("the body is not valid JSON: {error}")))?;
-    state.client.raise_event(&id, &event, &data).await?;
+    traced_client(&state, &headers)
+        .raise_event(&id, &event, &data)
+        .await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

@@ -67,6 +67,11 @@ pub struct HttpOptions {
     /// The connection name the management URLs carry as `connection=` (default `Storage`,
     /// Durable Functions' default); informational, like `task_hub`.
     pub connection: String,
+    /// The metrics `GET /metrics` serves (feature `metrics`); `None` (the default) serves no
+    /// such route. [`Runtime::http_router`](crate::Runtime::http_router) puts the runtime's
+    /// own here.
+    #[cfg(feature = "metrics")]
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Default for HttpOptions {
@@ -81,6 +86,8 @@ impl Default for HttpOptions {
             max_connections: 1024,
             task_hub: "durable".to_owned(),
             connection: "Storage".to_owned(),
+            #[cfg(feature = "metrics")]
+            metrics: None,
         }
     }
 }
@@ -202,6 +209,15 @@ pub fn router(client: DurableClient, registry: Registry, options: &HttpOptions) 
         options: Arc::new(options.clone()),
     };
     let routes = Router::new().nest(BASE_PATH, instances::routes().merge(entities::routes()));
+    // Prometheus' scrape path, behind the same key as the rest.
+    #[cfg(feature = "metrics")]
+    let routes = match options.metrics.clone() {
+        Some(metrics) => routes.route(
+            "/metrics",
+            axum::routing::get(move || serve_metrics(metrics.clone())),
+        ),
+        None => routes,
+    };
     // The web dashboard, under `/dashboard/`, behind the same key and limits.
     #[cfg(feature = "dashboard")]
     let routes = routes.merge(crate::dashboard::routes(state.client.clone(), options));
@@ -224,6 +240,26 @@ pub fn router(client: DurableClient, registry: Registry, options: &HttpOptions) 
         .with_state(state);
     // The path is put in its canonical case before routing, so around the routes.
     Router::new().fallback_service(tower::util::MapRequest::new(routes, canonical_path))
+}
+
+/// `GET /metrics`: the metrics as OpenMetrics text (503 when the task hub cannot be read).
+#[cfg(feature = "metrics")]
+async fn serve_metrics(metrics: crate::metrics::Metrics) -> Response {
+    match metrics.encode().await {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                crate::metrics::CONTENT_TYPE,
+            )],
+            text,
+        )
+            .into_response(),
+        Err(error) => ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            error.to_string(),
+        )
+        .into_response(),
+    }
 }
 
 /// The fixed segments of the routes, as they are spelled in them.

@@ -13,7 +13,18 @@
 //! at-least-once delivery) are ignored.
 
 pub(crate) mod rewind;
+#[cfg(feature = "otel")]
+pub(crate) mod spans;
 mod state;
+
+/// The spans a turn produced, for the dispatcher to export once the turn committed; nothing
+/// without feature `otel`.
+#[cfg(feature = "otel")]
+pub(crate) type TurnSpans = spans::TurnSpans;
+/// The spans a turn produced: nothing without feature `otel`.
+#[cfg(not(feature = "otel"))]
+#[derive(Debug, Default)]
+pub(crate) struct TurnSpans;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -63,6 +74,11 @@ pub(crate) struct SubOrchestrationRequest {
     pub(crate) version: Option<&'static str>,
     pub(crate) instance_id: InstanceId,
     pub(crate) input: Payload,
+    /// The context the child's spans continue (the parent's call span), when traced.
+    pub(crate) trace_context: Option<crate::TraceContext>,
+    /// Which attempt of a retry policy this call is (1 without one), for the metrics.
+    #[cfg(feature = "metrics")]
+    pub(crate) retry_attempt: u32,
 }
 
 /// An activity to enqueue.
@@ -71,6 +87,11 @@ pub(crate) struct ActivityRequest {
     pub(crate) scheduled_id: i64,
     pub(crate) name: &'static str,
     pub(crate) input: Payload,
+    /// The context the activity's span continues (the call span), when traced.
+    pub(crate) trace_context: Option<crate::TraceContext>,
+    /// Which attempt of a retry policy this call is (1 without one), for the metrics.
+    #[cfg(feature = "metrics")]
+    pub(crate) retry_attempt: u32,
 }
 
 /// What one turn produced.
@@ -92,6 +113,8 @@ pub(crate) struct TurnOutput {
     pub(crate) outcome: Option<Outcome>,
     /// `Some(new)` when the custom status changed in this turn.
     pub(crate) custom_status: Option<Option<Payload>>,
+    /// The spans of this turn (feature `otel`, when the worker traces).
+    pub(crate) spans: TurnSpans,
 }
 
 #[derive(Debug, Default)]
@@ -171,6 +194,24 @@ impl ReplayEngine {
             version: None,
             divergence: None,
         }
+    }
+
+    /// Records this execution's spans (feature `otel`): the worker traces.
+    #[cfg(feature = "otel")]
+    pub(crate) fn traced(self, traced: bool) -> Self {
+        if traced {
+            self.shared.lock().spans = Some(Box::default());
+        }
+        self
+    }
+
+    /// The root of this execution's spans and when it started running, once
+    /// `ExecutionStarted` was applied and when the worker traces.
+    #[cfg(feature = "otel")]
+    pub(crate) fn span_root(&self) -> Option<(spans::SpanRoot, Option<DateTime<Utc>>)> {
+        let state = self.shared.lock();
+        let log = state.spans.as_ref()?;
+        Some((log.root()?.clone(), log.started_at()))
     }
 
     /// Records the orchestration version this engine runs (for a turn run from the cache
@@ -321,13 +362,29 @@ impl ReplayEngine {
         self.check_waiting_on_durable_work();
         let mut state = self.shared.lock();
         state.locations.clear();
+        // The trace context the work sent by call `seq` continues, when the worker traces.
+        #[cfg(feature = "otel")]
+        let call_context = |state: &state::ReplayState, seq: i64| {
+            state
+                .spans
+                .as_ref()
+                .and_then(|log| log.root())
+                .map(|root| root.call_context(seq))
+        };
+        #[cfg(not(feature = "otel"))]
+        let call_context = |_: &state::ReplayState, _: i64| None;
         for (seq, action) in std::mem::take(&mut state.pending) {
+            #[cfg(any(feature = "otel", feature = "metrics"))]
+            let attempt = state.retry_attempts.take(seq);
             let kind = match action {
                 Action::CallActivity { name, input } => {
                     output.activities.push(ActivityRequest {
                         scheduled_id: seq,
                         name,
                         input: input.clone(),
+                        trace_context: call_context(&state, seq),
+                        #[cfg(feature = "metrics")]
+                        retry_attempt: attempt,
                     });
                     EventKind::ActivityScheduled {
                         name: name.to_owned(),
@@ -350,6 +407,9 @@ impl ReplayEngine {
                         version,
                         instance_id: instance_id.clone(),
                         input: input.clone(),
+                        trace_context: call_context(&state, seq),
+                        #[cfg(feature = "metrics")]
+                        retry_attempt: attempt,
                     });
                     EventKind::SubOrchestrationCreated {
                         name: name.to_owned(),
@@ -391,6 +451,7 @@ impl ReplayEngine {
                                 operation: operation.clone(),
                                 input: input.clone(),
                                 caller: Some(caller),
+                                trace_context: call_context(&state, seq),
                             },
                         ),
                     });
@@ -416,6 +477,7 @@ impl ReplayEngine {
                                 operation: operation.clone(),
                                 input: input.clone(),
                                 caller: None,
+                                trace_context: call_context(&state, seq),
                             },
                         ),
                     });
@@ -459,7 +521,12 @@ impl ReplayEngine {
                     EventKind::EntityUnlockSent { entities }
                 }
             };
-            output.events.push(HistoryEvent::scheduled(seq, now, kind));
+            let event = HistoryEvent::scheduled(seq, now, kind);
+            #[cfg(feature = "otel")]
+            if let Some(log) = state.spans.as_mut() {
+                log.opened(&event, true, attempt);
+            }
+            output.events.push(event);
         }
         if state.custom_status_dirty {
             state.custom_status_dirty = false;
@@ -487,12 +554,33 @@ impl ReplayEngine {
             };
             output.events.push(HistoryEvent::new(now, kind));
             output.outcome = Some(outcome.clone());
+            #[cfg(feature = "otel")]
+            if let Some(log) = self.shared.lock().spans.as_mut() {
+                let (status, failure) = match outcome {
+                    Outcome::Completed(_) => (RuntimeStatus::Completed, None),
+                    Outcome::Failed(failure) => (RuntimeStatus::Failed, Some(failure.clone())),
+                    Outcome::ContinuedAsNew { .. } => (RuntimeStatus::ContinuedAsNew, None),
+                };
+                log.ended(now, status, failure);
+            }
         }
         self.history_len += output.events.len();
+        #[cfg(feature = "otel")]
+        if let Some(log) = self.shared.lock().spans.as_mut() {
+            output.spans = log.take();
+        }
         output
     }
 
     fn apply(&mut self, event: &HistoryEvent) {
+        #[cfg(feature = "otel")]
+        {
+            let mut state = self.shared.lock();
+            let live = !state.is_replaying;
+            if let Some(log) = state.spans.as_mut() {
+                log.closed(event, live);
+            }
+        }
         let woke = match &event.kind {
             EventKind::OrchestratorStarted => {
                 self.shared.lock().current_time = event.timestamp;
@@ -502,12 +590,21 @@ impl ReplayEngine {
                 input,
                 version,
                 parent,
+                #[cfg(feature = "otel")]
+                trace_context,
                 ..
             } => {
                 if self.future.is_none() {
                     let mut state = self.shared.lock();
                     state.version.clone_from(version);
                     state.parent.clone_from(parent);
+                    #[cfg(feature = "otel")]
+                    {
+                        let now = state.current_time;
+                        if let Some(log) = state.spans.as_mut() {
+                            log.started(&self.shared.execution_id, trace_context.as_ref(), now);
+                        }
+                    }
                     drop(state);
                     let ctx = OrchestrationContext::new(self.shared.clone());
                     self.future = Some(self.orchestrator.call(ctx, input.clone()));
@@ -515,6 +612,16 @@ impl ReplayEngine {
                 true
             }
             kind if scheduled_signature(kind).is_some() => {
+                #[cfg(any(feature = "otel", feature = "metrics"))]
+                {
+                    let mut state = self.shared.lock();
+                    #[cfg_attr(not(feature = "otel"), allow(unused_variables))]
+                    let attempt = state.retry_attempts.take(event.event_id);
+                    #[cfg(feature = "otel")]
+                    if let Some(log) = state.spans.as_mut() {
+                        log.opened(event, false, attempt);
+                    }
+                }
                 if let Err(divergence) = self.match_scheduled(event.event_id, kind)
                     && self.outcome.is_none()
                 {
@@ -571,7 +678,10 @@ impl ReplayEngine {
             }
             EventKind::TimerFired { timer_id, .. } => self.deliver(*timer_id, Ok(Payload::null())),
             EventKind::EventRaised { name, input } => {
-                let waker = self.shared.lock().raise(name, input.clone());
+                let waker = self
+                    .shared
+                    .lock()
+                    .raise(name, input.clone(), event.timestamp);
                 waker.map(Waker::wake).is_some()
             }
             _ => false,

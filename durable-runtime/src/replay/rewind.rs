@@ -263,6 +263,7 @@ mod tests {
             input: Payload::null(),
             parent: None,
             scheduled_start: None,
+            trace_context: None,
         })
     }
 

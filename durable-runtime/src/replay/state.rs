@@ -153,6 +153,9 @@ pub(crate) struct EventWaiter {
     pub(crate) result: Option<Payload>,
     /// The waker of the future awaiting it.
     pub(crate) waker: Option<Waker>,
+    /// When the wait began (the turn's time), for its span.
+    #[cfg(feature = "otel")]
+    pub(crate) since: DateTime<Utc>,
 }
 
 /// A continue-as-new the code asked for; it takes effect when the function returns.
@@ -214,6 +217,35 @@ pub(crate) struct ReplayState {
     pub(crate) section_calls: HashMap<i64, EntityId>,
     /// A rule broken by the code (critical sections): fails the instance after this poll.
     pub(crate) fatal: Option<FailureDetails>,
+    /// The spans of this execution, when the worker traces (feature `otel`).
+    #[cfg(feature = "otel")]
+    pub(crate) spans: Option<Box<super::spans::SpanLog>>,
+    /// Which retry-policy attempt each call is (features `otel`, `metrics`).
+    #[cfg(any(feature = "otel", feature = "metrics"))]
+    pub(crate) retry_attempts: RetryAttempts,
+}
+
+/// Which attempt of a retry policy each call is (for its span and the retries metric): the
+/// retry helpers mark the attempt before each call, and the call's sequence number takes it.
+#[cfg(any(feature = "otel", feature = "metrics"))]
+#[derive(Debug, Default)]
+pub(crate) struct RetryAttempts {
+    /// The attempt of the next call scheduled (0: not a retry helper's call).
+    next: u32,
+    /// The attempts above the first, by sequence number, until the call is recorded.
+    by_seq: HashMap<i64, u32>,
+}
+
+#[cfg(any(feature = "otel", feature = "metrics"))]
+impl RetryAttempts {
+    /// Which attempt call `seq` is (1 unless a retry helper made it as a later one); read
+    /// once, when its scheduling event is recorded or replayed.
+    pub(crate) fn take(&mut self, seq: i64) -> u32 {
+        if self.by_seq.is_empty() {
+            return 1;
+        }
+        self.by_seq.remove(&seq).unwrap_or(1)
+    }
 }
 
 /// What the context and the engine share: fixed instance facts plus the replay state.
@@ -256,6 +288,10 @@ impl Shared {
                 section: None,
                 section_calls: HashMap::new(),
                 fatal: None,
+                #[cfg(feature = "otel")]
+                spans: None,
+                #[cfg(any(feature = "otel", feature = "metrics"))]
+                retry_attempts: RetryAttempts::default(),
             }),
         }
     }
@@ -274,6 +310,13 @@ impl ReplayState {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.pending.insert(seq, action);
+        #[cfg(any(feature = "otel", feature = "metrics"))]
+        {
+            let attempt = std::mem::take(&mut self.retry_attempts.next);
+            if attempt > 1 {
+                self.retry_attempts.by_seq.insert(seq, attempt);
+            }
+        }
         // Durable calls are `#[track_caller]` down to here, so this is the user's call
         // site, unless the runtime itself made the call (a retry helper in `context/`, an
         // unlock here).
@@ -286,8 +329,14 @@ impl ReplayState {
         seq
     }
 
-    /// Hands a raised event to the oldest waiter for its name, or buffers it.
-    pub(crate) fn raise(&mut self, name: &str, input: Payload) -> Option<Waker> {
+    /// Hands a raised event (recorded at `at`) to the oldest waiter for its name, or
+    /// buffers it; returns the waiter's waker.
+    pub(crate) fn raise(
+        &mut self,
+        name: &str,
+        input: Payload,
+        #[cfg_attr(not(feature = "otel"), allow(unused_variables))] at: DateTime<Utc>,
+    ) -> Option<Waker> {
         let key = name.to_lowercase();
         let waiter = self
             .event_waiters
@@ -296,7 +345,14 @@ impl ReplayState {
         match waiter {
             Some(waiter) => {
                 waiter.result = Some(input);
-                waiter.waker.take()
+                let waker = waiter.waker.take();
+                #[cfg(feature = "otel")]
+                if !self.is_replaying
+                    && let Some(spans) = self.spans.as_mut()
+                {
+                    spans.event_received(name, waiter.since, at);
+                }
+                waker
             }
             None => {
                 self.buffered_events
@@ -324,6 +380,8 @@ impl ReplayState {
                 name: key,
                 result: buffered,
                 waker: None,
+                #[cfg(feature = "otel")]
+                since: self.current_time,
             },
         );
         id
@@ -331,6 +389,13 @@ impl ReplayState {
 }
 
 impl ReplayState {
+    /// The next call scheduled is attempt `attempt` of a retry policy (for its span and
+    /// the retries metric).
+    #[cfg(any(feature = "otel", feature = "metrics"))]
+    pub(crate) fn set_retry_attempt(&mut self, attempt: u32) {
+        self.retry_attempts.next = attempt;
+    }
+
     /// Records a broken critical-section rule; the instance fails after the current poll.
     pub(crate) fn violate(&mut self, message: String) {
         if self.fatal.is_none() {

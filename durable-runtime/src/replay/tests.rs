@@ -114,6 +114,7 @@ fn started<T: serde::Serialize>(input: &T) -> HistoryEvent {
             input: Payload::encode(input).unwrap(),
             parent: None::<ParentInstance>,
             scheduled_start: None,
+            trace_context: None,
         },
     )
 }

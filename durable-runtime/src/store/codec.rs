@@ -7,6 +7,7 @@ use crate::error::StoreError;
 use crate::history::HistoryEvent;
 use crate::payload::Payload;
 use crate::status::{FailureDetails, RuntimeStatus};
+use crate::trace_context::TraceContext;
 
 /// The columns an `OrchestrationStatus` is read from, in order.
 pub(crate) const STATUS_COLUMNS: &str = "instance_id, execution_id, name, version, status, input, output, custom_status, failure, created_at, updated_at, parent_instance_id";
@@ -30,6 +31,17 @@ pub(crate) fn from_micros(value: i64) -> DateTime<Utc> {
 
 pub(crate) fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| corrupt("encoding", e))
+}
+
+/// An activity's `trace_context` column: the context's JSON, or NULL.
+pub(crate) fn encode_trace_context(context: Option<&TraceContext>) -> Option<String> {
+    context.and_then(|context| serde_json::to_string(context).ok())
+}
+
+/// Reads an activity's `trace_context` column. One that does not decode is dropped (it only
+/// links spans; the activity runs the same without it).
+pub(crate) fn decode_trace_context(text: Option<&str>) -> Option<TraceContext> {
+    text.and_then(|text| serde_json::from_str(text).ok())
 }
 
 pub(crate) fn decode_event(text: &str) -> Result<HistoryEvent, StoreError> {

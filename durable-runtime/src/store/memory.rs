@@ -28,6 +28,7 @@ use crate::history::HistoryEvent;
 use crate::ids::{EntityId, ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::status::{FailureDetails, OrchestrationStatus, RuntimeStatus};
+use crate::trace_context::TraceContext;
 
 #[derive(Debug)]
 struct Instance {
@@ -63,6 +64,7 @@ struct Activity {
     scheduled_id: i64,
     name: String,
     input: Payload,
+    trace_context: Option<TraceContext>,
     dequeue_count: u32,
     lock: Option<(String, i64)>,
 }
@@ -687,6 +689,7 @@ impl Store for MemoryStore {
                         scheduled_id: activity.scheduled_id,
                         name: activity.name,
                         input: activity.input,
+                        trace_context: activity.trace_context,
                         dequeue_count: u32::from(lease.is_some()),
                         lock: lease.clone(),
                     },
@@ -766,6 +769,7 @@ impl Store for MemoryStore {
                 attempt: activity.dequeue_count,
                 lock_token: token,
                 corrupt: None,
+                trace_context: activity.trace_context.clone(),
             });
         }
         Ok(items)

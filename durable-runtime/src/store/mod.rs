@@ -42,6 +42,7 @@ use crate::history::{EventKind, HistoryEvent};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::status::{FailureDetails, OrchestrationStatus, RuntimeStatus};
+use crate::trace_context::TraceContext;
 
 /// A request to create an instance; see [`Store::create_instance`].
 #[derive(Debug, Clone)]
@@ -181,6 +182,10 @@ pub struct NewActivity {
     pub name: String,
     /// The input.
     pub input: Payload,
+    /// The W3C trace context the activity's execution span continues (the scheduling
+    /// orchestration's `activity:{name}` client span); stored with the work item and handed
+    /// back in [`ActivityWorkItem::trace_context`], so it reaches whichever worker runs it.
+    pub trace_context: Option<TraceContext>,
 }
 
 impl NewActivity {
@@ -203,6 +208,7 @@ impl NewActivity {
             attempt: 1,
             lock_token: lock_token.to_owned(),
             corrupt: None,
+            trace_context: self.trace_context.clone(),
         }
     }
 }
@@ -282,6 +288,9 @@ pub struct ActivityWorkItem {
     /// the dispatcher fails the activity with [`CORRUPT_HISTORY`](crate::error_types::CORRUPT_HISTORY)
     /// without running it, so only its orchestration sees the failure.
     pub corrupt: Option<String>,
+    /// The trace context stored with it ([`NewActivity::trace_context`]); `None` when none
+    /// was, or when the stored one does not decode.
+    pub trace_context: Option<TraceContext>,
 }
 
 /// An activity's result, to turn into a message for its instance.

@@ -16,6 +16,7 @@ use crate::history::{EventKind, HistoryEvent, NO_EVENT_ID, ParentInstance};
 use crate::ids::{EntityId, ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::status::{FailureDetails, RuntimeStatus};
+use crate::trace_context::TraceContext;
 
 /// The format tag this version writes: `durable-history/1`.
 pub const HISTORY_FORMAT: &str = "durable-history/1";
@@ -308,6 +309,16 @@ fn failure(fields: &Map<String, Value>) -> FailureDetails {
     )
 }
 
+/// The trace context of a flat `ExecutionStarted`: ours (`trace_context`), or Durable
+/// Functions' `ParentTraceContext { TraceParent, TraceState }`; one that does not parse is
+/// left out (it only links spans, it changes nothing in replay).
+fn trace_context(fields: &Map<String, Value>) -> Option<TraceContext> {
+    let context = field(fields, &["trace_context", "ParentTraceContext"])?.as_object()?;
+    let traceparent = text(context, &["traceparent", "TraceParent"])?;
+    let tracestate = text(context, &["tracestate", "TraceState"]);
+    TraceContext::parse(&traceparent, tracestate.as_deref()).ok()
+}
+
 fn entity(fields: &Map<String, Value>) -> Result<EntityId, String> {
     let value = field(fields, &["entity"]).ok_or("missing `entity`")?;
     serde_json::from_value(value.clone()).map_err(|e| e.to_string())
@@ -334,6 +345,7 @@ fn flat_kind(event_type: &str, fields: &Map<String, Value>) -> Result<EventKind,
             parent: field(fields, &["parent", "ParentInstance"])
                 .and_then(|p| serde_json::from_value::<ParentInstance>(p.clone()).ok()),
             scheduled_start: time(fields, &["ScheduledStartTime", "scheduled_start"])?,
+            trace_context: trace_context(fields),
         },
         "TaskScheduled" | "ActivityScheduled" => EventKind::ActivityScheduled {
             name: required_text(fields, &["Name"])?,
@@ -452,6 +464,7 @@ mod tests {
                     input: Payload::encode(&["Tokyo"]).unwrap(),
                     parent: None,
                     scheduled_start: None,
+                    trace_context: None,
                 },
             ),
             HistoryEvent::scheduled(

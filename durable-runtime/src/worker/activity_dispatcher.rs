@@ -8,7 +8,7 @@ use futures::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use super::{ERROR_BACKOFF, Ready, WorkerShared};
+use super::{ERROR_BACKOFF, Ready, WorkKind, WorkerShared};
 use crate::context::ActivityContext;
 use crate::error_types::{ACTIVITY_NOT_REGISTERED, CORRUPT_HISTORY, panic_failure};
 use crate::history::{EventKind, HistoryEvent};
@@ -33,7 +33,12 @@ pub(crate) async fn run(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver
             .fetch_activity_work_items(free, shared.options.activity_lease)
             .await
         {
-            Ok(items) => items,
+            Ok(items) => {
+                if let Some(metrics) = shared.metrics() {
+                    metrics.fetched(WorkKind::Activity, items.len());
+                }
+                items
+            }
             Err(error) => {
                 drop(permit);
                 tracing::error!(%error, "fetching activity work items failed; retrying");
@@ -118,6 +123,9 @@ pub(crate) fn running(shared: &WorkerShared) -> Vec<(i64, String)> {
 }
 
 async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: OwnedSemaphorePermit) {
+    #[cfg(feature = "otel")]
+    let started = shared.telemetry.as_ref().map(|_| shared.clock.now());
+    let timer = shared.metrics().map(|_| std::time::Instant::now());
     let registered = shared.registry.activity(&item.name);
     let result = match (&item.corrupt, registered) {
         // A stored input that does not decode fails this activity only, without running it
@@ -165,6 +173,13 @@ async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: Owne
             ),
         )),
     };
+    if let (Some(metrics), Some(timer)) = (shared.metrics(), timer) {
+        metrics.activity(&item.name, item.attempt, timer.elapsed(), result.is_err());
+    }
+    #[cfg(feature = "otel")]
+    if let (Some(telemetry), Some(started)) = (&shared.telemetry, started) {
+        telemetry.export_activity(&item, started, shared.clock.now(), result.as_ref().err());
+    }
     let kind = match result {
         Ok(result) => EventKind::ActivityCompleted {
             scheduled_id: item.scheduled_id,
@@ -273,7 +288,14 @@ async fn commit_completions(shared: Arc<WorkerShared>) {
             std::mem::take(&mut state.0)
         };
         let (completions, done): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match shared.store.complete_activities(completions, lease).await {
+        let count = completions.len();
+        let started = shared.metrics().map(|_| std::time::Instant::now());
+        let completed = shared.store.complete_activities(completions, lease).await;
+        if let (Some(metrics), Some(started), Ok(_)) = (shared.metrics(), started, &completed) {
+            metrics.commit(WorkKind::Activity, count, started.elapsed());
+            metrics.committed(WorkKind::Activity, count);
+        }
+        match completed {
             Ok(ready) => {
                 for item in ready {
                     if let Err(mpsc::error::SendError(Ready::Turn(item))) =

@@ -16,13 +16,16 @@ use crate::replay::ReplayEngine;
 #[derive(Debug)]
 pub(crate) struct InstanceCache {
     engines: Option<Mutex<LruCache<InstanceId, ReplayEngine>>>,
+    /// Where evictions and the size are recorded (feature `metrics`).
+    metrics: Option<super::Recorder>,
 }
 
 impl InstanceCache {
     /// A cache of up to `capacity` instances; 0 disables caching (replay every turn).
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, metrics: Option<super::Recorder>) -> Self {
         Self {
             engines: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
+            metrics,
         }
     }
 
@@ -55,10 +58,18 @@ impl InstanceCache {
         engines.pop(instance_id)
     }
 
-    /// Keeps `engine` for the next turn of `instance_id`.
+    /// Keeps `engine` for the next turn of `instance_id`, evicting the least recently used
+    /// instance when full.
     pub(crate) fn put(&self, instance_id: InstanceId, engine: ReplayEngine) {
         if let Some(mut engines) = self.lock() {
-            engines.put(instance_id, engine);
+            let pushed_out = engines.push(instance_id, engine);
+            if let Some(metrics) = &self.metrics {
+                // `push` also returns the entry it replaced for the same instance.
+                if pushed_out.is_some_and(|(out, _)| engines.peek(&out).is_none()) {
+                    metrics.cache_eviction();
+                }
+                metrics.cache_size(engines.len());
+            }
         }
     }
 

@@ -104,6 +104,101 @@ pub(crate) struct WorkerShared {
     pub(crate) completions: activity_dispatcher::CompletionQueue,
     /// Instances whose turns failed in a row, and how often: their retries back off.
     pub(crate) retries: Retries,
+    /// Where spans go, when the runtime traces (feature `otel`).
+    #[cfg(feature = "otel")]
+    pub(crate) telemetry: Option<Arc<crate::telemetry::Telemetry>>,
+    /// Where measurements go, when the runtime has metrics (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: Option<crate::metrics::Metrics>,
+}
+
+impl WorkerShared {
+    /// The metrics to record into, if any; always `None` without feature `metrics`, so
+    /// every measurement (and the clock read it needs) compiles away.
+    #[inline]
+    pub(crate) fn metrics(&self) -> Option<&Recorder> {
+        #[cfg(feature = "metrics")]
+        {
+            self.metrics.as_ref()
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            None
+        }
+    }
+}
+
+/// What watches the worker: a tracer (feature `otel`) and metrics (feature `metrics`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Observers {
+    #[cfg(feature = "otel")]
+    pub(crate) telemetry: Option<Arc<crate::telemetry::Telemetry>>,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: Option<crate::metrics::Metrics>,
+}
+
+/// A work item kind, as the metrics' `kind` label says it.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) enum WorkKind {
+    Orchestration,
+    Activity,
+}
+
+/// What a retry policy called again, as the retries metric's `kind` label says it.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) enum RetryKind {
+    Activity,
+    SubOrchestration,
+}
+
+/// What the worker records measurements into: [`crate::metrics::Metrics`].
+#[cfg(feature = "metrics")]
+pub(crate) type Recorder = crate::metrics::Metrics;
+
+/// Without feature `metrics` there is nothing to record into: this type has no values, so
+/// `WorkerShared::metrics` is always `None` and its calls are dead code.
+#[cfg(not(feature = "metrics"))]
+#[derive(Debug)]
+pub(crate) enum Recorder {}
+
+#[cfg(not(feature = "metrics"))]
+#[allow(clippy::unused_self, dead_code)]
+impl Recorder {
+    pub(crate) fn fetched(&self, _: WorkKind, _: usize) {
+        match *self {}
+    }
+    pub(crate) fn committed(&self, _: WorkKind, _: usize) {
+        match *self {}
+    }
+    pub(crate) fn commit(&self, _: WorkKind, _: usize, _: Duration) {
+        match *self {}
+    }
+    pub(crate) fn turn(&self, _: Duration) {
+        match *self {}
+    }
+    pub(crate) fn activity(&self, _: &str, _: u32, _: Duration, _: bool) {
+        match *self {}
+    }
+    pub(crate) fn retry(&self, _: RetryKind) {
+        match *self {}
+    }
+    pub(crate) fn timers_fired(&self, _: usize) {
+        match *self {}
+    }
+    pub(crate) fn cache_hit(&self) {
+        match *self {}
+    }
+    pub(crate) fn cache_miss(&self) {
+        match *self {}
+    }
+    pub(crate) fn cache_eviction(&self) {
+        match *self {}
+    }
+    pub(crate) fn cache_size(&self, _: usize) {
+        match *self {}
+    }
 }
 
 /// Consecutive turn failures per instance (a store error reading its state, a scheduler
@@ -174,16 +269,32 @@ pub(crate) struct Worker {
 const ERROR_BACKOFF: Duration = Duration::from_millis(200);
 
 impl Worker {
-    pub(crate) fn start(store: Arc<dyn Store>, registry: Registry, options: WorkerOptions) -> Self {
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        registry: Registry,
+        options: WorkerOptions,
+        #[cfg_attr(
+            not(any(feature = "otel", feature = "metrics")),
+            allow(unused_variables)
+        )]
+        observers: Observers,
+    ) -> Self {
         let (ready_turns, ready) = mpsc::unbounded_channel();
         let shared = Arc::new(WorkerShared {
-            cache: InstanceCache::new(options.cache_capacity),
+            #[cfg(feature = "metrics")]
+            cache: InstanceCache::new(options.cache_capacity, observers.metrics.clone()),
+            #[cfg(not(feature = "metrics"))]
+            cache: InstanceCache::new(options.cache_capacity, None),
             activity_slots: Arc::new(Semaphore::new(options.max_concurrent_activities.max(1))),
             running_activities: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
             ready_turns,
             completions: activity_dispatcher::CompletionQueue::default(),
             retries: Retries::default(),
+            #[cfg(feature = "otel")]
+            telemetry: observers.telemetry,
+            #[cfg(feature = "metrics")]
+            metrics: observers.metrics,
             clock: store.clock(),
             store,
             registry,

@@ -10,7 +10,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tracing::Instrument;
 
 use super::activity_dispatcher::{PendingCompletion, enqueue_completion};
-use super::{ERROR_BACKOFF, Ready, WorkerShared};
+use super::{ERROR_BACKOFF, Ready, WorkKind, WorkerShared};
 use crate::error::StoreError;
 use crate::error_types::{
     CORRUPT_HISTORY, HISTORY_TOO_LONG, ORCHESTRATION_NOT_REGISTERED, TERMINATED,
@@ -22,6 +22,13 @@ use crate::history::ParentInstance;
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::replay::{Outcome, ReplayEngine};
+#[cfg(feature = "otel")]
+use crate::telemetry::TurnTrace;
+
+/// What a turn traces once committed: nothing without feature `otel`.
+#[cfg(not(feature = "otel"))]
+#[derive(Debug, Default)]
+struct TurnTrace;
 use crate::status::{FailureDetails, RuntimeStatus};
 use crate::store::{
     NewActivity, NewExecution, NewInstance, OrchestrationCommit, OrchestrationWorkItem,
@@ -127,7 +134,12 @@ pub(crate) async fn run(
         };
         let (fetched, mut prepared) = tokio::join!(fetch, handed_over);
         let fetched = match fetched {
-            Ok(fetched) => fetched,
+            Ok(fetched) => {
+                if let Some(metrics) = shared.metrics() {
+                    metrics.fetched(WorkKind::Orchestration, fetched.len());
+                }
+                fetched
+            }
             Err(error) => {
                 tracing::error!(%error, "fetching orchestration work items failed; retrying");
                 if prepared.is_none() {
@@ -265,6 +277,16 @@ impl LocalTurns {
     }
 }
 
+/// Runs a turn, timing it for the metrics.
+async fn timed<T>(shared: &WorkerShared, turn: impl std::future::Future<Output = T>) -> T {
+    let started = shared.metrics().map(|_| std::time::Instant::now());
+    let result = turn.await;
+    if let (Some(metrics), Some(started)) = (shared.metrics(), started) {
+        metrics.turn(started.elapsed());
+    }
+    result
+}
+
 /// Turns activity results for one instance into a work item for its cached engine; `None`
 /// when the instance is not cached in their execution.
 fn local_work_item(
@@ -274,6 +296,10 @@ fn local_work_item(
 ) -> Option<(OrchestrationWorkItem, LocalTurn)> {
     let execution_id = pending.first()?.0.execution_id.clone();
     let engine = shared.cache.take_current(&instance_id, &execution_id)?;
+    // A miss here is counted by the turn that then runs the ordinary way.
+    if let Some(metrics) = shared.metrics() {
+        metrics.cache_hit();
+    }
     let messages = pending
         .iter()
         .map(|(completion, _)| crate::store::OrchestrationMessage {
@@ -315,6 +341,8 @@ struct PreparedBatch {
     commits: Vec<OrchestrationCommit>,
     engines: Vec<Option<ReplayEngine>>,
     waiters: Vec<Waiters>,
+    traces: Vec<TurnTrace>,
+    tallies: Vec<TurnTally>,
 }
 
 impl PreparedBatch {
@@ -323,6 +351,16 @@ impl PreparedBatch {
         self.commits.extend(other.commits);
         self.engines.extend(other.engines);
         self.waiters.extend(other.waiters);
+        self.traces.extend(other.traces);
+        self.tallies.extend(other.tallies);
+    }
+
+    fn push(&mut self, prepared: Prepared, waiting: Waiters) {
+        self.commits.push(prepared.commit);
+        self.engines.push(prepared.engine);
+        self.waiters.push(waiting);
+        self.traces.push(prepared.trace);
+        self.tallies.push(prepared.tally);
     }
 }
 
@@ -332,9 +370,14 @@ async fn prepare_batch(
     items: Vec<OrchestrationWorkItem>,
     local: LocalTurns,
 ) -> PreparedBatch {
-    let mut commits = Vec::with_capacity(items.len() + local.len());
-    let mut engines = Vec::with_capacity(items.len() + local.len());
-    let mut waiters: Vec<Waiters> = Vec::with_capacity(items.len() + local.len());
+    let turns = items.len() + local.len();
+    let mut batch = PreparedBatch {
+        commits: Vec::with_capacity(turns),
+        engines: Vec::with_capacity(turns),
+        waiters: Vec::with_capacity(turns),
+        traces: Vec::with_capacity(turns),
+        tallies: Vec::with_capacity(turns),
+    };
     let leased: HashSet<InstanceId> = items.iter().map(|i| i.instance_id.clone()).collect();
     for (instance_id, pending) in local.groups {
         // Results for another execution, or for an instance this batch also leased, go the
@@ -363,15 +406,11 @@ async fn prepare_batch(
             name = %item.name,
             replayed = tracing::field::Empty,
         );
-        match prepare_turn(shared, item, Some(turn))
+        match timed(shared, prepare_turn(shared, item, Some(turn)))
             .instrument(span)
             .await
         {
-            Ok((commit, engine)) => {
-                commits.push(commit);
-                engines.push(engine);
-                waiters.push(pending);
-            }
+            Ok(prepared) => batch.push(prepared, pending),
             Err((item, error)) => {
                 tracing::debug!(instance_id = %item.instance_id, %error, "local turn not run");
                 for pending in pending {
@@ -391,15 +430,11 @@ async fn prepare_batch(
             name = %item.name,
             replayed = tracing::field::Empty,
         );
-        prepare_turn(shared, item, None).instrument(span)
+        timed(shared, prepare_turn(shared, item, None)).instrument(span)
     });
     for turn in futures::future::join_all(turns).await {
         match turn {
-            Ok((commit, engine)) => {
-                commits.push(commit);
-                engines.push(engine);
-                waiters.push(Vec::new());
-            }
+            Ok(prepared) => batch.push(prepared, Vec::new()),
             Err((
                 item,
                 TurnError::Wait {
@@ -439,11 +474,7 @@ async fn prepare_batch(
             }
         }
     }
-    PreparedBatch {
-        commits,
-        engines,
-        waiters,
-    }
+    batch
 }
 
 /// Commits a prepared batch and hands on what follows: activities to run, engines back to
@@ -453,6 +484,8 @@ async fn commit_batch(shared: &Arc<WorkerShared>, in_flight: &InFlight, batch: P
         commits,
         engines,
         waiters,
+        traces,
+        tallies,
     } = batch;
     if commits.is_empty() {
         return;
@@ -461,13 +494,37 @@ async fn commit_batch(shared: &Arc<WorkerShared>, in_flight: &InFlight, batch: P
         .iter()
         .map(|c| (c.instance_id.clone(), c.lock_token.clone()))
         .collect();
-    match shared.store.commit_orchestrations(commits).await {
+    let started = shared.metrics().map(|_| std::time::Instant::now());
+    let batch = commits.len();
+    let committed = shared.store.commit_orchestrations(commits).await;
+    if let (Some(metrics), Some(started), Ok(results)) =
+        (shared.metrics(), started, committed.as_ref())
+    {
+        metrics.commit(WorkKind::Orchestration, batch, started.elapsed());
+        let accepted = results.iter().filter(|r| r.is_ok());
+        metrics.committed(WorkKind::Orchestration, accepted.count());
+        let applied = results
+            .iter()
+            .zip(&waiters)
+            .filter(|(result, _)| result.is_ok())
+            .map(|(_, waiting)| waiting.len());
+        metrics.committed(WorkKind::Activity, applied.sum());
+        for tally in tallies.iter().zip(results).filter(|(_, r)| r.is_ok()) {
+            tally.0.record(metrics);
+        }
+    }
+    match committed {
         Ok(results) => {
-            let turns = leases.into_iter().zip(engines).zip(waiters);
-            for ((((id, _), engine), waiting), result) in turns.zip(results) {
+            let turns = leases.into_iter().zip(engines).zip(waiters).zip(traces);
+            #[cfg_attr(not(feature = "otel"), allow(unused_variables))]
+            for (((((id, _), engine), waiting), trace), result) in turns.zip(results) {
                 match result {
                     Ok(leased) => {
                         shared.retries.succeeded(&id);
+                        #[cfg(feature = "otel")]
+                        if let Some(telemetry) = &shared.telemetry {
+                            trace.export(telemetry);
+                        }
                         // The engine is back and the instance free before its activities
                         // start, so their results find both.
                         if let Some(engine) = engine
@@ -520,7 +577,116 @@ async fn commit_batch(shared: &Arc<WorkerShared>, in_flight: &InFlight, batch: P
     }
 }
 
-type Prepared = (OrchestrationCommit, Option<ReplayEngine>);
+/// A turn ready to commit: the commit, the engine to cache after it, and its spans.
+struct Prepared {
+    commit: OrchestrationCommit,
+    engine: Option<ReplayEngine>,
+    /// What to trace once the commit succeeded (nothing without feature `otel`).
+    trace: TurnTrace,
+    /// What to count once the commit succeeded (with feature `metrics`).
+    tally: TurnTally,
+}
+
+/// The metrics a turn adds once committed: calls a retry policy made again, timers fired.
+#[cfg(feature = "metrics")]
+#[derive(Debug, Clone, Copy)]
+struct TurnTally {
+    activity_retries: usize,
+    sub_orchestration_retries: usize,
+    timers_fired: usize,
+}
+
+/// Nothing to count without feature `metrics`.
+#[cfg(not(feature = "metrics"))]
+#[derive(Debug, Clone, Copy)]
+struct TurnTally;
+
+#[cfg(not(feature = "metrics"))]
+impl TurnTally {
+    const NONE: Self = Self;
+
+    fn record(self, metrics: &super::Recorder) {
+        match *metrics {}
+    }
+
+    fn of(_: &WorkerShared, _: &crate::replay::TurnOutput) -> Self {
+        Self
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl TurnTally {
+    const NONE: Self = Self {
+        activity_retries: 0,
+        sub_orchestration_retries: 0,
+        timers_fired: 0,
+    };
+
+    fn record(self, metrics: &super::Recorder) {
+        for _ in 0..self.activity_retries {
+            metrics.retry(super::RetryKind::Activity);
+        }
+        for _ in 0..self.sub_orchestration_retries {
+            metrics.retry(super::RetryKind::SubOrchestration);
+        }
+        metrics.timers_fired(self.timers_fired);
+    }
+
+    /// What `output`, a turn's output, counts.
+    fn of(shared: &WorkerShared, output: &crate::replay::TurnOutput) -> Self {
+        if shared.metrics().is_some() {
+            return Self {
+                activity_retries: output
+                    .activities
+                    .iter()
+                    .filter(|a| a.retry_attempt > 1)
+                    .count(),
+                sub_orchestration_retries: output
+                    .sub_orchestrations
+                    .iter()
+                    .filter(|s| s.retry_attempt > 1)
+                    .count(),
+                timers_fired: output
+                    .events
+                    .iter()
+                    .filter(|e| matches!(e.kind, EventKind::TimerFired { .. }))
+                    .count(),
+            };
+        }
+        Self::NONE
+    }
+}
+
+impl Prepared {
+    fn new(commit: OrchestrationCommit, engine: Option<ReplayEngine>) -> Self {
+        #[cfg(feature = "otel")]
+        let trace = TurnTrace::Nothing;
+        #[cfg(not(feature = "otel"))]
+        let trace = TurnTrace;
+        Self::traced(commit, engine, trace)
+    }
+
+    fn traced(commit: OrchestrationCommit, engine: Option<ReplayEngine>, trace: TurnTrace) -> Self {
+        Self {
+            commit,
+            engine,
+            trace,
+            tally: TurnTally::NONE,
+        }
+    }
+}
+
+/// The trace of a turn of `item` that recorded `spans`.
+#[cfg(feature = "otel")]
+fn turn_trace(item: &OrchestrationWorkItem, spans: crate::replay::TurnSpans) -> TurnTrace {
+    TurnTrace::turn(item, spans)
+}
+
+/// Nothing to trace without feature `otel`.
+#[cfg(not(feature = "otel"))]
+fn turn_trace(_: &OrchestrationWorkItem, _: crate::replay::TurnSpans) -> TurnTrace {
+    TurnTrace
+}
 
 /// Why a turn was not prepared: its work item is released for a later attempt.
 #[derive(Debug)]
@@ -631,6 +797,7 @@ async fn fail_corrupt(
 ) -> Result<Prepared, (OrchestrationWorkItem, TurnError)> {
     tracing::error!(instance_id = %item.instance_id, %reason, "corrupt row in the store; the instance fails");
     let links = engine_links(cached.as_ref());
+    let root = cached_span_root(cached.as_ref());
     drop(cached);
     let links = match closing_links(shared, &item, links).await {
         Ok(links) => links,
@@ -645,8 +812,106 @@ async fn fail_corrupt(
     );
     commit.consumed = all_message_ids(&item);
     fail_commit(&mut commit, now, Vec::new(), failure.clone());
+    let trace = ended_outside(
+        shared,
+        &item,
+        root,
+        &[],
+        now,
+        RuntimeStatus::Failed,
+        &failure,
+    )
+    .await;
     send_closing(&mut commit, &item.instance_id, links, now, failure);
-    Ok((commit, None))
+    Ok(Prepared::traced(commit, None, trace))
+}
+
+/// The root of the cached engine's spans and when its execution started (feature `otel`).
+#[cfg(feature = "otel")]
+fn cached_span_root(
+    engine: Option<&ReplayEngine>,
+) -> Option<(crate::replay::spans::SpanRoot, Option<DateTime<Utc>>)> {
+    engine.and_then(ReplayEngine::span_root)
+}
+
+/// What is known of an execution's spans without feature `otel`: nothing.
+#[cfg(not(feature = "otel"))]
+#[derive(Debug, Clone, Copy)]
+struct NoSpanRoot;
+
+/// Nothing to trace without feature `otel`.
+#[cfg(not(feature = "otel"))]
+fn cached_span_root(_: Option<&ReplayEngine>) -> NoSpanRoot {
+    NoSpanRoot
+}
+
+/// The trace of `item`'s execution ending outside its orchestrator function (terminated,
+/// failed on a corrupt row or an unregistered name): its orchestration span, rooted as the
+/// cached engine says, or as its `ExecutionStarted` says (in `events` about to be applied,
+/// or in history).
+#[cfg(feature = "otel")]
+async fn ended_outside(
+    shared: &WorkerShared,
+    item: &OrchestrationWorkItem,
+    cached: Option<(crate::replay::spans::SpanRoot, Option<DateTime<Utc>>)>,
+    events: &[HistoryEvent],
+    now: DateTime<Utc>,
+    status: RuntimeStatus,
+    failure: &FailureDetails,
+) -> TurnTrace {
+    if shared.telemetry.is_none() {
+        return TurnTrace::Nothing;
+    }
+    let root = match cached {
+        Some((root, started)) => Some((root, started.unwrap_or(now))),
+        None => {
+            let started_in = |events: &[HistoryEvent]| {
+                let mut turn = None;
+                events.iter().find_map(|event| match &event.kind {
+                    EventKind::OrchestratorStarted => {
+                        turn = Some(event.timestamp);
+                        None
+                    }
+                    EventKind::ExecutionStarted { trace_context, .. } => Some((
+                        crate::replay::spans::SpanRoot::new(
+                            &item.execution_id,
+                            trace_context.as_ref(),
+                        ),
+                        turn.unwrap_or(event.timestamp),
+                    )),
+                    _ => None,
+                })
+            };
+            match started_in(events) {
+                Some(root) => Some(root),
+                None => match shared.store.read_history(&item.instance_id).await {
+                    Ok(Some(history)) => started_in(&history),
+                    _ => None,
+                },
+            }
+        }
+    };
+    match root {
+        Some((root, started)) => {
+            TurnTrace::ended(item, root, started, now, status, Some(failure.clone()))
+        }
+        None => TurnTrace::Nothing,
+    }
+}
+
+/// Nothing to trace without feature `otel`.
+#[cfg(not(feature = "otel"))]
+#[allow(clippy::unused_async)]
+async fn ended_outside(
+    _: &WorkerShared,
+    _: &OrchestrationWorkItem,
+    _: NoSpanRoot,
+    _: &[HistoryEvent],
+    _: DateTime<Utc>,
+    _: RuntimeStatus,
+    _: &FailureDetails,
+) -> TurnTrace {
+    TurnTrace
 }
 
 /// Appends `OrchestratorStarted`, `events` and an `ExecutionCompleted { Failed }` and marks
@@ -740,6 +1005,13 @@ async fn prepare_entity_turn(
         }
     };
     let factory = shared.registry.entity(entity.name());
+    #[cfg(feature = "otel")]
+    let mut spans: crate::entity::scheduler::OperationSpans = shared
+        .telemetry
+        .as_ref()
+        .map(|_| (shared.clock.clone(), Vec::new()));
+    #[cfg(not(feature = "otel"))]
+    let mut spans = crate::entity::scheduler::OperationSpans;
     crate::entity::scheduler::run_turn(
         &entity,
         factory,
@@ -747,6 +1019,7 @@ async fn prepare_entity_turn(
         &item.messages,
         shared.options.entity_batch_size,
         &mut commit,
+        &mut spans,
     )
     .await;
     // An entity cannot fail: a queued operation that does not decode is dropped, logged
@@ -760,7 +1033,14 @@ async fn prepare_entity_turn(
         );
         commit.consumed.push(corrupt.id);
     }
-    Ok((commit, None))
+    #[cfg(feature = "otel")]
+    let trace = match spans {
+        Some((_, runs)) if !runs.is_empty() => TurnTrace::Entity(runs),
+        _ => TurnTrace::Nothing,
+    };
+    #[cfg(not(feature = "otel"))]
+    let trace = TurnTrace;
+    Ok(Prepared::traced(commit, None, trace))
 }
 
 /// Runs one turn and builds its commit; the engine comes back for the cache.
@@ -820,7 +1100,7 @@ async fn prepare_turn(
     if item.status.is_terminal() {
         tracing::debug!(status = %item.status, count = item.messages.len(), "dropping messages for a finished instance");
         commit.consumed = all_message_ids(&item);
-        return Ok((commit, None));
+        return Ok(Prepared::new(commit, None));
     }
 
     // Control messages first: terminate wins over everything; a suspend stops the turn
@@ -830,9 +1110,17 @@ async fn prepare_turn(
     } else if shared.options.always_replay {
         None
     } else {
-        shared
+        let engine = shared
             .cache
-            .take(&item.instance_id, &item.execution_id, item.history_len)
+            .take(&item.instance_id, &item.execution_id, item.history_len);
+        if let Some(metrics) = shared.metrics() {
+            if engine.is_some() {
+                metrics.cache_hit();
+            } else {
+                metrics.cache_miss();
+            }
+        }
+        engine
     };
     if let Some(first) = item.corrupt_messages.first() {
         let more = item.corrupt_messages.len() - 1;
@@ -871,6 +1159,7 @@ async fn prepare_turn(
         commit.status = RuntimeStatus::Terminated;
         commit.output = Some(Payload::encode(reason).unwrap_or_else(|_| Payload::null()));
         let links = engine_links(cached.as_ref());
+        let root = cached_span_root(cached.as_ref());
         let links = match closing_links(shared, &item, links).await {
             Ok(links) => links,
             Err(error) => return Err((item, error.into())),
@@ -887,8 +1176,18 @@ async fn prepare_turn(
                     .unwrap_or_default()
             ),
         );
+        let trace = ended_outside(
+            shared,
+            &item,
+            root,
+            &[],
+            now,
+            RuntimeStatus::Terminated,
+            &failure,
+        )
+        .await;
         send_closing(&mut commit, &item.instance_id, links, now, failure);
-        return Ok((commit, None));
+        return Ok(Prepared::traced(commit, None, trace));
     }
     let mut suspended = item.status == RuntimeStatus::Suspended;
     let mut new_events: Vec<HistoryEvent> = Vec::new();
@@ -947,9 +1246,9 @@ async fn prepare_turn(
         if let Some(engine) = cached
             && commit.events.is_empty()
         {
-            return Ok((commit, Some(engine)));
+            return Ok(Prepared::new(commit, Some(engine)));
         }
-        return Ok((commit, None));
+        return Ok(Prepared::new(commit, None));
     }
     let version = item.version.as_deref();
     let Some(orchestrator) = shared.registry.orchestration(&item.name, version) else {
@@ -983,18 +1282,24 @@ async fn prepare_turn(
         };
         let mut events = marker_events;
         events.extend(new_events);
-        fail_commit(
-            &mut commit,
+        let failure = FailureDetails::new(ORCHESTRATION_NOT_REGISTERED, message);
+        let trace = ended_outside(
+            shared,
+            &item,
+            cached_span_root(cached.as_ref()),
+            &events,
             now,
-            events,
-            FailureDetails::new(ORCHESTRATION_NOT_REGISTERED, message),
-        );
-        return Ok((commit, None));
+            RuntimeStatus::Failed,
+            &failure,
+        )
+        .await;
+        fail_commit(&mut commit, now, events, failure);
+        return Ok(Prepared::traced(commit, None, trace));
     };
     let mut engine = match cached {
         Some(engine) => engine,
         None => {
-            let mut engine = fresh_engine(&item, orchestrator);
+            let mut engine = fresh_engine(shared, &item, orchestrator);
             if item.history_len > 0 {
                 let history = match read_leased_history(shared, &item).await {
                     Ok(history) => history,
@@ -1023,18 +1328,23 @@ async fn prepare_turn(
     ))
 }
 
-/// An engine for the work item's execution, with nothing replayed yet.
+/// An engine for the work item's execution, with nothing replayed yet; it records spans
+/// when the worker traces.
 fn fresh_engine(
+    #[cfg_attr(not(feature = "otel"), allow(unused_variables))] shared: &WorkerShared,
     item: &OrchestrationWorkItem,
     orchestrator: crate::registry::OrchestratorBody,
 ) -> ReplayEngine {
-    ReplayEngine::new(
+    let engine = ReplayEngine::new(
         item.instance_id.clone(),
         item.execution_id.clone(),
         item.name.clone(),
         orchestrator,
     )
-    .with_version(item.version.clone())
+    .with_version(item.version.clone());
+    #[cfg(feature = "otel")]
+    let engine = engine.traced(shared.telemetry.is_some());
+    engine
 }
 
 /// Reads the leased instance's history, which must be as long as the work item says
@@ -1078,7 +1388,7 @@ async fn prepare_rewind(
     let version = item.version.as_deref();
     let Some(orchestrator) = shared.registry.orchestration(&item.name, version) else {
         tracing::warn!(name = %item.name, "cannot rewind: the orchestration is not registered on this worker; the instance stays Failed");
-        return Ok((commit, None));
+        return Ok(Prepared::new(commit, None));
     };
     let mut history = match read_leased_history(shared, &item).await {
         Ok(history) => history,
@@ -1107,7 +1417,7 @@ async fn prepare_rewind(
     let rewind = HistoryEvent::new(shared.clock.now().max(now), rewind.kind);
     history.push(rewind.clone());
     let waiting = crate::replay::rewind::waiting(&crate::replay::rewind::view(&history));
-    let mut engine = fresh_engine(&item, orchestrator);
+    let mut engine = fresh_engine(shared, &item, orchestrator);
     engine.replay(&history);
     let output = engine.run_turn(now, Vec::new());
     let reason = match &rewind.kind {
@@ -1203,10 +1513,12 @@ fn finish_turn(
     item: &OrchestrationWorkItem,
     mut commit: OrchestrationCommit,
     engine: ReplayEngine,
-    output: crate::replay::TurnOutput,
+    mut output: crate::replay::TurnOutput,
     prefix: Vec<HistoryEvent>,
     now: DateTime<Utc>,
 ) -> Prepared {
+    let spans = std::mem::take(&mut output.spans);
+    let tally = TurnTally::of(shared, &output);
     if item.history_len + prefix.len() + output.events.len() > shared.options.max_history_events {
         let failure = FailureDetails::new(
             HISTORY_TOO_LONG,
@@ -1236,9 +1548,26 @@ fn finish_turn(
         if let Some(parent) = engine.parent() {
             commit
                 .messages
-                .push(parent_message(&parent, now, Err(failure)));
+                .push(parent_message(&parent, now, Err(failure.clone())));
         }
-        return (commit, None);
+        // The turn's calls are dropped with it; only the execution's end is traced.
+        #[cfg(feature = "otel")]
+        let trace = engine
+            .span_root()
+            .map_or(TurnTrace::Nothing, |(root, started)| {
+                let started = started.unwrap_or(now);
+                TurnTrace::ended(
+                    item,
+                    root,
+                    started,
+                    now,
+                    RuntimeStatus::Failed,
+                    Some(failure),
+                )
+            });
+        #[cfg(not(feature = "otel"))]
+        let trace = turn_trace(item, spans);
+        return Prepared::traced(commit, None, trace);
     }
     commit.events = prefix;
     commit.events.extend(output.events);
@@ -1250,6 +1579,7 @@ fn finish_turn(
             scheduled_id: a.scheduled_id,
             name: a.name.to_owned(),
             input: a.input,
+            trace_context: a.trace_context,
         })
         .collect();
     for (seq, fire_at) in output.timers {
@@ -1298,6 +1628,7 @@ fn finish_turn(
                     input: child.input,
                     parent: Some(parent),
                     scheduled_start: None,
+                    trace_context: child.trace_context,
                 },
             ),
             parent_instance_id: Some(item.instance_id.clone()),
@@ -1339,6 +1670,7 @@ fn finish_turn(
                         input,
                         parent: engine.parent(),
                         scheduled_start: None,
+                        trace_context: next_generation_context(&engine),
                     },
                 ),
                 carryover: carryover
@@ -1348,9 +1680,30 @@ fn finish_turn(
                     })
                     .collect(),
             });
-            return (commit, None);
+            let mut prepared = Prepared::traced(commit, None, turn_trace(item, spans));
+            prepared.tally = tally;
+            return prepared;
         }
         None => commit.status = RuntimeStatus::Running,
     }
-    (commit, Some(engine))
+    let mut prepared = Prepared::traced(commit, Some(engine), turn_trace(item, spans));
+    prepared.tally = tally;
+    prepared
+}
+
+/// The trace context the next generation of a continue-as-new starts under: this one's
+/// starter, so every generation is in the caller's trace (Durable Functions carries its
+/// `ParentTraceContext` the same way); this execution's own span when nothing started it
+/// traced. `None` when the worker does not trace.
+fn next_generation_context(
+    #[cfg_attr(not(feature = "otel"), allow(unused_variables))] engine: &ReplayEngine,
+) -> Option<crate::TraceContext> {
+    #[cfg(feature = "otel")]
+    {
+        engine.span_root().map(|(root, _)| root.starter_context())
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        None
+    }
 }

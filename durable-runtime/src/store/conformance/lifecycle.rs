@@ -131,6 +131,7 @@ pub async fn continue_as_new_starts_a_fresh_history(store: Arc<dyn Store>) {
                 input,
                 parent: None,
                 scheduled_start: None,
+                trace_context: None,
             },
         ),
         carryover: vec![raised("kept", 7)],
@@ -180,6 +181,7 @@ pub async fn entities_are_created_by_their_first_message(store: Arc<dyn Store>) 
                 operation: "add".into(),
                 input: Payload::encode(&n).expect("encode"),
                 caller: None,
+                trace_context: None,
             },
         ),
     };
@@ -381,6 +383,7 @@ pub async fn corrupt_rows_affect_only_their_own_work<M, MF, A, AF>(
                 scheduled_id: 0,
                 name: "work".into(),
                 input: Payload::encode(&7).expect("encode"),
+                trace_context: None,
             }],
         );
         commit

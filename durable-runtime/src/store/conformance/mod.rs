@@ -69,6 +69,7 @@ fn new_instance(instance: &str, input: i64) -> NewInstance {
                 input,
                 parent: None,
                 scheduled_start: None,
+                trace_context: None,
             },
         ),
         parent_instance_id: None,
@@ -122,6 +123,7 @@ fn activity(seq: i64) -> NewActivity {
         scheduled_id: seq,
         name: "work".into(),
         input: Payload::encode(&seq).expect("encode"),
+        trace_context: None,
     }
 }
 

@@ -319,6 +319,7 @@ pub async fn task_hub_stats_follow_every_change(store: Arc<dyn Store>) {
                 operation: "add".into(),
                 input: Payload::encode(&1).expect("encode"),
                 caller: None,
+                trace_context: None,
             },
         ),
     };

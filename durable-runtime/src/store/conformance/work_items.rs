@@ -279,6 +279,7 @@ pub async fn batched_turns_get_their_own_activities(store: Arc<dyn Store>) {
                         scheduled_id: seq,
                         name: format!("work-{}", item.instance_id),
                         input: Payload::encode(&(count * 100 + seq)).expect("encode"),
+                        trace_context: None,
                     })
                     .collect(),
             );
@@ -331,15 +332,24 @@ pub async fn commits_can_lease_their_activities(store: Arc<dyn Store>) {
         .await
         .expect("create");
     let items = fetch_orchestrations(&*store).await;
-    let mut commit = turn_commit(
-        &items[0],
-        RuntimeStatus::Running,
-        vec![activity(0), activity(1)],
-    );
+    // The second carries a trace context, kept with the work item wherever it is fetched.
+    let trace = crate::TraceContext::parse(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        Some("k=v"),
+    )
+    .expect("valid");
+    let mut traced = activity(1);
+    traced.trace_context = Some(trace.clone());
+    let mut commit = turn_commit(&items[0], RuntimeStatus::Running, vec![activity(0), traced]);
     commit.lease_activities = Some(Duration::from_millis(200));
     let leased = commit_one(&*store, commit).await.expect("commit");
     assert_eq!(leased.len(), 2, "both activities come back leased");
     assert!(leased.iter().all(|a| a.attempt == 1 && a.name == "work"));
+    assert_eq!(
+        (&leased[0].trace_context, leased[1].trace_context.as_ref()),
+        (&None, Some(&trace)),
+        "each leased activity carries its own trace context"
+    );
     assert!(
         fetch_activities(&*store).await.is_empty(),
         "leased activities are not fetched"
@@ -376,6 +386,11 @@ pub async fn commits_can_lease_their_activities(store: Arc<dyn Store>) {
         "the unfinished one comes back after its lease"
     );
     assert_eq!((again[0].id, again[0].attempt), (leased[1].id, 2));
+    assert_eq!(
+        again[0].trace_context.as_ref(),
+        Some(&trace),
+        "a fetched activity carries the trace context stored with it"
+    );
 }
 
 /// Starts instance `name`, commits a first turn that schedules activity 0 leased to the
@@ -419,6 +434,7 @@ pub(super) fn unleased_turn(
             scheduled_id: 1,
             name: "work".into(),
             input: Payload::encode(&1).expect("encode"),
+            trace_context: None,
         }],
         status: RuntimeStatus::Running,
         output: None,

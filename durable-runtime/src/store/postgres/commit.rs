@@ -8,7 +8,7 @@ use deadpool_postgres::GenericClient;
 use crate::clock;
 use crate::error::StoreError;
 use crate::payload::Payload;
-use crate::store::codec::{backend, encode_json, micros};
+use crate::store::codec::{backend, encode_json, encode_trace_context, micros};
 use crate::store::rules::{self, InstanceRow};
 use crate::store::{
     ActivityWorkItem, CountDeltas, NewInstance, OrchestrationCommit, OutboundMessage,
@@ -310,6 +310,8 @@ impl PostgresStore {
                         .lease_activities
                         .map(|lease| expires + lease_millis(lease)),
                 );
+                rows.trace_contexts
+                    .push(encode_trace_context(activity.trace_context.as_ref()));
             }
         }
         if rows.instance_ids.is_empty() {
@@ -317,9 +319,9 @@ impl PostgresStore {
         }
         let statement = tx
             .prepare_cached(&self.sql(
-                "INSERT INTO {s}.activities (instance_id, execution_id, scheduled_id, name, input, dequeue_count, lock_token, lock_expires)
+                "INSERT INTO {s}.activities (instance_id, execution_id, scheduled_id, name, input, dequeue_count, lock_token, lock_expires, trace_context)
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
-                                      $6::integer[], $7::text[], $8::bigint[])
+                                      $6::integer[], $7::text[], $8::bigint[], $9::text[])
                  RETURNING id, instance_id, scheduled_id",
             ))
             .await
@@ -336,6 +338,7 @@ impl PostgresStore {
                     &rows.dequeues,
                     &rows.tokens,
                     &rows.expires,
+                    &rows.trace_contexts,
                 ],
             )
             .await
@@ -470,4 +473,5 @@ pub(super) struct ActivityRows<'a> {
     dequeues: Vec<i32>,
     tokens: Vec<Option<&'a str>>,
     expires: Vec<Option<i64>>,
+    trace_contexts: Vec<Option<String>>,
 }

@@ -39,7 +39,9 @@ use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::codec::{STATUS_COLUMNS, backend, decode_event, from_micros, micros};
+use super::codec::{
+    STATUS_COLUMNS, backend, decode_event, decode_trace_context, from_micros, micros,
+};
 use super::{
     ActivityCompletion, ActivityWorkItem, CountDeltas, InstanceCounts, InstancePage, InstanceQuery,
     NewInstance, Notifier, OrchestrationCommit, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
@@ -517,6 +519,12 @@ impl Store for PostgresStore {
                     attempt: u32::try_from(row.get::<_, i32>(6)).unwrap_or(1),
                     lock_token: token.clone(),
                     corrupt,
+                    trace_context: decode_trace_context(
+                        row.try_get::<_, Option<String>>(7)
+                            .ok()
+                            .flatten()
+                            .as_deref(),
+                    ),
                 }
             })
             .collect();

@@ -82,6 +82,10 @@ CREATE TABLE {s}.instance_counts (
 INSERT INTO {s}.instance_counts (entity, status, shard, n)
     SELECT starts_with(instance_id, '@'), status, 0, COUNT(*) FROM {s}.instances GROUP BY 1, 2;
 "#,
+    r#"
+-- The W3C trace context an activity's span continues (JSON; NULL when none was recorded).
+ALTER TABLE {s}.activities ADD COLUMN trace_context TEXT;
+"#,
 ];
 
 pub(super) fn valid_task_hub(name: &str) -> bool {

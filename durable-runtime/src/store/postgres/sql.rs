@@ -98,7 +98,8 @@ pub(super) const FETCH_ACTIVITIES: &str = "UPDATE {s}.activities a SET lock_toke
          WHERE COALESCE(c.lock_expires, 0) <= $3
          ORDER BY COALESCE(c.lock_expires, 0), c.id LIMIT $4
          FOR UPDATE SKIP LOCKED))
-     RETURNING a.id, a.instance_id, a.execution_id, a.scheduled_id, a.name, a.input, a.dequeue_count";
+     RETURNING a.id, a.instance_id, a.execution_id, a.scheduled_id, a.name, a.input, a.dequeue_count,
+               a.trace_context";
 
 /// A purge chunk's next instances: the oldest of the given terminal statuses in the range.
 pub(super) const PURGE_NEXT: &str = "SELECT instance_id FROM {s}.instances

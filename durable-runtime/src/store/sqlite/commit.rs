@@ -9,7 +9,9 @@ use crate::clock;
 use crate::error::StoreError;
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
-use crate::store::codec::{backend, encode_json, micros};
+use crate::store::codec::{
+    backend, decode_trace_context, encode_json, encode_trace_context, micros,
+};
 use crate::store::rules::{self, InstanceRow};
 use crate::store::{
     ActivityWorkItem, OrchestrationCommit, OutboundMessage, failed_sub_orchestration, lease_millis,
@@ -118,8 +120,8 @@ pub(super) fn commit_orchestration(
     }
     let mut insert_activity = conn
         .prepare_cached(
-            "INSERT INTO activities (instance_id, execution_id, scheduled_id, name, input, dequeue_count, lock_token, lock_expires)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+            "INSERT INTO activities (instance_id, execution_id, scheduled_id, name, input, dequeue_count, lock_token, lock_expires, trace_context)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
         )
         .map_err(backend)?;
     let lease = commit.lease_activities.map(|lease| {
@@ -141,6 +143,7 @@ pub(super) fn commit_orchestration(
                     i64::from(lease.is_some()),
                     lease.as_ref().map(|(token, _)| token.as_str()),
                     lease.as_ref().map(|(_, expires)| *expires),
+                    encode_trace_context(activity.trace_context.as_ref()),
                 ],
                 |row| row.get(0),
             )
@@ -278,6 +281,7 @@ pub(super) fn fetch_activities(
                         r.get::<_, String>(4)?,
                         text_column(r, 5)?,
                         r.get::<_, u32>(6)?,
+                        r.get::<_, Option<String>>(7).ok().flatten(),
                     ))
                 },
             )?
@@ -287,7 +291,7 @@ pub(super) fn fetch_activities(
     let mut items: Vec<ActivityWorkItem> = rows
         .into_iter()
         .map(
-            |(id, instance_id, execution_id, scheduled_id, name, input, attempt)| {
+            |(id, instance_id, execution_id, scheduled_id, name, input, attempt, trace_context)| {
                 // An input that does not decode fails this activity only (see
                 // `ActivityWorkItem::corrupt`), never the whole fetch.
                 let (input, corrupt) = match input
@@ -306,6 +310,7 @@ pub(super) fn fetch_activities(
                     attempt,
                     lock_token: token.clone(),
                     corrupt,
+                    trace_context: decode_trace_context(trace_context.as_deref()),
                 }
             },
         )

@@ -402,7 +402,7 @@ pub(super) const FETCH_ACTIVITIES: &str =
     "UPDATE activities SET lock_token = ?1, lock_expires = ?2, dequeue_count = dequeue_count + 1
      WHERE id IN (SELECT id FROM activities WHERE COALESCE(lock_expires, 0) <= (SELECT ?3)
                   ORDER BY COALESCE(lock_expires, 0), id LIMIT ?4)
-     RETURNING id, instance_id, execution_id, scheduled_id, name, input, dequeue_count";
+     RETURNING id, instance_id, execution_id, scheduled_id, name, input, dequeue_count, trace_context";
 
 /// A purge chunk's next instances of one status (see [`purge_chunk`]).
 pub(super) fn purge_select_sql(step: usize) -> String {

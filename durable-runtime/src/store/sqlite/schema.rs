@@ -108,6 +108,10 @@ CREATE TABLE instance_counts (
 INSERT INTO instance_counts (entity, status, n)
     SELECT substr(instance_id, 1, 1) = '@', status, COUNT(*) FROM instances GROUP BY 1, 2;
 "#,
+    r#"
+-- The W3C trace context an activity's span continues (JSON; NULL when none was recorded).
+ALTER TABLE activities ADD COLUMN trace_context TEXT;
+"#,
 ];
 
 pub(super) fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {

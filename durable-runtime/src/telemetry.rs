@@ -1,0 +1,683 @@
+//! OpenTelemetry traces (feature `otel`): one trace per orchestration, across processes.
+//!
+//! Give the runtime a tracer provider built with this module's [`IdGenerator`] and it
+//! emits, through the OpenTelemetry API, the spans of Durable Functions' distributed tracing
+//! (V2), with their names and `durabletask.*` attributes:
+//!
+//! | Span | Kind | From → to | Parent |
+//! |---|---|---|---|
+//! | `create_orchestration:{name}` | producer | the client's start | the caller's span (`tracing`'s current span, OpenTelemetry's current context, or the HTTP `traceparent` header) |
+//! | `orchestration:{name}` | server | the execution's first turn → its end (completed, failed, continued as new, terminated) | `create_orchestration`, or the parent's sub-orchestration span |
+//! | `activity:{name}` | client | `ActivityScheduled` → its result | the orchestration |
+//! | `activity:{name}` | server | the activity function's run on a worker | the client span above |
+//! | `orchestration:{child}` | client | `SubOrchestrationCreated` → its result | the orchestration; the child's `orchestration:{child}` server span is its child |
+//! | `orchestration:{name}:timer` | internal | `TimerCreated` → `TimerFired` (attribute `durabletask.fire_at`) | the orchestration |
+//! | `orchestration:{name}:event:{event}` | internal | the `wait_for_external_event` call → the event | the orchestration |
+//! | `entity_operation:{entity}:{operation}` | client / producer | a call → its result; a signal when sent | the orchestration (or the client's start of a signal) |
+//! | `entity_operation:{entity}:{operation}` | server | the operation's run in the entity's batch | the call's or signal's span |
+//! | `orchestration_event:{name}` | producer | an event raised by a client or sent by an orchestration | the caller, or the orchestration |
+//!
+//! A version is appended as `@({version})`, as Durable Functions does. Failures set the
+//! span's status to error with the failure's message and `error.type` to its type.
+//!
+//! # Once, at the real time
+//!
+//! A span is emitted once, when what it describes has happened, with its start and end read
+//! from history: the orchestration side records a span only while applying events *live*
+//! (never while replaying committed history), and exports a turn's spans after its commit
+//! succeeded. So a worker restart, a cache eviction or a takeover of the instance by another
+//! worker (PostgreSQL scale-out) replays history without emitting anything twice. An activity
+//! or entity operation span describes one real run; a worker that dies mid-run emits none for
+//! it, and the run that replaces it emits its own. A worker that dies between a commit and
+//! the export loses that turn's spans (export is at most once).
+//!
+//! # How one trace crosses processes
+//!
+//! The caller's W3C trace context is recorded in the instance's `ExecutionStarted`
+//! ([`EventKind::ExecutionStarted::trace_context`](crate::history::EventKind::ExecutionStarted)),
+//! and each piece of work an orchestration sends carries the context of the span that
+//! waits for it: activities in their work item's `trace_context` column, sub-orchestrations
+//! in the child's `ExecutionStarted`, entity operations in their `EntityRequest`. The
+//! orchestration's own span and its call spans have ids derived from the execution id and
+//! the call's sequence number, so whichever worker runs a turn emits them under the same
+//! ids; [`IdGenerator`] is how the runtime gives the SDK those ids.
+//!
+//! # Setting it up
+//!
+//! ```no_run
+//! use durable_runtime::telemetry::{IdGenerator, opentelemetry_sdk};
+//! use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
+//! # #[allow(dead_code)]
+//! # async fn run(exporter: impl SpanExporter + 'static) -> Result<(), Box<dyn std::error::Error>> {
+//! // Any exporter: OTLP to a collector, or the SDK's in-memory one in tests.
+//! let provider = SdkTracerProvider::builder()
+//!     .with_id_generator(IdGenerator::default())
+//!     .with_batch_exporter(exporter)
+//!     .build();
+//! let runtime = durable_runtime::Runtime::builder()
+//!     .sqlite("app.db")
+//!     .tracer_provider(&provider)
+//!     .start()
+//!     .await?;
+//! # let _ = runtime; Ok(()) }
+//! ```
+//!
+//! Register the same provider with `tracing-opentelemetry` to have the application's own
+//! `tracing` spans in the same traces: `start` then records the current span as the parent.
+//! `examples/otel.rs` sends traces to an OTLP collector.
+
+use std::cell::Cell;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use opentelemetry::global::{BoxedSpan, BoxedTracer};
+use opentelemetry::trace::{
+    Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags,
+    TraceId, TraceState, Tracer as _, TracerProvider,
+};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+
+pub use opentelemetry;
+pub use opentelemetry_sdk;
+
+use crate::entity::EntityId;
+use crate::ids::{ExecutionId, InstanceId};
+use crate::replay::spans::{SpanOf, SpanRecord, SpanRoot, TurnSpans};
+use crate::status::{FailureDetails, RuntimeStatus};
+use crate::store::{ActivityWorkItem, OrchestrationWorkItem};
+use crate::trace_context::TraceContext;
+
+/// The attribute names the runtime's spans carry: Durable Functions' (`durabletask.*`,
+/// DurableTask.Core's `Schema`), OpenTelemetry's `error.type`, and `durable.*` for what
+/// Durable Functions does not record.
+pub mod attributes {
+    /// `orchestration`, `activity`, `timer`, `event` or `entity`.
+    pub const TYPE: &str = "durabletask.type";
+    /// The orchestration, activity, event or entity name.
+    pub const NAME: &str = "durabletask.task.name";
+    /// The orchestration's version, when it has one.
+    pub const VERSION: &str = "durabletask.task.version";
+    /// The instance id of the orchestration the span belongs to.
+    pub const INSTANCE_ID: &str = "durabletask.task.instance_id";
+    /// The execution id (one continue-as-new generation).
+    pub const EXECUTION_ID: &str = "durabletask.task.execution_id";
+    /// How the execution ended (`Completed`, `Failed`, `Terminated`, `ContinuedAsNew`).
+    pub const STATUS: &str = "durabletask.task.status";
+    /// The call's sequence number in its orchestration's history.
+    pub const TASK_ID: &str = "durabletask.task.task_id";
+    /// A timer's fire time (RFC 3339).
+    pub const FIRE_AT: &str = "durabletask.fire_at";
+    /// The entity operation's name.
+    pub const ENTITY_OPERATION: &str = "durabletask.entity.operation";
+    /// The instance an event is sent or raised to.
+    pub const EVENT_TARGET_INSTANCE_ID: &str = "durabletask.event.target_instance_id";
+    /// The failure's type (`FailureDetails::error_type`), on failed spans.
+    pub const ERROR_TYPE: &str = "error.type";
+    /// Which attempt of a retry policy a call is (from 1).
+    pub const RETRY_ATTEMPT: &str = "durable.retry.attempt";
+    /// Which delivery of an activity work item this run is (from 1; more after a worker
+    /// died or a lease expired).
+    pub const DELIVERY_ATTEMPT: &str = "durable.activity.delivery";
+    /// The instance a sub-orchestration call started, or the entity (`@name@key`) called.
+    pub const TARGET_INSTANCE_ID: &str = "durable.target_instance_id";
+}
+
+thread_local! {
+    /// The ids the next span built on this thread takes (see [`IdGenerator`]).
+    static PRESET_IDS: Cell<(Option<TraceId>, Option<SpanId>)> = const { Cell::new((None, None)) };
+}
+
+/// The OpenTelemetry SDK id generator the runtime's spans need: random ids, except for the
+/// span the runtime is building at that moment, which takes the id derived for it.
+///
+/// Orchestrations span processes and time: a turn on one worker emits the `activity:{name}`
+/// client span whose child another worker emitted earlier, so both must know its id in
+/// advance. The OpenTelemetry API has no way to name a span's id, so the runtime sets it
+/// here, on its own thread, for the one span it builds next. Every other span (the
+/// application's own) gets the SDK's random ids. Install it with
+/// `SdkTracerProvider::builder().with_id_generator(IdGenerator::default())`;
+/// [`RuntimeBuilder::tracer_provider`](crate::RuntimeBuilder::tracer_provider) refuses a
+/// provider without it.
+#[derive(Debug, Clone, Default)]
+pub struct IdGenerator {
+    random: opentelemetry_sdk::trace::RandomIdGenerator,
+}
+
+impl opentelemetry_sdk::trace::IdGenerator for IdGenerator {
+    fn new_trace_id(&self) -> TraceId {
+        let preset = PRESET_IDS.with(|ids| {
+            let (trace, span) = ids.get();
+            ids.set((None, span));
+            trace
+        });
+        preset.unwrap_or_else(|| self.random.new_trace_id())
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        let preset = PRESET_IDS.with(|ids| {
+            let (trace, span) = ids.get();
+            ids.set((trace, None));
+            span
+        });
+        preset.unwrap_or_else(|| self.random.new_span_id())
+    }
+}
+
+/// Why a tracer provider cannot trace orchestrations.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TelemetryError {
+    /// The provider's spans do not take the ids the runtime gives them: it was not built
+    /// with [`IdGenerator`] (or it is a no-op provider).
+    #[error(
+        "the tracer provider does not give spans the ids the runtime derives for them; build it \
+         with `SdkTracerProvider::builder().with_id_generator(durable_runtime::telemetry::IdGenerator::default())`"
+    )]
+    IdGeneratorMissing,
+}
+
+/// The tracer the runtime emits through (shared by its worker and clients).
+pub(crate) struct Telemetry {
+    tracer: BoxedTracer,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry").finish_non_exhaustive()
+    }
+}
+
+/// What an orchestration's spans name: its instance, execution, name and version.
+pub(crate) struct ExecutionFacts<'a> {
+    pub(crate) instance_id: &'a InstanceId,
+    pub(crate) execution_id: &'a ExecutionId,
+    pub(crate) name: &'a str,
+    pub(crate) version: Option<&'a str>,
+}
+
+fn time(at: DateTime<Utc>) -> SystemTime {
+    SystemTime::from(at)
+}
+
+/// `{what}:{name}`, with `@({version})` when there is one (Durable Functions' span names).
+fn span_name(what: &str, name: &str, version: Option<&str>) -> String {
+    match version {
+        Some(version) => format!("{what}:{name}@({version})"),
+        None => format!("{what}:{name}"),
+    }
+}
+
+/// Sets the error status and type of a failed span.
+fn set_failure(span: &mut BoxedSpan, failure: &FailureDetails) {
+    span.set_attribute(KeyValue::new(
+        attributes::ERROR_TYPE,
+        failure.error_type.clone(),
+    ));
+    span.set_status(Status::error(failure.message.clone()));
+}
+
+/// A remote context for `context`'s span, if it parses.
+pub(crate) fn remote_context(context: &TraceContext) -> Option<Context> {
+    let (trace, span, flags) = context.parts()?;
+    let state = context
+        .tracestate()
+        .and_then(|state| state.parse::<TraceState>().ok())
+        .unwrap_or_default();
+    Some(Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from_bytes(trace),
+        SpanId::from_bytes(span),
+        TraceFlags::new(flags),
+        true,
+        state,
+    )))
+}
+
+/// The W3C trace context of `context`'s span, if it has a valid one.
+pub(crate) fn trace_context_of(context: &Context) -> Option<TraceContext> {
+    let span = context.span();
+    let span = span.span_context();
+    if !span.is_valid() {
+        return None;
+    }
+    let state = span.trace_state().header();
+    Some(TraceContext::from_parts(
+        span.trace_id().to_bytes(),
+        span.span_id().to_bytes(),
+        span.trace_flags().to_u8(),
+        (!state.is_empty()).then_some(state),
+    ))
+}
+
+/// The caller's current span: `tracing`'s current span (through `tracing-opentelemetry`),
+/// or else OpenTelemetry's current context.
+pub(crate) fn current_context() -> Context {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = tracing::Span::current().context();
+    if context.span().span_context().is_valid() {
+        context
+    } else {
+        Context::current()
+    }
+}
+
+impl Telemetry {
+    /// The runtime's tracer from `provider`.
+    ///
+    /// # Errors
+    /// [`TelemetryError::IdGeneratorMissing`] when the provider does not use
+    /// [`IdGenerator`]: checked with a span under a parent that is not sampled, which a
+    /// parent-based sampler (the SDK's default) does not export.
+    pub(crate) fn new<P>(provider: &P) -> Result<Self, TelemetryError>
+    where
+        P: TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
+    {
+        let scope = InstrumentationScope::builder("durable")
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
+        let telemetry = Self {
+            tracer: BoxedTracer::new(Box::new(provider.tracer_with_scope(scope))),
+        };
+        let probe = SpanId::from_bytes(*b"durable!");
+        let parent = Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from_bytes(*b"durable id check"),
+            SpanId::from_bytes(*b"parent!!"),
+            TraceFlags::NOT_SAMPLED,
+            true,
+            TraceState::NONE,
+        ));
+        let span = telemetry.build(
+            SpanBuilder::from_name("durable.id_check"),
+            &parent,
+            None,
+            Some(probe),
+        );
+        if span.span_context().span_id() == probe {
+            Ok(telemetry)
+        } else {
+            Err(TelemetryError::IdGeneratorMissing)
+        }
+    }
+
+    /// Builds a span, giving it `trace_id` (used only when it has no parent) and `span_id`
+    /// through [`IdGenerator`].
+    fn build(
+        &self,
+        builder: SpanBuilder,
+        parent: &Context,
+        trace_id: Option<TraceId>,
+        span_id: Option<SpanId>,
+    ) -> BoxedSpan {
+        PRESET_IDS.with(|ids| ids.set((trace_id, span_id)));
+        let span = self.tracer.build_with_context(builder, parent);
+        PRESET_IDS.with(|ids| ids.set((None, None)));
+        span
+    }
+
+    /// Exports the spans of a turn that committed.
+    pub(crate) fn export_turn(&self, facts: &ExecutionFacts<'_>, spans: TurnSpans) {
+        let Some(root) = spans.root else {
+            return;
+        };
+        let trace_id = TraceId::from_bytes(root.trace_id);
+        let flags = TraceFlags::new(root.flags);
+        let state = root
+            .tracestate
+            .as_deref()
+            .and_then(|state| state.parse::<TraceState>().ok())
+            .unwrap_or_default();
+        let remote = |span: [u8; 8]| {
+            Context::new().with_remote_span_context(SpanContext::new(
+                trace_id,
+                SpanId::from_bytes(span),
+                flags,
+                true,
+                state.clone(),
+            ))
+        };
+        let orchestration = remote(root.span_id);
+        let instance = facts.instance_id.to_string();
+        for record in spans.records {
+            let SpanRecord {
+                of,
+                seq,
+                name,
+                target,
+                start,
+                end,
+                fire_at,
+                attempt,
+                failure,
+                status,
+            } = record;
+            let mut attributes = vec![KeyValue::new(attributes::INSTANCE_ID, instance.clone())];
+            let (span_name, kind, parent, span_id) = match of {
+                SpanOf::Orchestration => {
+                    attributes.extend([
+                        KeyValue::new(attributes::TYPE, "orchestration"),
+                        KeyValue::new(attributes::NAME, facts.name.to_owned()),
+                        KeyValue::new(
+                            attributes::EXECUTION_ID,
+                            facts.execution_id.as_str().to_owned(),
+                        ),
+                    ]);
+                    if let Some(version) = facts.version {
+                        attributes.push(KeyValue::new(attributes::VERSION, version.to_owned()));
+                    }
+                    if let Some(status) = status {
+                        attributes.push(KeyValue::new(attributes::STATUS, status.to_string()));
+                    }
+                    (
+                        span_name("orchestration", facts.name, facts.version),
+                        SpanKind::Server,
+                        root.parent_span_id.map(remote).unwrap_or_default(),
+                        Some(root.span_id),
+                    )
+                }
+                SpanOf::Activity => {
+                    attributes.extend([
+                        KeyValue::new(attributes::TYPE, "activity"),
+                        KeyValue::new(attributes::NAME, name.clone()),
+                        KeyValue::new(attributes::TASK_ID, seq),
+                        KeyValue::new(attributes::RETRY_ATTEMPT, i64::from(attempt)),
+                    ]);
+                    (
+                        span_name("activity", &name, None),
+                        SpanKind::Client,
+                        orchestration.clone(),
+                        Some(root.call_span_id(seq)),
+                    )
+                }
+                SpanOf::SubOrchestration => {
+                    attributes.extend([
+                        KeyValue::new(attributes::TYPE, "orchestration"),
+                        KeyValue::new(attributes::NAME, name.clone()),
+                        KeyValue::new(attributes::TASK_ID, seq),
+                        KeyValue::new(attributes::RETRY_ATTEMPT, i64::from(attempt)),
+                    ]);
+                    (
+                        span_name("orchestration", &name, None),
+                        SpanKind::Client,
+                        orchestration.clone(),
+                        Some(root.call_span_id(seq)),
+                    )
+                }
+                SpanOf::Timer => {
+                    attributes.extend([
+                        KeyValue::new(attributes::TYPE, "timer"),
+                        KeyValue::new(attributes::NAME, facts.name.to_owned()),
+                        KeyValue::new(attributes::TASK_ID, seq),
+                    ]);
+                    if let Some(fire_at) = fire_at {
+                        attributes.push(KeyValue::new(
+                            attributes::FIRE_AT,
+                            fire_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                        ));
+                    }
+                    (
+                        format!("orchestration:{}:timer", facts.name),
+                        SpanKind::Internal,
+                        orchestration.clone(),
+                        Some(root.call_span_id(seq)),
+                    )
+                }
+                SpanOf::EventWait => {
+                    attributes.extend([
+                        KeyValue::new(attributes::TYPE, "event"),
+                        KeyValue::new(attributes::NAME, name.clone()),
+                    ]);
+                    (
+                        format!("orchestration:{}:event:{name}", facts.name),
+                        SpanKind::Internal,
+                        orchestration.clone(),
+                        None,
+                    )
+                }
+                SpanOf::EntityCall | SpanOf::EntitySignal => {
+                    let entity = target
+                        .as_deref()
+                        .and_then(EntityId::from_instance_id)
+                        .map(|entity| entity.name().to_owned())
+                        .unwrap_or_default();
+                    attributes.extend([
+                        KeyValue::new(attributes::TYPE, "entity"),
+                        KeyValue::new(attributes::NAME, entity.clone()),
+                        KeyValue::new(attributes::ENTITY_OPERATION, name.clone()),
+                        KeyValue::new(attributes::TASK_ID, seq),
+                    ]);
+                    let kind = if of == SpanOf::EntityCall {
+                        SpanKind::Client
+                    } else {
+                        SpanKind::Producer
+                    };
+                    (
+                        format!("entity_operation:{entity}:{name}"),
+                        kind,
+                        orchestration.clone(),
+                        Some(root.call_span_id(seq)),
+                    )
+                }
+                SpanOf::EventSent => {
+                    attributes.extend([
+                        KeyValue::new(attributes::TYPE, "event"),
+                        KeyValue::new(attributes::NAME, name.clone()),
+                        KeyValue::new(attributes::TASK_ID, seq),
+                    ]);
+                    if let Some(target) = &target {
+                        attributes.push(KeyValue::new(
+                            attributes::EVENT_TARGET_INSTANCE_ID,
+                            target.clone(),
+                        ));
+                    }
+                    (
+                        span_name("orchestration_event", &name, None),
+                        SpanKind::Producer,
+                        orchestration.clone(),
+                        Some(root.call_span_id(seq)),
+                    )
+                }
+            };
+            if let (
+                Some(target),
+                SpanOf::SubOrchestration | SpanOf::EntityCall | SpanOf::EntitySignal,
+            ) = (&target, of)
+            {
+                attributes.push(KeyValue::new(
+                    attributes::TARGET_INSTANCE_ID,
+                    target.clone(),
+                ));
+            }
+            let builder = SpanBuilder::from_name(span_name)
+                .with_kind(kind)
+                .with_start_time(time(start))
+                .with_attributes(attributes);
+            let mut span = self.build(
+                builder,
+                &parent,
+                Some(trace_id),
+                span_id.map(SpanId::from_bytes),
+            );
+            if let Some(failure) = &failure {
+                set_failure(&mut span, failure);
+            } else if status == Some(RuntimeStatus::Terminated) {
+                span.set_status(Status::error("terminated"));
+            }
+            span.end_with_timestamp(time(end));
+        }
+    }
+
+    /// Emits the span of one run of an activity (`activity:{name}`, server), the child of
+    /// the context stored with its work item.
+    pub(crate) fn export_activity(
+        &self,
+        item: &ActivityWorkItem,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        failure: Option<&FailureDetails>,
+    ) {
+        let parent = item
+            .trace_context
+            .as_ref()
+            .and_then(remote_context)
+            .unwrap_or_default();
+        let builder = SpanBuilder::from_name(span_name("activity", &item.name, None))
+            .with_kind(SpanKind::Server)
+            .with_start_time(time(start))
+            .with_attributes([
+                KeyValue::new(attributes::TYPE, "activity"),
+                KeyValue::new(attributes::NAME, item.name.clone()),
+                KeyValue::new(attributes::INSTANCE_ID, item.instance_id.to_string()),
+                KeyValue::new(
+                    attributes::EXECUTION_ID,
+                    item.execution_id.as_str().to_owned(),
+                ),
+                KeyValue::new(attributes::TASK_ID, item.scheduled_id),
+                KeyValue::new(attributes::DELIVERY_ATTEMPT, i64::from(item.attempt)),
+            ]);
+        let mut span = self.build(builder, &parent, None, None);
+        if let Some(failure) = failure {
+            set_failure(&mut span, failure);
+        }
+        span.end_with_timestamp(time(end.max(start)));
+    }
+
+    /// Emits the span of one entity operation's run (`entity_operation:{entity}:{op}`,
+    /// server), the child of the context its request carried.
+    pub(crate) fn export_entity_operation(&self, operation: &EntityOperationSpan) {
+        let parent = operation
+            .trace_context
+            .as_ref()
+            .and_then(remote_context)
+            .unwrap_or_default();
+        let builder = SpanBuilder::from_name(format!(
+            "entity_operation:{}:{}",
+            operation.entity.name(),
+            operation.operation
+        ))
+        .with_kind(SpanKind::Server)
+        .with_start_time(time(operation.start))
+        .with_attributes([
+            KeyValue::new(attributes::TYPE, "entity"),
+            KeyValue::new(attributes::NAME, operation.entity.name().to_owned()),
+            KeyValue::new(attributes::ENTITY_OPERATION, operation.operation.clone()),
+            KeyValue::new(
+                attributes::INSTANCE_ID,
+                operation.entity.instance_id().to_string(),
+            ),
+        ]);
+        let mut span = self.build(builder, &parent, None, None);
+        if let Some(failure) = &operation.failure {
+            set_failure(&mut span, failure);
+        }
+        span.end_with_timestamp(time(operation.end.max(operation.start)));
+    }
+
+    /// Emits a client's producer span `name` under `parent` at `now` and returns its trace
+    /// context, for the history.
+    pub(crate) fn export_client_span(
+        &self,
+        name: String,
+        attributes: Vec<KeyValue>,
+        parent: &Context,
+        now: DateTime<Utc>,
+    ) -> Option<TraceContext> {
+        let builder = SpanBuilder::from_name(name)
+            .with_kind(SpanKind::Producer)
+            .with_start_time(time(now))
+            .with_attributes(attributes);
+        let mut span = self.build(builder, parent, None, None);
+        let context = span.span_context().clone();
+        span.end_with_timestamp(time(now));
+        trace_context_of(&Context::new().with_remote_span_context(context))
+    }
+}
+
+/// What one committed turn traces, kept with the prepared turn until its commit succeeded.
+#[derive(Debug, Default)]
+pub(crate) enum TurnTrace {
+    /// Nothing (the worker does not trace, or the turn recorded no span).
+    #[default]
+    Nothing,
+    /// An orchestration turn's spans.
+    Orchestration {
+        instance_id: InstanceId,
+        execution_id: ExecutionId,
+        name: String,
+        version: Option<String>,
+        spans: TurnSpans,
+    },
+    /// The operations an entity turn ran.
+    Entity(Vec<EntityOperationSpan>),
+}
+
+impl TurnTrace {
+    /// The spans of a turn of `item`'s execution.
+    pub(crate) fn turn(item: &OrchestrationWorkItem, spans: TurnSpans) -> Self {
+        if spans.is_empty() {
+            return Self::Nothing;
+        }
+        Self::Orchestration {
+            instance_id: item.instance_id.clone(),
+            execution_id: item.execution_id.clone(),
+            name: item.name.clone(),
+            version: item.version.clone(),
+            spans,
+        }
+    }
+
+    /// The span of `item`'s execution when it ended outside its orchestrator function
+    /// (terminated, or failed before its code could run), from `started` to `now`.
+    pub(crate) fn ended(
+        item: &OrchestrationWorkItem,
+        root: SpanRoot,
+        started: DateTime<Utc>,
+        now: DateTime<Utc>,
+        status: RuntimeStatus,
+        failure: Option<FailureDetails>,
+    ) -> Self {
+        let spans = TurnSpans {
+            root: Some(root),
+            records: vec![SpanRecord::orchestration(started, now, status, failure)],
+        };
+        Self::turn(item, spans)
+    }
+
+    /// Emits the spans.
+    pub(crate) fn export(self, telemetry: &Telemetry) {
+        match self {
+            Self::Nothing => {}
+            Self::Orchestration {
+                instance_id,
+                execution_id,
+                name,
+                version,
+                spans,
+            } => {
+                let facts = ExecutionFacts {
+                    instance_id: &instance_id,
+                    execution_id: &execution_id,
+                    name: &name,
+                    version: version.as_deref(),
+                };
+                telemetry.export_turn(&facts, spans);
+            }
+            Self::Entity(operations) => {
+                for operation in &operations {
+                    telemetry.export_entity_operation(operation);
+                }
+            }
+        }
+    }
+}
+
+/// One run of an entity operation, to export once its batch committed.
+#[derive(Debug)]
+pub(crate) struct EntityOperationSpan {
+    pub(crate) entity: EntityId,
+    pub(crate) operation: String,
+    pub(crate) trace_context: Option<TraceContext>,
+    pub(crate) start: DateTime<Utc>,
+    pub(crate) end: DateTime<Utc>,
+    pub(crate) failure: Option<FailureDetails>,
+}

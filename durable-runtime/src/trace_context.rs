@@ -1,0 +1,306 @@
+//! [`TraceContext`]: a W3C trace context as recorded in history.
+//!
+//! Pure data (no OpenTelemetry dependency), so every build reads and writes it, whatever its
+//! features: a history written by a worker with feature `otel` reads the same in one without.
+//!
+//! Error policy: parsing never panics; a value that breaks the W3C format is an
+//! [`InvalidTraceContext`] saying which rule it broke. Values read back from a store are not
+//! checked again: one that does not parse is simply not used as a parent.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The longest `tracestate` accepted, in bytes (W3C Trace Context: 512 characters at most
+/// are required to be propagated).
+pub const MAX_TRACESTATE_LEN: usize = 512;
+
+/// A W3C trace context: the `traceparent` and `tracestate` of a span
+/// (<https://www.w3.org/TR/trace-context/>).
+///
+/// The runtime records the caller's trace context in the instance's history
+/// (`ExecutionStarted`), on each activity work item, in the child's `ExecutionStarted` of a
+/// sub-orchestration and on each entity request, so that one trace follows an orchestration
+/// across processes, worker machines and restarts, as Durable Functions' distributed tracing
+/// (V2) records `ParentTraceContext`. Spans are emitted only with feature `otel`; the context
+/// is recorded by every build.
+///
+/// Serialized as `{"traceparent": "00-…-…-01", "tracestate": "…"}` (`tracestate` left out
+/// when absent).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TraceContext {
+    traceparent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tracestate: Option<String>,
+}
+
+/// The parts of a `traceparent`: trace id, parent (span) id and trace flags.
+pub(crate) type TraceParts = ([u8; 16], [u8; 8], u8);
+
+impl TraceContext {
+    /// Checks and keeps a `traceparent` header value and an optional `tracestate`.
+    ///
+    /// `traceparent` is `{version}-{trace-id}-{parent-id}-{trace-flags}` in lower-case hex:
+    /// version `00` has exactly these four fields (55 characters); a later version (not `ff`)
+    /// may add fields after them, which are kept. The trace id (32 digits) and parent id
+    /// (16 digits) may not be all zeros. An empty `tracestate` counts as none.
+    ///
+    /// # Errors
+    /// [`InvalidTraceContext`] naming the rule broken: the length, a field's hex digits, the
+    /// version `ff`, an all-zero id, or a `tracestate` longer than [`MAX_TRACESTATE_LEN`] or
+    /// holding characters outside printable ASCII.
+    pub fn parse(traceparent: &str, tracestate: Option<&str>) -> Result<Self, InvalidTraceContext> {
+        let traceparent = traceparent.trim();
+        parts_of(traceparent).map_err(|reason| InvalidTraceContext {
+            value: traceparent.chars().take(80).collect(),
+            reason,
+        })?;
+        let tracestate = tracestate.map(str::trim).filter(|s| !s.is_empty());
+        if let Some(state) = tracestate {
+            let reason = if state.len() > MAX_TRACESTATE_LEN {
+                Some("the tracestate is longer than 512 characters")
+            } else if !state.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                Some("the tracestate holds characters outside printable ASCII")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(InvalidTraceContext {
+                    value: state.chars().take(80).collect(),
+                    reason,
+                });
+            }
+        }
+        Ok(Self {
+            traceparent: traceparent.to_owned(),
+            tracestate: tracestate.map(str::to_owned),
+        })
+    }
+
+    /// Makes a version-`00` context from its parts (for spans the runtime emits itself).
+    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
+    pub(crate) fn from_parts(
+        trace_id: [u8; 16],
+        span_id: [u8; 8],
+        flags: u8,
+        tracestate: Option<String>,
+    ) -> Self {
+        let mut traceparent = String::with_capacity(55);
+        traceparent.push_str("00-");
+        push_hex(&mut traceparent, &trace_id);
+        traceparent.push('-');
+        push_hex(&mut traceparent, &span_id);
+        traceparent.push('-');
+        push_hex(&mut traceparent, &[flags]);
+        Self {
+            traceparent,
+            tracestate,
+        }
+    }
+
+    /// The `traceparent` value.
+    pub fn traceparent(&self) -> &str {
+        &self.traceparent
+    }
+
+    /// The `tracestate` value, if any.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.tracestate.as_deref()
+    }
+
+    /// The trace id (32 lower-case hex digits), or `None` for a value read from a store that
+    /// does not parse.
+    pub fn trace_id(&self) -> Option<&str> {
+        parts_of(&self.traceparent).ok()?;
+        self.traceparent.get(3..35)
+    }
+
+    /// The parent (span) id (16 lower-case hex digits), or `None` as for
+    /// [`trace_id`](Self::trace_id).
+    pub fn parent_id(&self) -> Option<&str> {
+        parts_of(&self.traceparent).ok()?;
+        self.traceparent.get(36..52)
+    }
+
+    /// The trace id, parent id and flags, or `None` for a value that does not parse.
+    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
+    pub(crate) fn parts(&self) -> Option<TraceParts> {
+        parts_of(&self.traceparent).ok()
+    }
+}
+
+impl fmt::Debug for TraceContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.tracestate {
+            Some(state) => write!(f, "TraceContext({}; {state})", self.traceparent),
+            None => write!(f, "TraceContext({})", self.traceparent),
+        }
+    }
+}
+
+#[cfg_attr(not(feature = "otel"), allow(dead_code))]
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+}
+
+/// Decodes lower-case hex into `out`; `false` when a digit is not one.
+fn hex_into(text: &[u8], out: &mut [u8]) -> bool {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    if text.len() != out.len() * 2 {
+        return false;
+    }
+    for (slot, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(high), Some(low)) => *slot = high << 4 | low,
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn parts_of(traceparent: &str) -> Result<TraceParts, &'static str> {
+    let bytes = traceparent.as_bytes();
+    if bytes.len() < 55 {
+        return Err("a traceparent has at least 55 characters");
+    }
+    let mut version = [0u8; 1];
+    if !hex_into(&bytes[0..2], &mut version) {
+        return Err("the version is not two lower-case hex digits");
+    }
+    if version[0] == 0xff {
+        return Err("the version `ff` is forbidden");
+    }
+    if (version[0] == 0 && bytes.len() != 55) || (bytes.len() > 55 && bytes[55] != b'-') {
+        return Err("a version-00 traceparent has exactly 55 characters");
+    }
+    if bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
+        return Err("the fields are not separated by `-`");
+    }
+    let mut trace_id = [0u8; 16];
+    let mut span_id = [0u8; 8];
+    let mut flags = [0u8; 1];
+    if !hex_into(&bytes[3..35], &mut trace_id) {
+        return Err("the trace id is not 32 lower-case hex digits");
+    }
+    if !hex_into(&bytes[36..52], &mut span_id) {
+        return Err("the parent id is not 16 lower-case hex digits");
+    }
+    if !hex_into(&bytes[53..55], &mut flags) {
+        return Err("the trace flags are not two lower-case hex digits");
+    }
+    if trace_id == [0; 16] {
+        return Err("the trace id is all zeros");
+    }
+    if span_id == [0; 8] {
+        return Err("the parent id is all zeros");
+    }
+    Ok((trace_id, span_id, flags[0]))
+}
+
+/// A `traceparent` or `tracestate` that breaks the W3C Trace Context format; see
+/// [`TraceContext::parse`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid W3C trace context `{value}`: {reason}")]
+pub struct InvalidTraceContext {
+    /// The value given (its first 80 characters).
+    pub value: String,
+    /// The rule it broke.
+    pub reason: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_valid_traceparent_keeps_its_parts() {
+        let context = TraceContext::parse(GOOD, Some("congo=t61rcWkgMzE")).unwrap();
+        assert_eq!(context.traceparent(), GOOD);
+        assert_eq!(context.tracestate(), Some("congo=t61rcWkgMzE"));
+        assert_eq!(context.trace_id(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(context.parent_id(), Some("00f067aa0ba902b7"));
+        let (trace, span, flags) = context.parts().unwrap();
+        assert_eq!(
+            TraceContext::from_parts(trace, span, flags, None).traceparent(),
+            GOOD
+        );
+        assert_eq!(
+            TraceContext::parse(GOOD, Some("  ")).unwrap().tracestate(),
+            None
+        );
+        // A later version may carry more fields.
+        let later = format!("cc{}-extra", &GOOD[2..]);
+        assert!(TraceContext::parse(&later, None).is_ok());
+    }
+
+    #[test]
+    fn each_broken_rule_is_named() {
+        let cases = [
+            ("", "at least 55"),
+            (&GOOD[..54], "at least 55"),
+            (
+                "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "`ff`",
+            ),
+            (
+                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                "trace id",
+            ),
+            (
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                "all zeros",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                "all zeros",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x",
+                "flags",
+            ),
+            (
+                "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "separated",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+                "exactly 55",
+            ),
+        ];
+        for (value, rule) in cases {
+            let error = TraceContext::parse(value, None).unwrap_err();
+            assert!(
+                error.reason.contains(rule),
+                "{value:?}: {} (wanted {rule})",
+                error.reason
+            );
+        }
+        let long = "a=".to_owned() + &"b".repeat(600);
+        assert!(TraceContext::parse(GOOD, Some(&long)).is_err());
+        assert!(TraceContext::parse(GOOD, Some("a=\u{7}")).is_err());
+    }
+
+    #[test]
+    fn serializes_without_an_absent_tracestate() {
+        let context = TraceContext::parse(GOOD, None).unwrap();
+        let json = serde_json::to_string(&context).unwrap();
+        assert_eq!(json, format!(r#"{{"traceparent":"{GOOD}"}}"#));
+        let back: TraceContext = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, context);
+        // A stored value that does not parse reads back, and is simply not used.
+        let junk: TraceContext = serde_json::from_str(r#"{"traceparent":"junk"}"#).unwrap();
+        assert_eq!(junk.trace_id(), None);
+    }
+}
