@@ -12,6 +12,17 @@ use crate::ctxt::Ctxt;
 use crate::determinism::Rule;
 use crate::signature::Kind;
 
+/// Skips an unknown argument's value (`= expr` or `(..)`), if any, so parsing goes on and
+/// the other arguments are checked too.
+pub(crate) fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        let _: syn::Expr = meta.value()?.parse()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _ = meta.parse_nested_meta(|_| Ok(()));
+    }
+    Ok(())
+}
+
 /// One argument's value, remembering where it was first set.
 pub(crate) struct Attr<'c, T> {
     cx: &'c Ctxt,
@@ -138,12 +149,7 @@ impl FnArgs {
                         "unknown `#[{macro_name}]` argument `{key}`; expected one of: {valid_keys}"
                     ),
                 );
-                // Skip the value, if any, so parsing can go on.
-                if meta.input.peek(syn::Token![=]) {
-                    let _: syn::Expr = meta.value()?.parse()?;
-                } else if meta.input.peek(syn::token::Paren) {
-                    let _ = meta.parse_nested_meta(|_| Ok(()));
-                }
+                skip_value(&meta)?;
             }
             Ok(())
         });

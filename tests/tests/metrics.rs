@@ -111,8 +111,14 @@ async fn the_worker_counts_what_it_does() {
     // The metrics are recorded after each commit: wait for the last ones.
     let mut text = metrics.encode().await.unwrap();
     for _ in 0..100 {
+        // An activity's result is counted when its completion commits, which can come
+        // after the instance it feeds has been seen to complete.
         if sample(&text, "durable_instances{status=\"Completed\"}") == 2.0
             && text.contains("durable_timers_fired_total 2")
+            && sample(
+                &text,
+                "durable_work_items_committed_total{kind=\"activity\"}",
+            ) == 8.0
         {
             break;
         }

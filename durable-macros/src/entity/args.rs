@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{LitStr, Path};
 
-use crate::args::Attr;
+use crate::args::{Attr, skip_value};
 use crate::ctxt::Ctxt;
 
 pub(super) struct EntityArgs {
@@ -39,12 +39,7 @@ pub(super) fn parse_args(cx: &Ctxt, args: TokenStream) -> EntityArgs {
                         "unknown `#[entity]` argument `{key}`; expected `name = \"...\"` or `crate = path`"
                     ),
                 );
-                // Skip the value, if any, so the other arguments are checked too.
-                if meta.input.peek(syn::Token![=]) {
-                    let _: syn::Expr = meta.value()?.parse()?;
-                } else if meta.input.peek(syn::token::Paren) {
-                    let _ = meta.parse_nested_meta(|_| Ok(()));
-                }
+                skip_value(&meta)?;
             }
             Ok(())
         });

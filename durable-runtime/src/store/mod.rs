@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 pub use notify::Notifier;
 pub use stats::{Backlog, InstanceCounts, TaskHubStats};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) use stats::{CountDeltas, backlog};
+pub(crate) use stats::{CountDeltas, sql_stats};
 
 pub use crate::clock::Clock;
 

@@ -102,23 +102,34 @@ pub struct Backlog {
     pub next_due_at: Option<DateTime<Utc>>,
 }
 
-/// A [`Backlog`] from the SQL stores' counts: due and all messages, queued and all
-/// activities, and the next due time (ms).
+/// A [`TaskHubStats`] from what the SQL stores read: the `instance_counts` rows as
+/// `(entity, status code, count)`, due and all messages, queued and all activities, the
+/// next due time and the time read (ms).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn backlog(
-    due_messages: i64,
-    messages: i64,
-    queued_activities: i64,
-    activities: i64,
+pub(crate) fn sql_stats(
+    counts: impl IntoIterator<Item = (bool, i32, i64)>,
+    (due_messages, messages): (i64, i64),
+    (queued_activities, activities): (i64, i64),
     next_due_at: Option<i64>,
-) -> Backlog {
+    now: i64,
+) -> TaskHubStats {
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
-    Backlog {
-        due_messages: count(due_messages),
-        future_messages: count(messages - due_messages),
-        queued_activities: count(queued_activities),
-        running_activities: count(activities - queued_activities),
-        next_due_at: next_due_at.and_then(DateTime::from_timestamp_millis),
+    let (entities, instances): (Vec<_>, Vec<_>) =
+        counts.into_iter().partition(|(entity, _, _)| *entity);
+    let by_code = |rows: Vec<(bool, i32, i64)>| {
+        InstanceCounts::from_codes(rows.into_iter().map(|(_, code, n)| (code, count(n))))
+    };
+    TaskHubStats {
+        instances: by_code(instances),
+        entities: by_code(entities),
+        backlog: Backlog {
+            due_messages: count(due_messages),
+            future_messages: count(messages - due_messages),
+            queued_activities: count(queued_activities),
+            running_activities: count(activities - queued_activities),
+            next_due_at: next_due_at.and_then(DateTime::from_timestamp_millis),
+        },
+        as_of: DateTime::from_timestamp_millis(now).unwrap_or_default(),
     }
 }
 

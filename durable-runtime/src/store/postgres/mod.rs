@@ -43,9 +43,9 @@ use super::codec::{
     STATUS_COLUMNS, backend, decode_event, decode_trace_context, from_micros, micros,
 };
 use super::{
-    ActivityCompletion, ActivityWorkItem, CountDeltas, InstanceCounts, InstancePage, InstanceQuery,
-    NewInstance, Notifier, OrchestrationCommit, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
-    Store, TaskHubStats, backlog, lease_millis,
+    ActivityCompletion, ActivityWorkItem, CountDeltas, InstancePage, InstanceQuery, NewInstance,
+    Notifier, OrchestrationCommit, OrchestrationWorkItem, OutboundMessage, PurgeQuery, Store,
+    TaskHubStats, lease_millis, sql_stats,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -865,18 +865,6 @@ impl Store for PostgresStore {
                 .await
                 .map_err(backend)?;
         }
-        let (mut instances, mut entities) = (Vec::new(), Vec::new());
-        for row in &rows {
-            let pair = (
-                row.get::<_, i32>(1),
-                u64::try_from(row.get::<_, i64>(2)).unwrap_or(0),
-            );
-            if row.get::<_, bool>(0) {
-                entities.push(pair);
-            } else {
-                instances.push(pair);
-            }
-        }
         let count = client
             .prepare_cached(&self.sql(COUNT_BACKLOG))
             .await
@@ -891,18 +879,13 @@ impl Store for PostgresStore {
             .await
             .map_err(backend)?
             .get(0);
-        Ok(TaskHubStats {
-            instances: InstanceCounts::from_codes(instances),
-            entities: InstanceCounts::from_codes(entities),
-            backlog: backlog(
-                backlog_row.get(0),
-                backlog_row.get(1),
-                backlog_row.get(2),
-                backlog_row.get(3),
-                next,
-            ),
-            as_of: DateTime::from_timestamp_millis(now).unwrap_or_default(),
-        })
+        Ok(sql_stats(
+            rows.iter().map(|row| (row.get(0), row.get(1), row.get(2))),
+            (backlog_row.get(0), backlog_row.get(1)),
+            (backlog_row.get(2), backlog_row.get(3)),
+            next,
+            now,
+        ))
     }
 
     async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

@@ -34,9 +34,9 @@ use tokio::sync::oneshot;
 
 use super::codec::{STATUS_COLUMNS, backend, decode_event, encode_json, from_micros, micros};
 use super::{
-    ActivityCompletion, ActivityWorkItem, InstanceCounts, InstancePage, InstanceQuery, NewInstance,
-    Notifier, OrchestrationCommit, OrchestrationWorkItem, OutboundMessage, PurgeQuery, Store,
-    TaskHubStats, backlog, lease_millis,
+    ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
+    OrchestrationCommit, OrchestrationWorkItem, OutboundMessage, PurgeQuery, Store, TaskHubStats,
+    lease_millis, sql_stats,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -709,17 +709,14 @@ impl Store for SqliteStore {
     async fn task_hub_stats(&self) -> Result<TaskHubStats, StoreError> {
         self.read(move |conn| {
             let now = clock::now_millis();
-            let mut instances = Vec::new();
-            let mut entities = Vec::new();
-            let mut counts = conn
+            let mut counts = Vec::new();
+            let mut read = conn
                 .prepare_cached("SELECT entity, status, n FROM instance_counts")
                 .map_err(backend)?;
-            let mut rows = counts.query([]).map_err(backend)?;
+            let mut rows = read.query([]).map_err(backend)?;
             while let Some(row) = rows.next().map_err(backend)? {
-                let (entity, status, n): (bool, i32, i64) =
-                    (row.get(0).map_err(backend)?, row.get(1).map_err(backend)?, row.get(2).map_err(backend)?);
-                let pair = (status, u64::try_from(n).unwrap_or(0));
-                if entity { entities.push(pair) } else { instances.push(pair) }
+                let get = |e| backend(e);
+                counts.push((row.get(0).map_err(get)?, row.get(1).map_err(get)?, row.get(2).map_err(get)?));
             }
             let (due_messages, messages): (i64, i64) = conn
                 .prepare_cached(
@@ -737,12 +734,13 @@ impl Store for SqliteStore {
                 .prepare_cached(NEXT_DUE)
                 .and_then(|mut s| s.query_row([now], |r| r.get(0)))
                 .map_err(backend)?;
-            Ok(TaskHubStats {
-                instances: InstanceCounts::from_codes(instances),
-                entities: InstanceCounts::from_codes(entities),
-                backlog: backlog(due_messages, messages, queued_activities, activities, next),
-                as_of: DateTime::from_timestamp_millis(now).unwrap_or_default(),
-            })
+            Ok(sql_stats(
+                counts,
+                (due_messages, messages),
+                (queued_activities, activities),
+                next,
+                now,
+            ))
         })
         .await
     }
