@@ -6,9 +6,32 @@ use syn::visit::{self, Visit};
 
 use super::rules;
 
-/// `Some(b)` for a condition that is the literal `b` (`true`, `!false`, `(true)`).
+thread_local! {
+    /// The `const NAME: bool = <literal>;` items of the body being checked (set by
+    /// [`with_bool_consts`]), which [`literal_bool`] reads as their value.
+    static BOOL_CONSTS: std::cell::RefCell<std::collections::HashMap<String, bool>> =
+        std::cell::RefCell::default();
+}
+
+/// Runs `check` with `consts` as the body's boolean constants.
+pub(super) fn with_bool_consts<T>(
+    consts: std::collections::HashMap<String, bool>,
+    check: impl FnOnce() -> T,
+) -> T {
+    let outer = BOOL_CONSTS.replace(consts);
+    let result = check();
+    BOOL_CONSTS.set(outer);
+    result
+}
+
+/// `Some(b)` for a condition that is the literal `b` (`true`, `!false`, `(true)`), or a
+/// boolean `const` of the body whose value is one (`const STOP: bool = false;`).
 pub(super) fn literal_bool(expr: &Expr) -> Option<bool> {
     match expr {
+        Expr::Path(path) if path.qself.is_none() => {
+            let name = path.path.get_ident()?.to_string();
+            BOOL_CONSTS.with_borrow(|consts| consts.get(&name).copied())
+        }
         Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Bool(value),
             ..
@@ -304,8 +327,13 @@ impl<'ast> Visit<'ast> for LoopScan {
 /// never names, so it cannot change while the loop runs: `while running` with
 /// `let running = true;` above. Conservative: any mention of a variable in the body (a
 /// read, a method call, a macro argument) counts as a change, and a condition with a call
-/// or a method call (`!queue.is_empty()`, `rx.try_recv().is_ok()`) is never judged.
+/// or a method call other than a read (`rx.try_recv().is_ok()`) is never judged; a read
+/// (`!stop.load(order)`, `!queue.is_empty()`) counts as its receiver's variable.
 pub(super) fn unchanging_condition(cond: &Expr, body: &syn::Block) -> bool {
+    /// Methods that only read their receiver.
+    const READS: &[&str] = &[
+        "load", "get", "is_some", "is_none", "is_empty", "len", "clone",
+    ];
     fn roots(expr: &Expr, out: &mut Vec<String>) -> bool {
         match expr {
             Expr::Path(path) if path.qself.is_none() => {
@@ -322,6 +350,11 @@ pub(super) fn unchanging_condition(cond: &Expr, body: &syn::Block) -> bool {
                 roots(&unary.expr, out)
             }
             Expr::Binary(binary) => roots(&binary.left, out) && roots(&binary.right, out),
+            // A read of a local (`!stop.load(order)`, `flag.get()`): the receiver is one of
+            // the condition's variables; the body mentioning it counts as a change.
+            Expr::MethodCall(call) if READS.contains(&call.method.to_string().as_str()) => {
+                roots(&call.receiver, out) && call.args.iter().all(|arg| roots(arg, out))
+            }
             _ => false,
         }
     }

@@ -120,7 +120,7 @@ pub(crate) fn check_body(
             walker.hash_locals.insert(ident.ident.to_string());
         }
     }
-    walker.visit_block(block);
+    flow::with_bool_consts(scope.bool_consts.clone(), || walker.visit_block(block));
     let warnings = walker.warning_tokens();
     let probes = std::mem::take(&mut walker.probes);
     let probed = if probes.is_empty() {
@@ -274,15 +274,31 @@ impl Walker<'_> {
                 let (segments, _) = self.resolve(path.qself.as_ref(), &path.path);
                 rules::match_path(&segments).map(|m| m.rule)
             }
-            Expr::MethodCall(call) => rules::match_method(&call.method.to_string())
-                .map(|m| m.rule)
-                .or_else(|| self.chain_rule(&call.receiver)),
+            Expr::MethodCall(call) => {
+                rules::match_method_call(&call.method.to_string(), Some(call.args.len()))
+                    .map(|m| m.rule)
+                    .or_else(|| self.chain_rule(&call.receiver))
+            }
             Expr::Try(inner) => self.chain_rule(&inner.expr),
             Expr::Await(inner) => self.chain_rule(&inner.base),
             Expr::Paren(inner) => self.chain_rule(&inner.expr),
             Expr::Field(inner) => self.chain_rule(&inner.base),
             _ => None,
         }
+    }
+
+    /// Whether `ty` is an interior-mutable type under a name the body's imports give it
+    /// (`use std::sync::atomic::AtomicU32 as Counter; static SEQ: Counter = ..`).
+    fn aliased_interior_mutable(&self, ty: &syn::Type) -> bool {
+        let syn::Type::Path(path) = ty else {
+            return false;
+        };
+        path.qself.is_none()
+            && self
+                .scope
+                .resolve_explicit(&path_segments(&path.path))
+                .and_then(|resolved| resolved.last().cloned())
+                .is_some_and(|last| rules::interior_mutable(&last))
     }
 
     /// A `SCREAMING_CASE` name that may be a static declared outside the body (not a
@@ -497,7 +513,9 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                 let message = Rule::StaticMut.message(&format!("static mut {ident}"), None, None);
                 self.report(Rule::StaticMut, quote!(#mutability #ident), message);
             }
-            _ if scope::interior_mutable_type(&node.ty) => {
+            _ if scope::interior_mutable_type(&node.ty)
+                || self.aliased_interior_mutable(&node.ty) =>
+            {
                 let ty = compact(&node.ty.to_token_stream());
                 let message =
                     Rule::GlobalState.message(&format!("static {ident}: {ty}"), None, None);
@@ -710,9 +728,44 @@ impl<'ast> Visit<'ast> for Walker<'_> {
         visit::visit_expr_for_loop(self, node);
     }
 
+    /// A method called through its type (`SystemTime::elapsed(&t)`,
+    /// `AtomicBool::load(&FLAG, order)`) is judged as the method call it stands for.
+    fn visit_expr_call(&mut self, node: &'ast syn::ExprCall) {
+        if let Expr::Path(path) = &*node.func
+            && path.qself.is_none()
+            && let [.., ty, method] = path_segments(&path.path).as_slice()
+            && ty.starts_with(|c: char| c.is_ascii_uppercase())
+        {
+            let (segments, _) = self.resolve(None, &path.path);
+            if rules::match_path(&segments).is_none()
+                && let Some(matched) =
+                    rules::match_method_call(method, Some(node.args.len().saturating_sub(1)))
+            {
+                self.report_match(&matched, &node.func, &format!("{ty}::{method}(..)"), None);
+            }
+            // `Cli::parse()` (clap's derive) reads the process's command-line arguments.
+            if matches!(method.as_str(), "parse" | "try_parse") && node.args.is_empty() {
+                let matched = rules::Matched {
+                    rule: Rule::Env,
+                    note: Some("it reads the process's command-line arguments"),
+                };
+                self.report_match(&matched, &node.func, &format!("{ty}::{method}()"), None);
+            }
+            if rules::GLOBAL_STATE_METHODS.contains(&method.as_str())
+                && let Some(first) = node.args.first()
+                && let Some(name) = self.outside_static(first)
+            {
+                let message =
+                    Rule::GlobalState.message(&format!("{ty}::{method}(&{name}, ..)"), None, None);
+                self.report(Rule::GlobalState, &node.func, message);
+            }
+        }
+        visit::visit_expr_call(self, node);
+    }
+
     fn visit_expr_method_call(&mut self, node: &'ast syn::ExprMethodCall) {
         let method = node.method.to_string();
-        if let Some(matched) = rules::match_method(&method) {
+        if let Some(matched) = rules::match_method_call(&method, Some(node.args.len())) {
             let receiver_flagged = place_text(&node.receiver)
                 .and_then(|place| self.flagged_locals.get(&place).copied())
                 == Some(matched.rule)
@@ -728,6 +781,22 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                 };
                 self.report_match(&matched, &node.method, &what, None);
             }
+        }
+        // A path's `.metadata()` asks the file system (other types' `metadata()` do not).
+        if method == "metadata"
+            && node.args.is_empty()
+            && let Expr::Call(call) = peel(&node.receiver)
+            && let Expr::Path(path) = &*call.func
+            && matches!(
+                path_segments(&path.path).as_slice(),
+                [.., ty, constructor] if (ty == "Path" && constructor == "new") || (ty == "PathBuf" && constructor == "from")
+            )
+        {
+            let matched = rules::Matched {
+                rule: Rule::Io,
+                note: None,
+            };
+            self.report_match(&matched, &node.method, "Path::metadata()", None);
         }
         let global_read = rules::GLOBAL_STATE_METHODS.contains(&method.as_str())
             || (node.args.is_empty()
@@ -784,6 +853,17 @@ impl Walker<'_> {
     /// between processes, so the call that follows can differ on replay.
     fn picked_by_order(&mut self, node: &syn::ExprMethodCall, method: &str) {
         if !self.durable_ahead {
+            return;
+        }
+        // `max_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)))`: a comparator that breaks
+        // ties by another key is a total order, so the pick does not depend on the order
+        // of iteration (when the keys are unique, as a map's are).
+        if matches!(method, "max_by" | "min_by")
+            && node.args.first().is_some_and(|cmp| {
+                let text = cmp.to_token_stream().to_string();
+                text.contains("then_with") || text.contains(". then (")
+            })
+        {
             return;
         }
         if rules::PICKING_METHODS.contains(&method)

@@ -169,6 +169,9 @@ const HASH_SEED: Option<&str> = Some(
 );
 const RAYON: Option<&str> =
     Some("it runs work on rayon's thread pool, which the history does not track");
+const RETRY_HELPER: Option<&str> = Some(
+    "a retry helper waits between attempts on a timer the history does not record; give the durable call a retry policy instead",
+);
 const RUNTIME: Option<&str> = Some("it runs work on a tokio runtime the history does not track");
 const THREAD_POOL: Option<&str> =
     Some("it runs work on a thread pool, which the history does not track");
@@ -235,6 +238,22 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Randomness, Suffix(&["Ulid", "new"]), None),
     PathRule(Rule::Randomness, Suffix(&["Ulid", "generate"]), None),
     PathRule(Rule::Randomness, Prefix(&["rusty_ulid"]), None),
+    PathRule(Rule::Randomness, Suffix(&["openssl", "rand", "*"]), None),
+    PathRule(Rule::Randomness, Prefix(&["petname"]), None),
+    PathRule(Rule::Randomness, Suffix(&["ObjectId", "new"]), None),
+    PathRule(Rule::Randomness, Suffix(&["Uuid", "now_v6"]), None),
+    PathRule(Rule::Randomness, Suffix(&["Uuid", "new_v6"]), None),
+    PathRule(Rule::Randomness, Prefix(&["ulid", "Generator"]), None),
+    PathRule(Rule::Randomness, Suffix(&["ulid", "Generator", "*"]), None),
+    // Snowflake-style ids are made of the clock.
+    PathRule(Rule::WallClock, Prefix(&["snowflake"]), None),
+    PathRule(Rule::WallClock, Prefix(&["rs_snowflake"]), None),
+    PathRule(Rule::WallClock, Prefix(&["sonyflake"]), None),
+    PathRule(
+        Rule::WallClock,
+        Suffix(&["SnowflakeIdGenerator", "*"]),
+        None,
+    ),
     PathRule(Rule::Randomness, Suffix(&["Ksuid", "new"]), None),
     PathRule(Rule::Randomness, Suffix(&["Ksuid", "generate"]), None),
     PathRule(Rule::Randomness, Suffix(&["xid", "new"]), None),
@@ -278,6 +297,20 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Sleep, Suffix(&["time", "interval"]), None),
     PathRule(Rule::Sleep, Suffix(&["interval_at"]), None),
     PathRule(Rule::Sleep, Suffix(&["Delay", "new"]), None),
+    // Retry helpers sleep between attempts on their own timer (use a retry policy on the
+    // durable call instead).
+    PathRule(Rule::Sleep, Suffix(&["Retry", "spawn"]), RETRY_HELPER),
+    PathRule(Rule::Sleep, Suffix(&["RetryIf", "spawn"]), RETRY_HELPER),
+    PathRule(Rule::Sleep, Prefix(&["backoff", "future"]), RETRY_HELPER),
+    PathRule(Rule::Sleep, Suffix(&["backoff", "retry"]), RETRY_HELPER),
+    PathRule(Rule::Sleep, Prefix(&["tryhard"]), RETRY_HELPER),
+    PathRule(Rule::Sleep, Prefix(&["leaky_bucket"]), None),
+    PathRule(
+        Rule::Sleep,
+        Suffix(&["backoff", "retry_notify"]),
+        RETRY_HELPER,
+    ),
+    PathRule(Rule::Randomness, Suffix(&["strategy", "jitter"]), None),
     // Whatever the module: `glommio::timer::sleep`, `actix_rt::time::sleep`,
     // `async_std::future::timeout`.
     PathRule(Rule::Sleep, Suffix(&["*", "sleep"]), None),
@@ -358,6 +391,12 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Env, Prefix(&["dotenvy"]), None),
     PathRule(Rule::Env, Prefix(&["dotenv"]), None),
     PathRule(Rule::Env, Prefix(&["envy"]), None),
+    PathRule(Rule::Env, Prefix(&["sys_locale"]), PROCESS_ID),
+    PathRule(Rule::Env, Prefix(&["machine_uid"]), PROCESS_ID),
+    PathRule(Rule::Env, Prefix(&["terminal_size"]), PROCESS_ID),
+    PathRule(Rule::Env, Suffix(&["current_local_offset"]), None),
+    PathRule(Rule::Env, Suffix(&["config", "Environment", "*"]), None),
+    PathRule(Rule::Env, Suffix(&["Environment", "with_prefix"]), None),
     PathRule(Rule::Io, Suffix(&["fs", "*"]), None),
     PathRule(Rule::Io, Suffix(&["File", "open"]), None),
     PathRule(Rule::Io, Suffix(&["File", "create"]), None),
@@ -370,6 +409,28 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Io, Suffix(&["Command", "new"]), None),
     PathRule(Rule::Io, Suffix(&["io", "stdin"]), None),
     PathRule(Rule::Io, Prefix(&["reqwest"]), None),
+    PathRule(Rule::Io, Prefix(&["walkdir"]), None),
+    PathRule(Rule::Io, Prefix(&["stripe"]), None),
+    PathRule(Rule::Io, Prefix(&["minreq"]), None),
+    PathRule(Rule::Io, Prefix(&["fcm"]), None),
+    PathRule(Rule::Io, Prefix(&["paho_mqtt"]), None),
+    PathRule(Rule::Io, Prefix(&["influxdb"]), None),
+    PathRule(Rule::Io, Prefix(&["influxdb2"]), None),
+    PathRule(Rule::Io, Prefix(&["serialport"]), None),
+    PathRule(Rule::Io, Prefix(&["tempfile"]), None),
+    PathRule(Rule::Io, Prefix(&["fred"]), DATABASE),
+    PathRule(Rule::Io, Prefix(&["celery"]), None),
+    PathRule(Rule::Io, Prefix(&["unleash_api_client"]), None),
+    PathRule(Rule::Io, Suffix(&["which", "which"]), None),
+    PathRule(Rule::Io, Suffix(&["Reader", "from_path"]), None),
+    PathRule(Rule::Io, Suffix(&["Writer", "from_path"]), None),
+    PathRule(Rule::Io, Suffix(&["LazyCsvReader", "new"]), None),
+    PathRule(Rule::Io, Suffix(&["CsvReader", "from_path"]), None),
+    PathRule(Rule::Io, Suffix(&["RedisClient", "new"]), DATABASE),
+    PathRule(Rule::Io, Suffix(&["config", "File", "*"]), None),
+    PathRule(Rule::Io, Suffix(&["WalkDir", "new"]), None),
+    PathRule(Rule::Io, Suffix(&["glob", "glob"]), None),
+    PathRule(Rule::Io, Suffix(&["glob", "glob_with"]), None),
     PathRule(Rule::Io, Prefix(&["ureq"]), None),
     PathRule(Rule::Io, Prefix(&["surf"]), None),
     PathRule(Rule::Io, Prefix(&["isahc"]), None),
@@ -497,7 +558,6 @@ pub(crate) fn match_path(segments: &[String]) -> Option<Matched> {
 
 /// Method rules: a method with this name breaks the rule on any receiver.
 const METHOD_RULES: &[(&str, Rule, Option<&str>)] = &[
-    ("elapsed", Rule::WallClock, None),
     ("spawn", Rule::Spawn, None),
     ("spawn_blocking", Rule::Spawn, None),
     ("spawn_local", Rule::Spawn, None),
@@ -523,12 +583,41 @@ const METHOD_RULES: &[(&str, Rule, Option<&str>)] = &[
     ("random_ratio", Rule::Randomness, None),
     ("connect", Rule::Io, None),
     ("to_socket_addrs", Rule::Io, None),
+    ("until_ready", Rule::Sleep, None),
+    ("acquire_one", Rule::Sleep, None),
+    ("upcoming", Rule::WallClock, None),
+    ("socket_addrs", Rule::Io, None),
+    ("perform_async", Rule::Io, None),
+    ("send_task", Rule::Io, None),
+    ("until_n_ready", Rule::Sleep, None),
+    ("real_time_generate", Rule::WallClock, None),
+    ("read_dir", Rule::Io, None),
+    ("try_exists", Rule::Io, None),
+    ("canonicalize", Rule::Io, None),
+    ("read_link", Rule::Io, None),
+    ("symlink_metadata", Rule::Io, None),
 ];
 
-/// The rule a call of method `name` breaks, whatever its receiver.
-pub(crate) fn match_method(name: &str) -> Option<Matched> {
+/// Method rules that apply only with no arguments: `path.exists()` asks the file system,
+/// `set.exists(&k)` is a lookup.
+const NULLARY_METHOD_RULES: &[(&str, Rule, Option<&str>)] = &[
+    // `Instant::elapsed` / `SystemTime::elapsed` take no argument; a type of the body's own
+    // with `elapsed(now)` is given the time.
+    ("elapsed", Rule::WallClock, None),
+    ("exists", Rule::Io, None),
+    ("is_file", Rule::Io, None),
+    ("is_dir", Rule::Io, None),
+    ("is_symlink", Rule::Io, None),
+];
+
+/// The rule a call of method `name` with `args` arguments breaks, whatever its receiver
+/// (`None`: the arguments are not known, as in a macro's tokens; only rules that do not
+/// depend on them apply).
+pub(crate) fn match_method_call(name: &str, args: Option<usize>) -> Option<Matched> {
+    let nullary = NULLARY_METHOD_RULES.iter().filter(|_| args == Some(0));
     METHOD_RULES
         .iter()
+        .chain(nullary)
         .find(|(method, _, _)| *method == name)
         .map(|(_, rule, note)| Matched {
             rule: *rule,
@@ -592,6 +681,9 @@ pub(crate) const GLOBAL_STATE_METHODS: &[&str] = &[
     "rcu",
     "deref",
     "deref_mut",
+    "call_once",
+    "call_once_force",
+    "is_completed",
 ];
 
 /// Type names that make a `static` process-global mutable state.

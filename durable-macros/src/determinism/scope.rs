@@ -20,6 +20,8 @@ pub(super) struct Scope {
     pub(super) macros: HashMap<String, TokenStream>,
     /// `const` items: never process-global state.
     pub(super) consts: HashSet<String>,
+    /// `const` items of type `bool` whose value is a literal (`const STOP: bool = false;`).
+    pub(super) bool_consts: std::collections::HashMap<String, bool>,
     /// `static mut` items.
     pub(super) static_muts: HashSet<String>,
     /// Statics reported where they are declared (interior-mutable statics and the ones
@@ -61,11 +63,16 @@ impl Scope {
         {
             return None;
         }
-        self.globs.iter().find_map(|prefix| {
-            let mut resolved = prefix.clone();
-            resolved.extend(segments.iter().cloned());
-            rules::match_path(&resolved).map(|_| resolved)
-        })
+        // A prelude (`use rayon::prelude::*`) brings in traits and types, not the functions
+        // a bare call names: `normalise(x)` stays the body's own helper.
+        self.globs
+            .iter()
+            .filter(|prefix| prefix.last().is_none_or(|last| last != "prelude"))
+            .find_map(|prefix| {
+                let mut resolved = prefix.clone();
+                resolved.extend(segments.iter().cloned());
+                rules::match_path(&resolved).map(|_| resolved)
+            })
     }
 
     /// [`Self::resolve`] through explicit imports only: a glob (`use std::env::*`) does not
@@ -169,6 +176,13 @@ impl<'ast> Visit<'ast> for Scope {
 
     fn visit_item_const(&mut self, node: &'ast syn::ItemConst) {
         self.consts.insert(node.ident.to_string());
+        if let syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Bool(value),
+            ..
+        }) = &*node.expr
+        {
+            self.bool_consts.insert(node.ident.to_string(), value.value);
+        }
         visit::visit_item_const(self, node);
     }
 

@@ -1556,3 +1556,203 @@ fn batch_four_look_alikes() {
         );
     }
 }
+
+#[test]
+fn methods_called_through_their_type() {
+    assert_one(
+        parse_quote!({
+            let waited = SystemTime::elapsed(&job.submitted_at);
+        }),
+        &["SystemTime::elapsed(..)", "rule `wall_clock`"],
+    );
+    assert_one(
+        parse_quote!({
+            if AtomicBool::load(&MAINTENANCE, Ordering::Acquire) {
+                ctx.call_activity("drain", ()).await?;
+            }
+        }),
+        &["AtomicBool::load(&MAINTENANCE, ..)", "rule `global_state`"],
+    );
+    // A local's own method through its type, and a module function, are not flagged.
+    assert!(
+        lint(parse_quote!({
+            let total = Vec::len(&items);
+            let text = str::trim(&input);
+        }))
+        .is_empty()
+    );
+}
+
+#[test]
+fn retry_helpers_file_system_and_id_sources() {
+    for (body, rule) in [
+        (
+            parse_quote!({
+                let done = Retry::spawn(strategy, || fetch(url)).await;
+            }),
+            "rule `sleep`",
+        ),
+        (
+            parse_quote!({
+                let delays: Vec<_> = ExponentialBackoff::from_millis(200)
+                    .map(tokio_retry::strategy::jitter)
+                    .collect();
+            }),
+            "rule `randomness`",
+        ),
+        (
+            parse_quote!({
+                limiter.until_ready().await;
+            }),
+            "rule `sleep`",
+        ),
+        (
+            parse_quote!({ if std::path::Path::new(&marker).exists() {} }),
+            "rule `io`",
+        ),
+        (
+            parse_quote!({ for entry in walkdir::WalkDir::new(&root) {} }),
+            "rule `io`",
+        ),
+        (
+            parse_quote!({
+                let id = snowflake::SnowflakeIdGenerator::new(1, 7);
+            }),
+            "rule `wall_clock`",
+        ),
+        (
+            parse_quote!({
+                let settings = config::Environment::with_prefix("APP");
+            }),
+            "rule `env`",
+        ),
+    ] {
+        assert_one(body, &[rule]);
+    }
+    // A lookup that takes a key is not the file system's `exists`.
+    assert!(
+        lint(parse_quote!({
+            if inventory.exists(&sku) {
+                ctx.call_activity("reserve", sku).await?;
+            }
+        }))
+        .is_empty()
+    );
+}
+
+#[test]
+fn once_statics_aliased_atomics_and_constant_breaks() {
+    assert_one(
+        parse_quote!({
+            WARMUP.call_once(|| first = true);
+        }),
+        &["WARMUP.call_once(..)", "rule `global_state`"],
+    );
+    assert_one(
+        parse_quote!({
+            use std::sync::atomic::AtomicU32 as Counter;
+            static SEQ: Counter = Counter::new(0);
+        }),
+        &["static SEQ: Counter", "rule `global_state`"],
+    );
+    assert_one(
+        parse_quote!({
+            const STOP_ON_IDLE: bool = false;
+            loop {
+                let idle = ctx.call_activity("poll", ()).await?;
+                if STOP_ON_IDLE && idle {
+                    break;
+                }
+            }
+        }),
+        &["rule `unbounded_loop`"],
+    );
+    // With the constant true the loop can end.
+    assert!(
+        lint(parse_quote!({
+            const STOP_ON_IDLE: bool = true;
+            loop {
+                let idle = ctx.call_activity("poll", ()).await?;
+                if STOP_ON_IDLE && idle {
+                    break;
+                }
+            }
+        }))
+        .is_empty()
+    );
+}
+
+#[test]
+fn a_prelude_glob_does_not_claim_the_bodys_helpers() {
+    let errors = lint(parse_quote!({
+        use rayon::prelude::*;
+        let rows = normalise(rows);
+    }));
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn batch_six_forms() {
+    for (body, rule) in [
+        (
+            parse_quote!({
+                let args = Cli::parse();
+            }),
+            "rule `env`",
+        ),
+        (
+            parse_quote!({
+                let size = std::path::Path::new(&upload.local_path).metadata();
+            }),
+            "rule `io`",
+        ),
+        (
+            parse_quote!({
+                let stop = AtomicBool::new(false);
+                while !stop.load(Ordering::Relaxed) {
+                    ctx.call_activity("poll", ()).await?;
+                }
+            }),
+            "rule `unbounded_loop`",
+        ),
+        (
+            parse_quote!({
+                let customer = stripe::Customer::create(&client, params).await?;
+            }),
+            "rule `io`",
+        ),
+        (
+            parse_quote!({
+                let nonce = openssl::rand::rand_bytes(&mut buf);
+            }),
+            "rule `randomness`",
+        ),
+        (
+            parse_quote!({
+                let next = schedule.upcoming(chrono::Utc).next();
+            }),
+            "rule `wall_clock`",
+        ),
+    ] {
+        assert_one(body, &[rule]);
+    }
+}
+
+#[test]
+fn batch_six_look_alikes() {
+    // A type of the body's own given the time; a total-order pick; a parse with input; a
+    // loop whose flag the body changes.
+    let errors = lint(parse_quote!({
+        let remaining = timer.elapsed(ctx.current_time());
+        let best = scores
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)));
+        ctx.call_activity("award", best).await?;
+        let url = Url::parse(&input.url)?;
+        let mut done = false;
+        while !done {
+            done = ctx.call_activity("poll", ()).await?;
+        }
+    }));
+    assert!(errors.is_empty(), "{errors:#?}");
+}

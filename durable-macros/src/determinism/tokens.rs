@@ -25,7 +25,8 @@ impl Walker<'_> {
                     if after_dot {
                         if called {
                             let receiver = if i >= 2 { Some(&trees[i - 2]) } else { None };
-                            self.scan_method(ident, receiver);
+                            let nullary = matches!(trees.get(i + 1), Some(TokenTree::Group(g)) if g.stream().is_empty());
+                            self.scan_method(ident, receiver, nullary);
                         }
                         i += 1;
                         continue;
@@ -59,9 +60,14 @@ impl Walker<'_> {
         }
     }
 
-    fn scan_method(&mut self, method: &proc_macro2::Ident, receiver: Option<&TokenTree>) {
+    fn scan_method(
+        &mut self,
+        method: &proc_macro2::Ident,
+        receiver: Option<&TokenTree>,
+        nullary: bool,
+    ) {
         let name = method.to_string();
-        if let Some(matched) = rules::match_method(&name) {
+        if let Some(matched) = rules::match_method_call(&name, nullary.then_some(0)) {
             self.report_match(&matched, method, &format!(".{name}()"), None);
             return;
         }

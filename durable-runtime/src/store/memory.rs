@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::rules::{self, InstanceRow};
 use super::{
     ActivityCompletion, ActivityWorkItem, Backlog, InstanceCounts, InstancePage, InstanceQuery,
     NewInstance, Notifier, OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem,
@@ -574,34 +575,25 @@ impl Store for MemoryStore {
                 results.push(Err(StoreError::InstanceNotFound(commit.instance_id)));
                 continue;
             };
-            let holds_lock = match &commit.lock_token {
-                Some(lock_token) => instance
-                    .lock
-                    .as_ref()
-                    .is_some_and(|(token, _)| token == lock_token),
-                // A turn without a lease: nobody else may be working on the instance.
-                None => {
-                    !lease_is_live(&instance.lock, self.clock.now_millis())
-                        && instance.execution_id == commit.execution_id
-                        && instance.status == RuntimeStatus::Running
-                }
+            let row = InstanceRow {
+                lock_token: instance.lock.as_ref().map(|(token, _)| token.as_str()),
+                lock_expires: instance.lock.as_ref().map(|(_, expires)| *expires),
+                history_len: instance.history.len(),
+                execution_id: instance.execution_id.as_str(),
+                status: instance.status.code(),
             };
-            if !holds_lock || instance.history.len() != commit.history_len {
-                results.push(Err(StoreError::LeaseLost(format!(
-                    "instance {}",
-                    commit.instance_id
-                ))));
-                continue;
-            }
-            let lost = commit.applied_activities.iter().find(|(id, lock_token)| {
-                !state.activities.get(id).is_some_and(|a| {
-                    a.lock
-                        .as_ref()
-                        .is_some_and(|(token, _)| token == lock_token)
-                })
-            });
-            if let Some((id, _)) = lost {
-                results.push(Err(StoreError::LeaseLost(format!("activity {id}"))));
+            let verdict =
+                rules::check_instance(&commit, row, self.clock.now_millis()).and_then(|()| {
+                    rules::check_activities(&commit, |id, lock_token| {
+                        state.activities.get(&id).is_some_and(|a| {
+                            a.lock
+                                .as_ref()
+                                .is_some_and(|(token, _)| token == lock_token)
+                        })
+                    })
+                });
+            if let Err(lost) = verdict {
+                results.push(Err(lost));
                 continue;
             }
             for (id, _) in &commit.applied_activities {

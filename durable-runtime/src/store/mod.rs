@@ -19,6 +19,7 @@ pub mod memory;
 mod notify;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod rules;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 mod stats;

@@ -8,8 +8,8 @@ use deadpool_postgres::GenericClient;
 use crate::clock;
 use crate::error::StoreError;
 use crate::payload::Payload;
-use crate::status::RuntimeStatus;
 use crate::store::codec::{backend, encode_json, encode_trace_context, micros};
+use crate::store::rules::{self, InstanceRow};
 use crate::store::{
     ActivityWorkItem, CountDeltas, NewInstance, OrchestrationCommit, OutboundMessage,
     failed_sub_orchestration, lease_millis,
@@ -97,26 +97,21 @@ impl PostgresStore {
                     "instance {id} (a second turn in one batch)"
                 ))),
                 Some((token, history_len, expires, execution_id, status)) => {
-                    let holds = match &commit.lock_token {
-                        Some(lock_token) => token.as_deref() == Some(lock_token.as_str()),
-                        // A turn without a lease: nobody else may be working on the instance.
-                        None => {
-                            expires.is_none_or(|expires| expires <= now)
-                                && execution_id == commit.execution_id.as_str()
-                                && *status == RuntimeStatus::Running.code()
-                        }
+                    let row = InstanceRow {
+                        lock_token: token.as_deref(),
+                        lock_expires: *expires,
+                        history_len: usize::try_from(*history_len).unwrap_or(usize::MAX),
+                        execution_id,
+                        status: *status,
                     };
-                    let lost = commit.applied_activities.iter().find(|(id, lock_token)| {
-                        activity_leases.get(id).and_then(Option::as_deref)
-                            != Some(lock_token.as_str())
-                    });
-                    if !holds || usize::try_from(*history_len).ok() != Some(commit.history_len) {
-                        Err(StoreError::LeaseLost(format!("instance {id}")))
-                    } else if let Some((activity_id, _)) = lost {
-                        Err(StoreError::LeaseLost(format!("activity {activity_id}")))
-                    } else {
-                        Ok(Vec::new())
-                    }
+                    rules::check_instance(commit, row, now)
+                        .and_then(|()| {
+                            rules::check_activities(commit, |id, lock_token| {
+                                activity_leases.get(&id).and_then(Option::as_deref)
+                                    == Some(lock_token)
+                            })
+                        })
+                        .map(|()| Vec::new())
                 }
             };
             results.push(verdict);

@@ -9,10 +9,10 @@ use crate::clock;
 use crate::error::StoreError;
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
-use crate::status::RuntimeStatus;
 use crate::store::codec::{
     backend, decode_trace_context, encode_json, encode_trace_context, micros,
 };
+use crate::store::rules::{self, InstanceRow};
 use crate::store::{
     ActivityWorkItem, OrchestrationCommit, OutboundMessage, failed_sub_orchestration, lease_millis,
 };
@@ -46,18 +46,17 @@ pub(super) fn check_commit(
     let Some((token, history_len, expires, execution_id, status)) = current else {
         return Err(StoreError::InstanceNotFound(commit.instance_id.clone()));
     };
-    let holds = match &commit.lock_token {
-        Some(lock_token) => token.as_deref() == Some(lock_token.as_str()),
-        // A turn without a lease: nobody else may be working on the instance.
-        None => {
-            expires.is_none_or(|expires| expires <= clock::now_millis())
-                && execution_id == commit.execution_id.as_str()
-                && status == RuntimeStatus::Running.code()
-        }
-    };
-    if !holds || history_len as usize != commit.history_len {
-        return Err(StoreError::LeaseLost(format!("instance {id}")));
-    }
+    rules::check_instance(
+        commit,
+        InstanceRow {
+            lock_token: token.as_deref(),
+            lock_expires: expires,
+            history_len: usize::try_from(history_len).unwrap_or(usize::MAX),
+            execution_id: &execution_id,
+            status,
+        },
+        clock::now_millis(),
+    )?;
     if let [(activity_id, lock_token)] = commit.applied_activities.as_slice() {
         // One activity (every sequential step): claiming it is the commit's first write,
         // so a lost lease still leaves nothing written, and no separate read is needed.

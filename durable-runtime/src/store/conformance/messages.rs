@@ -1,0 +1,302 @@
+//! Conformance checks of instance messages: enqueueing, notifications, delayed messages
+//! (durable timers), suspension.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Duration as ChronoDuration;
+
+use crate::clock;
+use crate::error::StoreError;
+use crate::history::{EventKind, HistoryEvent};
+use crate::payload::Payload;
+use crate::status::{FailureDetails, RuntimeStatus};
+use crate::store::{ActivityCompletion, OutboundMessage, Store};
+
+use super::{
+    LEASE, activity, commit_one, completed, fetch_activities, fetch_orchestrations, id,
+    new_instance, turn_commit,
+};
+
+/// Messages that arrive while an instance is leased are neither lost nor consumed by the
+/// turn that did not see them; an abandoned work item is fetched again.
+pub async fn messages_during_a_lease_are_kept(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let first = fetch_orchestrations(&*store).await;
+    commit_one(
+        &*store,
+        turn_commit(
+            &first[0],
+            RuntimeStatus::Running,
+            vec![activity(0), activity(1)],
+        ),
+    )
+    .await
+    .expect("commit");
+    let activities = fetch_activities(&*store).await;
+    assert_eq!(activities.len(), 2);
+    let complete = |index: usize| ActivityCompletion {
+        id: activities[index].id,
+        lock_token: activities[index].lock_token.clone(),
+        instance_id: id("a"),
+        execution_id: activities[index].execution_id.clone(),
+        event: HistoryEvent::new(
+            clock::now(),
+            EventKind::ActivityFailed {
+                scheduled_id: activities[index].scheduled_id,
+                failure: FailureDetails::new("test", format!("failed {index}")),
+            },
+        ),
+    };
+    store
+        .complete_activities(vec![complete(0)], None)
+        .await
+        .expect("complete");
+    let second = fetch_orchestrations(&*store).await;
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].messages.len(), 1);
+    // The instance is leased now; this result arrives during the lease.
+    store
+        .complete_activities(vec![complete(1)], None)
+        .await
+        .expect("complete");
+    assert!(
+        fetch_orchestrations(&*store).await.is_empty(),
+        "leased instance fetched"
+    );
+    commit_one(
+        &*store,
+        turn_commit(&second[0], RuntimeStatus::Running, vec![]),
+    )
+    .await
+    .expect("commit");
+    let third = fetch_orchestrations(&*store).await;
+    assert_eq!(
+        third.len(),
+        1,
+        "the message that arrived during the lease waits for the next fetch"
+    );
+    assert_eq!(third[0].messages.len(), 1);
+    let EventKind::ActivityFailed { failure, .. } = &third[0].messages[0].event.kind else {
+        panic!("unexpected message {:?}", third[0].messages[0]);
+    };
+    assert_eq!(failure.message, "failed 1");
+    store
+        .abandon_orchestration_work_item(&id("a"), "not-the-token", Duration::ZERO)
+        .await
+        .expect("a wrong token is a no-op");
+    assert!(fetch_orchestrations(&*store).await.is_empty());
+    store
+        .abandon_orchestration_work_item(&id("a"), &third[0].lock_token, Duration::ZERO)
+        .await
+        .expect("abandon");
+    let fourth = fetch_orchestrations(&*store).await;
+    assert_eq!(fourth.len(), 1, "an abandoned work item is fetched again");
+    assert_eq!(fourth[0].messages, third[0].messages);
+}
+
+/// Work made visible wakes the dispatchers through the notifier; a finished instance
+/// wakes its watchers.
+pub async fn notifications(store: Arc<dyn Store>) {
+    let watcher = store.notifier().watch_instance(&id("a"));
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        store.notifier().wait_orchestration_work(),
+    )
+    .await
+    .expect("create must signal orchestration work");
+    let items = fetch_orchestrations(&*store).await;
+    commit_one(
+        &*store,
+        turn_commit(&items[0], RuntimeStatus::Running, vec![activity(0)]),
+    )
+    .await
+    .expect("commit");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        store.notifier().wait_activity_work(),
+    )
+    .await
+    .expect("enqueued activities must signal activity work");
+    let items = fetch_orchestrations(&*store).await;
+    assert!(items.is_empty());
+    let activity = fetch_activities(&*store).await.remove(0);
+    store
+        .complete_activities(vec![completed(&activity)], None)
+        .await
+        .expect("complete");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        store.notifier().wait_orchestration_work(),
+    )
+    .await
+    .expect("activity results must signal orchestration work");
+    let items = fetch_orchestrations(&*store).await;
+    commit_one(
+        &*store,
+        turn_commit(&items[0], RuntimeStatus::Completed, vec![]),
+    )
+    .await
+    .expect("commit");
+    tokio::time::timeout(Duration::from_secs(5), watcher)
+        .await
+        .expect("finishing must wake watchers")
+        .expect("watcher kept");
+}
+
+pub(super) fn raised(name: &str, value: i64) -> HistoryEvent {
+    HistoryEvent::new(
+        clock::now(),
+        EventKind::EventRaised {
+            name: name.into(),
+            input: Payload::encode(&value).expect("encode"),
+        },
+    )
+}
+
+pub(super) fn to(instance: &str, event: HistoryEvent) -> OutboundMessage {
+    OutboundMessage {
+        instance_id: id(instance),
+        execution_id: None,
+        visible_at: event.timestamp,
+        event,
+    }
+}
+
+/// A message is invisible until its `visible_at` (durable timers), and
+/// `next_visible_at` reports when the next one comes due.
+pub async fn delayed_messages_wait_until_due(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let items = fetch_orchestrations(&*store).await;
+    let fire_at = clock::now() + ChronoDuration::milliseconds(300);
+    let mut commit = turn_commit(&items[0], RuntimeStatus::Running, vec![]);
+    commit.messages.push(OutboundMessage {
+        instance_id: id("a"),
+        execution_id: Some(items[0].execution_id.clone()),
+        visible_at: fire_at,
+        event: HistoryEvent::new(
+            fire_at,
+            EventKind::TimerFired {
+                timer_id: 0,
+                fire_at,
+            },
+        ),
+    });
+    commit_one(&*store, commit).await.expect("commit");
+    assert!(
+        fetch_orchestrations(&*store).await.is_empty(),
+        "a timer must not fire early"
+    );
+    let next = store
+        .next_visible_at()
+        .await
+        .expect("next")
+        .expect("a timer is pending");
+    assert!(
+        (next - fire_at).num_milliseconds().abs() <= 1,
+        "next_visible_at reports the fire time"
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let due = fetch_orchestrations(&*store).await;
+    assert_eq!(due.len(), 1, "a due timer is fetched");
+    assert_eq!(due[0].messages[0].event.kind.type_name(), "TimerFired");
+    // Nothing else is due: the next wake-up is at most the expiry of the lease just taken
+    // (work a dead worker leaves behind is due again then), never sooner.
+    let lease_ends = clock::now() + ChronoDuration::seconds(LEASE.as_secs() as i64 - 1);
+    assert!(
+        store
+            .next_visible_at()
+            .await
+            .expect("next")
+            .is_none_or(|next| next >= lease_ends),
+        "no wake-up before the lease expires"
+    );
+}
+
+/// `enqueue_message` checks the instance's status atomically.
+pub async fn enqueue_checks_the_status(store: Arc<dyn Store>) {
+    let missing = store
+        .enqueue_message(to("nobody", raised("e", 1)), &[RuntimeStatus::Running])
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::InstanceNotFound(_))),
+        "{missing:?}"
+    );
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let status = store
+        .enqueue_message(
+            to("a", raised("e", 1)),
+            &[RuntimeStatus::Pending, RuntimeStatus::Running],
+        )
+        .await
+        .expect("pending accepts");
+    assert_eq!(status, RuntimeStatus::Pending);
+    let refused = store
+        .enqueue_message(to("a", raised("e", 2)), &[RuntimeStatus::Suspended])
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::InstanceState {
+                status: RuntimeStatus::Pending,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let items = fetch_orchestrations(&*store).await;
+    assert_eq!(items[0].messages.len(), 2, "started + one accepted event");
+}
+
+/// A suspended instance is fetched only for a resume or terminate message.
+pub async fn suspended_instances_wait_for_control_messages(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("a", 1))
+        .await
+        .expect("create");
+    let items = fetch_orchestrations(&*store).await;
+    commit_one(
+        &*store,
+        turn_commit(&items[0], RuntimeStatus::Suspended, vec![]),
+    )
+    .await
+    .expect("commit");
+    store
+        .enqueue_message(to("a", raised("e", 1)), &[RuntimeStatus::Suspended])
+        .await
+        .expect("events queue while suspended");
+    assert!(
+        fetch_orchestrations(&*store).await.is_empty(),
+        "a suspended instance is not run for events"
+    );
+    let resume = HistoryEvent::new(clock::now(), EventKind::ExecutionResumed { reason: None });
+    store
+        .enqueue_message(to("a", resume), &[RuntimeStatus::Suspended])
+        .await
+        .expect("resume");
+    let items = fetch_orchestrations(&*store).await;
+    assert_eq!(items.len(), 1);
+    let kinds: Vec<_> = items[0]
+        .messages
+        .iter()
+        .map(|m| m.event.kind.type_name())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["EventRaised", "ExecutionResumed"],
+        "queued events come with the resume, in order"
+    );
+}

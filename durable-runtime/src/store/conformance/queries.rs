@@ -1,0 +1,329 @@
+//! Conformance checks of what operators read and remove: listings, purges, task hub stats.
+
+use std::sync::Arc;
+
+use chrono::Duration as ChronoDuration;
+
+use crate::clock;
+use crate::error::StoreError;
+use crate::history::{EventKind, HistoryEvent};
+use crate::payload::Payload;
+use crate::status::RuntimeStatus;
+use crate::store::{InstanceQuery, OutboundMessage, PurgeQuery, Store};
+
+use super::{
+    LEASE, activity, commit_one, fetch_activities, fetch_orchestrations, id, new_instance,
+    turn_commit,
+};
+
+/// Listing filters by status, creation time and id prefix, and pages with a token.
+pub async fn list_filters_and_pages(store: Arc<dyn Store>) {
+    let before = clock::now() - ChronoDuration::seconds(1);
+    for index in 0..7 {
+        store
+            .create_instance(new_instance(&format!("order-{index}"), index))
+            .await
+            .expect("create");
+    }
+    store
+        .create_instance(new_instance("other", 9))
+        .await
+        .expect("create");
+    let items = store
+        .fetch_orchestration_work_items(1, LEASE)
+        .await
+        .expect("fetch");
+    commit_one(
+        &*store,
+        turn_commit(&items[0], RuntimeStatus::Completed, vec![]),
+    )
+    .await
+    .expect("commit");
+    let everything = store
+        .list_instances(&InstanceQuery::default())
+        .await
+        .expect("list");
+    assert_eq!(everything.instances.len(), 8);
+    assert!(everything.continuation_token.is_none());
+    let completed = store
+        .list_instances(&InstanceQuery {
+            statuses: vec![RuntimeStatus::Completed],
+            ..InstanceQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(completed.instances.len(), 1);
+    assert_eq!(completed.instances[0].instance_id, items[0].instance_id);
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = store
+            .list_instances(&InstanceQuery {
+                instance_id_prefix: Some("order-".into()),
+                page_size: 3,
+                continuation_token: token.clone(),
+                ..InstanceQuery::default()
+            })
+            .await
+            .expect("list");
+        assert!(page.instances.len() <= 3);
+        seen.extend(
+            page.instances
+                .into_iter()
+                .map(|s| s.instance_id.to_string()),
+        );
+        token = page.continuation_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut expected: Vec<String> = (0..7).map(|i| format!("order-{i}")).collect();
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected, "pages cover every match exactly once");
+    let in_range = store
+        .list_instances(&InstanceQuery {
+            created_from: Some(before),
+            created_to: Some(clock::now() + ChronoDuration::seconds(1)),
+            ..InstanceQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(in_range.instances.len(), 8);
+    let future = store
+        .list_instances(&InstanceQuery {
+            created_from: Some(clock::now() + ChronoDuration::seconds(60)),
+            ..InstanceQuery::default()
+        })
+        .await
+        .expect("list");
+    assert!(future.instances.is_empty());
+    let bad = store
+        .list_instances(&InstanceQuery {
+            continuation_token: Some("garbage".into()),
+            ..InstanceQuery::default()
+        })
+        .await;
+    assert!(
+        matches!(bad, Err(StoreError::InvalidContinuationToken(_))),
+        "a garbage token is bad input: {bad:?}"
+    );
+}
+
+/// Only finished instances are purged, one at a time or by filter.
+pub async fn purge_rules(store: Arc<dyn Store>) {
+    let missing = store.purge_instance(&id("nobody")).await;
+    assert!(
+        matches!(missing, Err(StoreError::InstanceNotFound(_))),
+        "{missing:?}"
+    );
+    for name in ["done-1", "done-2", "running"] {
+        store
+            .create_instance(new_instance(name, 1))
+            .await
+            .expect("create");
+    }
+    let items = fetch_orchestrations(&*store).await;
+    for item in &items {
+        let status = if item.instance_id == id("running") {
+            RuntimeStatus::Running
+        } else {
+            RuntimeStatus::Completed
+        };
+        commit_one(&*store, turn_commit(item, status, vec![activity(0)]))
+            .await
+            .expect("commit");
+    }
+    let running = store.purge_instance(&id("running")).await;
+    assert!(
+        matches!(
+            running,
+            Err(StoreError::InstanceState {
+                status: RuntimeStatus::Running,
+                ..
+            })
+        ),
+        "{running:?}"
+    );
+    store
+        .purge_instance(&id("done-1"))
+        .await
+        .expect("purge one");
+    assert!(
+        store
+            .get_status(&id("done-1"))
+            .await
+            .expect("status")
+            .is_none()
+    );
+    assert!(
+        store
+            .read_history(&id("done-1"))
+            .await
+            .expect("history")
+            .is_none()
+    );
+    let none = store
+        .purge_instances(&PurgeQuery {
+            statuses: vec![RuntimeStatus::Failed],
+            ..PurgeQuery::default()
+        })
+        .await
+        .expect("purge");
+    assert_eq!(none, 0);
+    let purged = store
+        .purge_instances(&PurgeQuery::default())
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1, "only the finished instance left is purged");
+    assert!(
+        store
+            .get_status(&id("running"))
+            .await
+            .expect("status")
+            .is_some()
+    );
+    let activities = fetch_activities(&*store).await;
+    assert!(
+        activities.iter().all(|a| a.instance_id == id("running")),
+        "purged instances' work is gone too"
+    );
+}
+
+/// The task hub's counts by status follow every write path (create, commit, enqueue to a
+/// new entity, purge, id reuse), entities apart from orchestrations; the backlog counts due
+/// and future messages, queued and running activities.
+pub async fn task_hub_stats_follow_every_change(store: Arc<dyn Store>) {
+    let stats = store.task_hub_stats().await.expect("stats");
+    assert_eq!(stats.instances.total(), 0);
+    assert_eq!(stats.entities.total(), 0);
+    assert_eq!(
+        stats.backlog,
+        crate::store::Backlog::default(),
+        "an empty store has no backlog"
+    );
+    for name in ["a", "b", "c"] {
+        store
+            .create_instance(new_instance(name, 1))
+            .await
+            .expect("create");
+    }
+    let stats = store.task_hub_stats().await.expect("stats");
+    assert_eq!(stats.instances.get(RuntimeStatus::Pending), 3);
+    assert_eq!(stats.instances.total(), 3);
+    assert_eq!(
+        stats.backlog.due_messages, 3,
+        "three ExecutionStarted messages"
+    );
+    let items = fetch_orchestrations(&*store).await;
+    assert_eq!(items.len(), 3);
+    let fire_at = clock::now() + ChronoDuration::hours(1);
+    for item in &items {
+        let status = match item.instance_id.as_str() {
+            "a" => RuntimeStatus::Running,
+            "b" => RuntimeStatus::Completed,
+            _ => RuntimeStatus::Failed,
+        };
+        let activities = if status == RuntimeStatus::Running {
+            vec![activity(0)]
+        } else {
+            vec![]
+        };
+        let mut commit = turn_commit(item, status, activities);
+        if status == RuntimeStatus::Running {
+            commit.messages.push(OutboundMessage {
+                instance_id: id("a"),
+                execution_id: Some(item.execution_id.clone()),
+                visible_at: fire_at,
+                event: HistoryEvent::new(
+                    fire_at,
+                    EventKind::TimerFired {
+                        timer_id: 1,
+                        fire_at,
+                    },
+                ),
+            });
+        }
+        commit_one(&*store, commit).await.expect("commit");
+    }
+    let stats = store.task_hub_stats().await.expect("stats");
+    let counts: Vec<_> = stats.instances.iter().collect();
+    assert_eq!(
+        counts,
+        vec![
+            (RuntimeStatus::Running, 1),
+            (RuntimeStatus::Completed, 1),
+            (RuntimeStatus::Failed, 1)
+        ]
+    );
+    assert_eq!(stats.backlog.due_messages, 0);
+    assert_eq!(stats.backlog.future_messages, 1, "the durable timer");
+    assert_eq!(stats.backlog.queued_activities, 1);
+    assert_eq!(stats.backlog.running_activities, 0);
+    let next = stats
+        .backlog
+        .next_due_at
+        .expect("the timer is the next wake-up");
+    assert!(
+        (next - fire_at).num_milliseconds().abs() <= 1,
+        "{next} vs {fire_at}"
+    );
+    assert_eq!(fetch_activities(&*store).await.len(), 1);
+    let stats = store.task_hub_stats().await.expect("stats");
+    assert_eq!(stats.backlog.queued_activities, 0);
+    assert_eq!(
+        stats.backlog.running_activities, 1,
+        "the leased activity runs"
+    );
+
+    let entity = crate::ids::EntityId::new("counter", "a").expect("valid entity id");
+    let signal = OutboundMessage {
+        instance_id: entity.instance_id(),
+        execution_id: None,
+        visible_at: clock::now(),
+        event: HistoryEvent::new(
+            clock::now(),
+            EventKind::EntityRequest {
+                operation: "add".into(),
+                input: Payload::encode(&1).expect("encode"),
+                caller: None,
+                trace_context: None,
+            },
+        ),
+    };
+    store
+        .enqueue_message(signal, &RuntimeStatus::ALL)
+        .await
+        .expect("signal creates the entity");
+    let stats = store.task_hub_stats().await.expect("stats");
+    assert_eq!(stats.entities.get(RuntimeStatus::Pending), 1);
+    assert_eq!(stats.entities.total(), 1);
+    assert_eq!(stats.instances.total(), 3, "entities are counted apart");
+    assert_eq!(stats.backlog.due_messages, 1, "the signal");
+
+    store.purge_instance(&id("b")).await.expect("purge");
+    store
+        .create_instance(new_instance("c", 2))
+        .await
+        .expect("a failed instance's id is reused");
+    let stats = store.task_hub_stats().await.expect("stats");
+    assert_eq!(stats.instances.get(RuntimeStatus::Completed), 0, "purged");
+    assert_eq!(stats.instances.get(RuntimeStatus::Failed), 0, "replaced");
+    assert_eq!(stats.instances.get(RuntimeStatus::Pending), 1);
+    assert_eq!(stats.instances.get(RuntimeStatus::Running), 1);
+    assert_eq!(stats.instances.total(), 2);
+    let purged = store
+        .purge_instances(&PurgeQuery::default())
+        .await
+        .expect("purge");
+    assert_eq!(purged, 0, "nothing finished is left");
+    assert_eq!(
+        store
+            .task_hub_stats()
+            .await
+            .expect("stats")
+            .instances
+            .total(),
+        2
+    );
+}
