@@ -28,7 +28,7 @@
 //! | `durable_backlog_queued_activities`, `durable_backlog_running_activities` | gauge | | activity work items waiting for a worker, and leased by one |
 //!
 //! The gauges of the task hub (instances, entities, backlog) come from one
-//! [`Store::task_hub_stats`](crate::store::Store::task_hub_stats) call per scrape: counts by
+//! [`Store::task_hub_stats`] call per scrape: counts by
 //! status that the stores keep as rows change, and the queued work (messages, activities),
 //! so a scrape never reads the instances (ARCHITECTURE.md, "Access paths"). The other
 //! metrics are this worker's own, since it started.

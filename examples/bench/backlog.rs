@@ -425,6 +425,11 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
     let probe = super::loader::instance_id(count / 3);
     let dash_instance = latency_ms(200, dash(format!("{api}/{probe}"))).await?;
     let dash_history = latency_ms(200, dash(format!("{api}/{probe}/history"))).await?;
+    // The list page's other request (its counts by status), the overview, and a page by
+    // orchestration name (every loaded instance has it, so the page fills at once).
+    let dash_stats = latency_ms(200, dash("/dashboard/api/stats".to_owned())).await?;
+    let dash_overview = latency_ms(200, dash("/dashboard/api/overview".to_owned())).await?;
+    let dash_name_first = latency_ms(20, dash(format!("{api}?name=one_step&pageSize=100"))).await?;
     server.shutdown().await;
 
     let status_read = latency_ms(200, || {
@@ -494,6 +499,7 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
              dash_status_first_ms={dash_status_first:.2} dash_status_deep_ms={dash_status_deep:.2} \
              dash_created_first_ms={dash_created_first:.2} dash_created_deep_ms={dash_created_deep:.2} \
              dash_instance_ms={dash_instance:.2} dash_history_ms={dash_history:.2} \
+             dash_stats_ms={dash_stats:.2} dash_overview_ms={dash_overview:.2} dash_name_first_ms={dash_name_first:.2} \
              purged={purged} purge_s={purge_s:.1} purge_per_s={:.0} purge_peak_rss_mb={purge_rss:.1} \
              w1lat_during_purge_ms={lat_during:.2} w1lat_empty_ms={lat_empty:.2} w1lat_purge_ratio={:.2} w1lat_samples={} \
              size_before_mb={} size_after_mb={} size_after_w4_mb={} w4_after_purge_s={w4_after:.3}",

@@ -1,7 +1,8 @@
 //! The web dashboard (feature `dashboard`) over real HTTP on an ephemeral loopback port:
-//! its page and assets, its JSON API (listing, paging, one instance with history and
-//! timeline, every action, entities), the key, the loopback-host and action-header guards,
-//! and its script's pure helpers under node.
+//! its page and assets, its JSON API (listing, paging, filters, counts and the overview,
+//! one instance with history and timeline, every action, entities), the key, the
+//! loopback-host and action-header guards, and its script's pure helpers under node. The
+//! page itself, in Chromium, is tested in `dashboard_browser.rs`.
 
 #![allow(
     clippy::unwrap_used,
@@ -289,6 +290,23 @@ async fn instances_are_listed_paged_and_shown_with_history_and_timeline() {
         summary.get("input").is_none(),
         "summaries carry no payloads"
     );
+    // By orchestration name, exactly, alone or with a prefix.
+    let ids = |page: &Value| -> Vec<String> {
+        page["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["instanceId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let named = dashboard.get_json("/api/instances?name=gate").await;
+    assert_eq!(ids(&named), ["gate-1"]);
+    let named = dashboard
+        .get_json("/api/instances?name=%20greet_all%20&prefix=page-3")
+        .await;
+    assert_eq!(ids(&named), ["page-3"]);
+    let named = dashboard.get_json("/api/instances?name=Gate").await;
+    assert!(ids(&named).is_empty(), "names match exactly");
     let created = dashboard
         .get_json("/api/instances?createdFrom=2000-01-01T00:00:00Z&createdTo=2000-01-02T00:00:00Z")
         .await;
@@ -382,6 +400,106 @@ async fn instances_are_listed_paged_and_shown_with_history_and_timeline() {
 
     client
         .raise_event(waiting.instance_id(), "go", &1)
+        .await
+        .unwrap();
+    dashboard.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_counts_and_samples_the_task_hub() {
+    let dashboard = Dashboard::start(None).await;
+    // The first request starts the sampling; its first sample comes at once.
+    let first = dashboard.get_json("/api/overview").await;
+    assert_eq!(first["series"]["intervalSeconds"], 5);
+    assert_eq!(first["instances"]["total"], 0);
+    assert_eq!(first["backlog"]["dueMessages"], 0);
+    for _ in 0..3000 {
+        if dashboard.get_json("/api/overview").await["series"]["since"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let client = dashboard.runtime.client();
+    for i in 0..3 {
+        client
+            .start_orchestration(GreetAll, vec!["Oslo".into()])
+            .instance_id(format!("ov-{i}"))
+            .await
+            .unwrap()
+            .wait_for_completion(WAIT)
+            .await
+            .unwrap();
+    }
+    set_broken("ov-broken", true);
+    let broken = client
+        .start_orchestration(Repairable, "ov-broken".into())
+        .instance_id("ov-broken")
+        .await
+        .unwrap();
+    assert!(broken.wait_for_completion(WAIT).await.is_err());
+    client
+        .start_orchestration(Gate, ())
+        .instance_id("ov-gate")
+        .await
+        .unwrap();
+    dashboard.wait_for("ov-gate", "Running").await;
+    client
+        .signal_entity_raw(
+            &EntityId::new("scoreboard", "ov").unwrap(),
+            "add",
+            durable_runtime::Payload::encode(&1).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let stats = dashboard.get_json("/api/stats").await;
+    let by_status = &stats["instances"]["byStatus"];
+    assert_eq!(by_status["Completed"], 3, "{stats}");
+    assert_eq!(by_status["Failed"], 1, "{stats}");
+    assert_eq!(by_status["Running"], 1, "{stats}");
+    assert_eq!(by_status["Terminated"], 0, "{stats}");
+    assert_eq!(
+        stats["instances"]["total"], 5,
+        "entities are not instances: {stats}"
+    );
+    assert!(stats["entities"]["total"].as_u64().unwrap() <= 1, "{stats}");
+    for field in [
+        "dueMessages",
+        "futureMessages",
+        "queuedActivities",
+        "runningActivities",
+    ] {
+        assert!(stats["backlog"][field].is_u64(), "{field}: {stats}");
+    }
+    assert!(
+        stats.get("series").is_none(),
+        "only the overview carries the series"
+    );
+
+    // Within two samples, what finished shows in the series.
+    let mut finished = (0, 0);
+    for _ in 0..300 {
+        let overview = dashboard.get_json("/api/overview").await;
+        let points = overview["series"]["points"].as_array().unwrap().clone();
+        let sum = |key: &str| -> u64 { points.iter().map(|p| p[key].as_u64().unwrap()).sum() };
+        finished = (sum("completed"), sum("failed"));
+        if finished == (3, 1) {
+            let last = points.last().unwrap();
+            let seconds = last["seconds"].as_f64().unwrap();
+            assert!((4.0..30.0).contains(&seconds), "{last}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        finished,
+        (3, 1),
+        "3 completed and 1 failed since sampling began"
+    );
+    client
+        .terminate(&"ov-gate".parse().unwrap(), None, false)
         .await
         .unwrap();
     dashboard.stop().await;

@@ -116,4 +116,53 @@ test('the statuses offered are the ones the API parses', () => {
   assert.ok(app.TERMINAL.includes('Failed') && !app.TERMINAL.includes('Suspended'));
 });
 
+test('the overview has its route', () => {
+  assert.equal(app.parseRoute('#/overview').view, 'overview');
+});
+
+test('the JSON editor accepts JSON and empty text, and says what is wrong', () => {
+  assert.deepEqual(app.parseJson('{"by": "ana", "n": [1, 2]}'), { ok: true, value: { by: 'ana', n: [1, 2] } });
+  assert.deepEqual(app.parseJson('  '), { ok: true, value: null });
+  assert.deepEqual(app.parseJson('0'), { ok: true, value: 0 });
+  const wrong = app.parseJson('{"by": ');
+  assert.equal(wrong.ok, false);
+  assert.match(wrong.message, /^not valid JSON: /);
+  assert.equal(app.parseJson("{'single': 1}").ok, false);
+});
+
+test('chart bars are rates per minute on a time axis', () => {
+  const now = Date.parse('2026-01-01T00:10:00Z');
+  const points = [
+    // Before the window: left out.
+    { at: '2025-12-31T23:59:00Z', seconds: 5, completed: 100, failed: 0, terminated: 0 },
+    { at: '2026-01-01T00:05:00Z', seconds: 5, completed: 4, failed: 1, terminated: 0 },
+    { at: '2026-01-01T00:10:00Z', seconds: 10, completed: 0, failed: 2, terminated: 3 },
+  ];
+  assert.equal(app.perMinute(points[1], ['completed', 'failed']), 60);
+  assert.equal(app.perMinute({ seconds: 0, failed: 3 }, ['failed']), 0, 'no interval, no rate');
+  const all = app.chartBars(points, ['completed', 'failed', 'terminated'], 600, 100, now, 10 * 60_000);
+  assert.equal(all.max, 60);
+  assert.deepEqual(all.bars.map((b) => [b.x, b.width, b.y, b.height, b.rate]), [
+    [295, 4, 0, 100, 60],
+    [590, 9, 50, 50, 30],
+  ]);
+  const failed = app.chartBars(points, ['failed'], 600, 100, now, 10 * 60_000);
+  assert.equal(failed.max, 12);
+  assert.deepEqual(failed.bars.map((b) => b.height), [100, 100]);
+  const quiet = app.chartBars([{ at: '2026-01-01T00:09:55Z', seconds: 5 }], ['failed'], 600, 100, now, 60_000);
+  assert.equal(quiet.max, 1, 'an empty chart still has a scale');
+  assert.deepEqual(quiet.bars.map((b) => b.height), [0]);
+});
+
+test('the charts cover what was sampled, 1 to 10 minutes', () => {
+  const now = Date.parse('2026-01-01T01:00:00Z');
+  assert.equal(app.chartWindow(null, now), 60_000);
+  assert.equal(app.chartWindow('2026-01-01T00:59:50Z', now), 60_000);
+  assert.equal(app.chartWindow('2026-01-01T00:56:30Z', now), 4 * 60_000);
+  assert.equal(app.chartWindow('2026-01-01T00:00:00Z', now), 10 * 60_000);
+  assert.equal(app.formatRate(0), '0');
+  assert.equal(app.formatRate(0.44), '0.4');
+  assert.equal(app.formatRate(1250.2), '1,250');
+});
+
 console.log(passed + ' passed');

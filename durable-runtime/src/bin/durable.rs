@@ -564,7 +564,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     instance_id_prefix: prefix,
                     page_size: page_size as usize,
                     continuation_token: continuation,
-                    parent_instance_id: None,
+                    ..InstanceQuery::default()
                 })
                 .await?;
             if cli.json {

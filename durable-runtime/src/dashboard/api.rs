@@ -4,7 +4,9 @@
 //!
 //! | Route | Answer |
 //! |---|---|
-//! | `GET instances?status=A,B&prefix=&createdFrom=&createdTo=&pageSize=&continuation=` | a page of summaries and the next page's token |
+//! | `GET stats` | counts of instances and entities by status, and the backlog (`overview.rs`) |
+//! | `GET overview` | the same, and what finished in each sampled interval of the last 10 minutes |
+//! | `GET instances?status=A,B&name=&prefix=&createdFrom=&createdTo=&pageSize=&continuation=` | a page of summaries and the next page's token |
 //! | `GET instances/{id}` | the status with input, output, custom status, failure, and the actions its status allows |
 //! | `GET instances/{id}/history?offset=&limit=` | a page of history events, the total, and (first page) the timeline |
 //! | `POST instances/{id}/{raise,terminate,suspend,resume,rewind,restart}` | 202; body `{reason, recursive, name, data, newInstanceId}` as the action needs |
@@ -28,7 +30,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{DashboardState, timeline};
+use super::{DashboardState, overview, timeline};
 use crate::entity::{EntityId, EntityMetadata, EntityQuery};
 use crate::history::HistoryEvent;
 use crate::http::ApiError;
@@ -47,6 +49,8 @@ const MAX_HISTORY_PAGE: usize = 5_000;
 
 pub(super) fn routes() -> Router<DashboardState> {
     Router::new()
+        .route("/stats", get(stats))
+        .route("/overview", get(overview))
         .route("/instances", get(list_instances))
         .route("/instances/{instance_id}", get(instance).delete(purge))
         .route("/instances/{instance_id}/history", get(history))
@@ -135,6 +139,8 @@ impl<'a> InstanceSummary<'a> {
 struct ListQuery {
     /// Comma-separated statuses; none means all.
     status: Option<String>,
+    /// The orchestration's name, exactly.
+    name: Option<String>,
     prefix: Option<String>,
     created_from: Option<String>,
     created_to: Option<String>,
@@ -157,6 +163,18 @@ fn statuses(list: Option<String>) -> Result<Vec<RuntimeStatus>, ApiError> {
         .map(Option::unwrap_or_default)
 }
 
+async fn stats(State(state): State<DashboardState>) -> Result<Response, ApiError> {
+    let stats = state.client.task_hub_stats().await?;
+    Ok(Json(overview::stats_json(&stats)).into_response())
+}
+
+async fn overview(State(state): State<DashboardState>) -> Result<Response, ApiError> {
+    let stats = state.client.task_hub_stats().await?;
+    let mut body = overview::stats_json(&stats);
+    body["series"] = overview::series_json(&state.sampler.samples());
+    Ok(Json(body).into_response())
+}
+
 async fn list_instances(
     State(state): State<DashboardState>,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -175,6 +193,7 @@ async fn list_instances(
             created_from: parse_time(query.created_from, "createdFrom")?,
             created_to: parse_time(query.created_to, "createdTo")?,
             instance_id_prefix: prefix,
+            name: given(query.name).map(|name| name.trim().to_owned()),
             page_size: page_size(query.page_size),
             continuation_token: given(query.continuation),
             parent_instance_id: None,

@@ -12,6 +12,10 @@
 //!   nothing a client cannot, and needs no registry: it lists entities of any name and
 //!   works on stores whose orchestrations this process does not know. ARCHITECTURE.md
 //!   ("Dashboard") says which store index serves each of its queries.
+//! - **Overview.** Counts by status and the backlog come from
+//!   [`DurableClient::task_hub_stats`] when the page asks; throughput and failures over the
+//!   last minutes from samples of the same stats, taken every 5 s into a ring buffer from
+//!   the first dashboard request until 10 minutes pass without one (`overview.rs`).
 //! - **Timeline.** `timeline.rs` pairs each scheduling event with its result (by sequence
 //!   number, rewinds included) into spans, server-side, so the page only draws them.
 //! - **Access.** The HTTP API's key applies (`?code=KEY` on the page's URL, which the page
@@ -28,6 +32,7 @@
 //! store: every read and action goes through [`DurableClient`].
 
 mod api;
+mod overview;
 mod timeline;
 
 use axum::Router;
@@ -61,6 +66,8 @@ struct DashboardState {
     client: DurableClient,
     /// No key is configured: answer only requests addressed to a loopback host.
     loopback_only: bool,
+    /// The task hub stats sampled for the overview's charts (`overview.rs`).
+    sampler: std::sync::Arc<overview::Sampler>,
 }
 
 /// The dashboard's routes under [`PATH`], for [`crate::http::router`] to merge before its key
@@ -70,6 +77,7 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(
     options: &HttpOptions,
 ) -> Router<S> {
     let state = DashboardState {
+        sampler: overview::Sampler::new(client.clone()),
         client,
         loopback_only: options.key.is_none(),
     };
@@ -162,6 +170,7 @@ async fn guard(State(state): State<DashboardState>, request: Request, next: Next
         )
         .into_response();
     }
+    state.sampler.requested();
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(

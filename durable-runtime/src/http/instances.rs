@@ -388,7 +388,7 @@ async fn list(
             instance_id_prefix: query.instance_id_prefix,
             page_size: query.top.unwrap_or(100).clamp(1, 1000),
             continuation_token,
-            parent_instance_id: None,
+            ..InstanceQuery::default()
         })
         .await?;
     let show_input = query.show_input.unwrap_or(true);

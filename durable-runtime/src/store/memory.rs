@@ -878,6 +878,7 @@ impl Store for MemoryStore {
                 .parent_instance_id
                 .as_ref()
                 .is_none_or(|parent| i.parent_instance_id.as_ref() == Some(parent))
+                && query.name.as_ref().is_none_or(|name| i.name == *name)
                 && match query.instance_id_prefix.as_deref() {
                     Some(prefix) => id.as_str().starts_with(prefix),
                     // Entities are listed only when asked for by their `@` prefix.

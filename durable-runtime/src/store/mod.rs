@@ -321,6 +321,11 @@ pub struct InstanceQuery {
     pub created_to: Option<DateTime<Utc>>,
     /// Only ids starting with this prefix.
     pub instance_id_prefix: Option<String>,
+    /// Only instances of the orchestration of this name (exactly as registered and stored,
+    /// `process_order`). Like the prefix it filters the range the other fields select, so
+    /// a rare name on a large backlog reads far for a page (ARCHITECTURE.md, "Dashboard").
+    /// Not in Durable Functions' query condition; the dashboard's name filter uses it.
+    pub name: Option<String>,
     /// At most this many per page (default 100).
     ///
     /// At most [`MAX_PAGE_SIZE`]; a larger value asks for that many, and 0 for one.
@@ -339,6 +344,7 @@ impl Default for InstanceQuery {
             created_to: None,
             parent_instance_id: None,
             instance_id_prefix: None,
+            name: None,
             page_size: 100,
             continuation_token: None,
         }

@@ -30,6 +30,9 @@ function parseRoute(hash) {
   if (parts[0] === 'entities') {
     return { view: 'entities', params };
   }
+  if (parts[0] === 'overview') {
+    return { view: 'overview', params };
+  }
   if (parts[0] === 'instances' && parts.length >= 2) {
     return { view: 'instance', id: parts.slice(1).join('/'), params };
   }
@@ -161,6 +164,74 @@ function spanLabel(span) {
   return (kinds[span.kind] || span.kind) + name + ' #' + span.seq;
 }
 
+/**
+ * The text of a JSON editor: `{ok: true, value}` (empty text is `null`), or
+ * `{ok: false, message}` saying where it is wrong.
+ */
+function parseJson(text) {
+  if (typeof text !== 'string' || text.trim() === '') {
+    return { ok: true, value: null };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (error) {
+    return { ok: false, message: 'not valid JSON: ' + error.message };
+  }
+}
+
+/** A sampled point's rate per minute of the counts named by `keys` (`['failed']`). */
+function perMinute(point, keys) {
+  const count = keys.reduce((sum, key) => sum + (point[key] || 0), 0);
+  return point.seconds > 0 ? (count * 60) / point.seconds : 0;
+}
+
+/**
+ * Bars for a chart of `points` (the overview's series) on a `width` × `height` box whose
+ * x axis is the `windowMs` before `now`: one bar per point, ending at its time, as wide as
+ * its interval, as tall as its rate per minute over the highest (`max`, at least 1).
+ */
+function chartBars(points, keys, width, height, now, windowMs) {
+  const start = now - windowMs;
+  const shown = points.filter((point) => Date.parse(point.at) > start);
+  const rates = shown.map((point) => perMinute(point, keys));
+  const max = Math.max(1, ...rates);
+  const x = (time) => ((time - start) / windowMs) * width;
+  const bars = shown.map((point, index) => {
+    const end = Date.parse(point.at);
+    const left = Math.max(0, x(end - point.seconds * 1000));
+    const right = Math.min(width, x(end));
+    const tall = (rates[index] / max) * height;
+    return {
+      x: left,
+      width: Math.max(right - left - 1, 1),
+      y: height - tall,
+      height: tall,
+      rate: rates[index],
+      at: point.at,
+    };
+  });
+  return { max, bars };
+}
+
+/**
+ * The span the overview's charts cover: the time sampled so far, in whole minutes, from 1
+ * to 10 (what the server keeps), so a fresh dashboard's few bars are not slivers.
+ */
+function chartWindow(since, now) {
+  const minute = 60 * 1000;
+  const sampled = Date.parse(since || '');
+  const span = Number.isFinite(sampled) ? now - sampled : 0;
+  return Math.min(10, Math.max(1, Math.ceil(span / minute))) * minute;
+}
+
+/** A rate for people: `0`, `0.4`, `12`, `1,250`. */
+function formatRate(rate) {
+  if (!Number.isFinite(rate) || rate <= 0) {
+    return '0';
+  }
+  return rate < 10 ? String(Math.round(rate * 10) / 10) : Math.round(rate).toLocaleString('en-US');
+}
+
 /** A history event's details in one line, cut at `max` characters. */
 function summarizeDetails(details, max = 140) {
   if (details === null || details === undefined) {
@@ -185,6 +256,11 @@ if (typeof module === 'object' && module.exports) {
     layoutTimeline,
     spanLabel,
     summarizeDetails,
+    parseJson,
+    perMinute,
+    chartBars,
+    chartWindow,
+    formatRate,
   };
 }
 
@@ -217,6 +293,18 @@ if (typeof document !== 'undefined') {
           element.checked = Boolean(value);
         } else {
           element.setAttribute(name, value === true ? '' : String(value));
+        }
+      }
+      append(element, children);
+      return element;
+    }
+
+    /** An SVG element: `svg('rect', {x: 1})`; attributes as given, children as in `h()`. */
+    function svg(tag, attributes, ...children) {
+      const element = document.createElementNS('http://www.w3.org/2000/svg', tag);
+      for (const [name, value] of Object.entries(attributes || {})) {
+        if (value !== undefined && value !== null && value !== false) {
+          element.setAttribute(name, String(value));
         }
       }
       append(element, children);
@@ -319,7 +407,8 @@ if (typeof document !== 'undefined') {
           },
         }, 'show all')
         : null;
-      return h('details', { class: 'block', open }, h('summary', {}, title), pre, more);
+      const name = title.toLowerCase().replace(/[^a-z]+/g, '-');
+      return h('details', { class: 'block ' + name, open }, h('summary', {}, title), pre, more);
     }
 
     function setView(...nodes) {
@@ -334,6 +423,46 @@ if (typeof document !== 'undefined') {
     /** A form field with its label. */
     function field(label, input) {
       return h('label', { class: 'field' }, h('span', {}, label), input);
+    }
+
+    /**
+     * A JSON editor: a textarea named `name` with its label, checked as it is typed; an
+     * error shows under it (`#NAME-error`, announced, and the textarea marked invalid).
+     * `read()` gives `{ok, value}` and, when it is not JSON, shows why and focuses it.
+     */
+    function jsonEditor(label, name, placeholder) {
+      const error = h('span', { class: 'invalid', id: name + '-error', 'aria-live': 'polite' });
+      const area = h('textarea', {
+        name,
+        id: name,
+        rows: 3,
+        placeholder,
+        spellcheck: 'false',
+        'aria-describedby': name + '-error',
+      });
+      const check = () => {
+        const parsed = parseJson(area.value);
+        error.textContent = parsed.ok ? '' : parsed.message;
+        if (parsed.ok) {
+          area.removeAttribute('aria-invalid');
+        } else {
+          area.setAttribute('aria-invalid', 'true');
+        }
+        return parsed;
+      };
+      area.addEventListener('input', check);
+      // The message is outside the label, so it is not part of the textarea's name.
+      const element = h('div', { class: 'field' }, h('label', { for: name }, label), area, error);
+      return {
+        element,
+        read() {
+          const parsed = check();
+          if (!parsed.ok) {
+            area.focus();
+          }
+          return parsed;
+        },
+      };
     }
 
     /** `datetime-local` value (local time) ↔ RFC 3339 (UTC). */
@@ -365,6 +494,7 @@ if (typeof document !== 'undefined') {
           STATUSES.map((status) => h('label', { class: 'check' },
             h('input', { type: 'checkbox', name: 'status', value: status, checked: chosen.has(status) }),
             status))),
+        field('Name', h('input', { name: 'name', value: params.get('name') || '', placeholder: 'orchestration', spellcheck: 'false' })),
         field('Id prefix', h('input', { name: 'prefix', value: params.get('prefix') || '', spellcheck: 'false' })),
         field('Created from (local)', h('input', { type: 'datetime-local', name: 'createdFrom', value: isoToLocal(params.get('createdFrom')) })),
         field('Created before (local)', h('input', { type: 'datetime-local', name: 'createdTo', value: isoToLocal(params.get('createdTo')) })),
@@ -379,6 +509,7 @@ if (typeof document !== 'undefined') {
         const data = new FormData(form);
         location.hash = '#/instances' + queryString({
           status: data.getAll('status').join(','),
+          name: data.get('name').trim(),
           prefix: data.get('prefix').trim(),
           createdFrom: localToIso(data.get('createdFrom')),
           createdTo: localToIso(data.get('createdTo')),
@@ -386,8 +517,9 @@ if (typeof document !== 'undefined') {
         });
       });
       const results = h('div', { class: 'results' }, h('p', { class: 'muted' }, 'Loading…'));
-      const live = h('input', { type: 'checkbox' });
-      setView(h('h1', {}, 'Instances'), form,
+      const live = h('input', { type: 'checkbox', name: 'live' });
+      const counts = h('nav', { class: 'counts', 'aria-label': 'Instances by status' });
+      setView(h('h1', {}, 'Instances'), counts, form,
         h('div', { class: 'toolbar' },
           h('button', { type: 'button', class: 'secondary', onclick: () => load() }, 'Refresh'),
           h('label', { class: 'check' }, live, 'refresh every 5 s')),
@@ -396,6 +528,7 @@ if (typeof document !== 'undefined') {
 
       const query = {
         status: params.get('status'),
+        name: params.get('name'),
         prefix: params.get('prefix'),
         createdFrom: params.get('createdFrom'),
         createdTo: params.get('createdTo'),
@@ -403,6 +536,16 @@ if (typeof document !== 'undefined') {
         continuation: params.get('continuation'),
       };
       async function load() {
+        // The counts are a convenience: when they cannot be read the list still shows.
+        api('GET', 'stats').then((stats) => {
+          if (mine === generation) {
+            counts.replaceChildren(...statusCounts(stats.instances, params.get('status')));
+          }
+        }, (error) => {
+          if (mine === generation) {
+            counts.replaceChildren(h('span', { class: 'muted small' }, 'Counts: ' + error.message));
+          }
+        });
         try {
           const page = await api('GET', 'instances' + queryString(query));
           if (mine !== generation) {
@@ -418,21 +561,47 @@ if (typeof document !== 'undefined') {
       await load();
     }
 
+    /**
+     * Links to the list by status with their counts (`Failed 3`), the filter in use marked;
+     * statuses without instances are left out, but for the one in use.
+     */
+    function statusCounts(counts, current) {
+      const links = [h('a', {
+        href: '#/instances',
+        class: 'count' + (current ? '' : ' current'),
+        'aria-current': current ? null : 'true',
+      }, h('span', { class: 'label' }, 'All'), ' ', h('span', { class: 'num' }, counts.total.toLocaleString('en-US')))];
+      for (const status of STATUSES.concat(['Unknown'])) {
+        const count = counts.byStatus[status] || 0;
+        if (count === 0 && current !== status) {
+          continue;
+        }
+        links.push(h('a', {
+          href: '#/instances?status=' + status,
+          class: 'count' + (current === status ? ' current' : ''),
+          'data-status': status,
+          'aria-current': current === status ? 'true' : null,
+        }, badge(status), ' ', h('span', { class: 'num' }, count.toLocaleString('en-US'))));
+      }
+      return links;
+    }
+
     function instanceTable(page, params) {
       if (page.instances.length === 0) {
         return h('p', { class: 'muted' }, params.get('continuation') ? 'No more instances.' : 'No instances match.');
       }
+      const columns = ['Instance id', 'Name', 'Status', 'Created (UTC)', 'Updated (UTC)'];
       const rows = page.instances.map((instance) => h('tr', {},
-        h('td', { class: 'id' }, h('a', { href: instanceHash(instance.instanceId) }, instance.instanceId),
+        h('td', { class: 'id', 'data-label': columns[0] }, h('a', { href: instanceHash(instance.instanceId) }, instance.instanceId),
           instance.parentInstanceId ? h('span', { class: 'muted small' }, ' sub') : null),
-        h('td', {}, instance.name, instance.version ? h('span', { class: 'muted' }, ' v' + instance.version) : null),
-        h('td', {}, badge(instance.runtimeStatus),
+        h('td', { 'data-label': columns[1] }, instance.name, instance.version ? h('span', { class: 'muted' }, ' v' + instance.version) : null),
+        h('td', { 'data-label': columns[2] }, badge(instance.runtimeStatus),
           instance.failure ? h('div', { class: 'muted small clip', title: instance.failure }, instance.failure) : null),
-        h('td', {}, time(instance.createdTime)),
-        h('td', {}, time(instance.lastUpdatedTime))));
+        h('td', { 'data-label': columns[3] }, time(instance.createdTime)),
+        h('td', { 'data-label': columns[4] }, time(instance.lastUpdatedTime))));
       return h('div', {},
-        h('table', { class: 'list' },
-          h('thead', {}, h('tr', {}, ['Instance id', 'Name', 'Status', 'Created (UTC)', 'Updated (UTC)'].map((t) => h('th', {}, t)))),
+        h('table', { class: 'list instances cards' },
+          h('thead', {}, h('tr', {}, columns.map((t) => h('th', {}, t)))),
           h('tbody', {}, rows)),
         pager(page.continuationToken, params, '#/instances'));
     }
@@ -526,10 +695,10 @@ if (typeof document !== 'undefined') {
       const id = status.instanceId;
       const path = 'instances/' + encodeURIComponent(id) + '/';
       const reason = h('input', { name: 'reason', placeholder: 'Reason (recorded in history)', spellcheck: 'false' });
-      const recursive = h('input', { type: 'checkbox' });
-      const sameId = h('input', { type: 'checkbox' });
-      const eventName = h('input', { placeholder: 'Event name', spellcheck: 'false' });
-      const eventData = h('textarea', { rows: 3, placeholder: 'Event data as JSON (empty: null)', spellcheck: 'false' });
+      const recursive = h('input', { type: 'checkbox', name: 'recursive' });
+      const sameId = h('input', { type: 'checkbox', name: 'sameId' });
+      const eventName = h('input', { name: 'eventName', placeholder: 'Event name', spellcheck: 'false' });
+      const eventData = jsonEditor('Data', 'eventData', 'Event data as JSON (empty: null)');
 
       async function run(label, action, payload, after) {
         try {
@@ -562,18 +731,17 @@ if (typeof document !== 'undefined') {
           }, true),
           h('label', { class: 'check' }, recursive, 'with sub-orchestrations')) : null);
       const raise = allowed.has('raise') ? h('div', { class: 'row' },
-        field('Event', eventName), field('Data', eventData),
+        field('Event', eventName), eventData.element,
         button('raise', 'Raise event', () => {
-          let data = null;
-          if (eventData.value.trim() !== '') {
-            try {
-              data = JSON.parse(eventData.value);
-            } catch (error) {
-              toast('The event data is not JSON: ' + error.message, true);
-              return;
-            }
+          if (eventName.value.trim() === '') {
+            toast('Name the event to raise.', true);
+            eventName.focus();
+            return;
           }
-          run('Raise event', 'raise', { name: eventName.value, data });
+          const data = eventData.read();
+          if (data.ok) {
+            run('Raise event', 'raise', { name: eventName.value.trim(), data: data.value });
+          }
         })) : null;
       const more = h('div', { class: 'row' },
         allowed.has('restart') ? h('span', { class: 'group' },
@@ -606,7 +774,7 @@ if (typeof document !== 'undefined') {
         blocks.push(h('section', { class: 'panel failure' }, h('h2', {}, 'Failure'), h('ul', {}, chain)));
       }
       blocks.push(jsonBlock('Input', status.input, false));
-      blocks.push(jsonBlock('Output', status.output, status.runtimeStatus === 'Completed'));
+      blocks.push(jsonBlock('Output', status.output, TERMINAL.includes(status.runtimeStatus) && status.output !== null));
       if (status.customStatus !== null && status.customStatus !== undefined) {
         blocks.push(jsonBlock('Custom status', status.customStatus, true));
       }
@@ -650,9 +818,11 @@ if (typeof document !== 'undefined') {
         tick.style.left = row.due + '%';
         return tick;
       };
+      // A failed execution's end is marked as a failure.
+      const failedEnd = (marker) => marker.kind === 'ExecutionCompleted' && status.runtimeStatus === 'Failed';
       const ticks = layout.markers.map(({ marker, left }) => {
         const tick = h('div', {
-          class: 'tick tick-' + marker.kind,
+          class: 'tick tick-' + marker.kind + (failedEnd(marker) ? ' tick-failed' : ''),
           title: marker.kind + (marker.label ? ': ' + marker.label : '') + (marker.target ? ' → ' + marker.target : ''),
         });
         tick.style.left = left + '%';
@@ -695,20 +865,123 @@ if (typeof document !== 'undefined') {
           }, summary);
           details.appendChild(expand);
         }
-        return h('tr', { class: 'event-' + event.type },
-          h('td', { class: 'num' }, event.index),
-          h('td', { class: 'num' }, event.eventId === null ? '' : event.eventId),
-          h('td', {}, time(event.timestamp)),
-          h('td', {}, event.type),
+        details.setAttribute('data-label', 'Details');
+        // Failed calls, and the end of a failed execution, stand out.
+        const failed = event.type.endsWith('Failed') || (event.details && event.details.status === 'Failed');
+        return h('tr', { class: 'event-' + event.type + (failed ? ' failed' : '') },
+          h('td', { class: 'num', 'data-label': '#' }, event.index),
+          h('td', { class: 'num', 'data-label': 'Seq' }, event.eventId === null ? '' : event.eventId),
+          h('td', { 'data-label': 'Time (UTC)' }, time(event.timestamp)),
+          h('td', { 'data-label': 'Event' }, event.type),
           details);
       });
       const shown = history.events.length;
       return h('section', { class: 'panel' },
         h('h2', {}, 'History ', h('span', { class: 'muted small' }, shown < history.total ? shown + ' of ' + history.total + ' events' : history.total + ' events')),
-        h('table', { class: 'list history' },
+        h('table', { class: 'list history cards' },
           h('thead', {}, h('tr', {}, ['#', 'Seq', 'Time (UTC)', 'Event', 'Details (click to expand)'].map((t) => h('th', {}, t)))),
           h('tbody', {}, rows)),
         shown < history.total ? h('button', { type: 'button', class: 'secondary', onclick: more }, 'Show more') : null);
+    }
+
+    // ------------------------------------------------------------ overview
+
+
+    async function overviewView(route, mine) {
+      const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+      setView(h('h1', {}, 'Task hub overview'), body);
+      async function load() {
+        try {
+          const overview = await api('GET', 'overview');
+          if (mine !== generation) {
+            return;
+          }
+          body.replaceChildren(
+            h('p', { class: 'muted small' }, 'As of ', time(overview.asOf), ' UTC · refreshed every 5 s'),
+            h('div', { class: 'columns' }, countsPanel(overview), backlogPanel(overview.backlog)),
+            chartsPanel(overview.series, Date.parse(overview.asOf)));
+        } catch (error) {
+          if (mine === generation) {
+            body.replaceChildren(errorBox(error));
+          }
+        }
+      }
+      await load();
+      if (mine === generation) {
+        refreshEvery(5000, load);
+      }
+    }
+
+    function countsPanel(overview) {
+      const entities = overview.entities;
+      const waiting = entities.byStatus.Pending || 0;
+      return h('section', { class: 'panel counts' },
+        h('h2', {}, 'Instances ', h('span', { class: 'muted small' }, overview.instances.total.toLocaleString('en-US'))),
+        h('nav', { class: 'counts', 'aria-label': 'Instances by status' }, statusCounts(overview.instances, null)),
+        h('p', { class: 'small' }, h('a', { href: '#/entities' }, 'Entities'), ': ',
+          entities.total.toLocaleString('en-US'),
+          waiting ? h('span', { class: 'muted' }, ' (' + waiting.toLocaleString('en-US') + ' before their first operation)') : null));
+    }
+
+    function backlogPanel(backlog) {
+      const rows = [
+        ['Due messages', backlog.dueMessages, 'ready for a turn now'],
+        ['Durable timers', backlog.futureMessages, 'messages not due yet: timers and retry waits'],
+        ['Queued activities', backlog.queuedActivities, 'waiting for a worker'],
+        ['Running activities', backlog.runningActivities, 'leased by a worker'],
+      ];
+      return h('section', { class: 'panel backlog' },
+        h('h2', {}, 'Backlog'),
+        h('dl', { class: 'facts' },
+          rows.map(([name, count, note]) => [
+            h('dt', {}, name),
+            h('dd', {}, h('span', { class: 'num strong' }, count.toLocaleString('en-US')), ' ', h('span', { class: 'muted small' }, note))]),
+          h('dt', {}, 'Next wake-up'),
+          h('dd', {}, backlog.nextDueAt ? time(backlog.nextDueAt) : h('span', { class: 'muted' }, 'nothing scheduled'))));
+    }
+
+    function chartsPanel(series, now) {
+      const windowMs = chartWindow(series.since, now);
+      const charts = [
+        ['throughput', 'Finished per minute', ['completed', 'failed', 'terminated'], 'completed, failed and terminated'],
+        ['failures', 'Failed per minute', ['failed'], 'instances that failed'],
+      ];
+      const since = series.since
+        ? ['Sampled every ' + series.intervalSeconds + ' s by this dashboard server since ', time(series.since),
+          ' UTC; a count that shrank (a purge, a rewind) adds nothing.']
+        : ['Sampling has just started.'];
+      return h('section', { class: 'panel charts' },
+        h('h2', {}, 'The last ' + formatDuration(windowMs)),
+        h('div', { class: 'columns' }, charts.map(([name, title, keys, what]) => chart(series.points, name, title, keys, what, now, windowMs))),
+        h('p', { class: 'muted small' }, since));
+    }
+
+    function chart(points, name, title, keys, what, now, windowMs) {
+      const width = 600;
+      const height = 120;
+      const { max, bars } = chartBars(points, keys, width, height, now, windowMs);
+      const last = bars.length ? bars[bars.length - 1].rate : 0;
+      const peak = bars.reduce((top, bar) => Math.max(top, bar.rate), 0);
+      const summary = title + ': latest ' + formatRate(last) + ', peak ' + formatRate(peak) + ' over the last ' + formatDuration(windowMs);
+      const picture = svg('svg', {
+        viewBox: '0 0 ' + width + ' ' + height,
+        preserveAspectRatio: 'none',
+        role: 'img',
+        'aria-label': summary,
+      },
+      [0.5, 1].map((level) => svg('line', { class: 'grid', x1: 0, x2: width, y1: height * (1 - level), y2: height * (1 - level) })),
+      bars.map((bar) => svg('rect', { class: 'bar', x: bar.x, y: bar.y, width: bar.width, height: bar.height },
+        svg('title', {}, formatTime(bar.at) + ': ' + formatRate(bar.rate) + ' per minute'))),
+      svg('line', { class: 'axis', x1: 0, x2: width, y1: height, y2: height }));
+      return h('figure', { class: 'chart ' + name },
+        h('div', { class: 'plot' },
+          h('span', { class: 'scale muted small', 'aria-hidden': 'true' }, formatRate(max)),
+          picture,
+          h('div', { class: 'ticks muted small', 'aria-hidden': 'true' },
+            h('span', {}, '−' + formatDuration(windowMs)), h('span', {}, '−' + formatDuration(windowMs / 2)), h('span', {}, 'now'))),
+        h('figcaption', {}, h('strong', {}, title), ' (' + what + '): latest ', h('span', { class: 'num' }, formatRate(last)),
+          ', peak ', h('span', { class: 'num' }, formatRate(peak)),
+          bars.length ? null : h('span', { class: 'muted' }, ' · the first bar comes with the second sample')));
     }
 
     // ------------------------------------------------------------ entities
@@ -741,15 +1014,16 @@ if (typeof document !== 'undefined') {
           results.replaceChildren(h('p', { class: 'muted' }, 'No entities match.'));
           return;
         }
+        const columns = ['Name', 'Key', 'Last modified (UTC)', 'Locked by', 'Waiting'];
         const rows = page.entities.map((entity) => h('tr', {},
-          h('td', {}, entity.name),
-          h('td', { class: 'id' }, h('a', { href: entityHash(entity.name, entity.key) }, entity.key === '' ? '(empty key)' : entity.key)),
-          h('td', {}, time(entity.lastModified)),
-          h('td', {}, entity.lockedBy ? h('a', { href: instanceHash(entity.lockedBy) }, entity.lockedBy) : ''),
-          h('td', { class: 'num' }, entity.backlog)));
+          h('td', { 'data-label': columns[0] }, entity.name),
+          h('td', { class: 'id', 'data-label': columns[1] }, h('a', { href: entityHash(entity.name, entity.key) }, entity.key === '' ? '(empty key)' : entity.key)),
+          h('td', { 'data-label': columns[2] }, time(entity.lastModified)),
+          h('td', { 'data-label': columns[3] }, entity.lockedBy ? h('a', { href: instanceHash(entity.lockedBy) }, entity.lockedBy) : 'nobody'),
+          h('td', { class: 'num', 'data-label': columns[4] }, entity.backlog)));
         results.replaceChildren(
-          h('table', { class: 'list' },
-            h('thead', {}, h('tr', {}, ['Name', 'Key', 'Last modified (UTC)', 'Locked by', 'Waiting'].map((t) => h('th', {}, t)))),
+          h('table', { class: 'list entities cards' },
+            h('thead', {}, h('tr', {}, columns.map((t) => h('th', {}, t)))),
             h('tbody', {}, rows)),
           pager(page.continuationToken, params, '#/entities'));
       } catch (error) {
@@ -765,25 +1039,26 @@ if (typeof document !== 'undefined') {
       const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
       setView(h('p', {}, h('a', { href: '#/entities' }, '← Entities')),
         h('h1', {}, 'Entity ', h('span', { class: 'id' }, '@' + route.name + '@' + key)), body);
-      const operation = h('input', { placeholder: 'Operation', spellcheck: 'false' });
-      const input = h('textarea', { rows: 3, placeholder: 'Input as JSON (empty: null)', spellcheck: 'false' });
-      const reload = () => setTimeout(() => entityView(route, mine), 500);
+      const operation = h('input', { name: 'operation', placeholder: 'Operation', spellcheck: 'false' });
+      const input = jsonEditor('Input', 'input', 'Input as JSON (empty: null)');
+      // Only while this view is still the one shown.
+      const reload = () => setTimeout(() => mine === generation && entityView(route, mine), 500);
       const signal = h('section', { class: 'panel' }, h('h2', {}, 'Actions'),
-        h('div', { class: 'row' }, field('Operation', operation), field('Input', input),
+        h('div', { class: 'row' }, field('Operation', operation), input.element,
           h('button', {
             type: 'button',
             onclick: async () => {
-              let value = null;
-              if (input.value.trim() !== '') {
-                try {
-                  value = JSON.parse(input.value);
-                } catch (error) {
-                  toast('The input is not JSON: ' + error.message, true);
-                  return;
-                }
+              if (operation.value.trim() === '') {
+                toast('Name the operation to signal.', true);
+                operation.focus();
+                return;
+              }
+              const value = input.read();
+              if (!value.ok) {
+                return;
               }
               try {
-                const answer = await api('POST', path + '/signal', { operation: operation.value, input: value });
+                const answer = await api('POST', path + '/signal', { operation: operation.value.trim(), input: value.value });
                 toast(answer.message);
                 reload();
               } catch (error) {
@@ -834,15 +1109,21 @@ if (typeof document !== 'undefined') {
       generation += 1;
       refreshEvery(0);
       const route = parseRoute(location.hash);
-      const section = route.view.startsWith('entit') ? 'entities' : 'instances';
+      const section = route.view.startsWith('entit') ? 'entities' : route.view === 'overview' ? 'overview' : 'instances';
       for (const link of document.querySelectorAll('[data-nav]')) {
         link.classList.toggle('active', link.dataset.nav === section);
+        if (link.dataset.nav === section) {
+          link.setAttribute('aria-current', 'page');
+        } else {
+          link.removeAttribute('aria-current');
+        }
       }
       const views = {
         instances: instancesView,
         instance: instanceView,
         entities: entitiesView,
         entity: entityView,
+        overview: overviewView,
       };
       const entityKey = route.key === '$' ? '' : route.key;
       document.title = 'durable · ' + (route.id || (route.view === 'entity' ? '@' + route.name + '@' + entityKey : route.view));

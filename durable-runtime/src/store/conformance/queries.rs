@@ -9,14 +9,14 @@ use crate::error::StoreError;
 use crate::history::{EventKind, HistoryEvent};
 use crate::payload::Payload;
 use crate::status::RuntimeStatus;
-use crate::store::{InstanceQuery, OutboundMessage, PurgeQuery, Store};
+use crate::store::{InstanceQuery, NewInstance, OutboundMessage, PurgeQuery, Store};
 
 use super::{
     LEASE, activity, commit_one, fetch_activities, fetch_orchestrations, id, new_instance,
     turn_commit,
 };
 
-/// Listing filters by status, creation time and id prefix, and pages with a token.
+/// Listing filters by status, creation time, id prefix and name, and pages with a token.
 pub async fn list_filters_and_pages(store: Arc<dyn Store>) {
     let before = clock::now() - ChronoDuration::seconds(1);
     for index in 0..7 {
@@ -108,6 +108,38 @@ pub async fn list_filters_and_pages(store: Arc<dyn Store>) {
         matches!(bad, Err(StoreError::InvalidContinuationToken(_))),
         "a garbage token is bad input: {bad:?}"
     );
+
+    // By orchestration name, alone or with the other filters.
+    store
+        .create_instance(NewInstance {
+            name: "billing".into(),
+            ..new_instance("bill-1", 10)
+        })
+        .await
+        .expect("create");
+    let named = |name: &str, prefix: Option<&str>| {
+        let store = store.clone();
+        let query = InstanceQuery {
+            name: Some(name.to_owned()),
+            instance_id_prefix: prefix.map(str::to_owned),
+            ..InstanceQuery::default()
+        };
+        async move {
+            let page = store.list_instances(&query).await.expect("list");
+            page.instances
+                .into_iter()
+                .map(|s| s.instance_id.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(named("billing", None).await, ["bill-1"]);
+    assert_eq!(named("conformance", None).await.len(), 8);
+    assert_eq!(named("conformance", Some("order-")).await.len(), 7);
+    assert!(
+        named("Billing", None).await.is_empty(),
+        "names match exactly"
+    );
+    assert!(named("billing", Some("order-")).await.is_empty());
 }
 
 /// Only finished instances are purged, one at a time or by filter.

@@ -184,6 +184,10 @@ pub(super) fn list_sql(
         values.push(Box::new(parent.to_string()));
         sql.push_str(&format!(" AND parent_instance_id = ${}", values.len()));
     }
+    if let Some(name) = &query.name {
+        values.push(Box::new(name.clone()));
+        sql.push_str(&format!(" AND name = ${}", values.len()));
+    }
     match &query.instance_id_prefix {
         Some(prefix) => {
             values.push(Box::new(prefix.clone()));

@@ -223,6 +223,10 @@ pub(super) fn list_sql(
         values.push(parent.to_string().into());
         sql.push_str(&format!(" AND parent_instance_id = ?{}", values.len()));
     }
+    if let Some(name) = &query.name {
+        values.push(name.clone().into());
+        sql.push_str(&format!(" AND name = ?{}", values.len()));
+    }
     if let Some(prefix) = &query.instance_id_prefix {
         values.push(prefix.clone().into());
         let n = values.len();
