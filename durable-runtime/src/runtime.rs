@@ -252,7 +252,9 @@ impl RuntimeBuilder {
     /// (`opentelemetry::global::tracer_provider()`) once set to one.
     ///
     /// [`start`](Self::start) fails with [`RuntimeError::Telemetry`] when the provider does
-    /// not use [`telemetry::IdGenerator`](crate::telemetry::IdGenerator).
+    /// not use [`telemetry::IdGenerator`](crate::telemetry::IdGenerator). The check builds one
+    /// span, `durable.id_check`, under a parent that is not sampled: the SDK's default
+    /// (parent-based) sampler drops it; a sampler that ignores the parent exports it.
     #[cfg(feature = "otel")]
     pub fn tracer_provider<P>(mut self, provider: &P) -> Self
     where

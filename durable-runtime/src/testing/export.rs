@@ -562,6 +562,38 @@ mod tests {
     }
 
     #[test]
+    fn trace_contexts_are_read_in_every_shape_and_need_not_be_there() {
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        // Ours, as the serde shape writes it.
+        let mut events = sample();
+        if let EventKind::ExecutionStarted { trace_context, .. } = &mut events[1].kind {
+            *trace_context = Some(TraceContext::parse(parent, Some("k=v")).unwrap());
+        }
+        let json = HistoryExport::new(None, events.clone()).to_json().unwrap();
+        assert!(json.contains(parent), "{json}");
+        assert_eq!(HistoryExport::parse(&json).unwrap().events, events);
+        // Durable Functions' flat shape, with its `ParentTraceContext`; a malformed one is
+        // left out, and so is an absent one.
+        let flat = |context: serde_json::Value| {
+            serde_json::json!([{"EventType": "ExecutionStarted", "EventId": -1,
+                "Timestamp": "2025-01-01T00:00:00Z", "Name": "hello", "Input": "null",
+                "ParentTraceContext": context}])
+            .to_string()
+        };
+        let started = |json: String| match HistoryExport::parse(&json).unwrap().events[0].kind {
+            EventKind::ExecutionStarted {
+                ref trace_context, ..
+            } => trace_context.clone(),
+            ref other => panic!("{other:?}"),
+        };
+        let read = started(flat(serde_json::json!({"TraceParent": parent, "TraceState": "a=b"})))
+            .unwrap();
+        assert_eq!((read.traceparent(), read.tracestate()), (parent, Some("a=b")));
+        assert_eq!(started(flat(serde_json::json!({"TraceParent": "junk"}))), None);
+        assert_eq!(started(flat(serde_json::Value::Null)), None);
+    }
+
+    #[test]
     fn an_unreadable_event_is_reported_with_its_index() {
         let error = HistoryExport::parse(r#"[{"EventType": "TaskCompleted"}]"#).unwrap_err();
         assert!(
