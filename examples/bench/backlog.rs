@@ -380,6 +380,40 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
         }),
     )
     .await?;
+    // A rare id prefix: 300 instances `rare-000`..`rare-299`, created after the load, so a
+    // filter on the creation order would read every loaded row before them; the listing
+    // reads the primary key's range of the prefix, in id order, first page and the next.
+    let rare_ids = join_all((0..300).map(|i| {
+        OneStep::start(&client, i)
+            .instance_id(format!("rare-{i:03}"))
+            .into_future()
+    }))
+    .await
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()?;
+    join_all(rare_ids.iter().map(|h| h.wait_for_completion(WAIT)))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let by_prefix = InstanceQuery {
+        instance_id_prefix: Some("rare-".to_owned()),
+        page_size: 100,
+        ..Default::default()
+    };
+    let prefix_token = client.list_instances(&by_prefix).await?.continuation_token;
+    anyhow::ensure!(
+        prefix_token.is_some(),
+        "W9: fewer than 101 `rare-` instances"
+    );
+    let prefix_first = latency_ms(20, page(by_prefix.clone())).await?;
+    let prefix_next = latency_ms(
+        20,
+        page(InstanceQuery {
+            continuation_token: prefix_token,
+            ..by_prefix
+        }),
+    )
+    .await?;
     // The task hub's counts by status (kept by the store) and backlog, as a dashboard or a
     // metrics scrape reads them.
     let stats = client.task_hub_stats().await?;
@@ -448,6 +482,8 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
     let dash_stats = latency_ms(200, dash("/dashboard/api/stats".to_owned())).await?;
     let dash_overview = latency_ms(200, dash("/dashboard/api/overview".to_owned())).await?;
     let dash_name_first = latency_ms(20, dash(format!("{api}?name=one_step&pageSize=100"))).await?;
+    let dash_prefix_first =
+        latency_ms(20, dash(format!("{api}?prefix=rare-&pageSize=100"))).await?;
     server.shutdown().await;
 
     let status_read = latency_ms(200, || {
@@ -514,11 +550,12 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
              w4_s={w4_loaded:.3} w4_empty_s={w4_empty:.3} w4_ratio={:.2} \
              list_status_first_ms={status_first:.2} list_status_deep_ms={status_deep:.2} \
              list_created_first_ms={created_first:.2} list_created_deep_ms={created_deep:.2} \
-             list_name_rare_first_ms={name_first:.2} list_name_rare_next_ms={name_next:.2} status_read_ms={status_read:.3} stats_read_ms={stats_read:.3} \
+             list_name_rare_first_ms={name_first:.2} list_name_rare_next_ms={name_next:.2} \
+             list_prefix_rare_first_ms={prefix_first:.2} list_prefix_rare_next_ms={prefix_next:.2} status_read_ms={status_read:.3} stats_read_ms={stats_read:.3} \
              dash_status_first_ms={dash_status_first:.2} dash_status_deep_ms={dash_status_deep:.2} \
              dash_created_first_ms={dash_created_first:.2} dash_created_deep_ms={dash_created_deep:.2} \
              dash_instance_ms={dash_instance:.2} dash_history_ms={dash_history:.2} \
-             dash_stats_ms={dash_stats:.2} dash_overview_ms={dash_overview:.2} dash_name_first_ms={dash_name_first:.2} \
+             dash_stats_ms={dash_stats:.2} dash_overview_ms={dash_overview:.2} dash_name_first_ms={dash_name_first:.2} dash_prefix_first_ms={dash_prefix_first:.2} \
              purged={purged} purge_s={purge_s:.1} purge_per_s={:.0} purge_peak_rss_mb={purge_rss:.1} \
              w1lat_during_purge_ms={lat_during:.2} w1lat_empty_ms={lat_empty:.2} w1lat_purge_ratio={:.2} w1lat_samples={} \
              size_before_mb={} size_after_mb={} size_after_w4_mb={} w4_after_purge_s={w4_after:.3}",
