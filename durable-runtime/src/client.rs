@@ -268,6 +268,8 @@ impl DurableClient {
 
     /// Lists instances that match `query`, one page at a time (Durable Functions'
     /// `ListInstancesAsync`); pass the returned continuation token to get the next page.
+    /// Pages come in creation order, or in instance-id order with
+    /// [`InstanceQuery::instance_id_prefix`].
     ///
     /// # Errors
     /// [`ClientError::Store`], including a malformed continuation token.
@@ -926,7 +928,9 @@ impl DurableClient {
     }
 
     /// Lists existing entities, optionally of one name and key prefix, one page at a time
-    /// (DF's `ListEntitiesAsync`); pass the page's `continuation_token` back for the next.
+    /// (DF's `ListEntitiesAsync`), in id order (`@name@key`: by name, then key); pass the
+    /// page's `continuation_token` back for the next. A page reads the store's id range of
+    /// the name and key prefix only, whatever else the task hub holds.
     /// Pages are cut before the last-modified filters apply, so a filtered page can hold
     /// fewer than `page_size` entities while more follow.
     ///

@@ -89,7 +89,8 @@ enum Command {
         /// Only these statuses (comma-separated, e.g. `Running,Failed`).
         #[arg(long, value_delimiter = ',')]
         status: Vec<String>,
-        /// Only ids starting with this.
+        /// Only ids starting with this (case-sensitive); the list then comes in id order,
+        /// otherwise in creation order.
         #[arg(long)]
         prefix: Option<String>,
         /// Only instances of this orchestrator function (its registered name).
