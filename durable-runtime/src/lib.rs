@@ -50,6 +50,7 @@ mod clock;
 pub mod context;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
+pub mod durable_future;
 pub mod entity;
 mod error;
 pub mod history;
@@ -79,6 +80,7 @@ pub use context::{
     LockEntities, OrchestrationContext, ReplaySafeLogger, RetryPolicy, RetryPredicate,
     SubOrchestrationCall, TimerDeadline, WaitForEvent,
 };
+pub use durable_future::{AssumeDurable, DurableFuture, DurableStream, assume_durable};
 #[doc(inline)]
 #[doc = include_str!("docs/activity.md")]
 pub use durable_macros::activity;
@@ -98,7 +100,7 @@ pub use error::{
     SubOrchestrationFailed,
 };
 pub use ids::{ExecutionId, InstanceId, InvalidInstanceId, MAX_INSTANCE_ID_LEN};
-pub use join::{join_all, select, try_join_all};
+pub use join::{JoinAll, Select, TryJoinAll, join_all, select, try_join_all};
 pub use payload::Payload;
 pub use registry::{
     Activity, ActivityInput, FunctionKind, InputCheckError, Orchestration, Registration, Registry,
@@ -126,6 +128,7 @@ pub mod prelude {
 // Not public API. Used by generated code.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::durable_future::durable_await;
     pub use crate::entity::{EntityOperation, decode_operation_input, encode_operation_output};
     pub use crate::registry::Registration;
     pub use chrono;

@@ -28,6 +28,7 @@
 //!   aliases): the documented `clippy.toml` companion and the replay engine's
 //!   non-determinism check cover those.
 
+mod awaits;
 mod flow;
 mod probe;
 mod rules;
@@ -63,8 +64,9 @@ pub(crate) fn check(
     func: &mut syn::ItemFn,
     context: Option<&syn::Ident>,
     allow: &[Rule],
+    krate: &syn::Path,
 ) -> TokenStream {
-    check_body(cx, &func.sig.inputs, &mut func.block, context, allow).warnings
+    check_body(cx, &func.sig.inputs, &mut func.block, context, allow, krate).warnings
 }
 
 /// What [`check_body`] found besides the errors it recorded.
@@ -77,6 +79,12 @@ pub(crate) struct Checked {
         allow(dead_code, reason = "read by the unit tests and the figure")
     )]
     pub(crate) probed: Vec<String>,
+    /// Each awaited expression given the `non_durable_await` probe (`client.get(url).send()`).
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "read by the unit tests and the figure")
+    )]
+    pub(crate) awaited: Vec<String>,
 }
 
 /// [`check`] on a body and the function's parameters.
@@ -86,6 +94,7 @@ pub(crate) fn check_body(
     block: &mut syn::Block,
     context: Option<&syn::Ident>,
     allow: &[Rule],
+    krate: &syn::Path,
 ) -> Checked {
     let params = inputs.iter().filter_map(|input| match input {
         syn::FnArg::Typed(typed) => Some(&*typed.pat),
@@ -128,7 +137,17 @@ pub(crate) fn check_body(
     } else {
         probe::insert(block, &probes, &Rule::HashIteration.message("", None, None))
     };
-    Checked { warnings, probed }
+    // After the hash probes: they find their sites by address in the unchanged tree.
+    let awaited = if allow.contains(&Rule::NonDurableAwait) {
+        Vec::new()
+    } else {
+        awaits::insert(block, context, krate)
+    };
+    Checked {
+        warnings,
+        probed,
+        awaited,
+    }
 }
 
 /// Where a local's hash-ordered contents came from (`let keys: Vec<_> = map.keys().collect()`).

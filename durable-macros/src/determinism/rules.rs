@@ -22,11 +22,12 @@ pub(crate) enum Rule {
     GlobalState,
     UnboundedLoop,
     HashIteration,
+    NonDurableAwait,
 }
 
 impl Rule {
     /// Every rule, in documentation order.
-    pub(crate) const ALL: [Rule; 11] = [
+    pub(crate) const ALL: [Rule; 12] = [
         Rule::WallClock,
         Rule::Randomness,
         Rule::Sleep,
@@ -38,6 +39,7 @@ impl Rule {
         Rule::GlobalState,
         Rule::UnboundedLoop,
         Rule::HashIteration,
+        Rule::NonDurableAwait,
     ];
 
     /// The rule id, as written in `allow(...)`.
@@ -54,6 +56,7 @@ impl Rule {
             Rule::GlobalState => "global_state",
             Rule::UnboundedLoop => "unbounded_loop",
             Rule::HashIteration => "hash_iteration",
+            Rule::NonDurableAwait => "non_durable_await",
         }
     }
 
@@ -114,6 +117,11 @@ impl Rule {
             Rule::UnboundedLoop => (
                 "a loop that makes durable calls and never ends grows the history without bound",
                 "end it with `break` or `return`, or restart with a fresh history using `ctx.continue_as_new(input)`",
+            ),
+            // Reported by the compiler, through `DurableFuture`'s `on_unimplemented`.
+            Rule::NonDurableAwait => (
+                "a future outside the history runs again on every replay and may see something else, or never resolve there",
+                "call it in an `#[activity]` and await `ctx.call_activity(..)`, or use `ctx.create_timer(..)` for waits",
             ),
             Rule::HashIteration => (
                 "its iteration order differs between processes, so durable calls made while iterating, or with an element picked by that order (`.next()`, `.find(..)`, `.max_by_key(..)` among ties), can differ on replay",

@@ -4,6 +4,10 @@ use syn::parse_quote;
 
 use super::*;
 
+fn krate() -> syn::Path {
+    parse_quote!(::durable_runtime)
+}
+
 /// Runs the walker; returns the error messages and the number of warnings.
 fn lint_with(body: syn::Block, allow: &[Rule]) -> (Vec<String>, usize) {
     let (errors, warnings, _) = lint_full(body, allow);
@@ -15,7 +19,14 @@ fn lint_with(body: syn::Block, allow: &[Rule]) -> (Vec<String>, usize) {
 fn lint_full(mut body: syn::Block, allow: &[Rule]) -> (Vec<String>, usize, Vec<String>) {
     let cx = Ctxt::new();
     let context = syn::Ident::new("ctx", Span::call_site());
-    let checked = check_body(&cx, &Punctuated::new(), &mut body, Some(&context), allow);
+    let checked = check_body(
+        &cx,
+        &Punctuated::new(),
+        &mut body,
+        Some(&context),
+        allow,
+        &krate(),
+    );
     let errors = match cx.check() {
         Ok(()) => Vec::new(),
         Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
@@ -470,7 +481,14 @@ fn probes_are_inserted_into_the_body() {
     });
     let cx = Ctxt::new();
     let context = syn::Ident::new("ctx", Span::call_site());
-    let checked = check_body(&cx, &Punctuated::new(), &mut body, Some(&context), &[]);
+    let checked = check_body(
+        &cx,
+        &Punctuated::new(),
+        &mut body,
+        Some(&context),
+        &[],
+        &krate(),
+    );
     cx.check().unwrap();
     assert_eq!(checked.probed, ["batch.recipients"]);
     let text = body.to_token_stream().to_string();
@@ -492,6 +510,7 @@ fn probes_are_inserted_into_the_body() {
         &mut allowed,
         Some(&context),
         &[Rule::HashIteration],
+        &krate(),
     );
     cx.check().unwrap();
     assert!(checked.probed.is_empty());
