@@ -23,6 +23,20 @@ impl Mailer {
     }
 }
 
+/// A free async function of an SDK, and an async constructor.
+pub async fn read_secret(client: &Mailer, path: &str) -> String {
+    let _ = (client, path);
+    String::new()
+}
+
+pub struct Scheduler;
+
+impl Scheduler {
+    pub async fn new() -> Scheduler {
+        Scheduler
+    }
+}
+
 fn mailer() -> Mailer {
     Mailer
 }
@@ -61,6 +75,15 @@ impl<C: FnMut() -> F + Unpin, F: std::future::Future + Unpin> std::future::Futur
 async fn client_call(ctx: OrchestrationContext, to: String) -> Result<(), OrchestrationError> {
     mailer().send(&to).await.map_err(|e| OrchestrationError::new(e.to_string()))?;
     ctx.call_activity(Charge, 1).await?;
+    Ok(())
+}
+
+#[orchestrator]
+async fn sdk_function_and_constructor(ctx: OrchestrationContext, app: String) -> Result<(), OrchestrationError> {
+    let vault = mailer();
+    let secret = read_secret(&vault, &app).await;
+    let _scheduler = Scheduler::new().await;
+    ctx.call_activity(Charge, secret.len() as u64).await?;
     Ok(())
 }
 
