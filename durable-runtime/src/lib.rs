@@ -59,6 +59,7 @@ mod ids;
 mod join;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod outbound;
 mod payload;
 mod registry;
 mod replay;

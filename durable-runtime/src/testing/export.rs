@@ -586,10 +586,18 @@ mod tests {
             } => trace_context.clone(),
             ref other => panic!("{other:?}"),
         };
-        let read = started(flat(serde_json::json!({"TraceParent": parent, "TraceState": "a=b"})))
-            .unwrap();
-        assert_eq!((read.traceparent(), read.tracestate()), (parent, Some("a=b")));
-        assert_eq!(started(flat(serde_json::json!({"TraceParent": "junk"}))), None);
+        let read = started(flat(
+            serde_json::json!({"TraceParent": parent, "TraceState": "a=b"}),
+        ))
+        .unwrap();
+        assert_eq!(
+            (read.traceparent(), read.tracestate()),
+            (parent, Some("a=b"))
+        );
+        assert_eq!(
+            started(flat(serde_json::json!({"TraceParent": "junk"}))),
+            None
+        );
         assert_eq!(started(flat(serde_json::Value::Null)), None);
     }
 

@@ -8,6 +8,7 @@ use futures::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tracing::Instrument;
 
+use super::route::{Because, ResultRoute, Stage, route, through_store};
 use super::{ERROR_BACKOFF, Ready, WorkKind, WorkerShared};
 use crate::context::ActivityContext;
 use crate::error_types::{ACTIVITY_NOT_REGISTERED, CORRUPT_HISTORY, panic_failure};
@@ -236,14 +237,15 @@ async fn complete(shared: &Arc<WorkerShared>, completion: ActivityCompletion) {
     let pending = (completion, done);
     // The dispatcher, not this task, looks the instance up: while a turn of it commits its
     // engine is out of the cache, and comes back before the dispatcher's next batch.
-    if shared.options.cache_capacity > 0 && !shared.options.always_replay {
-        if let Err(mpsc::error::SendError(Ready::Completion(pending))) =
-            shared.ready_turns.send(Ready::Completion(pending))
-        {
-            enqueue_completion(shared, pending);
+    match route(&shared.options, Stage::Finished) {
+        ResultRoute::LocalTurn => {
+            if let Err(mpsc::error::SendError(Ready::Completion(pending))) =
+                shared.ready_turns.send(Ready::Completion(pending))
+            {
+                through_store(shared, pending, Because::DispatcherStopped);
+            }
         }
-    } else {
-        enqueue_completion(shared, pending);
+        ResultRoute::ThroughStore(because) => through_store(shared, pending, because),
     }
     let _ = committed.await;
 }

@@ -6,7 +6,8 @@
 
 mod activity_dispatcher;
 mod cache;
-mod orchestration_dispatcher;
+mod orchestration;
+mod route;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -302,11 +303,7 @@ impl Worker {
         });
         let (shutdown, receiver) = watch::channel(false);
         let tasks = vec![
-            tokio::spawn(orchestration_dispatcher::run(
-                shared.clone(),
-                receiver.clone(),
-                ready,
-            )),
+            tokio::spawn(orchestration::run(shared.clone(), receiver.clone(), ready)),
             tokio::spawn(activity_dispatcher::run(shared.clone(), receiver.clone())),
             tokio::spawn(activity_dispatcher::renew_leases(shared.clone(), receiver)),
         ];
