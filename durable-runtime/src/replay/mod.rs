@@ -112,7 +112,7 @@ pub(crate) struct TurnOutput {
     /// Set when the execution ended in this turn.
     pub(crate) outcome: Option<Outcome>,
     /// `Some(new)` when the custom status changed in this turn.
-    pub(crate) custom_status: Option<Option<Payload>>,
+    pub(crate) custom_status: crate::store::CustomStatus,
     /// The spans of this turn (feature `otel`, when the worker traces).
     pub(crate) spans: TurnSpans,
 }
@@ -514,7 +514,7 @@ impl ReplayEngine {
         }
         if state.custom_status_dirty {
             state.custom_status_dirty = false;
-            output.custom_status = Some(state.custom_status.clone());
+            output.custom_status = crate::store::CustomStatus::to(state.custom_status.clone());
         }
         drop(state);
         if let Some(outcome) = &self.outcome

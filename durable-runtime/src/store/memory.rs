@@ -621,9 +621,7 @@ impl Store for MemoryStore {
             } else if !drops_only && commit.failure.is_some() {
                 instance.failure = commit.failure;
             }
-            if let Some(custom_status) = commit.custom_status {
-                instance.custom_status = custom_status;
-            }
+            commit.custom_status.apply(&mut instance.custom_status);
             instance.lock = None;
             if commit.status.is_terminal() {
                 finished.push(commit.instance_id.clone());

@@ -247,8 +247,8 @@ pub struct OrchestrationCommit {
     pub output: Option<Payload>,
     /// The failure, when failed.
     pub failure: Option<FailureDetails>,
-    /// `Some(new)` when the custom status changed.
-    pub custom_status: Option<Option<Payload>>,
+    /// What the turn did to the custom status.
+    pub custom_status: CustomStatus,
     /// The commit time.
     pub updated_at: DateTime<Utc>,
     /// Messages to enqueue: durable timers, results for a parent, events to others.
@@ -262,6 +262,48 @@ pub struct OrchestrationCommit {
     /// this long and returned by the commit, so the worker runs them at once without a
     /// fetch; they are durable before they run, and a dead worker's lease expires as usual.
     pub lease_activities: Option<Duration>,
+}
+
+/// What a turn did to its instance's custom status (`OrchestrationContext::set_custom_status`
+/// and `clear_custom_status`); the last call of the turn counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum CustomStatus {
+    /// Left as it was.
+    #[default]
+    Unchanged,
+    /// Set to this value.
+    Set(Payload),
+    /// Cleared: the status reads `None` from now on.
+    Cleared,
+}
+
+impl CustomStatus {
+    /// The change that makes the custom status `value` (`None`: cleared).
+    pub fn to(value: Option<Payload>) -> Self {
+        value.map_or(Self::Cleared, Self::Set)
+    }
+
+    /// Whether the custom status changes.
+    pub fn is_changed(&self) -> bool {
+        !matches!(self, Self::Unchanged)
+    }
+
+    /// The value after a change (`None` when cleared or unchanged).
+    pub fn value(&self) -> Option<&Payload> {
+        match self {
+            Self::Set(value) => Some(value),
+            Self::Unchanged | Self::Cleared => None,
+        }
+    }
+
+    /// Applies the change to `current`.
+    pub fn apply(self, current: &mut Option<Payload>) {
+        match self {
+            Self::Unchanged => {}
+            Self::Set(value) => *current = Some(value),
+            Self::Cleared => *current = None,
+        }
+    }
 }
 
 /// An activity fetched under a lease.

@@ -89,7 +89,7 @@ mod tests {
             status: RuntimeStatus::Running,
             output: None,
             failure: None,
-            custom_status: None,
+            custom_status: crate::store::CustomStatus::Unchanged,
             updated_at: crate::clock::now(),
             messages: Vec::new(),
             new_instances: Vec::new(),

@@ -12,8 +12,8 @@ use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::status::{FailureDetails, RuntimeStatus};
 use crate::store::{
-    InstanceQuery, NewActivity, NewExecution, OrchestrationCommit, OutboundMessage, PurgeQuery,
-    Store,
+    CustomStatus, InstanceQuery, NewActivity, NewExecution, OrchestrationCommit, OutboundMessage,
+    PurgeQuery, Store,
 };
 
 use super::{
@@ -279,7 +279,7 @@ pub async fn entities_are_created_by_their_first_message(store: Arc<dyn Store>) 
         status: RuntimeStatus::Running,
         output: Some(state.clone()),
         failure: None,
-        custom_status: None,
+        custom_status: CustomStatus::Unchanged,
         updated_at: clock::now(),
         messages: Vec::new(),
         new_instances: Vec::new(),
@@ -489,7 +489,7 @@ pub async fn rewinding_a_failed_instance(store: Arc<dyn Store>) {
         ["ExecutionRewound"]
     );
     let mut running = turn_commit(item, RuntimeStatus::Running, vec![activity(0)]);
-    running.custom_status = None;
+    running.custom_status = CustomStatus::Unchanged;
     commit_one(&*store, running)
         .await
         .expect("commit the rewound turn");

@@ -14,7 +14,9 @@ mod work_items;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{ActivityCompletion, NewActivity, NewInstance, OrchestrationCommit, Store};
+use super::{
+    ActivityCompletion, CustomStatus, NewActivity, NewInstance, OrchestrationCommit, Store,
+};
 use crate::clock;
 use crate::error::StoreError;
 use crate::history::{EventKind, HistoryEvent};
@@ -107,9 +109,9 @@ fn turn_commit(
         output: (status == RuntimeStatus::Completed)
             .then(|| Payload::encode("done").expect("encode")),
         failure: None,
-        custom_status: Some(Some(
+        custom_status: CustomStatus::Set(
             Payload::encode(&serde_json::json!({"step": 1})).expect("encode"),
-        )),
+        ),
         updated_at: now,
         messages: Vec::new(),
         new_instances: Vec::new(),

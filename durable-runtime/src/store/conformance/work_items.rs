@@ -9,7 +9,7 @@ use crate::error::StoreError;
 use crate::history::{EventKind, HistoryEvent};
 use crate::payload::Payload;
 use crate::status::RuntimeStatus;
-use crate::store::{ActivityCompletion, NewActivity, OrchestrationCommit, Store};
+use crate::store::{ActivityCompletion, CustomStatus, NewActivity, OrchestrationCommit, Store};
 
 use super::{
     LEASE, activity, commit_one, completed, fetch_activities, fetch_orchestrations, id,
@@ -439,7 +439,7 @@ pub(super) fn unleased_turn(
         status: RuntimeStatus::Running,
         output: None,
         failure: None,
-        custom_status: None,
+        custom_status: CustomStatus::Unchanged,
         updated_at: now,
         messages: Vec::new(),
         new_instances: Vec::new(),

@@ -181,14 +181,12 @@ impl PostgresStore {
                 .outputs
                 .push(commit.output.as_ref().map(Payload::as_json));
             update.failures.push(failures[i].as_deref());
-            update.custom_changed.push(commit.custom_status.is_some());
-            update.customs.push(
-                commit
-                    .custom_status
-                    .as_ref()
-                    .and_then(Option::as_ref)
-                    .map(Payload::as_json),
-            );
+            update
+                .custom_changed
+                .push(commit.custom_status.is_changed());
+            update
+                .customs
+                .push(commit.custom_status.value().map(Payload::as_json));
         }
         let statement = tx
             .prepare_cached(&self.sql(

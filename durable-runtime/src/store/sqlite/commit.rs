@@ -194,8 +194,8 @@ pub(super) fn commit_orchestration(
             Err(other) => return Err(other),
         }
     }
-    let custom_status_changed = commit.custom_status.is_some();
-    let custom_status = commit.custom_status.clone().flatten();
+    let custom_status_changed = commit.custom_status.is_changed();
+    let custom_status = commit.custom_status.value();
     let failure = commit.failure.as_ref().map(encode_json).transpose()?;
     // A failure is kept only while the instance is Failed (status code 3): a rewound
     // instance runs again without it.
@@ -238,7 +238,7 @@ pub(super) fn commit_orchestration(
             commit.output.as_ref().map(Payload::as_json),
             failure,
             custom_status_changed,
-            custom_status.as_ref().map(Payload::as_json),
+            custom_status.map(Payload::as_json),
         ])
     })
     .map_err(backend)?;

@@ -13,7 +13,9 @@ use crate::history::{EventKind, HistoryEvent};
 use crate::ids::ExecutionId;
 use crate::payload::Payload;
 use crate::status::{FailureDetails, RuntimeStatus};
-use crate::store::{OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem};
+use crate::store::{
+    CustomStatus, OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem,
+};
 
 /// The commit a turn of `item` starts from: nothing appended, consumed or sent, the status
 /// as fetched. A leased turn presents the item's lease; a local turn (`applied`: the
@@ -39,7 +41,7 @@ pub(super) fn commit_skeleton(
         status: item.status,
         output: None,
         failure: None,
-        custom_status: None,
+        custom_status: CustomStatus::Unchanged,
         updated_at: now,
         messages: Vec::new(),
         new_instances: Vec::new(),
