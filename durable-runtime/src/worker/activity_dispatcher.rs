@@ -14,7 +14,7 @@ use crate::context::ActivityContext;
 use crate::error_types::{ACTIVITY_NOT_REGISTERED, CORRUPT_HISTORY, panic_failure};
 use crate::history::{EventKind, HistoryEvent};
 use crate::status::FailureDetails;
-use crate::store::{ActivityCompletion, ActivityWorkItem};
+use crate::store::{ActivityCompletion, ActivityLease, ActivityWorkItem};
 
 pub(crate) async fn run(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver<bool>) {
     let store = shared.store.clone();
@@ -100,10 +100,7 @@ pub(crate) fn dispatch_leased(shared: &Arc<WorkerShared>, items: Vec<ActivityWor
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
                             .remove(&item.id);
-                        let _ = shared
-                            .store
-                            .abandon_activities(vec![(item.id, item.lock_token)])
-                            .await;
+                        let _ = shared.store.abandon_activities(vec![item.lease()]).await;
                     }
                 }
             }
@@ -112,14 +109,14 @@ pub(crate) fn dispatch_leased(shared: &Arc<WorkerShared>, items: Vec<ActivityWor
     }
 }
 
-/// The `(id, lease token)` of every activity running now.
-pub(crate) fn running(shared: &WorkerShared) -> Vec<(i64, String)> {
+/// The lease of every activity running now.
+pub(crate) fn running(shared: &WorkerShared) -> Vec<ActivityLease> {
     shared
         .running_activities
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
-        .map(|(id, token)| (*id, token.clone()))
+        .map(|(id, token)| ActivityLease::new(*id, token.clone()))
         .collect()
 }
 
@@ -303,14 +300,7 @@ async fn commit_completions(shared: Arc<WorkerShared>) {
                     if let Err(mpsc::error::SendError(Ready::Turn(item))) =
                         shared.ready_turns.send(Ready::Turn(item))
                     {
-                        let _ = shared
-                            .store
-                            .abandon_orchestration_work_item(
-                                &item.instance_id,
-                                &item.lock_token,
-                                std::time::Duration::ZERO,
-                            )
-                            .await;
+                        super::release(&*shared.store, &item, std::time::Duration::ZERO).await;
                     }
                 }
             }

@@ -14,10 +14,10 @@ use super::turn::prepare_turn;
 use crate::ids::{ExecutionId, InstanceId};
 use crate::replay::ReplayEngine;
 use crate::status::RuntimeStatus;
-use crate::store::{OrchestrationCommit, OrchestrationWorkItem};
+use crate::store::{ActivityLease, LockToken, OrchestrationCommit, OrchestrationWorkItem};
 use crate::worker::activity_dispatcher::PendingCompletion;
 use crate::worker::route::{Because, ResultRoute, Stage, route, through_store};
-use crate::worker::{WorkKind, WorkerShared};
+use crate::worker::{WorkKind, WorkerShared, release};
 
 /// Activity results handed over in process, grouped by instance in arrival order.
 #[derive(Default)]
@@ -114,20 +114,20 @@ pub(super) fn local_work_item(
         history_len: engine.history_len(),
         messages,
         corrupt_messages: Vec::new(),
-        lock_token: String::new(),
+        lock_token: None,
     };
     let applied = pending
         .iter()
-        .map(|(completion, _)| (completion.id, completion.lock_token.clone()))
+        .map(|(completion, _)| ActivityLease::new(completion.id, completion.lock_token.clone()))
         .collect();
     (item, LocalTurn { engine, applied })
 }
 
 /// A turn run on a cached engine for activity results this worker holds, without a lease
-/// on the instance (see [`OrchestrationCommit::lock_token`]).
+/// on the instance (see [`CommitAuthority::Unleased`](crate::store::CommitAuthority::Unleased)).
 pub(super) struct LocalTurn {
     pub(super) engine: ReplayEngine,
-    pub(super) applied: Vec<(i64, String)>,
+    pub(super) applied: Vec<ActivityLease>,
 }
 
 /// Who waits for a commit: nobody (a leased turn) or the activities whose results it applied.
@@ -144,7 +144,7 @@ pub(super) struct PreparedBatch {
 /// the engine to cache, who waits, what to trace and count.
 struct AfterCommit {
     instance_id: InstanceId,
-    lock_token: Option<String>,
+    lock_token: Option<LockToken>,
     engine: Option<ReplayEngine>,
     waiting: Waiters,
     trace: TurnTrace,
@@ -168,7 +168,7 @@ impl PreparedBatch {
     pub(super) fn push(&mut self, prepared: Prepared, waiting: Waiters) {
         self.after.push(AfterCommit {
             instance_id: prepared.commit.instance_id.clone(),
-            lock_token: prepared.commit.lock_token.clone(),
+            lock_token: prepared.commit.authority.lock_token().cloned(),
             engine: prepared.engine,
             waiting,
             trace: prepared.trace,
@@ -271,14 +271,7 @@ pub(super) async fn prepare_batch(
                 },
             )) => {
                 tracing::debug!(instance_id = %item.instance_id, reason, "turn waits");
-                let _ = shared
-                    .store
-                    .abandon_orchestration_work_item(
-                        &item.instance_id,
-                        &item.lock_token,
-                        retry_after,
-                    )
-                    .await;
+                release(&*shared.store, &item, retry_after).await;
             }
             Err((item, TurnError::Store(error))) => {
                 // Released for a retry that backs off: one warning per attempt, the
@@ -291,14 +284,7 @@ pub(super) async fn prepare_batch(
                     retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
                     "turn abandoned; it will be retried"
                 );
-                let _ = shared
-                    .store
-                    .abandon_orchestration_work_item(
-                        &item.instance_id,
-                        &item.lock_token,
-                        retry_after,
-                    )
-                    .await;
+                release(&*shared.store, &item, retry_after).await;
             }
         }
     }

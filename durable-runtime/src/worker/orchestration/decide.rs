@@ -14,29 +14,38 @@ use crate::ids::ExecutionId;
 use crate::payload::Payload;
 use crate::status::{FailureDetails, RuntimeStatus};
 use crate::store::{
-    CustomStatus, OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem,
+    ActivityLease, CommitAuthority, CustomStatus, OrchestrationCommit, OrchestrationMessage,
+    OrchestrationWorkItem,
 };
 
 /// The commit a turn of `item` starts from: nothing appended, consumed or sent, the status
-/// as fetched. A leased turn presents the item's lease; a local turn (`applied`: the
-/// activity work items whose results it carries, see
-/// [`OrchestrationCommit::applied_activities`]) presents none. `lease_activities`: how long
+/// as fetched. A leased turn presents the item's lease (an entity's as an entity turn); a
+/// local turn (`applied`: the activity work items whose results it carries) presents those
+/// ([`CommitAuthority`]). `lease_activities`: how long
 /// the activities it schedules are leased to this worker, when they run in process.
 pub(super) fn commit_skeleton(
     item: &OrchestrationWorkItem,
-    applied: Option<Vec<(i64, String)>>,
+    applied: Option<Vec<ActivityLease>>,
     now: DateTime<Utc>,
     lease_activities: Option<Duration>,
 ) -> OrchestrationCommit {
-    let is_local = applied.is_some();
+    let authority = match (applied, &item.lock_token) {
+        (None, Some(token)) if item.instance_id.is_entity() => {
+            CommitAuthority::EntityTurn(token.clone())
+        }
+        (None, Some(token)) => CommitAuthority::Leased(token.clone()),
+        // A work item without a lease comes from this worker, with the results it applies.
+        (applied, _) => CommitAuthority::Unleased {
+            applied_activities: applied.unwrap_or_default(),
+        },
+    };
     OrchestrationCommit {
         instance_id: item.instance_id.clone(),
         execution_id: item.execution_id.clone(),
-        lock_token: (!is_local).then(|| item.lock_token.clone()),
+        authority,
         history_len: item.history_len,
         events: Vec::new(),
         consumed: Vec::new(),
-        applied_activities: applied.unwrap_or_default(),
         activities: Vec::new(),
         status: item.status,
         output: None,
@@ -363,7 +372,7 @@ mod tests {
             history_len,
             messages,
             corrupt_messages: Vec::new(),
-            lock_token: "token".into(),
+            lock_token: Some(crate::store::LockToken::new("token")),
         }
     }
 
@@ -491,13 +500,26 @@ mod tests {
     fn a_leased_commit_presents_the_lease_and_a_local_one_its_activities() {
         let item = item(RuntimeStatus::Running, 3, &[M::Event]);
         let leased = commit_skeleton(&item, None, at(5), Some(Duration::from_secs(9)));
-        assert_eq!(leased.lock_token.as_deref(), Some("token"));
-        assert!(leased.applied_activities.is_empty());
+        assert_eq!(
+            leased.authority,
+            CommitAuthority::Leased(crate::store::LockToken::new("token"))
+        );
         assert_eq!(leased.lease_activities, Some(Duration::from_secs(9)));
         assert_eq!((leased.history_len, leased.updated_at), (3, at(5)));
-        let local = commit_skeleton(&item, Some(vec![(4, "a".into())]), at(5), None);
-        assert_eq!(local.lock_token, None);
-        assert_eq!(local.applied_activities, vec![(4, "a".to_owned())]);
+        let applied = vec![ActivityLease::new(4, crate::store::LockToken::new("a"))];
+        let local = commit_skeleton(&item, Some(applied.clone()), at(5), None);
+        assert_eq!(
+            local.authority,
+            CommitAuthority::Unleased {
+                applied_activities: applied
+            }
+        );
+        let mut entity = item.clone();
+        entity.instance_id = crate::entity::EntityId::new("counter", "k")
+            .expect("an entity id")
+            .instance_id();
+        let turn = commit_skeleton(&entity, None, at(5), None);
+        assert!(matches!(turn.authority, CommitAuthority::EntityTurn(_)));
     }
 
     #[test]

@@ -221,8 +221,6 @@ pub(crate) async fn run(
         through_store(&shared, pending, Because::DispatcherStopped);
     }
     for item in held_items {
-        let _ = store
-            .abandon_orchestration_work_item(&item.instance_id, &item.lock_token, Duration::ZERO)
-            .await;
+        super::release(&*store, &item, Duration::ZERO).await;
     }
 }

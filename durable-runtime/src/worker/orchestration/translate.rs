@@ -268,7 +268,7 @@ mod tests {
             history_len,
             messages: Vec::new(),
             corrupt_messages: Vec::new(),
-            lock_token: "token".into(),
+            lock_token: Some(crate::store::LockToken::new("token")),
         }
     }
 
