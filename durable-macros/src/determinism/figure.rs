@@ -129,13 +129,15 @@ fn case_list_figure() {
     let mut missed = Vec::new();
     // `DURABLE_CASE_BATCH=2` measures the second batch (`violations-2.rs`, `clean-2.rs`),
     // `DURABLE_CASE_BATCH=3` the third, `DURABLE_CASE_BATCH=4` the fourth,
-    // `DURABLE_CASE_BATCH=5` the fifth, `DURABLE_CASE_BATCH=6` the sixth.
+    // `DURABLE_CASE_BATCH=5` the fifth, `DURABLE_CASE_BATCH=6` the sixth,
+    // `DURABLE_CASE_BATCH=7` the seventh.
     let batch = match std::env::var("DURABLE_CASE_BATCH").as_deref() {
         Ok("2") => "-2",
         Ok("3") => "-3",
         Ok("4") => "-4",
         Ok("5") => "-5",
         Ok("6") => "-6",
+        Ok("7") => "-7",
         _ => "",
     };
     for case in cases(&format!("violations{batch}.rs")) {

@@ -19,7 +19,7 @@ if [[ $# -ge 1 ]]; then
   old="$(mktemp -d)/old"
   git -C "$root" worktree add -q --detach "$old" "$1"
   # The old revision keeps its own figure.rs: it matches that revision's `check`.
-  for batch in 1 2 3 4 5 6; do
+  for batch in 1 2 3 4 5 6 7; do
     suffix=""; [[ $batch != 1 ]] && suffix="-$batch"
     cp "$cases/violations$suffix.rs" "$old/durable-macros/tests/cases/violations.rs"
     cp "$cases/clean$suffix.rs" "$old/durable-macros/tests/cases/clean.rs"
@@ -28,7 +28,7 @@ if [[ $# -ge 1 ]]; then
   done
   git -C "$root" worktree remove --force "$old"
 fi
-for batch in 1 2 3 4 5 6; do
+for batch in 1 2 3 4 5 6 7; do
   echo "== working tree, batch $batch"
   figure "$root" "$batch"
 done

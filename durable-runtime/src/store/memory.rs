@@ -82,6 +82,8 @@ struct State {
     due: BTreeSet<(i64, InstanceId)>,
     by_created: BTreeSet<Created>,
     by_status: HashMap<RuntimeStatus, BTreeSet<Created>>,
+    /// Rows by orchestration (or entity) name, for listings filtered by name.
+    by_name: HashMap<String, BTreeSet<Created>>,
     /// How many of each status's rows in `by_status` are entities.
     entities_by_status: HashMap<RuntimeStatus, u64>,
     activities: BTreeMap<i64, Activity>,
@@ -104,6 +106,10 @@ impl State {
         let key = (instance.created_at, id.clone());
         self.by_status
             .entry(instance.status)
+            .or_default()
+            .insert(key.clone());
+        self.by_name
+            .entry(instance.name.clone())
             .or_default()
             .insert(key.clone());
         self.by_created.insert(key);
@@ -396,6 +402,12 @@ impl State {
             self.by_created.remove(&key);
             if let Some(set) = self.by_status.get_mut(&instance.status) {
                 set.remove(&key);
+            }
+            if let Some(set) = self.by_name.get_mut(&instance.name) {
+                set.remove(&key);
+                if set.is_empty() {
+                    self.by_name.remove(&instance.name);
+                }
             }
             if id.is_entity()
                 && let Some(count) = self.entities_by_status.get_mut(&instance.status)
@@ -885,6 +897,7 @@ impl Store for MemoryStore {
                 .as_ref()
                 .is_none_or(|parent| i.parent_instance_id.as_ref() == Some(parent))
                 && query.name.as_ref().is_none_or(|name| i.name == *name)
+                && (query.statuses.is_empty() || query.statuses.contains(&i.status))
                 && match query.instance_id_prefix.as_deref() {
                     Some(prefix) => id.as_str().starts_with(prefix),
                     // Entities are listed only when asked for by their `@` prefix.
@@ -893,7 +906,24 @@ impl Store for MemoryStore {
         };
         let state = self.lock();
         let empty = BTreeSet::new();
-        let indexes: Vec<&BTreeSet<Created>> = if query.statuses.is_empty() {
+        let by_name = query
+            .name
+            .as_ref()
+            .map(|name| state.by_name.get(name).unwrap_or(&empty));
+        let by_status_len = || {
+            query
+                .statuses
+                .iter()
+                .map(|s| state.by_status.get(s).map_or(0, BTreeSet::len))
+                .sum::<usize>()
+        };
+        // The name's rows when a name is asked for (filtered by status in `keep`), unless
+        // the statuses asked for hold fewer rows.
+        let indexes: Vec<&BTreeSet<Created>> = if let Some(by_name) = by_name
+            && (query.statuses.is_empty() || by_name.len() <= by_status_len())
+        {
+            vec![by_name]
+        } else if query.statuses.is_empty() {
             vec![&state.by_created]
         } else {
             query

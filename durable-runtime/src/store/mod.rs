@@ -522,8 +522,17 @@ pub(crate) fn listing_plan_paths(
         created_from: Some(DateTime::<Utc>::UNIX_EPOCH),
         ..InstanceQuery::default()
     };
+    let by_name = InstanceQuery {
+        name: Some("name".to_owned()),
+        ..InstanceQuery::default()
+    };
     let completed = Some(RuntimeStatus::Completed);
     vec![
+        ("list: by name, first page", list(&by_name, None, None)),
+        (
+            "list: by name, deep page",
+            list(&by_name, None, Some(&after)),
+        ),
         (
             "list: by status, first page",
             list(&by_status, completed, None),

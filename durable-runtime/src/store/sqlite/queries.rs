@@ -204,35 +204,72 @@ pub(super) fn list_sql(
         sql.push_str(&format!(" AND status = {}", status.code()));
     }
     let from = query.created_from.map(micros);
-    match after {
-        // Every row after the token is at or after `created_from` too.
-        Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
-            values.push((*micros).into());
-            values.push(id.clone().into());
-            let n = values.len();
-            sql.push_str(&format!(
-                " AND (created_at, instance_id) > (?{}, ?{n})",
-                n - 1
-            ));
+    if let Some(name) = &query.name {
+        // One name: a range of `instances_by_name (name, created_at, instance_id)`, its
+        // bounds written as row values of that index (beside the equality, which the
+        // planner's estimate of the name's rows needs), so a deep page starts where the
+        // token points and reads no row of another name.
+        values.push(name.clone().into());
+        let k = values.len();
+        sql.push_str(&format!(" AND name = ?{k}"));
+        match after {
+            Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
+                values.push((*micros).into());
+                values.push(id.clone().into());
+                let n = values.len();
+                sql.push_str(&format!(
+                    " AND (name, created_at, instance_id) > (?{k}, ?{}, ?{n})",
+                    n - 1
+                ));
+            }
+            _ => match from {
+                Some(from) => {
+                    values.push(from.into());
+                    sql.push_str(&format!(
+                        " AND (name, created_at) >= (?{k}, ?{})",
+                        values.len()
+                    ));
+                }
+                None => {}
+            },
         }
-        _ => {
-            if let Some(from) = from {
-                values.push(from.into());
-                sql.push_str(&format!(" AND created_at >= ?{}", values.len()));
+        match query.created_to {
+            Some(to) => {
+                values.push(micros(to).into());
+                sql.push_str(&format!(
+                    " AND (name, created_at) < (?{k}, ?{})",
+                    values.len()
+                ));
+            }
+            None => {}
+        }
+    } else {
+        match after {
+            // Every row after the token is at or after `created_from` too.
+            Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
+                values.push((*micros).into());
+                values.push(id.clone().into());
+                let n = values.len();
+                sql.push_str(&format!(
+                    " AND (created_at, instance_id) > (?{}, ?{n})",
+                    n - 1
+                ));
+            }
+            _ => {
+                if let Some(from) = from {
+                    values.push(from.into());
+                    sql.push_str(&format!(" AND created_at >= ?{}", values.len()));
+                }
             }
         }
-    }
-    if let Some(to) = query.created_to {
-        values.push(micros(to).into());
-        sql.push_str(&format!(" AND created_at < ?{}", values.len()));
+        if let Some(to) = query.created_to {
+            values.push(micros(to).into());
+            sql.push_str(&format!(" AND created_at < ?{}", values.len()));
+        }
     }
     if let Some(parent) = &query.parent_instance_id {
         values.push(parent.to_string().into());
         sql.push_str(&format!(" AND parent_instance_id = ?{}", values.len()));
-    }
-    if let Some(name) = &query.name {
-        values.push(name.clone().into());
-        sql.push_str(&format!(" AND name = ?{}", values.len()));
     }
     if let Some(prefix) = &query.instance_id_prefix {
         values.push(prefix.clone().into());
@@ -242,8 +279,14 @@ pub(super) fn list_sql(
         // Entities are listed only when asked for by their `@` prefix.
         sql.push_str(" AND substr(instance_id, 1, 1) != '@'");
     }
+    // One name: the order of `instances_by_name` (the same order, `name` being fixed).
+    let order = if query.name.is_some() {
+        "name, created_at, instance_id"
+    } else {
+        "created_at, instance_id"
+    };
     sql.push_str(&format!(
-        " ORDER BY created_at, instance_id LIMIT {}",
+        " ORDER BY {order} LIMIT {}",
         page_size.saturating_add(1)
     ));
     (sql, values)
