@@ -14,7 +14,7 @@ use super::activity_dispatcher::{PendingCompletion, enqueue_completion};
 pub(crate) enum ResultRoute {
     /// To the instance's next turn, run by the orchestration dispatcher on the instance's
     /// cached engine without a fetch and committed together with the result
-    /// ([`OrchestrationCommit::applied_activities`](crate::store::OrchestrationCommit::applied_activities)):
+    /// ([`CommitAuthority::Unleased`](crate::store::CommitAuthority::Unleased)):
     /// one transaction for a sequential step instead of two.
     LocalTurn,
     /// Through the store: [`Store::complete_activities`](crate::store::Store::complete_activities)
