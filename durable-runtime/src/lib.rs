@@ -60,6 +60,7 @@ mod ids;
 mod join;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod outbound;
 mod payload;
 mod registry;
 mod replay;
@@ -73,7 +74,9 @@ pub mod testing;
 mod trace_context;
 mod worker;
 
-pub use client::{DurableClient, OrchestrationHandle, SignalEntity, StartOrchestration};
+pub use client::{
+    DurableClient, OrchestrationHandle, RestartAs, SignalEntity, StartOrchestration, TerminateScope,
+};
 pub use clock::{Clock, VirtualClock};
 pub use context::{
     ActivityCall, ActivityContext, CriticalSection, DurableTimer, EntityCall, ExternalEvent,
@@ -118,9 +121,9 @@ pub mod prelude {
     pub use crate::{
         Activity, ActivityContext, ActivityError, ActivityFailed, DurableClient, Entity,
         EntityContext, EntityId, EntityOperationFailed, EventError, ExternalEvent, InstanceId,
-        Orchestration, OrchestrationContext, OrchestrationError, RetryPolicy, Runtime,
-        RuntimeStatus, SubOrchestrationFailed, activity, entity, join_all, orchestrator,
-        try_join_all,
+        Orchestration, OrchestrationContext, OrchestrationError, RestartAs, RetryPolicy, Runtime,
+        RuntimeStatus, SubOrchestrationFailed, TerminateScope, activity, entity, join_all,
+        orchestrator, try_join_all,
     };
     pub use serde::{Deserialize, Serialize};
 }

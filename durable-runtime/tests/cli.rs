@@ -136,6 +136,26 @@ async fn the_cli_manages_real_instances() {
     );
     let prefixed = json(&durable(&db, &["list", "--json", "--prefix", "listen-"]));
     assert_eq!(prefixed["instances"].as_array().unwrap().len(), 2);
+    let ids = |page: &Value| -> Vec<String> {
+        page["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["instanceId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let named = json(&durable(&db, &["list", "--json", "--name", "listener"]));
+    assert_eq!(ids(&named), ["listen-1", "listen-2"]);
+    let named_failed = json(&durable(
+        &db,
+        &["list", "--json", "--name", "broken", "--status", "Failed"],
+    ));
+    assert_eq!(ids(&named_failed), ["broken-1"]);
+    let named_running = json(&durable(
+        &db,
+        &["list", "--json", "--name", "broken", "--status", "Running"],
+    ));
+    assert_eq!(ids(&named_running), Vec::<String>::new());
 
     // show: fields as a table and as JSON.
     let shown = ok(&durable(&db, &["show", "shout-1"]));

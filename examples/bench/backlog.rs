@@ -362,6 +362,24 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
     )
     .await?;
     let created_first = latency_ms(20, page(by_created.clone())).await?;
+    // A rare name: W1's `chain` instances (a few hundred) among the loaded million, first
+    // page and the next one (`instances_by_name`; without it, a page reads every row).
+    let rare = InstanceQuery {
+        name: Some("chain".to_owned()),
+        page_size: 100,
+        ..Default::default()
+    };
+    let rare_token = client.list_instances(&rare).await?.continuation_token;
+    anyhow::ensure!(rare_token.is_some(), "W9: fewer than 101 W1 instances");
+    let name_first = latency_ms(20, page(rare.clone())).await?;
+    let name_next = latency_ms(
+        20,
+        page(InstanceQuery {
+            continuation_token: rare_token,
+            ..rare
+        }),
+    )
+    .await?;
     // The task hub's counts by status (kept by the store) and backlog, as a dashboard or a
     // metrics scrape reads them.
     let stats = client.task_hub_stats().await?;
@@ -495,7 +513,8 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
             "instances={count} load_s={load_s:.1} w1_s={w1_loaded:.3} w1_empty_s={w1_empty:.3} w1_ratio={:.2} \
              w4_s={w4_loaded:.3} w4_empty_s={w4_empty:.3} w4_ratio={:.2} \
              list_status_first_ms={status_first:.2} list_status_deep_ms={status_deep:.2} \
-             list_created_first_ms={created_first:.2} list_created_deep_ms={created_deep:.2} status_read_ms={status_read:.3} stats_read_ms={stats_read:.3} \
+             list_created_first_ms={created_first:.2} list_created_deep_ms={created_deep:.2} \
+             list_name_rare_first_ms={name_first:.2} list_name_rare_next_ms={name_next:.2} status_read_ms={status_read:.3} stats_read_ms={stats_read:.3} \
              dash_status_first_ms={dash_status_first:.2} dash_status_deep_ms={dash_status_deep:.2} \
              dash_created_first_ms={dash_created_first:.2} dash_created_deep_ms={dash_created_deep:.2} \
              dash_instance_ms={dash_instance:.2} dash_history_ms={dash_history:.2} \

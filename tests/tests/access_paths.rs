@@ -43,6 +43,8 @@ const EXPECTED: &[(&str, Option<&str>)] = &[
     ("fetch: activities", Some("activities_by_visible")),
     ("status read", None),
     ("history read", None),
+    ("list: by name, first page", Some("instances_by_name")),
+    ("list: by name, deep page", Some("instances_by_name")),
     ("list: by status, first page", Some("instances_by_status")),
     ("list: by status, deep page", Some("instances_by_status")),
     (
@@ -206,6 +208,8 @@ const EXPECTED_POSTGRES: &[(&str, &str)] = &[
     ("fetch: activities", "activities_by_visible"),
     ("status read", "instances_pkey"),
     ("history read", "history_pkey"),
+    ("list: by name, first page", "instances_by_name"),
+    ("list: by name, deep page", "instances_by_name"),
     ("list: by status, first page", "instances_by_status"),
     ("list: by status, deep page", "instances_by_status"),
     ("list: by created time, first page", "instances_by_created"),

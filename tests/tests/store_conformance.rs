@@ -69,7 +69,8 @@ mod sqlite {
         // Back to schema version 4, as a build of before the counts left it.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE instance_counts; ALTER TABLE activities DROP COLUMN trace_context;
+            "DROP INDEX instances_by_name; DROP TABLE instance_counts;
+             ALTER TABLE activities DROP COLUMN trace_context;
              PRAGMA user_version = 4;
              INSERT INTO instances (instance_id, execution_id, name, status, input, created_at, updated_at)
                  VALUES ('@counter@x', '', 'counter', 0, 'null', 0, 0);",
@@ -86,7 +87,8 @@ mod sqlite {
     }
 
     /// A store made before activities carried a trace context gets the column when it is
-    /// opened (migration 6); its queued activities read without one.
+    /// opened (migration 6), and the name index (migration 7); its queued activities read
+    /// without a trace context.
     #[tokio::test]
     async fn an_older_store_gets_the_trace_context_column_on_opening() {
         let dir = durable_tests::temp_dir("trace-migration");
@@ -99,7 +101,8 @@ mod sqlite {
         // activities' leases released.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "ALTER TABLE activities DROP COLUMN trace_context; PRAGMA user_version = 5;
+            "DROP INDEX instances_by_name;
+             ALTER TABLE activities DROP COLUMN trace_context; PRAGMA user_version = 5;
              UPDATE activities SET lock_token = NULL, lock_expires = NULL;",
         )
         .unwrap();
@@ -115,7 +118,15 @@ mod sqlite {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .unwrap();
-        assert_eq!(version, 6);
+        assert_eq!(version, 7, "migrations 6 and 7 ran");
+        let name_index: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'instances_by_name'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(name_index, 1, "migration 7 adds the name index");
     }
 
     #[tokio::test]

@@ -92,6 +92,9 @@ enum Command {
         /// Only ids starting with this.
         #[arg(long)]
         prefix: Option<String>,
+        /// Only instances of this orchestrator function (its registered name).
+        #[arg(long)]
+        name: Option<String>,
         /// Only instances created at or after this time (RFC 3339).
         #[arg(long)]
         created_from: Option<String>,
@@ -551,6 +554,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::List {
             status,
             prefix,
+            name,
             created_from,
             created_to,
             page_size,
@@ -562,6 +566,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     created_from: time(created_from.as_deref(), "--created-from")?,
                     created_to: time(created_to.as_deref(), "--created-to")?,
                     instance_id_prefix: prefix,
+                    name,
                     page_size: page_size as usize,
                     continuation_token: continuation,
                     ..InstanceQuery::default()
@@ -708,7 +713,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             recursive,
         } => {
             let id = instance_id(&id)?;
-            client.terminate(&id, reason.as_deref(), recursive).await?;
+            client
+                .terminate(
+                    &id,
+                    reason.as_deref(),
+                    durable_runtime::TerminateScope::recursive(recursive),
+                )
+                .await?;
             report(
                 cli.json,
                 &format!("terminating {id}"),

@@ -17,10 +17,10 @@ use chrono::{DateTime, Utc};
 
 use super::rules::{self, InstanceRow};
 use super::{
-    ActivityCompletion, ActivityWorkItem, Backlog, InstanceCounts, InstancePage, InstanceQuery,
-    NewInstance, Notifier, OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem,
-    OutboundMessage, PurgeQuery, Store, TaskHubStats, failed_sub_orchestration, into_page,
-    is_control, lease_millis,
+    ActivityCompletion, ActivityLease, ActivityWorkItem, Backlog, InstanceCounts, InstancePage,
+    InstanceQuery, LockToken, NewInstance, Notifier, OrchestrationCommit, OrchestrationMessage,
+    OrchestrationWorkItem, OutboundMessage, PurgeQuery, Store, TaskHubStats,
+    failed_sub_orchestration, into_page, is_control, lease_millis,
 };
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -82,6 +82,8 @@ struct State {
     due: BTreeSet<(i64, InstanceId)>,
     by_created: BTreeSet<Created>,
     by_status: HashMap<RuntimeStatus, BTreeSet<Created>>,
+    /// Rows by orchestration (or entity) name, for listings filtered by name.
+    by_name: HashMap<String, BTreeSet<Created>>,
     /// How many of each status's rows in `by_status` are entities.
     entities_by_status: HashMap<RuntimeStatus, u64>,
     activities: BTreeMap<i64, Activity>,
@@ -104,6 +106,10 @@ impl State {
         let key = (instance.created_at, id.clone());
         self.by_status
             .entry(instance.status)
+            .or_default()
+            .insert(key.clone());
+        self.by_name
+            .entry(instance.name.clone())
             .or_default()
             .insert(key.clone());
         self.by_created.insert(key);
@@ -384,7 +390,7 @@ impl State {
             messages,
             // Events are kept typed here: nothing to decode.
             corrupt_messages: Vec::new(),
-            lock_token: token,
+            lock_token: Some(LockToken::new(token)),
         })
     }
 
@@ -396,6 +402,12 @@ impl State {
             self.by_created.remove(&key);
             if let Some(set) = self.by_status.get_mut(&instance.status) {
                 set.remove(&key);
+            }
+            if let Some(set) = self.by_name.get_mut(&instance.name) {
+                set.remove(&key);
+                if set.is_empty() {
+                    self.by_name.remove(&instance.name);
+                }
             }
             if id.is_entity()
                 && let Some(count) = self.entities_by_status.get_mut(&instance.status)
@@ -514,7 +526,7 @@ fn lease_is_live(lock: &Option<(String, i64)>, now: i64) -> bool {
 const RETRY_LOCK: &str = "retry-after";
 
 fn new_token() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    LockToken::generate().into_string()
 }
 
 fn status_of(id: &InstanceId, instance: &Instance) -> OrchestrationStatus {
@@ -596,8 +608,8 @@ impl Store for MemoryStore {
                 results.push(Err(lost));
                 continue;
             }
-            for (id, _) in &commit.applied_activities {
-                state.remove_activity(*id);
+            for lease in commit.authority.applied_activities() {
+                state.remove_activity(lease.id);
             }
             // A commit that only drops messages keeps the status (see
             // `only_drops_messages`): a rewind may have made the instance Pending.
@@ -621,9 +633,7 @@ impl Store for MemoryStore {
             } else if !drops_only && commit.failure.is_some() {
                 instance.failure = commit.failure;
             }
-            if let Some(custom_status) = commit.custom_status {
-                instance.custom_status = custom_status;
-            }
+            commit.custom_status.apply(&mut instance.custom_status);
             instance.lock = None;
             if commit.status.is_terminal() {
                 finished.push(commit.instance_id.clone());
@@ -666,9 +676,12 @@ impl Store for MemoryStore {
                     state.push_message(message, now);
                 }
             }
-            let lease = commit
-                .lease_activities
-                .map(|lease| (new_token(), self.clock.now_millis() + lease_millis(lease)));
+            let lease = commit.lease_activities.map(|lease| {
+                (
+                    LockToken::generate(),
+                    self.clock.now_millis() + lease_millis(lease),
+                )
+            });
             let mut leased = Vec::new();
             for activity in commit.activities {
                 let id = state.next_id();
@@ -691,7 +704,9 @@ impl Store for MemoryStore {
                         input: activity.input,
                         trace_context: activity.trace_context,
                         dequeue_count: u32::from(lease.is_some()),
-                        lock: lease.clone(),
+                        lock: lease
+                            .as_ref()
+                            .map(|(token, expires)| (token.as_str().to_owned(), *expires)),
                     },
                 );
             }
@@ -715,12 +730,15 @@ impl Store for MemoryStore {
     async fn abandon_orchestration_work_item(
         &self,
         instance_id: &InstanceId,
-        lock_token: &str,
+        lock_token: &LockToken,
         retry_after: Duration,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         if let Some(instance) = state.instances.get_mut(instance_id)
-            && instance.lock.as_ref().is_some_and(|(t, _)| t == lock_token)
+            && instance
+                .lock
+                .as_ref()
+                .is_some_and(|(t, _)| t == lock_token.as_str())
         {
             // A delayed retry: a lease nobody holds, expiring then (as on SQLite).
             let until = (!retry_after.is_zero())
@@ -767,7 +785,7 @@ impl Store for MemoryStore {
                 name: activity.name.clone(),
                 input: activity.input.clone(),
                 attempt: activity.dequeue_count,
-                lock_token: token,
+                lock_token: LockToken::new(token),
                 corrupt: None,
                 trace_context: activity.trace_context.clone(),
             });
@@ -787,7 +805,7 @@ impl Store for MemoryStore {
             let held = state.activities.get(&completion.id).is_some_and(|a| {
                 a.lock
                     .as_ref()
-                    .is_some_and(|(t, _)| *t == completion.lock_token)
+                    .is_some_and(|(t, _)| t == completion.lock_token.as_str())
             });
             if !held {
                 continue;
@@ -821,23 +839,23 @@ impl Store for MemoryStore {
 
     async fn renew_activity_leases(
         &self,
-        items: Vec<(i64, String)>,
+        items: Vec<ActivityLease>,
         lease: Duration,
     ) -> Result<(), StoreError> {
         let expires = self.clock.now_millis() + lease_millis(lease);
         let mut state = self.lock();
-        for (id, token) in items {
-            if state.holds_activity(id, &token) {
-                state.set_activity_lock(id, Some((token, expires)));
+        for ActivityLease { id, lock_token } in items {
+            if state.holds_activity(id, lock_token.as_str()) {
+                state.set_activity_lock(id, Some((lock_token.as_str().to_owned(), expires)));
             }
         }
         Ok(())
     }
 
-    async fn abandon_activities(&self, items: Vec<(i64, String)>) -> Result<(), StoreError> {
+    async fn abandon_activities(&self, items: Vec<ActivityLease>) -> Result<(), StoreError> {
         let mut state = self.lock();
-        for (id, token) in items {
-            if state.holds_activity(id, &token) {
+        for ActivityLease { id, lock_token } in items {
+            if state.holds_activity(id, lock_token.as_str()) {
                 state.set_activity_lock(id, None);
             }
         }
@@ -879,6 +897,7 @@ impl Store for MemoryStore {
                 .as_ref()
                 .is_none_or(|parent| i.parent_instance_id.as_ref() == Some(parent))
                 && query.name.as_ref().is_none_or(|name| i.name == *name)
+                && (query.statuses.is_empty() || query.statuses.contains(&i.status))
                 && match query.instance_id_prefix.as_deref() {
                     Some(prefix) => id.as_str().starts_with(prefix),
                     // Entities are listed only when asked for by their `@` prefix.
@@ -887,7 +906,24 @@ impl Store for MemoryStore {
         };
         let state = self.lock();
         let empty = BTreeSet::new();
-        let indexes: Vec<&BTreeSet<Created>> = if query.statuses.is_empty() {
+        let by_name = query
+            .name
+            .as_ref()
+            .map(|name| state.by_name.get(name).unwrap_or(&empty));
+        let by_status_len = || {
+            query
+                .statuses
+                .iter()
+                .map(|s| state.by_status.get(s).map_or(0, BTreeSet::len))
+                .sum::<usize>()
+        };
+        // The name's rows when a name is asked for (filtered by status in `keep`), unless
+        // the statuses asked for hold fewer rows.
+        let indexes: Vec<&BTreeSet<Created>> = if let Some(by_name) = by_name
+            && (query.statuses.is_empty() || by_name.len() <= by_status_len())
+        {
+            vec![by_name]
+        } else if query.statuses.is_empty() {
             vec![&state.by_created]
         } else {
             query

@@ -140,6 +140,71 @@ pub async fn list_filters_and_pages(store: Arc<dyn Store>) {
         "names match exactly"
     );
     assert!(named("billing", Some("order-")).await.is_empty());
+    // With statuses: the name's rows of those statuses only.
+    let named_in = |name: &str, statuses: Vec<RuntimeStatus>| {
+        let store = store.clone();
+        let query = InstanceQuery {
+            name: Some(name.to_owned()),
+            statuses,
+            ..InstanceQuery::default()
+        };
+        async move {
+            let page = store.list_instances(&query).await.expect("list");
+            page.instances
+                .into_iter()
+                .map(|s| s.instance_id.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        named_in("billing", vec![RuntimeStatus::Pending]).await,
+        ["bill-1"]
+    );
+    assert!(
+        named_in(
+            "billing",
+            vec![RuntimeStatus::Completed, RuntimeStatus::Failed]
+        )
+        .await
+        .is_empty()
+    );
+    // Each status's share of the name, one status at a time, adds up to the name's rows.
+    let mut by_status = 0;
+    for status in RuntimeStatus::ALL {
+        by_status += named_in("conformance", vec![status]).await.len();
+    }
+    assert_eq!(by_status, 8);
+    assert_eq!(
+        named_in("conformance", RuntimeStatus::ALL.to_vec())
+            .await
+            .len(),
+        8
+    );
+    // Paged by name: every row of the name once, in creation order.
+    let mut token = None;
+    let mut pages = Vec::new();
+    loop {
+        let page = store
+            .list_instances(&InstanceQuery {
+                name: Some("conformance".into()),
+                page_size: 3,
+                continuation_token: token.clone(),
+                ..InstanceQuery::default()
+            })
+            .await
+            .expect("list");
+        pages.extend(
+            page.instances
+                .into_iter()
+                .map(|s| (s.created_time, s.instance_id)),
+        );
+        token = page.continuation_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages.len(), 8, "{pages:?}");
+    assert!(pages.windows(2).all(|w| w[0] < w[1]), "{pages:?}");
 }
 
 /// Only finished instances are purged, one at a time or by filter.

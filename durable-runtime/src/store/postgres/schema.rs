@@ -86,6 +86,11 @@ INSERT INTO {s}.instance_counts (entity, status, shard, n)
 -- The W3C trace context an activity's span continues (JSON; NULL when none was recorded).
 ALTER TABLE {s}.activities ADD COLUMN trace_context TEXT;
 "#,
+    r#"
+-- Listings filtered by orchestration name (`InstanceQuery::name`) page through the name's
+-- rows in (created_at, instance_id) order, so a rare name costs what its page holds.
+CREATE INDEX instances_by_name ON {s}.instances (name, created_at, instance_id);
+"#,
 ];
 
 pub(super) fn valid_task_hub(name: &str) -> bool {

@@ -158,35 +158,68 @@ pub(super) fn list_sql(
         sql.push_str(&format!(" AND status = ${}", values.len()));
     }
     let from = query.created_from.map(micros);
-    match after {
-        // Every row after the token is at or after `created_from` too.
-        Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
-            values.push(Box::new(*micros));
-            values.push(Box::new(id.clone()));
-            let n = values.len();
-            sql.push_str(&format!(
-                " AND (created_at, instance_id) > (${}, ${n})",
-                n - 1
-            ));
-        }
-        _ => {
-            if let Some(from) = from {
-                values.push(Box::new(from));
-                sql.push_str(&format!(" AND created_at >= ${}", values.len()));
+    if let Some(name) = &query.name {
+        // One name: a range of `instances_by_name (name, created_at, instance_id)`, its
+        // bounds written as row values of that index (beside the equality, which the
+        // planner's estimate of the name's rows needs), so a deep page starts where the
+        // token points and reads no row of another name.
+        values.push(Box::new(name.clone()));
+        let k = values.len();
+        sql.push_str(&format!(" AND name = ${k}"));
+        match after {
+            Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
+                values.push(Box::new(*micros));
+                values.push(Box::new(id.clone()));
+                let n = values.len();
+                sql.push_str(&format!(
+                    " AND (name, created_at, instance_id) > (${k}, ${}, ${n})",
+                    n - 1
+                ));
+            }
+            _ => {
+                if let Some(from) = from {
+                    values.push(Box::new(from));
+                    sql.push_str(&format!(
+                        " AND (name, created_at) >= (${k}, ${})",
+                        values.len()
+                    ));
+                }
             }
         }
-    }
-    if let Some(to) = query.created_to {
-        values.push(Box::new(micros(to)));
-        sql.push_str(&format!(" AND created_at < ${}", values.len()));
+        if let Some(to) = query.created_to {
+            values.push(Box::new(micros(to)));
+            sql.push_str(&format!(
+                " AND (name, created_at) < (${k}, ${})",
+                values.len()
+            ));
+        }
+    } else {
+        match after {
+            // Every row after the token is at or after `created_from` too.
+            Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
+                values.push(Box::new(*micros));
+                values.push(Box::new(id.clone()));
+                let n = values.len();
+                sql.push_str(&format!(
+                    " AND (created_at, instance_id) > (${}, ${n})",
+                    n - 1
+                ));
+            }
+            _ => {
+                if let Some(from) = from {
+                    values.push(Box::new(from));
+                    sql.push_str(&format!(" AND created_at >= ${}", values.len()));
+                }
+            }
+        }
+        if let Some(to) = query.created_to {
+            values.push(Box::new(micros(to)));
+            sql.push_str(&format!(" AND created_at < ${}", values.len()));
+        }
     }
     if let Some(parent) = &query.parent_instance_id {
         values.push(Box::new(parent.to_string()));
         sql.push_str(&format!(" AND parent_instance_id = ${}", values.len()));
-    }
-    if let Some(name) = &query.name {
-        values.push(Box::new(name.clone()));
-        sql.push_str(&format!(" AND name = ${}", values.len()));
     }
     match &query.instance_id_prefix {
         Some(prefix) => {
@@ -197,8 +230,14 @@ pub(super) fn list_sql(
         // Entities are listed only when asked for by their `@` prefix.
         None => sql.push_str(" AND left(instance_id, 1) <> '@'"),
     }
+    // One name: the order of `instances_by_name` (the same order, `name` being fixed).
+    let order = if query.name.is_some() {
+        "name, created_at, instance_id"
+    } else {
+        "created_at, instance_id"
+    };
     sql.push_str(&format!(
-        " ORDER BY created_at, instance_id LIMIT {}",
+        " ORDER BY {order} LIMIT {}",
         page_size.saturating_add(1)
     ));
     (sql, values)

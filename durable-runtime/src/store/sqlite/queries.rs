@@ -15,11 +15,18 @@ use crate::store::codec::{
     micros, status_from_code,
 };
 use crate::store::{
-    CorruptMessage, InstanceQuery, NewInstance, OrchestrationMessage, OrchestrationWorkItem,
-    OutboundMessage, is_control, lease_millis,
+    CorruptMessage, InstanceQuery, LockToken, NewInstance, OrchestrationMessage,
+    OrchestrationWorkItem, OutboundMessage, is_control, lease_millis,
 };
 
 use super::count;
+
+/// A lease token binds as its text.
+impl rusqlite::ToSql for LockToken {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.as_str().to_sql()
+    }
+}
 
 pub(super) fn read_status(row: &rusqlite::Row<'_>) -> Result<OrchestrationStatus, StoreError> {
     let get = |e: rusqlite::Error| backend(e);
@@ -197,35 +204,68 @@ pub(super) fn list_sql(
         sql.push_str(&format!(" AND status = {}", status.code()));
     }
     let from = query.created_from.map(micros);
-    match after {
-        // Every row after the token is at or after `created_from` too.
-        Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
-            values.push((*micros).into());
-            values.push(id.clone().into());
-            let n = values.len();
-            sql.push_str(&format!(
-                " AND (created_at, instance_id) > (?{}, ?{n})",
-                n - 1
-            ));
-        }
-        _ => {
-            if let Some(from) = from {
-                values.push(from.into());
-                sql.push_str(&format!(" AND created_at >= ?{}", values.len()));
+    if let Some(name) = &query.name {
+        // One name: a range of `instances_by_name (name, created_at, instance_id)`, its
+        // bounds written as row values of that index (beside the equality, which the
+        // planner's estimate of the name's rows needs), so a deep page starts where the
+        // token points and reads no row of another name.
+        values.push(name.clone().into());
+        let k = values.len();
+        sql.push_str(&format!(" AND name = ?{k}"));
+        match after {
+            Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
+                values.push((*micros).into());
+                values.push(id.clone().into());
+                let n = values.len();
+                sql.push_str(&format!(
+                    " AND (name, created_at, instance_id) > (?{k}, ?{}, ?{n})",
+                    n - 1
+                ));
+            }
+            _ => {
+                if let Some(from) = from {
+                    values.push(from.into());
+                    sql.push_str(&format!(
+                        " AND (name, created_at) >= (?{k}, ?{})",
+                        values.len()
+                    ));
+                }
             }
         }
-    }
-    if let Some(to) = query.created_to {
-        values.push(micros(to).into());
-        sql.push_str(&format!(" AND created_at < ?{}", values.len()));
+        if let Some(to) = query.created_to {
+            values.push(micros(to).into());
+            sql.push_str(&format!(
+                " AND (name, created_at) < (?{k}, ?{})",
+                values.len()
+            ));
+        }
+    } else {
+        match after {
+            // Every row after the token is at or after `created_from` too.
+            Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
+                values.push((*micros).into());
+                values.push(id.clone().into());
+                let n = values.len();
+                sql.push_str(&format!(
+                    " AND (created_at, instance_id) > (?{}, ?{n})",
+                    n - 1
+                ));
+            }
+            _ => {
+                if let Some(from) = from {
+                    values.push(from.into());
+                    sql.push_str(&format!(" AND created_at >= ?{}", values.len()));
+                }
+            }
+        }
+        if let Some(to) = query.created_to {
+            values.push(micros(to).into());
+            sql.push_str(&format!(" AND created_at < ?{}", values.len()));
+        }
     }
     if let Some(parent) = &query.parent_instance_id {
         values.push(parent.to_string().into());
         sql.push_str(&format!(" AND parent_instance_id = ?{}", values.len()));
-    }
-    if let Some(name) = &query.name {
-        values.push(name.clone().into());
-        sql.push_str(&format!(" AND name = ?{}", values.len()));
     }
     if let Some(prefix) = &query.instance_id_prefix {
         values.push(prefix.clone().into());
@@ -235,8 +275,14 @@ pub(super) fn list_sql(
         // Entities are listed only when asked for by their `@` prefix.
         sql.push_str(" AND substr(instance_id, 1, 1) != '@'");
     }
+    // One name: the order of `instances_by_name` (the same order, `name` being fixed).
+    let order = if query.name.is_some() {
+        "name, created_at, instance_id"
+    } else {
+        "created_at, instance_id"
+    };
     sql.push_str(&format!(
-        " ORDER BY created_at, instance_id LIMIT {}",
+        " ORDER BY {order} LIMIT {}",
         page_size.saturating_add(1)
     ));
     (sql, values)
@@ -359,7 +405,7 @@ pub(super) fn fetch_orchestrations(
                 .collect::<rusqlite::Result<_>>()
         })
         .map_err(backend)?;
-    let token = uuid::Uuid::new_v4().simple().to_string();
+    let token = LockToken::generate();
     let mut items = Vec::new();
     for instance_id in candidates {
         if items.len() >= max {
@@ -418,7 +464,7 @@ pub(super) fn purge_select_sql(step: usize) -> String {
 pub(super) fn lease_instance(
     conn: &Connection,
     instance_id: &str,
-    token: &str,
+    token: &LockToken,
     now: i64,
     lease: Duration,
     allow_suspended: bool,
@@ -504,7 +550,7 @@ pub(super) fn lease_instance(
         history_len: usize::try_from(history_len).unwrap_or(0),
         messages,
         corrupt_messages,
-        lock_token: token.to_owned(),
+        lock_token: Some(token.clone()),
     }))
 }
 

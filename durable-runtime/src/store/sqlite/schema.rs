@@ -112,6 +112,11 @@ INSERT INTO instance_counts (entity, status, n)
 -- The W3C trace context an activity's span continues (JSON; NULL when none was recorded).
 ALTER TABLE activities ADD COLUMN trace_context TEXT;
 "#,
+    r#"
+-- Listings filtered by orchestration name (`InstanceQuery::name`) page through the name's
+-- rows in (created_at, instance_id) order, so a rare name costs what its page holds.
+CREATE INDEX instances_by_name ON instances (name, created_at, instance_id);
+"#,
 ];
 
 pub(super) fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
