@@ -34,7 +34,14 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     // in the body, which the expansion then carries.
     let warnings = match kind {
         Kind::Orchestrator => {
-            determinism::check(&cx, &mut func, sig.context_ident.as_ref(), &args.allow)
+            let krate = crate::codegen::crate_path(&args);
+            determinism::check(
+                &cx,
+                &mut func,
+                sig.context_ident.as_ref(),
+                &args.allow,
+                &krate,
+            )
         }
         Kind::Activity => TokenStream::new(),
     };

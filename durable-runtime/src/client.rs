@@ -354,7 +354,8 @@ impl DurableClient {
 
     /// Terminates an instance: it ends as `Terminated` with `reason` as its output
     /// (Durable Functions' `TerminateAsync`). Activities already running are not stopped.
-    /// With `recursive`, its unfinished sub-orchestrations (and theirs) are terminated too.
+    /// With [`TerminateScope::WithSubOrchestrations`], its unfinished sub-orchestrations
+    /// (and theirs) are terminated too (the HTTP API's `recursive=true`).
     ///
     /// # Errors
     /// [`ClientError::InstanceNotFound`], or [`ClientError::InvalidState`] when it has
@@ -363,7 +364,7 @@ impl DurableClient {
         &self,
         instance_id: &InstanceId,
         reason: Option<&str>,
-        recursive: bool,
+        scope: TerminateScope,
     ) -> Result<(), ClientError> {
         let event = HistoryEvent::new(
             self.clock.now(),
@@ -374,9 +375,9 @@ impl DurableClient {
         // The parent first: were a child terminated first, the parent could see that
         // failure and finish on its own before its own termination arrived.
         self.control(instance_id, event, &LIVE, "terminate").await?;
-        if recursive {
+        if scope == TerminateScope::WithSubOrchestrations {
             for child in self.unfinished_children(instance_id).await? {
-                match Box::pin(self.terminate(&child, reason, true)).await {
+                match Box::pin(self.terminate(&child, reason, scope)).await {
                     Ok(())
                     | Err(ClientError::InvalidState { .. } | ClientError::InstanceNotFound(_)) => {}
                     Err(other) => return Err(other),
@@ -493,8 +494,9 @@ impl DurableClient {
     }
 
     /// Starts an instance again with the same orchestration, version and input (Durable
-    /// Functions' `RestartAsync`): under a new instance id, or under the same one when
-    /// `new_instance_id` is false (allowed once the old instance has finished).
+    /// Functions' `RestartAsync`): under a new instance id ([`RestartAs::NewInstanceId`],
+    /// Durable Functions' default), or under the same one ([`RestartAs::SameInstanceId`],
+    /// allowed once the old instance has finished). Returns the id it runs under.
     ///
     /// # Errors
     /// [`ClientError::InstanceNotFound`]; with the same id,
@@ -503,13 +505,13 @@ impl DurableClient {
     pub async fn restart(
         &self,
         instance_id: &InstanceId,
-        new_instance_id: bool,
+        restart_as: RestartAs,
     ) -> Result<InstanceId, ClientError> {
         let status = self
             .get_status(instance_id)
             .await?
             .ok_or_else(|| ClientError::InstanceNotFound(instance_id.clone()))?;
-        let id = (!new_instance_id).then(|| instance_id.to_string());
+        let id = (restart_as == RestartAs::SameInstanceId).then(|| instance_id.to_string());
         self.start_raw(
             status.name,
             status.version,
@@ -1012,4 +1014,49 @@ fn entity_metadata(
         locked_by: scheduler.locked_by.map(|owner| owner.instance_id),
         backlog_queue_size: scheduler.deferred.len(),
     }))
+}
+
+/// Which instances [`DurableClient::terminate`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TerminateScope {
+    /// Only the instance named (Durable Functions' `TerminateAsync`).
+    #[default]
+    Instance,
+    /// The instance and its unfinished sub-orchestrations, and theirs, parent first (the
+    /// HTTP API's `recursive=true`).
+    WithSubOrchestrations,
+}
+
+impl TerminateScope {
+    /// [`WithSubOrchestrations`](Self::WithSubOrchestrations) when `recursive`, as the HTTP
+    /// API's and the CLI's `recursive` flag reads.
+    pub fn recursive(recursive: bool) -> Self {
+        if recursive {
+            Self::WithSubOrchestrations
+        } else {
+            Self::Instance
+        }
+    }
+}
+
+/// Under which instance id [`DurableClient::restart`] starts an instance again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartAs {
+    /// A new instance id (Durable Functions' `restartWithNewInstanceId = true`, its default).
+    #[default]
+    NewInstanceId,
+    /// The same instance id, once the old instance has finished (its history is replaced).
+    SameInstanceId,
+}
+
+impl RestartAs {
+    /// [`NewInstanceId`](Self::NewInstanceId) when `new_instance_id`, as the HTTP API's
+    /// `restartWithNewInstanceId` flag reads.
+    pub fn new_instance_id(new_instance_id: bool) -> Self {
+        if new_instance_id {
+            Self::NewInstanceId
+        } else {
+            Self::SameInstanceId
+        }
+    }
 }

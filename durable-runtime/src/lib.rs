@@ -50,6 +50,7 @@ mod clock;
 pub mod context;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
+pub mod durable_future;
 pub mod entity;
 mod error;
 pub mod history;
@@ -59,6 +60,7 @@ mod ids;
 mod join;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod outbound;
 mod payload;
 mod registry;
 mod replay;
@@ -72,13 +74,16 @@ pub mod testing;
 mod trace_context;
 mod worker;
 
-pub use client::{DurableClient, OrchestrationHandle, SignalEntity, StartOrchestration};
+pub use client::{
+    DurableClient, OrchestrationHandle, RestartAs, SignalEntity, StartOrchestration, TerminateScope,
+};
 pub use clock::{Clock, VirtualClock};
 pub use context::{
     ActivityCall, ActivityContext, CriticalSection, DurableTimer, EntityCall, ExternalEvent,
     LockEntities, OrchestrationContext, ReplaySafeLogger, RetryPolicy, RetryPredicate,
     SubOrchestrationCall, TimerDeadline, WaitForEvent,
 };
+pub use durable_future::{AssumeDurable, DurableFuture, DurableStream, assume_durable};
 #[doc(inline)]
 #[doc = include_str!("docs/activity.md")]
 pub use durable_macros::activity;
@@ -98,7 +103,7 @@ pub use error::{
     SubOrchestrationFailed,
 };
 pub use ids::{ExecutionId, InstanceId, InvalidInstanceId, MAX_INSTANCE_ID_LEN};
-pub use join::{join_all, select, try_join_all};
+pub use join::{JoinAll, Select, TryJoinAll, join_all, select, try_join_all};
 pub use payload::Payload;
 pub use registry::{
     Activity, ActivityInput, FunctionKind, InputCheckError, Orchestration, Registration, Registry,
@@ -116,9 +121,9 @@ pub mod prelude {
     pub use crate::{
         Activity, ActivityContext, ActivityError, ActivityFailed, DurableClient, Entity,
         EntityContext, EntityId, EntityOperationFailed, EventError, ExternalEvent, InstanceId,
-        Orchestration, OrchestrationContext, OrchestrationError, RetryPolicy, Runtime,
-        RuntimeStatus, SubOrchestrationFailed, activity, entity, join_all, orchestrator,
-        try_join_all,
+        Orchestration, OrchestrationContext, OrchestrationError, RestartAs, RetryPolicy, Runtime,
+        RuntimeStatus, SubOrchestrationFailed, TerminateScope, activity, entity, join_all,
+        orchestrator, try_join_all,
     };
     pub use serde::{Deserialize, Serialize};
 }
@@ -126,6 +131,7 @@ pub mod prelude {
 // Not public API. Used by generated code.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::durable_future::durable_await;
     pub use crate::entity::{EntityOperation, decode_operation_input, encode_operation_output};
     pub use crate::registry::Registration;
     pub use chrono;

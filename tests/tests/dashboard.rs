@@ -499,7 +499,7 @@ async fn the_overview_counts_and_samples_the_task_hub() {
         "3 completed and 1 failed since sampling began"
     );
     client
-        .terminate(&"ov-gate".parse().unwrap(), None, false)
+        .terminate(&"ov-gate".parse().unwrap(), None, TerminateScope::Instance)
         .await
         .unwrap();
     dashboard.stop().await;
@@ -699,7 +699,7 @@ async fn every_action_works_from_the_dashboard_api() {
         "the failure and the second attempt, the first step once"
     );
     client
-        .terminate(&"act-gate".parse().unwrap(), None, false)
+        .terminate(&"act-gate".parse().unwrap(), None, TerminateScope::Instance)
         .await
         .unwrap();
     dashboard.stop().await;

@@ -729,7 +729,7 @@ async fn terminating_an_orchestration_releases_its_locks() {
             .unwrap();
         assert_eq!(metadata.backlog_queue_size, 1, "{backend:?}");
         client
-            .terminate(holder.instance_id(), Some("stop"), false)
+            .terminate(holder.instance_id(), Some("stop"), TerminateScope::Instance)
             .await
             .unwrap();
         let audit = AuditBalance::start(&client, "held".to_owned())

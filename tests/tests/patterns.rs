@@ -621,7 +621,11 @@ async fn terminating_recursively_stops_children_and_a_terminated_child_fails_its
             .unwrap();
         wait_until_running(&client, &id("waiting-child")).await;
         client
-            .terminate(&id("waiting-child"), Some("no longer needed"), false)
+            .terminate(
+                &id("waiting-child"),
+                Some("no longer needed"),
+                TerminateScope::Instance,
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -639,7 +643,11 @@ async fn terminating_recursively_stops_children_and_a_terminated_child_fails_its
             .unwrap();
         wait_until_running(&client, &id("waiting-child")).await;
         client
-            .terminate(parent.instance_id(), Some("shutting down"), true)
+            .terminate(
+                parent.instance_id(),
+                Some("shutting down"),
+                TerminateScope::WithSubOrchestrations,
+            )
             .await
             .unwrap();
         let error = parent.wait_for_completion(WAIT).await.unwrap_err();
@@ -887,7 +895,11 @@ async fn terminate_suspend_resume_and_their_invalid_transitions() {
             .unwrap();
         client.suspend(doomed.instance_id(), None).await.unwrap();
         client
-            .terminate(doomed.instance_id(), Some("cancelled by user"), false)
+            .terminate(
+                doomed.instance_id(),
+                Some("cancelled by user"),
+                TerminateScope::Instance,
+            )
             .await
             .unwrap();
         let error = doomed.wait_for_completion(WAIT).await.unwrap_err();
@@ -896,7 +908,7 @@ async fn terminate_suspend_resume_and_their_invalid_transitions() {
             "{error:?}"
         );
         let twice = client
-            .terminate(doomed.instance_id(), None, false)
+            .terminate(doomed.instance_id(), None, TerminateScope::Instance)
             .await
             .unwrap_err();
         assert!(
@@ -958,7 +970,10 @@ async fn purge_and_restart() {
             .await
             .unwrap();
         assert_eq!(done.wait_for_completion(WAIT).await.unwrap(), 4);
-        let restarted = client.restart(done.instance_id(), true).await.unwrap();
+        let restarted = client
+            .restart(done.instance_id(), RestartAs::NewInstanceId)
+            .await
+            .unwrap();
         assert_ne!(&restarted, done.instance_id());
         assert_eq!(
             client
@@ -968,7 +983,10 @@ async fn purge_and_restart() {
                 .unwrap(),
             4
         );
-        let same = client.restart(done.instance_id(), false).await.unwrap();
+        let same = client
+            .restart(done.instance_id(), RestartAs::SameInstanceId)
+            .await
+            .unwrap();
         assert_eq!(&same, done.instance_id());
         assert_eq!(done.wait_for_completion(WAIT).await.unwrap(), 4);
 

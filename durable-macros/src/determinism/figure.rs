@@ -19,6 +19,10 @@ struct Case {
     kind: String,
     /// The expressions whose type is a `HashMap`/`HashSet` (`hash: a, b.c`).
     hash: Vec<String>,
+    /// Parts of the text of the awaited expressions whose type is not a
+    /// `durable_runtime::DurableFuture` (`await: send_message, sg.send`): what the
+    /// compiler's resolution of the `non_durable_await` probe would say.
+    awaits: Vec<String>,
     func: syn::ItemFn,
 }
 
@@ -29,6 +33,10 @@ struct Finding {
     /// Type probes that fire: a probed expression the case lists under `hash:`, which is
     /// what the compiler's resolution of the probe would say.
     firing_probes: usize,
+    /// `non_durable_await` probes that fire: a probed await the case lists under `await:`.
+    firing_awaits: usize,
+    /// Every await given a `non_durable_await` probe.
+    probed_awaits: usize,
 }
 
 fn cases(file: &str) -> Vec<Case> {
@@ -48,10 +56,14 @@ fn cases(file: &str) -> Vec<Case> {
             let hash = field(&doc, "hash")
                 .map(|list| list.split(',').map(|s| s.trim().to_owned()).collect())
                 .unwrap_or_default();
+            let awaits = field(&doc, "await")
+                .map(|list| list.split(',').map(|s| s.replace(' ', "")).collect())
+                .unwrap_or_default();
             Case {
                 name: func.sig.ident.to_string(),
                 kind,
                 hash,
+                awaits,
                 func,
             }
         })
@@ -89,7 +101,14 @@ fn run(case: &Case) -> Finding {
     let context =
         context_ident(&case.func).unwrap_or_else(|| syn::Ident::new("ctx", Span::call_site()));
     let mut func = case.func.clone();
-    let checked = check_body(&cx, &func.sig.inputs, &mut func.block, Some(&context), &[]);
+    let checked = check_body(
+        &cx,
+        &func.sig.inputs,
+        &mut func.block,
+        Some(&context),
+        &[],
+        &syn::parse_quote!(::durable_runtime),
+    );
     let detail = std::env::var_os("DURABLE_CASE_DETAIL").is_some();
     let errors = match cx.check() {
         Ok(()) => 0,
@@ -107,6 +126,9 @@ fn run(case: &Case) -> Finding {
         for root in &checked.probed {
             println!("DETAIL {}: probe on `{root}`", case.name);
         }
+        for awaited in &checked.awaited {
+            println!("DETAIL {}: await probe on `{awaited}`", case.name);
+        }
         if !checked.warnings.is_empty() {
             println!("DETAIL {}: hash_iteration warning", case.name);
         }
@@ -116,10 +138,22 @@ fn run(case: &Case) -> Finding {
         .iter()
         .filter(|root| case.hash.contains(&root.replace(' ', "")))
         .count();
+    let firing_awaits = checked
+        .awaited
+        .iter()
+        .filter(|awaited| {
+            let awaited = awaited.replace(' ', "");
+            case.awaits
+                .iter()
+                .any(|part| awaited.contains(part.as_str()))
+        })
+        .count();
     Finding {
         errors,
         warnings,
         firing_probes,
+        firing_awaits,
+        probed_awaits: checked.awaited.len(),
     }
 }
 
@@ -140,9 +174,16 @@ fn case_list_figure() {
         Ok("7") => "-7",
         _ => "",
     };
+    // Caught by the walker or the hash probe (what the figure measured before the await
+    // probe), and caught only by the `non_durable_await` probe.
+    let mut only_by_await_probe = Vec::new();
     for case in cases(&format!("violations{batch}.rs")) {
         let finding = run(&case);
-        let caught = finding.errors + finding.warnings + finding.firing_probes > 0;
+        let before = finding.errors + finding.warnings + finding.firing_probes > 0;
+        let caught = before || finding.firing_awaits > 0;
+        if !before && caught {
+            only_by_await_probe.push(case.name.clone());
+        }
         let entry = by_kind.entry(case.kind.clone()).or_default();
         entry.1 += 1;
         if caught {
@@ -152,10 +193,14 @@ fn case_list_figure() {
         }
     }
     let mut refused = Vec::new();
+    let mut clean_probed_awaits = 0;
     let clean = cases(&format!("clean{batch}.rs"));
     for case in &clean {
         let finding = run(case);
-        if finding.errors + finding.warnings + finding.firing_probes > 0 {
+        // A clean body lists no `await:`; its probed awaits are durable by type (the
+        // pass cases in `tests/ui/determinism/pass/durable_awaits.rs` have their shapes).
+        clean_probed_awaits += finding.probed_awaits;
+        if finding.errors + finding.warnings + finding.firing_probes + finding.firing_awaits > 0 {
             refused.push(case.name.clone());
         }
     }
@@ -163,6 +208,11 @@ fn case_list_figure() {
         .values()
         .fold((0, 0), |(c, t), (kc, kt)| (c + kc, t + kt));
     println!("FIGURE violations caught: {caught}/{total}");
+    println!(
+        "FIGURE   without the await probe: {}/{total}; only by the await probe: {}",
+        caught - only_by_await_probe.len(),
+        only_by_await_probe.len()
+    );
     for (kind, (c, t)) in &by_kind {
         println!("FIGURE   {kind}: {c}/{t}");
     }
@@ -171,6 +221,11 @@ fn case_list_figure() {
         clean.len() - refused.len(),
         clean.len()
     );
+    println!("FIGURE clean bodies' awaits given the await probe: {clean_probed_awaits}");
     println!("FIGURE missed: {}", missed.join(", "));
+    println!(
+        "FIGURE only by the await probe: {}",
+        only_by_await_probe.join(", ")
+    );
     println!("FIGURE refused: {}", refused.join(", "));
 }

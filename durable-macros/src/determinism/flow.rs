@@ -43,6 +43,18 @@ pub(super) fn literal_bool(expr: &Expr) -> Option<bool> {
             expr,
             ..
         }) => literal_bool(expr).map(|value| !value),
+        // `u8::MAX > 0`, `1 == 1`: a comparison of constants.
+        Expr::Binary(binary) if compares(&binary.op) => {
+            let (left, right) = (const_int(&binary.left)?, const_int(&binary.right)?);
+            Some(match binary.op {
+                syn::BinOp::Lt(_) => left < right,
+                syn::BinOp::Le(_) => left <= right,
+                syn::BinOp::Gt(_) => left > right,
+                syn::BinOp::Ge(_) => left >= right,
+                syn::BinOp::Eq(_) => left == right,
+                _ => left != right,
+            })
+        }
         // `x && false` is false and `x || true` is true whatever `x` is.
         Expr::Binary(binary) => {
             let (left, right) = (literal_bool(&binary.left), literal_bool(&binary.right));
@@ -53,6 +65,58 @@ pub(super) fn literal_bool(expr: &Expr) -> Option<bool> {
                 syn::BinOp::Or(_) if left == Some(true) || right == Some(true) => Some(true),
                 syn::BinOp::Or(_) if left == Some(false) => right,
                 syn::BinOp::Or(_) if right == Some(false) => left,
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn compares(op: &syn::BinOp) -> bool {
+    matches!(
+        op,
+        syn::BinOp::Lt(_)
+            | syn::BinOp::Le(_)
+            | syn::BinOp::Gt(_)
+            | syn::BinOp::Ge(_)
+            | syn::BinOp::Eq(_)
+            | syn::BinOp::Ne(_)
+    )
+}
+
+/// The value of an integer constant: a literal (`0`, `10u64`) or a primitive's `MAX` /
+/// `MIN` (`u8::MAX`); `u128::MAX` does not fit and is not judged.
+fn const_int(expr: &Expr) -> Option<i128> {
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(int),
+            ..
+        }) => int.base10_parse::<i128>().ok(),
+        Expr::Paren(paren) => const_int(&paren.expr),
+        Expr::Group(group) => const_int(&group.expr),
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => const_int(expr).map(|value| -value),
+        Expr::Path(path) if path.qself.is_none() && path.path.segments.len() == 2 => {
+            let ty = path.path.segments[0].ident.to_string();
+            let which = path.path.segments[1].ident.to_string();
+            let (min, max): (i128, i128) = match ty.as_str() {
+                "u8" => (0, u8::MAX.into()),
+                "u16" => (0, u16::MAX.into()),
+                "u32" => (0, u32::MAX.into()),
+                "u64" | "usize" => (0, u64::MAX.into()),
+                "i8" => (i8::MIN.into(), i8::MAX.into()),
+                "i16" => (i16::MIN.into(), i16::MAX.into()),
+                "i32" => (i32::MIN.into(), i32::MAX.into()),
+                "i64" | "isize" => (i64::MIN.into(), i64::MAX.into()),
+                "i128" => (i128::MIN, i128::MAX),
+                _ => return None,
+            };
+            match which.as_str() {
+                "MAX" => Some(max),
+                "MIN" => Some(min),
                 _ => None,
             }
         }
@@ -128,8 +192,13 @@ pub(super) fn endless(expr: &Expr, resolve: &dyn Fn(&syn::Path) -> Vec<String>) 
                 let segments = resolve(&path.path);
                 let n = segments.len();
                 let in_iter = n >= 2 && segments[n - 2] == "iter";
+                let in_stream = n >= 2 && segments[n - 2] == "stream";
                 match segments.last().map(String::as_str) {
-                    Some("repeat" | "repeat_with") => in_iter,
+                    Some("repeat" | "repeat_with") => in_iter || in_stream,
+                    // `stream::iter(0u64..)`: a stream over an endless iterator.
+                    Some("iter") => {
+                        in_stream && call.args.first().is_some_and(|a| endless(a, resolve))
+                    }
                     // `successors(first, |x| Some(..))`, `from_fn(|| Some(..))`: the
                     // closure never says `None`.
                     Some("successors") => {
@@ -278,6 +347,31 @@ impl<'ast> Visit<'ast> for LoopScan {
                 }
             }
             None => visit::visit_expr_if(self, node),
+        }
+    }
+
+    /// Arms after an unguarded catch-all arm (`_ =>`, a bare binding) cannot run.
+    fn visit_expr_match(&mut self, node: &'ast syn::ExprMatch) {
+        self.visit_expr(&node.expr);
+        for arm in &node.arms {
+            if let Some((_, guard)) = &arm.guard {
+                self.visit_expr(guard);
+            }
+            self.visit_expr(&arm.body);
+            let catch_all = match &arm.pat {
+                syn::Pat::Wild(_) => true,
+                syn::Pat::Ident(ident) => {
+                    ident.subpat.is_none()
+                        && !ident
+                            .ident
+                            .to_string()
+                            .starts_with(|c: char| c.is_ascii_uppercase())
+                }
+                _ => false,
+            };
+            if catch_all && arm.guard.is_none() {
+                break;
+            }
         }
     }
 

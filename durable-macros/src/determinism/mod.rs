@@ -28,6 +28,7 @@
 //!   aliases): the documented `clippy.toml` companion and the replay engine's
 //!   non-determinism check cover those.
 
+mod awaits;
 mod flow;
 mod probe;
 mod rules;
@@ -63,8 +64,9 @@ pub(crate) fn check(
     func: &mut syn::ItemFn,
     context: Option<&syn::Ident>,
     allow: &[Rule],
+    krate: &syn::Path,
 ) -> TokenStream {
-    check_body(cx, &func.sig.inputs, &mut func.block, context, allow).warnings
+    check_body(cx, &func.sig.inputs, &mut func.block, context, allow, krate).warnings
 }
 
 /// What [`check_body`] found besides the errors it recorded.
@@ -77,6 +79,12 @@ pub(crate) struct Checked {
         allow(dead_code, reason = "read by the unit tests and the figure")
     )]
     pub(crate) probed: Vec<String>,
+    /// Each awaited expression given the `non_durable_await` probe (`client.get(url).send()`).
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "read by the unit tests and the figure")
+    )]
+    pub(crate) awaited: Vec<String>,
 }
 
 /// [`check`] on a body and the function's parameters.
@@ -86,6 +94,7 @@ pub(crate) fn check_body(
     block: &mut syn::Block,
     context: Option<&syn::Ident>,
     allow: &[Rule],
+    krate: &syn::Path,
 ) -> Checked {
     let params = inputs.iter().filter_map(|input| match input {
         syn::FnArg::Typed(typed) => Some(&*typed.pat),
@@ -109,6 +118,7 @@ pub(crate) fn check_body(
         scanned_macros: HashSet::new(),
         seeded_locals: HashSet::new(),
         static_locals: HashMap::new(),
+        endless_locals: HashSet::new(),
         durable_ahead: false,
         warnings: Vec::new(),
     };
@@ -128,7 +138,17 @@ pub(crate) fn check_body(
     } else {
         probe::insert(block, &probes, &Rule::HashIteration.message("", None, None))
     };
-    Checked { warnings, probed }
+    // After the hash probes: they find their sites by address in the unchanged tree.
+    let awaited = if allow.contains(&Rule::NonDurableAwait) {
+        Vec::new()
+    } else {
+        awaits::insert(block, context, krate)
+    };
+    Checked {
+        warnings,
+        probed,
+        awaited,
+    }
 }
 
 /// Where a local's hash-ordered contents came from (`let keys: Vec<_> = map.keys().collect()`).
@@ -166,6 +186,8 @@ struct Walker<'a> {
     /// Locals holding a generator made from a seed (`StdRng::seed_from_u64(seed)`): random
     /// methods on them, or handed them, repeat on replay.
     seeded_locals: HashSet<String>,
+    /// Locals bound to an endless iterator or stream (`let mut delays = iter::repeat_with(..)`).
+    endless_locals: HashSet<String>,
     /// Locals bound to a value taken from a static declared outside the body
     /// (`let client = HTTP.clone()`), by the static's name.
     static_locals: HashMap<String, String>,
@@ -307,8 +329,23 @@ impl Walker<'_> {
         let Expr::Path(path) = peel(expr) else {
             return None;
         };
-        let name = path.path.get_ident()?.to_string();
-        self.outside_static_name(&name).then_some(name)
+        if path.qself.is_some() {
+            return None;
+        }
+        if let Some(ident) = path.path.get_ident() {
+            let name = ident.to_string();
+            return self.outside_static_name(&name).then_some(name);
+        }
+        // `crate::state::RESERVED`, `super::POOL`: a static reached through a module path
+        // (every segment before it a lower-case module, not a type such as `u64::MAX`'s).
+        let segments = path_segments(&path.path);
+        let (name, modules) = segments.split_last()?;
+        let modules_only = modules.iter().all(|m| {
+            m.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && !syntax::PRIMITIVES.contains(&m.as_str())
+        });
+        (modules_only && is_screaming_case(name)).then(|| segments.join("::"))
     }
 
     fn outside_static_name(&self, name: &str) -> bool {
@@ -358,6 +395,17 @@ impl Walker<'_> {
         self.probes.insert(address, (span, root));
     }
 
+    /// Whether iterating `expr` never ends by itself (see [`flow::endless`]), with the
+    /// body's imports resolved.
+    fn endless(&self, expr: &Expr) -> bool {
+        let scope = self.scope;
+        let resolve = |path: &syn::Path| {
+            let segments = path_segments(path);
+            scope.resolve(&segments).unwrap_or(segments)
+        };
+        flow::endless(expr, &resolve)
+    }
+
     fn makes_durable_call_expr(&self, expr: &Expr) -> bool {
         flow::makes_durable_call(self.context.as_deref(), expr, |scan, node| {
             scan.visit_expr(node)
@@ -376,6 +424,16 @@ impl Walker<'_> {
             return true;
         }
         if last == "macro_rules" {
+            return true;
+        }
+        // `duct::cmd!`, `xshell::cmd!`, `use duct::cmd; cmd!(..)`: whatever the crate, a
+        // `cmd!` macro builds a process to run.
+        if last == "cmd" {
+            let matched = rules::Matched {
+                rule: Rule::Io,
+                note: rules::PROCESS,
+            };
+            self.report_match(&matched, path, &format!("{}!", segments.join("::")), None);
             return true;
         }
         if rules::GLOBAL_STATE_MACROS.contains(&last.as_str()) {
@@ -554,6 +612,16 @@ impl<'ast> Visit<'ast> for Walker<'_> {
     /// Awaiting a call on a static (or on a local taken from one): a shared client, pool or
     /// connection doing I/O (`HTTP.post(url).send().await`, `POOL.get().await`).
     fn visit_expr_await(&mut self, node: &'ast syn::ExprAwait) {
+        // `stream::iter(0u64..).then(|p| ctx.call_activity(..)).try_collect().await`: a
+        // stream over an endless iterator, consumed whole.
+        if let Expr::MethodCall(call) = peel(&node.base)
+            && rules::CONSUMING_STREAM_METHODS.contains(&call.method.to_string().as_str())
+            && self.endless(&call.receiver)
+            && self.makes_durable_call_expr(&node.base)
+        {
+            let message = Rule::UnboundedLoop.message("stream", None, Some("the stream runs over an endless iterator (an open range, `repeat`) and is consumed whole, so its durable calls never end and grow the history without bound"));
+            self.report(Rule::UnboundedLoop, &call.method, message);
+        }
         if let Some(name) = self.static_root(&node.base) {
             let written = compact(&node.base.to_token_stream());
             let what = if written.len() > 40 {
@@ -621,8 +689,24 @@ impl<'ast> Visit<'ast> for Walker<'_> {
     }
 
     fn visit_expr_while(&mut self, node: &'ast syn::ExprWhile) {
+        // `while let Some(d) = delays.next()` over an endless iterator or stream.
+        let endless_source = match &*node.cond {
+            Expr::Let(binding) => match peel_await(&binding.expr) {
+                Expr::MethodCall(call) if call.method == "next" || call.method == "try_next" => {
+                    self.endless(&call.receiver)
+                        || place_text(&call.receiver)
+                            .is_some_and(|place| self.endless_locals.contains(&place))
+                }
+                _ => false,
+            },
+            _ => false,
+        };
         let note = if flow::literal_bool(&node.cond) == Some(true) {
             Some(None)
+        } else if endless_source {
+            Some(Some(
+                "the loop takes items from an endless iterator or stream (`iter::repeat_with`, an open range), so a loop that makes durable calls never ends and grows the history without bound",
+            ))
         } else if flow::unchanging_condition(&node.cond, &node.body) {
             Some(Some(
                 "the loop's condition reads only variables its body never changes, so once it runs, a loop that makes durable calls never ends and grows the history without bound",
@@ -668,7 +752,11 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             self.flagged_locals.remove(&name);
             self.seeded_locals.remove(&name);
             self.static_locals.remove(&name);
+            self.endless_locals.remove(&name);
             if let Some(init) = init {
+                if self.endless(init) {
+                    self.endless_locals.insert(name.clone());
+                }
                 if let Some(root) = self.static_root(init) {
                     self.static_locals.insert(name.clone(), root);
                 }
@@ -702,12 +790,7 @@ impl<'ast> Visit<'ast> for Walker<'_> {
     }
 
     fn visit_expr_for_loop(&mut self, node: &'ast syn::ExprForLoop) {
-        let scope = self.scope;
-        let resolve = |path: &syn::Path| {
-            let segments = path_segments(path);
-            scope.resolve(&segments).unwrap_or(segments)
-        };
-        if flow::endless(&node.expr, &resolve)
+        if self.endless(&node.expr)
             && LoopScan::never_ends(node.label.as_ref(), self.context.as_deref(), &node.body)
         {
             let message = Rule::UnboundedLoop.message("for", None, None);
@@ -781,6 +864,23 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                 };
                 self.report_match(&matched, &node.method, &what, None);
             }
+        }
+        // `set.hasher().hash_one(..)`, `map.hasher().build_hasher()`: a std map's hasher is
+        // a `RandomState`, seeded per process.
+        if matches!(method.as_str(), "hash_one" | "build_hasher")
+            && let Expr::MethodCall(inner) = peel(&node.receiver)
+            && inner.method == "hasher"
+            && inner.args.is_empty()
+        {
+            let matched = rules::Matched {
+                rule: Rule::Randomness,
+                note: rules::HASH_SEED,
+            };
+            let what = match place_text(&inner.receiver) {
+                Some(place) => format!("{place}.hasher().{method}(..)"),
+                None => format!(".hasher().{method}(..)"),
+            };
+            self.report_match(&matched, &node.method, &what, None);
         }
         // A path's `.metadata()` asks the file system (other types' `metadata()` do not).
         if method == "metadata"
@@ -966,6 +1066,15 @@ impl Walker<'_> {
             let message = Rule::StaticMut.message(&name, None, None);
             self.report(Rule::StaticMut, peel(place), message);
         }
+    }
+}
+
+/// `x.await` → `x`.
+fn peel_await(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Await(inner) => &inner.base,
+        Expr::Paren(inner) => peel_await(&inner.expr),
+        _ => expr,
     }
 }
 

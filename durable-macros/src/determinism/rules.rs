@@ -22,11 +22,12 @@ pub(crate) enum Rule {
     GlobalState,
     UnboundedLoop,
     HashIteration,
+    NonDurableAwait,
 }
 
 impl Rule {
     /// Every rule, in documentation order.
-    pub(crate) const ALL: [Rule; 11] = [
+    pub(crate) const ALL: [Rule; 12] = [
         Rule::WallClock,
         Rule::Randomness,
         Rule::Sleep,
@@ -38,6 +39,7 @@ impl Rule {
         Rule::GlobalState,
         Rule::UnboundedLoop,
         Rule::HashIteration,
+        Rule::NonDurableAwait,
     ];
 
     /// The rule id, as written in `allow(...)`.
@@ -54,6 +56,7 @@ impl Rule {
             Rule::GlobalState => "global_state",
             Rule::UnboundedLoop => "unbounded_loop",
             Rule::HashIteration => "hash_iteration",
+            Rule::NonDurableAwait => "non_durable_await",
         }
     }
 
@@ -115,6 +118,11 @@ impl Rule {
                 "a loop that makes durable calls and never ends grows the history without bound",
                 "end it with `break` or `return`, or restart with a fresh history using `ctx.continue_as_new(input)`",
             ),
+            // Reported by the compiler, through `DurableFuture`'s `on_unimplemented`.
+            Rule::NonDurableAwait => (
+                "a future outside the history runs again on every replay and may see something else, or never resolve there",
+                "call it in an `#[activity]` and await `ctx.call_activity(..)`, or use `ctx.create_timer(..)` for waits",
+            ),
             Rule::HashIteration => (
                 "its iteration order differs between processes, so durable calls made while iterating, or with an element picked by that order (`.next()`, `.find(..)`, `.max_by_key(..)` among ties), can differ on replay",
                 "use a `BTreeMap`/`BTreeSet`, or sort the entries first",
@@ -138,8 +146,9 @@ impl Rule {
     }
 }
 
-/// How a rule's paths are matched. In both, `*` matches any one segment and `name*` a
-/// segment that starts with `name` (`spawn*`, `aws_sdk_*`).
+/// How a rule's paths are matched. In both, `*` matches any one segment, `name*` a
+/// segment that starts with `name` (`spawn*`, `aws_sdk_*`) and `*name` one that ends with
+/// it (`*_from_env`).
 enum Pattern {
     /// The path ends with these segments.
     Suffix(&'static [&'static str]),
@@ -147,8 +156,15 @@ enum Pattern {
     Prefix(&'static [&'static str]),
 }
 
-/// Whether `segment` is matched by the pattern segment `want`.
+/// Whether `segment` is matched by the pattern segment `want` (`*` alone: any segment;
+/// `name*`: one that starts with `name`; `*name`: one that ends with it).
 fn segment_matches(segment: &str, want: &str) -> bool {
+    if want == "*" {
+        return true;
+    }
+    if let Some(end) = want.strip_prefix('*') {
+        return segment.ends_with(end);
+    }
     match want.strip_suffix('*') {
         Some(start) => segment.starts_with(start),
         None => segment == want,
@@ -164,7 +180,7 @@ const THREAD_ID: Option<&str> =
     Some("a thread's identity differs between workers and between replays");
 const PROCESS_ID: Option<&str> =
     Some("the process, host and machine differ between workers and between replays");
-const HASH_SEED: Option<&str> = Some(
+pub(crate) const HASH_SEED: Option<&str> = Some(
     "it is seeded per process (`RandomState`), or its algorithm may change between Rust releases (`DefaultHasher`), so hashes differ on replay",
 );
 const RAYON: Option<&str> =
@@ -177,6 +193,14 @@ const THREAD_POOL: Option<&str> =
     Some("it runs work on a thread pool, which the history does not track");
 const DATABASE: Option<&str> = Some(
     "a database query is I/O the history does not record, so it runs again on every replay and may see other rows",
+);
+const HARDWARE: Option<&str> =
+    Some("the machine's devices (GPUs, network interfaces) differ between workers and over time");
+pub(crate) const PROCESS: Option<&str> = Some(
+    "it runs a process, which the history does not record, so it runs again on every replay and may do something else",
+);
+const FILE: Option<&str> = Some(
+    "it reads a file, which is I/O the history does not record, so it runs again on every replay and may see something else",
 );
 const SYSTEM: Option<&str> = Some(
     "a call into the operating system is not recorded in the history, so it runs again on every replay and may see something else",
@@ -488,6 +512,47 @@ const PATH_RULES: &[PathRule] = &[
     PathRule(Rule::Io, Prefix(&["nix"]), SYSTEM),
     PathRule(Rule::Io, Prefix(&["winapi"]), SYSTEM),
     PathRule(Rule::Io, Prefix(&["windows_sys"]), SYSTEM),
+    // (Crate prefixes need a second segment: a bare `notify` or `fake` is a local's name.)
+    // Batch-7 sources, by kind rather than by crate where a name says what a function
+    // does: a clock read named `*current_timestamp*` / `now_*` whatever its crate,
+    // configuration read from the environment (`init_from_env`, `from_env`,
+    // `*_from_env`), an index or model opened from a directory or file
+    // (`open_in_dir`, `from_file`, `*_from_file`), an image or PDF opened from a path.
+    PathRule(Rule::WallClock, Suffix(&["*current_timestamp"]), None),
+    PathRule(Rule::WallClock, Suffix(&["*current_timestamp_*"]), None),
+    PathRule(Rule::Randomness, Prefix(&["tsid", "*"]), None),
+    PathRule(Rule::Randomness, Prefix(&["fake", "*"]), None),
+    PathRule(Rule::Env, Suffix(&["from_env"]), None),
+    PathRule(Rule::Env, Suffix(&["*_from_env"]), None),
+    PathRule(Rule::Env, Prefix(&["iana_time_zone", "*"]), None),
+    PathRule(Rule::Env, Prefix(&["local_ip_address", "*"]), HARDWARE),
+    PathRule(Rule::Env, Suffix(&["cuda_if_available"]), HARDWARE),
+    PathRule(Rule::Env, Prefix(&["nvml_wrapper", "*"]), HARDWARE),
+    PathRule(Rule::Io, Suffix(&["*", "open_in_dir"]), FILE),
+    PathRule(Rule::Io, Suffix(&["*", "from_file"]), FILE),
+    PathRule(Rule::Io, Suffix(&["*", "*_from_file"]), FILE),
+    PathRule(Rule::Io, Suffix(&["image", "open"]), FILE),
+    PathRule(Rule::Io, Prefix(&["pdf_extract", "*"]), FILE),
+    PathRule(Rule::Io, Prefix(&["lopdf", "*"]), FILE),
+    PathRule(Rule::Io, Prefix(&["leptess", "*"]), FILE),
+    PathRule(Rule::Io, Prefix(&["ffmpeg_next", "*"]), FILE),
+    PathRule(Rule::Io, Prefix(&["ffmpeg_sidecar", "*"]), PROCESS),
+    PathRule(Rule::Io, Prefix(&["notify", "*"]), FILE),
+    PathRule(Rule::Io, Prefix(&["slack_hook", "*"]), None),
+    PathRule(Rule::Io, Prefix(&["web_sys", "*"]), None),
+    PathRule(Rule::Io, Prefix(&["duct", "*"]), PROCESS),
+    PathRule(Rule::Io, Prefix(&["xshell", "*"]), PROCESS),
+    PathRule(Rule::Sleep, Suffix(&["retry", "retry"]), RETRY_HELPER),
+    PathRule(
+        Rule::Sleep,
+        Suffix(&["retry", "retry_with_index"]),
+        RETRY_HELPER,
+    ),
+    PathRule(Rule::Sleep, Suffix(&["crossbeam*", "after"]), None),
+    PathRule(Rule::Sleep, Suffix(&["crossbeam*", "tick"]), None),
+    PathRule(Rule::Sleep, Prefix(&["settimeout", "*"]), None),
+    PathRule(Rule::Sleep, Prefix(&["gloo_timers", "*"]), None),
+    PathRule(Rule::WallClock, Suffix(&["*", "now_*"]), None),
     PathRule(Rule::GlobalState, Suffix(&["Lazy", "force"]), None),
     PathRule(Rule::GlobalState, Suffix(&["LazyLock", "force"]), None),
     PathRule(Rule::GlobalState, Suffix(&["LazyCell", "force"]), None),
@@ -596,6 +661,8 @@ const METHOD_RULES: &[(&str, Rule, Option<&str>)] = &[
     ("canonicalize", Rule::Io, None),
     ("read_link", Rule::Io, None),
     ("symlink_metadata", Rule::Io, None),
+    ("generate_current", Rule::WallClock, None),
+    ("commit_from_file", Rule::Io, FILE),
 ];
 
 /// Method rules that apply only with no arguments: `path.exists()` asks the file system,
@@ -608,6 +675,8 @@ const NULLARY_METHOD_RULES: &[(&str, Rule, Option<&str>)] = &[
     ("is_file", Rule::Io, None),
     ("is_dir", Rule::Io, None),
     ("is_symlink", Rule::Io, None),
+    // `fake`'s `Word().fake()`: a random fake value.
+    ("fake", Rule::Randomness, None),
 ];
 
 /// The rule a call of method `name` with `args` arguments breaks, whatever its receiver
@@ -615,14 +684,21 @@ const NULLARY_METHOD_RULES: &[(&str, Rule, Option<&str>)] = &[
 /// depend on them apply).
 pub(crate) fn match_method_call(name: &str, args: Option<usize>) -> Option<Matched> {
     let nullary = NULLARY_METHOD_RULES.iter().filter(|_| args == Some(0));
-    METHOD_RULES
+    let found = METHOD_RULES
         .iter()
         .chain(nullary)
         .find(|(method, _, _)| *method == name)
         .map(|(_, rule, note)| Matched {
             rule: *rule,
             note: *note,
+        });
+    // Whatever the pool: `.spawn_pinned(..)`, `.spawn_with_handle(..)`, `.spawn_obj(..)`.
+    found.or_else(|| {
+        name.starts_with("spawn_").then_some(Matched {
+            rule: Rule::Spawn,
+            note: None,
         })
+    })
 }
 
 /// Macros whose use in the body is itself process-global state.
@@ -804,6 +880,21 @@ pub(crate) const ITERATING_METHODS: &[&str] = &[
     "intersection",
     "difference",
     "symmetric_difference",
+];
+
+/// Stream methods whose future consumes the whole stream (`StreamExt`, `TryStreamExt`).
+pub(crate) const CONSUMING_STREAM_METHODS: &[&str] = &[
+    "collect",
+    "try_collect",
+    "for_each",
+    "try_for_each",
+    "for_each_concurrent",
+    "try_for_each_concurrent",
+    "fold",
+    "try_fold",
+    "count",
+    "concat",
+    "try_concat",
 ];
 
 /// Iterator adaptors that make an endless iterator end.

@@ -322,3 +322,9 @@ pub(super) fn first_method(mut expr: &Expr) -> Option<String> {
         };
     }
 }
+
+/// Primitive type names: `u64::MAX` is a constant of a type, not a static of a module.
+pub(super) const PRIMITIVES: &[&str] = &[
+    "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32",
+    "f64", "bool", "char", "str",
+];

@@ -4,6 +4,10 @@ use syn::parse_quote;
 
 use super::*;
 
+fn krate() -> syn::Path {
+    parse_quote!(::durable_runtime)
+}
+
 /// Runs the walker; returns the error messages and the number of warnings.
 fn lint_with(body: syn::Block, allow: &[Rule]) -> (Vec<String>, usize) {
     let (errors, warnings, _) = lint_full(body, allow);
@@ -15,7 +19,14 @@ fn lint_with(body: syn::Block, allow: &[Rule]) -> (Vec<String>, usize) {
 fn lint_full(mut body: syn::Block, allow: &[Rule]) -> (Vec<String>, usize, Vec<String>) {
     let cx = Ctxt::new();
     let context = syn::Ident::new("ctx", Span::call_site());
-    let checked = check_body(&cx, &Punctuated::new(), &mut body, Some(&context), allow);
+    let checked = check_body(
+        &cx,
+        &Punctuated::new(),
+        &mut body,
+        Some(&context),
+        allow,
+        &krate(),
+    );
     let errors = match cx.check() {
         Ok(()) => Vec::new(),
         Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
@@ -470,7 +481,14 @@ fn probes_are_inserted_into_the_body() {
     });
     let cx = Ctxt::new();
     let context = syn::Ident::new("ctx", Span::call_site());
-    let checked = check_body(&cx, &Punctuated::new(), &mut body, Some(&context), &[]);
+    let checked = check_body(
+        &cx,
+        &Punctuated::new(),
+        &mut body,
+        Some(&context),
+        &[],
+        &krate(),
+    );
     cx.check().unwrap();
     assert_eq!(checked.probed, ["batch.recipients"]);
     let text = body.to_token_stream().to_string();
@@ -492,6 +510,7 @@ fn probes_are_inserted_into_the_body() {
         &mut allowed,
         Some(&context),
         &[Rule::HashIteration],
+        &krate(),
     );
     cx.check().unwrap();
     assert!(checked.probed.is_empty());
@@ -1755,4 +1774,358 @@ fn batch_six_look_alikes() {
         }
     }));
     assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// The awaited expressions `check_body` gave the `non_durable_await` probe.
+fn probed_awaits(mut body: syn::Block) -> Vec<String> {
+    let cx = Ctxt::new();
+    let context = syn::Ident::new("ctx", Span::call_site());
+    let checked = check_body(
+        &cx,
+        &Punctuated::new(),
+        &mut body,
+        Some(&context),
+        &[],
+        &krate(),
+    );
+    let _ = cx.check();
+    checked.awaited
+}
+
+#[test]
+fn awaits_the_syntax_shows_durable_get_no_probe() {
+    let probed = probed_awaits(parse_quote!({
+        ctx.call_activity(A, 1).await?;
+        ctx.call_activity_with_retry(A, 1, &policy).await?;
+        step(&ctx, 2).await?;
+        self.run(ctx.clone()).await?;
+        Inventory::call(&ctx, &key).reserve(1).await?;
+        let ev = ctx.wait_for_external_event_with_timeout::<u64>("e", d);
+        ev.await?;
+        let sleep = |s| ctx.create_timer(s);
+        sleep(5).await;
+        async { ctx.call_activity(A, 3).await }.await?;
+        let calls: Vec<_> = items.iter().map(|i| step(&ctx, *i)).collect();
+        durable_runtime::try_join_all(calls).await?;
+        for call in items.iter().map(|i| step(&ctx, *i)) {
+            call.await?;
+        }
+        durable_runtime::join_all(items.iter().map(|i| async move { 1 })).await;
+    }));
+    assert!(probed.is_empty(), "{probed:?}");
+}
+
+#[test]
+fn other_awaits_get_the_probe() {
+    let probed = probed_awaits(parse_quote!({
+        client.send(mail).await?;
+        // A value read from the context does not make a call durable.
+        client.send(ctx.instance_id().to_string()).await?;
+        let id = ctx.new_guid();
+        client.send(id).await?;
+        let f = client.send(mail);
+        f.await?;
+        items.next().await;
+        select(a, b).await;
+        // A retry helper re-runs the closure's durable call.
+        (|| ctx.call_activity(A, 1)).retry(policy).await?;
+        let inner = async { client.send(mail).await };
+        info!("{}", cache.lock().await.len());
+        let (x, y) = futures::join!(ctx.call_activity(A, 1), pause(3));
+    }));
+    assert_eq!(
+        probed,
+        [
+            "client.send(mail)",
+            "client.send(ctx.instance_id().to_string())",
+            "client.send(id)",
+            "f",
+            "items.next()",
+            "select(a , b)",
+            "(| | ctx.call_activity(A , 1)).retry(policy)",
+            "client.send(mail)",
+            "cache.lock()",
+            "pause(3)",
+        ]
+    );
+}
+
+#[test]
+fn the_await_probe_wraps_the_expression_and_can_be_allowed() {
+    let mut body: syn::Block = parse_quote!({
+        client.send(mail).await?;
+    });
+    let cx = Ctxt::new();
+    let context = syn::Ident::new("ctx", Span::call_site());
+    check_body(
+        &cx,
+        &Punctuated::new(),
+        &mut body,
+        Some(&context),
+        &[],
+        &krate(),
+    );
+    cx.check().unwrap();
+    let text = body.to_token_stream().to_string();
+    assert!(
+        text.contains(
+            ":: durable_runtime :: __private :: durable_await (client . send (mail)) . await"
+        ),
+        "{text}"
+    );
+    let mut allowed: syn::Block = parse_quote!({
+        client.send(mail).await?;
+    });
+    let cx = Ctxt::new();
+    let checked = check_body(
+        &cx,
+        &Punctuated::new(),
+        &mut allowed,
+        Some(&context),
+        &[Rule::NonDurableAwait],
+        &krate(),
+    );
+    cx.check().unwrap();
+    assert!(checked.awaited.is_empty());
+    assert!(
+        !allowed
+            .to_token_stream()
+            .to_string()
+            .contains("durable_await")
+    );
+}
+
+#[test]
+fn batch_seven_sources_by_kind() {
+    for (body, needle) in [
+        (
+            parse_quote!({
+                let n = tsid::create_tsid();
+            }),
+            "randomness",
+        ),
+        (
+            parse_quote!({
+                let w: String = Word().fake();
+            }),
+            "randomness",
+        ),
+        (
+            parse_quote!({
+                let t = jsonwebtoken::get_current_timestamp();
+            }),
+            "wall_clock",
+        ),
+        (
+            parse_quote!({
+                let c = totp.generate_current();
+            }),
+            "wall_clock",
+        ),
+        (
+            parse_quote!({
+                let c = SalesforceConfig::init_from_env();
+            }),
+            "env",
+        ),
+        (
+            parse_quote!({
+                let c = Settings::from_env();
+            }),
+            "env",
+        ),
+        (
+            parse_quote!({
+                let tz = iana_time_zone::get_timezone();
+            }),
+            "env",
+        ),
+        (
+            parse_quote!({
+                let d = candle_core::Device::cuda_if_available(0);
+            }),
+            "env",
+        ),
+        (
+            parse_quote!({
+                let ip = local_ip_address::local_ip();
+            }),
+            "env",
+        ),
+        (
+            parse_quote!({
+                let i = tantivy::Index::open_in_dir(&p);
+            }),
+            "io",
+        ),
+        (
+            parse_quote!({
+                let m = Model::load_from_file(&p);
+            }),
+            "io",
+        ),
+        (
+            parse_quote!({
+                let s = b.commit_from_file(&p);
+            }),
+            "io",
+        ),
+        (
+            parse_quote!({
+                let img = image::open(&p);
+            }),
+            "io",
+        ),
+        (
+            parse_quote!({
+                let t = pdf_extract::extract_text(&p);
+            }),
+            "io",
+        ),
+        (
+            parse_quote!({
+                let out = duct::cmd!("terraform", "apply").read();
+            }),
+            "io",
+        ),
+        (
+            parse_quote!({
+                use xshell::cmd;
+                cmd!(sh, "kubectl apply").run();
+            }),
+            "io",
+        ),
+        (
+            parse_quote!({
+                retry::retry(delays, || check());
+            }),
+            "sleep",
+        ),
+        (
+            parse_quote!({
+                let s = crossbeam_channel::after(d);
+            }),
+            "sleep",
+        ),
+        (
+            parse_quote!({
+                pool.spawn_pinned(|| async { 1 });
+            }),
+            "spawn",
+        ),
+        (
+            parse_quote!({
+                let b = seen.hasher().hash_one(&k);
+            }),
+            "randomness",
+        ),
+        (
+            parse_quote!({
+                crate::state::RESERVED.insert(k, v);
+            }),
+            "global_state",
+        ),
+        (
+            parse_quote!({
+                let n = super::routing::NEXT.fetch_add(1, Relaxed);
+            }),
+            "global_state",
+        ),
+    ] {
+        let errors = lint(body);
+        assert_eq!(errors.len(), 1, "{needle}: {errors:#?}");
+        assert!(
+            errors[0].contains(&format!("rule `{needle}`")),
+            "{errors:?}"
+        );
+    }
+}
+
+#[test]
+fn batch_seven_look_alikes_pass() {
+    for body in [
+        parse_quote!({
+            let m = u64::MAX.min(n);
+            let p = std::f64::consts::PI;
+        }),
+        parse_quote!({
+            let clock = Clock(&ctx);
+            let t = clock.now();
+        }),
+        parse_quote!({
+            let h = crc32fast::hash(&bytes);
+            let b = BuildHasherDefault::<Fnv>::default();
+        }),
+        parse_quote!({
+            let n = crate::limits::MAX_ITEMS;
+            let v = crate::limits::MAX_ITEMS.min(n);
+        }),
+    ] {
+        let body: syn::Block = body;
+        let text = body.to_token_stream().to_string();
+        let errors = lint(body);
+        assert!(errors.is_empty(), "{text}: {errors:#?}");
+    }
+}
+
+#[test]
+fn batch_seven_loops() {
+    for body in [
+        parse_quote!({
+            while u8::MAX > 0 {
+                ctx.call_activity(A, 1).await?;
+            }
+        }),
+        parse_quote!({
+            let mut delays = std::iter::repeat_with(|| d);
+            while let Some(delay) = delays.next() {
+                ctx.create_timer(delay).await;
+            }
+        }),
+        parse_quote!({
+            let pages: Vec<u64> = stream::iter(0u64..)
+                .then(|p| ctx.call_activity(Index, p))
+                .try_collect()
+                .await?;
+        }),
+        parse_quote!({
+            loop {
+                match ctx.call_activity(Status, ()).await? {
+                    Status::Running => {}
+                    _ => ctx.create_timer(d).await,
+                    Status::Done => break,
+                }
+            }
+        }),
+    ] {
+        let errors = lint(body);
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(errors[0].contains("rule `unbounded_loop`"), "{errors:?}");
+    }
+    for body in [
+        parse_quote!({
+            while u8::MAX < 10 {
+                ctx.call_activity(A, 1).await?;
+            }
+        }),
+        parse_quote!({
+            let pages: Vec<u64> = stream::iter(0u64..)
+                .take(10)
+                .then(|p| ctx.call_activity(Index, p))
+                .try_collect()
+                .await?;
+        }),
+        parse_quote!({
+            loop {
+                match ctx.call_activity(Status, ()).await? {
+                    Status::Done => break,
+                    _ => ctx.create_timer(d).await,
+                }
+            }
+        }),
+    ] {
+        let body: syn::Block = body;
+        let errors = lint(body);
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
 }

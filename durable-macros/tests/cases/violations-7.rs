@@ -117,7 +117,7 @@ async fn reservation_into_module_static(ctx: OrchestrationContext, item: LineIte
     Ok(())
 }
 
-/// kind: global_state; rule: global_state
+/// kind: global_state; rule: global_state; await: cache.lock
 async fn cart_cache_arc_of_static(ctx: OrchestrationContext, cart_id: CartId) -> Result<(), OrchestrationError> {
     let cache = std::sync::Arc::clone(&CART_CACHE);
     let cached = cache.lock().await.get(&cart_id).cloned();
@@ -232,7 +232,7 @@ async fn onboarding_verify_with_tokio_timeout(ctx: OrchestrationContext, user: N
     Ok(())
 }
 
-/// kind: missing_source; rule: io
+/// kind: missing_source; rule: io; await: twilio.send_message
 async fn onboarding_twilio_in_body(ctx: OrchestrationContext, user: NewUser) -> Result<(), OrchestrationError> {
     let twilio = twilio::Client::new(&user.twilio_sid, &user.twilio_token);
     twilio
@@ -501,7 +501,7 @@ async fn k8s_kube_client_try_default(ctx: OrchestrationContext, spec: AppSpec) -
     Ok(())
 }
 
-/// kind: missing_source; rule: io
+/// kind: missing_source; rule: io; await: create_server
 async fn hcloud_create_server_in_body(ctx: OrchestrationContext, req: ServerRequest) -> Result<(), OrchestrationError> {
     let configuration = hcloud::apis::configuration::Configuration {
         bearer_access_token: Some(req.token.clone()),
@@ -587,7 +587,7 @@ async fn dns_trust_resolver_system_conf(ctx: OrchestrationContext, domain: Domai
     Ok(())
 }
 
-/// kind: missing_source; rule: io
+/// kind: missing_source; rule: io; await: vaultrs::kv2::read
 async fn vault_db_creds_in_body(ctx: OrchestrationContext, app: AppSpec) -> Result<(), OrchestrationError> {
     let settings = vaultrs::client::VaultClientSettingsBuilder::default()
         .address(&app.vault_addr)
@@ -611,7 +611,7 @@ async fn campaign_ab_split_random_state(ctx: OrchestrationContext, recipient: Re
     Ok(())
 }
 
-/// kind: missing_source; rule: sleep
+/// kind: missing_source; rule: sleep; await: limiter.consume
 async fn campaign_speed_limiter(ctx: OrchestrationContext, campaign: Campaign) -> Result<(), OrchestrationError> {
     let limiter = <async_speed_limit::Limiter>::new(50.0);
     for recipient in campaign.recipients {
@@ -621,7 +621,7 @@ async fn campaign_speed_limiter(ctx: OrchestrationContext, campaign: Campaign) -
     Ok(())
 }
 
-/// kind: missing_source; rule: io
+/// kind: missing_source; rule: io; await: sg.send
 async fn campaign_sendgrid_in_body(ctx: OrchestrationContext, campaign: Campaign) -> Result<(), OrchestrationError> {
     let sg = sendgrid::SGClient::new(campaign.api_key.clone());
     let mail = sendgrid::Mail::new()
@@ -685,7 +685,7 @@ async fn billing_anchor_first_of_month(ctx: OrchestrationContext, sub: Subscript
     Ok(())
 }
 
-/// kind: missing_source; rule: sleep
+/// kind: missing_source; rule: sleep; await: .retry(
 async fn billing_dunning_backon_retry(ctx: OrchestrationContext, invoice: Invoice) -> Result<(), OrchestrationError> {
     use backon::{ExponentialBuilder, Retryable};
     let receipt = (|| ctx.call_activity(ChargeInvoice, invoice.clone()))
@@ -713,7 +713,7 @@ async fn billing_invoice_seq_static_mut(ctx: OrchestrationContext, sub: Subscrip
     Ok(())
 }
 
-/// kind: missing_source; rule: spawn
+/// kind: missing_source; rule: spawn; await: JobScheduler::new
 async fn billing_cycle_cron_scheduler(ctx: OrchestrationContext, sub: Subscription) -> Result<(), OrchestrationError> {
     let sched = tokio_cron_scheduler::JobScheduler::new().await.map_err(|e| OrchestrationError::new(e.to_string()))?;
     let job = tokio_cron_scheduler::Job::new_async("0 0 0 1 * *", |_, _| Box::pin(async {}))
@@ -783,7 +783,7 @@ async fn transcode_watch_folder_notify(ctx: OrchestrationContext, job: WatchFold
 
 // ---- search indexing ---------------------------------------------------------------------
 
-/// kind: missing_source; rule: io
+/// kind: missing_source; rule: io; await: add_documents
 async fn index_meilisearch_in_body(ctx: OrchestrationContext, job: IndexJob) -> Result<(), OrchestrationError> {
     let docs: Vec<Product> = ctx.call_activity(LoadProducts, job.since).await?;
     let client = meilisearch_sdk::client::Client::new(&job.url, Some(&job.key)).map_err(|e| OrchestrationError::new(e.to_string()))?;
@@ -805,7 +805,7 @@ async fn index_tantivy_open_in_dir(ctx: OrchestrationContext, job: IndexJob) -> 
     Ok(())
 }
 
-/// kind: missing_source; rule: io
+/// kind: missing_source; rule: io; await: qdrant.upsert_points
 async fn index_qdrant_upsert_in_body(ctx: OrchestrationContext, job: EmbedJob) -> Result<(), OrchestrationError> {
     let points: Vec<Point> = ctx.call_activity(EmbedDocs, job.clone()).await?;
     let qdrant = qdrant_client::Qdrant::from_url(&job.qdrant_url)
@@ -929,7 +929,7 @@ async fn ts_performance_now(ctx: OrchestrationContext, req: RenderRequest) -> Re
     Ok(())
 }
 
-/// kind: missing_source; rule: sleep
+/// kind: missing_source; rule: sleep; await: settimeout::set_timeout
 async fn ts_set_timeout_crate(ctx: OrchestrationContext, toast: Notice) -> Result<(), OrchestrationError> {
     ctx.call_activity(ShowNotice, toast.clone()).await?;
     settimeout::set_timeout(std::time::Duration::from_millis(5_000)).await;
@@ -937,7 +937,7 @@ async fn ts_set_timeout_crate(ctx: OrchestrationContext, toast: Notice) -> Resul
     Ok(())
 }
 
-/// kind: missing_source; rule: sleep
+/// kind: missing_source; rule: sleep; await: TimeoutFuture::new
 async fn ts_gloo_timeout_future(ctx: OrchestrationContext, upload: Upload) -> Result<(), OrchestrationError> {
     gloo_timers::future::TimeoutFuture::new(1_000).await;
     ctx.call_activity(ConfirmUpload, upload).await?;
@@ -961,7 +961,7 @@ async fn ts_promise_race_with_delay(ctx: OrchestrationContext, order: Order) -> 
     Ok(())
 }
 
-/// kind: missing_source; rule: io
+/// kind: missing_source; rule: io; await: gloo_net::http::Request::get
 async fn ts_fetch_gloo_net(ctx: OrchestrationContext, req: LookupRequest) -> Result<(), OrchestrationError> {
     let resp = gloo_net::http::Request::get(&format!("/api/vat/{}", req.vat_id))
         .send()
@@ -972,7 +972,7 @@ async fn ts_fetch_gloo_net(ctx: OrchestrationContext, req: LookupRequest) -> Res
     Ok(())
 }
 
-/// kind: method_call; rule: sleep
+/// kind: method_call; rule: sleep; await: items.next
 async fn ts_throttled_stream(ctx: OrchestrationContext, sync: ListSync) -> Result<(), OrchestrationError> {
     use tokio_stream::StreamExt;
     let mut items = tokio_stream::iter(sync.items).throttle(std::time::Duration::from_millis(200));
@@ -983,7 +983,7 @@ async fn ts_throttled_stream(ctx: OrchestrationContext, sync: ListSync) -> Resul
     Ok(())
 }
 
-/// kind: path_form; rule: io
+/// kind: path_form; rule: io; await: SLACK.chat_post_message
 async fn ts_module_singleton_client(ctx: OrchestrationContext, alert: Alert) -> Result<(), OrchestrationError> {
     crate::clients::SLACK
         .chat_post_message(&alert.channel, &alert.text)

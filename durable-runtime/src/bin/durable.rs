@@ -714,7 +714,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             recursive,
         } => {
             let id = instance_id(&id)?;
-            client.terminate(&id, reason.as_deref(), recursive).await?;
+            client
+                .terminate(
+                    &id,
+                    reason.as_deref(),
+                    durable_runtime::TerminateScope::recursive(recursive),
+                )
+                .await?;
             report(
                 cli.json,
                 &format!("terminating {id}"),

@@ -16,6 +16,7 @@
 //! | `POST entities/{name}/{key}/signal` | 202; body `{operation, input}` |
 //! | `DELETE entities/{name}/{key}` | signals `delete` |
 
+use crate::{RestartAs, TerminateScope};
 use std::str::FromStr;
 
 use axum::body::Bytes;
@@ -354,7 +355,9 @@ async fn act(
             format!("raised `{name}` on {id}")
         }
         "terminate" => {
-            client.terminate(&id, reason, request.recursive).await?;
+            client
+                .terminate(&id, reason, TerminateScope::recursive(request.recursive))
+                .await?;
             format!("terminating {id}")
         }
         "suspend" => {
@@ -371,7 +374,10 @@ async fn act(
         }
         "restart" => {
             let restarted = client
-                .restart(&id, request.new_instance_id.unwrap_or(true))
+                .restart(
+                    &id,
+                    RestartAs::new_instance_id(request.new_instance_id.unwrap_or(true)),
+                )
                 .await?;
             return Ok((
                 StatusCode::ACCEPTED,

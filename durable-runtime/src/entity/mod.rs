@@ -298,20 +298,15 @@ impl EntitySignaler for EntityContext {
     ) {
         let mut effects = self.effects();
         match input {
-            Ok(input) => effects.messages.push(OutboundMessage {
-                instance_id: entity.instance_id(),
-                execution_id: None,
-                visible_at: at.unwrap_or(self.now),
-                event: HistoryEvent::new(
-                    self.now,
-                    EventKind::EntityRequest {
-                        operation: operation.to_owned(),
-                        input,
-                        caller: None,
-                        trace_context: None,
-                    },
-                ),
-            }),
+            Ok(input) => effects.messages.push(crate::outbound::entity_request(
+                &entity,
+                operation.to_owned(),
+                input,
+                None,
+                None,
+                at.unwrap_or(self.now),
+                self.now,
+            )),
             Err(error) => {
                 effects.error = Some(format!(
                     "could not encode the input of signal `{operation}` to {entity}: {error}"

@@ -11,11 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{EntityContext, EntityId};
 use crate::history::{EventKind, HistoryEvent, ParentInstance};
-use crate::ids::InstanceId;
 use crate::payload::Payload;
 use crate::registry::EntityBody;
 use crate::status::{FailureDetails, RuntimeStatus};
-use crate::store::{OrchestrationCommit, OrchestrationMessage, OutboundMessage};
+use crate::store::{OrchestrationCommit, OrchestrationMessage};
 
 /// What an entity's row holds between batches.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -139,22 +138,9 @@ pub(crate) async fn run_turn(
                     }
                 }
                 if let Some(caller) = caller {
-                    let kind = match result {
-                        Ok(result) => EventKind::EntityOperationCompleted {
-                            scheduled_id: caller.scheduled_id,
-                            result,
-                        },
-                        Err(failure) => EventKind::EntityOperationFailed {
-                            scheduled_id: caller.scheduled_id,
-                            failure,
-                        },
-                    };
-                    commit.messages.push(OutboundMessage {
-                        instance_id: caller.instance_id,
-                        execution_id: Some(caller.execution_id),
-                        visible_at: now,
-                        event: HistoryEvent::new(now, kind),
-                    });
+                    commit
+                        .messages
+                        .push(crate::outbound::entity_result(caller, now, result));
                 }
             }
             EventKind::EntityLockRequest {
@@ -165,33 +151,13 @@ pub(crate) async fn run_turn(
                 if scheduler.locked_by.as_ref() == Some(&owner) {
                     continue; // A duplicate of a request already granted.
                 }
-                let next = position as usize + 1;
-                let message = match entities.get(next) {
-                    Some(next_entity) => OutboundMessage {
-                        instance_id: next_entity.instance_id(),
-                        execution_id: None,
-                        visible_at: now,
-                        event: HistoryEvent::new(
-                            now,
-                            EventKind::EntityLockRequest {
-                                owner: owner.clone(),
-                                entities: entities.clone(),
-                                position: position + 1,
-                            },
-                        ),
-                    },
-                    None => OutboundMessage {
-                        instance_id: owner.instance_id.clone(),
-                        execution_id: Some(owner.execution_id.clone()),
-                        visible_at: now,
-                        event: HistoryEvent::new(
-                            now,
-                            EventKind::EntityLockGranted {
-                                scheduled_id: owner.scheduled_id,
-                            },
-                        ),
-                    },
-                };
+                let message = crate::outbound::entity_lock_request(
+                    owner.clone(),
+                    entities,
+                    position.saturating_add(1),
+                    now,
+                )
+                .unwrap_or_else(|| crate::outbound::entity_lock_granted(&owner, now));
                 commit.messages.push(message);
                 scheduler.locked_by = Some(owner);
             }
@@ -245,26 +211,4 @@ pub(crate) fn held_locks(history: &[HistoryEvent]) -> Vec<EntityId> {
         }
     }
     held
-}
-
-/// The messages that release `entities` held by `owner`.
-pub(crate) fn unlock_messages(
-    owner: &InstanceId,
-    entities: &[EntityId],
-    now: chrono::DateTime<chrono::Utc>,
-) -> Vec<OutboundMessage> {
-    entities
-        .iter()
-        .map(|entity| OutboundMessage {
-            instance_id: entity.instance_id(),
-            execution_id: None,
-            visible_at: now,
-            event: HistoryEvent::new(
-                now,
-                EventKind::EntityUnlock {
-                    owner: owner.clone(),
-                },
-            ),
-        })
-        .collect()
 }

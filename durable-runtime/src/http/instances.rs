@@ -1,6 +1,7 @@
 //! Instance routes: start, status, list, raise event, terminate, suspend, resume, restart,
 //! purge (Durable Functions' `HttpApiHandler`).
 
+use crate::{RestartAs, TerminateScope};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -532,7 +533,10 @@ async fn control(
     match operation {
         Control::Terminate => {
             let recursive = query.recursive.unwrap_or(false);
-            state.client.terminate(&id, reason, recursive).await?;
+            state
+                .client
+                .terminate(&id, reason, TerminateScope::recursive(recursive))
+                .await?;
         }
         Control::Suspend => state.client.suspend(&id, reason).await?,
         Control::Resume => state.client.resume(&id, reason).await?,
@@ -584,7 +588,11 @@ async fn restart(
     let Query(query) = query?;
     let id = instance_id(&id)?;
     let new_id = query.restart_with_new_instance_id.unwrap_or(true);
-    let restarted = match state.client.restart(&id, new_id).await {
+    let restarted = match state
+        .client
+        .restart(&id, RestartAs::new_instance_id(new_id))
+        .await
+    {
         Err(crate::error::ClientError::InstanceNotFound(id)) => {
             return Err(ApiError::bad_request(format!(
                 "no instance with id {id} to restart"

@@ -112,7 +112,7 @@ pub(crate) struct TurnOutput {
     /// Set when the execution ended in this turn.
     pub(crate) outcome: Option<Outcome>,
     /// `Some(new)` when the custom status changed in this turn.
-    pub(crate) custom_status: Option<Option<Payload>>,
+    pub(crate) custom_status: crate::store::CustomStatus,
     /// The spans of this turn (feature `otel`, when the worker traces).
     pub(crate) spans: TurnSpans,
 }
@@ -441,20 +441,15 @@ impl ReplayEngine {
                         execution_id: self.shared.execution_id.clone(),
                         scheduled_id: seq,
                     };
-                    output.entity_messages.push(OutboundMessage {
-                        instance_id: entity.instance_id(),
-                        execution_id: None,
-                        visible_at: now,
-                        event: HistoryEvent::new(
-                            now,
-                            EventKind::EntityRequest {
-                                operation: operation.clone(),
-                                input: input.clone(),
-                                caller: Some(caller),
-                                trace_context: call_context(&state, seq),
-                            },
-                        ),
-                    });
+                    output.entity_messages.push(crate::outbound::entity_request(
+                        &entity,
+                        operation.clone(),
+                        input.clone(),
+                        Some(caller),
+                        call_context(&state, seq),
+                        now,
+                        now,
+                    ));
                     EventKind::EntityOperationCalled {
                         entity,
                         operation,
@@ -467,20 +462,15 @@ impl ReplayEngine {
                     input,
                     at,
                 } => {
-                    output.entity_messages.push(OutboundMessage {
-                        instance_id: entity.instance_id(),
-                        execution_id: None,
-                        visible_at: at.unwrap_or(now),
-                        event: HistoryEvent::new(
-                            now,
-                            EventKind::EntityRequest {
-                                operation: operation.clone(),
-                                input: input.clone(),
-                                caller: None,
-                                trace_context: call_context(&state, seq),
-                            },
-                        ),
-                    });
+                    output.entity_messages.push(crate::outbound::entity_request(
+                        &entity,
+                        operation.clone(),
+                        input.clone(),
+                        None,
+                        call_context(&state, seq),
+                        at.unwrap_or(now),
+                        now,
+                    ));
                     EventKind::EntityOperationSignaled {
                         entity,
                         operation,
@@ -489,31 +479,25 @@ impl ReplayEngine {
                     }
                 }
                 Action::LockEntities { entities } => {
-                    if let Some(first) = entities.first() {
-                        output.entity_messages.push(OutboundMessage {
-                            instance_id: first.instance_id(),
-                            execution_id: None,
-                            visible_at: now,
-                            event: HistoryEvent::new(
-                                now,
-                                EventKind::EntityLockRequest {
-                                    owner: ParentInstance {
-                                        instance_id: self.shared.instance_id.clone(),
-                                        execution_id: self.shared.execution_id.clone(),
-                                        scheduled_id: seq,
-                                    },
-                                    entities: entities.clone(),
-                                    position: 0,
-                                },
-                            ),
-                        });
-                    }
+                    let owner = ParentInstance {
+                        instance_id: self.shared.instance_id.clone(),
+                        execution_id: self.shared.execution_id.clone(),
+                        scheduled_id: seq,
+                    };
+                    output
+                        .entity_messages
+                        .extend(crate::outbound::entity_lock_request(
+                            owner,
+                            entities.clone(),
+                            0,
+                            now,
+                        ));
                     EventKind::EntityLockRequested { entities }
                 }
                 Action::UnlockEntities { entities } => {
                     output
                         .entity_messages
-                        .extend(crate::entity::scheduler::unlock_messages(
+                        .extend(crate::outbound::entity_unlocks(
                             &self.shared.instance_id,
                             &entities,
                             now,
@@ -530,7 +514,7 @@ impl ReplayEngine {
         }
         if state.custom_status_dirty {
             state.custom_status_dirty = false;
-            output.custom_status = Some(state.custom_status.clone());
+            output.custom_status = crate::store::CustomStatus::to(state.custom_status.clone());
         }
         drop(state);
         if let Some(outcome) = &self.outcome

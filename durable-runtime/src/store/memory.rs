@@ -17,10 +17,10 @@ use chrono::{DateTime, Utc};
 
 use super::rules::{self, InstanceRow};
 use super::{
-    ActivityCompletion, ActivityWorkItem, Backlog, InstanceCounts, InstancePage, InstanceQuery,
-    NewInstance, Notifier, OrchestrationCommit, OrchestrationMessage, OrchestrationWorkItem,
-    OutboundMessage, PurgeQuery, Store, TaskHubStats, failed_sub_orchestration, into_page,
-    is_control, lease_millis,
+    ActivityCompletion, ActivityLease, ActivityWorkItem, Backlog, InstanceCounts, InstancePage,
+    InstanceQuery, LockToken, NewInstance, Notifier, OrchestrationCommit, OrchestrationMessage,
+    OrchestrationWorkItem, OutboundMessage, PurgeQuery, Store, TaskHubStats,
+    failed_sub_orchestration, into_page, is_control, lease_millis,
 };
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -393,7 +393,7 @@ impl State {
             messages,
             // Events are kept typed here: nothing to decode.
             corrupt_messages: Vec::new(),
-            lock_token: token,
+            lock_token: Some(LockToken::new(token)),
         })
     }
 
@@ -530,7 +530,7 @@ fn lease_is_live(lock: &Option<(String, i64)>, now: i64) -> bool {
 const RETRY_LOCK: &str = "retry-after";
 
 fn new_token() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    LockToken::generate().into_string()
 }
 
 fn status_of(id: &InstanceId, instance: &Instance) -> OrchestrationStatus {
@@ -612,8 +612,8 @@ impl Store for MemoryStore {
                 results.push(Err(lost));
                 continue;
             }
-            for (id, _) in &commit.applied_activities {
-                state.remove_activity(*id);
+            for lease in commit.authority.applied_activities() {
+                state.remove_activity(lease.id);
             }
             // A commit that only drops messages keeps the status (see
             // `only_drops_messages`): a rewind may have made the instance Pending.
@@ -637,9 +637,7 @@ impl Store for MemoryStore {
             } else if !drops_only && commit.failure.is_some() {
                 instance.failure = commit.failure;
             }
-            if let Some(custom_status) = commit.custom_status {
-                instance.custom_status = custom_status;
-            }
+            commit.custom_status.apply(&mut instance.custom_status);
             instance.lock = None;
             if commit.status.is_terminal() {
                 finished.push(commit.instance_id.clone());
@@ -682,9 +680,12 @@ impl Store for MemoryStore {
                     state.push_message(message, now);
                 }
             }
-            let lease = commit
-                .lease_activities
-                .map(|lease| (new_token(), self.clock.now_millis() + lease_millis(lease)));
+            let lease = commit.lease_activities.map(|lease| {
+                (
+                    LockToken::generate(),
+                    self.clock.now_millis() + lease_millis(lease),
+                )
+            });
             let mut leased = Vec::new();
             for activity in commit.activities {
                 let id = state.next_id();
@@ -707,7 +708,9 @@ impl Store for MemoryStore {
                         input: activity.input,
                         trace_context: activity.trace_context,
                         dequeue_count: u32::from(lease.is_some()),
-                        lock: lease.clone(),
+                        lock: lease
+                            .as_ref()
+                            .map(|(token, expires)| (token.as_str().to_owned(), *expires)),
                     },
                 );
             }
@@ -731,12 +734,15 @@ impl Store for MemoryStore {
     async fn abandon_orchestration_work_item(
         &self,
         instance_id: &InstanceId,
-        lock_token: &str,
+        lock_token: &LockToken,
         retry_after: Duration,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         if let Some(instance) = state.instances.get_mut(instance_id)
-            && instance.lock.as_ref().is_some_and(|(t, _)| t == lock_token)
+            && instance
+                .lock
+                .as_ref()
+                .is_some_and(|(t, _)| t == lock_token.as_str())
         {
             // A delayed retry: a lease nobody holds, expiring then (as on SQLite).
             let until = (!retry_after.is_zero())
@@ -783,7 +789,7 @@ impl Store for MemoryStore {
                 name: activity.name.clone(),
                 input: activity.input.clone(),
                 attempt: activity.dequeue_count,
-                lock_token: token,
+                lock_token: LockToken::new(token),
                 corrupt: None,
                 trace_context: activity.trace_context.clone(),
             });
@@ -803,7 +809,7 @@ impl Store for MemoryStore {
             let held = state.activities.get(&completion.id).is_some_and(|a| {
                 a.lock
                     .as_ref()
-                    .is_some_and(|(t, _)| *t == completion.lock_token)
+                    .is_some_and(|(t, _)| t == completion.lock_token.as_str())
             });
             if !held {
                 continue;
@@ -837,23 +843,23 @@ impl Store for MemoryStore {
 
     async fn renew_activity_leases(
         &self,
-        items: Vec<(i64, String)>,
+        items: Vec<ActivityLease>,
         lease: Duration,
     ) -> Result<(), StoreError> {
         let expires = self.clock.now_millis() + lease_millis(lease);
         let mut state = self.lock();
-        for (id, token) in items {
-            if state.holds_activity(id, &token) {
-                state.set_activity_lock(id, Some((token, expires)));
+        for ActivityLease { id, lock_token } in items {
+            if state.holds_activity(id, lock_token.as_str()) {
+                state.set_activity_lock(id, Some((lock_token.as_str().to_owned(), expires)));
             }
         }
         Ok(())
     }
 
-    async fn abandon_activities(&self, items: Vec<(i64, String)>) -> Result<(), StoreError> {
+    async fn abandon_activities(&self, items: Vec<ActivityLease>) -> Result<(), StoreError> {
         let mut state = self.lock();
-        for (id, token) in items {
-            if state.holds_activity(id, &token) {
+        for ActivityLease { id, lock_token } in items {
+            if state.holds_activity(id, lock_token.as_str()) {
                 state.set_activity_lock(id, None);
             }
         }

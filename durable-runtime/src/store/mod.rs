@@ -159,8 +159,102 @@ pub struct OrchestrationWorkItem {
     /// fails the instance with [`CORRUPT_HISTORY`](crate::error_types::CORRUPT_HISTORY) (an entity
     /// drops them, logged), consuming them with the turn.
     pub corrupt_messages: Vec<CorruptMessage>,
-    /// The lease token; commit and abandon must present it.
-    pub lock_token: String,
+    /// The lease's token; commit ([`CommitAuthority::Leased`]) and abandon must present it.
+    /// A store always sets it; `None` only on a work item the worker makes itself for a
+    /// turn on activity results it holds ([`CommitAuthority::Unleased`]).
+    pub lock_token: Option<LockToken>,
+}
+
+/// A lease's token: who holds an instance's or an activity work item's lease. Stores hand
+/// one out with every lease and check it on commit, completion, renewal and abandon; it
+/// is opaque text (a UUID in the built-in stores).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LockToken(String);
+
+impl LockToken {
+    /// A token of the text a store generated (or read back from its lease row).
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// A fresh random token (UUID v4, 32 hex digits).
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// The token's text, as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The token's text, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for LockToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An activity work item's lease: its id and the token that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityLease {
+    /// The work item's id ([`ActivityWorkItem::id`]).
+    pub id: i64,
+    /// The lease's token ([`ActivityWorkItem::lock_token`]).
+    pub lock_token: LockToken,
+}
+
+impl ActivityLease {
+    /// The lease of work item `id` held by `lock_token`.
+    pub fn new(id: i64, lock_token: LockToken) -> Self {
+        Self { id, lock_token }
+    }
+}
+
+/// What entitles a commit to write to its instance; the store checks it first and
+/// refuses the commit ([`StoreError::LeaseLost`], writing nothing) when it no longer holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitAuthority {
+    /// A turn of a leased orchestration work item: the instance row must still hold this
+    /// token.
+    Leased(LockToken),
+    /// A turn the worker ran without a lease on the instance, on activity results it holds
+    /// itself: the commit goes through only if no live lease holds the instance, the
+    /// instance is `Running` in the commit's execution and its history length is still the
+    /// commit's, and every one of these activity leases is still held; the commit deletes
+    /// those work items, so a result and the orchestrator's next step become durable in one
+    /// transaction. The caller still holds the leases when the commit is refused and
+    /// completes them with [`Store::complete_activities`].
+    Unleased {
+        /// The activity work items whose results the commit's events carry.
+        applied_activities: Vec<ActivityLease>,
+    },
+    /// A leased entity turn ([`crate::EntityId`] instance ids): checked as
+    /// [`Leased`](Self::Leased); the commit appends no history and its `output` is the
+    /// entity's scheduler state.
+    EntityTurn(LockToken),
+}
+
+impl CommitAuthority {
+    /// The instance lease the commit presents, if any.
+    pub fn lock_token(&self) -> Option<&LockToken> {
+        match self {
+            Self::Leased(token) | Self::EntityTurn(token) => Some(token),
+            Self::Unleased { .. } => None,
+        }
+    }
+
+    /// The activity work items the commit applies (and deletes); empty for a leased turn.
+    pub fn applied_activities(&self) -> &[ActivityLease] {
+        match self {
+            Self::Unleased { applied_activities } => applied_activities,
+            Self::Leased(_) | Self::EntityTurn(_) => &[],
+        }
+    }
 }
 
 /// A queued message whose stored event does not decode; see
@@ -196,7 +290,7 @@ impl NewActivity {
         id: i64,
         instance_id: &InstanceId,
         execution_id: &ExecutionId,
-        lock_token: &str,
+        lock_token: &LockToken,
     ) -> ActivityWorkItem {
         ActivityWorkItem {
             id,
@@ -206,7 +300,7 @@ impl NewActivity {
             name: self.name.clone(),
             input: self.input.clone(),
             attempt: 1,
-            lock_token: lock_token.to_owned(),
+            lock_token: lock_token.clone(),
             corrupt: None,
             trace_context: self.trace_context.clone(),
         }
@@ -220,25 +314,15 @@ pub struct OrchestrationCommit {
     pub instance_id: InstanceId,
     /// Its execution (stamped on the activities).
     pub execution_id: ExecutionId,
-    /// The lease token from the work item; `None` for a turn the worker ran without a
-    /// lease on activity results it holds itself ([`applied_activities`](Self::applied_activities)).
-    /// Such a commit goes through only if no live lease holds the instance, the instance
-    /// is `Running` in `execution_id`, and its history length is still `history_len`;
-    /// otherwise it fails with [`StoreError::LeaseLost`] and writes nothing.
-    pub lock_token: Option<String>,
+    /// What entitles the commit to write: the work item's lease, or (a turn without a
+    /// lease) the activity results it applies; see [`CommitAuthority`].
+    pub authority: CommitAuthority,
     /// The history length the turn started from; the store refuses the commit if it moved.
     pub history_len: usize,
     /// Events to append.
     pub events: Vec<HistoryEvent>,
     /// Ids of the messages the turn consumed.
     pub consumed: Vec<i64>,
-    /// Activity work items, as `(id, lease token)`, whose results the turn's `events`
-    /// carry straight from the worker that ran them instead of through a message: the
-    /// commit deletes them, so an activity's result and the orchestrator's next step
-    /// become durable in one transaction. If any of these leases was lost, the commit
-    /// fails with [`StoreError::LeaseLost`] and writes nothing; the caller still holds the
-    /// other leases and completes those activities with [`Store::complete_activities`].
-    pub applied_activities: Vec<(i64, String)>,
     /// Activities to enqueue.
     pub activities: Vec<NewActivity>,
     /// The status after the turn.
@@ -247,8 +331,8 @@ pub struct OrchestrationCommit {
     pub output: Option<Payload>,
     /// The failure, when failed.
     pub failure: Option<FailureDetails>,
-    /// `Some(new)` when the custom status changed.
-    pub custom_status: Option<Option<Payload>>,
+    /// What the turn did to the custom status.
+    pub custom_status: CustomStatus,
     /// The commit time.
     pub updated_at: DateTime<Utc>,
     /// Messages to enqueue: durable timers, results for a parent, events to others.
@@ -262,6 +346,48 @@ pub struct OrchestrationCommit {
     /// this long and returned by the commit, so the worker runs them at once without a
     /// fetch; they are durable before they run, and a dead worker's lease expires as usual.
     pub lease_activities: Option<Duration>,
+}
+
+/// What a turn did to its instance's custom status (`OrchestrationContext::set_custom_status`
+/// and `clear_custom_status`); the last call of the turn counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum CustomStatus {
+    /// Left as it was.
+    #[default]
+    Unchanged,
+    /// Set to this value.
+    Set(Payload),
+    /// Cleared: the status reads `None` from now on.
+    Cleared,
+}
+
+impl CustomStatus {
+    /// The change that makes the custom status `value` (`None`: cleared).
+    pub fn to(value: Option<Payload>) -> Self {
+        value.map_or(Self::Cleared, Self::Set)
+    }
+
+    /// Whether the custom status changes.
+    pub fn is_changed(&self) -> bool {
+        !matches!(self, Self::Unchanged)
+    }
+
+    /// The value after a change (`None` when cleared or unchanged).
+    pub fn value(&self) -> Option<&Payload> {
+        match self {
+            Self::Set(value) => Some(value),
+            Self::Unchanged | Self::Cleared => None,
+        }
+    }
+
+    /// Applies the change to `current`.
+    pub fn apply(self, current: &mut Option<Payload>) {
+        match self {
+            Self::Unchanged => {}
+            Self::Set(value) => *current = Some(value),
+            Self::Cleared => *current = None,
+        }
+    }
 }
 
 /// An activity fetched under a lease.
@@ -281,8 +407,8 @@ pub struct ActivityWorkItem {
     pub input: Payload,
     /// Which delivery this is, from 1.
     pub attempt: u32,
-    /// The lease token; completion must present it.
-    pub lock_token: String,
+    /// The lease's token; completion, renewal and abandon must present it.
+    pub lock_token: LockToken,
     /// Why the stored input does not decode, when it does not (a corrupt row; `input` is
     /// then `null`): a store returns the item anyway instead of failing the whole fetch, and
     /// the dispatcher fails the activity with [`CORRUPT_HISTORY`](crate::error_types::CORRUPT_HISTORY)
@@ -293,13 +419,20 @@ pub struct ActivityWorkItem {
     pub trace_context: Option<TraceContext>,
 }
 
+impl ActivityWorkItem {
+    /// The work item's lease: its id and token.
+    pub fn lease(&self) -> ActivityLease {
+        ActivityLease::new(self.id, self.lock_token.clone())
+    }
+}
+
 /// An activity's result, to turn into a message for its instance.
 #[derive(Debug, Clone)]
 pub struct ActivityCompletion {
     /// The work item's id.
     pub id: i64,
-    /// The lease token from the work item.
-    pub lock_token: String,
+    /// The lease's token from the work item.
+    pub lock_token: LockToken,
     /// The instance to notify.
     pub instance_id: InstanceId,
     /// Its execution.
@@ -636,7 +769,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn abandon_orchestration_work_item(
         &self,
         instance_id: &InstanceId,
-        lock_token: &str,
+        lock_token: &LockToken,
         retry_after: Duration,
     ) -> Result<(), StoreError>;
 
@@ -660,15 +793,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         lease_instances: Option<Duration>,
     ) -> Result<Vec<OrchestrationWorkItem>, StoreError>;
 
-    /// Extends the leases of activities still running: `(id, lock_token)` pairs.
+    /// Extends the leases of activities still running (those still held by their token).
     async fn renew_activity_leases(
         &self,
-        items: Vec<(i64, String)>,
+        items: Vec<ActivityLease>,
         lease: Duration,
     ) -> Result<(), StoreError>;
 
     /// Releases activity leases so other workers take the items at once (shutdown).
-    async fn abandon_activities(&self, items: Vec<(i64, String)>) -> Result<(), StoreError>;
+    async fn abandon_activities(&self, items: Vec<ActivityLease>) -> Result<(), StoreError>;
 
     /// Reads an instance's current status; `None` when unknown.
     async fn get_status(

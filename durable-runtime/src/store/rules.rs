@@ -35,7 +35,7 @@ pub(crate) fn check_instance(
     row: InstanceRow<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let holds = match &commit.lock_token {
+    let holds = match commit.authority.lock_token() {
         Some(lock_token) => row.lock_token == Some(lock_token.as_str()),
         None => {
             row.lock_expires.is_none_or(|expires| expires <= now)
@@ -62,11 +62,12 @@ pub(crate) fn check_activities(
     mut holds: impl FnMut(i64, &str) -> bool,
 ) -> Result<(), StoreError> {
     match commit
-        .applied_activities
+        .authority
+        .applied_activities()
         .iter()
-        .find(|(id, lock_token)| !holds(*id, lock_token))
+        .find(|lease| !holds(lease.id, lease.lock_token.as_str()))
     {
-        Some((id, _)) => Err(StoreError::LeaseLost(format!("activity {id}"))),
+        Some(lease) => Err(StoreError::LeaseLost(format!("activity {}", lease.id))),
         None => Ok(()),
     }
 }
@@ -75,21 +76,26 @@ pub(crate) fn check_activities(
 mod tests {
     use super::*;
     use crate::ids::{ExecutionId, InstanceId};
+    use crate::store::{ActivityLease, CommitAuthority, LockToken};
 
     fn commit(lock_token: Option<&str>, history_len: usize) -> OrchestrationCommit {
         OrchestrationCommit {
             instance_id: InstanceId::new("a").expect("valid id"),
             execution_id: ExecutionId::generate(),
-            lock_token: lock_token.map(str::to_owned),
+            authority: lock_token.map_or(
+                CommitAuthority::Unleased {
+                    applied_activities: Vec::new(),
+                },
+                |token| CommitAuthority::Leased(LockToken::new(token)),
+            ),
             history_len,
             events: Vec::new(),
             consumed: Vec::new(),
-            applied_activities: Vec::new(),
             activities: Vec::new(),
             status: RuntimeStatus::Running,
             output: None,
             failure: None,
-            custom_status: None,
+            custom_status: crate::store::CustomStatus::Unchanged,
             updated_at: crate::clock::now(),
             messages: Vec::new(),
             new_instances: Vec::new(),
@@ -148,8 +154,13 @@ mod tests {
 
     #[test]
     fn a_lost_activity_lease_is_named() {
-        let mut turn = commit(Some("t"), 0);
-        turn.applied_activities = vec![(1, "a".into()), (2, "b".into())];
+        let mut turn = commit(None, 0);
+        turn.authority = CommitAuthority::Unleased {
+            applied_activities: vec![
+                ActivityLease::new(1, LockToken::new("a")),
+                ActivityLease::new(2, LockToken::new("b")),
+            ],
+        };
         assert!(check_activities(&turn, |_, _| true).is_ok());
         let lost = check_activities(&turn, |id, _| id != 2).unwrap_err();
         assert!(lost.to_string().contains("activity 2"), "{lost}");

@@ -8,12 +8,13 @@ use futures::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tracing::Instrument;
 
+use super::route::{Because, ResultRoute, Stage, route, through_store};
 use super::{ERROR_BACKOFF, Ready, WorkKind, WorkerShared};
 use crate::context::ActivityContext;
 use crate::error_types::{ACTIVITY_NOT_REGISTERED, CORRUPT_HISTORY, panic_failure};
 use crate::history::{EventKind, HistoryEvent};
 use crate::status::FailureDetails;
-use crate::store::{ActivityCompletion, ActivityWorkItem};
+use crate::store::{ActivityCompletion, ActivityLease, ActivityWorkItem};
 
 pub(crate) async fn run(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver<bool>) {
     let store = shared.store.clone();
@@ -99,10 +100,7 @@ pub(crate) fn dispatch_leased(shared: &Arc<WorkerShared>, items: Vec<ActivityWor
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
                             .remove(&item.id);
-                        let _ = shared
-                            .store
-                            .abandon_activities(vec![(item.id, item.lock_token)])
-                            .await;
+                        let _ = shared.store.abandon_activities(vec![item.lease()]).await;
                     }
                 }
             }
@@ -111,14 +109,14 @@ pub(crate) fn dispatch_leased(shared: &Arc<WorkerShared>, items: Vec<ActivityWor
     }
 }
 
-/// The `(id, lease token)` of every activity running now.
-pub(crate) fn running(shared: &WorkerShared) -> Vec<(i64, String)> {
+/// The lease of every activity running now.
+pub(crate) fn running(shared: &WorkerShared) -> Vec<ActivityLease> {
     shared
         .running_activities
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
-        .map(|(id, token)| (*id, token.clone()))
+        .map(|(id, token)| ActivityLease::new(*id, token.clone()))
         .collect()
 }
 
@@ -236,14 +234,15 @@ async fn complete(shared: &Arc<WorkerShared>, completion: ActivityCompletion) {
     let pending = (completion, done);
     // The dispatcher, not this task, looks the instance up: while a turn of it commits its
     // engine is out of the cache, and comes back before the dispatcher's next batch.
-    if shared.options.cache_capacity > 0 && !shared.options.always_replay {
-        if let Err(mpsc::error::SendError(Ready::Completion(pending))) =
-            shared.ready_turns.send(Ready::Completion(pending))
-        {
-            enqueue_completion(shared, pending);
+    match route(&shared.options, Stage::Finished) {
+        ResultRoute::LocalTurn => {
+            if let Err(mpsc::error::SendError(Ready::Completion(pending))) =
+                shared.ready_turns.send(Ready::Completion(pending))
+            {
+                through_store(shared, pending, Because::DispatcherStopped);
+            }
         }
-    } else {
-        enqueue_completion(shared, pending);
+        ResultRoute::ThroughStore(because) => through_store(shared, pending, because),
     }
     let _ = committed.await;
 }
@@ -301,14 +300,7 @@ async fn commit_completions(shared: Arc<WorkerShared>) {
                     if let Err(mpsc::error::SendError(Ready::Turn(item))) =
                         shared.ready_turns.send(Ready::Turn(item))
                     {
-                        let _ = shared
-                            .store
-                            .abandon_orchestration_work_item(
-                                &item.instance_id,
-                                &item.lock_token,
-                                std::time::Duration::ZERO,
-                            )
-                            .await;
+                        super::release(&*shared.store, &item, std::time::Duration::ZERO).await;
                     }
                 }
             }

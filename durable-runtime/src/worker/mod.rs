@@ -6,7 +6,8 @@
 
 mod activity_dispatcher;
 mod cache;
-mod orchestration_dispatcher;
+mod orchestration;
+mod route;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,8 +18,8 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::registry::Registry;
-use crate::store::OrchestrationWorkItem;
 use crate::store::Store;
+use crate::store::{LockToken, OrchestrationWorkItem};
 
 pub(crate) use cache::InstanceCache;
 
@@ -94,7 +95,7 @@ pub(crate) struct WorkerShared {
     pub(crate) cache: InstanceCache,
     pub(crate) activity_slots: Arc<Semaphore>,
     /// Activity work items running now (or queued for a slot): id → lease token.
-    pub(crate) running_activities: Mutex<HashMap<i64, String>>,
+    pub(crate) running_activities: Mutex<HashMap<i64, LockToken>>,
     /// Set when shutdown starts: queued in-process activities release their lease instead.
     pub(crate) shutting_down: AtomicBool,
     /// Work for the orchestration dispatcher that needs no fetch: turns leased by activity
@@ -245,6 +246,21 @@ impl Retries {
     }
 }
 
+/// Releases the lease of `item` without committing, so its messages are fetched again
+/// after `retry_after`; errors are ignored (the lease then expires). A work item the worker
+/// made itself holds no lease and needs no release.
+pub(crate) async fn release(
+    store: &dyn Store,
+    item: &OrchestrationWorkItem,
+    retry_after: Duration,
+) {
+    if let Some(lock_token) = &item.lock_token {
+        let _ = store
+            .abandon_orchestration_work_item(&item.instance_id, lock_token, retry_after)
+            .await;
+    }
+}
+
 /// Work handed to the orchestration dispatcher without a trip through the store.
 #[derive(Debug)]
 pub(crate) enum Ready {
@@ -302,11 +318,7 @@ impl Worker {
         });
         let (shutdown, receiver) = watch::channel(false);
         let tasks = vec![
-            tokio::spawn(orchestration_dispatcher::run(
-                shared.clone(),
-                receiver.clone(),
-                ready,
-            )),
+            tokio::spawn(orchestration::run(shared.clone(), receiver.clone(), ready)),
             tokio::spawn(activity_dispatcher::run(shared.clone(), receiver.clone())),
             tokio::spawn(activity_dispatcher::renew_leases(shared.clone(), receiver)),
         ];
@@ -335,7 +347,7 @@ impl Worker {
         })
         .await;
         if drained.is_err() {
-            let unfinished: Vec<(i64, String)> = activity_dispatcher::running(&self.shared);
+            let unfinished = activity_dispatcher::running(&self.shared);
             tracing::warn!(
                 count = unfinished.len(),
                 "shutdown timeout: releasing the leases of running activities"

@@ -13,6 +13,7 @@ use super::{
     LEASE, activity, commit_one, fetch_activities, fetch_orchestrations, id, new_instance,
     turn_commit,
 };
+use crate::store::LockToken;
 
 /// Completing an activity turns it into a message for its instance; a completion whose
 /// lease was lost is dropped; an expired activity lease redelivers with a higher attempt.
@@ -41,9 +42,9 @@ pub async fn activity_lifecycle(store: Arc<dyn Store>) {
         fetch_activities(&*store).await.is_empty(),
         "leased activities fetched twice"
     );
-    let done = |item: &crate::store::ActivityWorkItem, token: &str| ActivityCompletion {
+    let done = |item: &crate::store::ActivityWorkItem, token: &LockToken| ActivityCompletion {
         id: item.id,
-        lock_token: token.to_owned(),
+        lock_token: token.clone(),
         instance_id: item.instance_id.clone(),
         execution_id: item.execution_id.clone(),
         event: HistoryEvent::new(
@@ -55,7 +56,7 @@ pub async fn activity_lifecycle(store: Arc<dyn Store>) {
         ),
     };
     store
-        .complete_activities(vec![done(&leased[0], "wrong-token")], None)
+        .complete_activities(vec![done(&leased[0], &LockToken::new("wrong-token"))], None)
         .await
         .expect("complete");
     assert!(
@@ -120,7 +121,7 @@ pub async fn renew_and_abandon_activity_leases(store: Arc<dyn Store>) {
         .await
         .expect("fetch");
     store
-        .renew_activity_leases(vec![(leased[0].id, leased[0].lock_token.clone())], LEASE)
+        .renew_activity_leases(vec![leased[0].lease()], LEASE)
         .await
         .expect("renew");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -129,7 +130,7 @@ pub async fn renew_and_abandon_activity_leases(store: Arc<dyn Store>) {
         "renewed lease expired"
     );
     store
-        .abandon_activities(vec![(leased[0].id, leased[0].lock_token.clone())])
+        .abandon_activities(vec![leased[0].lease()])
         .await
         .expect("abandon");
     assert_eq!(

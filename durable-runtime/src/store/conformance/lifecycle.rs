@@ -12,14 +12,15 @@ use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::status::{FailureDetails, RuntimeStatus};
 use crate::store::{
-    InstanceQuery, NewActivity, NewExecution, OrchestrationCommit, OutboundMessage, PurgeQuery,
-    Store,
+    CustomStatus, InstanceQuery, NewActivity, NewExecution, OrchestrationCommit, OutboundMessage,
+    PurgeQuery, Store,
 };
 
 use super::{
     LEASE, activity, commit_one, completed, fetch_activities, fetch_orchestrations, id,
-    new_instance, raised, to, turn_commit,
+    new_instance, raised, to, token, turn_commit,
 };
+use crate::store::CommitAuthority;
 
 /// A commit creates sub-orchestrations with their parent; an id in use is refused and
 /// the parent is told.
@@ -220,7 +221,7 @@ pub async fn entities_are_created_by_their_first_message(store: Arc<dyn Store>) 
         .expect("sender item");
     for item in items.iter().filter(|i| i.instance_id != id("sender")) {
         store
-            .abandon_orchestration_work_item(&item.instance_id, &item.lock_token, Duration::ZERO)
+            .abandon_orchestration_work_item(&item.instance_id, token(item), Duration::ZERO)
             .await
             .expect("abandon");
     }
@@ -270,16 +271,15 @@ pub async fn entities_are_created_by_their_first_message(store: Arc<dyn Store>) 
     let commit = OrchestrationCommit {
         instance_id: entity_item.instance_id.clone(),
         execution_id: entity_item.execution_id.clone(),
-        lock_token: Some(entity_item.lock_token.clone()),
+        authority: CommitAuthority::EntityTurn(token(&entity_item).clone()),
         history_len: entity_item.history_len,
         events: Vec::new(),
         consumed: entity_item.messages.iter().map(|m| m.id).collect(),
-        applied_activities: Vec::new(),
         activities: Vec::new(),
         status: RuntimeStatus::Running,
         output: Some(state.clone()),
         failure: None,
-        custom_status: None,
+        custom_status: CustomStatus::Unchanged,
         updated_at: clock::now(),
         messages: Vec::new(),
         new_instances: Vec::new(),
@@ -524,7 +524,7 @@ pub async fn rewinding_a_failed_instance(store: Arc<dyn Store>) {
         ["ExecutionRewound"]
     );
     let mut running = turn_commit(item, RuntimeStatus::Running, vec![activity(0)]);
-    running.custom_status = None;
+    running.custom_status = CustomStatus::Unchanged;
     commit_one(&*store, running)
         .await
         .expect("commit the rewound turn");

@@ -15,8 +15,9 @@ use crate::store::{ActivityCompletion, OutboundMessage, Store};
 
 use super::{
     LEASE, activity, commit_one, completed, fetch_activities, fetch_orchestrations, id,
-    new_instance, turn_commit,
+    new_instance, token, turn_commit,
 };
+use crate::store::LockToken;
 
 /// Messages that arrive while an instance is leased are neither lost nor consumed by the
 /// turn that did not see them; an abandoned work item is fetched again.
@@ -85,12 +86,12 @@ pub async fn messages_during_a_lease_are_kept(store: Arc<dyn Store>) {
     };
     assert_eq!(failure.message, "failed 1");
     store
-        .abandon_orchestration_work_item(&id("a"), "not-the-token", Duration::ZERO)
+        .abandon_orchestration_work_item(&id("a"), &LockToken::new("not-the-token"), Duration::ZERO)
         .await
         .expect("a wrong token is a no-op");
     assert!(fetch_orchestrations(&*store).await.is_empty());
     store
-        .abandon_orchestration_work_item(&id("a"), &third[0].lock_token, Duration::ZERO)
+        .abandon_orchestration_work_item(&id("a"), token(&third[0]), Duration::ZERO)
         .await
         .expect("abandon");
     let fourth = fetch_orchestrations(&*store).await;

@@ -14,7 +14,10 @@ mod work_items;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{ActivityCompletion, NewActivity, NewInstance, OrchestrationCommit, Store};
+use super::{
+    ActivityCompletion, CommitAuthority, CustomStatus, LockToken, NewActivity, NewInstance,
+    OrchestrationCommit, Store,
+};
 use crate::clock;
 use crate::error::StoreError;
 use crate::history::{EventKind, HistoryEvent};
@@ -49,6 +52,13 @@ const LEASE: Duration = Duration::from_secs(30);
 
 fn id(text: &str) -> InstanceId {
     InstanceId::new(text).expect("valid test id")
+}
+
+/// The lease token of a fetched work item: a store always sets one.
+fn token(item: &super::OrchestrationWorkItem) -> &LockToken {
+    item.lock_token
+        .as_ref()
+        .expect("a fetched orchestration work item holds a lease token")
 }
 
 fn new_instance(instance: &str, input: i64) -> NewInstance {
@@ -99,19 +109,18 @@ fn turn_commit(
     OrchestrationCommit {
         instance_id: item.instance_id.clone(),
         execution_id: item.execution_id.clone(),
-        lock_token: Some(item.lock_token.clone()),
+        authority: CommitAuthority::Leased(token(item).clone()),
         history_len: item.history_len,
         events,
         consumed: item.messages.iter().map(|m| m.id).collect(),
-        applied_activities: Vec::new(),
         activities,
         status,
         output: (status == RuntimeStatus::Completed)
             .then(|| Payload::encode("done").expect("encode")),
         failure: None,
-        custom_status: Some(Some(
+        custom_status: CustomStatus::Set(
             Payload::encode(&serde_json::json!({"step": 1})).expect("encode"),
-        )),
+        ),
         updated_at: now,
         messages: Vec::new(),
         new_instances: Vec::new(),

@@ -9,12 +9,13 @@ use crate::error::StoreError;
 use crate::history::{EventKind, HistoryEvent};
 use crate::payload::Payload;
 use crate::status::RuntimeStatus;
-use crate::store::{ActivityCompletion, NewActivity, OrchestrationCommit, Store};
+use crate::store::{ActivityCompletion, CustomStatus, NewActivity, OrchestrationCommit, Store};
 
 use super::{
     LEASE, activity, commit_one, completed, fetch_activities, fetch_orchestrations, id,
-    new_instance, raised, to, turn_commit,
+    new_instance, raised, to, token, turn_commit,
 };
+use crate::store::{CommitAuthority, LockToken};
 
 /// Creating an instance makes it `Pending` with its `ExecutionStarted` as a message.
 pub async fn create_then_fetch(store: Arc<dyn Store>) {
@@ -186,7 +187,7 @@ pub async fn batch_commits_are_independent(store: Arc<dyn Store>) {
     let items = fetch_orchestrations(&*store).await;
     assert_eq!(items.len(), 2);
     let mut bad = turn_commit(&items[0], RuntimeStatus::Running, vec![activity(0)]);
-    bad.lock_token = Some("not-the-token".into());
+    bad.authority = CommitAuthority::Leased(LockToken::new("not-the-token"));
     let good = turn_commit(&items[1], RuntimeStatus::Completed, vec![]);
     let results = store
         .commit_orchestrations(vec![bad, good])
@@ -422,14 +423,15 @@ pub(super) fn unleased_turn(
     OrchestrationCommit {
         instance_id: activity.instance_id.clone(),
         execution_id: activity.execution_id.clone(),
-        lock_token: None,
+        authority: CommitAuthority::Unleased {
+            applied_activities: vec![activity.lease()],
+        },
         history_len,
         events: vec![
             HistoryEvent::new(now, EventKind::OrchestratorStarted),
             completed(activity).event,
         ],
         consumed: Vec::new(),
-        applied_activities: vec![(activity.id, activity.lock_token.clone())],
         activities: vec![crate::store::NewActivity {
             scheduled_id: 1,
             name: "work".into(),
@@ -439,7 +441,7 @@ pub(super) fn unleased_turn(
         status: RuntimeStatus::Running,
         output: None,
         failure: None,
-        custom_status: None,
+        custom_status: CustomStatus::Unchanged,
         updated_at: now,
         messages: Vec::new(),
         new_instances: Vec::new(),
@@ -471,7 +473,7 @@ pub async fn unleased_turns_apply_activity_results(store: Arc<dyn Store>) {
         "the result went into history, not into the queue"
     );
     store
-        .abandon_activities(vec![(leased.id, leased.lock_token.clone())])
+        .abandon_activities(vec![leased.lease()])
         .await
         .expect("abandon");
     assert!(
@@ -532,7 +534,7 @@ pub async fn unleased_turns_are_refused_when_anything_moved(store: Arc<dyn Store
 
     // The activity lease was lost.
     let mut lost = leased.clone();
-    lost.lock_token = "not-the-token".into();
+    lost.lock_token = LockToken::new("not-the-token");
     let result = commit_one(&*store, unleased_turn(&lost, history_len)).await;
     assert!(
         refused(&result),
@@ -571,11 +573,7 @@ pub async fn abandon_with_a_delay_waits(store: Arc<dyn Store>) {
         .find(|item| item.instance_id == id("slow"))
         .expect("fetched");
     store
-        .abandon_orchestration_work_item(
-            &slow.instance_id,
-            &slow.lock_token,
-            Duration::from_millis(400),
-        )
+        .abandon_orchestration_work_item(&slow.instance_id, token(slow), Duration::from_millis(400))
         .await
         .expect("abandon");
     let other = first
@@ -583,7 +581,7 @@ pub async fn abandon_with_a_delay_waits(store: Arc<dyn Store>) {
         .find(|item| item.instance_id == id("other"))
         .expect("fetched");
     store
-        .abandon_orchestration_work_item(&other.instance_id, &other.lock_token, Duration::ZERO)
+        .abandon_orchestration_work_item(&other.instance_id, token(other), Duration::ZERO)
         .await
         .expect("abandon");
     let again = fetch_orchestrations(&*store).await;

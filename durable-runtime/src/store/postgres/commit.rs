@@ -11,7 +11,7 @@ use crate::payload::Payload;
 use crate::store::codec::{backend, encode_json, encode_trace_context, micros};
 use crate::store::rules::{self, InstanceRow};
 use crate::store::{
-    ActivityWorkItem, CountDeltas, NewInstance, OrchestrationCommit, OutboundMessage,
+    ActivityWorkItem, CountDeltas, LockToken, NewInstance, OrchestrationCommit, OutboundMessage,
     failed_sub_orchestration, lease_millis,
 };
 
@@ -66,7 +66,12 @@ impl PostgresStore {
             .collect();
         let mut applied: Vec<i64> = commits
             .iter()
-            .flat_map(|c| c.applied_activities.iter().map(|(id, _)| *id))
+            .flat_map(|c| {
+                c.authority
+                    .applied_activities()
+                    .iter()
+                    .map(|lease| lease.id)
+            })
             .collect();
         applied.sort_unstable();
         let activity_leases: HashMap<i64, Option<String>> = if applied.is_empty() {
@@ -124,8 +129,8 @@ impl PostgresStore {
         // Writes, one statement per kind for every accepted turn.
         let (done_ids, done_tokens): (Vec<i64>, Vec<&str>) = accepted
             .iter()
-            .flat_map(|&i| commits[i].applied_activities.iter())
-            .map(|(id, token)| (*id, token.as_str()))
+            .flat_map(|&i| commits[i].authority.applied_activities())
+            .map(|lease| (lease.id, lease.lock_token.as_str()))
             .unzip();
         if !done_ids.is_empty() {
             let statement = tx
@@ -181,14 +186,12 @@ impl PostgresStore {
                 .outputs
                 .push(commit.output.as_ref().map(Payload::as_json));
             update.failures.push(failures[i].as_deref());
-            update.custom_changed.push(commit.custom_status.is_some());
-            update.customs.push(
-                commit
-                    .custom_status
-                    .as_ref()
-                    .and_then(Option::as_ref)
-                    .map(Payload::as_json),
-            );
+            update
+                .custom_changed
+                .push(commit.custom_status.is_changed());
+            update
+                .customs
+                .push(commit.custom_status.value().map(Payload::as_json));
         }
         let statement = tx
             .prepare_cached(&self.sql(
@@ -286,13 +289,9 @@ impl PostgresStore {
         wake: &mut Wakeups,
     ) -> Result<(), StoreError> {
         let expires = clock::now_millis();
-        let tokens: Vec<Option<String>> = accepted
+        let tokens: Vec<Option<LockToken>> = accepted
             .iter()
-            .map(|&i| {
-                commits[i]
-                    .lease_activities
-                    .map(|_| uuid::Uuid::new_v4().simple().to_string())
-            })
+            .map(|&i| commits[i].lease_activities.map(|_| LockToken::generate()))
             .collect();
         let mut rows = ActivityRows::default();
         for (&i, token) in accepted.iter().zip(&tokens) {
@@ -304,7 +303,7 @@ impl PostgresStore {
                 rows.names.push(activity.name.as_str());
                 rows.inputs.push(activity.input.as_json());
                 rows.dequeues.push(i32::from(token.is_some()));
-                rows.tokens.push(token.as_deref());
+                rows.tokens.push(token.as_ref().map(LockToken::as_str));
                 rows.expires.push(
                     commit
                         .lease_activities

@@ -43,9 +43,9 @@ use super::codec::{
     STATUS_COLUMNS, backend, decode_event, decode_trace_context, from_micros, micros,
 };
 use super::{
-    ActivityCompletion, ActivityWorkItem, CountDeltas, InstancePage, InstanceQuery, NewInstance,
-    Notifier, OrchestrationCommit, OrchestrationWorkItem, OutboundMessage, PurgeQuery, Store,
-    TaskHubStats, lease_millis, sql_stats,
+    ActivityCompletion, ActivityLease, ActivityWorkItem, CountDeltas, InstancePage, InstanceQuery,
+    LockToken, NewInstance, Notifier, OrchestrationCommit, OrchestrationWorkItem, OutboundMessage,
+    PurgeQuery, Store, TaskHubStats, lease_millis, sql_stats,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -446,7 +446,7 @@ impl Store for PostgresStore {
     async fn abandon_orchestration_work_item(
         &self,
         instance_id: &InstanceId,
-        lock_token: &str,
+        lock_token: &LockToken,
         retry_after: Duration,
     ) -> Result<(), StoreError> {
         let wake = Wakeups {
@@ -463,9 +463,12 @@ impl Store for PostgresStore {
                 ))
                 .await
                 .map_err(backend)?;
-            tx.execute(&statement, &[&instance_id.as_str(), &lock_token, &until])
-                .await
-                .map_err(backend)?;
+            tx.execute(
+                &statement,
+                &[&instance_id.as_str(), &lock_token.as_str(), &until],
+            )
+            .await
+            .map_err(backend)?;
             self.notify(&tx, &wake).await
         })?;
         self.wake_local(&wake);
@@ -481,7 +484,7 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let now = clock::now_millis();
-        let token = uuid::Uuid::new_v4().simple().to_string();
+        let token = LockToken::generate();
         let client = self.client().await?;
         let statement = client
             .prepare_cached(&self.sql(FETCH_ACTIVITIES))
@@ -491,7 +494,7 @@ impl Store for PostgresStore {
             .query(
                 &statement,
                 &[
-                    &token,
+                    &token.as_str(),
                     &(now + lease_millis(lease)),
                     &now,
                     &i64::try_from(max).unwrap_or(i64::MAX),
@@ -551,7 +554,10 @@ impl Store for PostgresStore {
                 let mut messages = Vec::new();
                 for completion in &completions {
                     if tx
-                        .execute(&statement, &[&completion.id, &completion.lock_token])
+                        .execute(
+                            &statement,
+                            &[&completion.id, &completion.lock_token.as_str()],
+                        )
                         .await
                         .map_err(backend)?
                         == 1
@@ -595,14 +601,14 @@ impl Store for PostgresStore {
 
     async fn renew_activity_leases(
         &self,
-        items: Vec<(i64, String)>,
+        items: Vec<ActivityLease>,
         lease: Duration,
     ) -> Result<(), StoreError> {
         if items.is_empty() {
             return Ok(());
         }
         let expires = clock::now_millis() + lease_millis(lease);
-        let (ids, tokens): (Vec<i64>, Vec<String>) = items.into_iter().unzip();
+        let (ids, tokens) = lease_arrays(items);
         let client = self.client().await?;
         let statement = client
             .prepare_cached(&self.sql(
@@ -619,7 +625,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn abandon_activities(&self, items: Vec<(i64, String)>) -> Result<(), StoreError> {
+    async fn abandon_activities(&self, items: Vec<ActivityLease>) -> Result<(), StoreError> {
         if items.is_empty() {
             return Ok(());
         }
@@ -627,7 +633,7 @@ impl Store for PostgresStore {
             activities: true,
             ..Wakeups::default()
         };
-        let (ids, tokens): (Vec<i64>, Vec<String>) = items.into_iter().unzip();
+        let (ids, tokens) = lease_arrays(items);
         in_transaction!(self, |tx, counts| {
             let statement = tx
                 .prepare_cached(&self.sql(
@@ -905,4 +911,12 @@ impl Store for PostgresStore {
     fn notifier(&self) -> &Notifier {
         &self.notifier
     }
+}
+
+/// Activity leases as the two arrays an `UNNEST($ids, $tokens)` binds.
+fn lease_arrays(items: Vec<ActivityLease>) -> (Vec<i64>, Vec<String>) {
+    items
+        .into_iter()
+        .map(|lease| (lease.id, lease.lock_token.into_string()))
+        .unzip()
 }

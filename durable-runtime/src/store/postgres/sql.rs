@@ -218,26 +218,22 @@ pub(super) fn list_sql(
                     n - 1
                 ));
             }
-            _ => match from {
-                Some(from) => {
+            _ => {
+                if let Some(from) = from {
                     values.push(Box::new(from));
                     sql.push_str(&format!(
                         " AND (name, created_at) >= (${k}, ${})",
                         values.len()
                     ));
                 }
-                None => {}
-            },
-        }
-        match query.created_to {
-            Some(to) => {
-                values.push(Box::new(micros(to)));
-                sql.push_str(&format!(
-                    " AND (name, created_at) < (${k}, ${})",
-                    values.len()
-                ));
             }
-            None => {}
+        }
+        if let Some(to) = query.created_to {
+            values.push(Box::new(micros(to)));
+            sql.push_str(&format!(
+                " AND (name, created_at) < (${k}, ${})",
+                values.len()
+            ));
         }
     } else {
         match after {

@@ -11,8 +11,8 @@ use crate::ids::{EntityId, ExecutionId, InstanceId};
 use crate::status::RuntimeStatus;
 use crate::store::codec::{backend, decode_event, encode_json, micros, status_from_code};
 use crate::store::{
-    CorruptMessage, CountDeltas, NewInstance, OrchestrationMessage, OrchestrationWorkItem,
-    OutboundMessage, is_control, lease_millis,
+    CorruptMessage, CountDeltas, LockToken, NewInstance, OrchestrationMessage,
+    OrchestrationWorkItem, OutboundMessage, is_control, lease_millis,
 };
 
 use super::{FETCH_DUE, INSTANCE_MESSAGES, LEASE_NAMED, PostgresStore, WRITE_COUNTS};
@@ -241,7 +241,7 @@ impl PostgresStore {
         allow_suspended: bool,
     ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
         let now = clock::now_millis();
-        let token = uuid::Uuid::new_v4().simple().to_string();
+        let token = LockToken::generate();
         let expires = now + lease_millis(lease);
         let rows = match candidates {
             None => {
@@ -249,7 +249,7 @@ impl PostgresStore {
                     .prepare_cached(&self.sql(FETCH_DUE))
                     .await
                     .map_err(backend)?;
-                tx.query(&statement, &[&token, &expires, &now, &max])
+                tx.query(&statement, &[&token.as_str(), &expires, &now, &max])
                     .await
                     .map_err(backend)?
             }
@@ -260,7 +260,7 @@ impl PostgresStore {
                     .map_err(backend)?;
                 tx.query(
                     &statement,
-                    &[&token, &expires, &now, &ids, &allow_suspended],
+                    &[&token.as_str(), &expires, &now, &ids, &allow_suspended],
                 )
                 .await
                 .map_err(backend)?
@@ -288,7 +288,7 @@ impl PostgresStore {
                 history_len: usize::try_from(row.get::<_, i64>(4)).unwrap_or(0),
                 messages: Vec::new(),
                 corrupt_messages: Vec::new(),
-                lock_token: token.clone(),
+                lock_token: Some(token.clone()),
             });
         }
         let statement = tx

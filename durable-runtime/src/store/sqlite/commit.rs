@@ -14,7 +14,8 @@ use crate::store::codec::{
 };
 use crate::store::rules::{self, InstanceRow};
 use crate::store::{
-    ActivityWorkItem, OrchestrationCommit, OutboundMessage, failed_sub_orchestration, lease_millis,
+    ActivityLease, ActivityWorkItem, LockToken, OrchestrationCommit, OutboundMessage,
+    failed_sub_orchestration, lease_millis,
 };
 
 use super::{
@@ -57,7 +58,14 @@ pub(super) fn check_commit(
         },
         clock::now_millis(),
     )?;
-    if let [(activity_id, lock_token)] = commit.applied_activities.as_slice() {
+    let applied = commit.authority.applied_activities();
+    if let [
+        ActivityLease {
+            id: activity_id,
+            lock_token,
+        },
+    ] = applied
+    {
         // One activity (every sequential step): claiming it is the commit's first write,
         // so a lost lease still leaves nothing written, and no separate read is needed.
         let deleted = conn
@@ -67,11 +75,15 @@ pub(super) fn check_commit(
         if deleted != 1 {
             return Err(StoreError::LeaseLost(format!("activity {activity_id}")));
         }
-    } else if !commit.applied_activities.is_empty() {
+    } else if !applied.is_empty() {
         let mut lease = conn
             .prepare_cached("SELECT lock_token FROM activities WHERE id = ?1")
             .map_err(backend)?;
-        for (activity_id, lock_token) in &commit.applied_activities {
+        for ActivityLease {
+            id: activity_id,
+            lock_token,
+        } in applied
+        {
             let held: Option<Option<String>> = lease
                 .query_row([activity_id], |r| r.get(0))
                 .optional()
@@ -96,12 +108,13 @@ pub(super) fn commit_orchestration(
 ) -> Result<Vec<ActivityWorkItem>, StoreError> {
     let id = commit.instance_id.as_str();
     // A single applied activity was claimed by `check_commit`.
-    if commit.applied_activities.len() > 1 {
+    let applied = commit.authority.applied_activities();
+    if applied.len() > 1 {
         let mut delete = conn
             .prepare_cached("DELETE FROM activities WHERE id = ?1")
             .map_err(backend)?;
-        for (activity_id, _) in &commit.applied_activities {
-            delete.execute([activity_id]).map_err(backend)?;
+        for lease in applied {
+            delete.execute([lease.id]).map_err(backend)?;
         }
     }
     let mut insert_event = conn
@@ -126,7 +139,7 @@ pub(super) fn commit_orchestration(
         .map_err(backend)?;
     let lease = commit.lease_activities.map(|lease| {
         (
-            uuid::Uuid::new_v4().simple().to_string(),
+            LockToken::generate(),
             clock::now_millis() + lease_millis(lease),
         )
     });
@@ -194,8 +207,8 @@ pub(super) fn commit_orchestration(
             Err(other) => return Err(other),
         }
     }
-    let custom_status_changed = commit.custom_status.is_some();
-    let custom_status = commit.custom_status.clone().flatten();
+    let custom_status_changed = commit.custom_status.is_changed();
+    let custom_status = commit.custom_status.value();
     let failure = commit.failure.as_ref().map(encode_json).transpose()?;
     // A failure is kept only while the instance is Failed (status code 3): a rewound
     // instance runs again without it.
@@ -238,7 +251,7 @@ pub(super) fn commit_orchestration(
             commit.output.as_ref().map(Payload::as_json),
             failure,
             custom_status_changed,
-            custom_status.as_ref().map(Payload::as_json),
+            custom_status.map(Payload::as_json),
         ])
     })
     .map_err(backend)?;
@@ -266,7 +279,7 @@ pub(super) fn fetch_activities(
     lease: Duration,
 ) -> Result<Vec<ActivityWorkItem>, StoreError> {
     let now = clock::now_millis();
-    let token = uuid::Uuid::new_v4().simple().to_string();
+    let token = LockToken::generate();
     let rows = conn
         .prepare_cached(FETCH_ACTIVITIES)
         .and_then(|mut s| {

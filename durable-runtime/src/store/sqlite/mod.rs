@@ -34,9 +34,9 @@ use tokio::sync::oneshot;
 
 use super::codec::{STATUS_COLUMNS, backend, decode_event, encode_json, from_micros, micros};
 use super::{
-    ActivityCompletion, ActivityWorkItem, InstancePage, InstanceQuery, NewInstance, Notifier,
-    OrchestrationCommit, OrchestrationWorkItem, OutboundMessage, PurgeQuery, Store, TaskHubStats,
-    lease_millis, sql_stats,
+    ActivityCompletion, ActivityLease, ActivityWorkItem, InstancePage, InstanceQuery, LockToken,
+    NewInstance, Notifier, OrchestrationCommit, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
+    Store, TaskHubStats, lease_millis, sql_stats,
 };
 use crate::clock;
 use crate::error::StoreError;
@@ -402,10 +402,10 @@ impl Store for SqliteStore {
     async fn abandon_orchestration_work_item(
         &self,
         instance_id: &InstanceId,
-        lock_token: &str,
+        lock_token: &LockToken,
         retry_after: Duration,
     ) -> Result<(), StoreError> {
-        let (id, token) = (instance_id.to_string(), lock_token.to_owned());
+        let (id, token) = (instance_id.to_string(), lock_token.clone());
         // A delayed retry keeps the instance out of fetches until then as an expired lease
         // would (no token, an expiry in the future), and its `due_at` not before it.
         let until =
@@ -477,7 +477,7 @@ impl Store for SqliteStore {
                 }
                 let mut items = Vec::new();
                 if let Some(lease) = lease_instances {
-                    let token = uuid::Uuid::new_v4().simple().to_string();
+                    let token = LockToken::generate();
                     for instance_id in &woken {
                         if let Some(item) =
                             lease_instance(conn, instance_id.as_str(), &token, now, lease, false)?
@@ -497,7 +497,7 @@ impl Store for SqliteStore {
 
     async fn renew_activity_leases(
         &self,
-        items: Vec<(i64, String)>,
+        items: Vec<ActivityLease>,
         lease: Duration,
     ) -> Result<(), StoreError> {
         self.write(move |conn| {
@@ -507,9 +507,9 @@ impl Store for SqliteStore {
                     "UPDATE activities SET lock_expires = ?1 WHERE id = ?2 AND lock_token = ?3",
                 )
                 .map_err(backend)?;
-            for (id, token) in &items {
+            for ActivityLease { id, lock_token } in &items {
                 update
-                    .execute(params![expires, id, token])
+                    .execute(params![expires, id, lock_token])
                     .map_err(backend)?;
             }
             Ok(())
@@ -517,13 +517,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn abandon_activities(&self, items: Vec<(i64, String)>) -> Result<(), StoreError> {
+    async fn abandon_activities(&self, items: Vec<ActivityLease>) -> Result<(), StoreError> {
         self.write(move |conn| {
             let mut update = conn
                 .prepare_cached("UPDATE activities SET lock_token = NULL, lock_expires = NULL WHERE id = ?1 AND lock_token = ?2")
                 .map_err(backend)?;
-            for (id, token) in &items {
-                update.execute(params![id, token]).map_err(backend)?;
+            for ActivityLease { id, lock_token } in &items {
+                update.execute(params![id, lock_token]).map_err(backend)?;
             }
             Ok(())
         })

@@ -15,11 +15,18 @@ use crate::store::codec::{
     micros, status_from_code,
 };
 use crate::store::{
-    CorruptMessage, InstanceQuery, NewInstance, OrchestrationMessage, OrchestrationWorkItem,
-    OutboundMessage, is_control, lease_millis, list_prefix, prefix_range,
+    CorruptMessage, InstanceQuery, LockToken, NewInstance, OrchestrationMessage,
+    OrchestrationWorkItem, OutboundMessage, is_control, lease_millis, list_prefix, prefix_range,
 };
 
 use super::count;
+
+/// A lease token binds as its text.
+impl rusqlite::ToSql for LockToken {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.as_str().to_sql()
+    }
+}
 
 pub(super) fn read_status(row: &rusqlite::Row<'_>) -> Result<OrchestrationStatus, StoreError> {
     let get = |e: rusqlite::Error| backend(e);
@@ -249,26 +256,22 @@ pub(super) fn list_sql(
                     n - 1
                 ));
             }
-            _ => match from {
-                Some(from) => {
+            _ => {
+                if let Some(from) = from {
                     values.push(from.into());
                     sql.push_str(&format!(
                         " AND (name, created_at) >= (?{k}, ?{})",
                         values.len()
                     ));
                 }
-                None => {}
-            },
-        }
-        match query.created_to {
-            Some(to) => {
-                values.push(micros(to).into());
-                sql.push_str(&format!(
-                    " AND (name, created_at) < (?{k}, ?{})",
-                    values.len()
-                ));
             }
-            None => {}
+        }
+        if let Some(to) = query.created_to {
+            values.push(micros(to).into());
+            sql.push_str(&format!(
+                " AND (name, created_at) < (?{k}, ?{})",
+                values.len()
+            ));
         }
     } else {
         match after {
@@ -434,7 +437,7 @@ pub(super) fn fetch_orchestrations(
                 .collect::<rusqlite::Result<_>>()
         })
         .map_err(backend)?;
-    let token = uuid::Uuid::new_v4().simple().to_string();
+    let token = LockToken::generate();
     let mut items = Vec::new();
     for instance_id in candidates {
         if items.len() >= max {
@@ -493,7 +496,7 @@ pub(super) fn purge_select_sql(step: usize) -> String {
 pub(super) fn lease_instance(
     conn: &Connection,
     instance_id: &str,
-    token: &str,
+    token: &LockToken,
     now: i64,
     lease: Duration,
     allow_suspended: bool,
@@ -579,7 +582,7 @@ pub(super) fn lease_instance(
         history_len: usize::try_from(history_len).unwrap_or(0),
         messages,
         corrupt_messages,
-        lock_token: token.to_owned(),
+        lock_token: Some(token.clone()),
     }))
 }
 
