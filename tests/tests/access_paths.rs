@@ -43,6 +43,18 @@ const EXPECTED: &[(&str, Option<&str>)] = &[
     ("fetch: activities", Some("activities_by_visible")),
     ("status read", None),
     ("history read", None),
+    (
+        "list: by id prefix, first page",
+        Some("sqlite_autoindex_instances_1"),
+    ),
+    (
+        "list: by id prefix, deep page",
+        Some("sqlite_autoindex_instances_1"),
+    ),
+    (
+        "list: entities by name, deep page",
+        Some("sqlite_autoindex_instances_1"),
+    ),
     ("list: by name, first page", Some("instances_by_name")),
     ("list: by name, deep page", Some("instances_by_name")),
     ("list: by status, first page", Some("instances_by_status")),
@@ -208,6 +220,9 @@ const EXPECTED_POSTGRES: &[(&str, &str)] = &[
     ("fetch: activities", "activities_by_visible"),
     ("status read", "instances_pkey"),
     ("history read", "history_pkey"),
+    ("list: by id prefix, first page", "instances_pkey"),
+    ("list: by id prefix, deep page", "instances_pkey"),
+    ("list: entities by name, deep page", "instances_pkey"),
     ("list: by name, first page", "instances_by_name"),
     ("list: by name, deep page", "instances_by_name"),
     ("list: by status, first page", "instances_by_status"),

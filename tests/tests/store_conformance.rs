@@ -177,6 +177,97 @@ mod postgres {
         .await;
     }
 
+    /// On a database whose default collation is linguistic (ICU `en-US`, where `B` sorts
+    /// after `a` and punctuation weighs little), migration 6 gives instance ids the C
+    /// collation, so listings by id prefix hold exactly the prefix's ids in byte order, as
+    /// on a C database and the other stores; the rest of the listings and the entity rows
+    /// work there as well. Needs PostgreSQL 15 or later built with ICU (Debian's is).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_linguistic_collation_gets_byte_order_instance_ids() {
+        let Some(url) = durable_tests::postgres_url("postgres::linguistic_collation") else {
+            return;
+        };
+        let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let database = format!("icu_{}", durable_tests::fresh_task_hub());
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {database} TEMPLATE template0 ENCODING 'UTF8' \
+                 LOCALE 'C.UTF-8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+            ))
+            .await
+            .expect("create an ICU en-US database (PostgreSQL 15+ with ICU)");
+        let (base, _) = url.rsplit_once('/').unwrap();
+        let icu_url = format!("{base}/{database}");
+        let store = || {
+            let icu_url = icu_url.clone();
+            async move {
+                let options = PostgresOptions {
+                    task_hub: durable_tests::fresh_task_hub(),
+                    ..PostgresOptions::default()
+                };
+                Arc::new(
+                    PostgresStore::connect_with(&icu_url, options)
+                        .await
+                        .unwrap(),
+                ) as Arc<dyn Store>
+            }
+        };
+        let (client, connection) = tokio_postgres::connect(&icu_url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let linguistic: bool = client
+            .query_one("SELECT 'a' < 'B' AND 'a-c' < 'ab'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(linguistic, "the database's default collation is linguistic");
+        use durable_runtime::store::conformance as c;
+        c::list_by_id_prefix(store().await).await;
+        c::list_filters_and_pages(store().await).await;
+        c::entities_are_created_by_their_first_message(store().await).await;
+        c::commit_applies_everything(store().await).await;
+        // Every instance id column of a task hub compares in byte order.
+        let hub = durable_tests::fresh_task_hub();
+        drop(
+            PostgresStore::connect_with(
+                &icu_url,
+                PostgresOptions {
+                    task_hub: hub.clone(),
+                    ..PostgresOptions::default()
+                },
+            )
+            .await
+            .unwrap(),
+        );
+        let collations: Vec<(String, String, Option<String>)> = client
+            .query(
+                "SELECT table_name::text, column_name::text, collation_name::text
+                 FROM information_schema.columns
+                 WHERE table_schema = $1 AND column_name IN ('instance_id', 'parent_instance_id')
+                 ORDER BY 1, 2",
+                &[&hub],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        assert_eq!(collations.len(), 5, "{collations:?}");
+        assert!(
+            collations.iter().all(|(_, _, c)| c.as_deref() == Some("C")),
+            "{collations:?}"
+        );
+        drop(client);
+        admin
+            .batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+
     /// Poison isolation, with rows damaged through a second connection.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn corrupt_rows_affect_only_their_own_work() {

@@ -84,6 +84,8 @@ struct State {
     by_status: HashMap<RuntimeStatus, BTreeSet<Created>>,
     /// Rows by orchestration (or entity) name, for listings filtered by name.
     by_name: HashMap<String, BTreeSet<Created>>,
+    /// Every row's id in id order, for listings by id prefix (the SQL stores' primary key).
+    by_id: BTreeSet<InstanceId>,
     /// How many of each status's rows in `by_status` are entities.
     entities_by_status: HashMap<RuntimeStatus, u64>,
     activities: BTreeMap<i64, Activity>,
@@ -113,6 +115,7 @@ impl State {
             .or_default()
             .insert(key.clone());
         self.by_created.insert(key);
+        self.by_id.insert(id.clone());
         if id.is_entity() {
             *self.entities_by_status.entry(instance.status).or_default() += 1;
         }
@@ -400,6 +403,7 @@ impl State {
         if let Some(instance) = self.instances.remove(id) {
             let key = (instance.created_at, id.clone());
             self.by_created.remove(&key);
+            self.by_id.remove(id);
             if let Some(set) = self.by_status.get_mut(&instance.status) {
                 set.remove(&key);
             }
@@ -898,13 +902,39 @@ impl Store for MemoryStore {
                 .is_none_or(|parent| i.parent_instance_id.as_ref() == Some(parent))
                 && query.name.as_ref().is_none_or(|name| i.name == *name)
                 && (query.statuses.is_empty() || query.statuses.contains(&i.status))
-                && match query.instance_id_prefix.as_deref() {
-                    Some(prefix) => id.as_str().starts_with(prefix),
-                    // Entities are listed only when asked for by their `@` prefix.
-                    None => !id.as_str().starts_with('@'),
-                }
+                // Entities are listed only when asked for by their `@` prefix (a listing by
+                // prefix reads only the prefix's ids).
+                && (super::list_prefix(query).is_some() || !id.as_str().starts_with('@'))
         };
         let state = self.lock();
+        if let Some(prefix) = super::list_prefix(query) {
+            // The ids' range from the prefix (or the token's id) to the prefix's successor,
+            // in id order; the other fields filter it.
+            use std::ops::Bound;
+            let ((start, exclusive), end) = super::prefix_range(prefix, after.as_ref());
+            let start = InstanceId::from_trusted(start.to_owned());
+            let start = if exclusive {
+                Bound::Excluded(start)
+            } else {
+                Bound::Included(start)
+            };
+            let end = end.map_or(Bound::Unbounded, |end| {
+                Bound::Excluded(InstanceId::from_trusted(end))
+            });
+            let statuses = state
+                .by_id
+                .range((start, end))
+                .filter_map(|id| state.instances.get(id).map(|i| (id, i)))
+                .filter(|(id, i)| {
+                    keep(id, i)
+                        && query.created_from.is_none_or(|from| i.created_at >= from)
+                        && query.created_to.is_none_or(|to| i.created_at < to)
+                })
+                .take(limit)
+                .map(|(id, i)| status_of(id, i))
+                .collect();
+            return Ok(into_page(statuses, page_size));
+        }
         let empty = BTreeSet::new();
         let by_name = query
             .name

@@ -452,12 +452,22 @@ pub struct InstanceQuery {
     pub created_from: Option<DateTime<Utc>>,
     /// Only instances created before this time.
     pub created_to: Option<DateTime<Utc>>,
-    /// Only ids starting with this prefix.
+    /// Only ids starting with this prefix (compared by bytes, case-sensitive; an empty
+    /// prefix is no filter).
+    ///
+    /// A listing with a prefix reads the primary key's range of ids from `prefix` to the
+    /// prefix's successor and comes in **instance-id order** (byte order of the UTF-8 ids),
+    /// as Durable Functions' Azure Storage provider lists a prefix query from its instances
+    /// table, keyed by instance id; every other listing comes in creation order. The other
+    /// fields filter that range, so a page costs the prefix's rows it reads, whatever the
+    /// backlog holds (ARCHITECTURE.md, "Access paths"). A prefix starting with `@` lists
+    /// entities ([`Store::list_instances`]).
     pub instance_id_prefix: Option<String>,
     /// Only instances of the orchestration of this name (exactly as registered and stored,
-    /// `process_order`). Like the prefix it filters the range the other fields select, so
-    /// a rare name on a large backlog reads far for a page (ARCHITECTURE.md, "Dashboard").
-    /// Not in Durable Functions' query condition; the dashboard's name filter uses it.
+    /// `process_order`). Without a prefix the listing reads the name's rows in creation
+    /// order (an index of its own: a rare name costs its page); with one, it filters the
+    /// prefix's range. Not in Durable Functions' query condition; the dashboard's name
+    /// filter uses it.
     pub name: Option<String>,
     /// At most this many per page (default 100).
     ///
@@ -484,7 +494,8 @@ impl Default for InstanceQuery {
     }
 }
 
-/// One page of [`Store::list_instances`], ordered by creation time then instance id.
+/// One page of [`Store::list_instances`], ordered by creation time then instance id, or by
+/// instance id alone for a listing by [`InstanceQuery::instance_id_prefix`].
 #[derive(Debug, Clone)]
 pub struct InstancePage {
     /// The instances.
@@ -526,8 +537,31 @@ pub(crate) fn listing_plan_paths(
         name: Some("name".to_owned()),
         ..InstanceQuery::default()
     };
+    let by_prefix = InstanceQuery {
+        instance_id_prefix: Some("prefix".to_owned()),
+        ..InstanceQuery::default()
+    };
+    // `list_entities`: an entity name's `@name@` prefix, running entities only.
+    let entities = InstanceQuery {
+        instance_id_prefix: Some("@name@".to_owned()),
+        statuses: vec![RuntimeStatus::Running],
+        ..InstanceQuery::default()
+    };
+    let prefix_after = (0, "prefix-1".to_owned());
     let completed = Some(RuntimeStatus::Completed);
     vec![
+        (
+            "list: by id prefix, first page",
+            list(&by_prefix, None, None),
+        ),
+        (
+            "list: by id prefix, deep page",
+            list(&by_prefix, None, Some(&prefix_after)),
+        ),
+        (
+            "list: entities by name, deep page",
+            list(&entities, None, Some(&(0, "@name@key".to_owned()))),
+        ),
         ("list: by name, first page", list(&by_name, None, None)),
         (
             "list: by name, deep page",
@@ -583,13 +617,55 @@ pub(crate) fn purge_statuses(query: &PurgeQuery) -> Vec<RuntimeStatus> {
 }
 
 /// The status of each keyset range a listing by `query` reads (`None`: any status); the
-/// ranges' rows are merged with [`merge_ranges`].
+/// ranges' rows are merged with [`merge_ranges`]. A listing by id prefix reads one range
+/// of the primary key in id order, its statuses a filter on it.
 pub(crate) fn list_statuses(query: &InstanceQuery) -> Vec<Option<RuntimeStatus>> {
-    if query.statuses.is_empty() {
+    if query.statuses.is_empty() || list_prefix(query).is_some() {
         vec![None]
     } else {
         query.statuses.iter().copied().map(Some).collect()
     }
+}
+
+/// The id prefix a listing by `query` reads the primary key's range of: `None` when it
+/// has none or an empty one (which every id has).
+pub(crate) fn list_prefix(query: &InstanceQuery) -> Option<&str> {
+    query
+        .instance_id_prefix
+        .as_deref()
+        .filter(|prefix| !prefix.is_empty())
+}
+
+/// The bounds of the id range a listing by `prefix` reads after the keyset position
+/// `after` (its id part): the start, and whether it is exclusive (the token's id) or
+/// inclusive (the prefix); and the end (exclusive), the smallest string above every string
+/// that starts with `prefix`, or `None` when there is none (`prefix` is empty or only
+/// `char::MAX`). Strings compare by code point, which for UTF-8 is byte order: SQLite's
+/// `BINARY` collation, PostgreSQL's `"C"`, Rust's `str` order.
+pub(crate) fn prefix_range<'a>(
+    prefix: &'a str,
+    after: Option<&'a (i64, String)>,
+) -> ((&'a str, bool), Option<String>) {
+    let start = match after {
+        Some((_, id)) if id.as_str() >= prefix => (id.as_str(), true),
+        _ => (prefix, false),
+    };
+    (start, prefix_successor(prefix))
+}
+
+/// The smallest string greater than every string starting with `prefix`: `prefix` without
+/// its trailing `char::MAX`s, its last char then replaced by the next (surrogates are not
+/// chars, so `U+D7FF` is followed by `U+E000`); `None` when no char is left.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let trimmed = prefix.trim_end_matches(char::MAX);
+    let last = trimmed.chars().next_back()?;
+    let next = match last {
+        '\u{D7FF}' => '\u{E000}',
+        c => char::from_u32(u32::from(c) + 1)?,
+    };
+    let mut successor = trimmed[..trimmed.len() - last.len_utf8()].to_owned();
+    successor.push(next);
+    Some(successor)
 }
 
 /// Merges the rows of several keyset ranges (each sorted, up to `page_size + 1` long) into

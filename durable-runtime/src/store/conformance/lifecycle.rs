@@ -322,6 +322,41 @@ pub async fn entities_are_created_by_their_first_message(store: Arc<dyn Store>) 
         .await
         .expect("list entities");
     assert_eq!(page.instances.len(), 2);
+    // One name's entities, a page at a time, in key order; with a status (as
+    // `list_entities` asks for running ones), only those.
+    let entity_page = |statuses: Vec<RuntimeStatus>, token: Option<String>| {
+        let store = store.clone();
+        async move {
+            store
+                .list_instances(&InstanceQuery {
+                    instance_id_prefix: Some("@counter@".into()),
+                    statuses,
+                    page_size: 1,
+                    continuation_token: token,
+                    ..InstanceQuery::default()
+                })
+                .await
+                .expect("list entities")
+        }
+    };
+    let first = entity_page(Vec::new(), None).await;
+    let next = entity_page(Vec::new(), first.continuation_token.clone()).await;
+    let keys: Vec<&str> = first
+        .instances
+        .iter()
+        .chain(&next.instances)
+        .map(|s| s.instance_id.as_str())
+        .collect();
+    assert_eq!(keys, ["@counter@a", "@counter@b"]);
+    assert!(next.continuation_token.is_none());
+    let b_status = next.instances[0].runtime_status;
+    let running = entity_page(vec![RuntimeStatus::Running], None).await;
+    assert_eq!(running.instances[0].instance_id, entity_instance);
+    assert_eq!(
+        running.continuation_token.is_some(),
+        b_status == RuntimeStatus::Running,
+        "`@counter@b` is listed as running only if it is"
+    );
     assert_eq!(
         store
             .purge_instances(&PurgeQuery::default())

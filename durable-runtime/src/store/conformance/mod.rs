@@ -37,7 +37,9 @@ pub use messages::{
     notifications, suspended_instances_wait_for_control_messages,
 };
 use messages::{raised, to};
-pub use queries::{list_filters_and_pages, purge_rules, task_hub_stats_follow_every_change};
+pub use queries::{
+    list_by_id_prefix, list_filters_and_pages, purge_rules, task_hub_stats_follow_every_change,
+};
 pub use work_items::{
     abandon_with_a_delay_waits, batch_commits_are_independent,
     batched_turns_get_their_own_activities, commit_applies_everything,
@@ -194,6 +196,7 @@ where
     messages_during_a_lease_are_kept(factory().await).await;
     instance_id_reuse_rules(factory().await).await;
     list_filters_and_pages(factory().await).await;
+    list_by_id_prefix(factory().await).await;
     notifications(factory().await).await;
     delayed_messages_wait_until_due(factory().await).await;
     enqueue_checks_the_status(factory().await).await;
@@ -223,7 +226,7 @@ macro_rules! store_conformance_tests {
             create_then_fetch, leases_exclude_and_expire, commit_applies_everything,
             stale_history_length_is_refused, batch_commits_are_independent, activity_lifecycle,
             renew_and_abandon_activity_leases, messages_during_a_lease_are_kept,
-            instance_id_reuse_rules, list_filters_and_pages, notifications,
+            instance_id_reuse_rules, list_filters_and_pages, list_by_id_prefix, notifications,
             delayed_messages_wait_until_due, enqueue_checks_the_status,
             suspended_instances_wait_for_control_messages, commits_create_sub_orchestrations,
             continue_as_new_starts_a_fresh_history, purge_rules,

@@ -207,6 +207,237 @@ pub async fn list_filters_and_pages(store: Arc<dyn Store>) {
     assert!(pages.windows(2).all(|w| w[0] < w[1]), "{pages:?}");
 }
 
+/// Listings by id prefix: the prefix's ids only, in instance-id order (byte order, as
+/// Durable Functions' Azure Storage provider lists a prefix from its table keyed by id),
+/// paged so that every match comes once; statuses, name and created time filter them; a
+/// prefix whose successor needs care (a last char of `z`, `U+D7FF` or `char::MAX`) holds
+/// exactly its ids; an empty prefix lists what no prefix does.
+pub async fn list_by_id_prefix(store: Arc<dyn Store>) {
+    // Created out of id order, with neighbours just outside each prefix's range.
+    let ids = [
+        "pfx-c",
+        "pfx-a",
+        "pfx-\u{e9}",
+        "pfx.",
+        "pfx-b",
+        "pfw-x",
+        "pfx-z",
+        "pfx-",
+        "pfxz",
+        "pfx{",
+        "pfx\u{10FFFF}a",
+        "pfy",
+        "pfx\u{10FFFF}",
+        "pfx\u{D7FF}1",
+        "pfx\u{E000}2",
+    ];
+    for (index, instance) in ids.iter().enumerate() {
+        store
+            .create_instance(new_instance(instance, index as i64))
+            .await
+            .expect("create");
+    }
+    store
+        .create_instance(NewInstance {
+            name: "billing".into(),
+            ..new_instance("pfx-n", 99)
+        })
+        .await
+        .expect("create");
+    // An entity row: listed only by an `@` prefix.
+    store
+        .enqueue_message(
+            OutboundMessage {
+                instance_id: crate::ids::EntityId::new("counter", "k")
+                    .expect("entity id")
+                    .instance_id(),
+                execution_id: None,
+                visible_at: clock::now(),
+                event: HistoryEvent::new(
+                    clock::now(),
+                    EventKind::EntityRequest {
+                        operation: "add".into(),
+                        input: Payload::encode(&1).expect("encode"),
+                        caller: None,
+                        trace_context: None,
+                    },
+                ),
+            },
+            &RuntimeStatus::ALL,
+        )
+        .await
+        .expect("enqueue");
+    // `pfx-b` and `pfx-z` complete.
+    let items = store
+        .fetch_orchestration_work_items(100, LEASE)
+        .await
+        .expect("fetch");
+    for item in &items {
+        if ["pfx-b", "pfx-z"].contains(&item.instance_id.as_str()) {
+            commit_one(&*store, turn_commit(item, RuntimeStatus::Completed, vec![]))
+                .await
+                .expect("commit");
+        }
+    }
+    // Every page of a listing, each page at most `page_size` long.
+    let all_pages = |query: InstanceQuery| {
+        let store = store.clone();
+        async move {
+            let mut seen = Vec::new();
+            let mut token = None;
+            loop {
+                let page = store
+                    .list_instances(&InstanceQuery {
+                        continuation_token: token.clone(),
+                        ..query.clone()
+                    })
+                    .await
+                    .expect("list");
+                assert!(page.instances.len() <= query.page_size.max(1));
+                seen.extend(
+                    page.instances
+                        .into_iter()
+                        .map(|s| s.instance_id.to_string()),
+                );
+                token = page.continuation_token;
+                if token.is_none() {
+                    return seen;
+                }
+            }
+        }
+    };
+    let by_prefix = |prefix: &str, page_size: usize| InstanceQuery {
+        instance_id_prefix: Some(prefix.to_owned()),
+        page_size,
+        ..InstanceQuery::default()
+    };
+    // The expected listing: the created ids with the prefix, sorted as Rust sorts `str`.
+    let expected = |prefix: &str, except: &[&str]| {
+        let mut matching: Vec<String> = ids
+            .iter()
+            .chain(&["pfx-n"])
+            .filter(|id| id.starts_with(prefix) && !except.contains(id))
+            .map(|id| (*id).to_owned())
+            .collect();
+        matching.sort();
+        matching
+    };
+    let dashed = all_pages(by_prefix("pfx-", 2)).await;
+    assert_eq!(
+        dashed,
+        [
+            "pfx-",
+            "pfx-a",
+            "pfx-b",
+            "pfx-c",
+            "pfx-n",
+            "pfx-z",
+            "pfx-\u{e9}"
+        ],
+        "instance-id order, every match once, not `pfx.`"
+    );
+    for page_size in [1, 3, 100] {
+        assert_eq!(all_pages(by_prefix("pfx-", page_size)).await, dashed);
+    }
+    assert_eq!(all_pages(by_prefix("pfx", 4)).await, expected("pfx", &[]));
+    assert_eq!(
+        all_pages(by_prefix("pfx\u{10FFFF}", 1)).await,
+        ["pfx\u{10FFFF}", "pfx\u{10FFFF}a"],
+        "a prefix ending in char::MAX ends before `pfy`"
+    );
+    assert_eq!(
+        all_pages(by_prefix("pfx\u{D7FF}", 1)).await,
+        ["pfx\u{D7FF}1"],
+        "the char after U+D7FF is U+E000"
+    );
+    assert_eq!(
+        all_pages(by_prefix("pfxz", 1)).await,
+        ["pfxz"],
+        "not `pfx{{`"
+    );
+    assert_eq!(all_pages(by_prefix("pfx-é", 1)).await, ["pfx-\u{e9}"]);
+    assert!(all_pages(by_prefix("pfx-zz", 1)).await.is_empty());
+    assert!(
+        all_pages(by_prefix("PFX", 1)).await.is_empty(),
+        "case-sensitive"
+    );
+    // Statuses filter the range: one query, still in id order.
+    let with_statuses = |statuses: Vec<RuntimeStatus>, page_size: usize| InstanceQuery {
+        statuses,
+        ..by_prefix("pfx-", page_size)
+    };
+    assert_eq!(
+        all_pages(with_statuses(vec![RuntimeStatus::Completed], 1)).await,
+        ["pfx-b", "pfx-z"]
+    );
+    assert_eq!(
+        all_pages(with_statuses(
+            vec![RuntimeStatus::Failed, RuntimeStatus::Completed],
+            100
+        ))
+        .await,
+        ["pfx-b", "pfx-z"]
+    );
+    let mut others = Vec::new();
+    for status in RuntimeStatus::ALL {
+        if status != RuntimeStatus::Completed {
+            others.extend(all_pages(with_statuses(vec![status], 2)).await);
+        }
+    }
+    others.sort();
+    assert_eq!(others, expected("pfx-", &["pfx-b", "pfx-z"]));
+    assert_eq!(
+        all_pages(with_statuses(RuntimeStatus::ALL.to_vec(), 2)).await,
+        dashed
+    );
+    // Name and created time filter it too.
+    let named = |name: &str| InstanceQuery {
+        name: Some(name.to_owned()),
+        ..by_prefix("pfx-", 2)
+    };
+    assert_eq!(all_pages(named("billing")).await, ["pfx-n"]);
+    assert_eq!(
+        all_pages(named("conformance")).await,
+        expected("pfx-", &["pfx-n"])
+    );
+    assert_eq!(
+        all_pages(InstanceQuery {
+            statuses: vec![RuntimeStatus::Completed],
+            ..named("billing")
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    assert!(
+        all_pages(InstanceQuery {
+            created_from: Some(clock::now() + ChronoDuration::seconds(60)),
+            ..by_prefix("pfx-", 2)
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        all_pages(InstanceQuery {
+            created_from: Some(clock::now() - ChronoDuration::seconds(60)),
+            created_to: Some(clock::now() + ChronoDuration::seconds(60)),
+            ..by_prefix("pfx-", 2)
+        })
+        .await,
+        dashed
+    );
+    // An empty prefix is no filter: creation order, no entity rows.
+    let unfiltered = all_pages(InstanceQuery {
+        page_size: 4,
+        ..InstanceQuery::default()
+    })
+    .await;
+    assert_eq!(unfiltered.len(), ids.len() + 1);
+    assert!(unfiltered.iter().all(|id| !id.starts_with('@')));
+    assert_eq!(all_pages(by_prefix("", 4)).await, unfiltered);
+    // The entity row by its prefix.
+    assert_eq!(all_pages(by_prefix("@counter@", 1)).await, ["@counter@k"]);
+}
+
 /// Only finished instances are purged, one at a time or by filter.
 pub async fn purge_rules(store: Arc<dyn Store>) {
     let missing = store.purge_instance(&id("nobody")).await;

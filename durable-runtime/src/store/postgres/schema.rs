@@ -91,6 +91,32 @@ ALTER TABLE {s}.activities ADD COLUMN trace_context TEXT;
 -- rows in (created_at, instance_id) order, so a rare name costs what its page holds.
 CREATE INDEX instances_by_name ON {s}.instances (name, created_at, instance_id);
 "#,
+    r#"
+-- Listings by id prefix read the range of `instances_pkey` from the prefix to its
+-- successor, computed in byte order (code point order of the UTF-8 ids, as SQLite's BINARY
+-- and Rust compare). That range holds exactly the ids with the prefix only when ids
+-- compare in byte order, which a linguistic collation (en_US, an ICU locale) does not do:
+-- on a database whose default collation is one, instance ids get the "C" collation, in
+-- every table (so joins and the tables' indexes agree). A C, POSIX or C.UTF-8 database
+-- (or PostgreSQL 17's builtin provider) already compares them so and is left as it is.
+DO $$
+DECLARE
+    db jsonb;
+BEGIN
+    SELECT to_jsonb(d) INTO db FROM pg_database d WHERE d.datname = current_database();
+    IF NOT (db->>'datlocprovider' = 'b'
+            OR (COALESCE(db->>'datlocprovider', 'c') = 'c'
+                AND db->>'datcollate' IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8'))) THEN
+        ALTER TABLE {s}.instances
+            ALTER COLUMN instance_id TYPE TEXT COLLATE "C",
+            ALTER COLUMN parent_instance_id TYPE TEXT COLLATE "C";
+        ALTER TABLE {s}.history ALTER COLUMN instance_id TYPE TEXT COLLATE "C";
+        ALTER TABLE {s}.messages ALTER COLUMN instance_id TYPE TEXT COLLATE "C";
+        ALTER TABLE {s}.activities ALTER COLUMN instance_id TYPE TEXT COLLATE "C";
+    END IF;
+END
+$$;
+"#,
 ];
 
 pub(super) fn valid_task_hub(name: &str) -> bool {

@@ -7,10 +7,10 @@ use tokio_postgres::types::ToSql;
 use crate::error::StoreError;
 use crate::ids::{ExecutionId, InstanceId};
 use crate::status::{OrchestrationStatus, RuntimeStatus};
-use crate::store::InstanceQuery;
 use crate::store::codec::{
     STATUS_COLUMNS, StoredStatus, backend, decode_status, from_micros, micros,
 };
+use crate::store::{InstanceQuery, list_prefix, prefix_range};
 
 /// Adds a transaction's counts-by-status changes to its connection's shard.
 pub(super) const WRITE_COUNTS: &str = "INSERT INTO {s}.instance_counts AS c (entity, status, shard, n)
@@ -142,9 +142,10 @@ pub(super) fn read_status(row: &Row) -> Result<OrchestrationStatus, StoreError> 
 }
 
 /// A listing's statement for one status (any, if `None`) after the keyset position `after`,
-/// and its bound values: served by `instances_by_status` with a status and by
-/// `instances_by_created` without, from one range start (the later of `created_from` and
-/// the token), so a deep page costs what the first does.
+/// and its bound values: served by `instances_by_status` with a status, `instances_by_name`
+/// with a name, `instances_by_created` without, and `instances_pkey` (in id order) with an
+/// id prefix, from one range start (the later of `created_from` and the token, or of the
+/// prefix and the token's id), so a deep page costs what the first does.
 pub(super) fn list_sql(
     query: &InstanceQuery,
     status: Option<RuntimeStatus>,
@@ -158,7 +159,48 @@ pub(super) fn list_sql(
         sql.push_str(&format!(" AND status = ${}", values.len()));
     }
     let from = query.created_from.map(micros);
-    if let Some(name) = &query.name {
+    if let Some(prefix) = list_prefix(query) {
+        // By id prefix: the primary key's range from the prefix (or the token's id) to the
+        // prefix's successor, in id order (`instance_id` compares in byte order: migration
+        // 6); the other fields filter it.
+        let ((start, exclusive), end) = prefix_range(prefix, after);
+        values.push(Box::new(start.to_owned()));
+        let op = if exclusive { ">" } else { ">=" };
+        sql.push_str(&format!(" AND instance_id {op} ${}", values.len()));
+        if let Some(end) = end {
+            // The end as a row comparison: beside the start, a plain `instance_id < $n`
+            // makes the generic plan estimate the pair as a narrow range (0.5% of rows),
+            // under a page's LIMIT on a small table, and pick a bitmap scan with a sort of
+            // every match; estimated on its own, the plan reads `instances_pkey` in order
+            // and stops at the end (index condition `instance_id <= $n`, the row filter
+            // dropping the end itself, which has not the prefix).
+            values.push(Box::new(end));
+            sql.push_str(&format!(
+                " AND (instance_id, true) < (${}, true)",
+                values.len()
+            ));
+        }
+        if !query.statuses.is_empty() {
+            let codes: Vec<String> = query
+                .statuses
+                .iter()
+                .map(|s| s.code().to_string())
+                .collect();
+            sql.push_str(&format!(" AND status IN ({})", codes.join(", ")));
+        }
+        if let Some(name) = &query.name {
+            values.push(Box::new(name.clone()));
+            sql.push_str(&format!(" AND name = ${}", values.len()));
+        }
+        if let Some(from) = from {
+            values.push(Box::new(from));
+            sql.push_str(&format!(" AND created_at >= ${}", values.len()));
+        }
+        if let Some(to) = query.created_to {
+            values.push(Box::new(micros(to)));
+            sql.push_str(&format!(" AND created_at < ${}", values.len()));
+        }
+    } else if let Some(name) = &query.name {
         // One name: a range of `instances_by_name (name, created_at, instance_id)`, its
         // bounds written as row values of that index (beside the equality, which the
         // planner's estimate of the name's rows needs), so a deep page starts where the
@@ -221,17 +263,14 @@ pub(super) fn list_sql(
         values.push(Box::new(parent.to_string()));
         sql.push_str(&format!(" AND parent_instance_id = ${}", values.len()));
     }
-    match &query.instance_id_prefix {
-        Some(prefix) => {
-            values.push(Box::new(prefix.clone()));
-            let n = values.len();
-            sql.push_str(&format!(" AND left(instance_id, length(${n})) = ${n}"));
-        }
+    if list_prefix(query).is_none() {
         // Entities are listed only when asked for by their `@` prefix.
-        None => sql.push_str(" AND left(instance_id, 1) <> '@'"),
+        sql.push_str(" AND left(instance_id, 1) <> '@'");
     }
     // One name: the order of `instances_by_name` (the same order, `name` being fixed).
-    let order = if query.name.is_some() {
+    let order = if list_prefix(query).is_some() {
+        "instance_id"
+    } else if query.name.is_some() {
         "name, created_at, instance_id"
     } else {
         "created_at, instance_id"

@@ -16,7 +16,7 @@ use crate::store::codec::{
 };
 use crate::store::{
     CorruptMessage, InstanceQuery, LockToken, NewInstance, OrchestrationMessage,
-    OrchestrationWorkItem, OutboundMessage, is_control, lease_millis,
+    OrchestrationWorkItem, OutboundMessage, is_control, lease_millis, list_prefix, prefix_range,
 };
 
 use super::count;
@@ -167,11 +167,13 @@ pub(super) fn delete_instance(conn: &Connection, instance_id: &str) -> Result<()
 }
 
 /// Appends to `out` the first `page_size + 1` instances with `status` (any, if `None`) that
-/// match `query` after the keyset position `after`, in (created_at, instance_id) order.
+/// match `query` after the keyset position `after`, in (created_at, instance_id) order, or
+/// in instance_id order for a listing by id prefix.
 ///
-/// Served by `instances_by_status` with a status, `instances_by_created` without; the
-/// lower bound is one range start (the later of `created_from` and the token), so a deep
-/// page costs what the first does.
+/// Served by `instances_by_status` with a status, `instances_by_name` with a name,
+/// `instances_by_created` without, and the primary key with an id prefix; the lower bound
+/// is one range start (the later of `created_from` and the token, or of the prefix and the
+/// token's id), so a deep page costs what the first does.
 pub(super) fn list_range(
     conn: &Connection,
     query: &InstanceQuery,
@@ -204,7 +206,39 @@ pub(super) fn list_sql(
         sql.push_str(&format!(" AND status = {}", status.code()));
     }
     let from = query.created_from.map(micros);
-    if let Some(name) = &query.name {
+    if let Some(prefix) = list_prefix(query) {
+        // By id prefix: the primary key's range from the prefix (or the token's id) to the
+        // prefix's successor, in id order; the other fields filter it (their columns
+        // written `+col`, so that SQLite uses no index of theirs and sorts no match).
+        let ((start, exclusive), end) = prefix_range(prefix, after);
+        values.push(start.to_owned().into());
+        let op = if exclusive { ">" } else { ">=" };
+        sql.push_str(&format!(" AND instance_id {op} ?{}", values.len()));
+        if let Some(end) = end {
+            values.push(end.into());
+            sql.push_str(&format!(" AND instance_id < ?{}", values.len()));
+        }
+        if !query.statuses.is_empty() {
+            let codes: Vec<String> = query
+                .statuses
+                .iter()
+                .map(|s| s.code().to_string())
+                .collect();
+            sql.push_str(&format!(" AND +status IN ({})", codes.join(", ")));
+        }
+        if let Some(name) = &query.name {
+            values.push(name.clone().into());
+            sql.push_str(&format!(" AND +name = ?{}", values.len()));
+        }
+        if let Some(from) = from {
+            values.push(from.into());
+            sql.push_str(&format!(" AND +created_at >= ?{}", values.len()));
+        }
+        if let Some(to) = query.created_to {
+            values.push(micros(to).into());
+            sql.push_str(&format!(" AND +created_at < ?{}", values.len()));
+        }
+    } else if let Some(name) = &query.name {
         // One name: a range of `instances_by_name (name, created_at, instance_id)`, its
         // bounds written as row values of that index (beside the equality, which the
         // planner's estimate of the name's rows needs), so a deep page starts where the
@@ -267,16 +301,14 @@ pub(super) fn list_sql(
         values.push(parent.to_string().into());
         sql.push_str(&format!(" AND parent_instance_id = ?{}", values.len()));
     }
-    if let Some(prefix) = &query.instance_id_prefix {
-        values.push(prefix.clone().into());
-        let n = values.len();
-        sql.push_str(&format!(" AND substr(instance_id, 1, length(?{n})) = ?{n}"));
-    } else {
+    if list_prefix(query).is_none() {
         // Entities are listed only when asked for by their `@` prefix.
         sql.push_str(" AND substr(instance_id, 1, 1) != '@'");
     }
     // One name: the order of `instances_by_name` (the same order, `name` being fixed).
-    let order = if query.name.is_some() {
+    let order = if list_prefix(query).is_some() {
+        "instance_id"
+    } else if query.name.is_some() {
         "name, created_at, instance_id"
     } else {
         "created_at, instance_id"
