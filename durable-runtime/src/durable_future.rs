@@ -95,15 +95,37 @@ pub fn durable_await<F: DurableFuture>(future: F) -> F {
 /// the replay engine still fails the instance with `durable::NonDurableAwait` when the
 /// orchestrator waits on something outside the history.
 ///
-/// ```
-/// # use durable_runtime::{assume_durable, OrchestrationContext};
-/// # async fn step(ctx: &OrchestrationContext) -> u32 { 1 }
-/// # async fn run(ctx: OrchestrationContext) {
-/// // `step` takes the context, so the macro accepts `step(&ctx).await` as it is; held in a
-/// // `Vec` of other futures, its opaque type needs the mark.
-/// let steps = vec![assume_durable(step(&ctx)), assume_durable(step(&ctx))];
-/// let _ = durable_runtime::join_all(steps).await;
-/// # }
+/// ```standalone_crate
+/// use std::collections::VecDeque;
+///
+/// use durable_runtime::assume_durable;
+/// use durable_runtime::prelude::*;
+///
+/// #[activity]
+/// async fn charge(amount: u64) -> Result<u64, ActivityError> {
+///     Ok(amount)
+/// }
+///
+/// /// A helper that takes the context: `step(&ctx, x).await` is accepted as it is.
+/// async fn step(ctx: &OrchestrationContext, amount: u64) -> Result<u64, ActivityFailed> {
+///     ctx.call_activity(Charge, amount).await
+/// }
+///
+/// #[orchestrator]
+/// async fn queued(ctx: OrchestrationContext, amounts: Vec<u64>) -> Result<u64, OrchestrationError> {
+///     // Taken back out of a queue, the helper's opaque future no longer shows where it
+///     // came from, and its type is not a `DurableFuture`: mark it when it goes in.
+///     let mut queue = VecDeque::new();
+///     for amount in amounts {
+///         queue.push_back(assume_durable(step(&ctx, amount)));
+///     }
+///     let mut total = 0;
+///     while let Some(next) = queue.pop_front() {
+///         total += next.await?;
+///     }
+///     Ok(total)
+/// }
+/// # fn main() {}
 /// ```
 pub fn assume_durable<F: IntoFuture>(future: F) -> AssumeDurable<F::IntoFuture> {
     AssumeDurable {

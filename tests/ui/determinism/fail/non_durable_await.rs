@@ -155,4 +155,23 @@ async fn retry_helper_over_durable_call(ctx: OrchestrationContext) -> Result<(),
     Ok(())
 }
 
+/// A helper taking the context is accepted where it is called; its opaque future taken
+/// back out of a queue is not (`assume_durable` marks it on the way in).
+async fn step(ctx: &OrchestrationContext, amount: u64) -> Result<u64, durable_runtime::ActivityFailed> {
+    ctx.call_activity(Charge, amount).await
+}
+
+#[orchestrator]
+async fn queued_helper_futures(ctx: OrchestrationContext, amounts: Vec<u64>) -> Result<u64, OrchestrationError> {
+    let mut queue = std::collections::VecDeque::new();
+    for amount in amounts {
+        queue.push_back(step(&ctx, amount));
+    }
+    let mut total = 0;
+    while let Some(next) = queue.pop_front() {
+        total += next.await?;
+    }
+    Ok(total)
+}
+
 fn main() {}
