@@ -15,6 +15,8 @@
 mod codec;
 #[cfg(feature = "store-conformance")]
 pub mod conformance;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod listing_sql;
 pub mod memory;
 mod notify;
 #[cfg(feature = "postgres")]

@@ -54,29 +54,18 @@ pub async fn list_filters_and_pages(store: Arc<dyn Store>) {
         .expect("list");
     assert_eq!(completed.instances.len(), 1);
     assert_eq!(completed.instances[0].instance_id, items[0].instance_id);
-    let mut seen = Vec::new();
-    let mut token = None;
-    loop {
-        let page = store
-            .list_instances(&InstanceQuery {
-                instance_id_prefix: Some("order-".into()),
-                page_size: 3,
-                continuation_token: token.clone(),
-                ..InstanceQuery::default()
-            })
-            .await
-            .expect("list");
-        assert!(page.instances.len() <= 3);
-        seen.extend(
-            page.instances
-                .into_iter()
-                .map(|s| s.instance_id.to_string()),
-        );
-        token = page.continuation_token;
-        if token.is_none() {
-            break;
-        }
-    }
+    let mut seen: Vec<String> = all_pages(
+        &*store,
+        &InstanceQuery {
+            instance_id_prefix: Some("order-".into()),
+            page_size: 3,
+            ..InstanceQuery::default()
+        },
+    )
+    .await
+    .into_iter()
+    .map(|s| s.instance_id.to_string())
+    .collect();
     let mut expected: Vec<String> = (0..7).map(|i| format!("order-{i}")).collect();
     seen.sort();
     expected.sort();
@@ -118,19 +107,13 @@ pub async fn list_filters_and_pages(store: Arc<dyn Store>) {
         .await
         .expect("create");
     let named = |name: &str, prefix: Option<&str>| {
-        let store = store.clone();
         let query = InstanceQuery {
             name: Some(name.to_owned()),
             instance_id_prefix: prefix.map(str::to_owned),
             ..InstanceQuery::default()
         };
-        async move {
-            let page = store.list_instances(&query).await.expect("list");
-            page.instances
-                .into_iter()
-                .map(|s| s.instance_id.to_string())
-                .collect::<Vec<_>>()
-        }
+        let store = store.clone();
+        async move { first_page_ids(&*store, &query).await }
     };
     assert_eq!(named("billing", None).await, ["bill-1"]);
     assert_eq!(named("conformance", None).await.len(), 8);
@@ -142,19 +125,13 @@ pub async fn list_filters_and_pages(store: Arc<dyn Store>) {
     assert!(named("billing", Some("order-")).await.is_empty());
     // With statuses: the name's rows of those statuses only.
     let named_in = |name: &str, statuses: Vec<RuntimeStatus>| {
-        let store = store.clone();
         let query = InstanceQuery {
             name: Some(name.to_owned()),
             statuses,
             ..InstanceQuery::default()
         };
-        async move {
-            let page = store.list_instances(&query).await.expect("list");
-            page.instances
-                .into_iter()
-                .map(|s| s.instance_id.to_string())
-                .collect::<Vec<_>>()
-        }
+        let store = store.clone();
+        async move { first_page_ids(&*store, &query).await }
     };
     assert_eq!(
         named_in("billing", vec![RuntimeStatus::Pending]).await,
@@ -181,28 +158,18 @@ pub async fn list_filters_and_pages(store: Arc<dyn Store>) {
         8
     );
     // Paged by name: every row of the name once, in creation order.
-    let mut token = None;
-    let mut pages = Vec::new();
-    loop {
-        let page = store
-            .list_instances(&InstanceQuery {
-                name: Some("conformance".into()),
-                page_size: 3,
-                continuation_token: token.clone(),
-                ..InstanceQuery::default()
-            })
-            .await
-            .expect("list");
-        pages.extend(
-            page.instances
-                .into_iter()
-                .map(|s| (s.created_time, s.instance_id)),
-        );
-        token = page.continuation_token;
-        if token.is_none() {
-            break;
-        }
-    }
+    let pages: Vec<_> = all_pages(
+        &*store,
+        &InstanceQuery {
+            name: Some("conformance".into()),
+            page_size: 3,
+            ..InstanceQuery::default()
+        },
+    )
+    .await
+    .into_iter()
+    .map(|s| (s.created_time, s.instance_id))
+    .collect();
     assert_eq!(pages.len(), 8, "{pages:?}");
     assert!(pages.windows(2).all(|w| w[0] < w[1]), "{pages:?}");
 }
@@ -279,31 +246,15 @@ pub async fn list_by_id_prefix(store: Arc<dyn Store>) {
                 .expect("commit");
         }
     }
-    // Every page of a listing, each page at most `page_size` long.
+    // Every page of a listing, as ids.
     let all_pages = |query: InstanceQuery| {
         let store = store.clone();
         async move {
-            let mut seen = Vec::new();
-            let mut token = None;
-            loop {
-                let page = store
-                    .list_instances(&InstanceQuery {
-                        continuation_token: token.clone(),
-                        ..query.clone()
-                    })
-                    .await
-                    .expect("list");
-                assert!(page.instances.len() <= query.page_size.max(1));
-                seen.extend(
-                    page.instances
-                        .into_iter()
-                        .map(|s| s.instance_id.to_string()),
-                );
-                token = page.continuation_token;
-                if token.is_none() {
-                    return seen;
-                }
-            }
+            all_pages(&*store, &query)
+                .await
+                .into_iter()
+                .map(|s| s.instance_id.to_string())
+                .collect::<Vec<_>>()
         }
     };
     let by_prefix = |prefix: &str, page_size: usize| InstanceQuery {
@@ -654,4 +605,35 @@ pub async fn task_hub_stats_follow_every_change(store: Arc<dyn Store>) {
             .total(),
         2
     );
+}
+
+/// The ids of the first page of a listing by `query`.
+async fn first_page_ids(store: &dyn Store, query: &InstanceQuery) -> Vec<String> {
+    let page = store.list_instances(query).await.expect("list");
+    page.instances
+        .into_iter()
+        .map(|s| s.instance_id.to_string())
+        .collect()
+}
+
+/// Every page of a listing by `query`, following its continuation tokens; each page at most
+/// `page_size` long.
+async fn all_pages(store: &dyn Store, query: &InstanceQuery) -> Vec<crate::OrchestrationStatus> {
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = store
+            .list_instances(&InstanceQuery {
+                continuation_token: token,
+                ..query.clone()
+            })
+            .await
+            .expect("list");
+        assert!(page.instances.len() <= query.page_size.max(1));
+        seen.extend(page.instances);
+        token = page.continuation_token;
+        if token.is_none() {
+            return seen;
+        }
+    }
 }

@@ -7,10 +7,8 @@ use tokio_postgres::types::ToSql;
 use crate::error::StoreError;
 use crate::ids::{ExecutionId, InstanceId};
 use crate::status::{OrchestrationStatus, RuntimeStatus};
-use crate::store::codec::{
-    STATUS_COLUMNS, StoredStatus, backend, decode_status, from_micros, micros,
-};
-use crate::store::{InstanceQuery, list_prefix, prefix_range};
+use crate::store::InstanceQuery;
+use crate::store::codec::{StoredStatus, backend, decode_status, from_micros};
 
 /// Adds a transaction's counts-by-status changes to its connection's shard.
 pub(super) const WRITE_COUNTS: &str = "INSERT INTO {s}.instance_counts AS c (entity, status, shard, n)
@@ -141,143 +139,40 @@ pub(super) fn read_status(row: &Row) -> Result<OrchestrationStatus, StoreError> 
     })
 }
 
-/// A listing's statement for one status (any, if `None`) after the keyset position `after`,
-/// and its bound values: served by `instances_by_status` with a status, `instances_by_name`
-/// with a name, `instances_by_created` without, and `instances_pkey` (in id order) with an
-/// id prefix, from one range start (the later of `created_from` and the token, or of the
-/// prefix and the token's id), so a deep page costs what the first does.
+/// A listing's statement and its bound values (see
+/// [`listing_sql::list_sql`](crate::store::listing_sql::list_sql)).
 pub(super) fn list_sql(
     query: &InstanceQuery,
     status: Option<RuntimeStatus>,
     after: Option<&(i64, String)>,
     page_size: usize,
 ) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
-    let mut sql = format!("SELECT {STATUS_COLUMNS} FROM {{s}}.instances WHERE true");
-    let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-    if let Some(status) = status {
-        values.push(Box::new(status.code()));
-        sql.push_str(&format!(" AND status = ${}", values.len()));
-    }
-    let from = query.created_from.map(micros);
-    if let Some(prefix) = list_prefix(query) {
-        // By id prefix: the primary key's range from the prefix (or the token's id) to the
-        // prefix's successor, in id order (`instance_id` compares in byte order: migration
-        // 6); the other fields filter it.
-        let ((start, exclusive), end) = prefix_range(prefix, after);
-        values.push(Box::new(start.to_owned()));
-        let op = if exclusive { ">" } else { ">=" };
-        sql.push_str(&format!(" AND instance_id {op} ${}", values.len()));
-        if let Some(end) = end {
-            // The end as a row comparison: beside the start, a plain `instance_id < $n`
-            // makes the generic plan estimate the pair as a narrow range (0.5% of rows),
-            // under a page's LIMIT on a small table, and pick a bitmap scan with a sort of
-            // every match; estimated on its own, the plan reads `instances_pkey` in order
-            // and stops at the end (index condition `instance_id <= $n`, the row filter
-            // dropping the end itself, which has not the prefix).
-            values.push(Box::new(end));
-            sql.push_str(&format!(
-                " AND (instance_id, true) < (${}, true)",
-                values.len()
-            ));
-        }
-        if !query.statuses.is_empty() {
-            let codes: Vec<String> = query
-                .statuses
-                .iter()
-                .map(|s| s.code().to_string())
-                .collect();
-            sql.push_str(&format!(" AND status IN ({})", codes.join(", ")));
-        }
-        if let Some(name) = &query.name {
-            values.push(Box::new(name.clone()));
-            sql.push_str(&format!(" AND name = ${}", values.len()));
-        }
-        if let Some(from) = from {
-            values.push(Box::new(from));
-            sql.push_str(&format!(" AND created_at >= ${}", values.len()));
-        }
-        if let Some(to) = query.created_to {
-            values.push(Box::new(micros(to)));
-            sql.push_str(&format!(" AND created_at < ${}", values.len()));
-        }
-    } else if let Some(name) = &query.name {
-        // One name: a range of `instances_by_name (name, created_at, instance_id)`, its
-        // bounds written as row values of that index (beside the equality, which the
-        // planner's estimate of the name's rows needs), so a deep page starts where the
-        // token points and reads no row of another name.
-        values.push(Box::new(name.clone()));
-        let k = values.len();
-        sql.push_str(&format!(" AND name = ${k}"));
-        match after {
-            Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
-                values.push(Box::new(*micros));
-                values.push(Box::new(id.clone()));
-                let n = values.len();
-                sql.push_str(&format!(
-                    " AND (name, created_at, instance_id) > (${k}, ${}, ${n})",
-                    n - 1
-                ));
-            }
-            _ => {
-                if let Some(from) = from {
-                    values.push(Box::new(from));
-                    sql.push_str(&format!(
-                        " AND (name, created_at) >= (${k}, ${})",
-                        values.len()
-                    ));
-                }
-            }
-        }
-        if let Some(to) = query.created_to {
-            values.push(Box::new(micros(to)));
-            sql.push_str(&format!(
-                " AND (name, created_at) < (${k}, ${})",
-                values.len()
-            ));
-        }
-    } else {
-        match after {
-            // Every row after the token is at or after `created_from` too.
-            Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
-                values.push(Box::new(*micros));
-                values.push(Box::new(id.clone()));
-                let n = values.len();
-                sql.push_str(&format!(
-                    " AND (created_at, instance_id) > (${}, ${n})",
-                    n - 1
-                ));
-            }
-            _ => {
-                if let Some(from) = from {
-                    values.push(Box::new(from));
-                    sql.push_str(&format!(" AND created_at >= ${}", values.len()));
-                }
-            }
-        }
-        if let Some(to) = query.created_to {
-            values.push(Box::new(micros(to)));
-            sql.push_str(&format!(" AND created_at < ${}", values.len()));
-        }
-    }
-    if let Some(parent) = &query.parent_instance_id {
-        values.push(Box::new(parent.to_string()));
-        sql.push_str(&format!(" AND parent_instance_id = ${}", values.len()));
-    }
-    if list_prefix(query).is_none() {
-        // Entities are listed only when asked for by their `@` prefix.
-        sql.push_str(" AND left(instance_id, 1) <> '@'");
-    }
-    // One name: the order of `instances_by_name` (the same order, `name` being fixed).
-    let order = if list_prefix(query).is_some() {
-        "instance_id"
-    } else if query.name.is_some() {
-        "name, created_at, instance_id"
-    } else {
-        "created_at, instance_id"
+    use crate::store::listing_sql::{Dialect, SqlValue};
+    const POSTGRES: Dialect = Dialect {
+        sigil: '$',
+        table: "{s}.instances",
+        bind_status: true,
+        filter_mark: "",
+        // The end as a row comparison: beside the start, a plain `instance_id < $n` makes
+        // the generic plan estimate the pair as a narrow range (0.5% of rows), under a
+        // page's LIMIT on a small table, and pick a bitmap scan with a sort of every match;
+        // estimated on its own, the plan reads `instances_pkey` in order and stops at the
+        // end (index condition `instance_id <= $n`, the row filter dropping the end itself,
+        // which has not the prefix).
+        prefix_end: |n| format!("(instance_id, true) < ({n}, true)"),
+        not_entity: "left(instance_id, 1) <> '@'",
     };
-    sql.push_str(&format!(
-        " ORDER BY {order} LIMIT {}",
-        page_size.saturating_add(1)
-    ));
+    let (sql, values) =
+        crate::store::listing_sql::list_sql(&POSTGRES, query, status, after, page_size);
+    let values = values
+        .into_iter()
+        .map(|value| -> Box<dyn ToSql + Sync + Send> {
+            match value {
+                SqlValue::Code(code) => Box::new(code),
+                SqlValue::Micros(micros) => Box::new(micros),
+                SqlValue::Text(text) => Box::new(text),
+            }
+        })
+        .collect();
     (sql, values)
 }

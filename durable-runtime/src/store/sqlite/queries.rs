@@ -11,12 +11,12 @@ use crate::error::StoreError;
 use crate::ids::{EntityId, ExecutionId, InstanceId};
 use crate::status::{OrchestrationStatus, RuntimeStatus};
 use crate::store::codec::{
-    STATUS_COLUMNS, StoredStatus, backend, decode_event, decode_status, encode_json, from_micros,
-    micros, status_from_code,
+    StoredStatus, backend, decode_event, decode_status, encode_json, from_micros, micros,
+    status_from_code,
 };
 use crate::store::{
     CorruptMessage, InstanceQuery, LockToken, NewInstance, OrchestrationMessage,
-    OrchestrationWorkItem, OutboundMessage, is_control, lease_millis, list_prefix, prefix_range,
+    OrchestrationWorkItem, OutboundMessage, is_control, lease_millis,
 };
 
 use super::count;
@@ -193,130 +193,33 @@ pub(super) fn list_range(
     Ok(())
 }
 
-/// The statement of [`list_range`] and its bound values.
+/// The statement of [`list_range`] and its bound values (see
+/// [`listing_sql::list_sql`](crate::store::listing_sql::list_sql)).
 pub(super) fn list_sql(
     query: &InstanceQuery,
     status: Option<RuntimeStatus>,
     after: Option<&(i64, String)>,
     page_size: usize,
 ) -> (String, Vec<rusqlite::types::Value>) {
-    let mut sql = format!("SELECT {STATUS_COLUMNS} FROM instances WHERE 1 = 1");
-    let mut values: Vec<rusqlite::types::Value> = Vec::new();
-    if let Some(status) = status {
-        sql.push_str(&format!(" AND status = {}", status.code()));
-    }
-    let from = query.created_from.map(micros);
-    if let Some(prefix) = list_prefix(query) {
-        // By id prefix: the primary key's range from the prefix (or the token's id) to the
-        // prefix's successor, in id order; the other fields filter it (their columns
-        // written `+col`, so that SQLite uses no index of theirs and sorts no match).
-        let ((start, exclusive), end) = prefix_range(prefix, after);
-        values.push(start.to_owned().into());
-        let op = if exclusive { ">" } else { ">=" };
-        sql.push_str(&format!(" AND instance_id {op} ?{}", values.len()));
-        if let Some(end) = end {
-            values.push(end.into());
-            sql.push_str(&format!(" AND instance_id < ?{}", values.len()));
-        }
-        if !query.statuses.is_empty() {
-            let codes: Vec<String> = query
-                .statuses
-                .iter()
-                .map(|s| s.code().to_string())
-                .collect();
-            sql.push_str(&format!(" AND +status IN ({})", codes.join(", ")));
-        }
-        if let Some(name) = &query.name {
-            values.push(name.clone().into());
-            sql.push_str(&format!(" AND +name = ?{}", values.len()));
-        }
-        if let Some(from) = from {
-            values.push(from.into());
-            sql.push_str(&format!(" AND +created_at >= ?{}", values.len()));
-        }
-        if let Some(to) = query.created_to {
-            values.push(micros(to).into());
-            sql.push_str(&format!(" AND +created_at < ?{}", values.len()));
-        }
-    } else if let Some(name) = &query.name {
-        // One name: a range of `instances_by_name (name, created_at, instance_id)`, its
-        // bounds written as row values of that index (beside the equality, which the
-        // planner's estimate of the name's rows needs), so a deep page starts where the
-        // token points and reads no row of another name.
-        values.push(name.clone().into());
-        let k = values.len();
-        sql.push_str(&format!(" AND name = ?{k}"));
-        match after {
-            Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
-                values.push((*micros).into());
-                values.push(id.clone().into());
-                let n = values.len();
-                sql.push_str(&format!(
-                    " AND (name, created_at, instance_id) > (?{k}, ?{}, ?{n})",
-                    n - 1
-                ));
-            }
-            _ => {
-                if let Some(from) = from {
-                    values.push(from.into());
-                    sql.push_str(&format!(
-                        " AND (name, created_at) >= (?{k}, ?{})",
-                        values.len()
-                    ));
-                }
-            }
-        }
-        if let Some(to) = query.created_to {
-            values.push(micros(to).into());
-            sql.push_str(&format!(
-                " AND (name, created_at) < (?{k}, ?{})",
-                values.len()
-            ));
-        }
-    } else {
-        match after {
-            // Every row after the token is at or after `created_from` too.
-            Some((micros, id)) if from.is_none_or(|from| *micros >= from) => {
-                values.push((*micros).into());
-                values.push(id.clone().into());
-                let n = values.len();
-                sql.push_str(&format!(
-                    " AND (created_at, instance_id) > (?{}, ?{n})",
-                    n - 1
-                ));
-            }
-            _ => {
-                if let Some(from) = from {
-                    values.push(from.into());
-                    sql.push_str(&format!(" AND created_at >= ?{}", values.len()));
-                }
-            }
-        }
-        if let Some(to) = query.created_to {
-            values.push(micros(to).into());
-            sql.push_str(&format!(" AND created_at < ?{}", values.len()));
-        }
-    }
-    if let Some(parent) = &query.parent_instance_id {
-        values.push(parent.to_string().into());
-        sql.push_str(&format!(" AND parent_instance_id = ?{}", values.len()));
-    }
-    if list_prefix(query).is_none() {
-        // Entities are listed only when asked for by their `@` prefix.
-        sql.push_str(" AND substr(instance_id, 1, 1) != '@'");
-    }
-    // One name: the order of `instances_by_name` (the same order, `name` being fixed).
-    let order = if list_prefix(query).is_some() {
-        "instance_id"
-    } else if query.name.is_some() {
-        "name, created_at, instance_id"
-    } else {
-        "created_at, instance_id"
+    use crate::store::listing_sql::{Dialect, SqlValue};
+    const SQLITE: Dialect = Dialect {
+        sigil: '?',
+        table: "instances",
+        bind_status: false,
+        filter_mark: "+",
+        prefix_end: |n| format!("instance_id < {n}"),
+        not_entity: "substr(instance_id, 1, 1) != '@'",
     };
-    sql.push_str(&format!(
-        " ORDER BY {order} LIMIT {}",
-        page_size.saturating_add(1)
-    ));
+    let (sql, values) =
+        crate::store::listing_sql::list_sql(&SQLITE, query, status, after, page_size);
+    let values = values
+        .into_iter()
+        .map(|value| match value {
+            SqlValue::Code(code) => i64::from(code).into(),
+            SqlValue::Micros(micros) => micros.into(),
+            SqlValue::Text(text) => text.into(),
+        })
+        .collect();
     (sql, values)
 }
 
