@@ -158,6 +158,8 @@ impl<O> DurableFuture for crate::ActivityCall<O> {}
 impl<O> DurableFuture for crate::SubOrchestrationCall<O> {}
 impl DurableFuture for crate::DurableTimer {}
 impl<T> DurableFuture for crate::WaitForEvent<T> {}
+impl<T> DurableFuture for crate::WaitWithTimeout<T> {}
+impl<O> DurableFuture for crate::RetryActivityCall<O> {}
 impl<T> DurableFuture for crate::EntityCall<T> {}
 impl DurableFuture for crate::LockEntities {}
 

@@ -90,8 +90,8 @@ pub use client::{
 pub use clock::{Clock, VirtualClock};
 pub use context::{
     ActivityCall, ActivityContext, CriticalSection, DurableTimer, EntityCall, ExternalEvent,
-    LockEntities, OrchestrationContext, ReplaySafeLogger, RetryPolicy, RetryPredicate,
-    SubOrchestrationCall, TimerDeadline, WaitForEvent,
+    LockEntities, OrchestrationContext, ReplaySafeLogger, RetryActivityCall, RetryPolicy,
+    RetryPredicate, SubOrchestrationCall, TimerDeadline, WaitForEvent, WaitWithTimeout,
 };
 pub use durable_future::{AssumeDurable, DurableFuture, DurableStream, assume_durable};
 #[doc(inline)]

@@ -6,7 +6,10 @@
 //! program would, so every registry is built by hand (`Registry::from_inventory` would
 //! report the clash).
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use durable_runtime::prelude::*;
 use durable_runtime::testing::{HistoryExport, ReplayError, Replayer, TestEnvironment};
@@ -271,4 +274,159 @@ async fn a_directory_of_exports_replays_file_by_file() {
         message.starts_with("non-determinism at sequence number 0: history has activity `reserve`, the code scheduled activity `charge`"),
         "{message}"
     );
+}
+
+/// Calls per key of [`flaky`].
+static FLAKY_CALLS: Mutex<BTreeMap<String, u32>> = Mutex::new(BTreeMap::new());
+
+/// Fails its first two calls for each key, then answers the key's length.
+#[activity]
+async fn flaky(key: String) -> Result<u32, ActivityError> {
+    let calls = {
+        let mut calls = FLAKY_CALLS.lock().expect("no test panics while holding it");
+        let count = calls.entry(key.clone()).or_insert(0);
+        *count += 1;
+        *count
+    };
+    if calls <= 2 {
+        return Err(ActivityError::new(format!(
+            "attempt {calls} of {key} fails"
+        )));
+    }
+    Ok(u32::try_from(key.len()).unwrap_or(0))
+}
+
+fn checkout_policy() -> RetryPolicy {
+    RetryPolicy::new(5, Duration::from_secs(10))
+}
+
+/// The long forms of a retried call and a wait with a timeout: the code that recorded
+/// `histories/checkout-long-form.json` (before the chained forms existed).
+#[orchestrator(name = "checkout")]
+async fn checkout_long_form(
+    ctx: OrchestrationContext,
+    key: String,
+) -> Result<String, OrchestrationError> {
+    let size = ctx
+        .call_activity_with_retry(Flaky, key, &checkout_policy())
+        .await?;
+    let paid = match ctx
+        .wait_for_event_with_timeout::<Paid>(Duration::from_secs(60))
+        .await
+    {
+        Ok(Paid) => "paid",
+        Err(EventError::TimedOut { .. }) => "unpaid",
+        Err(error) => return Err(error.into()),
+    };
+    Ok(format!("{size} {paid}"))
+}
+
+/// The same orchestrator in the chained forms: `.retry(..)` on the scheduled call,
+/// `.timeout(..)` on the wait.
+#[orchestrator(name = "checkout", handle = CheckoutChained)]
+async fn checkout_chained(
+    ctx: OrchestrationContext,
+    key: String,
+) -> Result<String, OrchestrationError> {
+    let size = ctx
+        .call_activity(Flaky, key)
+        .retry(&checkout_policy())
+        .await?;
+    let paid = match ctx
+        .wait_for_event::<Paid>()
+        .timeout(Duration::from_secs(60))
+        .await
+    {
+        Ok(Paid) => "paid",
+        Err(EventError::TimedOut { .. }) => "unpaid",
+        Err(error) => return Err(error.into()),
+    };
+    Ok(format!("{size} {paid}"))
+}
+
+fn checkout_history_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories/checkout-long-form.json")
+}
+
+/// Runs `O` on `key` to its end (the retries' waits and the timeout skipped in virtual
+/// time) and exports its history.
+async fn record_checkout<O: Orchestration<Input = String, Output = String>>(
+    orchestration: O,
+    key: &str,
+) -> HistoryExport {
+    let registry = Registry::builder()
+        .activity::<Flaky>()
+        .orchestration::<O>()
+        .build()
+        .expect("the test setup works");
+    let env = TestEnvironment::builder()
+        .registry(registry)
+        .start()
+        .await
+        .expect("the test setup works");
+    let instance = env
+        .client()
+        .start_orchestration(orchestration, key.to_owned())
+        .await
+        .expect("the test setup works");
+    let output = env
+        .run_until_complete(&instance)
+        .await
+        .expect("the test setup works");
+    assert_eq!(output, format!("{} unpaid", key.len()));
+    let export = HistoryExport::read(&env.client(), instance.instance_id())
+        .await
+        .expect("the test setup works");
+    env.shutdown().await;
+    export
+}
+
+/// Each event's sequence number and kind, without times and payloads.
+fn shape(events: &[HistoryEvent]) -> Vec<(i64, String)> {
+    events
+        .iter()
+        .map(|event| {
+            let kind = format!("{:?}", event.kind);
+            let name = kind
+                .split([' ', '{', '('])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            (event.event_id, name)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_chained_forms_replay_a_history_of_the_long_forms_and_write_the_same() {
+    if std::env::var_os("DURABLE_RECORD_HISTORIES").is_some() {
+        record_checkout(CheckoutLongForm, "lamp")
+            .await
+            .write(checkout_history_file())
+            .unwrap();
+    }
+    let recorded = HistoryExport::parse(
+        &std::fs::read_to_string(checkout_history_file()).expect("the recorded history exists"),
+    )
+    .unwrap();
+    let recorded_shape = shape(&recorded.events);
+    let count = |name: &str| recorded_shape.iter().filter(|(_, n)| n == name).count();
+    // Three attempts, two waits between them, and the timeout's timer.
+    assert_eq!(count("ActivityScheduled"), 3, "{recorded_shape:?}");
+    assert_eq!(count("ActivityFailed"), 2, "{recorded_shape:?}");
+    assert_eq!(count("TimerCreated"), 3, "{recorded_shape:?}");
+
+    replayer::<CheckoutChained>()
+        .replay(&recorded.events)
+        .unwrap();
+    replayer::<CheckoutLongForm>()
+        .replay(&recorded.events)
+        .unwrap();
+
+    // And the chained forms write that history, event for event.
+    let chained = record_checkout(CheckoutChained, "desk").await;
+    assert_eq!(shape(&chained.events), recorded_shape);
+    replayer::<CheckoutLongForm>()
+        .replay(&chained.events)
+        .unwrap();
 }

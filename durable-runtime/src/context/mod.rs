@@ -12,6 +12,6 @@ pub use activity::ActivityContext;
 pub use entity_calls::{CriticalSection, EntityCall, LockEntities};
 pub use orchestration::{
     ActivityCall, DurableTimer, ExternalEvent, OrchestrationContext, ReplaySafeLogger,
-    SubOrchestrationCall, TimerDeadline, WaitForEvent,
+    RetryActivityCall, SubOrchestrationCall, TimerDeadline, WaitForEvent, WaitWithTimeout,
 };
 pub use retry::{RetryPolicy, RetryPredicate};

@@ -79,6 +79,7 @@ impl OrchestrationContext {
             Ok(input) => input,
             Err(error) => {
                 return ActivityCall::failed(
+                    self.shared.clone(),
                     A::NAME,
                     FailureDetails::new(
                         INPUT_ENCODE_ERROR,
@@ -90,20 +91,28 @@ impl OrchestrationContext {
                 );
             }
         };
+        self.schedule_activity(A::NAME, input)
+    }
+
+    /// Schedules activity `name` with `input` (already encoded): the next sequence number.
+    #[track_caller]
+    fn schedule_activity<O>(&self, name: &'static str, input: Payload) -> ActivityCall<O> {
         let seq = self.shared.lock().schedule(Action::CallActivity {
-            name: A::NAME,
-            input,
+            name,
+            input: input.clone(),
         });
         ActivityCall {
             handle: OpenHandle::new(self.shared.clone(), seq),
-            name: A::NAME,
+            name,
             early: None,
+            again: Some((self.shared.clone(), Ok(input))),
             _output: PhantomData,
         }
     }
 
     /// Calls activity `A`, retrying failures as `policy` says; returns the first success
-    /// or the last failure.
+    /// or the last failure. The same as `ctx.call_activity(activity, input).retry(policy)`
+    /// ([`ActivityCall::retry`]), which writes the same history; kept as its long form.
     ///
     /// # Errors
     /// The last attempt's [`ActivityFailed`] once the policy gives up (attempts used up,
@@ -295,12 +304,17 @@ impl OrchestrationContext {
     /// the recorded `TimerFired`.
     #[track_caller]
     pub fn create_timer(&self, deadline: impl TimerDeadline) -> DurableTimer {
-        let mut state = self.shared.lock();
+        Self::timer(&self.shared, deadline)
+    }
+
+    #[track_caller]
+    fn timer(shared: &Arc<Shared>, deadline: impl TimerDeadline) -> DurableTimer {
+        let mut state = shared.lock();
         let fire_at = deadline.fire_at(state.current_time);
         let seq = state.schedule(Action::CreateTimer { fire_at });
         drop(state);
         DurableTimer {
-            handle: OpenHandle::new(self.shared.clone(), seq),
+            handle: OpenHandle::new(shared.clone(), seq),
             fire_at,
         }
     }
@@ -329,7 +343,9 @@ impl OrchestrationContext {
 
     /// Waits for the event named `name`, or fails with [`EventError::TimedOut`] once
     /// `timeout` has passed (a durable timer; cancelled if the event wins), as Durable
-    /// Functions' `WaitForExternalEvent(name, timeout)`.
+    /// Functions' `WaitForExternalEvent(name, timeout)`. The same as
+    /// `ctx.wait_for_external_event(name).timeout(timeout)` ([`WaitForEvent::timeout`]),
+    /// which writes the same history; kept as its long form.
     ///
     /// # Errors
     /// [`EventError::TimedOut`] or [`EventError::Decode`].
@@ -357,7 +373,8 @@ impl OrchestrationContext {
         self.wait_for_external_event(E::NAME)
     }
 
-    /// Waits for the typed external event `E`, or times out.
+    /// Waits for the typed external event `E`, or times out; the same as
+    /// `ctx.wait_for_event::<E>().timeout(timeout)` ([`WaitForEvent::timeout`]).
     ///
     /// # Errors
     /// [`EventError::TimedOut`] or [`EventError::Decode`].
@@ -679,17 +696,111 @@ pub struct ActivityCall<O> {
     handle: OpenHandle,
     name: &'static str,
     early: Option<FailureDetails>,
+    /// What [`retry`](Self::retry) needs to make the call again: the context's state and the
+    /// encoded input, or the failure each attempt ends with at once (an input that does not
+    /// encode). `None` once the call was polled to its end.
+    again: Option<(Arc<Shared>, Result<Payload, FailureDetails>)>,
     _output: PhantomData<fn() -> O>,
 }
 
 impl<O> ActivityCall<O> {
-    fn failed(name: &'static str, failure: FailureDetails) -> Self {
+    fn failed(shared: Arc<Shared>, name: &'static str, failure: FailureDetails) -> Self {
         Self {
             handle: OpenHandle::none(),
             name,
-            early: Some(failure),
+            early: Some(failure.clone()),
+            again: Some((shared, Err(failure))),
             _output: PhantomData,
         }
+    }
+}
+
+impl<O: DeserializeOwned + Send + 'static> ActivityCall<O> {
+    /// Retries this call's failures as `policy` says: resolves to the first success, or
+    /// to the last attempt's [`ActivityFailed`] once the policy gives up (attempts used up,
+    /// retry timeout passed, a non-retriable failure, or `policy.handle` said no).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use durable_runtime::prelude::*;
+    /// # #[activity]
+    /// # async fn charge_card(amount: u64) -> Result<u64, ActivityError> { Ok(amount) }
+    /// #[orchestrator]
+    /// async fn checkout(ctx: OrchestrationContext, amount: u64) -> Result<u64, OrchestrationError> {
+    ///     let policy = RetryPolicy::new(3, Duration::from_secs(5));
+    ///     Ok(ctx.call_activity(ChargeCard, amount).retry(&policy).await?)
+    /// }
+    /// ```
+    ///
+    /// The retry timeout counts from this call (the turn's time when it is chained on
+    /// `call_activity(..)`, as above).
+    ///
+    /// # Determinism
+    /// The first attempt is this call, already scheduled with its sequence number; each
+    /// wait writes a `TimerCreated`/`TimerFired` pair and each later attempt its own
+    /// `ActivityScheduled`, exactly as
+    /// [`call_activity_with_retry`](OrchestrationContext::call_activity_with_retry) does,
+    /// so histories of either form replay with the other.
+    pub fn retry(mut self, policy: &RetryPolicy) -> RetryActivityCall<O> {
+        let name = self.name;
+        let Some((shared, input)) = self.again.take() else {
+            // Polled to its end already: nothing to retry, and awaiting it again waits
+            // forever, as awaiting the call again would.
+            return RetryActivityCall {
+                inner: Box::pin(futures::future::pending()),
+                name,
+            };
+        };
+        let ctx = OrchestrationContext { shared };
+        let policy = policy.clone();
+        let started = ctx.current_time();
+        let inner = Box::pin(async move {
+            let mut call = self;
+            let mut attempt = 1;
+            loop {
+                let error = match call.await {
+                    Ok(output) => return Ok(output),
+                    Err(error) => error,
+                };
+                if !ctx.retry_allowed(&policy, attempt, started, &error.details) {
+                    return Err(error);
+                }
+                ctx.create_timer(policy.delay(attempt)).await;
+                attempt += 1;
+                #[cfg(any(feature = "otel", feature = "metrics"))]
+                ctx.shared.lock().set_retry_attempt(attempt);
+                call = match &input {
+                    Ok(input) => ctx.schedule_activity(name, input.clone()),
+                    Err(failure) => ActivityCall::failed(ctx.shared.clone(), name, failure.clone()),
+                };
+            }
+        });
+        RetryActivityCall { inner, name }
+    }
+}
+
+/// An activity call with retries; see [`ActivityCall::retry`].
+///
+/// Resolves to the activity's output, or to the last attempt's [`ActivityFailed`].
+#[must_use = "an activity call does nothing for the orchestrator unless awaited"]
+pub struct RetryActivityCall<O> {
+    inner: Pin<Box<dyn Future<Output = Result<O, ActivityFailed>> + Send>>,
+    name: &'static str,
+}
+
+impl<O> fmt::Debug for RetryActivityCall<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryActivityCall")
+            .field("activity", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<O> Future for RetryActivityCall<O> {
+    type Output = Result<O, ActivityFailed>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
     }
 }
 
@@ -918,6 +1029,100 @@ impl<T: DeserializeOwned> Future for WaitForEvent<T> {
             name: this.name.clone(),
             expected: std::any::type_name::<T>(),
             message: error.to_string(),
+        }))
+    }
+}
+
+impl<T: DeserializeOwned> WaitForEvent<T> {
+    /// Fails the wait with [`EventError::TimedOut`] once `timeout` has passed, as Durable
+    /// Functions' `WaitForExternalEvent(name, timeout)`: a durable timer, cancelled if the
+    /// event wins.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use durable_runtime::prelude::*;
+    /// #[derive(Debug, Serialize, Deserialize)]
+    /// struct Approved;
+    /// impl ExternalEvent for Approved {
+    ///     const NAME: &'static str = "Approved";
+    /// }
+    ///
+    /// #[orchestrator]
+    /// async fn approval(ctx: OrchestrationContext, _: ()) -> Result<bool, OrchestrationError> {
+    ///     match ctx.wait_for_event::<Approved>().timeout(Duration::from_secs(3600)).await {
+    ///         Ok(Approved) => Ok(true),
+    ///         Err(EventError::TimedOut { .. }) => Ok(false),
+    ///         Err(error) => Err(error.into()),
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`EventError::TimedOut`], or [`EventError::Decode`] as without a timeout.
+    ///
+    /// # Determinism
+    /// Writes `TimerCreated` with the next sequence number at this call (the wait itself
+    /// writes nothing), exactly as
+    /// [`wait_for_external_event_with_timeout`](OrchestrationContext::wait_for_external_event_with_timeout)
+    /// does, so histories of either form replay with the other.
+    #[track_caller]
+    pub fn timeout(self, timeout: std::time::Duration) -> WaitWithTimeout<T> {
+        let timer = self
+            .shared
+            .as_ref()
+            .map(|shared| OrchestrationContext::timer(shared, timeout));
+        WaitWithTimeout {
+            event: self,
+            timer,
+            timeout,
+        }
+    }
+}
+
+/// Waiting for an external event with a timeout; see [`WaitForEvent::timeout`].
+#[must_use = "waiting does nothing unless awaited"]
+pub struct WaitWithTimeout<T> {
+    event: WaitForEvent<T>,
+    /// `None` when the wait had ended before the timeout was set.
+    timer: Option<DurableTimer>,
+    timeout: std::time::Duration,
+}
+
+impl<T> fmt::Debug for WaitWithTimeout<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitWithTimeout")
+            .field("name", &self.event.name)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Unpin for WaitWithTimeout<T> {}
+
+impl<T: DeserializeOwned> Future for WaitWithTimeout<T> {
+    type Output = Result<T, EventError>;
+
+    /// Polls the event first, then the timer (as `select(event, timer)`); the loser is
+    /// dropped at once: a cancelled timer, or a wait that no longer takes an event.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Poll::Ready(result) = Pin::new(&mut this.event).poll(cx) {
+            this.timer = None;
+            return Poll::Ready(result);
+        }
+        let Some(timer) = &mut this.timer else {
+            return Poll::Pending;
+        };
+        if Pin::new(timer).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        this.timer = None;
+        if let Some(shared) = this.event.shared.take() {
+            shared.lock().event_waiters.remove(&this.event.waiter);
+        }
+        Poll::Ready(Err(EventError::TimedOut {
+            name: this.event.name.clone(),
+            timeout: this.timeout,
         }))
     }
 }
