@@ -160,6 +160,7 @@ impl DurableFuture for crate::DurableTimer {}
 impl<T> DurableFuture for crate::WaitForEvent<T> {}
 impl<T> DurableFuture for crate::WaitWithTimeout<T> {}
 impl<O> DurableFuture for crate::RetryActivityCall<O> {}
+impl<O> DurableFuture for crate::RetrySubOrchestrationCall<O> {}
 impl<T> DurableFuture for crate::EntityCall<T> {}
 impl DurableFuture for crate::LockEntities {}
 

@@ -91,7 +91,8 @@ pub use clock::{Clock, VirtualClock};
 pub use context::{
     ActivityCall, ActivityContext, CriticalSection, DurableTimer, EntityCall, ExternalEvent,
     LockEntities, OrchestrationContext, ReplaySafeLogger, RetryActivityCall, RetryPolicy,
-    RetryPredicate, SubOrchestrationCall, TimerDeadline, WaitForEvent, WaitWithTimeout,
+    RetryPredicate, RetrySubOrchestrationCall, SubOrchestrationCall, TimerDeadline, WaitForEvent,
+    WaitWithTimeout,
 };
 pub use durable_future::{AssumeDurable, DurableFuture, DurableStream, assume_durable};
 #[doc(inline)]

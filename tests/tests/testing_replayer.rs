@@ -385,15 +385,7 @@ async fn record_checkout<O: Orchestration<Input = String, Output = String>>(
 fn shape(events: &[HistoryEvent]) -> Vec<(i64, String)> {
     events
         .iter()
-        .map(|event| {
-            let kind = format!("{:?}", event.kind);
-            let name = kind
-                .split([' ', '{', '('])
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            (event.event_id, name)
-        })
+        .map(|event| (event.event_id, event.kind.type_name().to_owned()))
         .collect()
 }
 
@@ -429,4 +421,123 @@ async fn the_chained_forms_replay_a_history_of_the_long_forms_and_write_the_same
     replayer::<CheckoutLongForm>()
         .replay(&chained.events)
         .unwrap();
+}
+
+/// Fails while its activity does (the first two runs for each key), then answers the
+/// length of `child:{key}`.
+#[orchestrator]
+async fn flaky_child(ctx: OrchestrationContext, key: String) -> Result<u32, OrchestrationError> {
+    Ok(ctx.call_activity(Flaky, format!("child:{key}")).await?)
+}
+
+/// A retried sub-orchestration, long form.
+#[orchestrator(name = "parent")]
+async fn parent_long_form(
+    ctx: OrchestrationContext,
+    key: String,
+) -> Result<String, OrchestrationError> {
+    let size = ctx
+        .call_sub_orchestrator_with_retry(FlakyChild, key, &checkout_policy())
+        .await?;
+    Ok(size.to_string())
+}
+
+/// The same, chained.
+#[orchestrator(name = "parent", handle = ParentChained)]
+async fn parent_chained(
+    ctx: OrchestrationContext,
+    key: String,
+) -> Result<String, OrchestrationError> {
+    let size = ctx
+        .call_sub_orchestrator(FlakyChild, key)
+        .retry(&checkout_policy())
+        .await?;
+    Ok(size.to_string())
+}
+
+/// Runs parent `O` on `key` to its end; its history.
+async fn record_parent<O: Orchestration<Input = String, Output = String>>(
+    orchestration: O,
+    key: &str,
+) -> Vec<HistoryEvent> {
+    let registry = Registry::builder()
+        .activity::<Flaky>()
+        .orchestration::<FlakyChild>()
+        .orchestration::<O>()
+        .build()
+        .expect("the test setup works");
+    let env = TestEnvironment::builder()
+        .registry(registry)
+        .start()
+        .await
+        .expect("the test setup works");
+    let instance = env
+        .client()
+        .start_orchestration(orchestration, key.to_owned())
+        .await
+        .expect("the test setup works");
+    let output = env
+        .run_until_complete(&instance)
+        .await
+        .expect("the test setup works");
+    // The child's activity measures `child:{key}`.
+    assert_eq!(output, format!("child:{key}").len().to_string());
+    let history = env
+        .history(instance.instance_id())
+        .await
+        .expect("the test setup works");
+    env.shutdown().await;
+    history
+}
+
+#[tokio::test]
+async fn a_chained_sub_orchestration_retry_writes_the_long_forms_history() {
+    // The child fails twice (its activity does, with no retry of its own): three children.
+    let long = record_parent(ParentLongForm, "chair").await;
+    let chained = record_parent(ParentChained, "table").await;
+    assert_eq!(shape(&chained), shape(&long));
+    // Each attempt is a new child named after its own sequence number, with a durable
+    // wait between attempts, as the long form has always written.
+    let execution = chained
+        .iter()
+        .find_map(|event| match &event.kind {
+            durable_runtime::history::EventKind::ExecutionStarted { execution_id, .. } => {
+                Some(execution_id.to_string())
+            }
+            _ => None,
+        })
+        .expect("the history starts an execution");
+    let children: Vec<(i64, String)> = chained
+        .iter()
+        .filter_map(|event| match &event.kind {
+            durable_runtime::history::EventKind::SubOrchestrationCreated {
+                instance_id, ..
+            } => Some((event.event_id, instance_id.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        children,
+        [0, 2, 4].map(|seq| (seq, format!("{execution}:{seq}")))
+    );
+    let timers = shape(&chained)
+        .into_iter()
+        .filter(|(_, kind)| kind == "TimerCreated")
+        .count();
+    assert_eq!(timers, 2);
+    replayer_parent::<ParentChained>().replay(&long).unwrap();
+    replayer_parent::<ParentLongForm>()
+        .replay(&chained)
+        .unwrap();
+}
+
+fn replayer_parent<O: Orchestration>() -> Replayer {
+    Replayer::with_registry(
+        Registry::builder()
+            .activity::<Flaky>()
+            .orchestration::<FlakyChild>()
+            .orchestration::<O>()
+            .build()
+            .expect("the test setup works"),
+    )
 }

@@ -12,6 +12,7 @@ pub use activity::ActivityContext;
 pub use entity_calls::{CriticalSection, EntityCall, LockEntities};
 pub use orchestration::{
     ActivityCall, DurableTimer, ExternalEvent, OrchestrationContext, ReplaySafeLogger,
-    RetryActivityCall, SubOrchestrationCall, TimerDeadline, WaitForEvent, WaitWithTimeout,
+    RetryActivityCall, RetrySubOrchestrationCall, SubOrchestrationCall, TimerDeadline,
+    WaitForEvent, WaitWithTimeout,
 };
 pub use retry::{RetryPolicy, RetryPredicate};

@@ -121,30 +121,15 @@ impl OrchestrationContext {
     /// # Determinism
     /// Each attempt writes its own `ActivityScheduled` (a new sequence number) and each wait
     /// a `TimerCreated`/`TimerFired` pair, so the retries replay exactly.
-    pub async fn call_activity_with_retry<A: Activity + Clone>(
+    pub async fn call_activity_with_retry<A: Activity>(
         &self,
         activity: A,
         input: A::Input,
         policy: &RetryPolicy,
-    ) -> Result<A::Output, ActivityFailed>
-    where
-        A::Input: Clone,
-    {
-        let started = self.current_time();
-        let mut attempt = 1;
-        loop {
-            #[cfg(any(feature = "otel", feature = "metrics"))]
-            self.shared.lock().set_retry_attempt(attempt);
-            let error = match self.call_activity(activity.clone(), input.clone()).await {
-                Ok(output) => return Ok(output),
-                Err(error) => error,
-            };
-            if !self.retry_allowed(policy, attempt, started, &error.details) {
-                return Err(error);
-            }
-            self.create_timer(policy.delay(attempt)).await;
-            attempt += 1;
-        }
+    ) -> Result<A::Output, ActivityFailed> {
+        // An `async fn`: the first attempt is scheduled when the future is first polled
+        // (the chained form schedules it at the call).
+        self.call_activity(activity, input).retry(policy).await
     }
 
     fn retry_allowed(
@@ -206,18 +191,42 @@ impl OrchestrationContext {
         input: O::Input,
     ) -> SubOrchestrationCall<O::Output> {
         let _ = orchestration;
+        let input = Payload::encode(&input).map_err(|error| {
+            FailureDetails::new(
+                INPUT_ENCODE_ERROR,
+                format!(
+                    "could not encode the input of sub-orchestration `{}`: {error}",
+                    O::NAME
+                ),
+            )
+        });
+        self.schedule_sub_orchestration(SubOrchestrationRequest {
+            name: O::NAME,
+            version: O::VERSION,
+            instance_id,
+            input,
+        })
+    }
+
+    /// Schedules a sub-orchestration (its input already encoded, or the failure it ends
+    /// with at once): the next sequence number, the child's id `"{execution_id}:{seq}"`
+    /// unless given; a call inside a critical section breaks its rules.
+    #[track_caller]
+    fn schedule_sub_orchestration<O>(
+        &self,
+        request: SubOrchestrationRequest,
+    ) -> SubOrchestrationCall<O> {
         let mut state = self.shared.lock();
         if state.section.is_some() {
             state.violate(format!(
                 "instance {} called sub-orchestration `{}` inside a critical section; a critical \
                  section may only call the entities it locked (release it first by dropping the \
                  `CriticalSection`)",
-                self.shared.instance_id,
-                O::NAME
+                self.shared.instance_id, request.name
             ));
         }
         let seq = state.next_seq;
-        let instance_id = instance_id.unwrap_or_else(|| {
+        let instance_id = request.instance_id.clone().unwrap_or_else(|| {
             InstanceId::from_trusted(format!("{}:{seq}", self.shared.execution_id))
         });
         let early = if instance_id == self.shared.instance_id {
@@ -226,23 +235,17 @@ impl OrchestrationContext {
                 format!("a sub-orchestration cannot use its parent's instance id {instance_id}"),
             ))
         } else {
-            match Payload::encode(&input) {
+            match &request.input {
                 Ok(input) => {
                     state.schedule(Action::CallSubOrchestration {
-                        name: O::NAME,
-                        version: O::VERSION,
+                        name: request.name,
+                        version: request.version,
                         instance_id: instance_id.clone(),
-                        input,
+                        input: input.clone(),
                     });
                     None
                 }
-                Err(error) => Some(FailureDetails::new(
-                    INPUT_ENCODE_ERROR,
-                    format!(
-                        "could not encode the input of sub-orchestration `{}`: {error}",
-                        O::NAME
-                    ),
-                )),
+                Err(failure) => Some(failure.clone()),
             }
         };
         drop(state);
@@ -252,44 +255,32 @@ impl OrchestrationContext {
             } else {
                 OpenHandle::new(self.shared.clone(), seq)
             },
-            name: O::NAME,
+            name: request.name,
             instance_id,
             early,
+            again: Some((self.shared.clone(), request)),
             _output: PhantomData,
         }
     }
 
-    /// Calls sub-orchestration `O`, retrying failures as `policy` says.
+    /// Calls sub-orchestration `O`, retrying failures as `policy` says. The same as
+    /// `ctx.call_sub_orchestrator(orchestration, input).retry(policy)`
+    /// ([`SubOrchestrationCall::retry`]), which writes the same history; kept as its long
+    /// form.
     ///
     /// # Errors
     /// The last attempt's [`SubOrchestrationFailed`] once the policy gives up.
-    pub async fn call_sub_orchestrator_with_retry<O: Orchestration + Clone>(
+    pub async fn call_sub_orchestrator_with_retry<O: Orchestration>(
         &self,
         orchestration: O,
         input: O::Input,
         policy: &RetryPolicy,
-    ) -> Result<O::Output, SubOrchestrationFailed>
-    where
-        O::Input: Clone,
-    {
-        let started = self.current_time();
-        let mut attempt = 1;
-        loop {
-            #[cfg(any(feature = "otel", feature = "metrics"))]
-            self.shared.lock().set_retry_attempt(attempt);
-            let error = match self
-                .sub_orchestration(orchestration.clone(), None, input.clone())
-                .await
-            {
-                Ok(output) => return Ok(output),
-                Err(error) => error,
-            };
-            if !self.retry_allowed(policy, attempt, started, &error.details) {
-                return Err(error);
-            }
-            self.create_timer(policy.delay(attempt)).await;
-            attempt += 1;
-        }
+    ) -> Result<O::Output, SubOrchestrationFailed> {
+        // An `async fn`: the first attempt is scheduled when the future is first polled
+        // (the chained form schedules it at the call).
+        self.sub_orchestration(orchestration, None, input)
+            .retry(policy)
+            .await
     }
 
     /// Creates a durable timer that fires at `deadline`: a `DateTime<Utc>`, or a duration
@@ -354,15 +345,11 @@ impl OrchestrationContext {
         name: &str,
         timeout: std::time::Duration,
     ) -> Result<T, EventError> {
-        let event = self.wait_for_external_event::<T>(name);
-        let timer = self.create_timer(timeout);
-        match futures::future::select(event, timer).await {
-            futures::future::Either::Left((result, _timer)) => result,
-            futures::future::Either::Right((_, _event)) => Err(EventError::TimedOut {
-                name: name.to_owned(),
-                timeout,
-            }),
-        }
+        // An `async fn`: the wait and its timer start when the future is first polled (the
+        // chained form starts them at the call).
+        self.wait_for_external_event::<T>(name)
+            .timeout(timeout)
+            .await
     }
 
     /// Waits for the typed external event `E` (raised under `E::NAME`).
@@ -845,7 +832,94 @@ pub struct SubOrchestrationCall<O> {
     name: &'static str,
     instance_id: InstanceId,
     early: Option<FailureDetails>,
+    /// What [`retry`](Self::retry) needs to make the call again; `None` once taken.
+    again: Option<(Arc<Shared>, SubOrchestrationRequest)>,
     _output: PhantomData<fn() -> O>,
+}
+
+/// A sub-orchestration call as made: what its retries make again.
+#[derive(Debug, Clone)]
+struct SubOrchestrationRequest {
+    name: &'static str,
+    version: Option<&'static str>,
+    /// The id given, if any (`None`: each attempt gets `"{execution_id}:{seq}"`).
+    instance_id: Option<InstanceId>,
+    /// The encoded input, or the failure each attempt ends with at once.
+    input: Result<Payload, FailureDetails>,
+}
+
+impl<O: DeserializeOwned + Send + 'static> SubOrchestrationCall<O> {
+    /// Retries this call's failures as `policy` says: resolves to the first success, or
+    /// to the last attempt's [`SubOrchestrationFailed`] once the policy gives up.
+    ///
+    /// Each later attempt is a new child: with the default id (`"{execution_id}:{seq}"`,
+    /// from its own sequence number), or again the id given to
+    /// [`call_sub_orchestrator_with_id`](OrchestrationContext::call_sub_orchestrator_with_id)
+    /// (the failed child has finished, so its id can be reused). The retry timeout counts
+    /// from this call.
+    ///
+    /// # Determinism
+    /// The first attempt is this call, already scheduled with its sequence number; each
+    /// wait writes a `TimerCreated`/`TimerFired` pair and each later attempt its own
+    /// `SubOrchestrationCreated`, as
+    /// [`call_sub_orchestrator_with_retry`](OrchestrationContext::call_sub_orchestrator_with_retry)
+    /// does.
+    pub fn retry(mut self, policy: &RetryPolicy) -> RetrySubOrchestrationCall<O> {
+        let name = self.name;
+        let Some((shared, request)) = self.again.take() else {
+            return RetrySubOrchestrationCall {
+                inner: Box::pin(futures::future::pending()),
+                name,
+            };
+        };
+        let ctx = OrchestrationContext { shared };
+        let policy = policy.clone();
+        let started = ctx.current_time();
+        let inner = Box::pin(async move {
+            let mut call = self;
+            let mut attempt = 1;
+            loop {
+                let error = match call.await {
+                    Ok(output) => return Ok(output),
+                    Err(error) => error,
+                };
+                if !ctx.retry_allowed(&policy, attempt, started, &error.details) {
+                    return Err(error);
+                }
+                ctx.create_timer(policy.delay(attempt)).await;
+                attempt += 1;
+                #[cfg(any(feature = "otel", feature = "metrics"))]
+                ctx.shared.lock().set_retry_attempt(attempt);
+                call = ctx.schedule_sub_orchestration(request.clone());
+            }
+        });
+        RetrySubOrchestrationCall { inner, name }
+    }
+}
+
+/// A sub-orchestration call with retries; see [`SubOrchestrationCall::retry`].
+///
+/// Resolves to the child's output, or to the last attempt's [`SubOrchestrationFailed`].
+#[must_use = "a sub-orchestration call does nothing for the orchestrator unless awaited"]
+pub struct RetrySubOrchestrationCall<O> {
+    inner: Pin<Box<dyn Future<Output = Result<O, SubOrchestrationFailed>> + Send>>,
+    name: &'static str,
+}
+
+impl<O> fmt::Debug for RetrySubOrchestrationCall<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetrySubOrchestrationCall")
+            .field("orchestration", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<O> Future for RetrySubOrchestrationCall<O> {
+    type Output = Result<O, SubOrchestrationFailed>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
 }
 
 impl<O> SubOrchestrationCall<O> {
