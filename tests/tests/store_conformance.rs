@@ -321,11 +321,12 @@ mod postgres {
             .unwrap();
         assert_eq!(again.read_history(&id).await.unwrap().unwrap().len(), 4);
         let bad = PostgresStore::connect_with(&url, options("Bad-Name")).await;
+        let error = bad.unwrap_err();
         assert!(
-            bad.unwrap_err()
-                .to_string()
-                .contains("invalid task hub name")
+            matches!(&error, durable_runtime::StoreError::InvalidTaskHub { name } if name == "Bad-Name"),
+            "{error:?}"
         );
+        assert!(error.to_string().contains("invalid task hub name"));
     }
 
     /// Counter rows left by connections that ended are folded into one when they pile up,
