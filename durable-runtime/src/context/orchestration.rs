@@ -63,7 +63,7 @@ impl OrchestrationContext {
     /// The future resolves to [`ActivityFailed`] when the activity returned an error or
     /// panicked (type name and message kept in `details`), when `input` could not be
     /// encoded (`details.error_type ==` [`INPUT_ENCODE_ERROR`]), or when its output does not
-    /// decode as `A::Output` ([`OUTPUT_DECODE_ERROR`]).
+    /// decode as `A::Output` ([`OUTPUT_DECODE_ERROR`](crate::error_types::OUTPUT_DECODE_ERROR)).
     ///
     /// # Determinism
     /// Takes the next sequence number and writes `ActivityScheduled` with it; on replay the
