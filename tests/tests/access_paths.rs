@@ -304,13 +304,22 @@ async fn postgres_access_paths_use_their_indexes_on_a_backlog() {
         .unwrap();
     tokio::spawn(connection);
     // The engine leaves no activity queued; 5,000 rows of a dead worker's leftovers give
-    // that table a backlog too.
+    // that table a backlog too. A hub runs more than two orchestrations: 5,000 completed
+    // instances of 4 other names make each name a sixth of the table (with two names, each
+    // half of it, reading the by-created index and filtering costs about what the by-name
+    // one does, and the planner's pick between them is a coin toss; with many names on a
+    // table this small, a name's estimated 150 rows are cheaper to sort than to read in
+    // order, which a real hub's thousands per name are not).
     connection_client
         .batch_execute(&format!(
             "INSERT INTO {hub}.activities (instance_id, execution_id, scheduled_id, name, input)
              SELECT 'gone' || n, 'e', 0, 'Bump', '1' FROM generate_series(1, 5000) n;
+             INSERT INTO {hub}.instances (instance_id, execution_id, name, status, input, created_at, updated_at)
+             SELECT 'other-' || n, 'e', 'Other' || (n % 4), {completed}, 'null', n, n
+             FROM generate_series(1, 5000) n;
              ANALYZE {hub}.instances, {hub}.messages, {hub}.history, {hub}.activities",
-            hub = options.task_hub
+            hub = options.task_hub,
+            completed = RuntimeStatus::Completed.code(),
         ))
         .await
         .unwrap();

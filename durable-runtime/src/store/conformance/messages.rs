@@ -301,3 +301,173 @@ pub async fn suspended_instances_wait_for_control_messages(store: Arc<dyn Store>
         "queued events come with the resume, in order"
     );
 }
+
+/// Many client writes at once (as a burst of start and raise calls makes them) each get
+/// the answer they would get alone, whatever a back-end groups: duplicate starts of one id
+/// (one wins), messages to missing instances (refused), to instances started in the same
+/// burst (accepted), to refusing statuses, and signals that create entities.
+pub async fn concurrent_client_writes_get_their_own_answers(store: Arc<dyn Store>) {
+    store
+        .create_instance(new_instance("old", 0))
+        .await
+        .expect("create");
+    let starts = (0..300).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .create_instance(new_instance(&format!("new-{i}"), i))
+                .await
+        }
+    });
+    let duplicates = (0..20).map(|i| {
+        let store = store.clone();
+        async move { store.create_instance(new_instance("twin", i)).await }
+    });
+    let again = {
+        let store = store.clone();
+        async move { store.create_instance(new_instance("old", 1)).await }
+    };
+    let missing = (0..50).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .enqueue_message(
+                    to(&format!("nobody-{i}"), raised("e", i)),
+                    &[RuntimeStatus::Pending],
+                )
+                .await
+        }
+    });
+    let accepted = (0..100).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .enqueue_message(to("old", raised("e", i)), &[RuntimeStatus::Pending])
+                .await
+        }
+    });
+    let refused = (0..30).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .enqueue_message(to("old", raised("no", i)), &[RuntimeStatus::Suspended])
+                .await
+        }
+    });
+    let signals = (0..40).map(|i| {
+        let store = store.clone();
+        async move {
+            let entity = crate::ids::EntityId::new("counter", format!("c{}", i % 8))
+                .expect("valid entity id");
+            let request = HistoryEvent::new(
+                clock::now(),
+                EventKind::EntityRequest {
+                    operation: "add".into(),
+                    input: Payload::encode(&i).expect("encode"),
+                    caller: None,
+                    trace_context: None,
+                },
+            );
+            let message = OutboundMessage {
+                instance_id: entity.instance_id(),
+                execution_id: None,
+                visible_at: request.timestamp,
+                event: request,
+            };
+            store.enqueue_message(message, &RuntimeStatus::ALL).await
+        }
+    });
+    let (starts, duplicates, again, missing, accepted, refused, signals) = tokio::join!(
+        futures::future::join_all(starts),
+        futures::future::join_all(duplicates),
+        again,
+        futures::future::join_all(missing),
+        futures::future::join_all(accepted),
+        futures::future::join_all(refused),
+        futures::future::join_all(signals),
+    );
+    for result in &starts {
+        assert!(result.is_ok(), "a start of a new id: {result:?}");
+    }
+    assert_eq!(
+        duplicates.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "one of 20 starts of the same id wins: {duplicates:?}"
+    );
+    for result in duplicates.iter().filter(|r| r.is_err()) {
+        assert!(
+            matches!(
+                result,
+                Err(StoreError::InstanceAlreadyExists {
+                    status: RuntimeStatus::Pending,
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+    }
+    assert!(
+        matches!(
+            again,
+            Err(StoreError::InstanceAlreadyExists {
+                status: RuntimeStatus::Pending,
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    for result in &missing {
+        assert!(
+            matches!(result, Err(StoreError::InstanceNotFound(_))),
+            "{result:?}"
+        );
+    }
+    for result in &accepted {
+        assert!(matches!(result, Ok(RuntimeStatus::Pending)), "{result:?}");
+    }
+    for result in &refused {
+        assert!(
+            matches!(
+                result,
+                Err(StoreError::InstanceState {
+                    status: RuntimeStatus::Pending,
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+    }
+    for result in &signals {
+        assert!(
+            matches!(result, Ok(RuntimeStatus::Pending | RuntimeStatus::Running)),
+            "{result:?}"
+        );
+    }
+
+    let stats = store.task_hub_stats().await.expect("stats");
+    assert_eq!(
+        stats.instances.get(RuntimeStatus::Pending),
+        302,
+        "300 new, the twin and the old one"
+    );
+    assert_eq!(stats.entities.total(), 8, "one row per signalled entity");
+    // Every accepted message is queued: the old instance's 100 events beside its start.
+    let mut seen = std::collections::BTreeMap::new();
+    loop {
+        let items = fetch_orchestrations(&*store).await;
+        if items.is_empty() {
+            break;
+        }
+        for item in items {
+            seen.insert(item.instance_id.to_string(), item.messages.len());
+        }
+    }
+    assert_eq!(
+        seen.get("old"),
+        Some(&101),
+        "the start and 100 accepted events"
+    );
+    assert_eq!(seen.len(), 302 + 8, "every instance and entity has work");
+    let signalled: usize = (0..8).map(|i| seen[&format!("@counter@c{i}")]).sum();
+    assert_eq!(signalled, 40, "every signal queued once");
+}

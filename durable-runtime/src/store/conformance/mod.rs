@@ -33,8 +33,9 @@ pub use lifecycle::{
     rewinding_a_failed_instance,
 };
 pub use messages::{
-    delayed_messages_wait_until_due, enqueue_checks_the_status, messages_during_a_lease_are_kept,
-    notifications, suspended_instances_wait_for_control_messages,
+    concurrent_client_writes_get_their_own_answers, delayed_messages_wait_until_due,
+    enqueue_checks_the_status, messages_during_a_lease_are_kept, notifications,
+    suspended_instances_wait_for_control_messages,
 };
 use messages::{raised, to};
 pub use queries::{
@@ -200,6 +201,7 @@ where
     notifications(factory().await).await;
     delayed_messages_wait_until_due(factory().await).await;
     enqueue_checks_the_status(factory().await).await;
+    concurrent_client_writes_get_their_own_answers(factory().await).await;
     suspended_instances_wait_for_control_messages(factory().await).await;
     commits_create_sub_orchestrations(factory().await).await;
     continue_as_new_starts_a_fresh_history(factory().await).await;
@@ -228,6 +230,7 @@ macro_rules! store_conformance_tests {
             renew_and_abandon_activity_leases, messages_during_a_lease_are_kept,
             instance_id_reuse_rules, list_filters_and_pages, list_by_id_prefix, notifications,
             delayed_messages_wait_until_due, enqueue_checks_the_status,
+            concurrent_client_writes_get_their_own_answers,
             suspended_instances_wait_for_control_messages, commits_create_sub_orchestrations,
             continue_as_new_starts_a_fresh_history, purge_rules,
             commits_can_lease_their_activities,

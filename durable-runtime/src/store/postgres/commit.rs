@@ -15,10 +15,10 @@ use crate::store::{
     failed_sub_orchestration, lease_millis,
 };
 
-use super::{PostgresStore, Wakeups};
+use super::{Core, Wakeups};
 
 /// The batch commit of turns and what it writes.
-impl PostgresStore {
+impl Core {
     /// Commits a batch of turns set-based: the rows of every instance (and every applied
     /// activity) are locked and checked first, in one query each; then each kind of write is
     /// one statement for the whole batch. A refused turn writes nothing, so no savepoint is

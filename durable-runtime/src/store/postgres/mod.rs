@@ -18,12 +18,15 @@
 //!   every instance row (and applied activity) is locked and checked first, so a refused
 //!   turn writes nothing and needs no savepoint; then each kind of write is one statement
 //!   for the whole batch (`UNNEST`). Only a sub-orchestration whose id may be taken runs in
-//!   a savepoint. PostgreSQL's own group commit shares WAL flushes between concurrent
-//!   transactions. Every statement is parameterized.
+//!   a savepoint. Client writes (starts, raised events and other messages) from
+//!   concurrent callers are grouped the same way, a few hundred to a transaction
+//!   ([`client_writes`]). PostgreSQL's own group commit shares WAL flushes between
+//!   concurrent transactions. Every statement is parameterized.
 //!
 //! Durability is the server's: with the default `synchronous_commit = on` a commit is on
 //! disk when it returns.
 
+mod client_writes;
 mod commit;
 mod schema;
 mod sql;
@@ -51,7 +54,7 @@ use super::{
 use crate::clock;
 use crate::error::StoreError;
 use crate::history::HistoryEvent;
-use crate::ids::{EntityId, ExecutionId, InstanceId};
+use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::status::{OrchestrationStatus, RuntimeStatus};
 use schema::{migrate, valid_task_hub};
@@ -104,6 +107,12 @@ impl PostgresOptions {
 
 /// The store; see the [module docs](self).
 pub struct PostgresStore {
+    core: Arc<Core>,
+    client_writes: client_writes::ClientWrites,
+}
+
+/// What the store's calls and its client-write tasks share.
+struct Core {
     pool: Pool,
     schema: String,
     channel: String,
@@ -114,12 +123,12 @@ pub struct PostgresStore {
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")
-            .field("task_hub", &self.schema)
+            .field("task_hub", &self.core.schema)
             .finish_non_exhaustive()
     }
 }
 
-impl Drop for PostgresStore {
+impl Drop for Core {
     fn drop(&mut self) {
         self.listener.abort();
     }
@@ -173,18 +182,22 @@ impl PostgresStore {
         migrate(&pool, &schema).await?;
         let notifier = Arc::new(Notifier::default());
         let listener = tokio::spawn(listen(config, channel.clone(), notifier.clone()));
-        Ok(Self {
+        let core = Arc::new(Core {
             pool,
             schema,
             channel,
             notifier,
             listener,
+        });
+        Ok(Self {
+            client_writes: client_writes::ClientWrites::start(core.clone()),
+            core,
         })
     }
 
     /// The task hub (schema) this store uses.
     pub fn task_hub(&self) -> &str {
-        &self.schema
+        &self.core.schema
     }
 
     /// The query plans of the store's access paths, as PostgreSQL plans them on this
@@ -223,7 +236,7 @@ impl PostgresStore {
             ("purge: messages", delete("messages")),
             ("purge: activities", delete("activities")),
         ]);
-        let mut client = self.client().await?;
+        let mut client = self.core.client().await?;
         let explained: Result<Vec<super::QueryPlan>, StoreError> = async {
             let tx = client.transaction().await.map_err(backend)?;
             tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
@@ -231,7 +244,7 @@ impl PostgresStore {
                 .map_err(backend)?;
             let mut plans = Vec::with_capacity(paths.len());
             for (access_path, sql) in paths {
-                let sql = self.sql(&sql);
+                let sql = self.core.sql(&sql);
                 // A named SQL-level statement (not the protocol's), so `EXPLAIN EXECUTE`
                 // shows its generic plan; NULL arguments, since that plan ignores them.
                 let params = tx.prepare(&sql).await.map_err(backend)?.params().len();
@@ -269,7 +282,9 @@ impl PostgresStore {
         }
         explained
     }
+}
 
+impl Core {
     fn sql(&self, text: &str) -> String {
         text.replace("{s}", &self.schema)
     }
@@ -421,16 +436,8 @@ macro_rules! in_transaction {
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
-        let wake = Wakeups {
-            orchestrations: true,
-            ..Wakeups::default()
-        };
-        in_transaction!(self, |tx, counts| self
-            .create_in(&tx, &new, &mut counts)
-            .await)?;
-        self.notify_after_commit(&wake).await;
-        self.wake_local(&wake);
-        Ok(())
+        // Batched with other callers' starts and messages (see `client_writes`).
+        self.client_writes.create(new).await
     }
 
     async fn fetch_orchestration_work_items(
@@ -442,8 +449,8 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let max = i64::try_from(max).unwrap_or(i64::MAX);
-        in_transaction!(self, |tx, counts| {
-            self.lease_instances(&tx, None, max, lease, true).await
+        in_transaction!(self.core, |tx, counts| {
+            self.core.lease_instances(&tx, None, max, lease, true).await
         })
     }
 
@@ -452,16 +459,17 @@ impl Store for PostgresStore {
         commits: Vec<OrchestrationCommit>,
     ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError> {
         let mut wake = Wakeups::default();
-        let results = in_transaction!(self, |tx, counts| {
+        let results = in_transaction!(self.core, |tx, counts| {
             match self
+                .core
                 .commit_batch(&tx, &commits, &mut wake, &mut counts)
                 .await
             {
-                Ok(results) => self.notify(&tx, &wake).await.map(|()| results),
+                Ok(results) => self.core.notify(&tx, &wake).await.map(|()| results),
                 Err(error) => Err(error),
             }
         })?;
-        self.wake_local(&wake);
+        self.core.wake_local(&wake);
         Ok(results)
     }
 
@@ -478,9 +486,9 @@ impl Store for PostgresStore {
         // A delayed retry: no token, an expiry in the future (fetches skip the row until then).
         let until =
             (!retry_after.is_zero()).then(|| clock::now_millis() + lease_millis(retry_after));
-        in_transaction!(self, |tx, counts| {
+        in_transaction!(self.core, |tx, counts| {
             let statement = tx
-                .prepare_cached(&self.sql(
+                .prepare_cached(&self.core.sql(
                     "UPDATE {s}.instances SET lock_token = NULL, lock_expires = $3 WHERE instance_id = $1 AND lock_token = $2",
                 ))
                 .await
@@ -491,9 +499,9 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(backend)?;
-            self.notify(&tx, &wake).await
+            self.core.notify(&tx, &wake).await
         })?;
-        self.wake_local(&wake);
+        self.core.wake_local(&wake);
         Ok(())
     }
 
@@ -507,9 +515,9 @@ impl Store for PostgresStore {
         }
         let now = clock::now_millis();
         let token = LockToken::generate();
-        let client = self.client().await?;
+        let client = self.core.client().await?;
         let statement = client
-            .prepare_cached(&self.sql(FETCH_ACTIVITIES))
+            .prepare_cached(&self.core.sql(FETCH_ACTIVITIES))
             .await
             .map_err(backend)?;
         let rows = client
@@ -563,12 +571,14 @@ impl Store for PostgresStore {
         lease_instances: Option<Duration>,
     ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
         let mut wake = Wakeups::default();
-        let items = in_transaction!(self, |tx, counts| {
+        let items = in_transaction!(self.core, |tx, counts| {
             let result: Result<Vec<OrchestrationWorkItem>, StoreError> = async {
                 let now = clock::now_millis();
                 let statement = tx
                     .prepare_cached(
-                        &self.sql("DELETE FROM {s}.activities WHERE id = $1 AND lock_token = $2"),
+                        &self
+                            .core
+                            .sql("DELETE FROM {s}.activities WHERE id = $1 AND lock_token = $2"),
                     )
                     .await
                     .map_err(backend)?;
@@ -595,29 +605,31 @@ impl Store for PostgresStore {
                         }
                     }
                 }
-                self.insert_messages(&tx, &messages.iter().collect::<Vec<_>>(), &mut counts)
+                self.core
+                    .insert_messages(&tx, &messages.iter().collect::<Vec<_>>(), &mut counts)
                     .await?;
                 let items = match lease_instances {
                     Some(lease) if !woken.is_empty() => {
-                        self.lease_instances(
-                            &tx,
-                            Some(&woken),
-                            i64::try_from(woken.len()).unwrap_or(i64::MAX),
-                            lease,
-                            false,
-                        )
-                        .await?
+                        self.core
+                            .lease_instances(
+                                &tx,
+                                Some(&woken),
+                                i64::try_from(woken.len()).unwrap_or(i64::MAX),
+                                lease,
+                                false,
+                            )
+                            .await?
                     }
                     _ => Vec::new(),
                 };
                 wake.orchestrations = woken.len() > items.len();
-                self.notify(&tx, &wake).await?;
+                self.core.notify(&tx, &wake).await?;
                 Ok(items)
             }
             .await;
             result
         })?;
-        self.wake_local(&wake);
+        self.core.wake_local(&wake);
         Ok(items)
     }
 
@@ -631,9 +643,9 @@ impl Store for PostgresStore {
         }
         let expires = clock::now_millis() + lease_millis(lease);
         let (ids, tokens) = lease_arrays(items);
-        let client = self.client().await?;
+        let client = self.core.client().await?;
         let statement = client
-            .prepare_cached(&self.sql(
+            .prepare_cached(&self.core.sql(
                 "UPDATE {s}.activities a SET lock_expires = $1
                  FROM UNNEST($2::bigint[], $3::text[]) AS r(id, token)
                  WHERE a.id = r.id AND a.lock_token = r.token",
@@ -656,9 +668,9 @@ impl Store for PostgresStore {
             ..Wakeups::default()
         };
         let (ids, tokens) = lease_arrays(items);
-        in_transaction!(self, |tx, counts| {
+        in_transaction!(self.core, |tx, counts| {
             let statement = tx
-                .prepare_cached(&self.sql(
+                .prepare_cached(&self.core.sql(
                     "UPDATE {s}.activities a SET lock_token = NULL, lock_expires = NULL
                      FROM UNNEST($1::bigint[], $2::text[]) AS r(id, token)
                      WHERE a.id = r.id AND a.lock_token = r.token",
@@ -668,9 +680,9 @@ impl Store for PostgresStore {
             tx.execute(&statement, &[&ids, &tokens])
                 .await
                 .map_err(backend)?;
-            self.notify(&tx, &wake).await
+            self.core.notify(&tx, &wake).await
         })?;
-        self.wake_local(&wake);
+        self.core.wake_local(&wake);
         Ok(())
     }
 
@@ -678,9 +690,9 @@ impl Store for PostgresStore {
         &self,
         instance_id: &InstanceId,
     ) -> Result<Option<OrchestrationStatus>, StoreError> {
-        let client = self.client().await?;
+        let client = self.core.client().await?;
         let statement = client
-            .prepare_cached(&self.sql(&format!(
+            .prepare_cached(&self.core.sql(&format!(
                 "SELECT {STATUS_COLUMNS} FROM {{s}}.instances WHERE instance_id = $1"
             )))
             .await
@@ -697,7 +709,7 @@ impl Store for PostgresStore {
         let (after, page_size) = super::list_position(query)?;
         // One keyset range per status (`instances_by_status`), merged here, as on SQLite.
         let statuses = super::list_statuses(query);
-        let client = self.client().await?;
+        let client = self.core.client().await?;
         let mut instances = Vec::new();
         for status in statuses {
             let (sql, values) = list_sql(query, status, after.as_ref(), page_size);
@@ -706,7 +718,7 @@ impl Store for PostgresStore {
                 .map(|v| v.as_ref() as &(dyn ToSql + Sync))
                 .collect();
             let statement = client
-                .prepare_cached(&self.sql(&sql))
+                .prepare_cached(&self.core.sql(&sql))
                 .await
                 .map_err(backend)?;
             for row in client.query(&statement, &params).await.map_err(backend)? {
@@ -720,8 +732,9 @@ impl Store for PostgresStore {
         &self,
         instance_id: &InstanceId,
     ) -> Result<Option<Vec<HistoryEvent>>, StoreError> {
-        let client = self.client().await?;
+        let client = self.core.client().await?;
         if self
+            .core
             .instance_status(&client, instance_id.as_str(), false)
             .await?
             .is_none()
@@ -729,7 +742,7 @@ impl Store for PostgresStore {
             return Ok(None);
         }
         let statement = client
-            .prepare_cached(&self.sql(HISTORY))
+            .prepare_cached(&self.core.sql(HISTORY))
             .await
             .map_err(backend)?;
         client
@@ -757,54 +770,15 @@ impl Store for PostgresStore {
         message: OutboundMessage,
         accept: &[RuntimeStatus],
     ) -> Result<RuntimeStatus, StoreError> {
-        let wake = Wakeups {
-            orchestrations: true,
-            ..Wakeups::default()
-        };
-        let status = in_transaction!(self, |tx, counts| {
-            let result: Result<RuntimeStatus, StoreError> = async {
-                let is_entity = EntityId::from_instance_id(message.instance_id.as_str()).is_some();
-                let status = match self
-                    .instance_status(&tx, message.instance_id.as_str(), !is_entity)
-                    .await?
-                {
-                    Some(status) => status,
-                    // An entity is created by its first message (in `insert_messages`).
-                    None if is_entity => RuntimeStatus::Pending,
-                    None => return Err(StoreError::InstanceNotFound(message.instance_id.clone())),
-                };
-                if !accept.contains(&status) {
-                    return Err(StoreError::InstanceState {
-                        instance_id: message.instance_id.clone(),
-                        status,
-                    });
-                }
-                if let Some(next) = super::status_on_enqueue(&message.event) {
-                    tx.execute(
-                        &self.sql(
-                            "UPDATE {s}.instances SET status = $2, failure = NULL WHERE instance_id = $1",
-                        ),
-                        &[&message.instance_id.as_str(), &next.code()],
-                    )
-                    .await
-                    .map_err(backend)?;
-                    counts.moved(message.instance_id.as_str(), status.code(), next.code());
-                }
-                self.insert_messages(&tx, &[&message], &mut counts).await?;
-                Ok(status)
-            }
-            .await;
-            result
-        })?;
-        self.notify_after_commit(&wake).await;
-        self.wake_local(&wake);
-        Ok(status)
+        // Batched with other callers' starts and messages (see `client_writes`).
+        self.client_writes.enqueue(message, accept).await
     }
 
     async fn purge_instance(&self, instance_id: &InstanceId) -> Result<(), StoreError> {
-        in_transaction!(self, |tx, counts| {
+        in_transaction!(self.core, |tx, counts| {
             let result: Result<(), StoreError> = async {
                 let status = self
+                    .core
                     .instance_status(&tx, instance_id.as_str(), true)
                     .await?
                     .ok_or_else(|| StoreError::InstanceNotFound(instance_id.clone()))?;
@@ -814,7 +788,8 @@ impl Store for PostgresStore {
                         status,
                     });
                 }
-                self.delete_instance(&tx, &[instance_id.as_str()], &mut counts)
+                self.core
+                    .delete_instance(&tx, &[instance_id.as_str()], &mut counts)
                     .await
             }
             .await;
@@ -837,10 +812,10 @@ impl Store for PostgresStore {
         let mut purged = 0;
         for status in statuses {
             loop {
-                let count = in_transaction!(self, |tx, counts| {
+                let count = in_transaction!(self.core, |tx, counts| {
                     let result: Result<usize, StoreError> = async {
                         let statement = tx
-                            .prepare_cached(&self.sql(PURGE_NEXT))
+                            .prepare_cached(&self.core.sql(PURGE_NEXT))
                             .await
                             .map_err(backend)?;
                         let ids: Vec<String> = tx
@@ -851,7 +826,7 @@ impl Store for PostgresStore {
                             .map(|row| row.get(0))
                             .collect();
                         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-                        self.delete_instance(&tx, &refs, &mut counts).await?;
+                        self.core.delete_instance(&tx, &refs, &mut counts).await?;
                         Ok(ids.len())
                     }
                     .await;
@@ -867,10 +842,12 @@ impl Store for PostgresStore {
     }
 
     async fn has_activity_work(&self, instance_id: &InstanceId) -> Result<bool, StoreError> {
-        let client = self.client().await?;
+        let client = self.core.client().await?;
         let statement = client
             .prepare_cached(
-                &self.sql("SELECT EXISTS (SELECT 1 FROM {s}.activities WHERE instance_id = $1)"),
+                &self
+                    .core
+                    .sql("SELECT EXISTS (SELECT 1 FROM {s}.activities WHERE instance_id = $1)"),
             )
             .await
             .map_err(backend)?;
@@ -883,26 +860,26 @@ impl Store for PostgresStore {
 
     async fn task_hub_stats(&self) -> Result<TaskHubStats, StoreError> {
         let now = clock::now_millis();
-        let client = self.client().await?;
+        let client = self.core.client().await?;
         let read = client
-            .prepare_cached(&self.sql(READ_COUNTS))
+            .prepare_cached(&self.core.sql(READ_COUNTS))
             .await
             .map_err(backend)?;
         let rows = client.query(&read, &[]).await.map_err(backend)?;
         if rows.iter().map(|row| row.get::<_, i64>(3)).sum::<i64>() > 1024 {
             // Each ended connection left up to 16 rows; fold them so reads stay small.
             client
-                .batch_execute(&self.sql(FOLD_COUNTS))
+                .batch_execute(&self.core.sql(FOLD_COUNTS))
                 .await
                 .map_err(backend)?;
         }
         let count = client
-            .prepare_cached(&self.sql(COUNT_BACKLOG))
+            .prepare_cached(&self.core.sql(COUNT_BACKLOG))
             .await
             .map_err(backend)?;
         let backlog_row = client.query_one(&count, &[&now]).await.map_err(backend)?;
         let next = client
-            .prepare_cached(&self.sql(NEXT_VISIBLE))
+            .prepare_cached(&self.core.sql(NEXT_VISIBLE))
             .await
             .map_err(backend)?;
         let next: Option<i64> = client
@@ -920,9 +897,9 @@ impl Store for PostgresStore {
     }
 
     async fn next_visible_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let client = self.client().await?;
+        let client = self.core.client().await?;
         let statement = client
-            .prepare_cached(&self.sql(NEXT_VISIBLE))
+            .prepare_cached(&self.core.sql(NEXT_VISIBLE))
             .await
             .map_err(backend)?;
         let next: Option<i64> = client
@@ -934,7 +911,7 @@ impl Store for PostgresStore {
     }
 
     fn notifier(&self) -> &Notifier {
-        &self.notifier
+        &self.core.notifier
     }
 }
 

@@ -38,8 +38,11 @@ pub(super) const COUNT_BACKLOG: &str = "SELECT
 
 /// The fetch's claim: up to `$4` instances with visible messages and no live lease, oldest
 /// message first. Driven by `messages_by_visible` (only messages already visible, the
-/// earliest `$4 * 8` of them), each candidate's row found by its primary key and claimed
-/// with `SKIP LOCKED`. A row whose status code this build does not know (corrupt, or
+/// earliest `$4 * 8` of them *that an instance could take now*: each message's instance row
+/// is probed by primary key, and messages of leased instances, and the non-control messages
+/// of suspended ones, are passed over, so a leased entity or a suspended instance with a
+/// long queue never hides the rest of the hub's work), each candidate's row found by its
+/// primary key and claimed with `SKIP LOCKED`. A row whose status code this build does not know (corrupt, or
 /// written by a newer build) is never claimed: it is set aside until an operator repairs it.
 /// The claimed ids are collected into an array first (`= ANY(ARRAY(…))`),
 /// so the update finds its rows by primary key too: a join here lets a generic plan, which
@@ -47,10 +50,15 @@ pub(super) const COUNT_BACKLOG: &str = "SELECT
 pub(super) const FETCH_DUE: &str = "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2
      WHERE i.instance_id = ANY(ARRAY(
          SELECT c.instance_id FROM {s}.instances c
-         JOIN (SELECT m.instance_id, MIN(m.visible_at) AS visible_at
-               FROM (SELECT instance_id, visible_at FROM {s}.messages
-                     WHERE visible_at <= $3 ORDER BY visible_at LIMIT $4::bigint * 8) m
-               GROUP BY m.instance_id) d ON d.instance_id = c.instance_id
+         JOIN (SELECT w.instance_id, MIN(w.visible_at) AS visible_at
+               FROM (SELECT m.instance_id, m.visible_at FROM {s}.messages m
+                     JOIN {s}.instances o ON o.instance_id = m.instance_id
+                     WHERE m.visible_at <= $3
+                       AND (o.lock_expires IS NULL OR o.lock_expires <= $3)
+                       AND o.status BETWEEN 0 AND 7
+                       AND (o.status <> 7 OR m.control)
+                     ORDER BY m.visible_at LIMIT $4::bigint * 8) w
+               GROUP BY w.instance_id) d ON d.instance_id = c.instance_id
          WHERE (c.lock_expires IS NULL OR c.lock_expires <= $3)
            AND c.status BETWEEN 0 AND 7
            AND (c.status <> 7 OR EXISTS (

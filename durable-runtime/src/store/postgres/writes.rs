@@ -15,11 +15,11 @@ use crate::store::{
     OrchestrationWorkItem, OutboundMessage, is_control, lease_millis,
 };
 
-use super::{FETCH_DUE, INSTANCE_MESSAGES, LEASE_NAMED, PostgresStore, WRITE_COUNTS};
+use super::{Core, FETCH_DUE, INSTANCE_MESSAGES, LEASE_NAMED, WRITE_COUNTS};
 
 /// The writes every transaction shares: messages (and the entity rows they create),
 /// instance rows, leases, the counts by status.
-impl PostgresStore {
+impl Core {
     pub(super) async fn insert_messages(
         &self,
         tx: &impl GenericClient,
