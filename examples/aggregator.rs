@@ -29,12 +29,10 @@ struct Args {
 
 /// Every `word` entity with its state, page by page.
 async fn all_words(client: &DurableClient) -> anyhow::Result<Vec<(String, WordCount)>> {
-    let mut query = EntityQuery {
-        name: Some(WordCount::entity_id("").name().to_owned()),
-        include_state: true,
-        page_size: 1_000,
-        ..EntityQuery::default()
-    };
+    let mut query = EntityQuery::default()
+        .name(WordCount::entity_id("").name().to_owned())
+        .include_state(true)
+        .page_size(1_000);
     let mut words = Vec::new();
     loop {
         let page = client.list_entities(&query).await?;

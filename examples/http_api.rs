@@ -65,11 +65,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = Runtime::builder().sqlite(&args.db).start().await?;
     let keyed = args.key.is_some();
-    let options = HttpOptions {
-        address: args.address,
-        key: args.key,
-        ..HttpOptions::default()
-    };
+    let mut options = HttpOptions::default().address(args.address);
+    options.key = args.key;
     let server = runtime.serve_http(options).await?;
     println!(
         "serving the durable HTTP API ({}, {}, {}) on http://{}/runtime/webhooks/durabletask; Ctrl-C stops",

@@ -135,10 +135,7 @@ async fn main() -> anyhow::Result<()> {
         .start()
         .await?;
     let server = runtime
-        .serve_http(HttpOptions {
-            address: "127.0.0.1:0".parse()?,
-            ..HttpOptions::default()
-        })
+        .serve_http(HttpOptions::default().address("127.0.0.1:0".parse()?))
         .await?;
     println!("metrics: curl http://{}/metrics", server.local_addr());
 

@@ -35,7 +35,7 @@ pub fn activity(args: TokenStream, item: TokenStream) -> TokenStream {
     function::expand(Kind::Activity, args.into(), item.into()).into()
 }
 
-/// Makes an `impl` block of a state type a durable entity; see `durable_runtime::entity`.
+/// Makes an `impl` block of a state type a durable entity; see `durable_runtime::Entity`.
 ///
 /// Implements `durable_runtime::Entity` on the state type, generates the proxies
 /// `Type::entity_id`, `Type::signal`, `Type::signal_at`, `Type::call`, `Type::read` with

@@ -1000,9 +1000,10 @@ fn entity_metadata(
     include_state: bool,
 ) -> Result<Option<EntityMetadata>, ClientError> {
     let scheduler = SchedulerState::from_output(status.output.as_ref()).map_err(|error| {
-        ClientError::Store(StoreError::Corrupt(format!(
-            "the scheduler state of entity {id} does not decode: {error}"
-        )))
+        ClientError::Store(StoreError::Corrupt {
+            what: format!("the scheduler state of entity {id}"),
+            reason: error.to_string(),
+        })
     })?;
     let Some(state) = scheduler.state else {
         return Ok(None);

@@ -12,30 +12,7 @@
 //! Functions documentation: "orchestrator code must never initiate any async operation
 //! except by using the orchestration trigger's context object").
 //!
-//! Implemented for: every future the context returns ([`ActivityCall`](crate::ActivityCall),
-//! [`SubOrchestrationCall`](crate::SubOrchestrationCall), [`DurableTimer`](crate::DurableTimer),
-//! [`WaitForEvent`](crate::WaitForEvent), [`EntityCall`](crate::EntityCall) — what the
-//! generated `Counter::call(&ctx, key)` proxies return — and
-//! [`LockEntities`](crate::LockEntities)); the crate's combinators ([`JoinAll`](crate::JoinAll),
-//! [`TryJoinAll`](crate::TryJoinAll), [`Select`](crate::Select)); `futures`' combinators
-//! over durable futures (`select`, `select_all`, `select_ok`, `join`..`join5`, `try_join`,
-//! `join_all`, `try_join_all`, `Either`, `OptionFuture`, `Fuse`, `FutureExt::map` /
-//! `then` / `inspect`, `TryFutureExt::map_ok` / `map_err` / `and_then` / `or_else`);
-//! futures that are ready at once (`std::future::Ready`, `futures::future::Ready`);
-//! `&mut F`, `Box<F>` and `Pin<P>` of a durable future; the futures of `StreamExt` /
-//! `TryStreamExt` over a [`DurableStream`] (`next`, `try_next`, `select_next_some`,
-//! `collect`, `try_collect`, `for_each`, `fold`, `count`, `concat`, `into_future`); and
-//! [`AssumeDurable`], the escape hatch.
-//!
-//! Type-erased futures (`dyn Future<Output = T>`, so `futures::future::BoxFuture` and
-//! `Pin<Box<dyn Future<..>>>`) are accepted as well: the type no longer says what they
-//! were, and refusing them would refuse the common `Vec<Pin<Box<dyn Future<..>>>>` of
-//! durable calls. The replay engine's run-time check (`durable::NonDurableAwait`) still
-//! catches a non-durable future hidden that way when it is awaited.
-//!
-//! A combinator of your own over durable futures: implement `DurableFuture` for it (with
-//! the inner futures bounded by `DurableFuture`), or wrap its value in
-//! [`assume_durable`].
+//! What implements it is listed on [`DurableFuture`].
 
 use std::future::{Future, IntoFuture};
 use std::ops::DerefMut;
@@ -48,10 +25,39 @@ use futures::{Stream, TryFuture, TryStream, future, stream};
 /// deterministic combinator of durable calls, or a value that is ready at once).
 ///
 /// `#[orchestrator]` requires it of awaited expressions whose durability the syntax does
-/// not show (rule `non_durable_await`; see the [module docs](self) for the list of
-/// implementations and what is let through). Implement it for your own combinator of
-/// durable futures, with the inner futures bounded by `DurableFuture`; for a single value,
+/// not show (rule `non_durable_await`). Implement it for your own combinator of durable
+/// futures, with the inner futures bounded by `DurableFuture`; for a single value,
 /// [`assume_durable`] does the same without a type.
+///
+/// # Implementations
+///
+/// Implemented for: every future the context returns ([`ActivityCall`](crate::ActivityCall),
+/// [`SubOrchestrationCall`](crate::SubOrchestrationCall), [`DurableTimer`](crate::DurableTimer),
+/// [`WaitForEvent`](crate::WaitForEvent), [`EntityCall`](crate::EntityCall) — what the
+/// generated `Counter::call(&ctx, key)` proxies return — and
+/// [`LockEntities`](crate::LockEntities)) and the options that wrap them
+/// ([`RetryActivityCall`](crate::RetryActivityCall),
+/// [`RetrySubOrchestrationCall`](crate::RetrySubOrchestrationCall),
+/// [`WaitWithTimeout`](crate::WaitWithTimeout)); the crate's combinators ([`JoinAll`](crate::JoinAll),
+/// [`TryJoinAll`](crate::TryJoinAll), [`Select`](crate::Select)); `futures`' combinators
+/// over durable futures (`select`, `select_all`, `select_ok`, `join`..`join5`, `try_join`,
+/// `join_all`, `try_join_all`, `Either`, `OptionFuture`, `Fuse`, `FutureExt::map` /
+/// `then` / `inspect`, `TryFutureExt::map_ok` / `map_err` / `and_then` / `or_else`);
+/// futures that are ready at once (`std::future::Ready`, `futures::future::Ready`);
+/// `&mut F`, `Box<F>` and `Pin<P>` of a durable future; the futures of `StreamExt` /
+/// `TryStreamExt` over a [`DurableStream`] (`next`, `try_next`, `select_next_some`,
+/// `collect`, `try_collect`, `for_each`, `fold`, `count`, `concat`, `into_future`); and
+/// [`AssumeDurable`], the escape hatch.
+///
+/// Type-erased futures (`dyn Future<Output = T>`, so `futures::future::BoxFuture` and
+/// `Pin<Box<dyn Future<..>>>`) are accepted as well: the type no longer says what they
+/// were, and refusing them would refuse the common `Vec<Pin<Box<dyn Future<..>>>>` of
+/// durable calls. The replay engine's run-time check (`durable::NonDurableAwait`) still
+/// catches a non-durable future hidden that way when it is awaited.
+///
+/// A combinator of your own over durable futures: implement `DurableFuture` for it (with
+/// the inner futures bounded by `DurableFuture`), or wrap its value in
+/// [`assume_durable`].
 #[diagnostic::on_unimplemented(
     message = "this awaits a future that is not a durable call (`{Self}`) (rule `non_durable_await`)",
     label = "not a durable call: an orchestrator may only await `ctx`'s calls and durable combinators of them",
@@ -158,6 +164,9 @@ impl<O> DurableFuture for crate::ActivityCall<O> {}
 impl<O> DurableFuture for crate::SubOrchestrationCall<O> {}
 impl DurableFuture for crate::DurableTimer {}
 impl<T> DurableFuture for crate::WaitForEvent<T> {}
+impl<T> DurableFuture for crate::WaitWithTimeout<T> {}
+impl<O> DurableFuture for crate::RetryActivityCall<O> {}
+impl<O> DurableFuture for crate::RetrySubOrchestrationCall<O> {}
 impl<T> DurableFuture for crate::EntityCall<T> {}
 impl DurableFuture for crate::LockEntities {}
 

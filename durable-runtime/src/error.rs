@@ -281,9 +281,36 @@ pub enum StoreError {
     /// not committed and will be produced again.
     #[error("the lease on {0} was lost before commit; the work item will be processed again")]
     LeaseLost(String),
-    /// Stored data could not be decoded.
-    #[error("corrupt store data: {0}")]
-    Corrupt(String),
+    /// Stored data does not decode: a corrupt row (damaged, or written by a build with
+    /// another format). The runtime fails only the instance it belongs to with
+    /// [`CORRUPT_HISTORY`](crate::error_types::CORRUPT_HISTORY), never the task hub (see
+    /// ARCHITECTURE.md, "Corrupt rows").
+    #[error(
+        "corrupt store data: {what} does not decode: {reason}; repair the row or purge its instance (ARCHITECTURE.md, \"Corrupt rows\")"
+    )]
+    Corrupt {
+        /// What did not decode, e.g. "history row (instance order-1, seq 3)".
+        what: String,
+        /// Why, e.g. the decode error.
+        reason: String,
+    },
+    /// A value could not be encoded for storage (nothing was written): serde failed on it,
+    /// e.g. a map with non-string keys inside a payload.
+    #[error("cannot store {what}: {reason}; nothing was written")]
+    Encode {
+        /// What could not be encoded, e.g. "history event".
+        what: String,
+        /// Why, e.g. the encode error.
+        reason: String,
+    },
+    /// A task hub name that the store cannot use (bad configuration; nothing was opened).
+    #[error(
+        "invalid task hub name {name:?}: use lower-case letters, digits and `_`, starting with a letter or `_`, at most 48 characters"
+    )]
+    InvalidTaskHub {
+        /// The name given.
+        name: String,
+    },
     /// A listing's continuation token is not one a listing handed out (bad input, not a
     /// store fault: HTTP answers 400, the CLI exits with 5).
     #[error(

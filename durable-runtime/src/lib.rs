@@ -11,6 +11,15 @@
 //!   default, or memory for tests.
 //! - [`DurableClient`] starts instances and reads their status, output and history.
 //!
+//! Every public item has one path. What an orchestration program uses is at the root
+//! (contexts, durable calls, entities, the client, the runtime, errors, ids); the modules
+//! behind those names are private. A topic with an audience of its own is a public module
+//! whose items are **not** also at the root: [`store`] (the [`Store`](store::Store) trait,
+//! its protocol types and the back-ends, for back-end authors), [`history`],
+//! [`error_types`], and with their features `testing`, `telemetry`, `metrics`, `http` and
+//! `dashboard`. [`prelude`] gathers root items only (no topic module's item is in it), so it
+//! is the one deliberate second path.
+//!
 //! ```standalone_crate
 //! use std::time::Duration;
 //! use durable_runtime::prelude::*;
@@ -47,11 +56,11 @@ extern crate self as durable_runtime;
 
 mod client;
 mod clock;
-pub mod context;
+mod context;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
-pub mod durable_future;
-pub mod entity;
+mod durable_future;
+mod entity;
 mod error;
 pub mod history;
 #[cfg(feature = "http")]
@@ -65,6 +74,7 @@ mod payload;
 mod registry;
 mod replay;
 mod runtime;
+mod setters;
 mod status;
 pub mod store;
 #[cfg(feature = "otel")]
@@ -80,8 +90,9 @@ pub use client::{
 pub use clock::{Clock, VirtualClock};
 pub use context::{
     ActivityCall, ActivityContext, CriticalSection, DurableTimer, EntityCall, ExternalEvent,
-    LockEntities, OrchestrationContext, ReplaySafeLogger, RetryPolicy, RetryPredicate,
-    SubOrchestrationCall, TimerDeadline, WaitForEvent,
+    LockEntities, OrchestrationContext, ReplaySafeLogger, RetryActivityCall, RetryPolicy,
+    RetryPredicate, RetrySubOrchestrationCall, SubOrchestrationCall, TimerDeadline, WaitForEvent,
+    WaitWithTimeout,
 };
 pub use durable_future::{AssumeDurable, DurableFuture, DurableStream, assume_durable};
 #[doc(inline)]
@@ -95,7 +106,7 @@ pub use durable_macros::entity;
 pub use durable_macros::orchestrator;
 pub use entity::{
     Entity, EntityContext, EntityId, EntityMetadata, EntityPage, EntityQuery, EntitySignaler,
-    InvalidEntityId,
+    EntityState, InvalidEntityId,
 };
 pub use error::{
     ActivityError, ActivityFailed, ClientError, EntityOperationFailed, EventError,

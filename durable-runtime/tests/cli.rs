@@ -448,10 +448,7 @@ async fn the_cli_works_on_a_postgres_task_hub() {
     let runtime = Runtime::builder()
         .postgres_with(
             &url,
-            durable_runtime::store::postgres::PostgresOptions {
-                task_hub: hub.clone(),
-                ..Default::default()
-            },
+            durable_runtime::store::postgres::PostgresOptions::default().task_hub(hub.clone()),
         )
         .start()
         .await

@@ -169,11 +169,9 @@ fn rss_mb() -> f64 {
 
 /// Waits until no instance is `Pending`: every one has run its first turn.
 async fn until_none_pending(client: &DurableClient) -> anyhow::Result<()> {
-    let query = InstanceQuery {
-        statuses: vec![RuntimeStatus::Pending],
-        page_size: 1,
-        ..Default::default()
-    };
+    let query = InstanceQuery::default()
+        .statuses(vec![RuntimeStatus::Pending])
+        .page_size(1);
     while !client.list_instances(&query).await?.instances.is_empty() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -319,26 +317,20 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
     let w4_loaded = w4_on(&runtime).await?;
 
     // Listings: first pages, and pages half-way in (keyset tokens from the middle).
-    let completed = InstanceQuery {
-        statuses: vec![RuntimeStatus::Completed],
-        page_size: 100,
-        ..Default::default()
-    };
-    let by_created = InstanceQuery {
-        created_from: Some(first_created),
-        page_size: 100,
-        ..Default::default()
-    };
+    let completed = InstanceQuery::default()
+        .statuses(vec![RuntimeStatus::Completed])
+        .page_size(100);
+    let by_created = InstanceQuery::default()
+        .created_from(first_created)
+        .page_size(100);
     let half_way = client
         .get_status(&super::loader::instance_id(count / 2))
         .await?
         .ok_or_else(|| anyhow::anyhow!("W9: a loaded instance is missing"))?
         .created_time;
-    let middle = InstanceQuery {
-        created_from: Some(half_way),
-        page_size: 100,
-        ..Default::default()
-    };
+    let middle = InstanceQuery::default()
+        .created_from(half_way)
+        .page_size(100);
     let deep_token = client.list_instances(&middle).await?.continuation_token;
     anyhow::ensure!(deep_token.is_some(), "W9: no page half-way in");
     let page = |query: InstanceQuery| {
@@ -355,31 +347,17 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
     let status_first = latency_ms(20, page(completed.clone())).await?;
     let status_deep = latency_ms(
         20,
-        page(InstanceQuery {
-            continuation_token: deep_token.clone(),
-            ..completed.clone()
-        }),
+        page(completed.clone().continuation_token(deep_token.clone())),
     )
     .await?;
     let created_first = latency_ms(20, page(by_created.clone())).await?;
     // A rare name: W1's `chain` instances (a few hundred) among the loaded million, first
     // page and the next one (`instances_by_name`; without it, a page reads every row).
-    let rare = InstanceQuery {
-        name: Some("chain".to_owned()),
-        page_size: 100,
-        ..Default::default()
-    };
+    let rare = InstanceQuery::default().name("chain").page_size(100);
     let rare_token = client.list_instances(&rare).await?.continuation_token;
     anyhow::ensure!(rare_token.is_some(), "W9: fewer than 101 W1 instances");
     let name_first = latency_ms(20, page(rare.clone())).await?;
-    let name_next = latency_ms(
-        20,
-        page(InstanceQuery {
-            continuation_token: rare_token,
-            ..rare
-        }),
-    )
-    .await?;
+    let name_next = latency_ms(20, page(rare.continuation_token(rare_token))).await?;
     // A rare id prefix: 300 instances `rare-000`..`rare-299`, created after the load, so a
     // filter on the creation order would read every loaded row before them; the listing
     // reads the primary key's range of the prefix, in id order, first page and the next.
@@ -395,25 +373,16 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-    let by_prefix = InstanceQuery {
-        instance_id_prefix: Some("rare-".to_owned()),
-        page_size: 100,
-        ..Default::default()
-    };
+    let by_prefix = InstanceQuery::default()
+        .instance_id_prefix("rare-")
+        .page_size(100);
     let prefix_token = client.list_instances(&by_prefix).await?.continuation_token;
     anyhow::ensure!(
         prefix_token.is_some(),
         "W9: fewer than 101 `rare-` instances"
     );
     let prefix_first = latency_ms(20, page(by_prefix.clone())).await?;
-    let prefix_next = latency_ms(
-        20,
-        page(InstanceQuery {
-            continuation_token: prefix_token,
-            ..by_prefix
-        }),
-    )
-    .await?;
+    let prefix_next = latency_ms(20, page(by_prefix.continuation_token(prefix_token))).await?;
     // The task hub's counts by status (kept by the store) and backlog, as a dashboard or a
     // metrics scrape reads them.
     let stats = client.task_hub_stats().await?;
@@ -426,20 +395,11 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
         async move { Ok(client.task_hub_stats().await?) }
     })
     .await?;
-    let created_deep = latency_ms(
-        20,
-        page(InstanceQuery {
-            continuation_token: deep_token.clone(),
-            ..by_created
-        }),
-    )
-    .await?;
+    let created_deep =
+        latency_ms(20, page(by_created.continuation_token(deep_token.clone()))).await?;
     // The same pages, one instance and its history through the dashboard's API over HTTP
     // on loopback (a new connection per request, as the numbers include).
-    let options = durable_runtime::http::HttpOptions {
-        address: "127.0.0.1:0".parse()?,
-        ..Default::default()
-    };
+    let options = durable_runtime::http::HttpOptions::default().address("127.0.0.1:0".parse()?);
     let server =
         durable_runtime::http::HttpServer::start(runtime.http_router(&options), &options).await?;
     let address = server.local_addr();
@@ -509,11 +469,11 @@ pub(super) async fn w9(bench: &mut Bench) -> anyhow::Result<()> {
         let client = client.clone();
         async move {
             client
-                .purge_instances(&PurgeQuery {
-                    statuses: vec![RuntimeStatus::Completed],
-                    created_to: Some(purge_to),
-                    ..Default::default()
-                })
+                .purge_instances(
+                    &PurgeQuery::default()
+                        .statuses(vec![RuntimeStatus::Completed])
+                        .created_to(purge_to),
+                )
                 .await
         }
     });

@@ -160,10 +160,7 @@ struct Bench {
 }
 
 fn postgres_options(task_hub: String) -> durable_runtime::store::postgres::PostgresOptions {
-    durable_runtime::store::postgres::PostgresOptions {
-        task_hub,
-        ..Default::default()
-    }
+    durable_runtime::store::postgres::PostgresOptions::default().task_hub(task_hub)
 }
 
 impl Bench {
@@ -284,13 +281,7 @@ impl Bench {
                     DurabilityArg::Full => Durability::Full,
                     DurabilityArg::Normal => Durability::Normal,
                 };
-                builder.sqlite_with(
-                    path,
-                    SqliteOptions {
-                        durability,
-                        ..SqliteOptions::default()
-                    },
-                )
+                builder.sqlite_with(path, SqliteOptions::default().durability(durability))
             }
         };
         Ok(builder.start().await?)
@@ -508,11 +499,11 @@ async fn w6(bench: &mut Bench) -> anyhow::Result<()> {
     // Wait until every instance has run its first turn and is waiting for its event.
     loop {
         let running = client
-            .list_instances(&durable_runtime::store::InstanceQuery {
-                statuses: vec![RuntimeStatus::Running],
-                page_size: 1000,
-                ..Default::default()
-            })
+            .list_instances(
+                &durable_runtime::store::InstanceQuery::default()
+                    .statuses(vec![RuntimeStatus::Running])
+                    .page_size(1000),
+            )
             .await?;
         if running.instances.len() == 1000 {
             break;

@@ -75,10 +75,7 @@ pub async fn approval_workflow(
 ) -> Result<Decision, OrchestrationError> {
     ctx.call_activity(RequestApproval, request.clone()).await?;
     let timeout = Duration::from_secs(request.timeout_secs);
-    match ctx
-        .wait_for_event_with_timeout::<ApprovalEvent>(timeout)
-        .await
-    {
+    match ctx.wait_for_event::<ApprovalEvent>().timeout(timeout).await {
         Ok(ApprovalEvent { approved: true, by }) => Ok(Decision::Approved { by }),
         Ok(ApprovalEvent {
             approved: false,

@@ -140,11 +140,11 @@ async fn build_backlog(runtime: &Runtime) {
     }
     loop {
         let pending = client
-            .list_instances(&durable_runtime::store::InstanceQuery {
-                statuses: vec![RuntimeStatus::Pending],
-                page_size: 1,
-                ..Default::default()
-            })
+            .list_instances(
+                &durable_runtime::store::InstanceQuery::default()
+                    .statuses(vec![RuntimeStatus::Pending])
+                    .page_size(1),
+            )
             .await
             .unwrap();
         if pending.instances.is_empty() {
@@ -288,10 +288,7 @@ async fn postgres_access_paths_use_their_indexes_on_a_backlog() {
     let Some(url) = durable_tests::postgres_url("postgres_access_paths") else {
         return;
     };
-    let options = PostgresOptions {
-        task_hub: durable_tests::fresh_task_hub(),
-        ..PostgresOptions::default()
-    };
+    let options = PostgresOptions::default().task_hub(durable_tests::fresh_task_hub());
     let runtime = Runtime::builder()
         .postgres_with(&url, options.clone())
         .start()

@@ -105,11 +105,8 @@ impl Dashboard {
             .start()
             .await
             .unwrap();
-        let options = HttpOptions {
-            address: "127.0.0.1:0".parse().unwrap(),
-            key: key.map(str::to_owned),
-            ..HttpOptions::default()
-        };
+        let mut options = HttpOptions::default().address("127.0.0.1:0".parse().unwrap());
+        options.key = key.map(str::to_owned);
         let server = runtime.serve_http(options).await.unwrap();
         let base = format!("http://{}/dashboard", server.local_addr());
         Self {

@@ -217,10 +217,7 @@ impl Dashboard {
             .start()
             .await
             .unwrap();
-        let options = HttpOptions {
-            address: "127.0.0.1:0".parse().unwrap(),
-            ..HttpOptions::default()
-        };
+        let options = HttpOptions::default().address("127.0.0.1:0".parse().unwrap());
         let server = runtime.serve_http(options).await.unwrap();
         let page = format!("http://localhost:{}/dashboard/", server.local_addr().port());
         Self {

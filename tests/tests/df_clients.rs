@@ -288,11 +288,12 @@ async fn durable_functions_clients_drive_every_call() {
         .start()
         .await
         .unwrap();
-    let options = |key: Option<&str>| HttpOptions {
-        address: "127.0.0.1:0".parse().unwrap(),
-        key: key.map(str::to_owned),
-        task_hub: TASK_HUB.to_owned(),
-        ..HttpOptions::default()
+    let options = |key: Option<&str>| {
+        let mut options = HttpOptions::default()
+            .address("127.0.0.1:0".parse().unwrap())
+            .task_hub(TASK_HUB);
+        options.key = key.map(str::to_owned);
+        options
     };
     // RPC mode talks to an endpoint without a key (Durable Functions' local RPC listener);
     // webhook mode goes through the public URLs, which carry the system key.

@@ -631,11 +631,9 @@ async fn instances_can_be_listed_by_status_and_paged() {
             .instance_id("list-slow")
             .await
             .unwrap();
-        let query = InstanceQuery {
-            statuses: vec![RuntimeStatus::Completed],
-            page_size: 2,
-            ..InstanceQuery::default()
-        };
+        let query = InstanceQuery::default()
+            .statuses(vec![RuntimeStatus::Completed])
+            .page_size(2);
         let mut ids = Vec::new();
         let mut page = client.list_instances(&query).await.unwrap();
         loop {
@@ -644,10 +642,7 @@ async fn instances_can_be_listed_by_status_and_paged() {
                 break;
             };
             page = client
-                .list_instances(&InstanceQuery {
-                    continuation_token: Some(token),
-                    ..query.clone()
-                })
+                .list_instances(&query.clone().continuation_token(Some(token)))
                 .await
                 .unwrap();
         }

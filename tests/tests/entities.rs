@@ -416,12 +416,10 @@ async fn entities_start_orchestrations_and_can_be_deleted_and_listed() {
             read_until(&client, key, |a| a.is_some()).await.unwrap();
         }
         // Paging through every `account` entity, with state.
-        let mut query = EntityQuery {
-            name: Some("Account".to_owned()),
-            include_state: true,
-            page_size: 2,
-            ..EntityQuery::default()
-        };
+        let mut query = EntityQuery::default()
+            .name("Account")
+            .include_state(true)
+            .page_size(2);
         let mut keys = Vec::new();
         loop {
             let page = client.list_entities(&query).await.unwrap();
@@ -457,10 +455,7 @@ async fn entities_start_orchestrations_and_can_be_deleted_and_listed() {
             "{backend:?}"
         );
         let page = client
-            .list_entities(&EntityQuery {
-                name: Some("account".into()),
-                ..Default::default()
-            })
+            .list_entities(&EntityQuery::default().name("account"))
             .await
             .unwrap();
         assert_eq!(
@@ -553,10 +548,7 @@ async fn a_scheduled_signal_waits_for_its_time() {
 async fn critical_sections_contending_for_the_same_entities_finish_without_deadlock() {
     for backend in BACKENDS {
         for always_replay in [false, true] {
-            let options = WorkerOptions {
-                always_replay,
-                ..WorkerOptions::default()
-            };
+            let options = WorkerOptions::default().always_replay(always_replay);
             let runtime = runtime_with(backend, options).await;
             let client = runtime.client();
             Account::signal(&client, "left").deposit(100).await.unwrap();

@@ -63,12 +63,10 @@ impl Api {
             .start()
             .await
             .unwrap();
-        let options = HttpOptions {
-            address: "127.0.0.1:0".parse().unwrap(),
-            key: key.map(str::to_owned),
-            max_body_bytes,
-            ..HttpOptions::default()
-        };
+        let mut options = HttpOptions::default()
+            .address("127.0.0.1:0".parse().unwrap())
+            .max_body_bytes(max_body_bytes);
+        options.key = key.map(str::to_owned);
         let server = runtime.serve_http(options).await.unwrap();
         let base = format!(
             "http://{}/runtime/webhooks/durabletask",

@@ -37,10 +37,7 @@ async fn start(options: HttpOptions) -> (Runtime, HttpServer, SocketAddr) {
         .await
         .unwrap();
     let server = runtime
-        .serve_http(HttpOptions {
-            address: "127.0.0.1:0".parse().unwrap(),
-            ..options
-        })
+        .serve_http(options.address("127.0.0.1:0".parse().unwrap()))
         .await
         .unwrap();
     let address = server.local_addr();
@@ -62,11 +59,11 @@ async fn raw(address: SocketAddr, request: &[u8]) -> Option<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_sent_requests_are_cut_off_and_do_not_starve_others() {
-    let (runtime, server, address) = start(HttpOptions {
-        header_read_timeout: Duration::from_millis(300),
-        max_connections: 8,
-        ..HttpOptions::default()
-    })
+    let (runtime, server, address) = start(
+        HttpOptions::default()
+            .header_read_timeout(Duration::from_millis(300))
+            .max_connections(8),
+    )
     .await;
     // More half-sent requests than the server serves connections at once.
     let mut idle = Vec::new();
@@ -105,11 +102,11 @@ async fn half_sent_requests_are_cut_off_and_do_not_starve_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_and_slow_bodies_are_refused() {
-    let (runtime, server, address) = start(HttpOptions {
-        max_body_bytes: 1024,
-        body_read_timeout: Duration::from_millis(300),
-        ..HttpOptions::default()
-    })
+    let (runtime, server, address) = start(
+        HttpOptions::default()
+            .max_body_bytes(1024)
+            .body_read_timeout(Duration::from_millis(300)),
+    )
     .await;
     // A Content-Length over the limit: 413 at once, without waiting for the body.
     let started = Instant::now();
@@ -140,11 +137,7 @@ async fn oversized_and_slow_bodies_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_with_special_characters_round_trip_and_huge_timeouts_answer() {
     let key = "a&b+c%d=e f";
-    let (runtime, server, address) = start(HttpOptions {
-        key: Some(key.to_owned()),
-        ..HttpOptions::default()
-    })
-    .await;
+    let (runtime, server, address) = start(HttpOptions::default().key(key.to_owned())).await;
     let http = reqwest::Client::new();
     let encoded: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
     // A wait far longer than any real one (1e19 s) still answers, with the result.

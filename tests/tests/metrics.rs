@@ -202,10 +202,7 @@ async fn a_full_cache_evicts_and_the_backlog_shows() {
     let runtime = Runtime::builder()
         .in_memory()
         .registry(registry())
-        .options(WorkerOptions {
-            cache_capacity: 1,
-            ..WorkerOptions::default()
-        })
+        .options(WorkerOptions::default().cache_capacity(1))
         .metrics(&metrics)
         .start()
         .await
@@ -298,11 +295,11 @@ async fn the_http_api_serves_them_and_a_registry_of_ones_own_holds_them() {
         .await
         .unwrap();
     let server = runtime
-        .serve_http(durable_runtime::http::HttpOptions {
-            address: "127.0.0.1:0".parse().unwrap(),
-            key: Some("secret".to_owned()),
-            ..durable_runtime::http::HttpOptions::default()
-        })
+        .serve_http(
+            durable_runtime::http::HttpOptions::default()
+                .address("127.0.0.1:0".parse().unwrap())
+                .key("secret"),
+        )
         .await
         .unwrap();
     let url = format!("http://{}/metrics", server.local_addr());

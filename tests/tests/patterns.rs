@@ -788,10 +788,7 @@ async fn versions_run_side_by_side_and_a_missing_version_fails_clearly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_history_cap_fails_the_instance_and_points_to_continue_as_new() {
-    let options = WorkerOptions {
-        max_history_events: 20,
-        ..WorkerOptions::default()
-    };
+    let options = WorkerOptions::default().max_history_events(20);
     for backend in BACKENDS {
         let runtime = runtime_with(backend, options.clone(), registry()).await;
         let short = Doubler::start(&runtime.client(), 3).await.unwrap();

@@ -185,11 +185,9 @@ async fn a_corrupt_activity_input_fails_only_that_activity() {
     let path = durable_tests::temp_dir("poison-activity").join("store.db");
     // One activity slot, held, and activities not handed over in process: the others wait
     // as rows in the store, where one is damaged.
-    let options = WorkerOptions {
-        max_concurrent_activities: 1,
-        dispatch_activities_in_process: false,
-        ..WorkerOptions::default()
-    };
+    let options = WorkerOptions::default()
+        .max_concurrent_activities(1)
+        .dispatch_activities_in_process(false);
     let runtime = Runtime::builder()
         .sqlite(&path)
         .options(options)

@@ -153,10 +153,8 @@ async fn runtime(backend: Backend) -> Runtime {
         Backend::Sqlite => builder.sqlite(durable_tests::temp_dir("rewind").join("durable.db")),
         Backend::Postgres => builder.postgres_with(
             durable_tests::postgres_url("rewind").unwrap(),
-            durable_runtime::store::postgres::PostgresOptions {
-                task_hub: durable_tests::fresh_task_hub(),
-                ..Default::default()
-            },
+            durable_runtime::store::postgres::PostgresOptions::default()
+                .task_hub(durable_tests::fresh_task_hub()),
         ),
     }
     .start()
@@ -438,10 +436,7 @@ async fn the_http_api_rewinds_as_durable_functions_does() {
     let runtime = runtime(Backend::Memory).await;
     let client = runtime.client();
     let server = runtime
-        .serve_http(HttpOptions {
-            address: "127.0.0.1:0".parse().unwrap(),
-            ..HttpOptions::default()
-        })
+        .serve_http(HttpOptions::default().address("127.0.0.1:0".parse().unwrap()))
         .await
         .unwrap();
     let base = format!(

@@ -48,10 +48,7 @@ async fn statuses(
     store: &PostgresStore,
 ) -> HashMap<String, (RuntimeStatus, chrono::DateTime<chrono::Utc>)> {
     let mut all = HashMap::new();
-    let mut query = InstanceQuery {
-        page_size: 1_000,
-        ..InstanceQuery::default()
-    };
+    let mut query = InstanceQuery::default().page_size(1_000);
     loop {
         let page = store.list_instances(&query).await.unwrap();
         for status in page.instances {
@@ -78,15 +75,9 @@ async fn three_workers_share_a_task_hub_and_survive_a_sigkill() {
     };
     let hub = durable_tests::fresh_task_hub();
     let store = Arc::new(
-        PostgresStore::connect_with(
-            &url,
-            PostgresOptions {
-                task_hub: hub.clone(),
-                ..PostgresOptions::default()
-            },
-        )
-        .await
-        .unwrap(),
+        PostgresStore::connect_with(&url, PostgresOptions::default().task_hub(hub.clone()))
+            .await
+            .unwrap(),
     );
     let client = DurableClient::new(store.clone());
     for index in 0..CHAINS {

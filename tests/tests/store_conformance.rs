@@ -163,10 +163,7 @@ mod postgres {
         durable_runtime::store::conformance::run_all(|| {
             let url = url.clone();
             async move {
-                let options = PostgresOptions {
-                    task_hub: durable_tests::fresh_task_hub(),
-                    ..PostgresOptions::default()
-                };
+                let options = PostgresOptions::default().task_hub(durable_tests::fresh_task_hub());
                 Arc::new(
                     PostgresStore::connect_with(&url, options)
                         .await
@@ -204,10 +201,7 @@ mod postgres {
         let store = || {
             let icu_url = icu_url.clone();
             async move {
-                let options = PostgresOptions {
-                    task_hub: durable_tests::fresh_task_hub(),
-                    ..PostgresOptions::default()
-                };
+                let options = PostgresOptions::default().task_hub(durable_tests::fresh_task_hub());
                 Arc::new(
                     PostgresStore::connect_with(&icu_url, options)
                         .await
@@ -233,15 +227,9 @@ mod postgres {
         // Every instance id column of a task hub compares in byte order.
         let hub = durable_tests::fresh_task_hub();
         drop(
-            PostgresStore::connect_with(
-                &icu_url,
-                PostgresOptions {
-                    task_hub: hub.clone(),
-                    ..PostgresOptions::default()
-                },
-            )
-            .await
-            .unwrap(),
+            PostgresStore::connect_with(&icu_url, PostgresOptions::default().task_hub(hub.clone()))
+                .await
+                .unwrap(),
         );
         let collations: Vec<(String, String, Option<String>)> = client
             .query(
@@ -275,10 +263,7 @@ mod postgres {
             return;
         };
         let hub = durable_tests::fresh_task_hub();
-        let options = PostgresOptions {
-            task_hub: hub.clone(),
-            ..PostgresOptions::default()
-        };
+        let options = PostgresOptions::default().task_hub(hub.clone());
         let store: Arc<dyn Store> =
             Arc::new(PostgresStore::connect_with(&url, options).await.unwrap());
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
@@ -314,10 +299,7 @@ mod postgres {
             return;
         };
         let hub = durable_tests::fresh_task_hub();
-        let options = |task_hub: &str| PostgresOptions {
-            task_hub: task_hub.to_owned(),
-            ..PostgresOptions::default()
-        };
+        let options = |task_hub: &str| PostgresOptions::default().task_hub(task_hub.to_owned());
         let a: Arc<dyn Store> = Arc::new(
             PostgresStore::connect_with(&url, options(&hub))
                 .await
@@ -339,11 +321,12 @@ mod postgres {
             .unwrap();
         assert_eq!(again.read_history(&id).await.unwrap().unwrap().len(), 4);
         let bad = PostgresStore::connect_with(&url, options("Bad-Name")).await;
+        let error = bad.unwrap_err();
         assert!(
-            bad.unwrap_err()
-                .to_string()
-                .contains("invalid task hub name")
+            matches!(&error, durable_runtime::StoreError::InvalidTaskHub { name } if name == "Bad-Name"),
+            "{error:?}"
         );
+        assert!(error.to_string().contains("invalid task hub name"));
     }
 
     /// Counter rows left by connections that ended are folded into one when they pile up,
@@ -354,21 +337,12 @@ mod postgres {
             return;
         };
         let hub = durable_tests::fresh_task_hub();
-        let options = PostgresOptions {
-            task_hub: hub.clone(),
-            ..PostgresOptions::default()
-        };
+        let options = PostgresOptions::default().task_hub(hub.clone());
         let store = PostgresStore::connect_with(&url, options).await.unwrap();
         durable_runtime::store::conformance::commit_applies_everything(Arc::new(
-            PostgresStore::connect_with(
-                &url,
-                PostgresOptions {
-                    task_hub: hub.clone(),
-                    ..PostgresOptions::default()
-                },
-            )
-            .await
-            .unwrap(),
+            PostgresStore::connect_with(&url, PostgresOptions::default().task_hub(hub.clone()))
+                .await
+                .unwrap(),
         ))
         .await;
         let before = store.task_hub_stats().await.unwrap();

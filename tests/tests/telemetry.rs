@@ -521,10 +521,7 @@ async fn a_restart_on_postgres_emits_each_span_once() {
     restart_mid_orchestration(|| {
         Runtime::builder().postgres_with(
             url.clone(),
-            durable_runtime::store::postgres::PostgresOptions {
-                task_hub: task_hub.clone(),
-                ..Default::default()
-            },
+            durable_runtime::store::postgres::PostgresOptions::default().task_hub(task_hub.clone()),
         )
     })
     .await;
@@ -534,10 +531,7 @@ async fn a_restart_on_postgres_emits_each_span_once() {
 /// over the same store (`store`), each with its own exporter. Activities go through the
 /// store's queue, so each run's parent is the trace context stored with its work item.
 async fn restart_mid_orchestration(store: impl Fn() -> durable_runtime::RuntimeBuilder) {
-    let options = durable_runtime::WorkerOptions {
-        dispatch_activities_in_process: false,
-        ..durable_runtime::WorkerOptions::default()
-    };
+    let options = durable_runtime::WorkerOptions::default().dispatch_activities_in_process(false);
     let (first_provider, first) = provider();
     let runtime = traced_runtime(&first_provider, store().options(options.clone())).await;
     let client = runtime.client();
@@ -642,10 +636,8 @@ async fn the_callers_tracing_span_is_the_parent() {
 async fn the_http_traceparent_header_is_the_parent() {
     let (provider, exporter) = provider();
     let runtime = traced_runtime(&provider, Runtime::builder().in_memory()).await;
-    let options = durable_runtime::http::HttpOptions {
-        address: "127.0.0.1:0".parse().unwrap(),
-        ..durable_runtime::http::HttpOptions::default()
-    };
+    let options =
+        durable_runtime::http::HttpOptions::default().address("127.0.0.1:0".parse().unwrap());
     let server = runtime.serve_http(options).await.unwrap();
     let base = format!(
         "http://{}{}/orchestrators/chain",

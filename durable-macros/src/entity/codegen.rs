@@ -127,7 +127,7 @@ pub(super) fn generate(
     let allow_unused_async = any_async.then(|| quote!(#[allow(clippy::unused_async)]));
     let state_check = quote_spanned! {self_ty.span()=>
         const _: () = {
-            fn __durable_entity_state<T: #krate::entity::EntityState>() {}
+            fn __durable_entity_state<T: #krate::EntityState>() {}
             let _ = __durable_entity_state::<#self_ty>;
         };
     };

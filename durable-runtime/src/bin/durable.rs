@@ -16,7 +16,8 @@
 //! durable --db app.db dashboard --address 127.0.0.1:7071
 //! ```
 //! Exit codes: 0 success, 1 store or I/O failure, 2 usage error, 3 no such instance,
-//! 4 the instance's status does not allow the operation, 5 bad input (id, JSON, time).
+//! 4 the instance's status does not allow the operation, 5 bad input (id, JSON, time,
+//! task hub name).
 
 /// `println!` that ends the program quietly with exit 0 when standard output is a closed
 /// pipe (`durable history ID --json | head -c 1`), as Unix tools do, instead of panicking;
@@ -289,16 +290,13 @@ async fn run_entity(
             page_size,
             continuation,
         } => {
-            let page = client
-                .list_entities(&EntityQuery {
-                    name,
-                    key_prefix,
-                    include_state: state,
-                    page_size: page_size as usize,
-                    continuation_token: continuation,
-                    ..EntityQuery::default()
-                })
-                .await?;
+            let mut query = EntityQuery::default()
+                .include_state(state)
+                .page_size(page_size as usize)
+                .continuation_token(continuation);
+            query.name = name;
+            query.key_prefix = key_prefix;
+            let page = client.list_entities(&query).await?;
             if json_output {
                 let entities: Vec<Value> = page.entities.iter().map(entity_json).collect();
                 println!(
@@ -514,15 +512,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let store: Arc<dyn Store> = if location.starts_with("postgres://")
         || location.starts_with("postgresql://")
     {
-        let options = PostgresOptions {
-            task_hub: cli.task_hub.clone(),
-            max_connections: 2,
-        };
+        let options = PostgresOptions::default()
+            .task_hub(cli.task_hub.clone())
+            .max_connections(2);
         Arc::new(
             PostgresStore::connect_with(&location, options)
                 .await
                 .map_err(|e| Failure {
-                    code: 1,
+                    // A task hub name the store refuses is bad input, like a bad id.
+                    code: if matches!(e, durable_runtime::StoreError::InvalidTaskHub { .. }) {
+                        5
+                    } else {
+                        1
+                    },
                     message: e.to_string(),
                 })?,
         )
@@ -538,11 +540,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         // Only an existing store is opened, never created; commands that only read open it
         // read-only, so they never migrate or change the file.
-        let options = SqliteOptions {
-            create: false,
-            read_only: cli.command.reads_only(),
-            ..SqliteOptions::default()
-        };
+        let options = SqliteOptions::default()
+            .create(false)
+            .read_only(cli.command.reads_only());
         Arc::new(
             SqliteStore::open_with(&cli.db, options).map_err(|e| Failure {
                 code: 1,
@@ -561,18 +561,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             page_size,
             continuation,
         } => {
-            let page = client
-                .list_instances(&InstanceQuery {
-                    statuses: statuses(&status)?,
-                    created_from: time(created_from.as_deref(), "--created-from")?,
-                    created_to: time(created_to.as_deref(), "--created-to")?,
-                    instance_id_prefix: prefix,
-                    name,
-                    page_size: page_size as usize,
-                    continuation_token: continuation,
-                    ..InstanceQuery::default()
-                })
-                .await?;
+            let mut query = InstanceQuery::default()
+                .statuses(statuses(&status)?)
+                .page_size(page_size as usize)
+                .continuation_token(continuation);
+            query.created_from = time(created_from.as_deref(), "--created-from")?;
+            query.created_to = time(created_to.as_deref(), "--created-to")?;
+            query.instance_id_prefix = prefix;
+            query.name = name;
+            let page = client.list_instances(&query).await?;
             if cli.json {
                 let instances: Vec<Value> = page.instances.iter().map(status_json).collect();
                 println!(
@@ -775,13 +772,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     1
                 }
                 (None, Some(from)) => {
-                    client
-                        .purge_instances(&PurgeQuery {
-                            created_from: time(Some(&from), "--created-from")?,
-                            created_to: time(created_to.as_deref(), "--created-to")?,
-                            statuses: statuses(&status)?,
-                        })
-                        .await?
+                    let created_from = time(Some(&from), "--created-from")?;
+                    let created_to = time(created_to.as_deref(), "--created-to")?;
+                    let mut query = PurgeQuery::default().statuses(statuses(&status)?);
+                    query.created_from = created_from;
+                    query.created_to = created_to;
+                    client.purge_instances(&query).await?
                 }
                 (None, None) => {
                     return Err(bad_input(
@@ -819,11 +815,8 @@ async fn dashboard(
         });
     }
     let keyed = key.is_some();
-    let options = HttpOptions {
-        address,
-        key,
-        ..HttpOptions::default()
-    };
+    let mut options = HttpOptions::default().address(address);
+    options.key = key;
     let router = durable_runtime::http::router(client, Registry::default(), &options);
     let server = HttpServer::start(router, &options)
         .await

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-use super::orchestration::{OpenHandle, decode_output};
+use super::calls::{OpenHandle, decode_output};
 use crate::OrchestrationContext;
 use crate::entity::{EntityId, EntitySignaler};
 use crate::error::EntityOperationFailed;

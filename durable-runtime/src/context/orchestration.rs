@@ -1,21 +1,22 @@
 use std::fmt;
-use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ActivityFailed, EventError, SubOrchestrationFailed};
-use crate::error_types::{INPUT_ENCODE_ERROR, OUTPUT_DECODE_ERROR};
+use crate::error_types::INPUT_ENCODE_ERROR;
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::registry::{Activity, ActivityInput, Orchestration};
 use crate::replay::{Action, ContinueAsNewRequest, Shared};
 
+use super::calls::{
+    ActivityCall, DurableTimer, ExternalEvent, OpenHandle, SubOrchestrationCall,
+    SubOrchestrationRequest, TimerDeadline, WaitForEvent,
+};
 use super::retry::RetryPolicy;
 use crate::status::FailureDetails;
 
@@ -62,7 +63,7 @@ impl OrchestrationContext {
     /// The future resolves to [`ActivityFailed`] when the activity returned an error or
     /// panicked (type name and message kept in `details`), when `input` could not be
     /// encoded (`details.error_type ==` [`INPUT_ENCODE_ERROR`]), or when its output does not
-    /// decode as `A::Output` ([`OUTPUT_DECODE_ERROR`]).
+    /// decode as `A::Output` ([`OUTPUT_DECODE_ERROR`](crate::error_types::OUTPUT_DECODE_ERROR)).
     ///
     /// # Determinism
     /// Takes the next sequence number and writes `ActivityScheduled` with it; on replay the
@@ -79,6 +80,7 @@ impl OrchestrationContext {
             Ok(input) => input,
             Err(error) => {
                 return ActivityCall::failed(
+                    self.shared.clone(),
                     A::NAME,
                     FailureDetails::new(
                         INPUT_ENCODE_ERROR,
@@ -90,20 +92,32 @@ impl OrchestrationContext {
                 );
             }
         };
+        self.schedule_activity(A::NAME, input)
+    }
+
+    /// Schedules activity `name` with `input` (already encoded): the next sequence number.
+    #[track_caller]
+    pub(super) fn schedule_activity<O>(
+        &self,
+        name: &'static str,
+        input: Payload,
+    ) -> ActivityCall<O> {
         let seq = self.shared.lock().schedule(Action::CallActivity {
-            name: A::NAME,
-            input,
+            name,
+            input: input.clone(),
         });
         ActivityCall {
             handle: OpenHandle::new(self.shared.clone(), seq),
-            name: A::NAME,
+            name,
             early: None,
+            again: Some((self.shared.clone(), Ok(input))),
             _output: PhantomData,
         }
     }
 
     /// Calls activity `A`, retrying failures as `policy` says; returns the first success
-    /// or the last failure.
+    /// or the last failure. The same as `ctx.call_activity(activity, input).retry(policy)`
+    /// ([`ActivityCall::retry`]), which writes the same history; kept as its long form.
     ///
     /// # Errors
     /// The last attempt's [`ActivityFailed`] once the policy gives up (attempts used up,
@@ -112,33 +126,18 @@ impl OrchestrationContext {
     /// # Determinism
     /// Each attempt writes its own `ActivityScheduled` (a new sequence number) and each wait
     /// a `TimerCreated`/`TimerFired` pair, so the retries replay exactly.
-    pub async fn call_activity_with_retry<A: Activity + Clone>(
+    pub async fn call_activity_with_retry<A: Activity>(
         &self,
         activity: A,
         input: A::Input,
         policy: &RetryPolicy,
-    ) -> Result<A::Output, ActivityFailed>
-    where
-        A::Input: Clone,
-    {
-        let started = self.current_time();
-        let mut attempt = 1;
-        loop {
-            #[cfg(any(feature = "otel", feature = "metrics"))]
-            self.shared.lock().set_retry_attempt(attempt);
-            let error = match self.call_activity(activity.clone(), input.clone()).await {
-                Ok(output) => return Ok(output),
-                Err(error) => error,
-            };
-            if !self.retry_allowed(policy, attempt, started, &error.details) {
-                return Err(error);
-            }
-            self.create_timer(policy.delay(attempt)).await;
-            attempt += 1;
-        }
+    ) -> Result<A::Output, ActivityFailed> {
+        // An `async fn`: the first attempt is scheduled when the future is first polled
+        // (the chained form schedules it at the call).
+        self.call_activity(activity, input).retry(policy).await
     }
 
-    fn retry_allowed(
+    pub(super) fn retry_allowed(
         &self,
         policy: &RetryPolicy,
         attempt: u32,
@@ -197,18 +196,42 @@ impl OrchestrationContext {
         input: O::Input,
     ) -> SubOrchestrationCall<O::Output> {
         let _ = orchestration;
+        let input = Payload::encode(&input).map_err(|error| {
+            FailureDetails::new(
+                INPUT_ENCODE_ERROR,
+                format!(
+                    "could not encode the input of sub-orchestration `{}`: {error}",
+                    O::NAME
+                ),
+            )
+        });
+        self.schedule_sub_orchestration(SubOrchestrationRequest {
+            name: O::NAME,
+            version: O::VERSION,
+            instance_id,
+            input,
+        })
+    }
+
+    /// Schedules a sub-orchestration (its input already encoded, or the failure it ends
+    /// with at once): the next sequence number, the child's id `"{execution_id}:{seq}"`
+    /// unless given; a call inside a critical section breaks its rules.
+    #[track_caller]
+    pub(super) fn schedule_sub_orchestration<O>(
+        &self,
+        request: SubOrchestrationRequest,
+    ) -> SubOrchestrationCall<O> {
         let mut state = self.shared.lock();
         if state.section.is_some() {
             state.violate(format!(
                 "instance {} called sub-orchestration `{}` inside a critical section; a critical \
                  section may only call the entities it locked (release it first by dropping the \
                  `CriticalSection`)",
-                self.shared.instance_id,
-                O::NAME
+                self.shared.instance_id, request.name
             ));
         }
         let seq = state.next_seq;
-        let instance_id = instance_id.unwrap_or_else(|| {
+        let instance_id = request.instance_id.clone().unwrap_or_else(|| {
             InstanceId::from_trusted(format!("{}:{seq}", self.shared.execution_id))
         });
         let early = if instance_id == self.shared.instance_id {
@@ -217,23 +240,17 @@ impl OrchestrationContext {
                 format!("a sub-orchestration cannot use its parent's instance id {instance_id}"),
             ))
         } else {
-            match Payload::encode(&input) {
+            match &request.input {
                 Ok(input) => {
                     state.schedule(Action::CallSubOrchestration {
-                        name: O::NAME,
-                        version: O::VERSION,
+                        name: request.name,
+                        version: request.version,
                         instance_id: instance_id.clone(),
-                        input,
+                        input: input.clone(),
                     });
                     None
                 }
-                Err(error) => Some(FailureDetails::new(
-                    INPUT_ENCODE_ERROR,
-                    format!(
-                        "could not encode the input of sub-orchestration `{}`: {error}",
-                        O::NAME
-                    ),
-                )),
+                Err(failure) => Some(failure.clone()),
             }
         };
         drop(state);
@@ -243,44 +260,32 @@ impl OrchestrationContext {
             } else {
                 OpenHandle::new(self.shared.clone(), seq)
             },
-            name: O::NAME,
+            name: request.name,
             instance_id,
             early,
+            again: Some((self.shared.clone(), request)),
             _output: PhantomData,
         }
     }
 
-    /// Calls sub-orchestration `O`, retrying failures as `policy` says.
+    /// Calls sub-orchestration `O`, retrying failures as `policy` says. The same as
+    /// `ctx.call_sub_orchestrator(orchestration, input).retry(policy)`
+    /// ([`SubOrchestrationCall::retry`]), which writes the same history; kept as its long
+    /// form.
     ///
     /// # Errors
     /// The last attempt's [`SubOrchestrationFailed`] once the policy gives up.
-    pub async fn call_sub_orchestrator_with_retry<O: Orchestration + Clone>(
+    pub async fn call_sub_orchestrator_with_retry<O: Orchestration>(
         &self,
         orchestration: O,
         input: O::Input,
         policy: &RetryPolicy,
-    ) -> Result<O::Output, SubOrchestrationFailed>
-    where
-        O::Input: Clone,
-    {
-        let started = self.current_time();
-        let mut attempt = 1;
-        loop {
-            #[cfg(any(feature = "otel", feature = "metrics"))]
-            self.shared.lock().set_retry_attempt(attempt);
-            let error = match self
-                .sub_orchestration(orchestration.clone(), None, input.clone())
-                .await
-            {
-                Ok(output) => return Ok(output),
-                Err(error) => error,
-            };
-            if !self.retry_allowed(policy, attempt, started, &error.details) {
-                return Err(error);
-            }
-            self.create_timer(policy.delay(attempt)).await;
-            attempt += 1;
-        }
+    ) -> Result<O::Output, SubOrchestrationFailed> {
+        // An `async fn`: the first attempt is scheduled when the future is first polled
+        // (the chained form schedules it at the call).
+        self.sub_orchestration(orchestration, None, input)
+            .retry(policy)
+            .await
     }
 
     /// Creates a durable timer that fires at `deadline`: a `DateTime<Utc>`, or a duration
@@ -295,12 +300,17 @@ impl OrchestrationContext {
     /// the recorded `TimerFired`.
     #[track_caller]
     pub fn create_timer(&self, deadline: impl TimerDeadline) -> DurableTimer {
-        let mut state = self.shared.lock();
+        Self::timer(&self.shared, deadline)
+    }
+
+    #[track_caller]
+    pub(super) fn timer(shared: &Arc<Shared>, deadline: impl TimerDeadline) -> DurableTimer {
+        let mut state = shared.lock();
         let fire_at = deadline.fire_at(state.current_time);
         let seq = state.schedule(Action::CreateTimer { fire_at });
         drop(state);
         DurableTimer {
-            handle: OpenHandle::new(self.shared.clone(), seq),
+            handle: OpenHandle::new(shared.clone(), seq),
             fire_at,
         }
     }
@@ -329,7 +339,9 @@ impl OrchestrationContext {
 
     /// Waits for the event named `name`, or fails with [`EventError::TimedOut`] once
     /// `timeout` has passed (a durable timer; cancelled if the event wins), as Durable
-    /// Functions' `WaitForExternalEvent(name, timeout)`.
+    /// Functions' `WaitForExternalEvent(name, timeout)`. The same as
+    /// `ctx.wait_for_external_event(name).timeout(timeout)` ([`WaitForEvent::timeout`]),
+    /// which writes the same history; kept as its long form.
     ///
     /// # Errors
     /// [`EventError::TimedOut`] or [`EventError::Decode`].
@@ -338,15 +350,11 @@ impl OrchestrationContext {
         name: &str,
         timeout: std::time::Duration,
     ) -> Result<T, EventError> {
-        let event = self.wait_for_external_event::<T>(name);
-        let timer = self.create_timer(timeout);
-        match futures::future::select(event, timer).await {
-            futures::future::Either::Left((result, _timer)) => result,
-            futures::future::Either::Right((_, _event)) => Err(EventError::TimedOut {
-                name: name.to_owned(),
-                timeout,
-            }),
-        }
+        // An `async fn`: the wait and its timer start when the future is first polled (the
+        // chained form starts them at the call).
+        self.wait_for_external_event::<T>(name)
+            .timeout(timeout)
+            .await
     }
 
     /// Waits for the typed external event `E` (raised under `E::NAME`).
@@ -357,7 +365,8 @@ impl OrchestrationContext {
         self.wait_for_external_event(E::NAME)
     }
 
-    /// Waits for the typed external event `E`, or times out.
+    /// Waits for the typed external event `E`, or times out; the same as
+    /// `ctx.wait_for_event::<E>().timeout(timeout)` ([`WaitForEvent::timeout`]).
     ///
     /// # Errors
     /// [`EventError::TimedOut`] or [`EventError::Decode`].
@@ -599,333 +608,4 @@ impl ReplaySafeLogger<'_> {
         /// Logs at `DEBUG` level unless replaying.
         debug, debug
     );
-}
-
-/// The part every durable call future shares: an open call in the replay state, removed
-/// when the future is dropped (the call itself is not cancelled; its result is ignored).
-pub(super) struct OpenHandle {
-    shared: Option<Arc<Shared>>,
-    seq: i64,
-}
-
-impl OpenHandle {
-    pub(super) fn new(shared: Arc<Shared>, seq: i64) -> Self {
-        Self {
-            shared: Some(shared),
-            seq,
-        }
-    }
-
-    pub(super) fn none() -> Self {
-        Self {
-            shared: None,
-            seq: -1,
-        }
-    }
-
-    pub(super) fn poll_result(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Payload, FailureDetails>> {
-        let Some(shared) = &self.shared else {
-            return Poll::Pending;
-        };
-        let mut state = shared.lock();
-        let Some(open) = state.open.get_mut(&self.seq) else {
-            return Poll::Pending;
-        };
-        let Some(result) = open.result.take() else {
-            if !open.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                open.waker = Some(cx.waker().clone());
-            }
-            return Poll::Pending;
-        };
-        state.open.remove(&self.seq);
-        drop(state);
-        self.shared = None;
-        Poll::Ready(result)
-    }
-}
-
-impl Drop for OpenHandle {
-    fn drop(&mut self) {
-        if let Some(shared) = self.shared.take() {
-            shared.lock().open.remove(&self.seq);
-        }
-    }
-}
-
-pub(super) fn decode_output<O: DeserializeOwned>(
-    kind: &str,
-    name: &str,
-    payload: &Payload,
-) -> Result<O, FailureDetails> {
-    payload.decode().map_err(|error| {
-        FailureDetails::new(
-            OUTPUT_DECODE_ERROR,
-            format!(
-                "the output of {kind} `{name}` does not decode as `{}`: {error}",
-                std::any::type_name::<O>()
-            ),
-        )
-    })
-}
-
-/// The future of one activity call; see [`OrchestrationContext::call_activity`].
-///
-/// Resolves to the activity's output, or to [`ActivityFailed`].
-#[must_use = "an activity call does nothing for the orchestrator unless awaited"]
-pub struct ActivityCall<O> {
-    handle: OpenHandle,
-    name: &'static str,
-    early: Option<FailureDetails>,
-    _output: PhantomData<fn() -> O>,
-}
-
-impl<O> ActivityCall<O> {
-    fn failed(name: &'static str, failure: FailureDetails) -> Self {
-        Self {
-            handle: OpenHandle::none(),
-            name,
-            early: Some(failure),
-            _output: PhantomData,
-        }
-    }
-}
-
-impl<O> fmt::Debug for ActivityCall<O> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ActivityCall")
-            .field("activity", &self.name)
-            .field("seq", &self.handle.seq)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<O> Unpin for ActivityCall<O> {}
-
-impl<O: DeserializeOwned> Future for ActivityCall<O> {
-    type Output = Result<O, ActivityFailed>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let name = this.name;
-        let failed = |details| ActivityFailed {
-            name: name.to_owned(),
-            details,
-        };
-        if let Some(failure) = this.early.take() {
-            return Poll::Ready(Err(failed(failure)));
-        }
-        this.handle.poll_result(cx).map(|result| {
-            result
-                .and_then(|payload| decode_output("activity", name, &payload))
-                .map_err(failed)
-        })
-    }
-}
-
-/// The future of a sub-orchestration; see [`OrchestrationContext::call_sub_orchestrator`].
-///
-/// Resolves to the child's output, or to [`SubOrchestrationFailed`].
-#[must_use = "a sub-orchestration call does nothing for the orchestrator unless awaited"]
-pub struct SubOrchestrationCall<O> {
-    handle: OpenHandle,
-    name: &'static str,
-    instance_id: InstanceId,
-    early: Option<FailureDetails>,
-    _output: PhantomData<fn() -> O>,
-}
-
-impl<O> SubOrchestrationCall<O> {
-    /// The child's instance id.
-    pub fn instance_id(&self) -> &InstanceId {
-        &self.instance_id
-    }
-}
-
-impl<O> fmt::Debug for SubOrchestrationCall<O> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SubOrchestrationCall")
-            .field("orchestration", &self.name)
-            .field("instance_id", &self.instance_id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<O> Unpin for SubOrchestrationCall<O> {}
-
-impl<O: DeserializeOwned> Future for SubOrchestrationCall<O> {
-    type Output = Result<O, SubOrchestrationFailed>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let failed = |details| SubOrchestrationFailed {
-            name: this.name.to_owned(),
-            instance_id: this.instance_id.clone(),
-            details,
-        };
-        if let Some(failure) = this.early.take() {
-            return Poll::Ready(Err(failed(failure)));
-        }
-        let name = this.name;
-        match this.handle.poll_result(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(result) => Poll::Ready(
-                result
-                    .and_then(|payload| decode_output("sub-orchestration", name, &payload))
-                    .map_err(failed),
-            ),
-        }
-    }
-}
-
-/// A durable timer; see [`OrchestrationContext::create_timer`]. Resolves to its fire time.
-///
-/// Dropping it cancels the wait: the timer still fires in the store (its `TimerFired` is
-/// then ignored), but nothing waits for it and it never keeps an instance running.
-#[must_use = "a timer does nothing for the orchestrator unless awaited"]
-#[derive(Debug)]
-pub struct DurableTimer {
-    handle: OpenHandle,
-    fire_at: DateTime<Utc>,
-}
-
-impl DurableTimer {
-    /// When the timer fires.
-    pub fn fire_at(&self) -> DateTime<Utc> {
-        self.fire_at
-    }
-}
-
-impl fmt::Debug for OpenHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenHandle")
-            .field("seq", &self.seq)
-            .finish()
-    }
-}
-
-impl Future for DurableTimer {
-    type Output = DateTime<Utc>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        this.handle.poll_result(cx).map(|_| this.fire_at)
-    }
-}
-
-/// When a durable timer fires: a [`DateTime<Utc>`], or a duration from
-/// [`OrchestrationContext::current_time`] (`std::time::Duration` or `chrono::TimeDelta`).
-pub trait TimerDeadline {
-    /// The fire time, given the orchestration's current time.
-    fn fire_at(self, now: DateTime<Utc>) -> DateTime<Utc>;
-}
-
-impl TimerDeadline for DateTime<Utc> {
-    fn fire_at(self, _now: DateTime<Utc>) -> DateTime<Utc> {
-        self
-    }
-}
-
-impl TimerDeadline for std::time::Duration {
-    fn fire_at(self, now: DateTime<Utc>) -> DateTime<Utc> {
-        chrono::TimeDelta::from_std(self)
-            .ok()
-            .and_then(|delta| now.checked_add_signed(delta))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC)
-    }
-}
-
-impl TimerDeadline for chrono::TimeDelta {
-    fn fire_at(self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now.checked_add_signed(self)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC)
-    }
-}
-
-/// A typed external event: a payload type with the name it is raised under.
-///
-/// ```
-/// use durable_runtime::ExternalEvent;
-/// use serde::{Deserialize, Serialize};
-///
-/// #[derive(Serialize, Deserialize)]
-/// pub struct ApprovalEvent {
-///     pub approved: bool,
-/// }
-///
-/// impl ExternalEvent for ApprovalEvent {
-///     const NAME: &'static str = "ApprovalEvent";
-/// }
-///
-/// let event = ApprovalEvent { approved: true };
-/// assert!(event.approved && ApprovalEvent::NAME == "ApprovalEvent");
-/// ```
-/// Then `ctx.wait_for_event::<ApprovalEvent>()` in the orchestrator and
-/// `client.raise(&id, &ApprovalEvent { approved: true })` from a client: the name is written
-/// once and the payload type is checked on both sides.
-pub trait ExternalEvent: Serialize + DeserializeOwned + Send + 'static {
-    /// The event name (compared case-insensitively, as in Durable Functions).
-    const NAME: &'static str;
-}
-
-/// Waiting for an external event; see [`OrchestrationContext::wait_for_external_event`].
-#[must_use = "waiting does nothing unless awaited"]
-pub struct WaitForEvent<T> {
-    shared: Option<Arc<Shared>>,
-    waiter: u64,
-    name: String,
-    _payload: PhantomData<fn() -> T>,
-}
-
-impl<T> fmt::Debug for WaitForEvent<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WaitForEvent")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<T> Unpin for WaitForEvent<T> {}
-
-impl<T: DeserializeOwned> Future for WaitForEvent<T> {
-    type Output = Result<T, EventError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let Some(shared) = &this.shared else {
-            return Poll::Pending;
-        };
-        let mut state = shared.lock();
-        let Some(waiter) = state.event_waiters.get_mut(&this.waiter) else {
-            return Poll::Pending;
-        };
-        let Some(payload) = waiter.result.take() else {
-            if !waiter
-                .waker
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
-            {
-                waiter.waker = Some(cx.waker().clone());
-            }
-            return Poll::Pending;
-        };
-        state.event_waiters.remove(&this.waiter);
-        drop(state);
-        this.shared = None;
-        Poll::Ready(payload.decode().map_err(|error| EventError::Decode {
-            name: this.name.clone(),
-            expected: std::any::type_name::<T>(),
-            message: error.to_string(),
-        }))
-    }
-}
-
-impl<T> Drop for WaitForEvent<T> {
-    fn drop(&mut self) {
-        if let Some(shared) = self.shared.take() {
-            shared.lock().event_waiters.remove(&self.waiter);
-        }
-    }
 }

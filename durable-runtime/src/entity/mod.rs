@@ -32,6 +32,7 @@ use crate::history::{EventKind, HistoryEvent};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
 use crate::registry::Orchestration;
+use crate::setters::setters;
 use crate::status::FailureDetails;
 use crate::store::{NewInstance, OutboundMessage};
 
@@ -481,6 +482,7 @@ impl<E: Entity> LiveEntity for Live<E> {
 ///
 /// DF's `EntityMetadata` (isolated) / `DurableEntityStatus` (in-proc).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EntityMetadata {
     /// The entity.
     pub id: EntityId,
@@ -496,8 +498,10 @@ pub struct EntityMetadata {
 
 /// Filters and paging for [`DurableClient::list_entities`](crate::DurableClient::list_entities).
 ///
-/// DF's `EntityQuery`.
+/// DF's `EntityQuery`. Start from [`EntityQuery::default`] and chain the setters (one per
+/// field, named as it): `EntityQuery::default().name("counter").include_state(true)`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EntityQuery {
     /// Only entities of this name (case-insensitive); `None` for every name.
     pub name: Option<String>,
@@ -529,9 +533,32 @@ impl Default for EntityQuery {
     }
 }
 
+setters! {
+    impl EntityQuery {
+        /// Sets the entity name to list (case-insensitive; default: every name).
+        name: Some(String);
+        /// Sets the key prefix to list (needs `name`; default: every key).
+        key_prefix: Some(String);
+        /// Sets whether each entity's state is read too (default false).
+        include_state: bool;
+        /// Lists only entities whose last operation batch committed at or after this time
+        /// (default: no bound).
+        last_modified_from: Some(DateTime<Utc>);
+        /// Lists only entities whose last operation batch committed before this time
+        /// (default: no bound).
+        last_modified_to: Some(DateTime<Utc>);
+        /// Sets the most entities per page (a count; default 100).
+        page_size: usize;
+        /// Sets where the page starts: the previous page's
+        /// `continuation_token` (default `None`: the first page).
+        continuation_token: Option<String>;
+    }
+}
+
 /// One page of [`DurableClient::list_entities`](crate::DurableClient::list_entities),
 /// ordered by creation time then id.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EntityPage {
     /// The entities.
     pub entities: Vec<EntityMetadata>,

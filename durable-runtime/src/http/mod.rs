@@ -35,12 +35,24 @@ pub use error::ApiError;
 
 use crate::client::DurableClient;
 use crate::registry::Registry;
+use crate::setters::setters;
 
 /// The path every route lives under.
 pub const BASE_PATH: &str = "/runtime/webhooks/durabletask";
 
-/// Settings of the HTTP API.
+/// Settings of the HTTP API: start from [`HttpOptions::default`] and chain the setters
+/// (one per field, named as it).
+///
+/// ```
+/// use durable_runtime::http::HttpOptions;
+///
+/// let options = HttpOptions::default()
+///     .address(([0, 0, 0, 0], 8080).into())
+///     .key("secret");
+/// assert_eq!(options.key.as_deref(), Some("secret"));
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HttpOptions {
     /// Where to listen (default `127.0.0.1:7071`, loopback only).
     pub address: SocketAddr,
@@ -89,6 +101,39 @@ impl Default for HttpOptions {
             #[cfg(feature = "metrics")]
             metrics: None,
         }
+    }
+}
+
+setters! {
+    impl HttpOptions {
+        /// Sets where to listen (default `127.0.0.1:7071`, loopback only).
+        address: SocketAddr;
+        /// Sets the key every request must carry (`?code=` or `x-functions-key`; default
+        /// none: no key is asked for).
+        key: Some(String);
+        /// Sets the largest request body accepted, in bytes (default 1 MiB); larger ones get
+        /// 413.
+        max_body_bytes: usize;
+        /// Sets the base of the URLs in check-status bodies, e.g. `https://api.example.com`
+        /// (default: `http://{Host header}`).
+        public_base_url: Some(String);
+        /// Sets how long a client may take to send a request's headers (default 10 s).
+        header_read_timeout: Duration;
+        /// Sets how long a client may take to send a request's body once its headers
+        /// arrived (default 30 s; then 408).
+        body_read_timeout: Duration;
+        /// Sets the most connections served at once (a count; default 1,024).
+        max_connections: usize;
+        /// Sets the task hub name the management URLs carry as `taskHub=` (default
+        /// `durable`).
+        task_hub: Into(String);
+        /// Sets the connection name the management URLs carry as `connection=` (default
+        /// `Storage`).
+        connection: Into(String);
+        /// Sets the metrics `GET /metrics` serves (feature `metrics`; default none: no such
+        /// route).
+        #[cfg(feature = "metrics")]
+        metrics: Some(crate::metrics::Metrics);
     }
 }
 

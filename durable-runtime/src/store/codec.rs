@@ -16,8 +16,21 @@ pub(crate) fn backend(error: impl std::error::Error + Send + Sync + 'static) -> 
     StoreError::Backend(Box::new(error))
 }
 
-pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {error}"))
+/// [`StoreError::Corrupt`]: the stored `what` does not decode, for `reason`.
+pub(crate) fn corrupt(what: impl Into<String>, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        what: what.into(),
+        reason: reason.to_string(),
+    }
+}
+
+/// What a decode failure says, without the advice of [`StoreError::Corrupt`]'s message: for
+/// a message that names the row itself.
+pub(crate) fn reason(error: StoreError) -> String {
+    match error {
+        StoreError::Corrupt { what, reason } => format!("{what}: {reason}"),
+        other => other.to_string(),
+    }
 }
 
 /// A timestamp column: microseconds since the Unix epoch.
@@ -29,8 +42,15 @@ pub(crate) fn from_micros(value: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(value).unwrap_or_default()
 }
 
-pub(crate) fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| corrupt("encoding", e))
+/// `value` as JSON text for a column; [`StoreError::Encode`] (of `what`) when serde fails.
+pub(crate) fn encode_json<T: serde::Serialize>(
+    what: &str,
+    value: &T,
+) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Encode {
+        what: what.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// An activity's `trace_context` column: the context's JSON, or NULL.

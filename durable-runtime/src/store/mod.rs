@@ -36,18 +36,20 @@ pub use stats::{Backlog, InstanceCounts, TaskHubStats};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use stats::{CountDeltas, sql_stats};
 
-pub use crate::clock::Clock;
+use crate::clock::Clock;
 
 use crate::error::StoreError;
 use crate::error_types::SUB_ORCHESTRATION_ID_IN_USE;
 use crate::history::{EventKind, HistoryEvent};
 use crate::ids::{ExecutionId, InstanceId};
 use crate::payload::Payload;
+use crate::setters::setters;
 use crate::status::{FailureDetails, OrchestrationStatus, RuntimeStatus};
 use crate::trace_context::TraceContext;
 
 /// A request to create an instance; see [`Store::create_instance`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NewInstance {
     /// The instance id.
     pub instance_id: InstanceId,
@@ -70,6 +72,7 @@ pub struct NewInstance {
 /// A message for an instance's queue, visible from `visible_at` (a durable timer's fire
 /// time, or now).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct OutboundMessage {
     /// The receiving instance.
     pub instance_id: InstanceId,
@@ -79,6 +82,24 @@ pub struct OutboundMessage {
     pub visible_at: DateTime<Utc>,
     /// The event to apply.
     pub event: HistoryEvent,
+}
+
+impl OutboundMessage {
+    /// A message of `event` for `instance_id` (its execution `execution_id`, `None` for the
+    /// current one), visible from `visible_at`.
+    pub fn new(
+        instance_id: InstanceId,
+        execution_id: Option<ExecutionId>,
+        visible_at: DateTime<Utc>,
+        event: HistoryEvent,
+    ) -> Self {
+        Self {
+            instance_id,
+            execution_id,
+            visible_at,
+            event,
+        }
+    }
 }
 
 /// The status an instance takes at once when `event` is enqueued for it: `Pending` for a
@@ -105,6 +126,7 @@ pub(crate) fn is_control(event: &HistoryEvent) -> bool {
 
 /// Continue-as-new: the execution ends and the instance restarts with a fresh history.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NewExecution {
     /// The new execution id.
     pub execution_id: ExecutionId,
@@ -118,6 +140,7 @@ pub struct NewExecution {
 
 /// Which instances [`Store::purge_instances`] deletes.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct PurgeQuery {
     /// Only instances created at or after this time.
     pub created_from: Option<DateTime<Utc>>,
@@ -128,8 +151,20 @@ pub struct PurgeQuery {
     pub statuses: Vec<RuntimeStatus>,
 }
 
+setters! {
+    impl PurgeQuery {
+        /// Purges only instances created at or after this time (default: no bound).
+        created_from: Some(DateTime<Utc>);
+        /// Purges only instances created before this time (default: no bound).
+        created_to: Some(DateTime<Utc>);
+        /// Purges only these terminal statuses (default empty: every terminal status).
+        statuses: Into(Vec<RuntimeStatus>);
+    }
+}
+
 /// A message waiting in an instance's queue.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct OrchestrationMessage {
     /// The store's id for the message, to delete it at commit.
     pub id: i64,
@@ -139,8 +174,21 @@ pub struct OrchestrationMessage {
     pub event: HistoryEvent,
 }
 
+impl OrchestrationMessage {
+    /// The queued message `id` (the store's own id) of `event`, for execution
+    /// `execution_id` (`None`: any).
+    pub fn new(id: i64, execution_id: Option<ExecutionId>, event: HistoryEvent) -> Self {
+        Self {
+            id,
+            execution_id,
+            event,
+        }
+    }
+}
+
 /// An instance's new messages, fetched under a lease.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct OrchestrationWorkItem {
     /// The instance.
     pub instance_id: InstanceId,
@@ -165,6 +213,44 @@ pub struct OrchestrationWorkItem {
     /// A store always sets it; `None` only on a work item the worker makes itself for a
     /// turn on activity results it holds ([`CommitAuthority::Unleased`]).
     pub lock_token: Option<LockToken>,
+}
+
+impl OrchestrationWorkItem {
+    /// The work item a store hands out for the instance `instance_id` (current execution
+    /// `execution_id`, orchestration `name`, status `status`) leased under `lock_token`;
+    /// set the rest with the setters (default: no version, `history_len` 0, no messages).
+    pub fn new(
+        instance_id: InstanceId,
+        execution_id: ExecutionId,
+        name: impl Into<String>,
+        status: RuntimeStatus,
+        lock_token: LockToken,
+    ) -> Self {
+        Self {
+            instance_id,
+            execution_id,
+            name: name.into(),
+            version: None,
+            status,
+            history_len: 0,
+            messages: Vec::new(),
+            corrupt_messages: Vec::new(),
+            lock_token: Some(lock_token),
+        }
+    }
+}
+
+setters! {
+    impl OrchestrationWorkItem {
+        /// Sets the orchestration version (default none).
+        version: Some(String);
+        /// Sets how many history events the instance has (a count; default 0).
+        history_len: usize;
+        /// Sets the messages, oldest first (default none).
+        messages: Vec<OrchestrationMessage>;
+        /// Sets the queued messages whose stored event does not decode (default none).
+        corrupt_messages: Vec<CorruptMessage>;
+    }
 }
 
 /// A lease's token: who holds an instance's or an activity work item's lease. Stores hand
@@ -203,6 +289,7 @@ impl fmt::Display for LockToken {
 
 /// An activity work item's lease: its id and the token that holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ActivityLease {
     /// The work item's id ([`ActivityWorkItem::id`]).
     pub id: i64,
@@ -262,6 +349,7 @@ impl CommitAuthority {
 /// A queued message whose stored event does not decode; see
 /// [`OrchestrationWorkItem::corrupt_messages`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CorruptMessage {
     /// The message's id (as in [`OrchestrationMessage::id`]).
     pub id: i64,
@@ -269,8 +357,19 @@ pub struct CorruptMessage {
     pub reason: String,
 }
 
+impl CorruptMessage {
+    /// The corrupt message `id`, and what is wrong with it.
+    pub fn new(id: i64, reason: impl Into<String>) -> Self {
+        Self {
+            id,
+            reason: reason.into(),
+        }
+    }
+}
+
 /// An activity to enqueue.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct NewActivity {
     /// The sequence number of its `ActivityScheduled` event.
     pub scheduled_id: i64,
@@ -285,6 +384,24 @@ pub struct NewActivity {
 }
 
 impl NewActivity {
+    /// The activity `name` with `input`, scheduled by the event of sequence number
+    /// `scheduled_id`; no trace context (set one with [`trace_context`](Self::trace_context)).
+    pub fn new(scheduled_id: i64, name: impl Into<String>, input: Payload) -> Self {
+        Self {
+            scheduled_id,
+            name: name.into(),
+            input,
+            trace_context: None,
+        }
+    }
+
+    /// Sets the W3C trace context the activity's execution span continues (default none).
+    #[must_use]
+    pub fn trace_context(mut self, trace_context: TraceContext) -> Self {
+        self.trace_context = Some(trace_context);
+        self
+    }
+
     /// The work item of this activity as created leased by a commit
     /// ([`OrchestrationCommit::lease_activities`]): first delivery, under `lock_token`.
     pub(crate) fn leased(
@@ -311,6 +428,7 @@ impl NewActivity {
 
 /// The result of one orchestration turn, committed atomically.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct OrchestrationCommit {
     /// The instance.
     pub instance_id: InstanceId,
@@ -394,6 +512,7 @@ impl CustomStatus {
 
 /// An activity fetched under a lease.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ActivityWorkItem {
     /// The store's id for the work item.
     pub id: i64,
@@ -422,6 +541,45 @@ pub struct ActivityWorkItem {
 }
 
 impl ActivityWorkItem {
+    /// The work item `id` of `activity`, scheduled by the instance `instance_id` in
+    /// execution `execution_id`, leased under `lock_token`: first delivery (`attempt` 1),
+    /// not corrupt, with the activity's trace context.
+    pub fn new(
+        id: i64,
+        instance_id: InstanceId,
+        execution_id: ExecutionId,
+        activity: NewActivity,
+        lock_token: LockToken,
+    ) -> Self {
+        Self {
+            id,
+            instance_id,
+            execution_id,
+            scheduled_id: activity.scheduled_id,
+            name: activity.name,
+            input: activity.input,
+            attempt: 1,
+            lock_token,
+            corrupt: None,
+            trace_context: activity.trace_context,
+        }
+    }
+
+    /// Sets which delivery this is, from 1 (default 1).
+    #[must_use]
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
+    /// Marks the item corrupt: its stored input does not decode, for `reason` (give the
+    /// activity a `null` input then).
+    #[must_use]
+    pub fn corrupt(mut self, reason: impl Into<String>) -> Self {
+        self.corrupt = Some(reason.into());
+        self
+    }
+
     /// The work item's lease: its id and token.
     pub fn lease(&self) -> ActivityLease {
         ActivityLease::new(self.id, self.lock_token.clone())
@@ -430,6 +588,7 @@ impl ActivityWorkItem {
 
 /// An activity's result, to turn into a message for its instance.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ActivityCompletion {
     /// The work item's id.
     pub id: i64,
@@ -443,10 +602,30 @@ pub struct ActivityCompletion {
     pub event: HistoryEvent,
 }
 
+impl ActivityCompletion {
+    /// The result `event` (`ActivityCompleted` or `ActivityFailed`) of the work item whose
+    /// lease is `lease`, for the instance `instance_id` in execution `execution_id`.
+    pub fn new(
+        lease: ActivityLease,
+        instance_id: InstanceId,
+        execution_id: ExecutionId,
+        event: HistoryEvent,
+    ) -> Self {
+        Self {
+            id: lease.id,
+            lock_token: lease.lock_token,
+            instance_id,
+            execution_id,
+            event,
+        }
+    }
+}
+
 /// Filters and paging for [`Store::list_instances`].
 ///
 /// Follows Durable Functions' `OrchestrationStatusQueryCondition`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct InstanceQuery {
     /// Only these statuses; empty means all.
     pub statuses: Vec<RuntimeStatus>,
@@ -496,9 +675,35 @@ impl Default for InstanceQuery {
     }
 }
 
+setters! {
+    impl InstanceQuery {
+        /// Lists only these statuses (default empty: every status).
+        statuses: Into(Vec<RuntimeStatus>);
+        /// Lists only instances created at or after this time (default: no bound).
+        created_from: Some(DateTime<Utc>);
+        /// Lists only instances created before this time (default: no bound).
+        created_to: Some(DateTime<Utc>);
+        /// Lists only ids starting with this prefix, in instance-id order (default: none;
+        /// see the field for the order and the cost).
+        instance_id_prefix: Some(String);
+        /// Lists only instances of the orchestration of this registered name (default: every
+        /// name).
+        name: Some(String);
+        /// Sets the most instances per page (a count; default 100, at most
+        /// [`MAX_PAGE_SIZE`]).
+        page_size: usize;
+        /// Sets where the page starts: the previous page's `continuation_token` (default
+        /// `None`: the first page).
+        continuation_token: Option<String>;
+        /// Lists only sub-orchestrations of this parent (default: any).
+        parent_instance_id: Some(InstanceId);
+    }
+}
+
 /// One page of [`Store::list_instances`], ordered by creation time then instance id, or by
 /// instance id alone for a listing by [`InstanceQuery::instance_id_prefix`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct InstancePage {
     /// The instances.
     pub instances: Vec<OrchestrationStatus>,
@@ -506,10 +711,21 @@ pub struct InstancePage {
     pub continuation_token: Option<String>,
 }
 
+impl InstancePage {
+    /// A page of `instances`, with the token of the next page (`None` on the last).
+    pub fn new(instances: Vec<OrchestrationStatus>, continuation_token: Option<String>) -> Self {
+        Self {
+            instances,
+            continuation_token,
+        }
+    }
+}
+
 /// How a store reads one of its access paths: the statement and the database's plan for it
 /// (see ARCHITECTURE.md, "Access paths"). The SQL stores list theirs with `query_plans`, so
 /// operators and tests can check that no path scans the backlog.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct QueryPlan {
     /// What the statement is for, e.g. `"fetch: due instances"`.
     pub access_path: &'static str,
@@ -518,6 +734,17 @@ pub struct QueryPlan {
     /// The plan, one line per step, as the database prints it (SQLite's `EXPLAIN QUERY
     /// PLAN` details; PostgreSQL's `EXPLAIN` lines).
     pub plan: Vec<String>,
+}
+
+impl QueryPlan {
+    /// The plan `plan` (one line per step) of the statement `sql` of `access_path`.
+    pub fn new(access_path: &'static str, sql: impl Into<String>, plan: Vec<String>) -> Self {
+        Self {
+            access_path,
+            sql: sql.into(),
+            plan,
+        }
+    }
 }
 
 /// The listing access paths every SQL store explains in `query_plans`: first and deep

@@ -25,6 +25,24 @@ pub struct TaskHubStats {
     pub as_of: DateTime<Utc>,
 }
 
+impl TaskHubStats {
+    /// A snapshot of `instances` and `entities` counts and the `backlog`, read at `as_of`
+    /// (what a store's [`task_hub_stats`](super::Store::task_hub_stats) returns).
+    pub fn new(
+        instances: InstanceCounts,
+        entities: InstanceCounts,
+        backlog: Backlog,
+        as_of: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            instances,
+            entities,
+            backlog,
+            as_of,
+        }
+    }
+}
+
 /// How many rows a task hub holds in each runtime status.
 ///
 /// The stores keep these counts as rows change (SQLite and PostgreSQL with triggers on the
@@ -39,8 +57,9 @@ pub struct InstanceCounts {
 }
 
 impl InstanceCounts {
-    /// Counts from `(status code, count)` pairs; a code seen twice adds up.
-    pub(crate) fn from_codes(pairs: impl IntoIterator<Item = (i32, u64)>) -> Self {
+    /// Counts from `(status code, count)` pairs ([`RuntimeStatus::code`]); a code seen
+    /// twice adds up, and zero counts are left out.
+    pub fn from_codes(pairs: impl IntoIterator<Item = (i32, u64)>) -> Self {
         let mut by_code = BTreeMap::new();
         for (code, count) in pairs {
             *by_code.entry(code).or_insert(0) += count;

@@ -18,13 +18,28 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::registry::Registry;
+use crate::setters::setters;
 use crate::store::Store;
 use crate::store::{LockToken, OrchestrationWorkItem};
 
 pub(crate) use cache::InstanceCache;
 
-/// Worker settings; see [`RuntimeBuilder`](crate::RuntimeBuilder) for the setters.
+/// Worker settings: start from [`WorkerOptions::default`] and chain the setters (one per
+/// field, named as it), then pass them to
+/// [`RuntimeBuilder::options`](crate::RuntimeBuilder::options); the builder also has
+/// setters for the common ones.
+///
+/// ```
+/// use std::time::Duration;
+/// use durable_runtime::WorkerOptions;
+///
+/// let options = WorkerOptions::default()
+///     .max_concurrent_activities(8)
+///     .poll_interval(Duration::from_millis(200));
+/// assert_eq!(options.max_concurrent_activities, 8);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct WorkerOptions {
     /// Activity functions run at once by this worker (default: 10 per CPU core, as Durable
     /// Functions' `maxConcurrentActivityFunctions`). A finished activity frees its slot
@@ -81,6 +96,45 @@ impl Default for WorkerOptions {
             max_history_events: 100_000,
             entity_batch_size: 5_000,
         }
+    }
+}
+
+setters! {
+    impl WorkerOptions {
+        /// Sets how many activity functions this worker runs at once (a count; default 10
+        /// per CPU core, Durable Functions' `maxConcurrentActivityFunctions`).
+        max_concurrent_activities: usize;
+        /// Sets how many orchestration work items are fetched and committed per batch (a
+        /// count; default 256).
+        orchestration_batch_size: usize;
+        /// Sets how long an orchestration work item's lease lasts (default 30 s): a crashed
+        /// worker's instances are picked up this long after it died.
+        orchestration_lease: Duration;
+        /// Sets how long an activity lease lasts before renewal (default 30 s; renewed every
+        /// third of it).
+        activity_lease: Duration;
+        /// Sets how many instances are kept live in memory between turns (a count; default
+        /// 5,000; 0 replays every turn).
+        cache_capacity: usize;
+        /// Sets whether every turn replays the whole history even on a cache hit (default
+        /// false; true turns a determinism break into an immediate failure in tests).
+        always_replay: bool;
+        /// Sets the longest a dispatcher sleeps without a wake-up before polling the store
+        /// (default 1 s).
+        poll_interval: Duration;
+        /// Sets how long shutdown waits for running activities before releasing them
+        /// (default 30 s).
+        shutdown_timeout: Duration;
+        /// Sets whether the activities a turn schedules run in this worker at once, leased by
+        /// the turn's commit (default true; false sends every activity through the shared
+        /// queue).
+        dispatch_activities_in_process: bool;
+        /// Sets the most history events one execution may have (a count; default 100,000,
+        /// Durable Functions' `MaxOrchestrationActions`).
+        max_history_events: usize;
+        /// Sets the most entity operations one entity turn runs (a count; default 5,000,
+        /// Durable Functions' `maxEntityOperationBatchSize`).
+        entity_batch_size: usize;
     }
 }
 

@@ -23,20 +23,15 @@ async fn main() -> anyhow::Result<()> {
     let builder = if db.starts_with("postgres://") {
         Runtime::builder().postgres_with(
             db,
-            durable_runtime::store::postgres::PostgresOptions {
-                task_hub: std::env::var("DURABLE_TASK_HUB").unwrap_or_else(|_| "durable".into()),
-                ..Default::default()
-            },
+            durable_runtime::store::postgres::PostgresOptions::default()
+                .task_hub(std::env::var("DURABLE_TASK_HUB").unwrap_or_else(|_| "durable".into())),
         )
     } else {
         Runtime::builder().sqlite(db)
     };
     let runtime = builder
         // Small entity batches: many commits, so a kill lands between and inside them.
-        .options(durable_runtime::WorkerOptions {
-            entity_batch_size: 100,
-            ..durable_runtime::WorkerOptions::default()
-        })
+        .options(durable_runtime::WorkerOptions::default().entity_batch_size(100))
         .leases(Duration::from_millis(500), Duration::from_millis(500))
         .max_concurrent_activities(8)
         .start()
@@ -78,11 +73,11 @@ async fn main() -> anyhow::Result<()> {
     println!("ready");
     loop {
         let running = client
-            .list_instances(&InstanceQuery {
-                statuses: vec![RuntimeStatus::Pending, RuntimeStatus::Running],
-                page_size: 1,
-                ..InstanceQuery::default()
-            })
+            .list_instances(
+                &InstanceQuery::default()
+                    .statuses(vec![RuntimeStatus::Pending, RuntimeStatus::Running])
+                    .page_size(1),
+            )
             .await?;
         let tally_done = match &wait_for_tally {
             Some((key, count)) => Tally::read(&client, key.as_str())

@@ -33,11 +33,21 @@ impl Core {
         // Everything that can fail on data is done before the first write.
         let events = commits
             .iter()
-            .map(|c| c.events.iter().map(encode_json).collect())
+            .map(|c| {
+                c.events
+                    .iter()
+                    .map(|event| encode_json("history event", event))
+                    .collect()
+            })
             .collect::<Result<Vec<Vec<String>>, StoreError>>()?;
         let failures = commits
             .iter()
-            .map(|c| c.failure.as_ref().map(encode_json).transpose())
+            .map(|c| {
+                c.failure
+                    .as_ref()
+                    .map(|failure| encode_json("failure details", failure))
+                    .transpose()
+            })
             .collect::<Result<Vec<Option<String>>, StoreError>>()?;
 
         // Check: lock the batch's instance rows in id order (so batches never deadlock).
@@ -353,10 +363,13 @@ impl Core {
             for activity in &commit.activities {
                 let key = (commit.instance_id.to_string(), activity.scheduled_id);
                 let Some(&id) = ids.get(&key) else {
-                    return Err(StoreError::Corrupt(format!(
-                        "activity {} of instance {} was inserted but not returned",
-                        activity.scheduled_id, commit.instance_id
-                    )));
+                    return Err(StoreError::Backend(
+                        format!(
+                            "activity {} of instance {} was inserted but not returned",
+                            activity.scheduled_id, commit.instance_id
+                        )
+                        .into(),
+                    ));
                 };
                 match (token, &mut results[i]) {
                     (Some(token), Ok(leased)) => leased.push(activity.leased(

@@ -43,7 +43,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::codec::{
-    STATUS_COLUMNS, backend, decode_event, decode_trace_context, from_micros, micros,
+    STATUS_COLUMNS, backend, corrupt, decode_event, decode_trace_context, from_micros, micros,
+    reason,
 };
 use super::{
     ActivityCompletion, ActivityLease, ActivityWorkItem, CountDeltas, InstancePage, InstanceQuery,
@@ -63,8 +64,11 @@ use sql::{
     read_status,
 };
 
-/// Options for [`PostgresStore::connect_with`].
+/// Options for [`PostgresStore::connect_with`]: start from [`PostgresOptions::default`] and
+/// chain the setters (one per field, named as it), e.g.
+/// `PostgresOptions::default().task_hub("orders").max_connections(32)`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PostgresOptions {
     /// The task hub: the schema its tables live in. Lower-case letters, digits and `_`,
     /// starting with a letter or `_`, at most 48 characters (default `durable`).
@@ -79,6 +83,25 @@ impl Default for PostgresOptions {
             task_hub: "durable".to_owned(),
             max_connections: 16,
         }
+    }
+}
+
+impl PostgresOptions {
+    /// Sets the task hub: the schema its tables live in (default `durable`). Lower-case
+    /// letters, digits and `_`, starting with a letter or `_`, at most 48 characters;
+    /// [`PostgresStore::connect_with`] refuses another name.
+    #[must_use]
+    pub fn task_hub(mut self, task_hub: impl Into<String>) -> Self {
+        self.task_hub = task_hub.into();
+        self
+    }
+
+    /// Sets the most connections this store opens besides its listener (a count; default
+    /// 16).
+    #[must_use]
+    pub fn max_connections(mut self, max_connections: usize) -> Self {
+        self.max_connections = max_connections;
+        self
     }
 }
 
@@ -134,14 +157,13 @@ impl PostgresStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the URL is malformed, the server cannot be reached, or
-    /// the schema cannot be created; [`StoreError::Corrupt`] for an invalid task hub name;
+    /// the schema cannot be created; [`StoreError::InvalidTaskHub`] for an invalid task hub name;
     /// [`StoreError::SchemaVersion`] for a schema newer than this code's.
     pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
         if !valid_task_hub(&options.task_hub) {
-            return Err(StoreError::Corrupt(format!(
-                "invalid task hub name {:?}: use lower-case letters, digits and `_`, starting with a letter or `_`, at most 48 characters",
-                options.task_hub
-            )));
+            return Err(StoreError::InvalidTaskHub {
+                name: options.task_hub,
+            });
         }
         let config: tokio_postgres::Config = url.parse().map_err(backend)?;
         let manager = deadpool_postgres::Manager::from_config(
@@ -730,10 +752,13 @@ impl Store for PostgresStore {
             .iter()
             .map(|row| {
                 decode_event(row.get(1)).map_err(|error| {
-                    StoreError::Corrupt(format!(
-                        "history row (instance {instance_id}, seq {}): {error}",
-                        row.get::<_, i64>(0)
-                    ))
+                    corrupt(
+                        format!(
+                            "history row (instance {instance_id}, seq {})",
+                            row.get::<_, i64>(0)
+                        ),
+                        reason(error),
+                    )
                 })
             })
             .collect::<Result<Vec<_>, _>>()

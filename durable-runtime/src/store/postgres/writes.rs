@@ -74,7 +74,7 @@ impl Core {
             ids.push(message.instance_id.as_str());
             executions.push(message.execution_id.as_ref().map(ExecutionId::as_str));
             visible.push(message.visible_at.timestamp_millis());
-            events.push(encode_json(&message.event)?);
+            events.push(encode_json("history event", &message.event)?);
             control.push(is_control(&message.event));
         }
         let statement = tx

@@ -209,7 +209,11 @@ pub(super) fn commit_orchestration(
     }
     let custom_status_changed = commit.custom_status.is_changed();
     let custom_status = commit.custom_status.value();
-    let failure = commit.failure.as_ref().map(encode_json).transpose()?;
+    let failure = commit
+        .failure
+        .as_ref()
+        .map(|failure| encode_json("failure details", failure))
+        .transpose()?;
     // A failure is kept only while the instance is Failed (status code 3): a rewound
     // instance runs again without it.
     // The row's update comes last, so it releases the lease and recomputes `due_at` from

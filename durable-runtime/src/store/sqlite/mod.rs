@@ -32,7 +32,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::codec::{STATUS_COLUMNS, backend, decode_event, encode_json, from_micros, micros};
+use super::codec::{
+    STATUS_COLUMNS, backend, corrupt, decode_event, encode_json, from_micros, micros, reason,
+};
 use super::{
     ActivityCompletion, ActivityLease, ActivityWorkItem, InstancePage, InstanceQuery, LockToken,
     NewInstance, Notifier, OrchestrationCommit, OrchestrationWorkItem, OutboundMessage, PurgeQuery,
@@ -42,6 +44,7 @@ use crate::clock;
 use crate::error::StoreError;
 use crate::history::HistoryEvent;
 use crate::ids::{EntityId, InstanceId};
+use crate::setters::setters;
 use crate::status::{OrchestrationStatus, RuntimeStatus};
 use commit::{check_commit, commit_orchestration, fetch_activities};
 use connection::{
@@ -66,8 +69,11 @@ pub enum Durability {
     Normal,
 }
 
-/// Options for [`SqliteStore::open_with`].
+/// Options for [`SqliteStore::open_with`]: start from [`SqliteOptions::default`] and chain
+/// the setters (one per field, named as it), e.g.
+/// `SqliteOptions::default().durability(Durability::Normal)`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SqliteOptions {
     /// The durability level (default [`Durability::Full`]).
     pub durability: Durability,
@@ -89,6 +95,19 @@ impl Default for SqliteOptions {
             create: true,
             read_only: false,
         }
+    }
+}
+
+setters! {
+    impl SqliteOptions {
+        /// Sets how far a commit must get before it returns (default [`Durability::Full`]).
+        durability: Durability;
+        /// Sets whether a missing or empty file becomes a new store (default `true`; `false`
+        /// opens only an existing `durable` store).
+        create: bool;
+        /// Sets whether the file is opened read-only (default `false`; `true` implies
+        /// `create = false` and refuses every write).
+        read_only: bool;
     }
 }
 
@@ -366,7 +385,13 @@ impl Store for SqliteStore {
         // Encoding happens here, off the writer thread that every commit waits for.
         let encoded = commits
             .iter()
-            .map(|commit| commit.events.iter().map(encode_json).collect())
+            .map(|commit| {
+                commit
+                    .events
+                    .iter()
+                    .map(|event| encode_json("history event", event))
+                    .collect()
+            })
             .collect::<Result<Vec<Vec<String>>, StoreError>>()?;
         // No savepoints: each turn is checked before anything of it is written, so a refused
         // turn writes nothing, and a back-end failure part-way rolls back the whole batch.
@@ -597,11 +622,9 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             rows.into_iter()
                 .map(|(seq, text)| {
-                    text.and_then(|t| decode_event(&t).map_err(|e| e.to_string()))
+                    text.and_then(|t| decode_event(&t).map_err(reason))
                         .map_err(|reason| {
-                            StoreError::Corrupt(format!(
-                                "history row (instance {id}, seq {seq}): {reason}"
-                            ))
+                            corrupt(format!("history row (instance {id}, seq {seq})"), reason)
                         })
                 })
                 .collect::<Result<Vec<_>, _>>()

@@ -102,7 +102,7 @@ pub(super) fn insert_message_row(
     conn: &Connection,
     message: &OutboundMessage,
 ) -> Result<(), StoreError> {
-    let event = encode_json(&message.event)?;
+    let event = encode_json("history event", &message.event)?;
     conn.prepare_cached(
         "INSERT INTO messages (instance_id, execution_id, visible_at, event, control) VALUES (?1, ?2, ?3, ?4, ?5)",
     )

@@ -51,7 +51,7 @@ pub(super) async fn closing_links(
     }
     let history = match shared.store.read_history(&item.instance_id).await {
         Ok(history) => history.unwrap_or_default(),
-        Err(StoreError::Corrupt(_)) => Vec::new(),
+        Err(StoreError::Corrupt { .. }) => Vec::new(),
         Err(error) => return Err(error),
     };
     Ok((

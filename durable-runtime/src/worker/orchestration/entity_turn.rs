@@ -27,7 +27,10 @@ pub(super) async fn prepare_entity_turn(
         .and_then(|s| s.failure.as_ref())
         .filter(|f| f.error_type == CORRUPT_HISTORY)
     {
-        let error = StoreError::Corrupt(note.message.clone());
+        let error = StoreError::Corrupt {
+            what: format!("the row of entity {entity}"),
+            reason: note.message.clone(),
+        };
         return Err((item, error.into()));
     }
     let scheduler = match crate::entity::scheduler::SchedulerState::from_output(
@@ -35,9 +38,10 @@ pub(super) async fn prepare_entity_turn(
     ) {
         Ok(scheduler) => scheduler,
         Err(error) => {
-            let error = StoreError::Corrupt(format!(
-                "the scheduler state of entity {entity} does not decode: {error}"
-            ));
+            let error = StoreError::Corrupt {
+                what: format!("the scheduler state of entity {entity}"),
+                reason: error.to_string(),
+            };
             return Err((item, error.into()));
         }
     };

@@ -40,7 +40,8 @@ pub(super) async fn prepare_rewind(
     };
     let mut history = match read_leased_history(shared, &item).await {
         Ok(history) => history,
-        Err(StoreError::Corrupt(reason)) => {
+        Err(StoreError::Corrupt { what, reason }) => {
+            let reason = format!("{what}: {reason}");
             return fail_corrupt(shared, item, commit, None, now, reason).await;
         }
         Err(error) => return Err((item, error.into())),
