@@ -272,15 +272,17 @@ impl Core {
             }
         }
         // Messages that arrived during the turns (or that they sent each other) wake the
-        // dispatchers, in every process.
+        // dispatchers, in every process. Only visible ones: a durable timer due later (every
+        // parked instance holds one) is the timer wake-up's (`next_visible_at`), and waking
+        // for it would send every dispatcher on a fetch that finds nothing.
         let statement = tx
-            .prepare_cached(
-                &self.sql("SELECT EXISTS (SELECT 1 FROM {s}.messages WHERE instance_id = ANY($1))"),
-            )
+            .prepare_cached(&self.sql(
+                "SELECT EXISTS (SELECT 1 FROM {s}.messages WHERE instance_id = ANY($1) AND visible_at <= $2)",
+            ))
             .await
             .map_err(backend)?;
         let more: bool = tx
-            .query_one(&statement, &[&update.ids])
+            .query_one(&statement, &[&update.ids, &clock::now_millis()])
             .await
             .map_err(backend)?
             .get(0);
