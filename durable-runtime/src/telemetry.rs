@@ -86,6 +86,7 @@ use opentelemetry::trace::{
     TraceId, TraceState, Tracer as _, TracerProvider,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::SdkTracer;
 
 pub use opentelemetry;
 pub use opentelemetry_sdk;
@@ -188,7 +189,50 @@ pub enum TelemetryError {
 
 /// The tracer the runtime emits through (shared by its worker and clients).
 pub(crate) struct Telemetry {
-    tracer: BoxedTracer,
+    tracer: RuntimeTracer,
+}
+
+/// The SDK's tracer as it is (the usual case: its spans are built without a box each and
+/// without dynamic calls), or any other provider's behind the API's box.
+enum RuntimeTracer {
+    Sdk(SdkTracer),
+    Other(BoxedTracer),
+}
+
+/// A span of a [`RuntimeTracer`].
+enum RuntimeSpan {
+    Sdk(opentelemetry_sdk::trace::Span),
+    Other(BoxedSpan),
+}
+
+impl RuntimeSpan {
+    fn span_context(&self) -> &SpanContext {
+        match self {
+            Self::Sdk(span) => span.span_context(),
+            Self::Other(span) => span.span_context(),
+        }
+    }
+
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        match self {
+            Self::Sdk(span) => span.set_attribute(attribute),
+            Self::Other(span) => span.set_attribute(attribute),
+        }
+    }
+
+    fn set_status(&mut self, status: Status) {
+        match self {
+            Self::Sdk(span) => span.set_status(status),
+            Self::Other(span) => span.set_status(status),
+        }
+    }
+
+    fn end_with_timestamp(&mut self, at: SystemTime) {
+        match self {
+            Self::Sdk(span) => span.end_with_timestamp(at),
+            Self::Other(span) => span.end_with_timestamp(at),
+        }
+    }
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -239,7 +283,7 @@ fn joined(parts: &[&str]) -> String {
 }
 
 /// Sets the error status and type of a failed span.
-fn set_failure(span: &mut BoxedSpan, failure: &FailureDetails) {
+fn set_failure(span: &mut RuntimeSpan, failure: &FailureDetails) {
     span.set_attribute(KeyValue::new(
         attributes::ERROR_TYPE,
         failure.error_type.clone(),
@@ -318,9 +362,17 @@ impl Telemetry {
         let scope = InstrumentationScope::builder("durable")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
-        let telemetry = Self {
-            tracer: BoxedTracer::new(Box::new(provider.tracer_with_scope(scope))),
+        // The SDK's own tracer is kept unboxed; a successful downcast empties the slot.
+        let mut slot = Some(provider.tracer_with_scope(scope));
+        let sdk = (&mut slot as &mut dyn std::any::Any)
+            .downcast_mut::<Option<SdkTracer>>()
+            .and_then(Option::take);
+        let tracer = match (sdk, slot) {
+            (Some(sdk), _) => RuntimeTracer::Sdk(sdk),
+            (None, Some(other)) => RuntimeTracer::Other(BoxedTracer::new(Box::new(other))),
+            (None, None) => return Err(TelemetryError::IdGeneratorMissing),
         };
+        let telemetry = Self { tracer };
         let probe = SpanId::from_bytes(*b"durable!");
         let parent = Context::new().with_remote_span_context(SpanContext::new(
             TraceId::from_bytes(*b"durable id check"),
@@ -350,9 +402,16 @@ impl Telemetry {
         parent: &Context,
         trace_id: Option<TraceId>,
         span_id: Option<SpanId>,
-    ) -> BoxedSpan {
+    ) -> RuntimeSpan {
         PRESET_IDS.with(|ids| ids.set((trace_id, span_id)));
-        let span = self.tracer.build_with_context(builder, parent);
+        let span = match &self.tracer {
+            RuntimeTracer::Sdk(tracer) => {
+                RuntimeSpan::Sdk(tracer.build_with_context(builder, parent))
+            }
+            RuntimeTracer::Other(tracer) => {
+                RuntimeSpan::Other(tracer.build_with_context(builder, parent))
+            }
+        };
         PRESET_IDS.with(|ids| ids.set((None, None)));
         span
     }
