@@ -153,23 +153,32 @@ fn hex_to(bytes: &[u8], out: &mut [u8]) {
 }
 
 fn hex_into(text: &[u8], out: &mut [u8]) -> bool {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
+    /// Each byte's value as a lower-case hex digit, `0xff` for any other byte.
+    const VALUES: [u8; 256] = {
+        let mut values = [0xff; 256];
+        let mut c = 0;
+        while c < 10 {
+            values[b'0' as usize + c] = c as u8;
+            c += 1;
         }
-    }
+        let mut c = 0;
+        while c < 6 {
+            values[b'a' as usize + c] = 10 + c as u8;
+            c += 1;
+        }
+        values
+    };
     if text.len() != out.len() * 2 {
         return false;
     }
+    let mut invalid = 0;
     for (slot, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        match (digit(pair[0]), digit(pair[1])) {
-            (Some(high), Some(low)) => *slot = high << 4 | low,
-            _ => return false,
-        }
+        let (high, low) = (VALUES[usize::from(pair[0])], VALUES[usize::from(pair[1])]);
+        invalid |= high | low;
+        *slot = high << 4 | low;
     }
-    true
+    // Every valid digit is below 16; a single 0xff anywhere sets the high bits.
+    invalid < 16
 }
 
 fn parts_of(traceparent: &str) -> Result<TraceParts, &'static str> {
