@@ -200,6 +200,10 @@ enum RuntimeTracer {
 }
 
 /// A span of a [`RuntimeTracer`].
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a span lives on the stack of the function that builds and ends it; a box is the allocation per span this type saves"
+)]
 enum RuntimeSpan {
     Sdk(opentelemetry_sdk::trace::Span),
     Other(BoxedSpan),
@@ -754,7 +758,7 @@ impl TurnTrace {
         failure: Option<FailureDetails>,
     ) -> Self {
         let spans = TurnSpans {
-            root: Some(root),
+            root: Some(Arc::new(root)),
             records: vec![SpanRecord::orchestration(started, now, status, failure)],
         };
         Self::turn(item, spans)

@@ -15,6 +15,7 @@
 //! orchestration's span id in `ExecutionStarted` instead; deriving it keeps history smaller.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -251,7 +252,8 @@ impl SpanRecord {
 /// A turn's spans and the root they hang from.
 #[derive(Debug, Default)]
 pub(crate) struct TurnSpans {
-    pub(crate) root: Option<SpanRoot>,
+    /// Shared with the engine's log (a turn takes a reference count, not a copy).
+    pub(crate) root: Option<Arc<SpanRoot>>,
     pub(crate) records: Vec<SpanRecord>,
 }
 
@@ -276,7 +278,7 @@ struct OpenSpan {
 /// The engine's tracing state for one execution (only when the worker traces).
 #[derive(Debug, Default)]
 pub(crate) struct SpanLog {
-    root: Option<SpanRoot>,
+    root: Option<Arc<SpanRoot>>,
     /// When the execution started running (the first turn's time).
     started_at: Option<DateTime<Utc>>,
     open: HashMap<i64, OpenSpan>,
@@ -292,14 +294,14 @@ impl SpanLog {
         now: DateTime<Utc>,
     ) {
         if self.root.is_none() {
-            self.root = Some(SpanRoot::new(execution_id, parent));
+            self.root = Some(Arc::new(SpanRoot::new(execution_id, parent)));
             self.started_at = Some(now);
         }
     }
 
     /// The root, once `ExecutionStarted` was applied.
     pub(crate) fn root(&self) -> Option<&SpanRoot> {
-        self.root.as_ref()
+        self.root.as_deref()
     }
 
     /// When the execution started running, and the trace context it started under.
