@@ -366,15 +366,12 @@ impl Telemetry {
         let scope = InstrumentationScope::builder("durable")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
-        // The SDK's own tracer is kept unboxed; a successful downcast empties the slot.
-        let mut slot = Some(provider.tracer_with_scope(scope));
-        let sdk = (&mut slot as &mut dyn std::any::Any)
-            .downcast_mut::<Option<SdkTracer>>()
-            .and_then(Option::take);
-        let tracer = match (sdk, slot) {
-            (Some(sdk), _) => RuntimeTracer::Sdk(sdk),
-            (None, Some(other)) => RuntimeTracer::Other(BoxedTracer::new(Box::new(other))),
-            (None, None) => return Err(TelemetryError::IdGeneratorMissing),
+        // The SDK's own tracer is kept as it is (a clone shares its provider); any other
+        // goes behind the API's box.
+        let tracer = provider.tracer_with_scope(scope);
+        let tracer = match (&tracer as &dyn std::any::Any).downcast_ref::<SdkTracer>() {
+            Some(sdk) => RuntimeTracer::Sdk(sdk.clone()),
+            None => RuntimeTracer::Other(BoxedTracer::new(Box::new(tracer))),
         };
         let telemetry = Self { tracer };
         let probe = SpanId::from_bytes(*b"durable!");
