@@ -31,6 +31,15 @@
 //! it, and the run that replaces it emits its own. A worker that dies between a commit and
 //! the export loses that turn's spans (export is at most once).
 //!
+//! # Sampling
+//!
+//! The work an orchestration sends carries its starter's trace flags, so the runtime's spans
+//! follow the trace's W3C `sampled` flag, as the SDK's default parent-based sampler does: a
+//! trace whose starter (the client's `create_orchestration` span, or the caller's context)
+//! was not sampled gets none of them, whatever the provider's sampler, and they are not
+//! built at all. `Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.1)))` on the
+//! provider keeps one trace in ten, whole, and costs the other nine almost nothing.
+//!
 //! # How one trace crosses processes
 //!
 //! The caller's W3C trace context is recorded in the instance's `ExecutionStarted`
@@ -67,6 +76,7 @@
 //! `examples/otel.rs` sends traces to an OTLP collector.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
@@ -76,12 +86,13 @@ use opentelemetry::trace::{
     TraceId, TraceState, Tracer as _, TracerProvider,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::SdkTracer;
 
 pub use opentelemetry;
 pub use opentelemetry_sdk;
 
 use crate::entity::EntityId;
-use crate::ids::{ExecutionId, InstanceId};
+use crate::ids::ExecutionId;
 use crate::replay::spans::{SpanOf, SpanRecord, SpanRoot, TurnSpans};
 use crate::status::{FailureDetails, RuntimeStatus};
 use crate::store::{ActivityWorkItem, OrchestrationWorkItem};
@@ -178,7 +189,54 @@ pub enum TelemetryError {
 
 /// The tracer the runtime emits through (shared by its worker and clients).
 pub(crate) struct Telemetry {
-    tracer: BoxedTracer,
+    tracer: RuntimeTracer,
+}
+
+/// The SDK's tracer as it is (the usual case: its spans are built without a box each and
+/// without dynamic calls), or any other provider's behind the API's box.
+enum RuntimeTracer {
+    Sdk(SdkTracer),
+    Other(BoxedTracer),
+}
+
+/// A span of a [`RuntimeTracer`].
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a span lives on the stack of the function that builds and ends it; a box is the allocation per span this type saves"
+)]
+enum RuntimeSpan {
+    Sdk(opentelemetry_sdk::trace::Span),
+    Other(BoxedSpan),
+}
+
+impl RuntimeSpan {
+    fn span_context(&self) -> &SpanContext {
+        match self {
+            Self::Sdk(span) => span.span_context(),
+            Self::Other(span) => span.span_context(),
+        }
+    }
+
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        match self {
+            Self::Sdk(span) => span.set_attribute(attribute),
+            Self::Other(span) => span.set_attribute(attribute),
+        }
+    }
+
+    fn set_status(&mut self, status: Status) {
+        match self {
+            Self::Sdk(span) => span.set_status(status),
+            Self::Other(span) => span.set_status(status),
+        }
+    }
+
+    fn end_with_timestamp(&mut self, at: SystemTime) {
+        match self {
+            Self::Sdk(span) => span.end_with_timestamp(at),
+            Self::Other(span) => span.end_with_timestamp(at),
+        }
+    }
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -187,12 +245,23 @@ impl std::fmt::Debug for Telemetry {
     }
 }
 
-/// What an orchestration's spans name: its instance, execution, name and version.
-pub(crate) struct ExecutionFacts<'a> {
-    pub(crate) instance_id: &'a InstanceId,
-    pub(crate) execution_id: &'a ExecutionId,
-    pub(crate) name: &'a str,
-    pub(crate) version: Option<&'a str>,
+/// What a turn's spans name: the instance (every span), and the execution's id, name and
+/// version when a span of the turn needs them.
+#[derive(Debug)]
+pub(crate) struct ExecutionFacts {
+    /// Shared by the turn's spans (a reference count each, not a copy).
+    instance_id: Arc<str>,
+    /// Only for a turn that records the orchestration's span, a timer or an event wait, so
+    /// a turn that records activity calls alone copies nothing else.
+    names: Option<ExecutionNames>,
+}
+
+/// The execution's id, name and version, for the spans that carry them.
+#[derive(Debug)]
+struct ExecutionNames {
+    execution_id: ExecutionId,
+    name: Arc<str>,
+    version: Option<String>,
 }
 
 fn time(at: DateTime<Utc>) -> SystemTime {
@@ -202,13 +271,23 @@ fn time(at: DateTime<Utc>) -> SystemTime {
 /// `{what}:{name}`, with `@({version})` when there is one (Durable Functions' span names).
 fn span_name(what: &str, name: &str, version: Option<&str>) -> String {
     match version {
-        Some(version) => format!("{what}:{name}@({version})"),
-        None => format!("{what}:{name}"),
+        Some(version) => joined(&[what, ":", name, "@(", version, ")"]),
+        None => joined(&[what, ":", name]),
     }
 }
 
+/// `parts` one after the other, in one allocation (a span name is built per span; the
+/// formatting machinery costs several times as much).
+fn joined(parts: &[&str]) -> String {
+    let mut text = String::with_capacity(parts.iter().map(|part| part.len()).sum());
+    for part in parts {
+        text.push_str(part);
+    }
+    text
+}
+
 /// Sets the error status and type of a failed span.
-fn set_failure(span: &mut BoxedSpan, failure: &FailureDetails) {
+fn set_failure(span: &mut RuntimeSpan, failure: &FailureDetails) {
     span.set_attribute(KeyValue::new(
         attributes::ERROR_TYPE,
         failure.error_type.clone(),
@@ -230,6 +309,17 @@ pub(crate) fn remote_context(context: &TraceContext) -> Option<Context> {
         true,
         state,
     )))
+}
+
+/// The parent of a span run for work that carried `context`: its remote span when it
+/// parses, a new trace when there is none (or it does not parse); `None` when the trace is
+/// not sampled, so the span is not built (see [`Telemetry::export_turn`]).
+fn sampled_parent(context: Option<&TraceContext>) -> Option<Context> {
+    match context.and_then(remote_context) {
+        Some(parent) if !parent.span().span_context().is_sampled() => None,
+        Some(parent) => Some(parent),
+        None => Some(Context::new()),
+    }
 }
 
 /// The W3C trace context of `context`'s span, if it has a valid one.
@@ -276,9 +366,14 @@ impl Telemetry {
         let scope = InstrumentationScope::builder("durable")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
-        let telemetry = Self {
-            tracer: BoxedTracer::new(Box::new(provider.tracer_with_scope(scope))),
+        // The SDK's own tracer is kept as it is (a clone shares its provider); any other
+        // goes behind the API's box.
+        let tracer = provider.tracer_with_scope(scope);
+        let tracer = match (&tracer as &dyn std::any::Any).downcast_ref::<SdkTracer>() {
+            Some(sdk) => RuntimeTracer::Sdk(sdk.clone()),
+            None => RuntimeTracer::Other(BoxedTracer::new(Box::new(tracer))),
         };
+        let telemetry = Self { tracer };
         let probe = SpanId::from_bytes(*b"durable!");
         let parent = Context::new().with_remote_span_context(SpanContext::new(
             TraceId::from_bytes(*b"durable id check"),
@@ -308,20 +403,35 @@ impl Telemetry {
         parent: &Context,
         trace_id: Option<TraceId>,
         span_id: Option<SpanId>,
-    ) -> BoxedSpan {
+    ) -> RuntimeSpan {
         PRESET_IDS.with(|ids| ids.set((trace_id, span_id)));
-        let span = self.tracer.build_with_context(builder, parent);
+        let span = match &self.tracer {
+            RuntimeTracer::Sdk(tracer) => {
+                RuntimeSpan::Sdk(tracer.build_with_context(builder, parent))
+            }
+            RuntimeTracer::Other(tracer) => {
+                RuntimeSpan::Other(tracer.build_with_context(builder, parent))
+            }
+        };
         PRESET_IDS.with(|ids| ids.set((None, None)));
         span
     }
 
     /// Exports the spans of a turn that committed.
-    pub(crate) fn export_turn(&self, facts: &ExecutionFacts<'_>, spans: TurnSpans) {
+    ///
+    /// Nothing for a trace that is not sampled: the work the execution sends carries the
+    /// starter's trace flags, so the runtime's spans follow the trace's `sampled` flag as a
+    /// parent-based sampler (the SDK's default) would, and are not built at all when it is
+    /// off.
+    pub(crate) fn export_turn(&self, facts: ExecutionFacts, spans: TurnSpans) {
         let Some(root) = spans.root else {
             return;
         };
-        let trace_id = TraceId::from_bytes(root.trace_id);
         let flags = TraceFlags::new(root.flags);
+        if !flags.is_sampled() {
+            return;
+        }
+        let trace_id = TraceId::from_bytes(root.trace_id);
         let state = root
             .tracestate
             .as_deref()
@@ -337,7 +447,9 @@ impl Telemetry {
             ))
         };
         let orchestration = remote(root.span_id);
-        let instance = facts.instance_id.to_string();
+        // The values every span of the turn carries, shared rather than copied per span.
+        let instance = opentelemetry::Value::from(facts.instance_id);
+        let names = facts.names.as_ref();
         for record in spans.records {
             let SpanRecord {
                 of,
@@ -351,45 +463,49 @@ impl Telemetry {
                 failure,
                 status,
             } = record;
-            let mut attributes = vec![KeyValue::new(attributes::INSTANCE_ID, instance.clone())];
-            let (span_name, kind, parent, span_id) = match of {
-                SpanOf::Orchestration => {
+            let mut attributes = Vec::with_capacity(8);
+            attributes.push(KeyValue::new(attributes::INSTANCE_ID, instance.clone()));
+            let (span_name, kind, parent, span_id) = match (of, names) {
+                // `ExecutionFacts::of` gives the names to every turn with these records.
+                (SpanOf::Orchestration | SpanOf::Timer | SpanOf::EventWait, None) => continue,
+                (SpanOf::Orchestration, Some(names)) => {
                     attributes.extend([
                         KeyValue::new(attributes::TYPE, "orchestration"),
-                        KeyValue::new(attributes::NAME, facts.name.to_owned()),
+                        KeyValue::new(attributes::NAME, names.name.clone()),
                         KeyValue::new(
                             attributes::EXECUTION_ID,
-                            facts.execution_id.as_str().to_owned(),
+                            names.execution_id.as_str().to_owned(),
                         ),
                     ]);
-                    if let Some(version) = facts.version {
-                        attributes.push(KeyValue::new(attributes::VERSION, version.to_owned()));
+                    if let Some(version) = &names.version {
+                        attributes.push(KeyValue::new(attributes::VERSION, version.clone()));
                     }
                     if let Some(status) = status {
-                        attributes.push(KeyValue::new(attributes::STATUS, status.to_string()));
+                        attributes.push(KeyValue::new(attributes::STATUS, status.as_str()));
                     }
                     (
-                        span_name("orchestration", facts.name, facts.version),
+                        span_name("orchestration", &names.name, names.version.as_deref()),
                         SpanKind::Server,
                         root.parent_span_id.map(remote).unwrap_or_default(),
                         Some(root.span_id),
                     )
                 }
-                SpanOf::Activity => {
+                (SpanOf::Activity, _) => {
+                    let span_name = span_name("activity", &name, None);
                     attributes.extend([
                         KeyValue::new(attributes::TYPE, "activity"),
-                        KeyValue::new(attributes::NAME, name.clone()),
+                        KeyValue::new(attributes::NAME, name),
                         KeyValue::new(attributes::TASK_ID, seq),
                         KeyValue::new(attributes::RETRY_ATTEMPT, i64::from(attempt)),
                     ]);
                     (
-                        span_name("activity", &name, None),
+                        span_name,
                         SpanKind::Client,
                         orchestration.clone(),
                         Some(root.call_span_id(seq)),
                     )
                 }
-                SpanOf::SubOrchestration => {
+                (SpanOf::SubOrchestration, _) => {
                     attributes.extend([
                         KeyValue::new(attributes::TYPE, "orchestration"),
                         KeyValue::new(attributes::NAME, name.clone()),
@@ -403,10 +519,10 @@ impl Telemetry {
                         Some(root.call_span_id(seq)),
                     )
                 }
-                SpanOf::Timer => {
+                (SpanOf::Timer, Some(names)) => {
                     attributes.extend([
                         KeyValue::new(attributes::TYPE, "timer"),
-                        KeyValue::new(attributes::NAME, facts.name.to_owned()),
+                        KeyValue::new(attributes::NAME, names.name.clone()),
                         KeyValue::new(attributes::TASK_ID, seq),
                     ]);
                     if let Some(fire_at) = fire_at {
@@ -416,25 +532,25 @@ impl Telemetry {
                         ));
                     }
                     (
-                        format!("orchestration:{}:timer", facts.name),
+                        joined(&["orchestration:", &names.name, ":timer"]),
                         SpanKind::Internal,
                         orchestration.clone(),
                         Some(root.call_span_id(seq)),
                     )
                 }
-                SpanOf::EventWait => {
+                (SpanOf::EventWait, Some(names)) => {
                     attributes.extend([
                         KeyValue::new(attributes::TYPE, "event"),
                         KeyValue::new(attributes::NAME, name.clone()),
                     ]);
                     (
-                        format!("orchestration:{}:event:{name}", facts.name),
+                        joined(&["orchestration:", &names.name, ":event:", &name]),
                         SpanKind::Internal,
                         orchestration.clone(),
                         None,
                     )
                 }
-                SpanOf::EntityCall | SpanOf::EntitySignal => {
+                (SpanOf::EntityCall | SpanOf::EntitySignal, _) => {
                     let entity = target
                         .as_deref()
                         .and_then(EntityId::from_instance_id)
@@ -452,13 +568,13 @@ impl Telemetry {
                         SpanKind::Producer
                     };
                     (
-                        format!("entity_operation:{entity}:{name}"),
+                        joined(&["entity_operation:", &entity, ":", &name]),
                         kind,
                         orchestration.clone(),
                         Some(root.call_span_id(seq)),
                     )
                 }
-                SpanOf::EventSent => {
+                (SpanOf::EventSent, _) => {
                     attributes.extend([
                         KeyValue::new(attributes::TYPE, "event"),
                         KeyValue::new(attributes::NAME, name.clone()),
@@ -481,12 +597,9 @@ impl Telemetry {
             if let (
                 Some(target),
                 SpanOf::SubOrchestration | SpanOf::EntityCall | SpanOf::EntitySignal,
-            ) = (&target, of)
+            ) = (target, of)
             {
-                attributes.push(KeyValue::new(
-                    attributes::TARGET_INSTANCE_ID,
-                    target.clone(),
-                ));
+                attributes.push(KeyValue::new(attributes::TARGET_INSTANCE_ID, target));
             }
             let builder = SpanBuilder::from_name(span_name)
                 .with_kind(kind)
@@ -508,7 +621,7 @@ impl Telemetry {
     }
 
     /// Emits the span of one run of an activity (`activity:{name}`, server), the child of
-    /// the context stored with its work item.
+    /// the context stored with its work item; nothing when that trace is not sampled.
     pub(crate) fn export_activity(
         &self,
         item: &ActivityWorkItem,
@@ -516,18 +629,19 @@ impl Telemetry {
         end: DateTime<Utc>,
         failure: Option<&FailureDetails>,
     ) {
-        let parent = item
-            .trace_context
-            .as_ref()
-            .and_then(remote_context)
-            .unwrap_or_default();
+        let Some(parent) = sampled_parent(item.trace_context.as_ref()) else {
+            return;
+        };
         let builder = SpanBuilder::from_name(span_name("activity", &item.name, None))
             .with_kind(SpanKind::Server)
             .with_start_time(time(start))
             .with_attributes([
                 KeyValue::new(attributes::TYPE, "activity"),
                 KeyValue::new(attributes::NAME, item.name.clone()),
-                KeyValue::new(attributes::INSTANCE_ID, item.instance_id.to_string()),
+                KeyValue::new(
+                    attributes::INSTANCE_ID,
+                    item.instance_id.as_str().to_owned(),
+                ),
                 KeyValue::new(
                     attributes::EXECUTION_ID,
                     item.execution_id.as_str().to_owned(),
@@ -543,13 +657,12 @@ impl Telemetry {
     }
 
     /// Emits the span of one entity operation's run (`entity_operation:{entity}:{op}`,
-    /// server), the child of the context its request carried.
+    /// server), the child of the context its request carried; nothing when that trace is
+    /// not sampled.
     pub(crate) fn export_entity_operation(&self, operation: &EntityOperationSpan) {
-        let parent = operation
-            .trace_context
-            .as_ref()
-            .and_then(remote_context)
-            .unwrap_or_default();
+        let Some(parent) = sampled_parent(operation.trace_context.as_ref()) else {
+            return;
+        };
         let builder = SpanBuilder::from_name(format!(
             "entity_operation:{}:{}",
             operation.entity.name(),
@@ -601,10 +714,7 @@ pub(crate) enum TurnTrace {
     Nothing,
     /// An orchestration turn's spans.
     Orchestration {
-        instance_id: InstanceId,
-        execution_id: ExecutionId,
-        name: String,
-        version: Option<String>,
+        facts: ExecutionFacts,
         spans: TurnSpans,
     },
     /// The operations an entity turn ran.
@@ -617,13 +727,21 @@ impl TurnTrace {
         if spans.is_empty() {
             return Self::Nothing;
         }
-        Self::Orchestration {
-            instance_id: item.instance_id.clone(),
-            execution_id: item.execution_id.clone(),
-            name: item.name.clone(),
-            version: item.version.clone(),
-            spans,
-        }
+        let needs_names = spans.records.iter().any(|record| {
+            matches!(
+                record.of,
+                SpanOf::Orchestration | SpanOf::Timer | SpanOf::EventWait
+            )
+        });
+        let facts = ExecutionFacts {
+            instance_id: Arc::from(item.instance_id.as_str()),
+            names: needs_names.then(|| ExecutionNames {
+                execution_id: item.execution_id.clone(),
+                name: Arc::from(item.name.as_str()),
+                version: item.version.clone(),
+            }),
+        };
+        Self::Orchestration { facts, spans }
     }
 
     /// The span of `item`'s execution when it ended outside its orchestrator function
@@ -637,7 +755,7 @@ impl TurnTrace {
         failure: Option<FailureDetails>,
     ) -> Self {
         let spans = TurnSpans {
-            root: Some(root),
+            root: Some(Arc::new(root)),
             records: vec![SpanRecord::orchestration(started, now, status, failure)],
         };
         Self::turn(item, spans)
@@ -647,21 +765,7 @@ impl TurnTrace {
     pub(crate) fn export(self, telemetry: &Telemetry) {
         match self {
             Self::Nothing => {}
-            Self::Orchestration {
-                instance_id,
-                execution_id,
-                name,
-                version,
-                spans,
-            } => {
-                let facts = ExecutionFacts {
-                    instance_id: &instance_id,
-                    execution_id: &execution_id,
-                    name: &name,
-                    version: version.as_deref(),
-                };
-                telemetry.export_turn(&facts, spans);
-            }
+            Self::Orchestration { facts, spans } => telemetry.export_turn(facts, spans),
             Self::Entity(operations) => {
                 for operation in &operations {
                     telemetry.export_entity_operation(operation);

@@ -85,13 +85,17 @@ impl TraceContext {
         flags: u8,
         tracestate: Option<String>,
     ) -> Self {
-        let mut traceparent = String::with_capacity(55);
-        traceparent.push_str("00-");
-        push_hex(&mut traceparent, &trace_id);
-        traceparent.push('-');
-        push_hex(&mut traceparent, &span_id);
-        traceparent.push('-');
-        push_hex(&mut traceparent, &[flags]);
+        let mut text = [0u8; 55];
+        text[..3].copy_from_slice(b"00-");
+        hex_to(&trace_id, &mut text[3..35]);
+        text[35] = b'-';
+        hex_to(&span_id, &mut text[36..52]);
+        text[52] = b'-';
+        hex_to(&[flags], &mut text[53..55]);
+        // Hex digits and dashes: ASCII, so the conversion cannot fail.
+        let traceparent = std::str::from_utf8(&text)
+            .map(str::to_owned)
+            .unwrap_or_default();
         Self {
             traceparent,
             tracestate,
@@ -138,34 +142,43 @@ impl fmt::Debug for TraceContext {
     }
 }
 
+/// Writes `bytes` as lower-case hex digits into `out` (twice as long).
 #[cfg_attr(not(feature = "otel"), allow(dead_code))]
-fn push_hex(out: &mut String, bytes: &[u8]) {
+fn hex_to(bytes: &[u8], out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
     }
 }
 
-/// Decodes lower-case hex into `out`; `false` when a digit is not one.
 fn hex_into(text: &[u8], out: &mut [u8]) -> bool {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
+    /// Each byte's value as a lower-case hex digit, `0xff` for any other byte.
+    const VALUES: [u8; 256] = {
+        let mut values = [0xff; 256];
+        let mut c = 0;
+        while c < 10 {
+            values[b'0' as usize + c] = c as u8;
+            c += 1;
         }
-    }
+        let mut c = 0;
+        while c < 6 {
+            values[b'a' as usize + c] = 10 + c as u8;
+            c += 1;
+        }
+        values
+    };
     if text.len() != out.len() * 2 {
         return false;
     }
+    let mut invalid = 0;
     for (slot, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        match (digit(pair[0]), digit(pair[1])) {
-            (Some(high), Some(low)) => *slot = high << 4 | low,
-            _ => return false,
-        }
+        let (high, low) = (VALUES[usize::from(pair[0])], VALUES[usize::from(pair[1])]);
+        invalid |= high | low;
+        *slot = high << 4 | low;
     }
-    true
+    // Every valid digit is below 16; a single 0xff anywhere sets the high bits.
+    invalid < 16
 }
 
 fn parts_of(traceparent: &str) -> Result<TraceParts, &'static str> {

@@ -102,9 +102,10 @@ struct Args {
     scale: f64,
     /// Traces and metrics on (examples built with `--features otel`): spans through the
     /// SDK's batch processor to an exporter that counts them, every metric recorded.
+    /// `--observe=traces` or `--observe=metrics` turns on only one of the two.
     #[cfg(feature = "otel")]
-    #[arg(long)]
-    observe: bool,
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "all")]
+    observe: Option<observe::Observed>,
 }
 
 #[activity]
@@ -579,7 +580,7 @@ async fn main() -> anyhow::Result<()> {
     let runs = args.runs.max(1);
     let mut bench = Bench {
         #[cfg(feature = "otel")]
-        observe: args.observe.then(observe::Observe::new),
+        observe: args.observe.map(observe::Observe::new),
         args,
         temp: temp.clone(),
         counter: 0,

@@ -1,7 +1,8 @@
 //! `--observe` (examples built with `--features otel`): traces and metrics on, to measure
-//! what they cost. Spans go through the OpenTelemetry SDK's batch processor to an exporter
-//! that only counts them (the cost of a real exporter is its own thread's and its
-//! backend's), and the metrics are scraped once per workload.
+//! what they cost (`--observe=traces` or `--observe=metrics` for one of them). Spans go
+//! through the OpenTelemetry SDK's batch processor to an exporter that only counts them
+//! (the cost of a real exporter is its own thread's and its backend's), and the metrics
+//! are scraped once, at the end of the run.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,32 +26,50 @@ impl SpanExporter for CountingExporter {
     }
 }
 
-/// A tracer provider and metrics shared by every runtime of the run.
+/// What `--observe` turns on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Observed {
+    /// Traces and metrics.
+    All,
+    /// Traces only.
+    Traces,
+    /// Metrics only.
+    Metrics,
+}
+
+/// A tracer provider and metrics shared by every runtime of the run (each only when
+/// `--observe` asked for it).
 pub(crate) struct Observe {
-    provider: SdkTracerProvider,
+    provider: Option<SdkTracerProvider>,
     spans: Arc<AtomicU64>,
-    metrics: Metrics,
+    metrics: Option<Metrics>,
 }
 
 impl Observe {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(observed: Observed) -> Self {
         let spans = Arc::new(AtomicU64::new(0));
-        let provider = SdkTracerProvider::builder()
-            .with_id_generator(IdGenerator::default())
-            .with_batch_exporter(CountingExporter(spans.clone()))
-            .build();
+        let provider = (observed != Observed::Metrics).then(|| {
+            SdkTracerProvider::builder()
+                .with_id_generator(IdGenerator::default())
+                .with_batch_exporter(CountingExporter(spans.clone()))
+                .build()
+        });
         Self {
             provider,
             spans,
-            metrics: Metrics::new(),
+            metrics: (observed != Observed::Traces).then(Metrics::new),
         }
     }
 
-    /// `builder`, tracing and measuring.
-    pub(crate) fn apply(&self, builder: RuntimeBuilder) -> RuntimeBuilder {
+    /// `builder`, tracing and measuring as asked.
+    pub(crate) fn apply(&self, mut builder: RuntimeBuilder) -> RuntimeBuilder {
+        if let Some(provider) = &self.provider {
+            builder = builder.tracer_provider(provider);
+        }
+        if let Some(metrics) = &self.metrics {
+            builder = builder.metrics(metrics);
+        }
         builder
-            .tracer_provider(&self.provider)
-            .metrics(&self.metrics)
     }
 
     /// The field a RESULT line gets: the spans exported so far in the run (the batch
@@ -60,11 +79,15 @@ impl Observe {
     }
 
     /// Exports what the batch processor still holds and scrapes the metrics once; returns
-    /// the spans exported in all and the scrape's size.
+    /// the spans exported in all and the scrape's size (0 for what is off).
     pub(crate) async fn finish(&self) -> (u64, usize) {
-        let provider = self.provider.clone();
-        let _ = tokio::task::spawn_blocking(move || provider.force_flush()).await;
-        let scrape = self.metrics.encode().await.map_or(0, |text| text.len());
+        if let Some(provider) = self.provider.clone() {
+            let _ = tokio::task::spawn_blocking(move || provider.force_flush()).await;
+        }
+        let scrape = match &self.metrics {
+            Some(metrics) => metrics.encode().await.map_or(0, |text| text.len()),
+            None => 0,
+        };
         (self.spans.load(Ordering::Relaxed), scrape)
     }
 }

@@ -713,6 +713,64 @@ async fn the_http_traceparent_header_is_the_parent() {
     runtime.shutdown().await;
 }
 
+/// A trace whose starter was not sampled gets none of the runtime's spans (the work an
+/// orchestration sends carries the starter's flags, so its spans follow the trace's
+/// `sampled` flag as the SDK's default parent-based sampler does); one that was sampled,
+/// on the same runtime, gets all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsampled_trace_gets_no_spans() {
+    let (provider, exporter) = provider();
+    let runtime = traced_runtime(&provider, Runtime::builder().in_memory()).await;
+    let unsampled = durable_runtime::TraceContext::parse(
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+        None,
+    )
+    .unwrap();
+    let client = runtime.client().with_trace_context(unsampled);
+    let instance = Chain::start(&client, 1).await.unwrap();
+    assert_eq!(instance.wait_for_completion(WAIT).await.unwrap(), 4);
+    let history = runtime
+        .client()
+        .read_history(instance.instance_id())
+        .await
+        .unwrap();
+    let recorded = history
+        .iter()
+        .find_map(|e| match &e.kind {
+            durable_runtime::history::EventKind::ExecutionStarted { trace_context, .. } => {
+                trace_context.clone()
+            }
+            _ => None,
+        })
+        .expect("recorded");
+    assert_eq!(
+        recorded.trace_id(),
+        Some("0af7651916cd43dd8448eb211c80319c")
+    );
+    assert!(recorded.traceparent().ends_with("-00"), "{recorded:?}");
+    let sampled = durable_runtime::TraceContext::parse(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        None,
+    )
+    .unwrap();
+    let client = runtime.client().with_trace_context(sampled);
+    let instance = Chain::start(&client, 1).await.unwrap();
+    assert_eq!(instance.wait_for_completion(WAIT).await.unwrap(), 4);
+    let spans = spans_when(&exporter, |s| has_orchestration(s, "chain")).await;
+    let sampled_trace = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+    assert!(
+        spans
+            .iter()
+            .all(|span| span.span_context.trace_id() == sampled_trace),
+        "only the sampled trace has spans: {:#?}",
+        names(&spans)
+    );
+    assert_eq!(count(&spans, "orchestration:chain"), 1);
+    assert_eq!(find(&spans, "activity:step", SpanKind::Client).len(), 3);
+    assert_eq!(find(&spans, "activity:step", SpanKind::Server).len(), 3);
+    runtime.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_provider_without_the_id_generator_is_refused() {
     let plain = SdkTracerProvider::builder()

@@ -15,6 +15,7 @@
 //! orchestration's span id in `ExecutionStarted` instead; deriving it keeps history smaller.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -23,35 +24,85 @@ use crate::ids::ExecutionId;
 use crate::status::{FailureDetails, RuntimeStatus};
 use crate::trace_context::TraceContext;
 
-/// The namespace of the UUID v5 hashes span and trace ids are derived from.
-const SPAN_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6475_7261_626c_6520_7370_616e_2069_6473);
+/// The key of the SipHash-2-4 hashes span and trace ids are derived with.
+///
+/// Part of the ids' definition, like the hash: changing either changes every derived id,
+/// and an execution in flight across such an upgrade would emit its remaining spans under
+/// parents its earlier spans do not name.
+const ID_KEY: [u8; 16] = *b"durable span ids";
 
 /// The sequence number the orchestration's own span is derived with.
 const ORCHESTRATION_SEQ: i64 = -1;
 
-/// A span id derived from an execution and a sequence number (never all zeros).
-pub(crate) fn derived_span_id(execution_id: &ExecutionId, seq: i64) -> [u8; 8] {
-    let name = format!("{}:{seq}", execution_id.as_str());
-    let hash = uuid::Uuid::new_v5(&SPAN_NAMESPACE, name.as_bytes());
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&hash.as_bytes()[..8]);
-    if id == [0; 8] {
-        id[7] = 1;
-    }
-    id
+/// How one execution's span ids are derived: 64-bit SipHash-2-4 keyed with [`ID_KEY`] of
+/// the execution id's UTF-8 bytes followed by the span's sequence number as 8 little-endian
+/// bytes, the hash's 8 little-endian bytes being the id (one that comes out all zeros gets
+/// its last byte set to 1). SipHash is a published function (Aumasson and Bernstein, 2012)
+/// whose output is fixed by its specification, so every worker, build and version derives
+/// the same ids (`DefaultHasher` promises no such thing).
+///
+/// Keeps the hash's state after the execution id, so each id hashes only its 8 bytes.
+#[derive(Clone, Copy)]
+struct SpanIds {
+    after_execution: siphasher::sip::SipHasher24,
 }
 
-/// The trace id of an execution started with no trace context (never all zeros).
+impl SpanIds {
+    fn new(execution_id: &ExecutionId) -> Self {
+        use std::hash::Hasher as _;
+        let mut after_execution = siphasher::sip::SipHasher24::new_with_key(&ID_KEY);
+        after_execution.write(execution_id.as_str().as_bytes());
+        Self { after_execution }
+    }
+
+    /// The id of span `seq` of the execution.
+    fn span_id(&self, seq: i64) -> [u8; 8] {
+        use std::hash::Hasher as _;
+        let mut hasher = self.after_execution;
+        hasher.write(&seq.to_le_bytes());
+        let mut id = hasher.finish().to_le_bytes();
+        if id == [0; 8] {
+            id[7] = 1;
+        }
+        id
+    }
+}
+
+impl std::fmt::Debug for SpanIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanIds")
+            .field("orchestration", &self.span_id(ORCHESTRATION_SEQ))
+            .finish()
+    }
+}
+
+/// A span id derived from an execution and a sequence number (never all zeros).
+#[cfg(test)]
+pub(crate) fn derived_span_id(execution_id: &ExecutionId, seq: i64) -> [u8; 8] {
+    SpanIds::new(execution_id).span_id(seq)
+}
+
+/// The trace id of an execution started with no trace context: 128-bit SipHash-2-4 keyed
+/// with [`ID_KEY`] of the execution id's UTF-8 bytes, as 16 little-endian bytes (the
+/// 128-bit variant is initialised differently, so it shares no output with the span ids).
+/// Never all zeros.
 fn derived_trace_id(execution_id: &ExecutionId) -> [u8; 16] {
-    let hash = uuid::Uuid::new_v5(&SPAN_NAMESPACE, execution_id.as_str().as_bytes());
-    *hash.as_bytes()
+    use siphasher::sip128::Hasher128 as _;
+    use std::hash::Hasher as _;
+    let mut hasher = siphasher::sip128::SipHasher24::new_with_key(&ID_KEY);
+    hasher.write(execution_id.as_str().as_bytes());
+    let mut id = hasher.finish128().as_bytes();
+    if id == [0; 16] {
+        id[15] = 1;
+    }
+    id
 }
 
 /// The W3C `sampled` trace flag.
 const SAMPLED: u8 = 1;
 
 /// Where an execution's spans hang: its trace, its own span id, and the span that started it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct SpanRoot {
     /// The trace: the starter's, or derived from the execution id when nothing traced it.
     pub(crate) trace_id: [u8; 16],
@@ -63,14 +114,15 @@ pub(crate) struct SpanRoot {
     pub(crate) tracestate: Option<String>,
     /// The starter's span id; `None` when the orchestration span is the trace's root.
     pub(crate) parent_span_id: Option<[u8; 8]>,
-    /// The execution.
-    execution_id: ExecutionId,
+    /// How the execution's call span ids are derived.
+    ids: SpanIds,
 }
 
 impl SpanRoot {
     /// The root of `execution_id`, started under `parent` (if it parses).
     pub(crate) fn new(execution_id: &ExecutionId, parent: Option<&TraceContext>) -> Self {
-        let span_id = derived_span_id(execution_id, ORCHESTRATION_SEQ);
+        let ids = SpanIds::new(execution_id);
+        let span_id = ids.span_id(ORCHESTRATION_SEQ);
         match parent.and_then(|p| p.parts().map(|parts| (parts, p.tracestate()))) {
             Some(((trace_id, parent_span_id, flags), tracestate)) => Self {
                 trace_id,
@@ -78,7 +130,7 @@ impl SpanRoot {
                 flags,
                 tracestate: tracestate.map(str::to_owned),
                 parent_span_id: Some(parent_span_id),
-                execution_id: execution_id.clone(),
+                ids,
             },
             None => Self {
                 trace_id: derived_trace_id(execution_id),
@@ -86,7 +138,7 @@ impl SpanRoot {
                 flags: SAMPLED,
                 tracestate: None,
                 parent_span_id: None,
-                execution_id: execution_id.clone(),
+                ids,
             },
         }
     }
@@ -104,7 +156,7 @@ impl SpanRoot {
 
     /// The span id of durable call `seq`'s span.
     pub(crate) fn call_span_id(&self, seq: i64) -> [u8; 8] {
-        derived_span_id(&self.execution_id, seq)
+        self.ids.span_id(seq)
     }
 
     /// The trace context that work sent by call `seq` continues: its client span's.
@@ -200,7 +252,8 @@ impl SpanRecord {
 /// A turn's spans and the root they hang from.
 #[derive(Debug, Default)]
 pub(crate) struct TurnSpans {
-    pub(crate) root: Option<SpanRoot>,
+    /// Shared with the engine's log (a turn takes a reference count, not a copy).
+    pub(crate) root: Option<Arc<SpanRoot>>,
     pub(crate) records: Vec<SpanRecord>,
 }
 
@@ -225,7 +278,7 @@ struct OpenSpan {
 /// The engine's tracing state for one execution (only when the worker traces).
 #[derive(Debug, Default)]
 pub(crate) struct SpanLog {
-    root: Option<SpanRoot>,
+    root: Option<Arc<SpanRoot>>,
     /// When the execution started running (the first turn's time).
     started_at: Option<DateTime<Utc>>,
     open: HashMap<i64, OpenSpan>,
@@ -241,14 +294,14 @@ impl SpanLog {
         now: DateTime<Utc>,
     ) {
         if self.root.is_none() {
-            self.root = Some(SpanRoot::new(execution_id, parent));
+            self.root = Some(Arc::new(SpanRoot::new(execution_id, parent)));
             self.started_at = Some(now);
         }
     }
 
     /// The root, once `ExecutionStarted` was applied.
     pub(crate) fn root(&self) -> Option<&SpanRoot> {
-        self.root.as_ref()
+        self.root.as_deref()
     }
 
     /// When the execution started running, and the trace context it started under.
@@ -269,7 +322,7 @@ impl SpanLog {
             } => (
                 SpanOf::SubOrchestration,
                 name.clone(),
-                Some(instance_id.to_string()),
+                Some(instance_id.as_str().to_owned()),
                 None,
             ),
             EventKind::TimerCreated { fire_at } => {
@@ -306,7 +359,7 @@ impl SpanLog {
                     let mut record =
                         SpanRecord::new(SpanOf::EventSent, seq, event.timestamp, event.timestamp);
                     record.name.clone_from(name);
-                    record.target = Some(instance_id.to_string());
+                    record.target = Some(instance_id.as_str().to_owned());
                     self.records.push(record);
                 }
                 return;
@@ -409,7 +462,11 @@ mod tests {
         assert_ne!(derived_span_id(&execution, 3), derived_span_id(&other, 3));
         // Without a parent the trace is derived too, and sampled.
         let root = SpanRoot::new(&execution, None);
-        assert_eq!(root, SpanRoot::new(&execution, None));
+        let again = SpanRoot::new(&execution, None);
+        assert_eq!(
+            (root.trace_id, root.span_id),
+            (again.trace_id, again.span_id)
+        );
         assert_eq!((root.flags, root.parent_span_id), (SAMPLED, None));
         // With one, the trace, flags and state are the parent's.
         let parent = TraceContext::parse(
@@ -428,5 +485,23 @@ mod tests {
             "the child continues the call's span"
         );
         assert_eq!(root.parent_span_id, parent.parts().map(|p| p.1));
+    }
+
+    /// The derived ids are part of what a history means (a replay on another worker, or
+    /// after an upgrade, must name the same spans), so they are pinned to values computed
+    /// outside this crate: a Python transcription of SipHash-2-4's reference C code
+    /// (`veorq/SipHash`, checked against its `vectors.h`) over the same bytes.
+    #[test]
+    fn derived_ids_are_siphash_2_4_of_the_execution_and_the_call() {
+        let execution = ExecutionId::from_trusted("0190e4a1-0000-7000-8000-000000000001".into());
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let root = SpanRoot::new(&execution, None);
+        assert_eq!(
+            hex(&root.span_id),
+            "9e09eaf38649cb34",
+            "the orchestration's (-1)"
+        );
+        assert_eq!(hex(&root.call_span_id(3)), "c0d825794a48834d");
+        assert_eq!(hex(&root.trace_id), "42ce395b25379c438df9a8bbae16b551");
     }
 }
