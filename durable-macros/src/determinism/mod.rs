@@ -119,6 +119,7 @@ pub(crate) fn check_body(
         seeded_locals: HashSet::new(),
         static_locals: HashMap::new(),
         endless_locals: HashSet::new(),
+        struct_locals: HashMap::new(),
         durable_ahead: false,
         warnings: Vec::new(),
     };
@@ -188,6 +189,9 @@ struct Walker<'a> {
     seeded_locals: HashSet<String>,
     /// Locals bound to an endless iterator or stream (`let mut delays = iter::repeat_with(..)`).
     endless_locals: HashSet<String>,
+    /// Locals holding a value of a struct the body declares (`let ledger = Ledger { .. }`),
+    /// by the struct's name: its methods that hand out a hash field are hash iterations.
+    struct_locals: HashMap<String, String>,
     /// Locals bound to a value taken from a static declared outside the body
     /// (`let client = HTTP.clone()`), by the static's name.
     static_locals: HashMap<String, String>,
@@ -361,6 +365,14 @@ impl Walker<'_> {
         if obviously_ordered(expr) {
             return;
         }
+        if let Some(what) = self.hash_method_call(expr) {
+            let address = std::ptr::from_ref::<Expr>(expr) as usize;
+            if !self.allow.contains(&Rule::HashIteration) && self.hash_sites.insert(address) {
+                let message = Rule::HashIteration.message(&what, None, None);
+                self.warnings.push((root_span(expr), message));
+            }
+            return;
+        }
         // `map.iter().filter(..)`, `m.keys().enumerate()`: the iterating call is what has a
         // hash iterator's type.
         let expr = iterating_call(expr).unwrap_or(expr);
@@ -393,6 +405,46 @@ impl Walker<'_> {
         let root = place.unwrap_or_else(|| expr.to_token_stream().to_string());
         let span = root_span(expr);
         self.probes.insert(address, (span, root));
+    }
+
+    /// The call in the method chain `expr` of a method that hands out a hash field of a
+    /// struct the body declares, on a local of that struct (`ledger.owed()` in
+    /// `ledger.owed().map(..)`), unless the chain sorts after it; as written, for messages.
+    fn hash_method_call(&self, expr: &Expr) -> Option<String> {
+        let mut current = expr;
+        loop {
+            current = match current {
+                Expr::MethodCall(call) => {
+                    let method = call.method.to_string();
+                    if method.starts_with("sorted")
+                        || (method == "collect"
+                            && call.turbofish.as_ref().is_some_and(|t| {
+                                mentions(
+                                    t.to_token_stream(),
+                                    &["BTreeMap", "BTreeSet", "BinaryHeap"],
+                                )
+                            }))
+                    {
+                        return None;
+                    }
+                    if let Some(place) = place_text(&call.receiver)
+                        && let Some(ty) = self.struct_locals.get(&place)
+                        && self
+                            .scope
+                            .hash_methods
+                            .get(ty)
+                            .is_some_and(|m| m.contains(&method))
+                    {
+                        return Some(format!("{place}.{method}()"));
+                    }
+                    &call.receiver
+                }
+                Expr::Paren(inner) => &inner.expr,
+                Expr::Reference(inner) => &inner.expr,
+                Expr::Try(inner) => &inner.expr,
+                _ => return None,
+            };
+        }
     }
 
     /// Whether iterating `expr` never ends by itself (see [`flow::endless`]), with the
@@ -753,6 +805,31 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             self.seeded_locals.remove(&name);
             self.static_locals.remove(&name);
             self.endless_locals.remove(&name);
+            self.struct_locals.remove(&name);
+            let typed = match &node.pat {
+                Pat::Type(typed) => match &*typed.ty {
+                    syn::Type::Path(ty) => ty.path.segments.last().map(|s| s.ident.to_string()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(ty) = typed.or_else(|| init.and_then(syntax::constructed_type))
+                && self.scope.hash_methods.contains_key(&ty)
+            {
+                self.struct_locals.insert(name.clone(), ty);
+            }
+            if let Some(init) = init
+                && !self.makes_durable_call_expr(init)
+                && let Some(what) = self.hash_method_call(init)
+            {
+                let origin = Origin {
+                    address: std::ptr::from_ref::<Expr>(init) as usize,
+                    span: root_span(init),
+                    known: true,
+                    root: what,
+                };
+                self.ordered_from_hash.insert(name.clone(), origin);
+            }
             if let Some(init) = init {
                 if self.endless(init) {
                     self.endless_locals.insert(name.clone());
@@ -785,6 +862,8 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                     self.ordered_from_hash.insert(name, origin);
                 }
             }
+        } else {
+            self.partitioned(node);
         }
         visit::visit_local(self, node);
     }
@@ -909,8 +988,15 @@ impl<'ast> Visit<'ast> for Walker<'_> {
         } else if self.unsafe_depth > 0 && rules::MUTATING_METHODS.contains(&method.as_str()) {
             self.written_static(&node.receiver);
         }
+        // A sort makes the order total, unless its key reads only the entries' values
+        // (`v.sort_by_key(|(_, prio)| *prio)`): equal values keep the map's order.
         if method.starts_with("sort")
             && let Some(place) = place_text(&node.receiver)
+            && !(rules::KEYED_SORTS.contains(&method.as_str())
+                && node
+                    .args
+                    .first()
+                    .is_some_and(|key| syntax::entry_key_use(key) == syntax::KeyUse::OnlyOthers))
         {
             self.ordered_from_hash.remove(&place);
         }
@@ -966,11 +1052,25 @@ impl Walker<'_> {
         {
             return;
         }
-        if rules::PICKING_METHODS.contains(&method)
-            && let Some(origin) = iterating_call(&node.receiver)
+        // `max_by_key(|(k, v)| (**v, (*k).clone()))`: a key that reads the entry's (unique)
+        // map key is a total order too.
+        if matches!(method, "max_by_key" | "min_by_key" | "max_by" | "min_by")
+            && node
+                .args
+                .first()
+                .is_some_and(|key| syntax::entry_key_use(key) == syntax::KeyUse::Key)
         {
+            return;
+        }
+        // `.reduce(|a, b| if b.1 < a.1 { b } else { a })` picks among ties like `min_by`.
+        let picks = rules::PICKING_METHODS.contains(&method)
+            || (method == "reduce" && node.args.first().is_some_and(syntax::reduce_picks));
+        if picks && let Some(origin) = self.hash_method_call(&node.receiver) {
+            let message = Rule::HashIteration.message(&origin, None, None);
+            self.warnings.push((root_span(&node.receiver), message));
+        } else if picks && let Some(origin) = iterating_call(&node.receiver) {
             self.hash_site(origin);
-        } else if rules::PICKING_METHODS.contains(&method)
+        } else if picks
             && let Some(place) = place_text(&node.receiver)
             && self.ordered_from_hash.contains_key(&place)
         {
@@ -1001,6 +1101,60 @@ impl Walker<'_> {
             && let Some(origin) = self.ordered_from_hash.get(&from).cloned()
         {
             self.ordered_from_hash.insert(target, origin);
+        }
+    }
+
+    /// `let (low, high): (Vec<_>, Vec<_>) = map.into_iter().partition(..)` (or `.unzip()`):
+    /// each part keeps the map's order. Names the pattern binds lose what they held.
+    fn partitioned(&mut self, node: &syn::Local) {
+        let (pat, ty) = match &node.pat {
+            Pat::Type(typed) => (&*typed.pat, Some(&*typed.ty)),
+            other => (other, None),
+        };
+        let Pat::Tuple(tuple) = pat else {
+            return;
+        };
+        let names: Vec<String> = tuple
+            .elems
+            .iter()
+            .filter_map(|p| match p {
+                Pat::Ident(ident) => Some(ident.ident.to_string()),
+                _ => None,
+            })
+            .collect();
+        for name in &names {
+            self.ordered_from_hash.remove(name);
+            self.hash_locals.remove(name);
+        }
+        let Some(init) = node.init.as_ref().map(|init| &*init.expr) else {
+            return;
+        };
+        let splits = matches!(peel(init), Expr::MethodCall(call)
+            if matches!(call.method.to_string().as_str(), "partition" | "unzip" | "partition_map" | "partition_result"));
+        let ordered_parts = ty.is_some_and(|ty| {
+            mentions(
+                ty.to_token_stream(),
+                &["BTreeMap", "BTreeSet", "BinaryHeap"],
+            ) || hash_type(ty)
+                || mentions(ty.to_token_stream(), rules::HASH_COLLECTIONS)
+        });
+        if !splits || ordered_parts || self.makes_durable_call_expr(init) {
+            return;
+        }
+        let Some(Expr::MethodCall(call)) = ordered_source(init) else {
+            return;
+        };
+        let Some(root) = place_text(&call.receiver) else {
+            return;
+        };
+        let origin = Origin {
+            address: std::ptr::from_ref::<Expr>(ordered_source(init).unwrap_or(init)) as usize,
+            span: root_span(&call.receiver),
+            known: self.hash_locals.contains(&root),
+            root,
+        };
+        for name in names {
+            self.ordered_from_hash.insert(name, origin.clone());
         }
     }
 
