@@ -455,6 +455,12 @@ pub(super) fn unchanging_condition(cond: &Expr, body: &syn::Block) -> bool {
         }
     }
     let mut names = Vec::new();
+    // `while let Some(cursor) = next.clone()`: a scrutinee that cannot change matches on
+    // every turn or on none.
+    let cond = match cond {
+        Expr::Let(binding) => &*binding.expr,
+        other => other,
+    };
     if !roots(cond, &mut names) {
         return false;
     }
@@ -492,6 +498,40 @@ fn changes(body: &syn::Block, name: &str) -> bool {
         "warn",
         "error",
         "format_args",
+    ];
+    /// Methods that take `&self` and change nothing, on std's types (`Cell::set` and
+    /// atomics' stores take `&self` too, so only reads are listed).
+    const READ_ONLY_METHODS: &[&str] = &[
+        "clone",
+        "cloned",
+        "copied",
+        "len",
+        "is_empty",
+        "to_vec",
+        "to_string",
+        "to_owned",
+        "as_str",
+        "as_slice",
+        "iter",
+        "contains",
+        "contains_key",
+        "first",
+        "last",
+        "starts_with",
+        "ends_with",
+        "is_some",
+        "is_none",
+        "is_ok",
+        "is_err",
+        "cmp",
+        "partial_cmp",
+        "eq",
+        "ne",
+        "keys",
+        "values",
+        "chars",
+        "bytes",
+        "trim",
     ];
     struct Scan<'n> {
         name: &'n str,
@@ -568,7 +608,8 @@ fn changes(body: &syn::Block, name: &str) -> bool {
             visit::visit_expr_reference(self, node);
         }
         fn visit_expr_method_call(&mut self, node: &'ast syn::ExprMethodCall) {
-            self.changed |= self.rooted(&node.receiver);
+            let reads = READ_ONLY_METHODS.iter().any(|m| node.method == m);
+            self.changed |= !reads && self.rooted(&node.receiver);
             visit::visit_expr_method_call(self, node);
         }
         fn visit_expr_closure(&mut self, node: &'ast syn::ExprClosure) {

@@ -29,6 +29,7 @@
 //!   non-determinism check cover those.
 
 mod awaits;
+mod expand;
 mod flow;
 mod probe;
 mod rules;
@@ -120,6 +121,8 @@ pub(crate) fn check_body(
         static_locals: HashMap::new(),
         endless_locals: HashSet::new(),
         struct_locals: HashMap::new(),
+        expanding: 0,
+        reported: HashSet::new(),
         durable_ahead: false,
         warnings: Vec::new(),
     };
@@ -192,6 +195,12 @@ struct Walker<'a> {
     /// Locals holding a value of a struct the body declares (`let ledger = Ledger { .. }`),
     /// by the struct's name: its methods that hand out a hash field are hash iterations.
     struct_locals: HashMap<String, String>,
+    /// How many expansions of the body's `macro_rules!` are being walked: their nodes are
+    /// not in the body's tree, so no type probe can be left on them.
+    expanding: usize,
+    /// Errors reported from `macro_rules!` expansions, by span and message (a macro's tokens
+    /// expand once per call).
+    reported: HashSet<(String, String)>,
     /// Locals bound to a value taken from a static declared outside the body
     /// (`let client = HTTP.clone()`), by the static's name.
     static_locals: HashMap<String, String>,
@@ -206,8 +215,12 @@ impl Walker<'_> {
         if self.allow.contains(&rule) {
             return;
         }
+        let span = tokens.span();
+        // A macro's tokens are walked once per call that expands them: report them once.
+        if self.expanding > 0 && !self.reported.insert((format!("{span:?}"), message.clone())) {
+            return;
+        }
         if rule == Rule::HashIteration {
-            let span = tokens.span();
             self.warnings.push((span, message));
         } else {
             self.cx.error_spanned_by(tokens, message);
@@ -391,7 +404,7 @@ impl Walker<'_> {
                 if origin.known {
                     let message = Rule::HashIteration.message(&origin.root, None, None);
                     self.warnings.push((origin.span, message));
-                } else {
+                } else if self.expanding == 0 {
                     self.probes
                         .insert(origin.address, (origin.span, origin.root));
                     // The origin may be wrong (`items.iter().fold(HashMap::new(), ..)`):
@@ -401,6 +414,9 @@ impl Walker<'_> {
                 }
                 return;
             }
+        }
+        if self.expanding > 0 {
+            return;
         }
         let root = place.unwrap_or_else(|| expr.to_token_stream().to_string());
         let span = root_span(expr);
@@ -585,6 +601,28 @@ impl<'ast> Visit<'ast> for Walker<'_> {
 
     fn visit_macro(&mut self, node: &'ast syn::Macro) {
         let segments = path_segments(&node.path);
+        // A `macro_rules!` of the body: what this call expands to is walked like the body
+        // (the names it binds are the macro's own, and forgotten after it).
+        if let [name] = segments.as_slice()
+            && self.expanding < 8
+            && let Some(rules) = self.scope.macros.get(name)
+            && let Some(stmts) = expand::expand(rules, &node.tokens)
+        {
+            let block = syn::Block {
+                brace_token: syn::token::Brace::default(),
+                stmts,
+            };
+            let saved = (
+                self.hash_locals.clone(),
+                self.ordered_from_hash.clone(),
+                self.struct_locals.clone(),
+            );
+            self.expanding += 1;
+            self.visit_block(&block);
+            self.expanding -= 1;
+            (self.hash_locals, self.ordered_from_hash, self.struct_locals) = saved;
+            return;
+        }
         if self.check_macro_name(&segments, &node.path.to_token_stream()) {
             return;
         }
