@@ -116,6 +116,7 @@ pub(crate) fn check_body(
         flagged_locals: HashMap::new(),
         hash_sites: HashSet::new(),
         probes: HashMap::new(),
+        in_place_probes: HashSet::new(),
         scanned_macros: HashSet::new(),
         seeded_locals: HashSet::new(),
         static_locals: HashMap::new(),
@@ -140,7 +141,12 @@ pub(crate) fn check_body(
     let probed = if probes.is_empty() {
         Vec::new()
     } else {
-        probe::insert(block, &probes, &Rule::HashIteration.message("", None, None))
+        probe::insert(
+            block,
+            &probes,
+            &walker.in_place_probes,
+            &Rule::HashIteration.message("", None, None),
+        )
     };
     // After the hash probes: they find their sites by address in the unchanged tree.
     let awaited = if allow.contains(&Rule::NonDurableAwait) {
@@ -185,6 +191,9 @@ struct Walker<'a> {
     /// Expressions to wrap in a type probe, by address: the span for the warning and the
     /// root's text.
     probes: HashMap<usize, (Span, String)>,
+    /// Probed places changed in place by the method called on them (`set.retain(..)`), by
+    /// address: their probe borrows them mutably.
+    in_place_probes: HashSet<usize>,
     /// Local `macro_rules!` whose bodies were scanned.
     scanned_macros: HashSet<String>,
     /// Locals holding a generator made from a seed (`StdRng::seed_from_u64(seed)`): random
@@ -375,6 +384,13 @@ impl Walker<'_> {
     /// Judges an iteration whose order reaches a durable call: a warning when the walker
     /// knows the collection is a hash one, a type probe when it cannot tell.
     fn hash_site(&mut self, expr: &Expr) {
+        self.hash_site_at(expr, true);
+    }
+
+    /// [`Self::hash_site`]; `own_probe` false when `expr` is a place used in place (a method
+    /// receiver, `keys[0]`): wrapping it in a probe would move it, so only its origin is
+    /// probed.
+    fn hash_site_at(&mut self, expr: &Expr, own_probe: bool) {
         if obviously_ordered(expr) {
             return;
         }
@@ -409,8 +425,10 @@ impl Walker<'_> {
                         .insert(origin.address, (origin.span, origin.root));
                     // The origin may be wrong (`items.iter().fold(HashMap::new(), ..)`):
                     // the local's own type is probed too.
-                    self.probes
-                        .insert(address, (root_span(expr), place.clone()));
+                    if own_probe {
+                        self.probes
+                            .insert(address, (root_span(expr), place.clone()));
+                    }
                 }
                 return;
             }
@@ -583,7 +601,7 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             && let Some(place) = place_text(&node.expr)
             && self.ordered_from_hash.contains_key(&place)
         {
-            self.hash_site(&node.expr);
+            self.hash_site_at(&node.expr, false);
         }
         visit::visit_expr_index(self, node);
     }
@@ -1048,6 +1066,12 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                 .any(|arg| self.makes_durable_call_expr(arg))
         {
             self.hash_site(&node.receiver);
+            // `pending.retain(..)` changes `pending` in place: its probe must borrow it, not
+            // move it (`for_each` takes its receiver by value).
+            if method != "for_each" && place_text(&node.receiver).is_some() {
+                self.in_place_probes
+                    .insert(std::ptr::from_ref::<Expr>(&node.receiver) as usize);
+            }
         }
         if matches!(
             method.as_str(),
@@ -1113,12 +1137,12 @@ impl Walker<'_> {
             && self.ordered_from_hash.contains_key(&place)
         {
             // `let mut it = map.iter(); .. it.next()`
-            self.hash_site(&node.receiver);
+            self.hash_site_at(&node.receiver, false);
         } else if rules::VEC_PICKING_METHODS.contains(&method)
             && let Some(place) = place_text(&node.receiver)
             && self.ordered_from_hash.contains_key(&place)
         {
-            self.hash_site(&node.receiver);
+            self.hash_site_at(&node.receiver, false);
         }
     }
 
