@@ -906,8 +906,8 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                     && !built
                     && let Some(call) = ordered_source(init)
                     && !self.makes_durable_call_expr(init)
-                    && let Expr::MethodCall(method_call) = call
-                    && let Some(root) = place_text(&method_call.receiver)
+                    && let Expr::MethodCall(_) = call
+                    && let Some(root) = iterated_place(call)
                 {
                     let origin = Origin {
                         address: std::ptr::from_ref::<Expr>(call) as usize,
@@ -1116,7 +1116,10 @@ impl Walker<'_> {
         }
         // `max_by_key(|(k, v)| (**v, (*k).clone()))`: a key that reads the entry's (unique)
         // map key is a total order too.
+        // (Only on the map's own entries: after a `.map(..)`, field `0` may be anything.)
+        let entries = syntax::yields_entries(&node.receiver);
         if matches!(method, "max_by_key" | "min_by_key" | "max_by" | "min_by")
+            && entries
             && node
                 .args
                 .first()
@@ -1126,7 +1129,11 @@ impl Walker<'_> {
         }
         // `.reduce(|a, b| if b.1 < a.1 { b } else { a })` picks among ties like `min_by`.
         let picks = rules::PICKING_METHODS.contains(&method)
-            || (method == "reduce" && node.args.first().is_some_and(syntax::reduce_picks));
+            || (method == "reduce"
+                && node
+                    .args
+                    .first()
+                    .is_some_and(|f| syntax::reduce_picks(f, entries)));
         if picks && let Some(origin) = self.hash_method_call(&node.receiver) {
             let message = Rule::HashIteration.message(&origin, None, None);
             self.warnings.push((root_span(&node.receiver), message));
@@ -1203,15 +1210,15 @@ impl Walker<'_> {
         if !splits || ordered_parts || self.makes_durable_call_expr(init) {
             return;
         }
-        let Some(Expr::MethodCall(call)) = ordered_source(init) else {
+        let Some(call @ Expr::MethodCall(method_call)) = ordered_source(init) else {
             return;
         };
-        let Some(root) = place_text(&call.receiver) else {
+        let Some(root) = iterated_place(call) else {
             return;
         };
         let origin = Origin {
-            address: std::ptr::from_ref::<Expr>(ordered_source(init).unwrap_or(init)) as usize,
-            span: root_span(&call.receiver),
+            address: std::ptr::from_ref::<Expr>(call) as usize,
+            span: root_span(&method_call.receiver),
             known: self.hash_locals.contains(&root),
             root,
         };

@@ -112,12 +112,15 @@ pub(super) fn place_text(expr: &Expr) -> Option<String> {
 }
 
 /// The iterated place of `expr`: `map` in `&map`, `map.iter()`, `map.keys()`; `keys` in
-/// `keys.chunks(n)` (a slice's views keep its order).
+/// `keys.chunks(n)` (a slice's views keep its order); `map` in `map.clone().into_iter()` (a
+/// clone iterates in the same order).
 pub(super) fn iterated_place(expr: &Expr) -> Option<String> {
     match peel(expr) {
         Expr::MethodCall(call)
             if rules::ITERATING_METHODS.iter().any(|m| call.method == m)
-                || (rules::SLICE_VIEWS.iter().any(|m| call.method == m)) =>
+                || rules::SLICE_VIEWS.iter().any(|m| call.method == m)
+                || (call.args.is_empty()
+                    && (call.method == "clone" || call.method == "to_owned")) =>
         {
             iterated_place(&call.receiver)
         }
@@ -440,8 +443,9 @@ pub(super) fn entry_key_use(expr: &Expr) -> KeyUse {
 /// True when the closure `expr` given to `.reduce(..)` picks one of its two arguments
 /// (`|a, b| if b.1 < a.1 { b } else { a }`), not combining them (`|a, b| a + b`): among
 /// equal elements, which one it keeps depends on the order they come in. A condition that
-/// reads the entries' keys (`a.0`) is a total order and does not count.
-pub(super) fn reduce_picks(expr: &Expr) -> bool {
+/// reads the entries' keys (`a.0`, when `entries`: the elements are a map's own entries) is
+/// a total order and does not count, nor one that compares the whole elements (`a > b`).
+pub(super) fn reduce_picks(expr: &Expr, entries: bool) -> bool {
     let Expr::Closure(closure) = peel(expr) else {
         return false;
     };
@@ -475,11 +479,48 @@ pub(super) fn reduce_picks(expr: &Expr) -> bool {
         _ => false,
     };
     let else_arg = choice.else_branch.as_ref().is_some_and(|(_, e)| is_arg(e));
-    let cond_reads_key = {
-        let text = choice.cond.to_token_stream().to_string();
-        names.iter().any(|n| text.contains(&format!("{n} . 0")))
+    // `if a > b { a } else { b }` compares whole elements: equal ones are alike, so which
+    // is kept does not matter; `if b.1 < a.1` or `if b.len() < a.len()` compares a part.
+    struct Parts<'n> {
+        names: &'n [String],
+        part: bool,
+        key: bool,
+    }
+    impl Parts<'_> {
+        fn is_arg(&self, mut expr: &Expr) -> bool {
+            while let Expr::Paren(syn::ExprParen { expr: inner, .. })
+            | Expr::Reference(syn::ExprReference { expr: inner, .. })
+            | Expr::Unary(syn::ExprUnary {
+                op: syn::UnOp::Deref(_),
+                expr: inner,
+                ..
+            }) = expr
+            {
+                expr = inner;
+            }
+            matches!(expr, Expr::Path(p) if self.names.iter().any(|n| p.path.is_ident(n)))
+        }
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Parts<'_> {
+        fn visit_expr_field(&mut self, node: &'ast syn::ExprField) {
+            if self.is_arg(&node.base) {
+                self.part = true;
+                self.key |= matches!(&node.member, syn::Member::Unnamed(index) if index.index == 0);
+            }
+            syn::visit::visit_expr_field(self, node);
+        }
+        fn visit_expr_method_call(&mut self, node: &'ast syn::ExprMethodCall) {
+            self.part |= self.is_arg(&node.receiver) && !node.args.iter().any(|a| self.is_arg(a));
+            syn::visit::visit_expr_method_call(self, node);
+        }
+    }
+    let mut parts = Parts {
+        names: &names,
+        part: false,
+        key: false,
     };
-    then_arg && else_arg && !cond_reads_key
+    syn::visit::Visit::visit_expr(&mut parts, &choice.cond);
+    then_arg && else_arg && parts.part && !(entries && parts.key)
 }
 
 /// The type a constructor expression makes, by its last name: `Ledger` in `Ledger { .. }`,
@@ -503,5 +544,41 @@ pub(super) fn constructed_type(expr: &Expr) -> Option<String> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// True when the method chain `expr` yields a map's own entries `(key, value)`: it starts with
+/// `.iter()` / `.into_iter()` / `.drain()` on a place and adapts it only in ways that keep
+/// the elements (`filter`, `cloned`, `rev`, `take` ..), so field `0` is the unique key.
+pub(super) fn yields_entries(expr: &Expr) -> bool {
+    const KEEPING: &[&str] = &[
+        "filter",
+        "cloned",
+        "copied",
+        "rev",
+        "skip",
+        "take",
+        "skip_while",
+        "take_while",
+        "by_ref",
+        "peekable",
+        "inspect",
+        "fuse",
+        "step_by",
+    ];
+    let mut current = peel(expr);
+    loop {
+        let Expr::MethodCall(call) = current else {
+            return false;
+        };
+        let method = call.method.to_string();
+        if matches!(method.as_str(), "iter" | "iter_mut" | "into_iter" | "drain") {
+            return place_text(&call.receiver).is_some()
+                || iterated_place(&call.receiver).is_some();
+        }
+        if !KEEPING.contains(&method.as_str()) {
+            return false;
+        }
+        current = peel(&call.receiver);
     }
 }
