@@ -170,6 +170,9 @@ struct Origin {
     root: String,
     /// The root is a known `HashMap`/`HashSet` local or parameter.
     known: bool,
+    /// The local was sorted by a key that reads only the entries' values: what is left of
+    /// the map's order is the order of ties.
+    tied: bool,
 }
 
 struct Walker<'a> {
@@ -418,7 +421,8 @@ impl Walker<'_> {
             }
             if let Some(origin) = self.ordered_from_hash.get(place).cloned() {
                 if origin.known {
-                    let message = Rule::HashIteration.message(&origin.root, None, None);
+                    let note = origin.tied.then_some(TIED);
+                    let message = Rule::HashIteration.message(&origin.root, None, note);
                     self.warnings.push((origin.span, message));
                 } else if self.expanding == 0 {
                     self.probes
@@ -882,6 +886,7 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                     address: std::ptr::from_ref::<Expr>(init) as usize,
                     span: root_span(init),
                     known: true,
+                    tied: false,
                     root: what,
                 };
                 self.ordered_from_hash.insert(name.clone(), origin);
@@ -913,6 +918,7 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                         address: std::ptr::from_ref::<Expr>(call) as usize,
                         span: root_span(call),
                         known: self.hash_locals.contains(&root),
+                        tied: false,
                         root,
                     };
                     self.ordered_from_hash.insert(name, origin);
@@ -1048,13 +1054,17 @@ impl<'ast> Visit<'ast> for Walker<'_> {
         // (`v.sort_by_key(|(_, prio)| *prio)`): equal values keep the map's order.
         if method.starts_with("sort")
             && let Some(place) = place_text(&node.receiver)
-            && !(rules::KEYED_SORTS.contains(&method.as_str())
+        {
+            let ties = rules::KEYED_SORTS.contains(&method.as_str())
                 && node
                     .args
                     .first()
-                    .is_some_and(|key| syntax::entry_key_use(key) == syntax::KeyUse::OnlyOthers))
-        {
-            self.ordered_from_hash.remove(&place);
+                    .is_some_and(|key| syntax::entry_key_use(key) == syntax::KeyUse::OnlyOthers);
+            if !ties {
+                self.ordered_from_hash.remove(&place);
+            } else if let Some(origin) = self.ordered_from_hash.get_mut(&place) {
+                origin.tied = true;
+            }
         }
         self.picked_by_order(node, &method);
         self.appended_in_order(node, &method);
@@ -1220,6 +1230,7 @@ impl Walker<'_> {
             address: std::ptr::from_ref::<Expr>(call) as usize,
             span: root_span(&method_call.receiver),
             known: self.hash_locals.contains(&root),
+            tied: false,
             root,
         };
         for name in names {
@@ -1241,6 +1252,7 @@ impl Walker<'_> {
             address: std::ptr::from_ref::<Expr>(source) as usize,
             span: root_span(source),
             known: self.hash_locals.contains(&root),
+            tied: false,
             root,
         };
         self.ordered_from_hash.insert(target, origin);
@@ -1291,6 +1303,9 @@ impl Walker<'_> {
         }
     }
 }
+
+/// The reason given for an iteration whose order a value-keyed sort left to ties.
+const TIED: &str = "it was sorted by a key that reads only the entries' values, so entries with equal values keep the map's iteration order, which differs between processes, and the durable calls made in that order can differ on replay; sort by a total order (add the key: `|(k, v)| (*v, k.clone())`, or `.then_with(|| a.0.cmp(&b.0))`)";
 
 /// `x.await` → `x`.
 fn peel_await(expr: &Expr) -> &Expr {
