@@ -281,7 +281,7 @@ fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
 }
 
 /// The names a pattern binds.
-fn pat_names(pat: &Pat, names: &mut Vec<String>) {
+pub(super) fn pat_names(pat: &Pat, names: &mut Vec<String>) {
     match pat {
         Pat::Ident(ident) => {
             names.push(ident.ident.to_string());

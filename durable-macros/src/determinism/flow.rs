@@ -418,11 +418,13 @@ impl<'ast> Visit<'ast> for LoopScan {
 }
 
 /// True when a `while` condition reads only local variables (and constants) that the body
-/// never names, so it cannot change while the loop runs: `while running` with
-/// `let running = true;` above. Conservative: any mention of a variable in the body (a
-/// read, a method call, a macro argument) counts as a change, and a condition with a call
-/// or a method call other than a read (`rx.try_recv().is_ok()`) is never judged; a read
-/// (`!stop.load(order)`, `!queue.is_empty()`) counts as its receiver's variable.
+/// never changes, so it cannot change while the loop runs: `while running` with
+/// `let running = true;` above, `while attempts < 5` with an `attempts` the body only reads
+/// (`u64::from(attempts)`), `while !done` whose body binds a new `done` (`let done = ..`)
+/// instead of assigning the old one. A condition with a call or a method call other than a
+/// read (`rx.try_recv().is_ok()`) is never judged; a read (`!stop.load(order)`,
+/// `!queue.is_empty()`) counts as its receiver's variable. See [`changes`] for what counts
+/// as a change (conservatively, anything that could be one).
 pub(super) fn unchanging_condition(cond: &Expr, body: &syn::Block) -> bool {
     /// Methods that only read their receiver.
     const READS: &[&str] = &[
@@ -445,7 +447,7 @@ pub(super) fn unchanging_condition(cond: &Expr, body: &syn::Block) -> bool {
             }
             Expr::Binary(binary) => roots(&binary.left, out) && roots(&binary.right, out),
             // A read of a local (`!stop.load(order)`, `flag.get()`): the receiver is one of
-            // the condition's variables; the body mentioning it counts as a change.
+            // the condition's variables; a method call on it in the body counts as a change.
             Expr::MethodCall(call) if READS.contains(&call.method.to_string().as_str()) => {
                 roots(&call.receiver, out) && call.args.iter().all(|arg| roots(arg, out))
             }
@@ -453,15 +455,196 @@ pub(super) fn unchanging_condition(cond: &Expr, body: &syn::Block) -> bool {
         }
     }
     let mut names = Vec::new();
+    // `while let Some(cursor) = next.clone()`: a scrutinee that cannot change matches on
+    // every turn or on none.
+    let cond = match cond {
+        Expr::Let(binding) => &*binding.expr,
+        other => other,
+    };
     if !roots(cond, &mut names) {
         return false;
     }
     // Only locals: a `SCREAMING_CASE` name is a constant or a static (its own rules).
     names.retain(|name| !super::syntax::is_screaming_case(name));
-    !names.is_empty()
-        && !names.iter().any(|name| {
-            super::syntax::mentions(quote::ToTokens::to_token_stream(body), &[name.as_str()])
-        })
+    !names.is_empty() && !names.iter().any(|name| changes(body, name))
+}
+
+/// Whether `body` may change the variable `name` (as it is named where the loop starts):
+/// an assignment to it or to a field of it (`n += 1`, `state.done = true`), a `&mut` of it,
+/// a method call on it (`queue.pop()`, `flag.set(true)`: it may take `&mut self` or have
+/// interior mutability), any mention in a closure, an `async` block or a macro other than a
+/// formatting one (their captures and expansions are not followed). Plain reads (`x < 5`,
+/// `f(x)`, `format!("{x}")`) are no change, and neither is anything after a `let` in the
+/// same block that binds `name` again (the later mentions are of the new variable).
+fn changes(body: &syn::Block, name: &str) -> bool {
+    /// Macros whose arguments are only read (they take references).
+    const FORMATTING: &[&str] = &[
+        "format",
+        "print",
+        "println",
+        "eprint",
+        "eprintln",
+        "write",
+        "writeln",
+        "panic",
+        "assert",
+        "assert_eq",
+        "assert_ne",
+        "debug_assert",
+        "debug_assert_eq",
+        "trace",
+        "debug",
+        "info",
+        "warn",
+        "error",
+        "format_args",
+    ];
+    /// Methods that take `&self` and change nothing, on std's types (`Cell::set` and
+    /// atomics' stores take `&self` too, so only reads are listed).
+    const READ_ONLY_METHODS: &[&str] = &[
+        "clone",
+        "cloned",
+        "copied",
+        "len",
+        "is_empty",
+        "to_vec",
+        "to_string",
+        "to_owned",
+        "as_str",
+        "as_slice",
+        "iter",
+        "contains",
+        "contains_key",
+        "first",
+        "last",
+        "starts_with",
+        "ends_with",
+        "is_some",
+        "is_none",
+        "is_ok",
+        "is_err",
+        "cmp",
+        "partial_cmp",
+        "eq",
+        "ne",
+        "keys",
+        "values",
+        "chars",
+        "bytes",
+        "trim",
+    ];
+    struct Scan<'n> {
+        name: &'n str,
+        changed: bool,
+    }
+    impl Scan<'_> {
+        fn rooted(&self, expr: &Expr) -> bool {
+            match expr {
+                Expr::Path(path) => path.qself.is_none() && path.path.is_ident(self.name),
+                Expr::Field(field) => self.rooted(&field.base),
+                Expr::Index(index) => self.rooted(&index.expr),
+                Expr::Paren(inner) => self.rooted(&inner.expr),
+                Expr::Group(inner) => self.rooted(&inner.expr),
+                Expr::Unary(unary) if matches!(unary.op, syn::UnOp::Deref(_)) => {
+                    self.rooted(&unary.expr)
+                }
+                _ => false,
+            }
+        }
+        fn mentioned(&self, tokens: proc_macro2::TokenStream) -> bool {
+            super::syntax::mentions(tokens, &[self.name])
+        }
+    }
+    fn binds(pat: &syn::Pat, name: &str) -> bool {
+        let mut names = Vec::new();
+        super::awaits::pat_names(pat, &mut names);
+        names.iter().any(|n| n == name)
+    }
+    impl<'ast> Visit<'ast> for Scan<'_> {
+        fn visit_block(&mut self, node: &'ast syn::Block) {
+            for stmt in &node.stmts {
+                if let syn::Stmt::Local(local) = stmt
+                    && binds(&local.pat, self.name)
+                {
+                    // The initialiser still sees the old variable; what follows, the new one.
+                    if let Some(init) = &local.init {
+                        self.visit_expr(&init.expr);
+                        if let Some((_, diverge)) = &init.diverge {
+                            self.visit_expr(diverge);
+                        }
+                    }
+                    return;
+                }
+                self.visit_stmt(stmt);
+            }
+        }
+        fn visit_expr_assign(&mut self, node: &'ast syn::ExprAssign) {
+            self.changed |= self.rooted(&node.left);
+            visit::visit_expr_assign(self, node);
+        }
+        fn visit_expr_binary(&mut self, node: &'ast syn::ExprBinary) {
+            use syn::BinOp::{
+                AddAssign, BitAndAssign, BitOrAssign, BitXorAssign, DivAssign, MulAssign,
+                RemAssign, ShlAssign, ShrAssign, SubAssign,
+            };
+            let assigns = matches!(
+                node.op,
+                AddAssign(_)
+                    | SubAssign(_)
+                    | MulAssign(_)
+                    | DivAssign(_)
+                    | RemAssign(_)
+                    | BitXorAssign(_)
+                    | BitAndAssign(_)
+                    | BitOrAssign(_)
+                    | ShlAssign(_)
+                    | ShrAssign(_)
+            );
+            self.changed |= assigns && self.rooted(&node.left);
+            visit::visit_expr_binary(self, node);
+        }
+        fn visit_expr_reference(&mut self, node: &'ast syn::ExprReference) {
+            self.changed |= node.mutability.is_some() && self.rooted(&node.expr);
+            visit::visit_expr_reference(self, node);
+        }
+        fn visit_expr_method_call(&mut self, node: &'ast syn::ExprMethodCall) {
+            let reads = READ_ONLY_METHODS.iter().any(|m| node.method == m);
+            self.changed |= !reads && self.rooted(&node.receiver);
+            visit::visit_expr_method_call(self, node);
+        }
+        fn visit_expr_closure(&mut self, node: &'ast syn::ExprClosure) {
+            self.changed |= self.mentioned(quote::ToTokens::to_token_stream(&node.body));
+        }
+        fn visit_expr_async(&mut self, node: &'ast syn::ExprAsync) {
+            self.changed |= self.mentioned(quote::ToTokens::to_token_stream(&node.block));
+        }
+        fn visit_macro(&mut self, node: &'ast syn::Macro) {
+            let formatting = node
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| FORMATTING.iter().any(|m| s.ident == m));
+            let parsed = formatting
+                .then(|| {
+                    node.parse_body_with(
+                        syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated,
+                    )
+                    .ok()
+                })
+                .flatten();
+            match parsed {
+                Some(args) => args.iter().for_each(|arg| self.visit_expr(arg)),
+                None => self.changed |= self.mentioned(node.tokens.clone()),
+            }
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut scan = Scan {
+        name,
+        changed: false,
+    };
+    scan.visit_block(body);
+    scan.changed
 }
 
 /// The places a loop body appends to in its iteration's order: `keys` in `keys.push(k)`,

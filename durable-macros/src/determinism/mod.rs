@@ -29,6 +29,7 @@
 //!   non-determinism check cover those.
 
 mod awaits;
+mod expand;
 mod flow;
 mod probe;
 mod rules;
@@ -115,10 +116,14 @@ pub(crate) fn check_body(
         flagged_locals: HashMap::new(),
         hash_sites: HashSet::new(),
         probes: HashMap::new(),
+        in_place_probes: HashSet::new(),
         scanned_macros: HashSet::new(),
         seeded_locals: HashSet::new(),
         static_locals: HashMap::new(),
         endless_locals: HashSet::new(),
+        struct_locals: HashMap::new(),
+        expanding: 0,
+        reported: HashSet::new(),
         durable_ahead: false,
         warnings: Vec::new(),
     };
@@ -136,7 +141,12 @@ pub(crate) fn check_body(
     let probed = if probes.is_empty() {
         Vec::new()
     } else {
-        probe::insert(block, &probes, &Rule::HashIteration.message("", None, None))
+        probe::insert(
+            block,
+            &probes,
+            &walker.in_place_probes,
+            &Rule::HashIteration.message("", None, None),
+        )
     };
     // After the hash probes: they find their sites by address in the unchanged tree.
     let awaited = if allow.contains(&Rule::NonDurableAwait) {
@@ -160,6 +170,9 @@ struct Origin {
     root: String,
     /// The root is a known `HashMap`/`HashSet` local or parameter.
     known: bool,
+    /// The local was sorted by a key that reads only the entries' values: what is left of
+    /// the map's order is the order of ties.
+    tied: bool,
 }
 
 struct Walker<'a> {
@@ -181,6 +194,9 @@ struct Walker<'a> {
     /// Expressions to wrap in a type probe, by address: the span for the warning and the
     /// root's text.
     probes: HashMap<usize, (Span, String)>,
+    /// Probed places changed in place by the method called on them (`set.retain(..)`), by
+    /// address: their probe borrows them mutably.
+    in_place_probes: HashSet<usize>,
     /// Local `macro_rules!` whose bodies were scanned.
     scanned_macros: HashSet<String>,
     /// Locals holding a generator made from a seed (`StdRng::seed_from_u64(seed)`): random
@@ -188,6 +204,15 @@ struct Walker<'a> {
     seeded_locals: HashSet<String>,
     /// Locals bound to an endless iterator or stream (`let mut delays = iter::repeat_with(..)`).
     endless_locals: HashSet<String>,
+    /// Locals holding a value of a struct the body declares (`let ledger = Ledger { .. }`),
+    /// by the struct's name: its methods that hand out a hash field are hash iterations.
+    struct_locals: HashMap<String, String>,
+    /// How many expansions of the body's `macro_rules!` are being walked: their nodes are
+    /// not in the body's tree, so no type probe can be left on them.
+    expanding: usize,
+    /// Errors reported from `macro_rules!` expansions, by span and message (a macro's tokens
+    /// expand once per call).
+    reported: HashSet<(String, String)>,
     /// Locals bound to a value taken from a static declared outside the body
     /// (`let client = HTTP.clone()`), by the static's name.
     static_locals: HashMap<String, String>,
@@ -202,8 +227,12 @@ impl Walker<'_> {
         if self.allow.contains(&rule) {
             return;
         }
+        let span = tokens.span();
+        // A macro's tokens are walked once per call that expands them: report them once.
+        if self.expanding > 0 && !self.reported.insert((format!("{span:?}"), message.clone())) {
+            return;
+        }
         if rule == Rule::HashIteration {
-            let span = tokens.span();
             self.warnings.push((span, message));
         } else {
             self.cx.error_spanned_by(tokens, message);
@@ -358,7 +387,22 @@ impl Walker<'_> {
     /// Judges an iteration whose order reaches a durable call: a warning when the walker
     /// knows the collection is a hash one, a type probe when it cannot tell.
     fn hash_site(&mut self, expr: &Expr) {
+        self.hash_site_at(expr, true);
+    }
+
+    /// [`Self::hash_site`]; `own_probe` false when `expr` is a place used in place (a method
+    /// receiver, `keys[0]`): wrapping it in a probe would move it, so only its origin is
+    /// probed.
+    fn hash_site_at(&mut self, expr: &Expr, own_probe: bool) {
         if obviously_ordered(expr) {
+            return;
+        }
+        if let Some(what) = self.hash_method_call(expr) {
+            let address = std::ptr::from_ref::<Expr>(expr) as usize;
+            if !self.allow.contains(&Rule::HashIteration) && self.hash_sites.insert(address) {
+                let message = Rule::HashIteration.message(&what, None, None);
+                self.warnings.push((root_span(expr), message));
+            }
             return;
         }
         // `map.iter().filter(..)`, `m.keys().enumerate()`: the iterating call is what has a
@@ -377,22 +421,68 @@ impl Walker<'_> {
             }
             if let Some(origin) = self.ordered_from_hash.get(place).cloned() {
                 if origin.known {
-                    let message = Rule::HashIteration.message(&origin.root, None, None);
+                    let note = origin.tied.then_some(TIED);
+                    let message = Rule::HashIteration.message(&origin.root, None, note);
                     self.warnings.push((origin.span, message));
-                } else {
+                } else if self.expanding == 0 {
                     self.probes
                         .insert(origin.address, (origin.span, origin.root));
                     // The origin may be wrong (`items.iter().fold(HashMap::new(), ..)`):
                     // the local's own type is probed too.
-                    self.probes
-                        .insert(address, (root_span(expr), place.clone()));
+                    if own_probe {
+                        self.probes
+                            .insert(address, (root_span(expr), place.clone()));
+                    }
                 }
                 return;
             }
         }
+        if self.expanding > 0 {
+            return;
+        }
         let root = place.unwrap_or_else(|| expr.to_token_stream().to_string());
         let span = root_span(expr);
         self.probes.insert(address, (span, root));
+    }
+
+    /// The call in the method chain `expr` of a method that hands out a hash field of a
+    /// struct the body declares, on a local of that struct (`ledger.owed()` in
+    /// `ledger.owed().map(..)`), unless the chain sorts after it; as written, for messages.
+    fn hash_method_call(&self, expr: &Expr) -> Option<String> {
+        let mut current = expr;
+        loop {
+            current = match current {
+                Expr::MethodCall(call) => {
+                    let method = call.method.to_string();
+                    if method.starts_with("sorted")
+                        || (method == "collect"
+                            && call.turbofish.as_ref().is_some_and(|t| {
+                                mentions(
+                                    t.to_token_stream(),
+                                    &["BTreeMap", "BTreeSet", "BinaryHeap"],
+                                )
+                            }))
+                    {
+                        return None;
+                    }
+                    if let Some(place) = place_text(&call.receiver)
+                        && let Some(ty) = self.struct_locals.get(&place)
+                        && self
+                            .scope
+                            .hash_methods
+                            .get(ty)
+                            .is_some_and(|m| m.contains(&method))
+                    {
+                        return Some(format!("{place}.{method}()"));
+                    }
+                    &call.receiver
+                }
+                Expr::Paren(inner) => &inner.expr,
+                Expr::Reference(inner) => &inner.expr,
+                Expr::Try(inner) => &inner.expr,
+                _ => return None,
+            };
+        }
     }
 
     /// Whether iterating `expr` never ends by itself (see [`flow::endless`]), with the
@@ -515,7 +605,7 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             && let Some(place) = place_text(&node.expr)
             && self.ordered_from_hash.contains_key(&place)
         {
-            self.hash_site(&node.expr);
+            self.hash_site_at(&node.expr, false);
         }
         visit::visit_expr_index(self, node);
     }
@@ -533,6 +623,28 @@ impl<'ast> Visit<'ast> for Walker<'_> {
 
     fn visit_macro(&mut self, node: &'ast syn::Macro) {
         let segments = path_segments(&node.path);
+        // A `macro_rules!` of the body: what this call expands to is walked like the body
+        // (the names it binds are the macro's own, and forgotten after it).
+        if let [name] = segments.as_slice()
+            && self.expanding < 8
+            && let Some(rules) = self.scope.macros.get(name)
+            && let Some(stmts) = expand::expand(rules, &node.tokens)
+        {
+            let block = syn::Block {
+                brace_token: syn::token::Brace::default(),
+                stmts,
+            };
+            let saved = (
+                self.hash_locals.clone(),
+                self.ordered_from_hash.clone(),
+                self.struct_locals.clone(),
+            );
+            self.expanding += 1;
+            self.visit_block(&block);
+            self.expanding -= 1;
+            (self.hash_locals, self.ordered_from_hash, self.struct_locals) = saved;
+            return;
+        }
         if self.check_macro_name(&segments, &node.path.to_token_stream()) {
             return;
         }
@@ -753,6 +865,32 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             self.seeded_locals.remove(&name);
             self.static_locals.remove(&name);
             self.endless_locals.remove(&name);
+            self.struct_locals.remove(&name);
+            let typed = match &node.pat {
+                Pat::Type(typed) => match &*typed.ty {
+                    syn::Type::Path(ty) => ty.path.segments.last().map(|s| s.ident.to_string()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(ty) = typed.or_else(|| init.and_then(syntax::constructed_type))
+                && self.scope.hash_methods.contains_key(&ty)
+            {
+                self.struct_locals.insert(name.clone(), ty);
+            }
+            if let Some(init) = init
+                && !self.makes_durable_call_expr(init)
+                && let Some(what) = self.hash_method_call(init)
+            {
+                let origin = Origin {
+                    address: std::ptr::from_ref::<Expr>(init) as usize,
+                    span: root_span(init),
+                    known: true,
+                    tied: false,
+                    root: what,
+                };
+                self.ordered_from_hash.insert(name.clone(), origin);
+            }
             if let Some(init) = init {
                 if self.endless(init) {
                     self.endless_locals.insert(name.clone());
@@ -773,18 +911,21 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                     && !built
                     && let Some(call) = ordered_source(init)
                     && !self.makes_durable_call_expr(init)
-                    && let Expr::MethodCall(method_call) = call
-                    && let Some(root) = place_text(&method_call.receiver)
+                    && let Expr::MethodCall(_) = call
+                    && let Some(root) = iterated_place(call)
                 {
                     let origin = Origin {
                         address: std::ptr::from_ref::<Expr>(call) as usize,
                         span: root_span(call),
                         known: self.hash_locals.contains(&root),
+                        tied: false,
                         root,
                     };
                     self.ordered_from_hash.insert(name, origin);
                 }
             }
+        } else {
+            self.partitioned(node);
         }
         visit::visit_local(self, node);
     }
@@ -909,10 +1050,21 @@ impl<'ast> Visit<'ast> for Walker<'_> {
         } else if self.unsafe_depth > 0 && rules::MUTATING_METHODS.contains(&method.as_str()) {
             self.written_static(&node.receiver);
         }
+        // A sort makes the order total, unless its key reads only the entries' values
+        // (`v.sort_by_key(|(_, prio)| *prio)`): equal values keep the map's order.
         if method.starts_with("sort")
             && let Some(place) = place_text(&node.receiver)
         {
-            self.ordered_from_hash.remove(&place);
+            let ties = rules::KEYED_SORTS.contains(&method.as_str())
+                && node
+                    .args
+                    .first()
+                    .is_some_and(|key| syntax::entry_key_use(key) == syntax::KeyUse::OnlyOthers);
+            if !ties {
+                self.ordered_from_hash.remove(&place);
+            } else if let Some(origin) = self.ordered_from_hash.get_mut(&place) {
+                origin.tied = true;
+            }
         }
         self.picked_by_order(node, &method);
         self.appended_in_order(node, &method);
@@ -924,6 +1076,12 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                 .any(|arg| self.makes_durable_call_expr(arg))
         {
             self.hash_site(&node.receiver);
+            // `pending.retain(..)` changes `pending` in place: its probe must borrow it, not
+            // move it (`for_each` takes its receiver by value).
+            if method != "for_each" && place_text(&node.receiver).is_some() {
+                self.in_place_probes
+                    .insert(std::ptr::from_ref::<Expr>(&node.receiver) as usize);
+            }
         }
         if matches!(
             method.as_str(),
@@ -966,21 +1124,42 @@ impl Walker<'_> {
         {
             return;
         }
-        if rules::PICKING_METHODS.contains(&method)
-            && let Some(origin) = iterating_call(&node.receiver)
+        // `max_by_key(|(k, v)| (**v, (*k).clone()))`: a key that reads the entry's (unique)
+        // map key is a total order too.
+        // (Only on the map's own entries: after a `.map(..)`, field `0` may be anything.)
+        let entries = syntax::yields_entries(&node.receiver);
+        if matches!(method, "max_by_key" | "min_by_key" | "max_by" | "min_by")
+            && entries
+            && node
+                .args
+                .first()
+                .is_some_and(|key| syntax::entry_key_use(key) == syntax::KeyUse::Key)
         {
+            return;
+        }
+        // `.reduce(|a, b| if b.1 < a.1 { b } else { a })` picks among ties like `min_by`.
+        let picks = rules::PICKING_METHODS.contains(&method)
+            || (method == "reduce"
+                && node
+                    .args
+                    .first()
+                    .is_some_and(|f| syntax::reduce_picks(f, entries)));
+        if picks && let Some(origin) = self.hash_method_call(&node.receiver) {
+            let message = Rule::HashIteration.message(&origin, None, None);
+            self.warnings.push((root_span(&node.receiver), message));
+        } else if picks && let Some(origin) = iterating_call(&node.receiver) {
             self.hash_site(origin);
-        } else if rules::PICKING_METHODS.contains(&method)
+        } else if picks
             && let Some(place) = place_text(&node.receiver)
             && self.ordered_from_hash.contains_key(&place)
         {
             // `let mut it = map.iter(); .. it.next()`
-            self.hash_site(&node.receiver);
+            self.hash_site_at(&node.receiver, false);
         } else if rules::VEC_PICKING_METHODS.contains(&method)
             && let Some(place) = place_text(&node.receiver)
             && self.ordered_from_hash.contains_key(&place)
         {
-            self.hash_site(&node.receiver);
+            self.hash_site_at(&node.receiver, false);
         }
     }
 
@@ -1004,6 +1183,61 @@ impl Walker<'_> {
         }
     }
 
+    /// `let (low, high): (Vec<_>, Vec<_>) = map.into_iter().partition(..)` (or `.unzip()`):
+    /// each part keeps the map's order. Names the pattern binds lose what they held.
+    fn partitioned(&mut self, node: &syn::Local) {
+        let (pat, ty) = match &node.pat {
+            Pat::Type(typed) => (&*typed.pat, Some(&*typed.ty)),
+            other => (other, None),
+        };
+        let Pat::Tuple(tuple) = pat else {
+            return;
+        };
+        let names: Vec<String> = tuple
+            .elems
+            .iter()
+            .filter_map(|p| match p {
+                Pat::Ident(ident) => Some(ident.ident.to_string()),
+                _ => None,
+            })
+            .collect();
+        for name in &names {
+            self.ordered_from_hash.remove(name);
+            self.hash_locals.remove(name);
+        }
+        let Some(init) = node.init.as_ref().map(|init| &*init.expr) else {
+            return;
+        };
+        let splits = matches!(peel(init), Expr::MethodCall(call)
+            if matches!(call.method.to_string().as_str(), "partition" | "unzip" | "partition_map" | "partition_result"));
+        let ordered_parts = ty.is_some_and(|ty| {
+            mentions(
+                ty.to_token_stream(),
+                &["BTreeMap", "BTreeSet", "BinaryHeap"],
+            ) || hash_type(ty)
+                || mentions(ty.to_token_stream(), rules::HASH_COLLECTIONS)
+        });
+        if !splits || ordered_parts || self.makes_durable_call_expr(init) {
+            return;
+        }
+        let Some(call @ Expr::MethodCall(method_call)) = ordered_source(init) else {
+            return;
+        };
+        let Some(root) = iterated_place(call) else {
+            return;
+        };
+        let origin = Origin {
+            address: std::ptr::from_ref::<Expr>(call) as usize,
+            span: root_span(&method_call.receiver),
+            known: self.hash_locals.contains(&root),
+            tied: false,
+            root,
+        };
+        for name in names {
+            self.ordered_from_hash.insert(name, origin.clone());
+        }
+    }
+
     /// Records that the place `target` now holds elements in the order of iterating
     /// `source` (unless it already holds such an order).
     fn keeps_order_of(&mut self, target: &Expr, source: &Expr) {
@@ -1018,6 +1252,7 @@ impl Walker<'_> {
             address: std::ptr::from_ref::<Expr>(source) as usize,
             span: root_span(source),
             known: self.hash_locals.contains(&root),
+            tied: false,
             root,
         };
         self.ordered_from_hash.insert(target, origin);
@@ -1068,6 +1303,9 @@ impl Walker<'_> {
         }
     }
 }
+
+/// The reason given for an iteration whose order a value-keyed sort left to ties.
+const TIED: &str = "it was sorted by a key that reads only the entries' values, so entries with equal values keep the map's iteration order, which differs between processes, and the durable calls made in that order can differ on replay; sort by a total order (add the key: `|(k, v)| (*v, k.clone())`, or `.then_with(|| a.0.cmp(&b.0))`)";
 
 /// `x.await` → `x`.
 fn peel_await(expr: &Expr) -> &Expr {

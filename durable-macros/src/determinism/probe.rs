@@ -13,7 +13,7 @@
 //! `__durable_hash_probe` returns its argument unchanged, so temporaries, borrows and moves
 //! are those of `EXPR`; the items it needs are emitted once at the top of the body.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -25,10 +25,12 @@ use syn::visit_mut::{self, VisitMut};
 pub(super) fn insert(
     block: &mut syn::Block,
     sites: &HashMap<usize, (Span, String)>,
+    in_place: &HashSet<usize>,
     message: &str,
 ) -> Vec<String> {
     let mut wrap = Wrap {
         sites,
+        in_place,
         wrapped: Vec::new(),
     };
     wrap.visit_block_mut(block);
@@ -45,6 +47,8 @@ pub(super) fn insert(
 
 struct Wrap<'a> {
     sites: &'a HashMap<usize, (Span, String)>,
+    /// Sites that are places changed in place (`set.retain(..)`): probed through `&mut`.
+    in_place: &'a HashSet<usize>,
     wrapped: Vec<String>,
 }
 
@@ -57,11 +61,20 @@ impl VisitMut for Wrap<'_> {
             let check = quote_spanned! {*span=>
                 (&__DurableHashProbe(__durable_iterated)).durable_hash_iteration()
             };
-            *expr = syn::parse_quote! {
-                __durable_hash_probe(#inner, |__durable_iterated| {
-                    #[allow(clippy::needless_borrow)]
-                    #check;
-                })
+            *expr = if self.in_place.contains(&address) {
+                syn::parse_quote! {
+                    (*__durable_hash_probe(&mut #inner, |__durable_iterated| {
+                        #[allow(clippy::needless_borrow)]
+                        #check;
+                    }))
+                }
+            } else {
+                syn::parse_quote! {
+                    __durable_hash_probe(#inner, |__durable_iterated| {
+                        #[allow(clippy::needless_borrow)]
+                        #check;
+                    })
+                }
             };
             self.wrapped.push(root.clone());
         }

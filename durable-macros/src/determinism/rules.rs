@@ -820,11 +820,30 @@ pub(crate) const VEC_PICKING_METHODS: &[&str] = &[
     "first",
     "last",
     "pop",
+    "pop_front",
+    "pop_back",
+    "front",
+    "back",
     "get",
     "split_first",
     "split_last",
     "swap_remove",
     "truncate",
+];
+
+/// Slice methods that view a `Vec` in its own order (`keys.chunks(10)`): iterating the view
+/// iterates the `Vec`.
+pub(crate) const SLICE_VIEWS: &[&str] = &["chunks", "chunks_exact", "rchunks", "windows"];
+
+/// Sorts that take a key or a comparator: they keep the order of equal elements (or, the
+/// unstable ones, an order that depends on it), so when the key reads only part of a map's
+/// entries the ties still come in the map's order.
+pub(crate) const KEYED_SORTS: &[&str] = &[
+    "sort_by_key",
+    "sort_unstable_by_key",
+    "sort_by_cached_key",
+    "sort_by",
+    "sort_unstable_by",
 ];
 
 /// Methods that change a `static mut` they are called on (inside `unsafe`).

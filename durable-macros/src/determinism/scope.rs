@@ -31,6 +31,15 @@ pub(super) struct Scope {
     /// Names bound by a pattern in the body or by a parameter (`let v`, `|x|`, `Some(y)`):
     /// they shadow a glob import.
     pub(super) locals: HashSet<String>,
+    /// Structs declared in the body and their fields whose type is a hash collection
+    /// (`balances` of `struct Ledger { balances: HashMap<..> }`; `0` of a tuple struct).
+    hash_fields: HashMap<String, HashSet<String>>,
+    /// Methods of `impl` blocks in the body, by type, with the expression each returns.
+    methods: Vec<(String, String, syn::Block)>,
+    /// Methods of structs declared in the body that hand out one of its hash fields in the
+    /// map's order (`fn owed(&self) -> impl Iterator<..> { self.balances.values() }`, or
+    /// the keys collected into a `Vec` and not sorted), by struct.
+    pub(super) hash_methods: HashMap<String, HashSet<String>>,
 }
 
 impl Scope {
@@ -43,6 +52,14 @@ impl Scope {
             scope.visit_pat(param);
         }
         scope.visit_block(block);
+        for (ty, method, body) in std::mem::take(&mut scope.methods) {
+            let Some(fields) = scope.hash_fields.get(&ty) else {
+                continue;
+            };
+            if hands_out_hash_field(&body, fields) {
+                scope.hash_methods.entry(ty).or_default().insert(method);
+            }
+        }
         scope
     }
 
@@ -148,7 +165,75 @@ pub(super) fn interior_mutable_type(ty: &syn::Type) -> bool {
     any(quote::ToTokens::to_token_stream(ty))
 }
 
+/// Whether a method's body returns (as its tail expression) an iteration of `self.<field>`
+/// for one of `fields`, unsorted: `self.balances.values()`, `self.0.iter().map(..)`,
+/// `self.by_name.keys().cloned().collect()` (a body that sorts anything is not judged).
+fn hands_out_hash_field(body: &syn::Block, fields: &HashSet<String>) -> bool {
+    let Some(syn::Stmt::Expr(tail, None)) = body.stmts.last() else {
+        return false;
+    };
+    if super::syntax::mentions(
+        quote::ToTokens::to_token_stream(body),
+        &[
+            "sort",
+            "sort_unstable",
+            "sort_by",
+            "sort_by_key",
+            "sort_unstable_by",
+            "sort_unstable_by_key",
+            "sorted",
+            "BTreeMap",
+            "BTreeSet",
+        ],
+    ) {
+        return false;
+    }
+    let Some(syn::Expr::MethodCall(call)) = super::syntax::iterating_call(tail) else {
+        return false;
+    };
+    super::syntax::place_text(&call.receiver)
+        .and_then(|place| place.strip_prefix("self.").map(ToOwned::to_owned))
+        .is_some_and(|field| fields.contains(&field))
+}
+
 impl<'ast> Visit<'ast> for Scope {
+    fn visit_item_struct(&mut self, node: &'ast syn::ItemStruct) {
+        let fields: HashSet<String> = node
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(_, field)| super::syntax::hash_type(&field.ty))
+            .map(|(i, field)| {
+                field
+                    .ident
+                    .as_ref()
+                    .map_or_else(|| i.to_string(), ToString::to_string)
+            })
+            .collect();
+        if !fields.is_empty() {
+            self.hash_fields.insert(node.ident.to_string(), fields);
+        }
+        visit::visit_item_struct(self, node);
+    }
+
+    fn visit_item_impl(&mut self, node: &'ast syn::ItemImpl) {
+        if node.trait_.is_none()
+            && let syn::Type::Path(ty) = &*node.self_ty
+            && let Some(last) = ty.path.segments.last()
+        {
+            for item in &node.items {
+                if let syn::ImplItem::Fn(method) = item {
+                    self.methods.push((
+                        last.ident.to_string(),
+                        method.sig.ident.to_string(),
+                        method.block.clone(),
+                    ));
+                }
+            }
+        }
+        visit::visit_item_impl(self, node);
+    }
+
     fn visit_item_use(&mut self, node: &'ast syn::ItemUse) {
         self.collect_use(&node.tree, &mut Vec::new());
     }

@@ -111,10 +111,17 @@ pub(super) fn place_text(expr: &Expr) -> Option<String> {
     }
 }
 
-/// The iterated place of `expr`: `map` in `&map`, `map.iter()`, `map.keys()`.
+/// The iterated place of `expr`: `map` in `&map`, `map.iter()`, `map.keys()`; `keys` in
+/// `keys.chunks(n)` (a slice's views keep its order); `map` in `map.clone().into_iter()` (a
+/// clone iterates in the same order).
 pub(super) fn iterated_place(expr: &Expr) -> Option<String> {
     match peel(expr) {
-        Expr::MethodCall(call) if rules::ITERATING_METHODS.iter().any(|m| call.method == m) => {
+        Expr::MethodCall(call)
+            if rules::ITERATING_METHODS.iter().any(|m| call.method == m)
+                || rules::SLICE_VIEWS.iter().any(|m| call.method == m)
+                || (call.args.is_empty()
+                    && (call.method == "clone" || call.method == "to_owned")) =>
+        {
             iterated_place(&call.receiver)
         }
         other => place_text(other),
@@ -328,3 +335,250 @@ pub(super) const PRIMITIVES: &[&str] = &[
     "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32",
     "f64", "bool", "char", "str",
 ];
+
+/// How a sort's or a pick's key closure reads the elements it compares, when they are a
+/// map's entries `(key, value)` (unique keys first).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum KeyUse {
+    /// It reads the entry's key (`|(k, v)| (*v, k.clone())`, `a.1.cmp(b.1).then(a.0.cmp(b.0))`):
+    /// a total order on entries, so ties cannot keep the iteration's order.
+    Key,
+    /// It reads only the entry's other fields (`|(_, prio)| *prio`, `|e| e.1`,
+    /// `|a, b| b.1.cmp(a.1)`): equal values keep the order they came in.
+    OnlyOthers,
+    /// Anything else (a path, a whole element, a named field): not judged.
+    Unknown,
+}
+
+/// [`KeyUse`] of the closure `expr` (one parameter for a key, two for a comparator).
+pub(super) fn entry_key_use(expr: &Expr) -> KeyUse {
+    use syn::visit::Visit;
+    let Expr::Closure(closure) = peel(expr) else {
+        return KeyUse::Unknown;
+    };
+    fn strip(mut pat: &syn::Pat) -> &syn::Pat {
+        loop {
+            pat = match pat {
+                syn::Pat::Reference(r) => &r.pat,
+                syn::Pat::Type(t) => &t.pat,
+                syn::Pat::Paren(p) => &p.pat,
+                _ => return pat,
+            };
+        }
+    }
+    /// How the body reads `name`: the unnamed fields it takes, and whether it uses it whole.
+    struct Reads<'n> {
+        name: &'n str,
+        fields: Vec<u32>,
+        whole: bool,
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Reads<'_> {
+        fn visit_expr_field(&mut self, node: &'ast syn::ExprField) {
+            let mut base = &*node.base;
+            while let Expr::Paren(syn::ExprParen { expr, .. })
+            | Expr::Unary(syn::ExprUnary {
+                op: syn::UnOp::Deref(_),
+                expr,
+                ..
+            }) = base
+            {
+                base = expr;
+            }
+            if let (Expr::Path(path), syn::Member::Unnamed(index)) = (base, &node.member)
+                && path.path.is_ident(self.name)
+            {
+                self.fields.push(index.index);
+                return;
+            }
+            syn::visit::visit_expr_field(self, node);
+        }
+        fn visit_expr_path(&mut self, node: &'ast syn::ExprPath) {
+            self.whole |= node.path.is_ident(self.name);
+        }
+        fn visit_macro(&mut self, node: &'ast syn::Macro) {
+            self.whole |= mentions(node.tokens.clone(), &[self.name]);
+        }
+    }
+    let mut key = false;
+    let mut unknown = false;
+    for input in &closure.inputs {
+        match strip(input) {
+            syn::Pat::Wild(_) => {}
+            syn::Pat::Tuple(tuple) if tuple.elems.len() >= 2 => {
+                match tuple.elems.first().map(strip) {
+                    Some(syn::Pat::Wild(_)) => {}
+                    Some(syn::Pat::Ident(ident)) => {
+                        key |=
+                            mentions(closure.body.to_token_stream(), &[&ident.ident.to_string()]);
+                    }
+                    _ => unknown = true,
+                }
+            }
+            syn::Pat::Ident(ident) => {
+                let name = ident.ident.to_string();
+                let mut reads = Reads {
+                    name: &name,
+                    fields: Vec::new(),
+                    whole: false,
+                };
+                reads.visit_expr(&closure.body);
+                if reads.whole {
+                    unknown = true;
+                } else {
+                    key |= reads.fields.contains(&0);
+                }
+            }
+            _ => unknown = true,
+        }
+    }
+    if key {
+        KeyUse::Key
+    } else if unknown {
+        KeyUse::Unknown
+    } else {
+        KeyUse::OnlyOthers
+    }
+}
+
+/// True when the closure `expr` given to `.reduce(..)` picks one of its two arguments
+/// (`|a, b| if b.1 < a.1 { b } else { a }`), not combining them (`|a, b| a + b`): among
+/// equal elements, which one it keeps depends on the order they come in. A condition that
+/// reads the entries' keys (`a.0`, when `entries`: the elements are a map's own entries) is
+/// a total order and does not count, nor one that compares the whole elements (`a > b`).
+pub(super) fn reduce_picks(expr: &Expr, entries: bool) -> bool {
+    let Expr::Closure(closure) = peel(expr) else {
+        return false;
+    };
+    let names: Vec<String> = closure
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            syn::Pat::Ident(ident) => Some(ident.ident.to_string()),
+            _ => None,
+        })
+        .collect();
+    if names.len() != 2 || closure.inputs.len() != 2 {
+        return false;
+    }
+    fn tail(expr: &Expr) -> &Expr {
+        match expr {
+            Expr::Block(block) => match block.block.stmts.last() {
+                Some(syn::Stmt::Expr(last, None)) if block.block.stmts.len() == 1 => tail(last),
+                _ => expr,
+            },
+            Expr::Paren(inner) => tail(&inner.expr),
+            _ => expr,
+        }
+    }
+    let is_arg = |expr: &Expr| matches!(tail(expr), Expr::Path(p) if names.iter().any(|n| p.path.is_ident(n)));
+    let Expr::If(choice) = tail(&closure.body) else {
+        return false;
+    };
+    let then_arg = match choice.then_branch.stmts.as_slice() {
+        [syn::Stmt::Expr(last, None)] => is_arg(last),
+        _ => false,
+    };
+    let else_arg = choice.else_branch.as_ref().is_some_and(|(_, e)| is_arg(e));
+    // `if a > b { a } else { b }` compares whole elements: equal ones are alike, so which
+    // is kept does not matter; `if b.1 < a.1` or `if b.len() < a.len()` compares a part.
+    struct Parts<'n> {
+        names: &'n [String],
+        part: bool,
+        key: bool,
+    }
+    impl Parts<'_> {
+        fn is_arg(&self, mut expr: &Expr) -> bool {
+            while let Expr::Paren(syn::ExprParen { expr: inner, .. })
+            | Expr::Reference(syn::ExprReference { expr: inner, .. })
+            | Expr::Unary(syn::ExprUnary {
+                op: syn::UnOp::Deref(_),
+                expr: inner,
+                ..
+            }) = expr
+            {
+                expr = inner;
+            }
+            matches!(expr, Expr::Path(p) if self.names.iter().any(|n| p.path.is_ident(n)))
+        }
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Parts<'_> {
+        fn visit_expr_field(&mut self, node: &'ast syn::ExprField) {
+            if self.is_arg(&node.base) {
+                self.part = true;
+                self.key |= matches!(&node.member, syn::Member::Unnamed(index) if index.index == 0);
+            }
+            syn::visit::visit_expr_field(self, node);
+        }
+        fn visit_expr_method_call(&mut self, node: &'ast syn::ExprMethodCall) {
+            self.part |= self.is_arg(&node.receiver) && !node.args.iter().any(|a| self.is_arg(a));
+            syn::visit::visit_expr_method_call(self, node);
+        }
+    }
+    let mut parts = Parts {
+        names: &names,
+        part: false,
+        key: false,
+    };
+    syn::visit::Visit::visit_expr(&mut parts, &choice.cond);
+    then_arg && else_arg && parts.part && !(entries && parts.key)
+}
+
+/// The type a constructor expression makes, by its last name: `Ledger` in `Ledger { .. }`,
+/// `Roster(map)`, `Ledger::new(..)`, `Ledger::default()` (a chain on it is not one).
+pub(super) fn constructed_type(expr: &Expr) -> Option<String> {
+    match peel(expr) {
+        Expr::Struct(value) => value.path.segments.last().map(|s| s.ident.to_string()),
+        Expr::Call(call) => match &*call.func {
+            Expr::Path(path) => {
+                let segments = path_segments(&path.path);
+                match segments.as_slice() {
+                    [.., ty, _constructor] if ty.starts_with(|c: char| c.is_ascii_uppercase()) => {
+                        Some(ty.clone())
+                    }
+                    [.., ty] if ty.starts_with(|c: char| c.is_ascii_uppercase()) => {
+                        Some(ty.clone())
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// True when the method chain `expr` yields a map's own entries `(key, value)`: it starts with
+/// `.iter()` / `.into_iter()` / `.drain()` on a place and adapts it only in ways that keep
+/// the elements (`filter`, `cloned`, `rev`, `take` ..), so field `0` is the unique key.
+pub(super) fn yields_entries(expr: &Expr) -> bool {
+    const KEEPING: &[&str] = &[
+        "filter",
+        "cloned",
+        "copied",
+        "rev",
+        "skip",
+        "take",
+        "skip_while",
+        "take_while",
+        "by_ref",
+        "peekable",
+        "inspect",
+        "fuse",
+        "step_by",
+    ];
+    let mut current = peel(expr);
+    loop {
+        let Expr::MethodCall(call) = current else {
+            return false;
+        };
+        let method = call.method.to_string();
+        if matches!(method.as_str(), "iter" | "iter_mut" | "into_iter" | "drain") {
+            return place_text(&call.receiver).is_some()
+                || iterated_place(&call.receiver).is_some();
+        }
+        if !KEEPING.contains(&method.as_str()) {
+            return false;
+        }
+        current = peel(&call.receiver);
+    }
+}
