@@ -20,7 +20,7 @@
 //!   for the whole batch (`UNNEST`). Only a sub-orchestration whose id may be taken runs in
 //!   a savepoint. Client writes (starts, raised events and other messages) from
 //!   concurrent callers are grouped the same way, a few hundred to a transaction
-//!   ([`client_writes`]). PostgreSQL's own group commit shares WAL flushes between
+//!   (`client_writes.rs`). PostgreSQL's own group commit shares WAL flushes between
 //!   concurrent transactions. Every statement is parameterized.
 //!
 //! Durability is the server's: with the default `synchronous_commit = on` a commit is on
