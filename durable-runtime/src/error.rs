@@ -341,7 +341,9 @@ pub enum StoreError {
         /// What to do about it.
         advice: &'static str,
     },
-    /// The store's worker thread has stopped.
+    /// The store can no longer take work: its worker thread (SQLite) or its client-write
+    /// tasks (PostgreSQL: they run on the Tokio runtime that connected the store, and end
+    /// with it) have stopped. Open or connect the store again.
     #[error("the store is closed")]
     Closed,
     /// An error from the database back-end.

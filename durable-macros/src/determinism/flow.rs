@@ -472,10 +472,15 @@ pub(super) fn unchanging_condition(cond: &Expr, body: &syn::Block) -> bool {
 /// Whether `body` may change the variable `name` (as it is named where the loop starts):
 /// an assignment to it or to a field of it (`n += 1`, `state.done = true`), a `&mut` of it,
 /// a method call on it (`queue.pop()`, `flag.set(true)`: it may take `&mut self` or have
-/// interior mutability), any mention in a closure, an `async` block or a macro other than a
-/// formatting one (their captures and expansions are not followed). Plain reads (`x < 5`,
-/// `f(x)`, `format!("{x}")`) are no change, and neither is anything after a `let` in the
-/// same block that binds `name` again (the later mentions are of the new variable).
+/// interior mutability), a mention on the left of an assignment (`(done, cursor) = ..`),
+/// a `ref mut` binding of it in a pattern, a mention in the arguments of a call that is not
+/// a durable call (`step(&done)` may set a `Cell`, `drain(pending)` may reborrow a `&mut`),
+/// any mention in a closure, an `async` block or a macro other than a formatting one (their
+/// captures and expansions are not followed; `write!` writes to its first argument). Plain
+/// reads (`x < 5`, `ctx.call_activity(A, x)`, `format!("{x}")`) are no change, and neither
+/// is anything after a `let` in the same block that binds `name` again (the later mentions
+/// are of the new variable). When unsure, this says "changed": a loop wrongly called
+/// unbounded would refuse clean code.
 fn changes(body: &syn::Block, name: &str) -> bool {
     /// Macros whose arguments are only read (they take references).
     const FORMATTING: &[&str] = &[
@@ -484,8 +489,6 @@ fn changes(body: &syn::Block, name: &str) -> bool {
         "println",
         "eprint",
         "eprintln",
-        "write",
-        "writeln",
         "panic",
         "assert",
         "assert_eq",
@@ -501,15 +504,15 @@ fn changes(body: &syn::Block, name: &str) -> bool {
     ];
     /// Methods that take `&self` and change nothing, on std's types (`Cell::set` and
     /// atomics' stores take `&self` too, so only reads are listed).
+    /// (`clone` is not among them: a clone of an `Arc<AtomicBool>` or `Rc<Cell<_>>` is
+    /// an alias that may be written.)
     const READ_ONLY_METHODS: &[&str] = &[
-        "clone",
         "cloned",
         "copied",
         "len",
         "is_empty",
         "to_vec",
         "to_string",
-        "to_owned",
         "as_str",
         "as_slice",
         "iter",
@@ -555,6 +558,24 @@ fn changes(body: &syn::Block, name: &str) -> bool {
             super::syntax::mentions(tokens, &[self.name])
         }
     }
+    /// Does the pattern bind something by `ref mut`?
+    fn ref_mut(pat: &syn::Pat) -> bool {
+        let tokens: Vec<String> = quote::ToTokens::to_token_stream(pat)
+            .into_iter()
+            .map(|t| t.to_string())
+            .collect();
+        tokens.windows(2).any(|w| w[0] == "ref" && w[1] == "mut")
+            || quote::ToTokens::to_token_stream(pat)
+                .to_string()
+                .contains("ref mut")
+    }
+    /// The context's durable calls, whose arguments are inputs taken by value.
+    fn is_durable_call(method: &str) -> bool {
+        method.starts_with("call_")
+            || method.starts_with("signal_")
+            || method.starts_with("wait_for_")
+            || matches!(method, "create_timer" | "send_event" | "set_custom_status")
+    }
     fn binds(pat: &syn::Pat, name: &str) -> bool {
         let mut names = Vec::new();
         super::awaits::pat_names(pat, &mut names);
@@ -579,8 +600,26 @@ fn changes(body: &syn::Block, name: &str) -> bool {
             }
         }
         fn visit_expr_assign(&mut self, node: &'ast syn::ExprAssign) {
-            self.changed |= self.rooted(&node.left);
+            // A destructuring assignment (`(done, cursor) = step().await?`) too.
+            self.changed |= self.rooted(&node.left)
+                || self.mentioned(quote::ToTokens::to_token_stream(&node.left));
             visit::visit_expr_assign(self, node);
+        }
+        fn visit_expr_let(&mut self, node: &'ast syn::ExprLet) {
+            self.changed |= ref_mut(&node.pat) && self.rooted(&node.expr);
+            visit::visit_expr_let(self, node);
+        }
+        fn visit_expr_match(&mut self, node: &'ast syn::ExprMatch) {
+            self.changed |=
+                node.arms.iter().any(|arm| ref_mut(&arm.pat)) && self.rooted(&node.expr);
+            visit::visit_expr_match(self, node);
+        }
+        fn visit_expr_call(&mut self, node: &'ast syn::ExprCall) {
+            self.changed |= node
+                .args
+                .iter()
+                .any(|arg| self.mentioned(quote::ToTokens::to_token_stream(arg)));
+            visit::visit_expr_call(self, node);
         }
         fn visit_expr_binary(&mut self, node: &'ast syn::ExprBinary) {
             use syn::BinOp::{
@@ -610,6 +649,14 @@ fn changes(body: &syn::Block, name: &str) -> bool {
         fn visit_expr_method_call(&mut self, node: &'ast syn::ExprMethodCall) {
             let reads = READ_ONLY_METHODS.iter().any(|m| node.method == m);
             self.changed |= !reads && self.rooted(&node.receiver);
+            // The arguments of a durable call are inputs, encoded by value; another method
+            // may take `&mut` or write through a shared handle.
+            let durable = is_durable_call(&node.method.to_string());
+            self.changed |= !durable
+                && node
+                    .args
+                    .iter()
+                    .any(|arg| self.mentioned(quote::ToTokens::to_token_stream(arg)));
             visit::visit_expr_method_call(self, node);
         }
         fn visit_expr_closure(&mut self, node: &'ast syn::ExprClosure) {

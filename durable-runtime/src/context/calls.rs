@@ -105,7 +105,7 @@ pub struct ActivityCall<O> {
     pub(super) early: Option<FailureDetails>,
     /// What [`retry`](Self::retry) needs to make the call again: the context's state and the
     /// encoded input, or the failure each attempt ends with at once (an input that does not
-    /// encode). `None` once the call was polled to its end.
+    /// encode). `None` only after `retry` took it.
     pub(super) again: Option<(Arc<Shared>, Result<Payload, FailureDetails>)>,
     pub(super) _output: PhantomData<fn() -> O>,
 }
@@ -151,8 +151,8 @@ impl<O: DeserializeOwned + Send + 'static> ActivityCall<O> {
     pub fn retry(mut self, policy: &RetryPolicy) -> RetryActivityCall<O> {
         let name = self.name;
         let Some((shared, input)) = self.again.take() else {
-            // Polled to its end already: nothing to retry, and awaiting it again waits
-            // forever, as awaiting the call again would.
+            // Not reached (`retry` consumes the call, and only `retry` takes `again`); kept
+            // total: a call with nothing to repeat waits forever, as a finished call would.
             return RetryActivityCall {
                 inner: Box::pin(futures::future::pending()),
                 name,

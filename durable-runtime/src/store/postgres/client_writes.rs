@@ -4,24 +4,31 @@
 //!
 //! Each call queues its write and waits for its own answer. A few writer tasks take what
 //! is queued (up to [`MAX_BATCH`] writes) and apply it in one transaction, set-based: one
-//! statement reads (and locks) every instance row the batch touches, the answers are
-//! decided in queue order from those statuses (a start later in the batch sees the
-//! instance an earlier start created), then one statement inserts the new instance rows
-//! and one the messages, and one `NOTIFY` follows the commit. A caller alone pays what it
-//! paid before (one transaction); a thousand concurrent callers pay a handful of
-//! transactions instead of a thousand, which is what bounds a PostgreSQL server's rate of
-//! small writes (on a 2-core machine about 2,000 transactions/s, whatever their size).
+//! statement reads and locks the orchestration rows the batch touches (in id order, as the
+//! turn commits lock them) and one reads the entity rows (not locked, as a single signal
+//! does not lock them); the answers are decided in queue order from those statuses (a start
+//! later in the batch sees the instance an earlier start created; a start that reuses a
+//! finished instance's id drops what the batch queued for the old one, as the writes one by
+//! one would); then one statement inserts the new instance rows and one the messages (each
+//! in id order), a rewind's status change is one update per rewind, and one `NOTIFY`
+//! follows the commit. A caller alone pays what it paid before (one transaction); a
+//! thousand concurrent callers pay a handful of transactions instead of a thousand, which is
+//! what bounds a PostgreSQL server's rate of small writes (on a 2-core machine about 2,000
+//! transactions/s, whatever their size).
 //!
 //! A write refused for its own reason (the instance exists, is missing, or is in a state
 //! that does not accept the message) gets its error and writes nothing; the rest of the
-//! batch commits. A statement that fails (a unique violation from a concurrent start of
-//! the same id on another worker, a deadlock, a lost connection before the commit) rolls
-//! the batch back, and each of its writes is then applied alone, so it gets exactly the
-//! answer it would have got without batching. A failed commit is reported to every caller
-//! of the batch: whether it took effect is unknown, as for any single transaction.
+//! batch commits. A statement that fails because of what the batch held (a unique
+//! violation from a concurrent start of the same id on another worker, a deadlock, a
+//! serialization failure) rolls the batch back, and each of its writes is then applied
+//! alone, so it gets the answer it would have got without batching. Any other failure (no
+//! connection, a lost server) answers the whole batch with that error at once. A failed
+//! commit is reported to every caller whose write wrote something (whether it took effect
+//! is unknown, as for any single transaction); a refused write keeps its own answer.
 //!
-//! The writers run as tasks of their own, so a caller that is cancelled (an HTTP client
-//! that hangs up) never cancels a transaction holding other callers' writes.
+//! The writers run as tasks of their own, on the Tokio runtime that connected the store,
+//! so a caller that is cancelled (an HTTP client that hangs up) never cancels a transaction
+//! holding other callers' writes.
 //!
 //! [`Store::create_instance`]: crate::store::Store::create_instance
 //! [`Store::enqueue_message`]: crate::store::Store::enqueue_message
@@ -141,8 +148,8 @@ async fn writer(core: Arc<Core>, receiver: Arc<Mutex<mpsc::UnboundedReceiver<Cli
     }
 }
 
-/// Applies `batch` in one transaction and answers every caller; on a failed statement,
-/// applies each write alone.
+/// Applies `batch` in one transaction and answers every caller; when a statement fails
+/// for a reason that depends on the batch, applies each write alone.
 async fn apply(core: &Core, batch: Vec<ClientWrite>) {
     match core.client_batch(&batch).await {
         Ok(answers) => {
@@ -150,32 +157,56 @@ async fn apply(core: &Core, batch: Vec<ClientWrite>) {
                 reply(write, answer);
             }
         }
-        Err(BatchError::BeforeCommit(error)) if batch.len() > 1 => {
+        Err(BatchError::BeforeCommit(error)) if batch.len() > 1 && depends_on_the_batch(&error) => {
             tracing::debug!(%error, writes = batch.len(), "a batch of client writes failed; applying them one by one");
             for write in batch {
                 let single = [write];
-                match core.client_batch(&single).await {
-                    Ok(mut answers) => reply(
-                        into_only(single),
-                        answers.pop().expect("one answer per write"),
-                    ),
-                    Err(BatchError::BeforeCommit(error) | BatchError::Commit(error)) => {
-                        reply(into_only(single), Answer::Refused(error));
+                let answer = match core.client_batch(&single).await {
+                    Ok(mut answers) => answers.pop().expect("one answer per write"),
+                    Err(BatchError::BeforeCommit(error)) => Answer::Refused(error),
+                    Err(BatchError::Commit(error, mut answers)) => {
+                        match answers.pop().expect("one answer per write") {
+                            refused @ Answer::Refused(_) => refused,
+                            _ => Answer::Refused(error),
+                        }
                     }
-                }
+                };
+                reply(into_only(single), answer);
             }
         }
-        Err(BatchError::BeforeCommit(error) | BatchError::Commit(error)) => {
-            let message = error.to_string();
-            let mut error = Some(error);
-            for write in batch {
-                // The first caller gets the error itself, the others its text.
-                let error = error
+        Err(BatchError::BeforeCommit(error)) => {
+            let answers = (0..batch.len()).map(|_| None).collect();
+            answer_all(batch, answers, error);
+        }
+        Err(BatchError::Commit(error, answers)) => {
+            // A write refused before anything was written keeps its own answer; the others
+            // get the commit's error (whether they took effect is unknown).
+            let answers = answers
+                .into_iter()
+                .map(|answer| match answer {
+                    refused @ Answer::Refused(_) => Some(refused),
+                    _ => None,
+                })
+                .collect();
+            answer_all(batch, answers, error);
+        }
+    }
+}
+
+/// Answers each write with its own answer where it has one, else with `error` (the first
+/// such caller gets the error itself, the others its text).
+fn answer_all(batch: Vec<ClientWrite>, answers: Vec<Option<Answer>>, error: StoreError) {
+    let message = error.to_string();
+    let mut error = Some(error);
+    for (write, answer) in batch.into_iter().zip(answers) {
+        let answer = answer.unwrap_or_else(|| {
+            Answer::Refused(
+                error
                     .take()
-                    .unwrap_or_else(|| StoreError::Backend(message.clone().into()));
-                reply(write, Answer::Refused(error));
-            }
-        }
+                    .unwrap_or_else(|| StoreError::Backend(message.clone().into())),
+            )
+        });
+        reply(write, answer);
     }
 }
 
@@ -204,10 +235,33 @@ fn reply(write: ClientWrite, answer: Answer) {
     }
 }
 
-/// Why a batch wrote nothing (`BeforeCommit`: rolled back) or may have (`Commit`).
+/// Why a batch wrote nothing (`BeforeCommit`: rolled back) or may have (`Commit`, with
+/// the answers decided before it: the refused writes wrote nothing whatever the commit did).
 enum BatchError {
     BeforeCommit(StoreError),
-    Commit(StoreError),
+    Commit(StoreError, Vec<Answer>),
+}
+
+/// Does `error` depend on what the batch held, so that its writes applied one by one may
+/// succeed (a unique violation from a concurrent start elsewhere, a deadlock, a
+/// serialization failure)? Anything else (no connection, a lost server) would fail each of
+/// them the same way: the batch is answered with it at once.
+fn depends_on_the_batch(error: &StoreError) -> bool {
+    use tokio_postgres::error::SqlState;
+    let StoreError::Backend(source) = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::code)
+        .is_some_and(|code| {
+            [
+                SqlState::UNIQUE_VIOLATION,
+                SqlState::T_R_DEADLOCK_DETECTED,
+                SqlState::T_R_SERIALIZATION_FAILURE,
+            ]
+            .contains(code)
+        })
 }
 
 impl Core {
@@ -233,9 +287,9 @@ impl Core {
                 return Err(BatchError::BeforeCommit(error));
             }
         };
-        tx.commit()
-            .await
-            .map_err(|error| BatchError::Commit(backend(error)))?;
+        if let Err(error) = tx.commit().await {
+            return Err(BatchError::Commit(backend(error), answers));
+        }
         drop(client);
         if answers.iter().any(|a| !matches!(a, Answer::Refused(_))) {
             let wake = Wakeups {
@@ -272,9 +326,15 @@ impl Core {
                         })
                     }
                     existing => {
-                        if existing.is_some() && !reused.contains(&id) {
-                            // A finished instance's id is reused: the old one goes first.
-                            reused.push(id);
+                        if existing.is_some() {
+                            // A finished instance's id is reused: the old instance goes
+                            // first, with what was queued for it earlier in this batch (as
+                            // the same writes one by one would delete it).
+                            if !reused.contains(&id) {
+                                reused.push(id);
+                            }
+                            messages.retain(|m| m.instance_id.as_str() != id);
+                            moved.retain(|(m, _, _)| *m != id);
                         }
                         statuses.insert(id, Some(RuntimeStatus::Pending));
                         created.push(new);
@@ -293,6 +353,12 @@ impl Core {
                     let is_entity = EntityId::from_instance_id(id).is_some();
                     match statuses.get(id).copied().flatten() {
                         // An entity is created by its first message (in `insert_messages`).
+                        None if is_entity && !accept.contains(&RuntimeStatus::Pending) => {
+                            Answer::Refused(StoreError::InstanceState {
+                                instance_id: message.instance_id.clone(),
+                                status: RuntimeStatus::Pending,
+                            })
+                        }
                         None if is_entity => {
                             statuses.insert(id, Some(RuntimeStatus::Pending));
                             messages.push(message.clone());
@@ -403,6 +469,11 @@ impl Core {
         if created.is_empty() {
             return Ok(());
         }
+        // In id order, as every writer locks rows: two batches inserting some of the same
+        // new ids then never wait on each other's keys in a cycle.
+        let mut created = created.to_vec();
+        created.sort_by(|a, b| a.instance_id.as_str().cmp(b.instance_id.as_str()));
+        let created = created.as_slice();
         let ids: Vec<&str> = created.iter().map(|n| n.instance_id.as_str()).collect();
         let executions: Vec<&str> = created.iter().map(|n| n.execution_id.as_str()).collect();
         let names: Vec<&str> = created.iter().map(|n| n.name.as_str()).collect();

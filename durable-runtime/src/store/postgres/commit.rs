@@ -272,9 +272,12 @@ impl Core {
             }
         }
         // Messages that arrived during the turns (or that they sent each other) wake the
-        // dispatchers, in every process. Only visible ones: a durable timer due later (every
-        // parked instance holds one) is the timer wake-up's (`next_visible_at`), and waking
-        // for it would send every dispatcher on a fetch that finds nothing.
+        // dispatchers, in every process. Only those visible within a second: a durable timer
+        // due later (every parked instance holds one) is the timer wake-up's
+        // (`next_visible_at`), and waking for it would send every dispatcher on a fetch that
+        // finds nothing; the second covers a timer that falls due while this commit is in
+        // flight (the dispatcher that woke for it skipped the leased instance, and
+        // `next_visible_at` no longer reports it).
         let statement = tx
             .prepare_cached(&self.sql(
                 "SELECT EXISTS (SELECT 1 FROM {s}.messages WHERE instance_id = ANY($1) AND visible_at <= $2)",
@@ -282,7 +285,7 @@ impl Core {
             .await
             .map_err(backend)?;
         let more: bool = tx
-            .query_one(&statement, &[&update.ids, &clock::now_millis()])
+            .query_one(&statement, &[&update.ids, &(clock::now_millis() + 1000)])
             .await
             .map_err(backend)?
             .get(0);

@@ -29,16 +29,17 @@ impl Core {
         if messages.is_empty() {
             return Ok(());
         }
-        let mut entity_ids: Vec<&str> = Vec::new();
-        let mut entity_names: Vec<String> = Vec::new();
+        // The entity rows a message creates, in id order, as every writer locks rows: two
+        // transactions creating some of the same entities never wait on each other in a cycle.
+        let mut entities: Vec<(&str, String)> = Vec::new();
         for message in messages {
-            if let Some(entity) = EntityId::from_instance_id(message.instance_id.as_str())
-                && !entity_ids.contains(&message.instance_id.as_str())
-            {
-                entity_ids.push(message.instance_id.as_str());
-                entity_names.push(entity.name().to_owned());
+            if let Some(entity) = EntityId::from_instance_id(message.instance_id.as_str()) {
+                entities.push((message.instance_id.as_str(), entity.name().to_owned()));
             }
         }
+        entities.sort_unstable();
+        entities.dedup_by(|a, b| a.0 == b.0);
+        let (entity_ids, entity_names): (Vec<&str>, Vec<String>) = entities.into_iter().unzip();
         if !entity_ids.is_empty() {
             // A message to an entity that has no row yet creates it.
             let statement = tx
