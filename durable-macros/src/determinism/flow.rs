@@ -539,6 +539,9 @@ fn changes(body: &syn::Block, name: &str) -> bool {
     struct Scan<'n> {
         name: &'n str,
         changed: bool,
+        /// Inside the arguments of a durable call: they compute its input, a value (so
+        /// `ctx.call_activity(A, u64::from(n))` reads `n`).
+        in_input: bool,
     }
     impl Scan<'_> {
         fn rooted(&self, expr: &Expr) -> bool {
@@ -615,10 +618,11 @@ fn changes(body: &syn::Block, name: &str) -> bool {
             visit::visit_expr_match(self, node);
         }
         fn visit_expr_call(&mut self, node: &'ast syn::ExprCall) {
-            self.changed |= node
-                .args
-                .iter()
-                .any(|arg| self.mentioned(quote::ToTokens::to_token_stream(arg)));
+            self.changed |= !self.in_input
+                && node
+                    .args
+                    .iter()
+                    .any(|arg| self.mentioned(quote::ToTokens::to_token_stream(arg)));
             visit::visit_expr_call(self, node);
         }
         fn visit_expr_binary(&mut self, node: &'ast syn::ExprBinary) {
@@ -653,11 +657,18 @@ fn changes(body: &syn::Block, name: &str) -> bool {
             // may take `&mut` or write through a shared handle.
             let durable = is_durable_call(&node.method.to_string());
             self.changed |= !durable
+                && !self.in_input
                 && node
                     .args
                     .iter()
                     .any(|arg| self.mentioned(quote::ToTokens::to_token_stream(arg)));
-            visit::visit_expr_method_call(self, node);
+            self.visit_expr(&node.receiver);
+            let outer = self.in_input;
+            self.in_input |= durable;
+            for arg in &node.args {
+                self.visit_expr(arg);
+            }
+            self.in_input = outer;
         }
         fn visit_expr_closure(&mut self, node: &'ast syn::ExprClosure) {
             self.changed |= self.mentioned(quote::ToTokens::to_token_stream(&node.body));
@@ -689,6 +700,7 @@ fn changes(body: &syn::Block, name: &str) -> bool {
     let mut scan = Scan {
         name,
         changed: false,
+        in_input: false,
     };
     scan.visit_block(body);
     scan.changed
