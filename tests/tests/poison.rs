@@ -408,3 +408,139 @@ async fn an_unknown_status_code_sets_the_instance_aside_and_listings_go_on() {
     }
     runtime.shutdown().await;
 }
+
+/// A runtime on a fresh PostgreSQL task hub, with or without a worker, and a second
+/// connection for damaging or inspecting rows.
+async fn postgres_hub(url: &str, hub: &str, worker: bool) -> Runtime {
+    let options = durable_runtime::store::postgres::PostgresOptions::default().task_hub(hub);
+    let builder = Runtime::builder().postgres_with(url, options);
+    let builder = if worker {
+        builder
+    } else {
+        builder.client_only()
+    };
+    builder.start().await.unwrap()
+}
+
+async fn postgres_sql(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// On PostgreSQL a row with an unknown status code is claimed once, then set aside: out of
+/// `instances_by_due` (`due_at` NULL, no lease), so later fetches never read it, while the
+/// others run; repaired, it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_unknown_status_code_sets_the_instance_aside() {
+    let Some(url) = durable_tests::postgres_url("postgres_an_unknown_status_code") else {
+        return;
+    };
+    let hub = durable_tests::fresh_task_hub();
+    let client_only = postgres_hub(&url, &hub, false).await;
+    let client = client_only.client();
+    let bad = Steps::start(&client, 1).await.unwrap();
+    let good = Steps::start(&client, 2).await.unwrap();
+    let db = postgres_sql(&url).await;
+    let damaged = db
+        .execute(
+            &format!("UPDATE {hub}.instances SET status = 42 WHERE instance_id = $1"),
+            &[&bad.instance_id().as_str()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(damaged, 1);
+    client_only.shutdown().await;
+
+    let runtime = postgres_hub(&url, &hub, true).await;
+    let client = runtime.client();
+    assert_eq!(output(&client, good.instance_id()).await, 3);
+    let inspect = format!("SELECT due_at, lock_token FROM {hub}.instances WHERE instance_id = $1");
+    let bad_id = bad.instance_id().as_str().to_owned();
+    let row = || async {
+        let row = db.query_one(&inspect, &[&bad_id]).await.unwrap();
+        (
+            row.get::<_, Option<i64>>(0),
+            row.get::<_, Option<String>>(1),
+        )
+    };
+    let started = std::time::Instant::now();
+    while row().await != (None, None) {
+        assert!(started.elapsed() < WAIT, "not set aside: {:?}", row().await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = client.get_status(bad.instance_id()).await.unwrap().unwrap();
+    assert_eq!(status.runtime_status, RuntimeStatus::Unknown);
+    // Repaired (status Pending, due now: ARCHITECTURE.md, "Corrupt rows"), it runs.
+    db.execute(
+        &format!("UPDATE {hub}.instances SET status = 6, due_at = 0 WHERE instance_id = $1"),
+        &[&bad.instance_id().as_str()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(output(&client, bad.instance_id()).await, 2);
+    runtime.shutdown().await;
+}
+
+/// A PostgreSQL task hub of schema version 6 (before `due_at`), holding queued starts and
+/// an event raised to a waiting instance, gets its due times from migration 7 when a newer
+/// build connects, and all of its work runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_older_task_hub_gets_due_times_on_connecting() {
+    let Some(url) = durable_tests::postgres_url("postgres_an_older_task_hub") else {
+        return;
+    };
+    let hub = durable_tests::fresh_task_hub();
+    // A waiting instance, run to its wait, then the rest queued with no worker.
+    let runtime = postgres_hub(&url, &hub, true).await;
+    let client = runtime.client();
+    let waiting = Waits::start(&client, 10).await.unwrap();
+    let started = std::time::Instant::now();
+    while client
+        .get_status(waiting.instance_id())
+        .await
+        .unwrap()
+        .unwrap()
+        .runtime_status
+        != RuntimeStatus::Running
+    {
+        assert!(started.elapsed() < WAIT);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    runtime.shutdown().await;
+    let client_only = postgres_hub(&url, &hub, false).await;
+    let client = client_only.client();
+    let queued = [
+        Steps::start(&client, 1).await.unwrap(),
+        Steps::start(&client, 5).await.unwrap(),
+    ];
+    client
+        .raise_event(waiting.instance_id(), "go", &1_u64)
+        .await
+        .unwrap();
+    client_only.shutdown().await;
+    // Back to version 6, as a build of before `due_at` left it.
+    let db = postgres_sql(&url).await;
+    db.batch_execute(&format!(
+        "ALTER TABLE {hub}.instances DROP COLUMN due_at;
+         CREATE INDEX messages_by_visible ON {hub}.messages (visible_at);
+         DELETE FROM {hub}.migrations WHERE version = 7;"
+    ))
+    .await
+    .unwrap();
+
+    let runtime = postgres_hub(&url, &hub, true).await;
+    let client = runtime.client();
+    assert_eq!(output(&client, queued[0].instance_id()).await, 2);
+    assert_eq!(output(&client, queued[1].instance_id()).await, 6);
+    assert_eq!(output(&client, waiting.instance_id()).await, 12);
+    let version: i32 = db
+        .query_one(&format!("SELECT MAX(version) FROM {hub}.migrations"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 7);
+    runtime.shutdown().await;
+}

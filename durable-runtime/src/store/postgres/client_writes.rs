@@ -389,7 +389,18 @@ impl Core {
         if !reused.is_empty() {
             self.delete_instance(tx, &reused, counts).await?;
         }
-        self.insert_instances(tx, &created, counts).await?;
+        // A new instance's row is written due at its earliest message (its start, or one
+        // queued for it later in the batch), so its messages need no `MARK_DUE`.
+        let mut due: HashMap<&str, i64> = created
+            .iter()
+            .map(|new| (new.instance_id.as_str(), i64::MAX))
+            .collect();
+        for message in &messages {
+            if let Some(at) = due.get_mut(message.instance_id.as_str()) {
+                *at = (*at).min(message.visible_at.timestamp_millis());
+            }
+        }
+        self.insert_instances(tx, &created, &due, counts).await?;
         for (id, from, to) in moved {
             let statement = tx
                 .prepare_cached(&self.sql(
@@ -403,14 +414,17 @@ impl Core {
             counts.moved(id, from.code(), to.code());
         }
         let messages: Vec<&OutboundMessage> = messages.iter().collect();
-        self.insert_messages(tx, &messages, counts).await?;
+        let mut skip_due: Vec<&str> = due.into_keys().collect();
+        skip_due.sort_unstable();
+        self.insert_messages(tx, &messages, &skip_due, counts)
+            .await?;
         Ok(answers)
     }
 
-    /// The status of every instance `batch` names (`None`: no row), in one statement per
-    /// kind: orchestration rows locked (`FOR UPDATE`, in id order, so two batches never
-    /// wait on each other in a cycle) until the commit, as a single write locks its row;
-    /// entity rows only read, as a single signal reads them.
+    /// The status of every instance `batch` names (`None`: no row), in one statement, the
+    /// rows locked (`FOR UPDATE`, in id order, as every writer locks rows, so two writers
+    /// never wait on each other in a cycle) until the commit: a start or a message changes
+    /// its instance's row (its status or its `due_at`).
     async fn batch_statuses<'a>(
         &self,
         tx: &impl GenericClient,
@@ -418,40 +432,26 @@ impl Core {
     ) -> Result<HashMap<&'a str, Option<RuntimeStatus>>, StoreError> {
         let mut statuses: HashMap<&'a str, Option<RuntimeStatus>> =
             HashMap::with_capacity(batch.len());
-        let mut orchestrations: Vec<&str> = Vec::new();
-        let mut entities: Vec<&str> = Vec::new();
+        let mut ids: Vec<&str> = Vec::with_capacity(batch.len());
         for write in batch {
             let id = write.instance_id().as_str();
             if statuses.insert(id, None).is_none() {
-                if EntityId::from_instance_id(id).is_some() {
-                    entities.push(id);
-                } else {
-                    orchestrations.push(id);
-                }
+                ids.push(id);
             }
         }
-        orchestrations.sort_unstable();
-        for (ids, sql) in [
-            (
-                orchestrations,
+        ids.sort_unstable();
+        let statement = tx
+            .prepare_cached(&self.sql(
                 "SELECT instance_id, status FROM {s}.instances WHERE instance_id = ANY($1)
                  ORDER BY instance_id FOR UPDATE",
-            ),
-            (
-                entities,
-                "SELECT instance_id, status FROM {s}.instances WHERE instance_id = ANY($1)",
-            ),
-        ] {
-            if ids.is_empty() {
-                continue;
-            }
-            let statement = tx.prepare_cached(&self.sql(sql)).await.map_err(backend)?;
-            for row in tx.query(&statement, &[&ids]).await.map_err(backend)? {
-                let id: &str = row.get(0);
-                let status = status_from_code(row.get(1))?;
-                if let Some(entry) = statuses.get_mut(id) {
-                    *entry = Some(status);
-                }
+            ))
+            .await
+            .map_err(backend)?;
+        for row in tx.query(&statement, &[&ids]).await.map_err(backend)? {
+            let id: &str = row.get(0);
+            let status = status_from_code(row.get(1))?;
+            if let Some(entry) = statuses.get_mut(id) {
+                *entry = Some(status);
             }
         }
         Ok(statuses)
@@ -464,6 +464,7 @@ impl Core {
         &self,
         tx: &impl GenericClient,
         created: &[&NewInstance],
+        due: &HashMap<&str, i64>,
         counts: &mut CountDeltas,
     ) -> Result<(), StoreError> {
         if created.is_empty() {
@@ -484,12 +485,16 @@ impl Core {
             .iter()
             .map(|n| n.parent_instance_id.as_ref().map(InstanceId::as_str))
             .collect();
+        let due_at: Vec<i64> = ids
+            .iter()
+            .map(|id| due.get(id).copied().unwrap_or(i64::MAX))
+            .collect();
         let statement = tx
             .prepare_cached(&self.sql(
-                "INSERT INTO {s}.instances (instance_id, execution_id, name, version, status, input, created_at, updated_at, parent_instance_id)
-                 SELECT id, ex, nm, ver, $8, inp, at, at, par
-                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[])
-                     AS u(id, ex, nm, ver, inp, at, par)",
+                "INSERT INTO {s}.instances (instance_id, execution_id, name, version, status, input, created_at, updated_at, parent_instance_id, due_at)
+                 SELECT id, ex, nm, ver, $8, inp, at, at, par, due
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $9::bigint[])
+                     AS u(id, ex, nm, ver, inp, at, par, due)",
             ))
             .await
             .map_err(backend)?;
@@ -504,6 +509,7 @@ impl Core {
                 &created_at,
                 &parents,
                 &RuntimeStatus::Pending.code(),
+                &due_at,
             ],
         )
         .await

@@ -50,8 +50,16 @@ impl Core {
             })
             .collect::<Result<Vec<Option<String>>, StoreError>>()?;
 
-        // Check: lock the batch's instance rows in id order (so batches never deadlock).
-        let mut ids: Vec<&str> = commits.iter().map(|c| c.instance_id.as_str()).collect();
+        // Check: lock the batch's instance rows, and the rows of the instances its messages
+        // go to (whose `due_at` they move), in id order, as every writer locks rows: two
+        // batches, or a batch and a client write, never wait on each other in a cycle.
+        let mut ids: Vec<&str> = commits
+            .iter()
+            .flat_map(|c| {
+                std::iter::once(c.instance_id.as_str())
+                    .chain(c.messages.iter().map(|m| m.instance_id.as_str()))
+            })
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         let statement = tx
@@ -177,6 +185,43 @@ impl Core {
                 .await
                 .map_err(backend)?;
         }
+        let consumed: Vec<i64> = accepted
+            .iter()
+            .flat_map(|&i| commits[i].consumed.iter().copied())
+            .collect();
+        if !consumed.is_empty() {
+            let statement = tx
+                .prepare_cached(&self.sql("DELETE FROM {s}.messages WHERE id = ANY($1)"))
+                .await
+                .map_err(backend)?;
+            tx.execute(&statement, &[&consumed])
+                .await
+                .map_err(backend)?;
+        }
+        self.insert_activities(tx, commits, &accepted, &mut results, wake)
+            .await?;
+        // The turns' messages, before the rows are released: a commit's own instances get
+        // their `due_at` from the release's recount of their messages, which these are
+        // among; the other receivers' move forward now (`MARK_DUE`).
+        let mut own: Vec<&str> = accepted
+            .iter()
+            .map(|&i| commits[i].instance_id.as_str())
+            .collect();
+        own.sort_unstable();
+        let soon = now + 1000;
+        let messages: Vec<&OutboundMessage> = accepted
+            .iter()
+            .flat_map(|&i| commits[i].messages.iter())
+            .collect();
+        if !messages.is_empty() {
+            self.insert_messages(tx, &messages, &own, counts).await?;
+            // Only messages to other instances that are visible within a second wake the
+            // dispatchers here; a turn's messages to itself count through its `due_at`.
+            wake.orchestrations |= messages.iter().any(|m| {
+                m.visible_at.timestamp_millis() <= soon
+                    && own.binary_search(&m.instance_id.as_str()).is_err()
+            });
+        }
         let mut update = InstanceUpdates::default();
         for &i in &accepted {
             let commit = &commits[i];
@@ -211,56 +256,40 @@ impl Core {
                      failure = CASE WHEN COALESCE(u.status, i.status) = 3
                          THEN COALESCE(u.failure, i.failure) END,
                      custom_status = CASE WHEN u.custom_changed THEN u.custom_status ELSE i.custom_status END,
-                     lock_token = NULL, lock_expires = NULL
+                     lock_token = NULL, lock_expires = NULL,
+                     due_at = (SELECT MIN(m.visible_at) FROM {s}.messages m
+                         WHERE m.instance_id = i.instance_id
+                           AND (m.control OR COALESCE(u.status, i.status) <> 7))
                  FROM UNNEST($1::text[], $2::integer[], $3::bigint[], $4::bigint[], $5::text[],
                              $6::text[], $7::boolean[], $8::text[])
                      AS u(id, status, updated_at, history_len, output, failure, custom_changed, custom_status)
-                 WHERE i.instance_id = u.id",
+                 WHERE i.instance_id = u.id
+                 RETURNING i.due_at",
             ))
             .await
             .map_err(backend)?;
-        tx.execute(
-            &statement,
-            &[
-                &update.ids,
-                &update.statuses,
-                &update.updated,
-                &update.lengths,
-                &update.outputs,
-                &update.failures,
-                &update.custom_changed,
-                &update.customs,
-            ],
-        )
-        .await
-        .map_err(backend)?;
-        let consumed: Vec<i64> = accepted
-            .iter()
-            .flat_map(|&i| commits[i].consumed.iter().copied())
-            .collect();
-        if !consumed.is_empty() {
-            let statement = tx
-                .prepare_cached(&self.sql("DELETE FROM {s}.messages WHERE id = ANY($1)"))
-                .await
-                .map_err(backend)?;
-            tx.execute(&statement, &[&consumed])
-                .await
-                .map_err(backend)?;
-        }
-        self.insert_activities(tx, commits, &accepted, &mut results, wake)
-            .await?;
-        let mut messages: Vec<&OutboundMessage> = Vec::new();
+        let released = tx
+            .query(
+                &statement,
+                &[
+                    &update.ids,
+                    &update.statuses,
+                    &update.updated,
+                    &update.lengths,
+                    &update.outputs,
+                    &update.failures,
+                    &update.custom_changed,
+                    &update.customs,
+                ],
+            )
+            .await
+            .map_err(backend)?;
         for &i in &accepted {
             let commit = &commits[i];
             if let Some(next) = &commit.continue_as_new {
                 self.continue_as_new(tx, commit, next, counts).await?;
                 wake.orchestrations = true;
             }
-            messages.extend(commit.messages.iter());
-        }
-        if !messages.is_empty() {
-            self.insert_messages(tx, &messages, counts).await?;
-            wake.orchestrations = true;
         }
         for &i in &accepted {
             let commit = &commits[i];
@@ -271,25 +300,16 @@ impl Core {
                 wake.finished.push(commit.instance_id.clone());
             }
         }
-        // Messages that arrived during the turns (or that they sent each other) wake the
-        // dispatchers, in every process. Only those visible within a second: a durable timer
-        // due later (every parked instance holds one) is the timer wake-up's
-        // (`next_visible_at`), and waking for it would send every dispatcher on a fetch that
-        // finds nothing; the second covers a timer that falls due while this commit is in
-        // flight (the dispatcher that woke for it skipped the leased instance, and
+        // A released instance with messages due within a second (that arrived during its
+        // turn, or that it sent itself) wakes the dispatchers, in every process. A durable
+        // timer due later (every parked instance holds one) is the timer wake-up's
+        // (`next_visible_at`): waking for it would send every dispatcher on a fetch that
+        // finds nothing. The second covers a timer that falls due while this commit is in
+        // flight (the dispatcher that woke for it skipped the locked row, and
         // `next_visible_at` no longer reports it).
-        let statement = tx
-            .prepare_cached(&self.sql(
-                "SELECT EXISTS (SELECT 1 FROM {s}.messages WHERE instance_id = ANY($1) AND visible_at <= $2)",
-            ))
-            .await
-            .map_err(backend)?;
-        let more: bool = tx
-            .query_one(&statement, &[&update.ids, &(clock::now_millis() + 1000)])
-            .await
-            .map_err(backend)?
-            .get(0);
-        wake.orchestrations |= more;
+        wake.orchestrations |= released
+            .iter()
+            .any(|row| row.get::<_, Option<i64>>(0).is_some_and(|due| due <= soon));
         Ok(results)
     }
 
@@ -426,7 +446,7 @@ impl Core {
                 event: event.clone(),
             })
             .collect();
-        self.insert_messages(tx, &restarts.iter().collect::<Vec<_>>(), counts)
+        self.insert_messages(tx, &restarts.iter().collect::<Vec<_>>(), &[], counts)
             .await
     }
 
@@ -456,7 +476,7 @@ impl Core {
                     .await
                     .map_err(backend)?;
                 if let Some(message) = failed_sub_orchestration(&commit.instance_id, child) {
-                    self.insert_messages(tx, &[&message], counts).await?;
+                    self.insert_messages(tx, &[&message], &[], counts).await?;
                     wake.orchestrations = true;
                 }
             }

@@ -483,13 +483,19 @@ impl Store for PostgresStore {
             orchestrations: true,
             ..Wakeups::default()
         };
-        // A delayed retry: no token, an expiry in the future (fetches skip the row until then).
+        // A delayed retry: no token, an expiry in the future (fetches skip the row until
+        // then, and its `due_at` is not before it).
         let until =
             (!retry_after.is_zero()).then(|| clock::now_millis() + lease_millis(retry_after));
         in_transaction!(self.core, |tx, counts| {
             let statement = tx
                 .prepare_cached(&self.core.sql(
-                    "UPDATE {s}.instances SET lock_token = NULL, lock_expires = $3 WHERE instance_id = $1 AND lock_token = $2",
+                    "UPDATE {s}.instances i SET lock_token = NULL, lock_expires = $3,
+                         due_at = (SELECT CASE WHEN MIN(m.visible_at) IS NULL THEN NULL
+                                               ELSE GREATEST(MIN(m.visible_at), $3) END
+                                   FROM {s}.messages m
+                                   WHERE m.instance_id = i.instance_id AND (m.control OR i.status <> 7))
+                     WHERE i.instance_id = $1 AND i.lock_token = $2",
                 ))
                 .await
                 .map_err(backend)?;
@@ -605,12 +611,18 @@ impl Store for PostgresStore {
                         }
                     }
                 }
-                self.core
-                    .insert_messages(&tx, &messages.iter().collect::<Vec<_>>(), &mut counts)
-                    .await?;
+                let messages: Vec<&OutboundMessage> = messages.iter().collect();
+                // Instances leased here get their `due_at` from the lease (and from their
+                // commit's recount after it); only the others' moves forward (`MARK_DUE`).
                 let items = match lease_instances {
                     Some(lease) if !woken.is_empty() => {
+                        let mut skip = woken.clone();
+                        skip.sort_unstable();
                         self.core
+                            .insert_messages(&tx, &messages, &skip, &mut counts)
+                            .await?;
+                        let items = self
+                            .core
                             .lease_instances(
                                 &tx,
                                 Some(&woken),
@@ -618,9 +630,21 @@ impl Store for PostgresStore {
                                 lease,
                                 false,
                             )
-                            .await?
+                            .await?;
+                        let unleased: Vec<&OutboundMessage> = messages
+                            .iter()
+                            .filter(|m| !items.iter().any(|i| i.instance_id == m.instance_id))
+                            .copied()
+                            .collect();
+                        self.core.mark_due(&tx, &unleased).await?;
+                        items
                     }
-                    _ => Vec::new(),
+                    _ => {
+                        self.core
+                            .insert_messages(&tx, &messages, &[], &mut counts)
+                            .await?;
+                        Vec::new()
+                    }
                 };
                 wake.orchestrations = woken.len() > items.len();
                 self.core.notify(&tx, &wake).await?;

@@ -117,6 +117,26 @@ BEGIN
 END
 $$;
 "#,
+    r#"
+-- `due_at` (ms) is when a fetch should next look at the instance: the earliest visible_at
+-- of the messages it would process now (only control messages while it is suspended), but
+-- not before its lease (or a delayed retry) expires; NULL when it has nothing queued. The
+-- fetch and the timer wake-up read `instances_by_due`, which holds only instances with
+-- work queued, so parked instances, future timers and leased instances cost a fetch
+-- nothing (ARCHITECTURE.md, "Access paths"). Every writer of a message keeps it
+-- (`MARK_DUE`), every claim moves it to the lease's expiry, every commit and abandon
+-- recomputes it from the instance's own messages. `messages_by_visible` served the old
+-- fetch and wake-up, which read the messages themselves, and goes.
+ALTER TABLE {s}.instances ADD COLUMN due_at BIGINT;
+UPDATE {s}.instances i SET due_at = GREATEST(d.visible_at, i.lock_expires)
+    FROM (SELECT m.instance_id, MIN(m.visible_at) AS visible_at
+          FROM {s}.messages m JOIN {s}.instances o ON o.instance_id = m.instance_id
+          WHERE m.control OR o.status <> 7
+          GROUP BY m.instance_id) d
+    WHERE i.instance_id = d.instance_id;
+CREATE INDEX instances_by_due ON {s}.instances (due_at) WHERE due_at IS NOT NULL;
+DROP INDEX {s}.messages_by_visible;
+"#,
 ];
 
 pub(super) fn valid_task_hub(name: &str) -> bool {

@@ -36,43 +36,53 @@ pub(super) const COUNT_BACKLOG: &str = "SELECT
          (SELECT COUNT(*) FROM {s}.activities WHERE COALESCE(lock_expires, 0) <= $1),
          (SELECT COUNT(*) FROM {s}.activities)";
 
-/// The fetch's claim: up to `$4` instances with visible messages and no live lease, oldest
-/// message first. Driven by `messages_by_visible` (only messages already visible, the
-/// earliest `$4 * 2` of them *that an instance could take now*: each message's instance row
-/// is probed by primary key, and messages of leased instances, and the non-control messages
-/// of suspended ones, are passed over, so a leased entity or a suspended instance with a
-/// long queue never hides the rest of the hub's work; the probe is a scalar subquery, which
-/// the planner runs per message in index order and cannot turn into a join that reads every
-/// due message first), each candidate's row found by its primary key and claimed with
-/// `SKIP LOCKED`. A row whose status code this build does not know (corrupt, or
-/// written by a newer build) is never claimed: it is set aside until an operator repairs it.
-/// The claimed ids are collected into an array first (`= ANY(ARRAY(…))`),
-/// so the update finds its rows by primary key too: a join here lets a generic plan, which
-/// cannot see `$4`, hash-join against a scan of `instances`.
-pub(super) const FETCH_DUE: &str = "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2
+/// The fetch's claim: up to `$4` instances that are due (`due_at <= $3`), earliest first,
+/// read from `instances_by_due` (which holds only instances with work queued, so parked
+/// instances, future timers and leased instances cost nothing: a lease moves `due_at` to
+/// its expiry) and claimed with `SKIP LOCKED`. A claim moves `due_at` to the lease's expiry,
+/// so a dead worker's instances fall due again when their leases run out. Rows of any
+/// status code are claimed: one this build does not know (corrupt, or written by a newer
+/// build) is set aside by [`Core::lease_instances`](super::Core) (`SET_ASIDE`). The claimed
+/// ids are collected into an array first (`= ANY(ARRAY(…))`), so the update finds its rows
+/// by primary key: a join here lets a generic plan, which cannot see `$4`, hash-join
+/// against a scan of `instances`.
+pub(super) const FETCH_DUE: &str =
+    "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2, due_at = $2
      WHERE i.instance_id = ANY(ARRAY(
          SELECT c.instance_id FROM {s}.instances c
-         JOIN (SELECT w.instance_id, MIN(w.visible_at) AS visible_at
-               FROM (SELECT m.instance_id, m.visible_at FROM {s}.messages m
-                     WHERE m.visible_at <= $3
-                       AND (SELECT (o.lock_expires IS NULL OR o.lock_expires <= $3)
-                                   AND o.status BETWEEN 0 AND 7
-                                   AND (o.status <> 7 OR m.control)
-                            FROM {s}.instances o WHERE o.instance_id = m.instance_id)
-                     ORDER BY m.visible_at LIMIT $4::bigint * 2) w
-               GROUP BY w.instance_id) d ON d.instance_id = c.instance_id
-         WHERE (c.lock_expires IS NULL OR c.lock_expires <= $3)
-           AND c.status BETWEEN 0 AND 7
-           AND (c.status <> 7 OR EXISTS (
-               SELECT 1 FROM {s}.messages m WHERE m.instance_id = c.instance_id AND m.control AND m.visible_at <= $3))
-         ORDER BY d.visible_at
+         WHERE c.due_at <= $3 AND (c.lock_expires IS NULL OR c.lock_expires <= $3)
+         ORDER BY c.due_at
          LIMIT $4
-         FOR UPDATE OF c SKIP LOCKED))
+         FOR UPDATE SKIP LOCKED))
      RETURNING i.instance_id, i.execution_id, i.name, i.status, i.history_len, i.version";
 
+/// Releases the claim on instances whose status code this build does not know and takes
+/// them out of `instances_by_due`: they are not fetched again until a message arrives for
+/// them or an operator repairs the row.
+pub(super) const SET_ASIDE: &str =
+    "UPDATE {s}.instances SET lock_token = NULL, lock_expires = NULL, due_at = NULL
+     WHERE instance_id = ANY($1) AND lock_token = $2";
+
+/// Brings the receiving instances' `due_at` forward to their new messages' visibility
+/// (`$1` instance ids, `$2` visible times in ms, `$3` control flags, one per message), but
+/// not before a live lease expires, and for a suspended instance only for control
+/// messages. The rows are locked in id order, as every writer locks them (a row this
+/// transaction already holds costs nothing more), so two writers never wait on each other
+/// in a cycle.
+pub(super) const MARK_DUE: &str = "UPDATE {s}.instances i
+     SET due_at = GREATEST(LEAST(i.due_at, CASE WHEN i.status = 7 THEN m.control_at ELSE m.visible_at END), i.lock_expires)
+     FROM (SELECT id, MIN(at) AS visible_at, MIN(at) FILTER (WHERE control) AS control_at
+           FROM UNNEST($1::text[], $2::bigint[], $3::bool[]) AS u(id, at, control) GROUP BY id) m
+     WHERE i.instance_id = m.id
+       AND i.instance_id = ANY(ARRAY(
+           SELECT o.instance_id FROM {s}.instances o WHERE o.instance_id = ANY($1)
+           ORDER BY o.instance_id FOR UPDATE))
+       AND (i.status <> 7 OR m.control_at IS NOT NULL)";
+
 /// Leases the named instances (`$4`) that have no live lease (and are not suspended unless
-/// `$5`), by primary key.
-pub(super) const LEASE_NAMED: &str = "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2
+/// `$5`), by primary key; as a fetch's claim, the lease moves `due_at` to its expiry.
+pub(super) const LEASE_NAMED: &str =
+    "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2, due_at = $2
      WHERE i.instance_id = ANY(ARRAY(
          SELECT c.instance_id FROM {s}.instances c
          WHERE c.instance_id = ANY($4)
@@ -82,20 +92,19 @@ pub(super) const LEASE_NAMED: &str = "UPDATE {s}.instances i SET lock_token = $1
          FOR UPDATE SKIP LOCKED))
      RETURNING i.instance_id, i.execution_id, i.name, i.status, i.history_len, i.version";
 
-/// The visible messages of the instances a fetch leased, in arrival order. Read through
-/// `messages_by_instance` only: `visible_at + 0` keeps the planner from combining it with a
-/// range of `messages_by_visible`, which would read every due message of the hub.
+/// The visible messages of the instances a fetch leased, in arrival order, through
+/// `messages_by_instance`.
 pub(super) const INSTANCE_MESSAGES: &str =
     "SELECT id, instance_id, execution_id, event FROM {s}.messages
-     WHERE instance_id = ANY($1) AND visible_at + 0 <= $2 ORDER BY id";
+     WHERE instance_id = ANY($1) AND visible_at <= $2 ORDER BY id";
 
 /// An instance's history, in order.
 pub(super) const HISTORY: &str =
     "SELECT seq, event FROM {s}.history WHERE instance_id = $1 ORDER BY seq";
 
-/// The idle wake-up's next due time: the earliest message not visible yet.
-pub(super) const NEXT_VISIBLE: &str =
-    "SELECT MIN(visible_at) FROM {s}.messages WHERE visible_at > $1";
+/// The idle wake-up's next due time: the earliest durable timer, delayed message or lease
+/// expiry of any instance, from `instances_by_due`.
+pub(super) const NEXT_VISIBLE: &str = "SELECT MIN(due_at) FROM {s}.instances WHERE due_at > $1";
 
 /// Leases up to `$4` activities that are not leased or whose lease expired, oldest first,
 /// through `activities_by_visible`; the update finds the claimed rows by primary key (see

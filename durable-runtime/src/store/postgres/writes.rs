@@ -15,15 +15,22 @@ use crate::store::{
     OrchestrationWorkItem, OutboundMessage, is_control, lease_millis,
 };
 
+use super::sql::{MARK_DUE, SET_ASIDE};
 use super::{Core, FETCH_DUE, INSTANCE_MESSAGES, LEASE_NAMED, WRITE_COUNTS};
 
 /// The writes every transaction shares: messages (and the entity rows they create),
 /// instance rows, leases, the counts by status.
 impl Core {
+    /// Inserts `messages` (creating the entity rows they are the first for) and brings each
+    /// receiving instance's `due_at` forward (`MARK_DUE`), except for the instances in
+    /// `skip_due` (sorted): those whose `due_at` the caller sets itself later in the
+    /// transaction (a commit's own instances, recomputed when it releases them) or has set
+    /// already (the rows of new instances).
     pub(super) async fn insert_messages(
         &self,
         tx: &impl GenericClient,
         messages: &[&OutboundMessage],
+        skip_due: &[&str],
         counts: &mut CountDeltas,
     ) -> Result<(), StoreError> {
         if messages.is_empty() {
@@ -91,6 +98,37 @@ impl Core {
         )
         .await
         .map_err(backend)?;
+        let due: Vec<&OutboundMessage> = messages
+            .iter()
+            .filter(|m| skip_due.binary_search(&m.instance_id.as_str()).is_err())
+            .copied()
+            .collect();
+        self.mark_due(tx, &due).await
+    }
+
+    /// Brings the `due_at` of the instances `messages` go to forward to the messages'
+    /// visibility (`MARK_DUE`), in one statement.
+    pub(super) async fn mark_due(
+        &self,
+        tx: &impl GenericClient,
+        messages: &[&OutboundMessage],
+    ) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = messages.iter().map(|m| m.instance_id.as_str()).collect();
+        let at: Vec<i64> = messages
+            .iter()
+            .map(|m| m.visible_at.timestamp_millis())
+            .collect();
+        let control: Vec<bool> = messages.iter().map(|m| is_control(&m.event)).collect();
+        let statement = tx
+            .prepare_cached(&self.sql(MARK_DUE))
+            .await
+            .map_err(backend)?;
+        tx.execute(&statement, &[&ids, &at, &control])
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
@@ -228,7 +266,7 @@ impl Core {
             visible_at: new.created_at,
             event: new.started.clone(),
         };
-        self.insert_messages(tx, &[&started], counts).await
+        self.insert_messages(tx, &[&started], &[], counts).await
     }
 
     /// Leases the given candidate instances (those whose claim succeeds) and reads their
@@ -272,11 +310,19 @@ impl Core {
         }
         let mut items = Vec::with_capacity(rows.len());
         let mut ids: Vec<String> = Vec::with_capacity(rows.len());
+        let mut set_aside: Vec<String> = Vec::new();
         for row in &rows {
             let instance_id: String = row.get(0);
-            // The claim takes known status codes only; one that is not is skipped (its
-            // lease expires) rather than failing the fetch.
+            // A status code this build does not know (a corrupt row, or one a newer build
+            // wrote): the instance is set aside, not fetched again until a message arrives
+            // for it or an operator repairs the row; the fetch goes on with the others.
             let Ok(status) = status_from_code(row.get(3)) else {
+                tracing::error!(
+                    instance_id,
+                    status = row.get::<_, i32>(3),
+                    "instance row has an unknown status code; set aside (repair the row's `status` to resume it)"
+                );
+                set_aside.push(instance_id);
                 continue;
             };
             ids.push(instance_id.clone());
@@ -291,6 +337,18 @@ impl Core {
                 corrupt_messages: Vec::new(),
                 lock_token: Some(token.clone()),
             });
+        }
+        if !set_aside.is_empty() {
+            let statement = tx
+                .prepare_cached(&self.sql(SET_ASIDE))
+                .await
+                .map_err(backend)?;
+            tx.execute(&statement, &[&set_aside, &token.as_str()])
+                .await
+                .map_err(backend)?;
+        }
+        if ids.is_empty() {
+            return Ok(items);
         }
         let statement = tx
             .prepare_cached(&self.sql(INSTANCE_MESSAGES))
