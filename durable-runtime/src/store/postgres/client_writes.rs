@@ -5,8 +5,8 @@
 //! Each call queues its write and waits for its own answer. A few writer tasks take what
 //! is queued (up to [`MAX_BATCH`] writes) and apply it in one transaction, set-based: one
 //! statement reads and locks the orchestration rows the batch touches (in id order, as the
-//! turn commits lock them) and one reads the entity rows (not locked, as a single signal
-//! does not lock them); the answers are decided in queue order from those statuses (a start
+//! turn commits lock them) and one reads the entity rows (locked only at the end, before
+//! their `due_at` moves); the answers are decided in queue order from those statuses (a start
 //! later in the batch sees the instance an earlier start created; a start that reuses a
 //! finished instance's id drops what the batch queued for the old one, as the writes one by
 //! one would); then one statement inserts the new instance rows and one the messages (each
@@ -413,18 +413,35 @@ impl Core {
                 .map_err(backend)?;
             counts.moved(id, from.code(), to.code());
         }
+        // The messages first, then the entity receivers' rows locked (the orchestration
+        // rows are already), then every receiver's `due_at` moved but the new instances'.
         let messages: Vec<&OutboundMessage> = messages.iter().collect();
-        let mut skip_due: Vec<&str> = due.into_keys().collect();
-        skip_due.sort_unstable();
-        self.insert_messages(tx, &messages, &skip_due, counts)
+        let mut receivers: Vec<&str> = messages.iter().map(|m| m.instance_id.as_str()).collect();
+        receivers.sort_unstable();
+        receivers.dedup();
+        self.insert_messages(tx, &messages, &receivers, counts)
             .await?;
+        let entities: Vec<&str> = receivers
+            .into_iter()
+            .filter(|id| EntityId::from_instance_id(id).is_some())
+            .collect();
+        self.lock_rows(tx, &entities).await?;
+        let moved: Vec<&OutboundMessage> = messages
+            .into_iter()
+            .filter(|m| !due.contains_key(m.instance_id.as_str()))
+            .collect();
+        self.mark_due(tx, &moved).await?;
         Ok(answers)
     }
 
-    /// The status of every instance `batch` names (`None`: no row), in one statement, the
-    /// rows locked (`FOR UPDATE`, in id order, as every writer locks rows, so two writers
-    /// never wait on each other in a cycle) until the commit: a start or a message changes
-    /// its instance's row (its status or its `due_at`).
+    /// The status of every instance `batch` names (`None`: no row), in one statement per
+    /// kind: orchestration rows locked (`FOR UPDATE`, in id order) until the commit, as a
+    /// single write locks its row; entity rows only read here, and locked just before
+    /// their `due_at` moves, at the end of the batch (orchestration rows before entity
+    /// rows, each kind in id order: the order every writer locks rows in, so two writers
+    /// never wait on each other in a cycle). Locked late, a busy entity's row (10,000
+    /// signals) is held by one batch only for its last statements and its commit, so
+    /// concurrent batches insert their messages side by side.
     async fn batch_statuses<'a>(
         &self,
         tx: &impl GenericClient,
@@ -432,26 +449,40 @@ impl Core {
     ) -> Result<HashMap<&'a str, Option<RuntimeStatus>>, StoreError> {
         let mut statuses: HashMap<&'a str, Option<RuntimeStatus>> =
             HashMap::with_capacity(batch.len());
-        let mut ids: Vec<&str> = Vec::with_capacity(batch.len());
+        let mut orchestrations: Vec<&str> = Vec::new();
+        let mut entities: Vec<&str> = Vec::new();
         for write in batch {
             let id = write.instance_id().as_str();
             if statuses.insert(id, None).is_none() {
-                ids.push(id);
+                if EntityId::from_instance_id(id).is_some() {
+                    entities.push(id);
+                } else {
+                    orchestrations.push(id);
+                }
             }
         }
-        ids.sort_unstable();
-        let statement = tx
-            .prepare_cached(&self.sql(
+        orchestrations.sort_unstable();
+        for (ids, sql) in [
+            (
+                orchestrations,
                 "SELECT instance_id, status FROM {s}.instances WHERE instance_id = ANY($1)
                  ORDER BY instance_id FOR UPDATE",
-            ))
-            .await
-            .map_err(backend)?;
-        for row in tx.query(&statement, &[&ids]).await.map_err(backend)? {
-            let id: &str = row.get(0);
-            let status = status_from_code(row.get(1))?;
-            if let Some(entry) = statuses.get_mut(id) {
-                *entry = Some(status);
+            ),
+            (
+                entities,
+                "SELECT instance_id, status FROM {s}.instances WHERE instance_id = ANY($1)",
+            ),
+        ] {
+            if ids.is_empty() {
+                continue;
+            }
+            let statement = tx.prepare_cached(&self.sql(sql)).await.map_err(backend)?;
+            for row in tx.query(&statement, &[&ids]).await.map_err(backend)? {
+                let id: &str = row.get(0);
+                let status = status_from_code(row.get(1))?;
+                if let Some(entry) = statuses.get_mut(id) {
+                    *entry = Some(status);
+                }
             }
         }
         Ok(statuses)

@@ -51,8 +51,8 @@ impl Core {
             .collect::<Result<Vec<Option<String>>, StoreError>>()?;
 
         // Check: lock the batch's instance rows, and the rows of the instances its messages
-        // go to (whose `due_at` they move), in id order, as every writer locks rows: two
-        // batches, or a batch and a client write, never wait on each other in a cycle.
+        // go to (whose `due_at` they move), in the order of `LOCK_ROWS`, as every writer locks rows:
+        // two batches, or a batch and a client write, never wait on each other in a cycle.
         let mut ids: Vec<&str> = commits
             .iter()
             .flat_map(|c| {
@@ -65,7 +65,8 @@ impl Core {
         let statement = tx
             .prepare_cached(&self.sql(
                 "SELECT instance_id, lock_token, history_len, lock_expires, execution_id, status
-                 FROM {s}.instances WHERE instance_id = ANY($1) ORDER BY instance_id FOR UPDATE",
+                 FROM {s}.instances WHERE instance_id = ANY($1)
+                 ORDER BY starts_with(instance_id, '@'), instance_id FOR UPDATE",
             ))
             .await
             .map_err(backend)?;

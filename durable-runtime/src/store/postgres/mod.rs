@@ -580,6 +580,13 @@ impl Store for PostgresStore {
         let items = in_transaction!(self.core, |tx, counts| {
             let result: Result<Vec<OrchestrationWorkItem>, StoreError> = async {
                 let now = clock::now_millis();
+                // The receivers' rows first, in id order (as every writer locks them): their
+                // `due_at` moves with the results.
+                let mut receivers: Vec<&str> =
+                    completions.iter().map(|c| c.instance_id.as_str()).collect();
+                receivers.sort_unstable();
+                receivers.dedup();
+                self.core.lock_rows(&tx, &receivers).await?;
                 let statement = tx
                     .prepare_cached(
                         &self

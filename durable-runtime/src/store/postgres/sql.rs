@@ -66,18 +66,27 @@ pub(super) const SET_ASIDE: &str =
 /// Brings the receiving instances' `due_at` forward to their new messages' visibility
 /// (`$1` instance ids, `$2` visible times in ms, `$3` control flags, one per message), but
 /// not before a live lease expires, and for a suspended instance only for control
-/// messages. The rows are locked in id order, as every writer locks them (a row this
-/// transaction already holds costs nothing more), so two writers never wait on each other
-/// in a cycle.
+/// messages; a row whose `due_at` this would not change is not written. The caller holds
+/// the rows' locks, taken by an earlier statement of its transaction (in id order, as every
+/// writer takes them): so this statement's snapshot already holds every commit that
+/// recomputed a receiver's `due_at` before it, and none can recompute one until it commits.
 pub(super) const MARK_DUE: &str = "UPDATE {s}.instances i
      SET due_at = GREATEST(LEAST(i.due_at, CASE WHEN i.status = 7 THEN m.control_at ELSE m.visible_at END), i.lock_expires)
      FROM (SELECT id, MIN(at) AS visible_at, MIN(at) FILTER (WHERE control) AS control_at
            FROM UNNEST($1::text[], $2::bigint[], $3::bool[]) AS u(id, at, control) GROUP BY id) m
      WHERE i.instance_id = m.id
-       AND i.instance_id = ANY(ARRAY(
-           SELECT o.instance_id FROM {s}.instances o WHERE o.instance_id = ANY($1)
-           ORDER BY o.instance_id FOR UPDATE))
-       AND (i.status <> 7 OR m.control_at IS NOT NULL)";
+       AND (i.status <> 7 OR m.control_at IS NOT NULL)
+       AND i.due_at IS DISTINCT FROM
+           GREATEST(LEAST(i.due_at, CASE WHEN i.status = 7 THEN m.control_at ELSE m.visible_at END), i.lock_expires)";
+
+/// Locks the named instance rows (`$1`) in the order every writer locks instance rows
+/// in: orchestrations before entities (whose ids start with `@`), each in id order. A
+/// client write batch locks its orchestrations' rows first and its entity rows last, so
+/// every writer must take them in this order (the commit's check does); two writers that
+/// lock in one order never wait on each other in a cycle.
+pub(super) const LOCK_ROWS: &str =
+    "SELECT instance_id FROM {s}.instances WHERE instance_id = ANY($1)
+     ORDER BY starts_with(instance_id, '@'), instance_id FOR UPDATE";
 
 /// Leases the named instances (`$4`) that have no live lease (and are not suspended unless
 /// `$5`), by primary key; as a fetch's claim, the lease moves `due_at` to its expiry.

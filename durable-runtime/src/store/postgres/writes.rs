@@ -15,14 +15,15 @@ use crate::store::{
     OrchestrationWorkItem, OutboundMessage, is_control, lease_millis,
 };
 
-use super::sql::{MARK_DUE, SET_ASIDE};
+use super::sql::{LOCK_ROWS, MARK_DUE, SET_ASIDE};
 use super::{Core, FETCH_DUE, INSTANCE_MESSAGES, LEASE_NAMED, WRITE_COUNTS};
 
 /// The writes every transaction shares: messages (and the entity rows they create),
 /// instance rows, leases, the counts by status.
 impl Core {
     /// Inserts `messages` (creating the entity rows they are the first for) and brings each
-    /// receiving instance's `due_at` forward (`MARK_DUE`), except for the instances in
+    /// receiving instance's `due_at` forward (`MARK_DUE`; the caller holds the receivers'
+    /// row locks, but for new entity rows, which this transaction creates), except for the instances in
     /// `skip_due` (sorted): those whose `due_at` the caller sets itself later in the
     /// transaction (a commit's own instances, recomputed when it releases them) or has set
     /// already (the rows of new instances).
@@ -106,8 +107,27 @@ impl Core {
         self.mark_due(tx, &due).await
     }
 
+    /// Locks the rows of `instance_ids` (sorted) in id order (`LOCK_ROWS`).
+    pub(super) async fn lock_rows(
+        &self,
+        tx: &impl GenericClient,
+        instance_ids: &[&str],
+    ) -> Result<(), StoreError> {
+        if instance_ids.is_empty() {
+            return Ok(());
+        }
+        let statement = tx
+            .prepare_cached(&self.sql(LOCK_ROWS))
+            .await
+            .map_err(backend)?;
+        tx.execute(&statement, &[&instance_ids])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     /// Brings the `due_at` of the instances `messages` go to forward to the messages'
-    /// visibility (`MARK_DUE`), in one statement.
+    /// visibility (`MARK_DUE`), in one statement; the caller holds their rows' locks.
     pub(super) async fn mark_due(
         &self,
         tx: &impl GenericClient,
