@@ -107,7 +107,8 @@ impl Core {
         self.mark_due(tx, &due).await
     }
 
-    /// Locks the rows of `instance_ids` (sorted) in id order (`LOCK_ROWS`).
+    /// Locks the rows of `instance_ids` in the order every writer takes row locks
+    /// (orchestrations, then entities, each by id: `LOCK_ROWS`).
     pub(super) async fn lock_rows(
         &self,
         tx: &impl GenericClient,
