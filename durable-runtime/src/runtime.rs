@@ -235,6 +235,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Sets the longest wait for a durable timer that keeps an instance live in memory
+    /// between turns (default 30 s; see [`WorkerOptions::max_cached_wait`]).
+    pub fn max_cached_wait(mut self, wait: Duration) -> Self {
+        self.options.max_cached_wait = wait;
+        self
+    }
+
     /// Replays the whole history on every turn, even on a cache hit (for tests).
     pub fn always_replay(mut self, always: bool) -> Self {
         self.options.always_replay = always;

@@ -95,9 +95,9 @@ async fn w1lat_on(runtime: &Runtime, runs: usize) -> anyhow::Result<f64> {
 }
 
 /// How many times W1 and W4 run beside a backlog (and on the empty store they are compared
-/// with); the median counts. A single W1 takes about 0.15 s, short enough for one run to be
-/// noise.
-const SIDE_RUNS: usize = 5;
+/// with); the median counts. A single W1 takes about 0.1–0.15 s, short enough for one run
+/// to be noise (on this 2-core machine, ±30 % from run to run).
+const SIDE_RUNS: usize = 9;
 
 /// W1's median wall seconds on `runtime` over [`SIDE_RUNS`] runs.
 async fn w1_on(runtime: &Runtime) -> anyhow::Result<f64> {

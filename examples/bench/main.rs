@@ -94,6 +94,11 @@ struct Args {
     /// The worker's instance cache capacity (default: `WorkerOptions`' default).
     #[arg(long)]
     cache_capacity: Option<usize>,
+    /// The longest durable-timer wait, in seconds, that keeps an instance in the worker's
+    /// cache (default: `WorkerOptions`' default, 30 s; e.g. 1e9 keeps every parked instance
+    /// cached, as before that option existed).
+    #[arg(long)]
+    max_cached_wait_s: Option<f64>,
     /// Orchestration work items per fetch and commit batch (default: `WorkerOptions`').
     #[arg(long)]
     batch_size: Option<usize>,
@@ -249,6 +254,9 @@ impl Bench {
         }
         if let Some(capacity) = self.args.cache_capacity {
             builder = builder.cache_capacity(capacity);
+        }
+        if let Some(seconds) = self.args.max_cached_wait_s {
+            builder = builder.max_cached_wait(Duration::from_secs_f64(seconds));
         }
         if let Some(size) = self.args.batch_size {
             builder = builder.orchestration_batch_size(size);

@@ -69,6 +69,21 @@ async fn waits(ctx: OrchestrationContext, _: ()) -> Result<u64, OrchestrationErr
     Ok(ctx.call_activity(Step, value).await?)
 }
 
+/// Waits for "go" with a timeout an hour away (the human-interaction pattern), then takes
+/// one step; 0 when it timed out.
+#[orchestrator]
+async fn approval(ctx: OrchestrationContext, _: ()) -> Result<u64, OrchestrationError> {
+    let waited = ctx
+        .wait_for_external_event::<u64>("go")
+        .timeout(Duration::from_secs(3600))
+        .await;
+    match waited {
+        Ok(value) => Ok(ctx.call_activity(Step, value).await?),
+        Err(EventError::TimedOut { .. }) => Ok(0),
+        Err(error) => Err(error.into()),
+    }
+}
+
 fn registry() -> Registry {
     Registry::builder()
         .activity::<Step>()
@@ -77,6 +92,7 @@ fn registry() -> Registry {
         .orchestration::<Retrying>()
         .orchestration::<Parked>()
         .orchestration::<Waits>()
+        .orchestration::<Approval>()
         .build()
         .unwrap()
 }
@@ -202,7 +218,12 @@ async fn a_full_cache_evicts_and_the_backlog_shows() {
     let runtime = Runtime::builder()
         .in_memory()
         .registry(registry())
-        .options(WorkerOptions::default().cache_capacity(1))
+        // Timers an hour away stay cached here, so the three parked instances fill it.
+        .options(
+            WorkerOptions::default()
+                .cache_capacity(1)
+                .max_cached_wait(Duration::from_secs(7200)),
+        )
         .metrics(&metrics)
         .start()
         .await
@@ -364,4 +385,72 @@ async fn metrics_of_no_runtime_say_so() {
         metrics.encode().await,
         Err(MetricsError::NotStarted)
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_parked_on_far_timers_leave_the_cache_and_replay_when_woken() {
+    let metrics = Metrics::new();
+    let runtime = Runtime::builder()
+        .in_memory()
+        .registry(registry())
+        .metrics(&metrics)
+        .start()
+        .await
+        .unwrap();
+    let client = runtime.client();
+    // Two on a timer an hour away, two waiting for an event with an hour's timeout, one
+    // waiting for an event alone: with the default `max_cached_wait` (30 s) only the last
+    // is kept live.
+    let mut parked = Vec::new();
+    for _ in 0..2 {
+        parked.push(Parked::start(&client, ()).await.unwrap());
+    }
+    let mut approvals = Vec::new();
+    for _ in 0..2 {
+        approvals.push(Approval::start(&client, ()).await.unwrap());
+    }
+    let waiting = Waits::start(&client, ()).await.unwrap();
+    let mut text = metrics.encode().await.unwrap();
+    for _ in 0..200 {
+        if sample(&text, "durable_instances{status=\"Running\"}") == 5.0
+            && sample(&text, "durable_timers_pending") == 4.0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        text = metrics.encode().await.unwrap();
+    }
+    assert_eq!(sample(&text, "durable_timers_pending"), 4.0, "{text}");
+    assert_eq!(
+        sample(&text, "durable_instance_cache_size"),
+        1.0,
+        "only the instance waiting for an event alone is cached: {text}"
+    );
+    assert_eq!(sample(&text, "durable_instance_cache_evictions_total"), 0.0);
+    let misses = sample(&text, "durable_instance_cache_misses_total");
+
+    // Woken by their events, the approvals are rebuilt from history and go on.
+    for (value, approval) in approvals.iter().enumerate() {
+        client
+            .raise_event(approval.instance_id(), "go", &(value as u64 + 10))
+            .await
+            .unwrap();
+    }
+    for (value, approval) in approvals.iter().enumerate() {
+        assert_eq!(
+            approval.wait_for_completion(WAIT).await.unwrap(),
+            value as u64 + 11
+        );
+    }
+    client
+        .raise_event(waiting.instance_id(), "go", &1_u64)
+        .await
+        .unwrap();
+    assert_eq!(waiting.wait_for_completion(WAIT).await.unwrap(), 2);
+    let text = metrics.encode().await.unwrap();
+    assert!(
+        sample(&text, "durable_instance_cache_misses_total") >= misses + 2.0,
+        "each approval replayed its history when its event came: {text}"
+    );
+    runtime.shutdown().await;
 }

@@ -308,6 +308,9 @@ impl OrchestrationContext {
         let mut state = shared.lock();
         let fire_at = deadline.fire_at(state.current_time);
         let seq = state.schedule(Action::CreateTimer { fire_at });
+        if let Some(open) = state.open.get_mut(&seq) {
+            open.fire_at = Some(fire_at);
+        }
         drop(state);
         DurableTimer {
             handle: OpenHandle::new(shared.clone(), seq),

@@ -251,6 +251,23 @@ impl ReplayEngine {
         self.outcome.is_some()
     }
 
+    /// When the instance next needs to run, if all it waits for are durable timers (and
+    /// external events): the earliest of those timers. `None` while it waits for anything
+    /// else (an activity, a sub-orchestration, an entity), waits for events alone, or has
+    /// ended. The worker does not cache an instance parked far beyond its next turn.
+    pub(crate) fn parked_until(&self) -> Option<DateTime<Utc>> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        let state = self.shared.lock();
+        let mut earliest: Option<DateTime<Utc>> = None;
+        for call in state.open.values().filter(|call| call.result.is_none()) {
+            let fire_at = call.fire_at?;
+            earliest = Some(earliest.map_or(fire_at, |e| e.min(fire_at)));
+        }
+        earliest
+    }
+
     /// How the execution ended, if it has.
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn outcome(&self) -> Option<&Outcome> {

@@ -142,6 +142,8 @@ pub(crate) struct OpenCall {
     pub(crate) result: Option<Result<Payload, FailureDetails>>,
     /// The waker of the future awaiting it.
     pub(crate) waker: Option<Waker>,
+    /// When it fires, for a durable timer (`None` for every other call).
+    pub(crate) fire_at: Option<DateTime<Utc>>,
 }
 
 /// One `wait_for_external_event` that has not been given its event yet.
@@ -321,8 +323,12 @@ impl ReplayState {
         // site, unless the runtime itself made the call (a retry helper in `context/`, an
         // unlock here).
         let location = Location::caller();
-        let context_src = format!("{}context/", file!().trim_end_matches("replay/state.rs"));
-        if location.file() != file!() && !location.file().starts_with(&context_src) {
+        let src = file!().trim_end_matches("replay/state.rs");
+        let in_context = location
+            .file()
+            .strip_prefix(src)
+            .is_some_and(|rest| rest.starts_with("context/"));
+        if location.file() != file!() && !in_context {
             self.locations.insert(seq, location);
         }
         self.open.insert(seq, OpenCall::default());

@@ -56,6 +56,16 @@ pub struct WorkerOptions {
     /// Instances kept live in memory between turns (default 5,000; least recently used
     /// evicted first). 0 replays every turn.
     pub cache_capacity: usize,
+    /// The longest wait for a durable timer that keeps an instance in the cache (default
+    /// 30 s, the idle timeout of Durable Functions' extended sessions,
+    /// `extendedSessionIdleTimeoutInSeconds`). An instance whose turn leaves it waiting only
+    /// for durable timers (and external events) that fire later than this is dropped from
+    /// the cache when the turn commits: a backlog parked for hours or days (approvals with a
+    /// 72-hour timeout, long monitors) holds no replay engines in memory, and each such
+    /// instance is rebuilt from its history when its timer fires or an event arrives. An
+    /// instance waiting for an activity, a sub-orchestration or an entity, or for events
+    /// alone, stays cached (least recently used evicted first).
+    pub max_cached_wait: Duration,
     /// Replay the whole history on every turn even on a cache hit (default false); turns
     /// a code change that breaks determinism into an immediate failure in tests.
     pub always_replay: bool,
@@ -89,6 +99,7 @@ impl Default for WorkerOptions {
             orchestration_lease: Duration::from_secs(30),
             activity_lease: Duration::from_secs(30),
             cache_capacity: 5_000,
+            max_cached_wait: Duration::from_secs(30),
             always_replay: false,
             poll_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(30),
@@ -116,6 +127,11 @@ setters! {
         /// Sets how many instances are kept live in memory between turns (a count; default
         /// 5,000; 0 replays every turn).
         cache_capacity: usize;
+        /// Sets the longest wait for a durable timer that keeps an instance in the cache
+        /// (default 30 s, as Durable Functions' `extendedSessionIdleTimeoutInSeconds`): an
+        /// instance that waits only for timers firing later is rebuilt by replay when it
+        /// wakes instead of held in memory.
+        max_cached_wait: Duration;
         /// Sets whether every turn replays the whole history even on a cache hit (default
         /// false; true turns a determinism break into an immediate failure in tests).
         always_replay: bool;

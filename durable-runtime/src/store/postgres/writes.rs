@@ -23,7 +23,8 @@ use super::{Core, FETCH_DUE, INSTANCE_MESSAGES, LEASE_NAMED, WRITE_COUNTS};
 impl Core {
     /// Inserts `messages` (creating the entity rows they are the first for) and brings each
     /// receiving instance's `due_at` forward (`MARK_DUE`; the caller holds the receivers'
-    /// row locks, but for new entity rows, which this transaction creates), except for the instances in
+    /// row locks, and this locks every entity row the messages go to, created or found),
+    /// except for the instances in
     /// `skip_due` (sorted): those whose `due_at` the caller sets itself later in the
     /// transaction (a commit's own instances, recomputed when it releases them) or has set
     /// already (the rows of new instances).
@@ -49,12 +50,19 @@ impl Core {
         entities.dedup_by(|a, b| a.0 == b.0);
         let (entity_ids, entity_names): (Vec<&str>, Vec<String>) = entities.into_iter().unzip();
         if !entity_ids.is_empty() {
-            // A message to an entity that has no row yet creates it.
+            // A message to an entity that has no row yet creates it. The rows that exist
+            // are locked (`DO UPDATE … WHERE false` updates none of them but locks each,
+            // and `RETURNING` names only the rows created): a row another transaction
+            // created after the caller's own `LOCK_ROWS` would otherwise get its `due_at`
+            // from `MARK_DUE` below without this transaction holding its lock, and a
+            // commit releasing that entity meanwhile could recount its messages without
+            // these and clear its due time.
             let statement = tx
                 .prepare_cached(&self.sql(
-                    "INSERT INTO {s}.instances (instance_id, execution_id, name, status, input, created_at, updated_at)
+                    "INSERT INTO {s}.instances AS t (instance_id, execution_id, name, status, input, created_at, updated_at)
                      SELECT id, '', name, $3, 'null', $4, $4 FROM UNNEST($1::text[], $2::text[]) AS e(id, name)
-                     ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id",
+                     ON CONFLICT (instance_id) DO UPDATE SET updated_at = t.updated_at WHERE false
+                     RETURNING instance_id",
                 ))
                 .await
                 .map_err(backend)?;

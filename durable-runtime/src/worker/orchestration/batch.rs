@@ -338,8 +338,11 @@ pub(super) async fn commit_batch(
                         }
                         // The engine is back and the instance free before its activities
                         // start, so their results find both.
+                        // An instance parked on a far timer is rebuilt when it wakes
+                        // rather than held (`WorkerOptions::max_cached_wait`).
                         if let Some(engine) = engine
                             && !engine.is_finished()
+                            && !parked_beyond(&engine, shared.options.max_cached_wait)
                         {
                             shared.cache.put(id.clone(), engine);
                         }
@@ -387,4 +390,14 @@ pub(super) async fn commit_batch(
             }
         }
     }
+}
+
+/// Whether `engine` waits only for durable timers (and events) and its next timer fires
+/// more than `limit` from now.
+fn parked_beyond(engine: &crate::replay::ReplayEngine, limit: std::time::Duration) -> bool {
+    let Some(until) = engine.parked_until() else {
+        return false;
+    };
+    let limit = chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX);
+    until.signed_duration_since(crate::clock::now()) > limit
 }
