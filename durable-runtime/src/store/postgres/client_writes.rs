@@ -419,7 +419,7 @@ impl Core {
         let mut receivers: Vec<&str> = messages.iter().map(|m| m.instance_id.as_str()).collect();
         receivers.sort_unstable();
         receivers.dedup();
-        self.insert_messages(tx, &messages, &receivers, counts)
+        self.insert_messages(tx, &messages, &receivers, false, counts)
             .await?;
         let entities: Vec<&str> = receivers
             .into_iter()

@@ -215,7 +215,8 @@ impl Core {
             .flat_map(|&i| commits[i].messages.iter())
             .collect();
         if !messages.is_empty() {
-            self.insert_messages(tx, &messages, &own, counts).await?;
+            self.insert_messages(tx, &messages, &own, true, counts)
+                .await?;
             // Only messages to other instances that are visible within a second wake the
             // dispatchers here; a turn's messages to itself count through its `due_at`.
             wake.orchestrations |= messages.iter().any(|m| {
@@ -447,7 +448,7 @@ impl Core {
                 event: event.clone(),
             })
             .collect();
-        self.insert_messages(tx, &restarts.iter().collect::<Vec<_>>(), &[], counts)
+        self.insert_messages(tx, &restarts.iter().collect::<Vec<_>>(), &[], true, counts)
             .await
     }
 
@@ -477,7 +478,8 @@ impl Core {
                     .await
                     .map_err(backend)?;
                 if let Some(message) = failed_sub_orchestration(&commit.instance_id, child) {
-                    self.insert_messages(tx, &[&message], &[], counts).await?;
+                    self.insert_messages(tx, &[&message], &[], true, counts)
+                        .await?;
                     wake.orchestrations = true;
                 }
             }

@@ -626,7 +626,7 @@ impl Store for PostgresStore {
                         let mut skip = woken.clone();
                         skip.sort_unstable();
                         self.core
-                            .insert_messages(&tx, &messages, &skip, &mut counts)
+                            .insert_messages(&tx, &messages, &skip, true, &mut counts)
                             .await?;
                         let items = self
                             .core
@@ -648,7 +648,7 @@ impl Store for PostgresStore {
                     }
                     _ => {
                         self.core
-                            .insert_messages(&tx, &messages, &[], &mut counts)
+                            .insert_messages(&tx, &messages, &[], true, &mut counts)
                             .await?;
                         Vec::new()
                     }

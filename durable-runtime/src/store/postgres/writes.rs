@@ -22,17 +22,23 @@ use super::{Core, FETCH_DUE, INSTANCE_MESSAGES, LEASE_NAMED, WRITE_COUNTS};
 /// instance rows, leases, the counts by status.
 impl Core {
     /// Inserts `messages` (creating the entity rows they are the first for) and brings each
-    /// receiving instance's `due_at` forward (`MARK_DUE`; the caller holds the receivers'
-    /// row locks, and this locks every entity row the messages go to, created or found),
-    /// except for the instances in
+    /// receiving instance's `due_at` forward (`MARK_DUE`), except for the instances in
     /// `skip_due` (sorted): those whose `due_at` the caller sets itself later in the
-    /// transaction (a commit's own instances, recomputed when it releases them) or has set
-    /// already (the rows of new instances).
+    /// transaction (a commit's own instances, recomputed when it releases them; a client
+    /// batch's receivers, whose rows it locks after this) or has set already (the rows of new
+    /// instances).
+    ///
+    /// `MARK_DUE` needs the receivers' row locks. The caller holds those of the rows that
+    /// existed when it took its locks; with `lock_entities`, the entity rows the messages go
+    /// to are locked here as well (created or found), for a row another transaction created
+    /// after the caller's `LOCK_ROWS`. A client batch, which locks its entity receivers
+    /// itself after this, passes `false`: it keeps their locks as short as it can.
     pub(super) async fn insert_messages(
         &self,
         tx: &impl GenericClient,
         messages: &[&OutboundMessage],
         skip_due: &[&str],
+        lock_entities: bool,
         counts: &mut CountDeltas,
     ) -> Result<(), StoreError> {
         if messages.is_empty() {
@@ -50,22 +56,24 @@ impl Core {
         entities.dedup_by(|a, b| a.0 == b.0);
         let (entity_ids, entity_names): (Vec<&str>, Vec<String>) = entities.into_iter().unzip();
         if !entity_ids.is_empty() {
-            // A message to an entity that has no row yet creates it. The rows that exist
-            // are locked (`DO UPDATE … WHERE false` updates none of them but locks each,
-            // and `RETURNING` names only the rows created): a row another transaction
-            // created after the caller's own `LOCK_ROWS` would otherwise get its `due_at`
-            // from `MARK_DUE` below without this transaction holding its lock, and a
-            // commit releasing that entity meanwhile could recount its messages without
-            // these and clear its due time.
-            let statement = tx
-                .prepare_cached(&self.sql(
-                    "INSERT INTO {s}.instances AS t (instance_id, execution_id, name, status, input, created_at, updated_at)
-                     SELECT id, '', name, $3, 'null', $4, $4 FROM UNNEST($1::text[], $2::text[]) AS e(id, name)
-                     ON CONFLICT (instance_id) DO UPDATE SET updated_at = t.updated_at WHERE false
-                     RETURNING instance_id",
-                ))
-                .await
-                .map_err(backend)?;
+            // A message to an entity that has no row yet creates it. With `lock_entities`
+            // the rows that exist are locked too (`DO UPDATE … WHERE false` updates none of
+            // them but locks each, and `RETURNING` names only the rows created): a row
+            // another transaction created after the caller's `LOCK_ROWS` would otherwise get
+            // its `due_at` from `MARK_DUE` below without this transaction holding its lock,
+            // and a commit releasing that entity meanwhile could recount its messages
+            // without these and clear its due time.
+            let sql = if lock_entities {
+                "INSERT INTO {s}.instances AS t (instance_id, execution_id, name, status, input, created_at, updated_at)
+                 SELECT id, '', name, $3, 'null', $4, $4 FROM UNNEST($1::text[], $2::text[]) AS e(id, name)
+                 ON CONFLICT (instance_id) DO UPDATE SET updated_at = t.updated_at WHERE false
+                 RETURNING instance_id"
+            } else {
+                "INSERT INTO {s}.instances (instance_id, execution_id, name, status, input, created_at, updated_at)
+                 SELECT id, '', name, $3, 'null', $4, $4 FROM UNNEST($1::text[], $2::text[]) AS e(id, name)
+                 ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id"
+            };
+            let statement = tx.prepare_cached(&self.sql(sql)).await.map_err(backend)?;
             for created in tx
                 .query(
                     &statement,
@@ -295,7 +303,8 @@ impl Core {
             visible_at: new.created_at,
             event: new.started.clone(),
         };
-        self.insert_messages(tx, &[&started], &[], counts).await
+        self.insert_messages(tx, &[&started], &[], true, counts)
+            .await
     }
 
     /// Leases the given candidate instances (those whose claim succeeds) and reads their
