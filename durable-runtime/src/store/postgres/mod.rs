@@ -675,11 +675,16 @@ impl Store for PostgresStore {
         let expires = clock::now_millis() + lease_millis(lease);
         let (ids, tokens) = lease_arrays(items);
         let client = self.core.client().await?;
+        // The rows are locked in id order first (the `ARRAY(…)` runs before the update), as
+        // the completions lock them: an update in the join's order could lock them in
+        // another order and deadlock with a completion of the same batch.
         let statement = client
             .prepare_cached(&self.core.sql(
                 "UPDATE {s}.activities a SET lock_expires = $1
                  FROM UNNEST($2::bigint[], $3::text[]) AS r(id, token)
-                 WHERE a.id = r.id AND a.lock_token = r.token",
+                 WHERE a.id = r.id AND a.lock_token = r.token
+                   AND a.id = ANY(ARRAY(
+                       SELECT l.id FROM {s}.activities l WHERE l.id = ANY($2) ORDER BY l.id FOR UPDATE))",
             ))
             .await
             .map_err(backend)?;
