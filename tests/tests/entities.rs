@@ -93,6 +93,13 @@ impl Account {
         self.balance += amount;
         self.history.push(amount);
     }
+
+    /// Deposits after 300 ms: a turn long enough for another signal to arrive during it.
+    async fn sleepy_deposit(&mut self, amount: i64) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.balance += amount;
+        self.history.push(amount);
+    }
 }
 
 // ---- orchestrations ----
@@ -731,6 +738,40 @@ async fn terminating_an_orchestration_releases_its_locks() {
             audit.wait_for_completion(WAIT).await.unwrap(),
             3,
             "{backend:?}: the deferred deposit ran after the release"
+        );
+        runtime.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_left_over_by_a_full_entity_turn_run_without_waiting_for_a_poll() {
+    for backend in BACKENDS {
+        // Turns of two operations, and polls and leases far longer than the wait below:
+        // only a wake-up at each turn's commit, for the signals it left queued, gets them
+        // all run in time.
+        let options = WorkerOptions::default()
+            .entity_batch_size(2)
+            .poll_interval(Duration::from_secs(120))
+            .orchestration_lease(Duration::from_secs(120));
+        let runtime = runtime_with(backend, options).await;
+        let client = runtime.client();
+        let signals = (1..=7).map(|amount| Account::signal(&client, "busy").deposit(amount));
+        for sent in futures::future::join_all(signals).await {
+            sent.unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut state = None;
+        while tokio::time::Instant::now() < deadline {
+            state = Account::read(&client, "busy").await.unwrap();
+            if state.as_ref().is_some_and(|a| a.history.len() == 7) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            state.map(|a| a.balance),
+            Some(28),
+            "{backend:?}: every signal ran, two per turn, each turn woken by the last"
         );
         runtime.shutdown().await;
     }

@@ -229,14 +229,14 @@ pub(super) fn commit_orchestration(
     } else {
         commit.status.code()
     };
-    conn.prepare_cached(if status_before == status {
+    let due_at = conn.prepare_cached(if status_before == status {
         "UPDATE instances SET updated_at = ?3, history_len = ?4,
              output = COALESCE(?5, output), failure = CASE WHEN ?2 = 3 THEN COALESCE(?6, failure) END,
              custom_status = CASE WHEN ?7 THEN ?8 ELSE custom_status END,
              lock_token = NULL, lock_expires = NULL, due_at = (
                  SELECT MIN(m.visible_at) FROM messages m
                  WHERE m.instance_id = ?1 AND (m.control = 1 OR ?2 != 7))
-         WHERE instance_id = ?1 AND status = ?2"
+         WHERE instance_id = ?1 AND status = ?2 RETURNING due_at"
     } else {
         "UPDATE instances SET status = ?2, updated_at = ?3, history_len = ?4,
              output = COALESCE(?5, output), failure = CASE WHEN ?2 = 3 THEN COALESCE(?6, failure) END,
@@ -244,21 +244,33 @@ pub(super) fn commit_orchestration(
              lock_token = NULL, lock_expires = NULL, due_at = (
                  SELECT MIN(m.visible_at) FROM messages m
                  WHERE m.instance_id = ?1 AND (m.control = 1 OR ?2 != 7))
-         WHERE instance_id = ?1"
+         WHERE instance_id = ?1 RETURNING due_at"
     })
     .and_then(|mut s| {
-        s.execute(params![
-            id,
-            status,
-            micros(commit.updated_at),
-            (commit.history_len + commit.events.len()) as i64,
-            commit.output.as_ref().map(Payload::as_json),
-            failure,
-            custom_status_changed,
-            custom_status.map(Payload::as_json),
-        ])
+        s.query_row(
+            params![
+                id,
+                status,
+                micros(commit.updated_at),
+                (commit.history_len + commit.events.len()) as i64,
+                commit.output.as_ref().map(Payload::as_json),
+                failure,
+                custom_status_changed,
+                custom_status.map(Payload::as_json),
+            ],
+            |row| row.get::<_, Option<i64>>(0),
+        )
+        .optional()
     })
-    .map_err(backend)?;
+    .map_err(backend)?
+    .flatten();
+    // Messages that arrived while the turn ran (a signal to a busy entity, an event raised
+    // meanwhile) make the released instance due at once: the dispatchers are told, or they
+    // would find it only at their next poll (the fetches during the turn passed over it,
+    // leased). A due time within a second wakes them too, as on PostgreSQL.
+    if due_at.is_some_and(|at| at <= clock::now_millis() + 1000) {
+        wake.orchestrations = true;
+    }
     count(|c| c.moved(id, status_before, status));
     if let Some(next) = &commit.continue_as_new {
         conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")
