@@ -93,13 +93,6 @@ impl Account {
         self.balance += amount;
         self.history.push(amount);
     }
-
-    /// Deposits after 300 ms: a turn long enough for another signal to arrive during it.
-    async fn sleepy_deposit(&mut self, amount: i64) {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        self.balance += amount;
-        self.history.push(amount);
-    }
 }
 
 // ---- orchestrations ----

@@ -412,8 +412,10 @@ async fn instances_parked_on_far_timers_leave_the_cache_and_replay_when_woken() 
     let waiting = Waits::start(&client, ()).await.unwrap();
     let mut text = metrics.encode().await.unwrap();
     for _ in 0..200 {
+        // The cache's size is recorded when an engine goes back, just after its commit.
         if sample(&text, "durable_instances{status=\"Running\"}") == 5.0
             && sample(&text, "durable_timers_pending") == 4.0
+            && sample(&text, "durable_instance_cache_size") >= 1.0
         {
             break;
         }

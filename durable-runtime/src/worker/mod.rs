@@ -64,7 +64,10 @@ pub struct WorkerOptions {
     /// 72-hour timeout, long monitors) holds no replay engines in memory, and each such
     /// instance is rebuilt from its history when its timer fires or an event arrives. An
     /// instance waiting for an activity, a sub-orchestration or an entity, or for events
-    /// alone, stays cached (least recently used evicted first).
+    /// alone, stays cached (least recently used evicted first). This looks at the timers
+    /// only, not at how often the instance is woken: one that receives an event every
+    /// second while it waits on an hour-long timer replays its history at each event, so
+    /// raise this for such instances when their histories are long.
     pub max_cached_wait: Duration,
     /// Replay the whole history on every turn even on a cache hit (default false); turns
     /// a code change that breaks determinism into an immediate failure in tests.

@@ -587,6 +587,16 @@ impl Store for PostgresStore {
                 receivers.sort_unstable();
                 receivers.dedup();
                 self.core.lock_rows(&tx, &receivers).await?;
+                // The activity rows in id order, as the lease renewal and the commits lock
+                // them, before they are deleted in the order the results came.
+                let ids: Vec<i64> = completions.iter().map(|c| c.id).collect();
+                let statement = tx
+                    .prepare_cached(&self.core.sql(
+                        "SELECT id FROM {s}.activities WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+                    ))
+                    .await
+                    .map_err(backend)?;
+                tx.execute(&statement, &[&ids]).await.map_err(backend)?;
                 let statement = tx
                     .prepare_cached(
                         &self

@@ -342,7 +342,11 @@ pub(super) async fn commit_batch(
                         // rather than held (`WorkerOptions::max_cached_wait`).
                         if let Some(engine) = engine
                             && !engine.is_finished()
-                            && !parked_beyond(&engine, shared.options.max_cached_wait)
+                            && !parked_beyond(
+                                &engine,
+                                shared.options.max_cached_wait,
+                                &shared.clock,
+                            )
                         {
                             shared.cache.put(id.clone(), engine);
                         }
@@ -393,11 +397,15 @@ pub(super) async fn commit_batch(
 }
 
 /// Whether `engine` waits only for durable timers (and events) and its next timer fires
-/// more than `limit` from now.
-fn parked_beyond(engine: &crate::replay::ReplayEngine, limit: std::time::Duration) -> bool {
+/// more than `limit` from now on the store's clock (the one its timers were set by).
+fn parked_beyond(
+    engine: &crate::replay::ReplayEngine,
+    limit: std::time::Duration,
+    clock: &crate::clock::Clock,
+) -> bool {
     let Some(until) = engine.parked_until() else {
         return false;
     };
     let limit = chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX);
-    until.signed_duration_since(crate::clock::now()) > limit
+    until.signed_duration_since(clock.now()) > limit
 }
