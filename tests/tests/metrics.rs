@@ -97,6 +97,32 @@ fn registry() -> Registry {
         .unwrap()
 }
 
+/// A runtime on the memory store with `options`, recording into `metrics`.
+async fn memory_runtime(metrics: &Metrics, options: WorkerOptions) -> Runtime {
+    Runtime::builder()
+        .in_memory()
+        .registry(registry())
+        .options(options)
+        .metrics(metrics)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// The OpenMetrics text of `metrics` once `done` holds for it, or after 200 tries 20 ms
+/// apart (the worker records after each commit): the caller asserts on what it returns.
+async fn encode_until(metrics: &Metrics, done: impl Fn(&str) -> bool) -> String {
+    let mut text = metrics.encode().await.unwrap();
+    for _ in 0..200 {
+        if done(&text) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        text = metrics.encode().await.unwrap();
+    }
+    text
+}
+
 /// The value of the sample `name` (with its labels, as encoded) in OpenMetrics `text`.
 fn sample(text: &str, name: &str) -> f64 {
     text.lines()
@@ -110,13 +136,7 @@ fn sample(text: &str, name: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_counts_what_it_does() {
     let metrics = Metrics::new();
-    let runtime = Runtime::builder()
-        .in_memory()
-        .registry(registry())
-        .metrics(&metrics)
-        .start()
-        .await
-        .unwrap();
+    let runtime = memory_runtime(&metrics, WorkerOptions::default()).await;
     let client = runtime.client();
     let chain = Chain::start(&client, 5).await.unwrap();
     assert_eq!(chain.wait_for_completion(WAIT).await.unwrap(), 5);
@@ -215,19 +235,11 @@ async fn the_worker_counts_what_it_does() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_cache_evicts_and_the_backlog_shows() {
     let metrics = Metrics::new();
-    let runtime = Runtime::builder()
-        .in_memory()
-        .registry(registry())
-        // Timers an hour away stay cached here, so the three parked instances fill it.
-        .options(
-            WorkerOptions::default()
-                .cache_capacity(1)
-                .max_cached_wait(Duration::from_secs(7200)),
-        )
-        .metrics(&metrics)
-        .start()
-        .await
-        .unwrap();
+    // Timers an hour away stay cached here, so the three parked instances fill it.
+    let options = WorkerOptions::default()
+        .cache_capacity(1)
+        .max_cached_wait(Duration::from_secs(7200));
+    let runtime = memory_runtime(&metrics, options).await;
     let client = runtime.client();
     let mut parked = Vec::new();
     for _ in 0..3 {
@@ -235,16 +247,11 @@ async fn a_full_cache_evicts_and_the_backlog_shows() {
     }
     let waiting = Waits::start(&client, ()).await.unwrap();
     // All four have run their first turn and wait: three on timers, one for an event.
-    let mut text = metrics.encode().await.unwrap();
-    for _ in 0..200 {
-        if sample(&text, "durable_instances{status=\"Running\"}") == 4.0
-            && sample(&text, "durable_timers_pending") == 3.0
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        text = metrics.encode().await.unwrap();
-    }
+    let text = encode_until(&metrics, |text| {
+        sample(text, "durable_instances{status=\"Running\"}") == 4.0
+            && sample(text, "durable_timers_pending") == 3.0
+    })
+    .await;
     assert_eq!(sample(&text, "durable_instances{status=\"Running\"}"), 4.0);
     assert_eq!(
         sample(&text, "durable_timers_pending"),
@@ -390,13 +397,7 @@ async fn metrics_of_no_runtime_say_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_parked_on_far_timers_leave_the_cache_and_replay_when_woken() {
     let metrics = Metrics::new();
-    let runtime = Runtime::builder()
-        .in_memory()
-        .registry(registry())
-        .metrics(&metrics)
-        .start()
-        .await
-        .unwrap();
+    let runtime = memory_runtime(&metrics, WorkerOptions::default()).await;
     let client = runtime.client();
     // Two on a timer an hour away, two waiting for an event with an hour's timeout, one
     // waiting for an event alone: with the default `max_cached_wait` (30 s) only the last
@@ -410,18 +411,13 @@ async fn instances_parked_on_far_timers_leave_the_cache_and_replay_when_woken() 
         approvals.push(Approval::start(&client, ()).await.unwrap());
     }
     let waiting = Waits::start(&client, ()).await.unwrap();
-    let mut text = metrics.encode().await.unwrap();
-    for _ in 0..200 {
-        // The cache's size is recorded when an engine goes back, just after its commit.
-        if sample(&text, "durable_instances{status=\"Running\"}") == 5.0
-            && sample(&text, "durable_timers_pending") == 4.0
-            && sample(&text, "durable_instance_cache_size") >= 1.0
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        text = metrics.encode().await.unwrap();
-    }
+    // The cache's size is recorded when an engine goes back, just after its commit.
+    let text = encode_until(&metrics, |text| {
+        sample(text, "durable_instances{status=\"Running\"}") == 5.0
+            && sample(text, "durable_timers_pending") == 4.0
+            && sample(text, "durable_instance_cache_size") >= 1.0
+    })
+    .await;
     assert_eq!(sample(&text, "durable_timers_pending"), 4.0, "{text}");
     assert_eq!(
         sample(&text, "durable_instance_cache_size"),
