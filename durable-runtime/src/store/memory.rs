@@ -397,10 +397,12 @@ impl State {
         })
     }
 
-    /// Deletes an instance with its messages and activities.
-    fn remove(&mut self, id: &InstanceId) {
+    /// Removes an instance's row, its queued messages and its activities; returns the row,
+    /// so that a caller holding the lock can free it (its history) after releasing it.
+    fn remove(&mut self, id: &InstanceId) -> Option<Instance> {
         self.set_due(id, None);
-        if let Some(instance) = self.instances.remove(id) {
+        let removed = self.instances.remove(id);
+        if let Some(instance) = &removed {
             let key = (instance.created_at, id.clone());
             self.by_created.remove(&key);
             self.by_id.remove(id);
@@ -425,6 +427,7 @@ impl State {
         for activity in self.instance_activities.remove(id).into_iter().flatten() {
             self.remove_activity(activity);
         }
+        removed
     }
 
     /// The first `limit` instances of `index` at or after `from` (exclusive of `after`),
@@ -1039,10 +1042,14 @@ impl Store for MemoryStore {
     }
 
     async fn purge_instances(&self, query: &PurgeQuery) -> Result<usize, StoreError> {
-        // A chunk holds the lock for a fraction of a millisecond; the pause after it lets
-        // running work take the lock (a yield alone would let the purge take it straight
-        // back: the lock is not fair), at about 1 s of pauses per 250,000 instances.
+        // A chunk holds the lock for at most `HOLD` (or `CHUNK` instances, taken `STEP` at a
+        // time) and frees what it removed (the histories) after releasing it; the pause
+        // after it lets running work take the lock (a yield alone would let the purge take
+        // it straight back: the lock is not fair). At a million rows a removal costs several
+        // microseconds, so a chunk of 256 held the lock for milliseconds.
         const CHUNK: usize = 256;
+        const STEP: usize = 16;
+        const HOLD: std::time::Duration = std::time::Duration::from_micros(300);
         const PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
         let statuses = super::purge_statuses(query);
         let start = query
@@ -1051,27 +1058,44 @@ impl Store for MemoryStore {
                 std::ops::Bound::Included((from, InstanceId::from_trusted(String::new())))
             });
         let mut purged = 0;
+        let mut removed = Vec::with_capacity(CHUNK);
         for status in statuses {
             // In chunks, the lock released between them, so running work goes on.
             loop {
-                let count = {
+                let exhausted = {
                     let mut state = self.lock();
-                    let doomed: Vec<InstanceId> = state
-                        .by_status
-                        .get(&status)
-                        .into_iter()
-                        .flat_map(|index| index.range((start.clone(), std::ops::Bound::Unbounded)))
-                        .take_while(|(created, _)| query.created_to.is_none_or(|to| *created < to))
-                        .take(CHUNK)
-                        .map(|(_, id)| id.clone())
-                        .collect();
-                    for id in &doomed {
-                        state.remove(id);
+                    let held = std::time::Instant::now();
+                    let mut taken = 0;
+                    loop {
+                        let doomed: Vec<InstanceId> = state
+                            .by_status
+                            .get(&status)
+                            .into_iter()
+                            .flat_map(|index| {
+                                index.range((start.clone(), std::ops::Bound::Unbounded))
+                            })
+                            .take_while(|(created, _)| {
+                                query.created_to.is_none_or(|to| *created < to)
+                            })
+                            .take(STEP)
+                            .map(|(_, id)| id.clone())
+                            .collect();
+                        for id in &doomed {
+                            removed.extend(state.remove(id));
+                        }
+                        taken += doomed.len();
+                        if doomed.len() < STEP {
+                            break true;
+                        }
+                        if taken >= CHUNK || held.elapsed() >= HOLD {
+                            break false;
+                        }
                     }
-                    doomed.len()
                 };
-                purged += count;
-                if count < CHUNK {
+                purged += removed.len();
+                // Freed outside the lock.
+                removed.clear();
+                if exhausted {
                     break;
                 }
                 tokio::time::sleep(PAUSE).await;
