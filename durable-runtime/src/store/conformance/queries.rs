@@ -637,3 +637,63 @@ async fn all_pages(store: &dyn Store, query: &InstanceQuery) -> Vec<crate::Orche
         }
     }
 }
+
+/// Many status and history reads at once (a burst of clients waiting for completion, or of
+/// status polls) each get their own instance's answer, whatever a back-end groups: distinct
+/// ids, the same id many times, ids that do not exist (`None`), and an instance created
+/// with no history yet (its history reads as empty, not as missing).
+pub async fn concurrent_status_reads_get_their_own_answers(store: Arc<dyn Store>) {
+    for index in 0..200 {
+        store
+            .create_instance(new_instance(&format!("read-{index}"), index))
+            .await
+            .expect("create");
+    }
+    let reads = (0..200).chain(0..50).chain(1000..1040).map(|index| {
+        let store = store.clone();
+        async move {
+            let status = store
+                .get_status(&id(&format!("read-{index}")))
+                .await
+                .expect("status read");
+            (index, status)
+        }
+    });
+    for (index, status) in futures::future::join_all(reads).await {
+        if index >= 1000 {
+            assert!(status.is_none(), "read-{index} does not exist");
+            continue;
+        }
+        let status = status.unwrap_or_else(|| panic!("read-{index} exists"));
+        assert_eq!(status.instance_id.as_str(), format!("read-{index}"));
+        assert_eq!(status.runtime_status, RuntimeStatus::Pending);
+        assert_eq!(
+            status
+                .input
+                .expect("an input")
+                .decode::<i64>()
+                .expect("decode"),
+            index,
+            "read-{index} got another instance's input"
+        );
+    }
+    let histories = (0..200).chain(1000..1010).map(|index| {
+        let store = store.clone();
+        async move {
+            let history = store
+                .read_history(&id(&format!("read-{index}")))
+                .await
+                .expect("history read");
+            (index, history)
+        }
+    });
+    for (index, history) in futures::future::join_all(histories).await {
+        match history {
+            None => assert!(index >= 1000, "read-{index} exists"),
+            Some(events) => {
+                assert!(index < 1000, "read-{index} does not exist");
+                assert!(events.is_empty(), "a created instance has no history yet");
+            }
+        }
+    }
+}

@@ -30,6 +30,7 @@ mod client_writes;
 mod commit;
 mod schema;
 mod sql;
+mod status_reads;
 mod writes;
 
 use std::sync::Arc;
@@ -43,8 +44,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::codec::{
-    STATUS_COLUMNS, backend, corrupt, decode_event, decode_trace_context, from_micros, micros,
-    reason,
+    backend, corrupt, decode_event, decode_trace_context, from_micros, micros, reason,
 };
 use super::{
     ActivityCompletion, ActivityLease, ActivityWorkItem, CountDeltas, InstancePage, InstanceQuery,
@@ -109,6 +109,7 @@ impl PostgresOptions {
 pub struct PostgresStore {
     core: Arc<Core>,
     client_writes: client_writes::ClientWrites,
+    status_reads: status_reads::StatusReads,
 }
 
 /// What the store's calls and its client-write tasks share.
@@ -191,6 +192,7 @@ impl PostgresStore {
         });
         Ok(Self {
             client_writes: client_writes::ClientWrites::start(core.clone()),
+            status_reads: status_reads::StatusReads::start(core.clone()),
             core,
         })
     }
@@ -221,10 +223,7 @@ impl PostgresStore {
             ),
             ("timer wake-up: next due time", NEXT_VISIBLE.to_owned()),
             ("fetch: activities", FETCH_ACTIVITIES.to_owned()),
-            (
-                "status read",
-                format!("SELECT {STATUS_COLUMNS} FROM {{s}}.instances WHERE instance_id = $1"),
-            ),
+            ("status read", status_reads::status_batch_sql()),
             ("history read", HISTORY.to_owned()),
         ];
         paths.extend(super::listing_plan_paths(|query, status, after| {
@@ -736,19 +735,8 @@ impl Store for PostgresStore {
         &self,
         instance_id: &InstanceId,
     ) -> Result<Option<OrchestrationStatus>, StoreError> {
-        let client = self.core.client().await?;
-        let statement = client
-            .prepare_cached(&self.core.sql(&format!(
-                "SELECT {STATUS_COLUMNS} FROM {{s}}.instances WHERE instance_id = $1"
-            )))
-            .await
-            .map_err(backend)?;
-        client
-            .query_opt(&statement, &[&instance_id.as_str()])
-            .await
-            .map_err(backend)?
-            .map(|row| read_status(&row))
-            .transpose()
+        // Grouped with other callers' status reads (see `status_reads`).
+        self.status_reads.get(instance_id).await
     }
 
     async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError> {
@@ -779,36 +767,33 @@ impl Store for PostgresStore {
         instance_id: &InstanceId,
     ) -> Result<Option<Vec<HistoryEvent>>, StoreError> {
         let client = self.core.client().await?;
-        if self
-            .core
-            .instance_status(&client, instance_id.as_str(), false)
-            .await?
-            .is_none()
-        {
-            return Ok(None);
-        }
         let statement = client
             .prepare_cached(&self.core.sql(HISTORY))
             .await
             .map_err(backend)?;
-        client
+        let rows = client
             .query(&statement, &[&instance_id.as_str()])
             .await
-            .map_err(backend)?
-            .iter()
-            .map(|row| {
-                decode_event(row.get(1)).map_err(|error| {
-                    corrupt(
-                        format!(
-                            "history row (instance {instance_id}, seq {})",
-                            row.get::<_, i64>(0)
-                        ),
-                        reason(error),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+            .map_err(backend)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            // The instance's own row when it has no history yet.
+            let Some(seq) = row.get::<_, Option<i64>>(0) else {
+                continue;
+            };
+            let event = decode_event(row.get(1)).map_err(|error| {
+                corrupt(
+                    format!("history row (instance {instance_id}, seq {seq})"),
+                    reason(error),
+                )
+            })?;
+            events.push((seq, event));
+        }
+        events.sort_by_key(|(seq, _)| *seq);
+        Ok(Some(events.into_iter().map(|(_, event)| event).collect()))
     }
 
     async fn enqueue_message(
