@@ -28,9 +28,9 @@
 
 mod client_writes;
 mod commit;
+mod grouped_reads;
 mod schema;
 mod sql;
-mod status_reads;
 mod writes;
 
 use std::sync::Arc;
@@ -43,9 +43,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::codec::{
-    backend, corrupt, decode_event, decode_trace_context, from_micros, micros, reason,
-};
+use super::codec::{backend, decode_trace_context, from_micros, micros};
 use super::{
     ActivityCompletion, ActivityLease, ActivityWorkItem, CountDeltas, InstancePage, InstanceQuery,
     LockToken, NewInstance, Notifier, OrchestrationCommit, OrchestrationWorkItem, OutboundMessage,
@@ -59,9 +57,8 @@ use crate::payload::Payload;
 use crate::status::{OrchestrationStatus, RuntimeStatus};
 use schema::{migrate, valid_task_hub};
 use sql::{
-    COUNT_BACKLOG, FETCH_ACTIVITIES, FETCH_DUE, FOLD_COUNTS, HISTORY, INSTANCE_MESSAGES,
-    LEASE_NAMED, NEXT_VISIBLE, PURGE_CHUNK, PURGE_NEXT, READ_COUNTS, WRITE_COUNTS, list_sql,
-    read_status,
+    COUNT_BACKLOG, FETCH_ACTIVITIES, FETCH_DUE, FOLD_COUNTS, INSTANCE_MESSAGES, LEASE_NAMED,
+    NEXT_VISIBLE, PURGE_CHUNK, PURGE_NEXT, READ_COUNTS, WRITE_COUNTS, list_sql, read_status,
 };
 
 /// Options for [`PostgresStore::connect_with`]: start from [`PostgresOptions::default`] and
@@ -109,7 +106,8 @@ impl PostgresOptions {
 pub struct PostgresStore {
     core: Arc<Core>,
     client_writes: client_writes::ClientWrites,
-    status_reads: status_reads::StatusReads,
+    status_reads: grouped_reads::GroupedReads<OrchestrationStatus>,
+    history_reads: grouped_reads::GroupedReads<Vec<HistoryEvent>>,
 }
 
 /// What the store's calls and its client-write tasks share.
@@ -192,7 +190,8 @@ impl PostgresStore {
         });
         Ok(Self {
             client_writes: client_writes::ClientWrites::start(core.clone()),
-            status_reads: status_reads::StatusReads::start(core.clone()),
+            status_reads: grouped_reads::GroupedReads::statuses(core.clone()),
+            history_reads: grouped_reads::GroupedReads::histories(core.clone()),
             core,
         })
     }
@@ -223,8 +222,8 @@ impl PostgresStore {
             ),
             ("timer wake-up: next due time", NEXT_VISIBLE.to_owned()),
             ("fetch: activities", FETCH_ACTIVITIES.to_owned()),
-            ("status read", status_reads::status_batch_sql()),
-            ("history read", HISTORY.to_owned()),
+            ("status read", grouped_reads::status_batch_sql()),
+            ("history read", grouped_reads::HISTORY_BATCH.to_owned()),
         ];
         paths.extend(super::listing_plan_paths(|query, status, after| {
             list_sql(query, status, after, 100).0
@@ -735,7 +734,7 @@ impl Store for PostgresStore {
         &self,
         instance_id: &InstanceId,
     ) -> Result<Option<OrchestrationStatus>, StoreError> {
-        // Grouped with other callers' status reads (see `status_reads`).
+        // Grouped with other callers' status reads (see `grouped_reads`).
         self.status_reads.get(instance_id).await
     }
 
@@ -766,34 +765,8 @@ impl Store for PostgresStore {
         &self,
         instance_id: &InstanceId,
     ) -> Result<Option<Vec<HistoryEvent>>, StoreError> {
-        let client = self.core.client().await?;
-        let statement = client
-            .prepare_cached(&self.core.sql(HISTORY))
-            .await
-            .map_err(backend)?;
-        let rows = client
-            .query(&statement, &[&instance_id.as_str()])
-            .await
-            .map_err(backend)?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            // The instance's own row when it has no history yet.
-            let Some(seq) = row.get::<_, Option<i64>>(0) else {
-                continue;
-            };
-            let event = decode_event(row.get(1)).map_err(|error| {
-                corrupt(
-                    format!("history row (instance {instance_id}, seq {seq})"),
-                    reason(error),
-                )
-            })?;
-            events.push((seq, event));
-        }
-        events.sort_by_key(|(seq, _)| *seq);
-        Ok(Some(events.into_iter().map(|(_, event)| event).collect()))
+        // Grouped with other callers' history reads (see `grouped_reads`).
+        self.history_reads.get(instance_id).await
     }
 
     async fn enqueue_message(

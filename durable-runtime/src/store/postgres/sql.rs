@@ -107,15 +107,6 @@ pub(super) const INSTANCE_MESSAGES: &str =
     "SELECT id, instance_id, execution_id, event FROM {s}.messages
      WHERE instance_id = ANY($1) AND visible_at <= $2 ORDER BY id";
 
-/// An instance's history in one round trip: a row per event (its `seq` and text), one row
-/// of NULLs when the instance exists with no history yet, no row when it does not exist.
-/// Both sides by primary key. Unordered: the reader sorts by `seq` (an `ORDER BY` over the
-/// join would put a sort in the plan; the rows come in `seq` order anyway, so the sort
-/// only checks).
-pub(super) const HISTORY: &str = "SELECT h.seq, h.event FROM {s}.instances i
-     LEFT JOIN {s}.history h ON h.instance_id = i.instance_id
-     WHERE i.instance_id = $1";
-
 /// The idle wake-up's next due time: the earliest durable timer, delayed message or lease
 /// expiry of any instance, from `instances_by_due`.
 pub(super) const NEXT_VISIBLE: &str = "SELECT MIN(due_at) FROM {s}.instances WHERE due_at > $1";

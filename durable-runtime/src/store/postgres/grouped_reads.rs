@@ -1,0 +1,261 @@
+//! Grouped reads: [`Store::get_status`] and [`Store::read_history`] calls from many
+//! concurrent callers (clients waiting for completion, status polls over HTTP, a worker's
+//! batch of turns loading their histories) share one statement per kind.
+//!
+//! Each call queues its instance id and waits for its own answer. A few reader tasks per
+//! kind take what is queued (up to [`MAX_BATCH`] ids) and read them in one statement on the
+//! primary keys (`instance_id = ANY($1)`), then answer each caller from its rows (or with
+//! `None` when the instance does not exist). A lone caller pays one statement, as before,
+//! plus a hand-off to a reader task; a burst of ten thousand waiting clients woken at once,
+//! or a batch of 256 turns, pays a few statements instead of one round trip each, which
+//! cost the server and this process about as much as the rows' work itself.
+//!
+//! A batch reads the rows as they are when its statement starts, which is after every
+//! read in it was queued, so no caller sees a state older than the one committed when it
+//! asked (the guarantee of a read of its own). Rows that do not decode (a corrupt status or
+//! history event) fail only the calls for their instance; a failed statement (no
+//! connection, a lost server) fails every call of the batch.
+//!
+//! The readers run as tasks of their own on the Tokio runtime that connected the store, so
+//! a caller that is cancelled never cancels a statement others wait for.
+//!
+//! [`Store::get_status`]: crate::store::Store::get_status
+//! [`Store::read_history`]: crate::store::Store::read_history
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::Core;
+use super::sql::read_status;
+use crate::error::StoreError;
+use crate::history::HistoryEvent;
+use crate::ids::InstanceId;
+use crate::status::OrchestrationStatus;
+use crate::store::codec::{STATUS_COLUMNS, backend, corrupt, decode_event, reason};
+
+/// The most ids one statement reads.
+pub(super) const MAX_BATCH: usize = 512;
+
+/// How many statements of one kind may be in flight at once (each holds one pooled
+/// connection).
+const READERS: usize = 2;
+
+/// The statement of a batch of status reads (`{s}` is the task hub's schema).
+pub(super) fn status_batch_sql() -> String {
+    format!("SELECT {STATUS_COLUMNS} FROM {{s}}.instances WHERE instance_id = ANY($1)")
+}
+
+/// The statement of a batch of history reads: a row per event (the instance's id, the
+/// event's `seq` and text), one row with NULL `seq` and event for an instance that exists
+/// with no history yet, none for an id that does not exist. Both sides by primary key.
+/// Unordered: the reader sorts each history by `seq` (an `ORDER BY` over the join would put
+/// a sort of the whole batch in the plan; the rows come in `seq` order anyway).
+pub(super) const HISTORY_BATCH: &str = "SELECT i.instance_id, h.seq, h.event
+     FROM {s}.instances i LEFT JOIN {s}.history h ON h.instance_id = i.instance_id
+     WHERE i.instance_id = ANY($1)";
+
+/// What one batch found: each existing instance's id and its answer (or why its rows do
+/// not decode).
+type Found<T> = Vec<(String, Result<T, StoreError>)>;
+
+/// Reads one batch of (sorted, distinct) ids.
+type ReadBatch<T> = fn(
+    Arc<Core>,
+    Vec<String>,
+) -> Pin<Box<dyn Future<Output = Result<Found<T>, StoreError>> + Send>>;
+
+type Answer<T> = Result<Option<T>, StoreError>;
+
+/// One queued read and where its answer goes.
+struct Read<T> {
+    instance_id: InstanceId,
+    reply: oneshot::Sender<Answer<T>>,
+}
+
+/// The queue of one kind of read; dropping it (with the store) ends its reader tasks once
+/// they have answered what was queued.
+pub(super) struct GroupedReads<T> {
+    queue: mpsc::UnboundedSender<Read<T>>,
+}
+
+impl GroupedReads<OrchestrationStatus> {
+    /// Status reads ([`Store::get_status`](crate::store::Store::get_status)), readers
+    /// started on the current Tokio runtime.
+    pub(super) fn statuses(core: Arc<Core>) -> Self {
+        Self::start(core, |core, ids| Box::pin(read_statuses(core, ids)))
+    }
+}
+
+impl GroupedReads<Vec<HistoryEvent>> {
+    /// History reads ([`Store::read_history`](crate::store::Store::read_history)), readers
+    /// started on the current Tokio runtime.
+    pub(super) fn histories(core: Arc<Core>) -> Self {
+        Self::start(core, |core, ids| Box::pin(read_histories(core, ids)))
+    }
+}
+
+impl<T: Clone + Send + 'static> GroupedReads<T> {
+    fn start(core: Arc<Core>, read: ReadBatch<T>) -> Self {
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..READERS {
+            tokio::spawn(reader(core.clone(), receiver.clone(), read));
+        }
+        Self { queue }
+    }
+
+    /// Queues a read of `instance_id` and waits for its answer (`None`: no such instance).
+    pub(super) async fn get(&self, instance_id: &InstanceId) -> Answer<T> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Read {
+                instance_id: instance_id.clone(),
+                reply,
+            })
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// One reader: takes up to [`MAX_BATCH`] queued reads (waiting for the first), reads them
+/// in one statement and answers each; ends when the queue is closed and empty.
+async fn reader<T: Clone + Send + 'static>(
+    core: Arc<Core>,
+    receiver: Arc<Mutex<mpsc::UnboundedReceiver<Read<T>>>>,
+    read: ReadBatch<T>,
+) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut receiver = receiver.lock().await;
+            if receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return;
+            }
+        }
+        // Callers that gave up need no answer.
+        batch.retain(|read| !read.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        let mut ids: Vec<String> = batch.iter().map(|r| r.instance_id.to_string()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        match read(core.clone(), ids).await {
+            Ok(found) => {
+                let mut found: HashMap<String, Result<T, StoreError>> = found.into_iter().collect();
+                let mut callers: HashMap<String, usize> = HashMap::new();
+                for read in &batch {
+                    *callers.entry(read.instance_id.to_string()).or_default() += 1;
+                }
+                for read in batch {
+                    let id = read.instance_id.as_str();
+                    let left = callers.get_mut(id).expect("counted above");
+                    *left -= 1;
+                    // The last caller of an id takes its answer; the others get copies.
+                    let answer = if *left == 0 {
+                        found.remove(id).transpose()
+                    } else {
+                        match found.get(id) {
+                            None => Ok(None),
+                            Some(Ok(value)) => Ok(Some(value.clone())),
+                            Some(Err(error)) => Err(copy_error(error)),
+                        }
+                    };
+                    let _ = read.reply.send(answer);
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                let mut error = Some(error);
+                for read in batch {
+                    let answer = error
+                        .take()
+                        .unwrap_or_else(|| StoreError::Backend(message.clone().into()));
+                    let _ = read.reply.send(Err(answer));
+                }
+            }
+        }
+    }
+}
+
+/// A row's decode failure for a second caller of the same id: a corrupt row stays
+/// [`StoreError::Corrupt`] (what the worker sets aside), anything else its text.
+fn copy_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Corrupt { what, reason } => StoreError::Corrupt {
+            what: what.clone(),
+            reason: reason.clone(),
+        },
+        other => StoreError::Backend(other.to_string().into()),
+    }
+}
+
+async fn read_statuses(
+    core: Arc<Core>,
+    ids: Vec<String>,
+) -> Result<Found<OrchestrationStatus>, StoreError> {
+    let client = core.client().await?;
+    let statement = client
+        .prepare_cached(&core.sql(&status_batch_sql()))
+        .await
+        .map_err(backend)?;
+    let rows = client.query(&statement, &[&ids]).await.map_err(backend)?;
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get(0).map_err(backend)?;
+            Ok((id, read_status(row)))
+        })
+        .collect()
+}
+
+async fn read_histories(
+    core: Arc<Core>,
+    ids: Vec<String>,
+) -> Result<Found<Vec<HistoryEvent>>, StoreError> {
+    let client = core.client().await?;
+    let statement = client
+        .prepare_cached(&core.sql(HISTORY_BATCH))
+        .await
+        .map_err(backend)?;
+    let rows = client.query(&statement, &[&ids]).await.map_err(backend)?;
+    let mut histories: HashMap<String, Result<Vec<(i64, HistoryEvent)>, StoreError>> =
+        HashMap::new();
+    for row in &rows {
+        let id: String = row.try_get(0).map_err(backend)?;
+        let seq: Option<i64> = row.try_get(1).map_err(backend)?;
+        let event: Option<&str> = row.try_get(2).map_err(backend)?;
+        let entry = histories
+            .entry(id.clone())
+            .or_insert_with(|| Ok(Vec::new()));
+        // The instance's own row when it has no history yet.
+        let (Some(seq), Some(event)) = (seq, event) else {
+            continue;
+        };
+        let Ok(events) = entry else {
+            continue;
+        };
+        match decode_event(event) {
+            Ok(event) => events.push((seq, event)),
+            Err(error) => {
+                *entry = Err(corrupt(
+                    format!("history row (instance {id}, seq {seq})"),
+                    reason(error),
+                ));
+            }
+        }
+    }
+    Ok(histories
+        .into_iter()
+        .map(|(id, events)| {
+            let events = events.map(|mut events| {
+                events.sort_by_key(|(seq, _)| *seq);
+                events.into_iter().map(|(_, event)| event).collect()
+            });
+            (id, events)
+        })
+        .collect())
+}
