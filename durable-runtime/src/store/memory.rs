@@ -1042,11 +1042,12 @@ impl Store for MemoryStore {
     }
 
     async fn purge_instances(&self, query: &PurgeQuery) -> Result<usize, StoreError> {
-        // A chunk holds the lock for at most `HOLD` (or `CHUNK` instances, taken `STEP` at a
-        // time) and frees what it removed (the histories) after releasing it; the pause
-        // after it lets running work take the lock (a yield alone would let the purge take
-        // it straight back: the lock is not fair). At a million rows a removal costs several
-        // microseconds, so a chunk of 256 held the lock for milliseconds.
+        // A chunk holds the lock until `HOLD` has passed (checked after each `STEP` of 16)
+        // or `CHUNK` instances are removed, and frees what it removed (the histories) after
+        // releasing it; the pause after it lets running work take the lock (a yield alone
+        // would let the purge take it straight back: the lock is not fair). At a million
+        // rows a removal costs several microseconds, so a chunk of 256 held the lock for
+        // milliseconds.
         const CHUNK: usize = 256;
         const STEP: usize = 16;
         const HOLD: std::time::Duration = std::time::Duration::from_micros(300);
@@ -1067,7 +1068,7 @@ impl Store for MemoryStore {
                     let held = std::time::Instant::now();
                     let mut taken = 0;
                     loop {
-                        let doomed: Vec<InstanceId> = state
+                        let doomed: Vec<Created> = state
                             .by_status
                             .get(&status)
                             .into_iter()
@@ -1078,10 +1079,19 @@ impl Store for MemoryStore {
                                 query.created_to.is_none_or(|to| *created < to)
                             })
                             .take(STEP)
-                            .map(|(_, id)| id.clone())
+                            .cloned()
                             .collect();
-                        for id in &doomed {
-                            removed.extend(state.remove(id));
+                        for key in &doomed {
+                            match state.remove(&key.1) {
+                                Some(row) => removed.push(row),
+                                // An index entry without its row: dropped, so that the
+                                // next step does not take it again.
+                                None => {
+                                    if let Some(index) = state.by_status.get_mut(&status) {
+                                        index.remove(key);
+                                    }
+                                }
+                            }
                         }
                         taken += doomed.len();
                         if doomed.len() < STEP {

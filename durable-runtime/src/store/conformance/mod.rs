@@ -39,8 +39,8 @@ pub use messages::{
 };
 use messages::{raised, to};
 pub use queries::{
-    concurrent_status_reads_get_their_own_answers, list_by_id_prefix, list_filters_and_pages,
-    purge_rules, task_hub_stats_follow_every_change,
+    concurrent_status_and_history_reads_get_their_own_answers, list_by_id_prefix,
+    list_filters_and_pages, purge_rules, task_hub_stats_follow_every_change,
 };
 pub use work_items::{
     abandon_with_a_delay_waits, batch_commits_are_independent,
@@ -203,7 +203,7 @@ where
     delayed_messages_wait_until_due(factory().await).await;
     enqueue_checks_the_status(factory().await).await;
     concurrent_client_writes_get_their_own_answers(factory().await).await;
-    concurrent_status_reads_get_their_own_answers(factory().await).await;
+    concurrent_status_and_history_reads_get_their_own_answers(factory().await).await;
     suspended_instances_wait_for_control_messages(factory().await).await;
     commits_create_sub_orchestrations(factory().await).await;
     continue_as_new_starts_a_fresh_history(factory().await).await;
@@ -233,7 +233,7 @@ macro_rules! store_conformance_tests {
             instance_id_reuse_rules, list_filters_and_pages, list_by_id_prefix, notifications,
             delayed_messages_wait_until_due, enqueue_checks_the_status,
             concurrent_client_writes_get_their_own_answers,
-            concurrent_status_reads_get_their_own_answers,
+            concurrent_status_and_history_reads_get_their_own_answers,
             suspended_instances_wait_for_control_messages, commits_create_sub_orchestrations,
             continue_as_new_starts_a_fresh_history, purge_rules,
             commits_can_lease_their_activities,

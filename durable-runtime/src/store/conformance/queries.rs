@@ -1,4 +1,5 @@
-//! Conformance checks of what operators read and remove: listings, purges, task hub stats.
+//! Conformance checks of what operators and clients read and remove: listings, purges, task
+//! hub stats, concurrent status and history reads.
 
 use std::sync::Arc;
 
@@ -638,62 +639,134 @@ async fn all_pages(store: &dyn Store, query: &InstanceQuery) -> Vec<crate::Orche
     }
 }
 
-/// Many status and history reads at once (a burst of clients waiting for completion, or of
-/// status polls) each get their own instance's answer, whatever a back-end groups: distinct
-/// ids, the same id many times, ids that do not exist (`None`), and an instance created
-/// with no history yet (its history reads as empty, not as missing).
-pub async fn concurrent_status_reads_get_their_own_answers(store: Arc<dyn Store>) {
+/// Many status and history reads at once (a burst of clients waiting for completion, of
+/// status polls, or a worker's batch of turns loading their histories) each get their own
+/// instance's answer, whatever a back-end groups: distinct ids, the same id many times,
+/// ids that do not exist (`None`), histories of different lengths (each in order, each its
+/// own instance's), an instance created with no history yet (empty, not missing), and more
+/// reads at once than one statement of a grouping back-end takes.
+pub async fn concurrent_status_and_history_reads_get_their_own_answers(store: Arc<dyn Store>) {
+    // Twenty instances with histories of 2 to 6 events: a turn that schedules
+    // `index % 5` activities.
+    for index in 0..20 {
+        store
+            .create_instance(new_instance(&format!("hist-{index}"), index))
+            .await
+            .expect("create");
+    }
+    let mut committed = 0;
+    while committed < 20 {
+        let items = fetch_orchestrations(&*store).await;
+        assert!(!items.is_empty(), "every created instance is fetched");
+        for item in &items {
+            let index: i64 = item.instance_id.as_str()["hist-".len()..]
+                .parse()
+                .expect("an index");
+            let activities = (0..index % 5).map(activity).collect();
+            commit_one(
+                &*store,
+                turn_commit(item, RuntimeStatus::Running, activities),
+            )
+            .await
+            .expect("commit");
+            committed += 1;
+        }
+    }
     for index in 0..200 {
         store
             .create_instance(new_instance(&format!("read-{index}"), index))
             .await
             .expect("create");
     }
-    let reads = (0..200).chain(0..50).chain(1000..1040).map(|index| {
+    let names = (0..20)
+        .flat_map(|index| [format!("hist-{index}"), format!("hist-{index}")])
+        .chain((0..200).flat_map(|index| [format!("read-{index}"), format!("read-{index}")]))
+        .chain((0..200).map(|index| format!("read-{index}")))
+        .chain((0..40).map(|index| format!("nobody-{index}")))
+        .collect::<Vec<_>>();
+    let statuses = names.iter().map(|name| {
         let store = store.clone();
         async move {
-            let status = store
-                .get_status(&id(&format!("read-{index}")))
-                .await
-                .expect("status read");
-            (index, status)
+            let status = store.get_status(&id(name)).await.expect("status read");
+            (name, status)
         }
     });
-    for (index, status) in futures::future::join_all(reads).await {
-        if index >= 1000 {
-            assert!(status.is_none(), "read-{index} does not exist");
+    let histories = names.iter().map(|name| {
+        let store = store.clone();
+        async move {
+            let history = store.read_history(&id(name)).await.expect("history read");
+            (name, history)
+        }
+    });
+    let (statuses, histories) = futures::future::join(
+        futures::future::join_all(statuses),
+        futures::future::join_all(histories),
+    )
+    .await;
+    let index_of = |name: &str| -> i64 {
+        name.rsplit('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("an index")
+    };
+    for (name, status) in statuses {
+        if name.starts_with("nobody-") {
+            assert!(status.is_none(), "{name} does not exist");
             continue;
         }
-        let status = status.unwrap_or_else(|| panic!("read-{index} exists"));
-        assert_eq!(status.instance_id.as_str(), format!("read-{index}"));
-        assert_eq!(status.runtime_status, RuntimeStatus::Pending);
+        let status = status.unwrap_or_else(|| panic!("{name} exists"));
+        assert_eq!(status.instance_id.as_str(), name.as_str());
+        let expected = if name.starts_with("hist-") {
+            RuntimeStatus::Running
+        } else {
+            RuntimeStatus::Pending
+        };
+        assert_eq!(status.runtime_status, expected, "{name}");
         assert_eq!(
             status
                 .input
                 .expect("an input")
                 .decode::<i64>()
                 .expect("decode"),
-            index,
-            "read-{index} got another instance's input"
+            index_of(name),
+            "{name} got another instance's input"
         );
     }
-    let histories = (0..200).chain(1000..1010).map(|index| {
-        let store = store.clone();
-        async move {
-            let history = store
-                .read_history(&id(&format!("read-{index}")))
-                .await
-                .expect("history read");
-            (index, history)
+    for (name, history) in histories {
+        if name.starts_with("nobody-") {
+            assert!(history.is_none(), "{name} does not exist");
+            continue;
         }
-    });
-    for (index, history) in futures::future::join_all(histories).await {
-        match history {
-            None => assert!(index >= 1000, "read-{index} exists"),
-            Some(events) => {
-                assert!(index < 1000, "read-{index} does not exist");
-                assert!(events.is_empty(), "a created instance has no history yet");
-            }
+        let events = history.unwrap_or_else(|| panic!("{name} exists"));
+        if name.starts_with("read-") {
+            assert!(events.is_empty(), "{name} was created with no history yet");
+            continue;
+        }
+        let index = index_of(name);
+        assert_eq!(
+            events.len() as i64,
+            2 + index % 5,
+            "{name}'s history length"
+        );
+        assert!(
+            matches!(events[0].kind, EventKind::OrchestratorStarted),
+            "{name}: the turn's first event comes first"
+        );
+        match &events[1].kind {
+            EventKind::ExecutionStarted { input, .. } => assert_eq!(
+                input.decode::<i64>().expect("decode"),
+                index,
+                "{name} got another instance's history"
+            ),
+            other => panic!("{name}: expected ExecutionStarted second, got {other:?}"),
+        }
+        for (seq, event) in events[2..].iter().enumerate() {
+            assert!(
+                matches!(event.kind, EventKind::ActivityScheduled { .. }),
+                "{name}: event {} is a scheduled activity",
+                seq + 2
+            );
+            assert_eq!(event.event_id, seq as i64, "{name}: events in order");
         }
     }
 }

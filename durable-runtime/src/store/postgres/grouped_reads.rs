@@ -5,19 +5,24 @@
 //! Each call queues its instance id and waits for its own answer. A few reader tasks per
 //! kind take what is queued (up to [`MAX_BATCH`] ids) and read them in one statement on the
 //! primary keys (`instance_id = ANY($1)`), then answer each caller from its rows (or with
-//! `None` when the instance does not exist). A lone caller pays one statement, as before,
-//! plus a hand-off to a reader task; a burst of ten thousand waiting clients woken at once,
-//! or a batch of 256 turns, pays a few statements instead of one round trip each, which
-//! cost the server and this process about as much as the rows' work itself.
+//! `None` when the instance does not exist). A lone caller pays one statement (a history
+//! read used to be two: the status, then the history) plus a hand-off to a reader task; a
+//! burst of ten thousand waiting clients woken at once, or a batch of 256 turns, pays a few
+//! statements instead of one round trip each, which cost the server and this process about
+//! as much as the rows' work itself.
 //!
 //! A batch reads the rows as they are when its statement starts, which is after every
 //! read in it was queued, so no caller sees a state older than the one committed when it
-//! asked (the guarantee of a read of its own). Rows that do not decode (a corrupt status or
-//! history event) fail only the calls for their instance; a failed statement (no
-//! connection, a lost server) fails every call of the batch.
+//! asked (the guarantee of a read of its own). A history event that does not decode fails
+//! only the calls for its instance (an unknown status code reads as
+//! [`RuntimeStatus::Unknown`](crate::status::RuntimeStatus::Unknown), as everywhere). When
+//! a batch's statement fails with an error from the server (a timeout, a row too large), each
+//! of its ids is read again alone, so only the calls that fail alone fail; an error without
+//! an answer from the server (no connection, a lost server) fails every call of the batch.
 //!
 //! The readers run as tasks of their own on the Tokio runtime that connected the store, so
-//! a caller that is cancelled never cancels a statement others wait for.
+//! a caller that is cancelled never cancels a statement others wait for. Once that runtime
+//! has shut down (its tasks are gone), each call reads alone on the caller's runtime.
 //!
 //! [`Store::get_status`]: crate::store::Store::get_status
 //! [`Store::read_history`]: crate::store::Store::read_history
@@ -37,8 +42,12 @@ use crate::ids::InstanceId;
 use crate::status::OrchestrationStatus;
 use crate::store::codec::{STATUS_COLUMNS, backend, corrupt, decode_event, reason};
 
-/// The most ids one statement reads.
-pub(super) const MAX_BATCH: usize = 512;
+/// The most ids one status statement reads.
+pub(super) const MAX_STATUS_BATCH: usize = 512;
+
+/// The most ids one history statement reads: histories are longer than status rows, and a
+/// long one holds up the reads batched with it.
+pub(super) const MAX_HISTORY_BATCH: usize = 128;
 
 /// How many statements of one kind may be in flight at once (each holds one pooled
 /// connection).
@@ -53,7 +62,7 @@ pub(super) fn status_batch_sql() -> String {
 /// event's `seq` and text), one row with NULL `seq` and event for an instance that exists
 /// with no history yet, none for an id that does not exist. Both sides by primary key.
 /// Unordered: the reader sorts each history by `seq` (an `ORDER BY` over the join would put
-/// a sort of the whole batch in the plan; the rows come in `seq` order anyway).
+/// a sort of the whole batch in the plan; the rows usually come in `seq` order already).
 pub(super) const HISTORY_BATCH: &str = "SELECT i.instance_id, h.seq, h.event
      FROM {s}.instances i LEFT JOIN {s}.history h ON h.instance_id = i.instance_id
      WHERE i.instance_id = ANY($1)";
@@ -80,13 +89,17 @@ struct Read<T> {
 /// they have answered what was queued.
 pub(super) struct GroupedReads<T> {
     queue: mpsc::UnboundedSender<Read<T>>,
+    core: Arc<Core>,
+    read: ReadBatch<T>,
 }
 
 impl GroupedReads<OrchestrationStatus> {
     /// Status reads ([`Store::get_status`](crate::store::Store::get_status)), readers
     /// started on the current Tokio runtime.
     pub(super) fn statuses(core: Arc<Core>) -> Self {
-        Self::start(core, |core, ids| Box::pin(read_statuses(core, ids)))
+        Self::start(core, MAX_STATUS_BATCH, |core, ids| {
+            Box::pin(read_statuses(core, ids))
+        })
     }
 }
 
@@ -94,45 +107,73 @@ impl GroupedReads<Vec<HistoryEvent>> {
     /// History reads ([`Store::read_history`](crate::store::Store::read_history)), readers
     /// started on the current Tokio runtime.
     pub(super) fn histories(core: Arc<Core>) -> Self {
-        Self::start(core, |core, ids| Box::pin(read_histories(core, ids)))
+        Self::start(core, MAX_HISTORY_BATCH, |core, ids| {
+            Box::pin(read_histories(core, ids))
+        })
     }
 }
 
 impl<T: Clone + Send + 'static> GroupedReads<T> {
-    fn start(core: Arc<Core>, read: ReadBatch<T>) -> Self {
+    fn start(core: Arc<Core>, max_batch: usize, read: ReadBatch<T>) -> Self {
         let (queue, receiver) = mpsc::unbounded_channel();
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..READERS {
-            tokio::spawn(reader(core.clone(), receiver.clone(), read));
+            tokio::spawn(reader(core.clone(), receiver.clone(), max_batch, read));
         }
-        Self { queue }
+        Self { queue, core, read }
     }
 
     /// Queues a read of `instance_id` and waits for its answer (`None`: no such instance).
     pub(super) async fn get(&self, instance_id: &InstanceId) -> Answer<T> {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Read {
-                instance_id: instance_id.clone(),
-                reply,
-            })
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        let queued = self.queue.send(Read {
+            instance_id: instance_id.clone(),
+            reply,
+        });
+        if queued.is_ok()
+            && let Ok(answer) = answer.await
+        {
+            return answer;
+        }
+        // The readers are gone with the runtime that started them: read alone, here.
+        read_alone(&self.core, self.read, instance_id.as_str()).await
     }
 }
 
-/// One reader: takes up to [`MAX_BATCH`] queued reads (waiting for the first), reads them
+/// Reads one id in a statement of its own.
+async fn read_alone<T>(core: &Arc<Core>, read: ReadBatch<T>, instance_id: &str) -> Answer<T> {
+    let found = read(core.clone(), vec![instance_id.to_owned()]).await?;
+    found
+        .into_iter()
+        .find(|(id, _)| id == instance_id)
+        .map(|(_, answer)| answer)
+        .transpose()
+}
+
+/// Whether `error` came from the server's answer to the statement (so the same ids read
+/// one by one may succeed), rather than from having no connection.
+fn answered_by_the_server(error: &StoreError) -> bool {
+    let StoreError::Backend(source) = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<tokio_postgres::Error>()
+        .is_some_and(|error| error.as_db_error().is_some())
+}
+
+/// One reader: takes up to `max_batch` queued reads (waiting for the first), reads them
 /// in one statement and answers each; ends when the queue is closed and empty.
 async fn reader<T: Clone + Send + 'static>(
     core: Arc<Core>,
     receiver: Arc<Mutex<mpsc::UnboundedReceiver<Read<T>>>>,
+    max_batch: usize,
     read: ReadBatch<T>,
 ) {
     loop {
         let mut batch = Vec::new();
         {
             let mut receiver = receiver.lock().await;
-            if receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            if receiver.recv_many(&mut batch, max_batch).await == 0 {
                 return;
             }
         }
@@ -144,7 +185,15 @@ async fn reader<T: Clone + Send + 'static>(
         let mut ids: Vec<String> = batch.iter().map(|r| r.instance_id.to_string()).collect();
         ids.sort_unstable();
         ids.dedup();
+        let distinct = ids.len();
         match read(core.clone(), ids).await {
+            Err(error) if distinct > 1 && answered_by_the_server(&error) => {
+                tracing::debug!(%error, reads = batch.len(), "a batch of reads failed; reading them one by one");
+                for read_one in batch {
+                    let answer = read_alone(&core, read, read_one.instance_id.as_str()).await;
+                    let _ = read_one.reply.send(answer);
+                }
+            }
             Ok(found) => {
                 let mut found: HashMap<String, Result<T, StoreError>> = found.into_iter().collect();
                 let mut callers: HashMap<String, usize> = HashMap::new();

@@ -22,6 +22,9 @@
 //!   concurrent callers are grouped the same way, a few hundred to a transaction
 //!   (`client_writes.rs`). PostgreSQL's own group commit shares WAL flushes between
 //!   concurrent transactions. Every statement is parameterized.
+//! - **Grouped reads.** Concurrent status reads (`get_status`) and history reads
+//!   (`read_history`) share one `instance_id = ANY($1)` statement per kind and batch
+//!   (`grouped_reads.rs`); each caller still sees everything committed before it asked.
 //!
 //! Durability is the server's: with the default `synchronous_commit = on` a commit is on
 //! disk when it returns.
