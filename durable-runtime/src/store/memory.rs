@@ -1066,7 +1066,6 @@ impl Store for MemoryStore {
                 let exhausted = {
                     let mut state = self.lock();
                     let held = std::time::Instant::now();
-                    let mut taken = 0;
                     loop {
                         let doomed: Vec<Created> = state
                             .by_status
@@ -1093,11 +1092,10 @@ impl Store for MemoryStore {
                                 }
                             }
                         }
-                        taken += doomed.len();
                         if doomed.len() < STEP {
                             break true;
                         }
-                        if taken >= CHUNK || held.elapsed() >= HOLD {
+                        if removed.len() >= CHUNK || held.elapsed() >= HOLD {
                             break false;
                         }
                     }

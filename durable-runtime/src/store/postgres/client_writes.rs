@@ -39,7 +39,7 @@ use std::sync::Arc;
 use deadpool_postgres::GenericClient;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{Core, Wakeups};
+use super::{Core, Wakeups, postgres_error};
 use crate::error::StoreError;
 use crate::ids::{EntityId, InstanceId};
 use crate::status::RuntimeStatus;
@@ -248,11 +248,7 @@ enum BatchError {
 /// them the same way: the batch is answered with it at once.
 fn depends_on_the_batch(error: &StoreError) -> bool {
     use tokio_postgres::error::SqlState;
-    let StoreError::Backend(source) = error else {
-        return false;
-    };
-    source
-        .downcast_ref::<tokio_postgres::Error>()
+    postgres_error(error)
         .and_then(tokio_postgres::Error::code)
         .is_some_and(|code| {
             [

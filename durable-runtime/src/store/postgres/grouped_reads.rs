@@ -34,8 +34,8 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::Core;
 use super::sql::read_status;
+use super::{Core, postgres_error};
 use crate::error::StoreError;
 use crate::history::HistoryEvent;
 use crate::ids::InstanceId;
@@ -153,12 +153,7 @@ async fn read_alone<T>(core: &Arc<Core>, read: ReadBatch<T>, instance_id: &str) 
 /// Whether `error` came from the server's answer to the statement (so the same ids read
 /// one by one may succeed), rather than from having no connection.
 fn answered_by_the_server(error: &StoreError) -> bool {
-    let StoreError::Backend(source) = error else {
-        return false;
-    };
-    source
-        .downcast_ref::<tokio_postgres::Error>()
-        .is_some_and(|error| error.as_db_error().is_some())
+    postgres_error(error).is_some_and(|error| error.as_db_error().is_some())
 }
 
 /// One reader: takes up to `max_batch` queued reads (waiting for the first), reads them
@@ -182,8 +177,9 @@ async fn reader<T: Clone + Send + 'static>(
         if batch.is_empty() {
             continue;
         }
+        // In id order, so the callers of one id are next to each other.
+        batch.sort_unstable_by(|a, b| a.instance_id.cmp(&b.instance_id));
         let mut ids: Vec<String> = batch.iter().map(|r| r.instance_id.to_string()).collect();
-        ids.sort_unstable();
         ids.dedup();
         let distinct = ids.len();
         match read(core.clone(), ids).await {
@@ -196,16 +192,14 @@ async fn reader<T: Clone + Send + 'static>(
             }
             Ok(found) => {
                 let mut found: HashMap<String, Result<T, StoreError>> = found.into_iter().collect();
-                let mut callers: HashMap<String, usize> = HashMap::new();
-                for read in &batch {
-                    *callers.entry(read.instance_id.to_string()).or_default() += 1;
-                }
-                for read in batch {
+                let mut reads = batch.into_iter().peekable();
+                while let Some(read) = reads.next() {
                     let id = read.instance_id.as_str();
-                    let left = callers.get_mut(id).expect("counted above");
-                    *left -= 1;
                     // The last caller of an id takes its answer; the others get copies.
-                    let answer = if *left == 0 {
+                    let last = reads
+                        .peek()
+                        .is_none_or(|next| next.instance_id != read.instance_id);
+                    let answer = if last {
                         found.remove(id).transpose()
                     } else {
                         match found.get(id) {

@@ -105,6 +105,14 @@ impl PostgresOptions {
     }
 }
 
+/// The PostgreSQL client's error behind a back-end `error`, if that is what it is.
+fn postgres_error(error: &StoreError) -> Option<&tokio_postgres::Error> {
+    match error {
+        StoreError::Backend(source) => source.downcast_ref::<tokio_postgres::Error>(),
+        _ => None,
+    }
+}
+
 /// The store; see the [module docs](self).
 pub struct PostgresStore {
     core: Arc<Core>,
@@ -786,7 +794,7 @@ impl Store for PostgresStore {
             let result: Result<(), StoreError> = async {
                 let status = self
                     .core
-                    .instance_status(&tx, instance_id.as_str(), true)
+                    .instance_status(&tx, instance_id.as_str())
                     .await?
                     .ok_or_else(|| StoreError::InstanceNotFound(instance_id.clone()))?;
                 if !status.is_terminal() {

@@ -169,17 +169,13 @@ impl Core {
         Ok(())
     }
 
+    /// The status of `instance_id`, its row locked until the transaction ends.
     pub(super) async fn instance_status(
         &self,
         tx: &impl GenericClient,
         instance_id: &str,
-        for_update: bool,
     ) -> Result<Option<RuntimeStatus>, StoreError> {
-        let sql = if for_update {
-            "SELECT status FROM {s}.instances WHERE instance_id = $1 FOR UPDATE"
-        } else {
-            "SELECT status FROM {s}.instances WHERE instance_id = $1"
-        };
+        let sql = "SELECT status FROM {s}.instances WHERE instance_id = $1 FOR UPDATE";
         let statement = tx.prepare_cached(&self.sql(sql)).await.map_err(backend)?;
         tx.query_opt(&statement, &[&instance_id])
             .await
@@ -251,10 +247,7 @@ impl Core {
         new: &NewInstance,
         counts: &mut CountDeltas,
     ) -> Result<(), StoreError> {
-        if let Some(status) = self
-            .instance_status(tx, new.instance_id.as_str(), true)
-            .await?
-        {
+        if let Some(status) = self.instance_status(tx, new.instance_id.as_str()).await? {
             if !status.is_terminal() {
                 return Err(StoreError::InstanceAlreadyExists {
                     instance_id: new.instance_id.clone(),
