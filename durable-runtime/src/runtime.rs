@@ -92,6 +92,11 @@ impl Runtime {
     /// [`WorkerOptions::shutdown_timeout`]), releases the leases of any still running so
     /// another worker takes them at once, and returns when the dispatchers have stopped.
     /// Committed progress is never lost, whether or not this is called.
+    ///
+    /// With feature `otel` and a [tracer provider](RuntimeBuilder::tracer_provider), it
+    /// returns once the spans of everything that ran were built and handed to the provider
+    /// (they are built on the runtime's span thread); shut the provider down after it, so
+    /// its processor exports them.
     pub async fn shutdown(mut self) {
         if let Some(worker) = self.worker.take() {
             worker.shutdown().await;

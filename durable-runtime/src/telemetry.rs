@@ -187,9 +187,174 @@ pub enum TelemetryError {
     IdGeneratorMissing,
 }
 
-/// The tracer the runtime emits through (shared by its worker and clients).
+/// The tracer the runtime emits through (shared by its worker and clients), and the queue
+/// of spans its span thread builds.
+///
+/// A client's `create_orchestration` span is started on the caller's thread (its context
+/// is recorded in the instance's history, and the provider's sampler decides whether the
+/// trace is sampled) and ended on the span thread. Every other span is described by the
+/// runtime's own records (a turn's [`TurnSpans`], an activity run, an entity operation),
+/// which the dispatchers hand to the queue after their commit; one thread (`durable-spans`)
+/// builds and ends their spans through the provider. So a dispatcher pays a queue push per
+/// turn or activity run, not the SDK's work per span (see BENCHMARKS.md, "Traces and
+/// metrics"), and a processor that exports as each span ends, however slowly, holds up no
+/// dispatcher and no client.
 pub(crate) struct Telemetry {
-    tracer: RuntimeTracer,
+    tracer: Arc<RuntimeTracer>,
+    queue: Arc<SpanQueue>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        // The span thread builds what is queued and then stops.
+        self.queue.close();
+    }
+}
+
+/// How many records may wait for the span thread; more are dropped (and counted) rather
+/// than held, as the SDK's batch processor drops spans beyond its queue.
+const SPAN_QUEUE_CAPACITY: usize = 16_384;
+
+/// How long the span thread waits for more records before it builds what it has (and how
+/// late a span reaches the provider at most, when records keep coming).
+const SPAN_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// What the span thread builds spans from.
+enum SpanJob {
+    /// A committed turn's spans.
+    Turn(TurnTrace),
+    /// One run of an activity.
+    Activity(ActivityRun),
+    /// A span built elsewhere (a client's), to end at the time given.
+    End(RuntimeSpan, SystemTime),
+}
+
+/// One run of an activity, for its `activity:{name}` server span.
+struct ActivityRun {
+    name: String,
+    instance_id: String,
+    execution_id: String,
+    scheduled_id: i64,
+    attempt: u32,
+    trace_context: Option<TraceContext>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    failure: Option<FailureDetails>,
+}
+
+/// The records waiting for the span thread, and who waits for them to be built.
+#[derive(Default)]
+struct SpanQueue {
+    state: std::sync::Mutex<QueueState>,
+    ready: std::sync::Condvar,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: Vec<SpanJob>,
+    /// Woken once everything queued before them is built.
+    flushes: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// The span thread waits on `ready` (so a push must wake it).
+    asleep: bool,
+    closed: bool,
+}
+
+impl SpanQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues `job`, waking the span thread only when it sleeps (a push while it builds is
+    /// a lock and a `Vec` push, no system call).
+    fn push(&self, job: SpanJob) {
+        let mut state = self.lock();
+        if state.jobs.len() >= SPAN_QUEUE_CAPACITY {
+            drop(state);
+            let dropped = self
+                .dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if dropped.is_power_of_two() || dropped == 0 {
+                tracing::warn!(
+                    dropped = dropped + 1,
+                    capacity = SPAN_QUEUE_CAPACITY,
+                    "the span queue is full: spans are dropped (the exporter cannot keep up)"
+                );
+            }
+            return;
+        }
+        state.jobs.push(job);
+        let wake = std::mem::take(&mut state.asleep);
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    fn flush(&self, done: tokio::sync::oneshot::Sender<()>) {
+        let mut state = self.lock();
+        state.flushes.push(done);
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// The span thread: builds the queued records' spans in the order they came, until the
+    /// queue is closed and empty.
+    fn run(&self, tracer: &RuntimeTracer) {
+        let mut jobs = Vec::new();
+        let mut names = Names::default();
+        loop {
+            let (flushes, closed) = {
+                let mut state = self.lock();
+                // While records keep coming, the thread looks for them every
+                // `SPAN_POLL_INTERVAL` without being woken (a wake per push would cost a
+                // system call each); only once nothing came for that long does it sleep
+                // until a push wakes it.
+                let mut polled = false;
+                while state.jobs.is_empty() && state.flushes.is_empty() && !state.closed {
+                    state.asleep = polled;
+                    state = if polled {
+                        self.ready
+                            .wait(state)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    } else {
+                        polled = true;
+                        self.ready
+                            .wait_timeout(state, SPAN_POLL_INTERVAL)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .0
+                    };
+                }
+                state.asleep = false;
+                std::mem::swap(&mut jobs, &mut state.jobs);
+                (std::mem::take(&mut state.flushes), state.closed)
+            };
+            for job in jobs.drain(..) {
+                // A panicking exporter or processor loses its spans, not the thread.
+                let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    tracer.export(job, &mut names);
+                }));
+                if built.is_err() {
+                    tracing::error!("the tracer provider panicked while building a span");
+                }
+            }
+            for done in flushes {
+                let _ = done.send(());
+            }
+            if closed && self.lock().jobs.is_empty() {
+                return;
+            }
+        }
+    }
 }
 
 /// The SDK's tracer as it is (the usual case: its spans are built without a box each and
@@ -286,6 +451,117 @@ fn joined(parts: &[&str]) -> String {
     text
 }
 
+/// Span names and function names the span thread has seen, each kept once for the rest of
+/// the process (leaked), so the spans of a registered activity or orchestration take their
+/// names without an allocation per span (and without a free on the exporter's thread).
+///
+/// The names used last are compared first (a W1 turn's spans are all `step`s), the rest
+/// found by hash. Bounded: names past [`Names::MAX`] (activity and orchestration names are
+/// the registered functions', a handful) get a fresh allocation per span instead.
+#[derive(Default)]
+struct Names {
+    entries: Vec<Interned>,
+    by_name: std::collections::HashMap<&'static str, usize>,
+    /// Indexes into `entries`, the one used last first.
+    recent: [usize; Names::RECENT],
+}
+
+/// One function name and the span names made from it, as they were first needed.
+struct Interned {
+    name: &'static str,
+    activity: Option<&'static str>,
+    orchestration: Option<&'static str>,
+    timer: Option<&'static str>,
+}
+
+/// A span name: kept (see [`Names`]) or made for this span.
+type SpanName = std::borrow::Cow<'static, str>;
+
+impl Names {
+    /// How many distinct names are kept.
+    const MAX: usize = 1024;
+    /// How many of the names used last are compared before the hash lookup.
+    const RECENT: usize = 4;
+
+    /// `name`'s entry, or `None` once [`Self::MAX`] names are kept.
+    fn entry(&mut self, name: &str) -> Option<&mut Interned> {
+        let recent = self
+            .recent
+            .iter()
+            .position(|&i| self.entries.get(i).is_some_and(|entry| entry.name == name));
+        let index = match recent {
+            Some(position) => self.recent[position],
+            None => {
+                let index = match self.by_name.get(name) {
+                    Some(&index) => index,
+                    None if self.entries.len() >= Self::MAX => return None,
+                    None => {
+                        let kept: &'static str = Box::leak(Box::from(name));
+                        self.entries.push(Interned {
+                            name: kept,
+                            activity: None,
+                            orchestration: None,
+                            timer: None,
+                        });
+                        self.by_name.insert(kept, self.entries.len() - 1);
+                        self.entries.len() - 1
+                    }
+                };
+                self.recent.rotate_right(1);
+                self.recent[0] = index;
+                index
+            }
+        };
+        self.entries.get_mut(index)
+    }
+
+    /// `make(name)` kept in `slot` of `name`'s entry, and the kept name; both made for this
+    /// span past [`Self::MAX`].
+    fn span(
+        &mut self,
+        name: &str,
+        slot: fn(&mut Interned) -> &mut Option<&'static str>,
+        make: impl FnOnce(&str) -> String,
+    ) -> (SpanName, Option<&'static str>) {
+        match self.entry(name) {
+            Some(entry) => {
+                let kept = entry.name;
+                let span = *slot(entry).get_or_insert_with(|| Box::leak(make(kept).into()));
+                (SpanName::Borrowed(span), Some(kept))
+            }
+            None => (SpanName::Owned(make(name)), None),
+        }
+    }
+
+    /// `activity:{name}`, and `name`.
+    fn activity(&mut self, name: &str) -> (SpanName, Option<&'static str>) {
+        self.span(
+            name,
+            |entry| &mut entry.activity,
+            |name| span_name("activity", name, None),
+        )
+    }
+
+    /// `orchestration:{name}` (unversioned), and `name`.
+    fn orchestration(&mut self, name: &str) -> (SpanName, Option<&'static str>) {
+        self.span(
+            name,
+            |entry| &mut entry.orchestration,
+            |name| span_name("orchestration", name, None),
+        )
+    }
+
+    /// `orchestration:{name}:timer`.
+    fn timer(&mut self, name: &str) -> SpanName {
+        self.span(
+            name,
+            |entry| &mut entry.timer,
+            |name| joined(&["orchestration:", name, ":timer"]),
+        )
+        .0
+    }
+}
+
 /// Sets the error status and type of a failed span.
 fn set_failure(span: &mut RuntimeSpan, failure: &FailureDetails) {
     span.set_attribute(KeyValue::new(
@@ -351,7 +627,7 @@ pub(crate) fn current_context() -> Context {
 }
 
 impl Telemetry {
-    /// The runtime's tracer from `provider`.
+    /// The runtime's tracer from `provider`, and its span thread.
     ///
     /// # Errors
     /// [`TelemetryError::IdGeneratorMissing`] when the provider does not use
@@ -373,7 +649,6 @@ impl Telemetry {
             Some(sdk) => RuntimeTracer::Sdk(sdk.clone()),
             None => RuntimeTracer::Other(BoxedTracer::new(Box::new(tracer))),
         };
-        let telemetry = Self { tracer };
         let probe = SpanId::from_bytes(*b"durable!");
         let parent = Context::new().with_remote_span_context(SpanContext::new(
             TraceId::from_bytes(*b"durable id check"),
@@ -382,19 +657,123 @@ impl Telemetry {
             true,
             TraceState::NONE,
         ));
-        let span = telemetry.build(
+        let span = tracer.build(
             SpanBuilder::from_name("durable.id_check"),
             &parent,
             None,
             Some(probe),
         );
-        if span.span_context().span_id() == probe {
-            Ok(telemetry)
+        if span.span_context().span_id() != probe {
+            return Err(TelemetryError::IdGeneratorMissing);
+        }
+        drop(span);
+        let tracer = Arc::new(tracer);
+        let queue = Arc::new(SpanQueue::default());
+        let thread = {
+            let (tracer, queue) = (tracer.clone(), queue.clone());
+            std::thread::Builder::new()
+                .name("durable-spans".into())
+                .spawn(move || queue.run(&tracer))
+        };
+        if let Err(error) = thread {
+            // Spans are then built where they are recorded (see `submit`).
+            tracing::warn!(%error, "could not start the span thread; spans are built inline");
+            queue.close();
+        }
+        Ok(Self { tracer, queue })
+    }
+
+    /// Hands `job` to the span thread (or builds it here when that thread could not start).
+    fn submit(&self, job: SpanJob) {
+        if self.queue.lock().closed {
+            self.tracer.export(job, &mut Names::default());
         } else {
-            Err(TelemetryError::IdGeneratorMissing)
+            self.queue.push(job);
         }
     }
 
+    /// Exports the spans of a turn that committed (on the span thread).
+    pub(crate) fn export_turn(&self, trace: TurnTrace) {
+        if !matches!(trace, TurnTrace::Nothing) {
+            self.submit(SpanJob::Turn(trace));
+        }
+    }
+
+    /// Returns once every span recorded before the call was built and handed to the
+    /// provider (the provider's own processor may still hold it: flush that too).
+    pub(crate) async fn flush(&self) {
+        let (done, built) = tokio::sync::oneshot::channel();
+        self.queue.flush(done);
+        let _ = built.await;
+    }
+
+    /// How many records the span queue dropped because it was full.
+    #[allow(dead_code)]
+    pub(crate) fn dropped(&self) -> u64 {
+        self.queue
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Telemetry {
+    /// Emits a client's producer span `name` under `parent` at `now` and returns its trace
+    /// context, for the history.
+    pub(crate) fn export_client_span(
+        &self,
+        name: String,
+        attributes: Vec<KeyValue>,
+        parent: &Context,
+        now: DateTime<Utc>,
+    ) -> Option<TraceContext> {
+        let builder = SpanBuilder::from_name(name)
+            .with_kind(SpanKind::Producer)
+            .with_start_time(time(now))
+            .with_attributes(attributes);
+        let span = self.tracer.build(builder, parent, None, None);
+        let context = span.span_context().clone();
+        // Ended (and so exported) on the span thread: a processor that exports as each
+        // span ends (`with_simple_exporter`) does not hold up the start.
+        self.submit(SpanJob::End(span, time(now)));
+        trace_context_of(&Context::new().with_remote_span_context(context))
+    }
+
+    /// Records one run of an activity for its `activity:{name}` server span (built on the
+    /// span thread), the child of the context stored with its work item (`trace_context`);
+    /// nothing when that trace is not sampled. Takes the activity's name and context from
+    /// the caller, who no longer needs them.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn export_activity(
+        &self,
+        item: &ActivityWorkItem,
+        name: String,
+        trace_context: Option<TraceContext>,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        failure: Option<&FailureDetails>,
+    ) {
+        let unsampled = trace_context
+            .as_ref()
+            .and_then(TraceContext::parts)
+            .is_some_and(|(_, _, flags)| !TraceFlags::new(flags).is_sampled());
+        if unsampled {
+            return;
+        }
+        self.submit(SpanJob::Activity(ActivityRun {
+            name,
+            instance_id: item.instance_id.as_str().to_owned(),
+            execution_id: item.execution_id.as_str().to_owned(),
+            scheduled_id: item.scheduled_id,
+            attempt: item.attempt,
+            trace_context,
+            start,
+            end,
+            failure: failure.cloned(),
+        }));
+    }
+}
+
+impl RuntimeTracer {
     /// Builds a span, giving it `trace_id` (used only when it has no parent) and `span_id`
     /// through [`IdGenerator`].
     fn build(
@@ -405,16 +784,29 @@ impl Telemetry {
         span_id: Option<SpanId>,
     ) -> RuntimeSpan {
         PRESET_IDS.with(|ids| ids.set((trace_id, span_id)));
-        let span = match &self.tracer {
-            RuntimeTracer::Sdk(tracer) => {
-                RuntimeSpan::Sdk(tracer.build_with_context(builder, parent))
-            }
-            RuntimeTracer::Other(tracer) => {
-                RuntimeSpan::Other(tracer.build_with_context(builder, parent))
-            }
+        let span = match self {
+            Self::Sdk(tracer) => RuntimeSpan::Sdk(tracer.build_with_context(builder, parent)),
+            Self::Other(tracer) => RuntimeSpan::Other(tracer.build_with_context(builder, parent)),
         };
         PRESET_IDS.with(|ids| ids.set((None, None)));
         span
+    }
+
+    /// Builds and ends the spans `job` describes.
+    fn export(&self, job: SpanJob, names: &mut Names) {
+        match job {
+            SpanJob::Turn(TurnTrace::Nothing) => {}
+            SpanJob::Turn(TurnTrace::Orchestration { facts, spans }) => {
+                self.export_turn(facts, spans, names);
+            }
+            SpanJob::Turn(TurnTrace::Entity(operations)) => {
+                for operation in &operations {
+                    self.export_entity_operation(operation);
+                }
+            }
+            SpanJob::Activity(run) => self.export_activity(run, names),
+            SpanJob::End(mut span, at) => span.end_with_timestamp(at),
+        }
     }
 
     /// Exports the spans of a turn that committed.
@@ -423,7 +815,7 @@ impl Telemetry {
     /// starter's trace flags, so the runtime's spans follow the trace's `sampled` flag as a
     /// parent-based sampler (the SDK's default) would, and are not built at all when it is
     /// off.
-    pub(crate) fn export_turn(&self, facts: ExecutionFacts, spans: TurnSpans) {
+    fn export_turn(&self, facts: ExecutionFacts, spans: TurnSpans, interned: &mut Names) {
         let Some(root) = spans.root else {
             return;
         };
@@ -465,135 +857,153 @@ impl Telemetry {
             } = record;
             let mut attributes = Vec::with_capacity(8);
             attributes.push(KeyValue::new(attributes::INSTANCE_ID, instance.clone()));
-            let (span_name, kind, parent, span_id) = match (of, names) {
-                // `ExecutionFacts::of` gives the names to every turn with these records.
-                (SpanOf::Orchestration | SpanOf::Timer | SpanOf::EventWait, None) => continue,
-                (SpanOf::Orchestration, Some(names)) => {
-                    attributes.extend([
-                        KeyValue::new(attributes::TYPE, "orchestration"),
-                        KeyValue::new(attributes::NAME, names.name.clone()),
-                        KeyValue::new(
-                            attributes::EXECUTION_ID,
-                            names.execution_id.as_str().to_owned(),
-                        ),
-                    ]);
-                    if let Some(version) = &names.version {
-                        attributes.push(KeyValue::new(attributes::VERSION, version.clone()));
+            let (span_name, kind, parent, span_id): (SpanName, SpanKind, Context, Option<[u8; 8]>) =
+                match (of, names) {
+                    // `ExecutionFacts::of` gives the names to every turn with these records.
+                    (SpanOf::Orchestration | SpanOf::Timer | SpanOf::EventWait, None) => continue,
+                    (SpanOf::Orchestration, Some(names)) => {
+                        let (span_name, name) = match &names.version {
+                            Some(version) => (
+                                span_name("orchestration", &names.name, Some(version)).into(),
+                                None,
+                            ),
+                            None => interned.orchestration(&names.name),
+                        };
+                        attributes.extend([
+                            KeyValue::new(attributes::TYPE, "orchestration"),
+                            KeyValue::new(
+                                attributes::NAME,
+                                name.map_or_else(
+                                    || opentelemetry::Value::from(names.name.clone()),
+                                    Into::into,
+                                ),
+                            ),
+                            KeyValue::new(
+                                attributes::EXECUTION_ID,
+                                names.execution_id.as_str().to_owned(),
+                            ),
+                        ]);
+                        if let Some(version) = &names.version {
+                            attributes.push(KeyValue::new(attributes::VERSION, version.clone()));
+                        }
+                        if let Some(status) = status {
+                            attributes.push(KeyValue::new(attributes::STATUS, status.as_str()));
+                        }
+                        (
+                            span_name,
+                            SpanKind::Server,
+                            root.parent_span_id.map(remote).unwrap_or_default(),
+                            Some(root.span_id),
+                        )
                     }
-                    if let Some(status) = status {
-                        attributes.push(KeyValue::new(attributes::STATUS, status.as_str()));
+                    (SpanOf::Activity, _) => {
+                        let (span_name, interned_name) = interned.activity(&name);
+                        attributes.extend([
+                            KeyValue::new(attributes::TYPE, "activity"),
+                            KeyValue::new(
+                                attributes::NAME,
+                                interned_name
+                                    .map_or_else(|| opentelemetry::Value::from(name), Into::into),
+                            ),
+                            KeyValue::new(attributes::TASK_ID, seq),
+                            KeyValue::new(attributes::RETRY_ATTEMPT, i64::from(attempt)),
+                        ]);
+                        (
+                            span_name,
+                            SpanKind::Client,
+                            orchestration.clone(),
+                            Some(root.call_span_id(seq)),
+                        )
                     }
-                    (
-                        span_name("orchestration", &names.name, names.version.as_deref()),
-                        SpanKind::Server,
-                        root.parent_span_id.map(remote).unwrap_or_default(),
-                        Some(root.span_id),
-                    )
-                }
-                (SpanOf::Activity, _) => {
-                    let span_name = span_name("activity", &name, None);
-                    attributes.extend([
-                        KeyValue::new(attributes::TYPE, "activity"),
-                        KeyValue::new(attributes::NAME, name),
-                        KeyValue::new(attributes::TASK_ID, seq),
-                        KeyValue::new(attributes::RETRY_ATTEMPT, i64::from(attempt)),
-                    ]);
-                    (
-                        span_name,
-                        SpanKind::Client,
-                        orchestration.clone(),
-                        Some(root.call_span_id(seq)),
-                    )
-                }
-                (SpanOf::SubOrchestration, _) => {
-                    attributes.extend([
-                        KeyValue::new(attributes::TYPE, "orchestration"),
-                        KeyValue::new(attributes::NAME, name.clone()),
-                        KeyValue::new(attributes::TASK_ID, seq),
-                        KeyValue::new(attributes::RETRY_ATTEMPT, i64::from(attempt)),
-                    ]);
-                    (
-                        span_name("orchestration", &name, None),
-                        SpanKind::Client,
-                        orchestration.clone(),
-                        Some(root.call_span_id(seq)),
-                    )
-                }
-                (SpanOf::Timer, Some(names)) => {
-                    attributes.extend([
-                        KeyValue::new(attributes::TYPE, "timer"),
-                        KeyValue::new(attributes::NAME, names.name.clone()),
-                        KeyValue::new(attributes::TASK_ID, seq),
-                    ]);
-                    if let Some(fire_at) = fire_at {
-                        attributes.push(KeyValue::new(
-                            attributes::FIRE_AT,
-                            fire_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                        ));
+                    (SpanOf::SubOrchestration, _) => {
+                        attributes.extend([
+                            KeyValue::new(attributes::TYPE, "orchestration"),
+                            KeyValue::new(attributes::NAME, name.clone()),
+                            KeyValue::new(attributes::TASK_ID, seq),
+                            KeyValue::new(attributes::RETRY_ATTEMPT, i64::from(attempt)),
+                        ]);
+                        (
+                            span_name("orchestration", &name, None).into(),
+                            SpanKind::Client,
+                            orchestration.clone(),
+                            Some(root.call_span_id(seq)),
+                        )
                     }
-                    (
-                        joined(&["orchestration:", &names.name, ":timer"]),
-                        SpanKind::Internal,
-                        orchestration.clone(),
-                        Some(root.call_span_id(seq)),
-                    )
-                }
-                (SpanOf::EventWait, Some(names)) => {
-                    attributes.extend([
-                        KeyValue::new(attributes::TYPE, "event"),
-                        KeyValue::new(attributes::NAME, name.clone()),
-                    ]);
-                    (
-                        joined(&["orchestration:", &names.name, ":event:", &name]),
-                        SpanKind::Internal,
-                        orchestration.clone(),
-                        None,
-                    )
-                }
-                (SpanOf::EntityCall | SpanOf::EntitySignal, _) => {
-                    let entity = target
-                        .as_deref()
-                        .and_then(EntityId::from_instance_id)
-                        .map(|entity| entity.name().to_owned())
-                        .unwrap_or_default();
-                    attributes.extend([
-                        KeyValue::new(attributes::TYPE, "entity"),
-                        KeyValue::new(attributes::NAME, entity.clone()),
-                        KeyValue::new(attributes::ENTITY_OPERATION, name.clone()),
-                        KeyValue::new(attributes::TASK_ID, seq),
-                    ]);
-                    let kind = if of == SpanOf::EntityCall {
-                        SpanKind::Client
-                    } else {
-                        SpanKind::Producer
-                    };
-                    (
-                        joined(&["entity_operation:", &entity, ":", &name]),
-                        kind,
-                        orchestration.clone(),
-                        Some(root.call_span_id(seq)),
-                    )
-                }
-                (SpanOf::EventSent, _) => {
-                    attributes.extend([
-                        KeyValue::new(attributes::TYPE, "event"),
-                        KeyValue::new(attributes::NAME, name.clone()),
-                        KeyValue::new(attributes::TASK_ID, seq),
-                    ]);
-                    if let Some(target) = &target {
-                        attributes.push(KeyValue::new(
-                            attributes::EVENT_TARGET_INSTANCE_ID,
-                            target.clone(),
-                        ));
+                    (SpanOf::Timer, Some(names)) => {
+                        attributes.extend([
+                            KeyValue::new(attributes::TYPE, "timer"),
+                            KeyValue::new(attributes::NAME, names.name.clone()),
+                            KeyValue::new(attributes::TASK_ID, seq),
+                        ]);
+                        if let Some(fire_at) = fire_at {
+                            attributes.push(KeyValue::new(
+                                attributes::FIRE_AT,
+                                fire_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                            ));
+                        }
+                        (
+                            interned.timer(&names.name),
+                            SpanKind::Internal,
+                            orchestration.clone(),
+                            Some(root.call_span_id(seq)),
+                        )
                     }
-                    (
-                        span_name("orchestration_event", &name, None),
-                        SpanKind::Producer,
-                        orchestration.clone(),
-                        Some(root.call_span_id(seq)),
-                    )
-                }
-            };
+                    (SpanOf::EventWait, Some(names)) => {
+                        attributes.extend([
+                            KeyValue::new(attributes::TYPE, "event"),
+                            KeyValue::new(attributes::NAME, name.clone()),
+                        ]);
+                        (
+                            joined(&["orchestration:", &names.name, ":event:", &name]).into(),
+                            SpanKind::Internal,
+                            orchestration.clone(),
+                            None,
+                        )
+                    }
+                    (SpanOf::EntityCall | SpanOf::EntitySignal, _) => {
+                        let entity = target
+                            .as_deref()
+                            .and_then(EntityId::from_instance_id)
+                            .map(|entity| entity.name().to_owned())
+                            .unwrap_or_default();
+                        attributes.extend([
+                            KeyValue::new(attributes::TYPE, "entity"),
+                            KeyValue::new(attributes::NAME, entity.clone()),
+                            KeyValue::new(attributes::ENTITY_OPERATION, name.clone()),
+                            KeyValue::new(attributes::TASK_ID, seq),
+                        ]);
+                        let kind = if of == SpanOf::EntityCall {
+                            SpanKind::Client
+                        } else {
+                            SpanKind::Producer
+                        };
+                        (
+                            joined(&["entity_operation:", &entity, ":", &name]).into(),
+                            kind,
+                            orchestration.clone(),
+                            Some(root.call_span_id(seq)),
+                        )
+                    }
+                    (SpanOf::EventSent, _) => {
+                        attributes.extend([
+                            KeyValue::new(attributes::TYPE, "event"),
+                            KeyValue::new(attributes::NAME, name.clone()),
+                            KeyValue::new(attributes::TASK_ID, seq),
+                        ]);
+                        if let Some(target) = &target {
+                            attributes.push(KeyValue::new(
+                                attributes::EVENT_TARGET_INSTANCE_ID,
+                                target.clone(),
+                            ));
+                        }
+                        (
+                            span_name("orchestration_event", &name, None).into(),
+                            SpanKind::Producer,
+                            orchestration.clone(),
+                            Some(root.call_span_id(seq)),
+                        )
+                    }
+                };
             if let (
                 Some(target),
                 SpanOf::SubOrchestration | SpanOf::EntityCall | SpanOf::EntitySignal,
@@ -620,40 +1030,31 @@ impl Telemetry {
         }
     }
 
-    /// Emits the span of one run of an activity (`activity:{name}`, server), the child of
-    /// the context stored with its work item; nothing when that trace is not sampled.
-    pub(crate) fn export_activity(
-        &self,
-        item: &ActivityWorkItem,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        failure: Option<&FailureDetails>,
-    ) {
-        let Some(parent) = sampled_parent(item.trace_context.as_ref()) else {
+    /// Builds the span of one run of an activity (`activity:{name}`, server).
+    fn export_activity(&self, run: ActivityRun, names: &mut Names) {
+        let Some(parent) = sampled_parent(run.trace_context.as_ref()) else {
             return;
         };
-        let builder = SpanBuilder::from_name(span_name("activity", &item.name, None))
+        let (span_name, name) = names.activity(&run.name);
+        let builder = SpanBuilder::from_name(span_name)
             .with_kind(SpanKind::Server)
-            .with_start_time(time(start))
+            .with_start_time(time(run.start))
             .with_attributes([
                 KeyValue::new(attributes::TYPE, "activity"),
-                KeyValue::new(attributes::NAME, item.name.clone()),
                 KeyValue::new(
-                    attributes::INSTANCE_ID,
-                    item.instance_id.as_str().to_owned(),
+                    attributes::NAME,
+                    name.map_or_else(|| opentelemetry::Value::from(run.name), Into::into),
                 ),
-                KeyValue::new(
-                    attributes::EXECUTION_ID,
-                    item.execution_id.as_str().to_owned(),
-                ),
-                KeyValue::new(attributes::TASK_ID, item.scheduled_id),
-                KeyValue::new(attributes::DELIVERY_ATTEMPT, i64::from(item.attempt)),
+                KeyValue::new(attributes::INSTANCE_ID, run.instance_id),
+                KeyValue::new(attributes::EXECUTION_ID, run.execution_id),
+                KeyValue::new(attributes::TASK_ID, run.scheduled_id),
+                KeyValue::new(attributes::DELIVERY_ATTEMPT, i64::from(run.attempt)),
             ]);
         let mut span = self.build(builder, &parent, None, None);
-        if let Some(failure) = failure {
+        if let Some(failure) = &run.failure {
             set_failure(&mut span, failure);
         }
-        span.end_with_timestamp(time(end.max(start)));
+        span.end_with_timestamp(time(run.end.max(run.start)));
     }
 
     /// Emits the span of one entity operation's run (`entity_operation:{entity}:{op}`,
@@ -684,25 +1085,6 @@ impl Telemetry {
             set_failure(&mut span, failure);
         }
         span.end_with_timestamp(time(operation.end.max(operation.start)));
-    }
-
-    /// Emits a client's producer span `name` under `parent` at `now` and returns its trace
-    /// context, for the history.
-    pub(crate) fn export_client_span(
-        &self,
-        name: String,
-        attributes: Vec<KeyValue>,
-        parent: &Context,
-        now: DateTime<Utc>,
-    ) -> Option<TraceContext> {
-        let builder = SpanBuilder::from_name(name)
-            .with_kind(SpanKind::Producer)
-            .with_start_time(time(now))
-            .with_attributes(attributes);
-        let mut span = self.build(builder, parent, None, None);
-        let context = span.span_context().clone();
-        span.end_with_timestamp(time(now));
-        trace_context_of(&Context::new().with_remote_span_context(context))
     }
 }
 
@@ -761,17 +1143,9 @@ impl TurnTrace {
         Self::turn(item, spans)
     }
 
-    /// Emits the spans.
+    /// Hands the spans to `telemetry`'s span thread.
     pub(crate) fn export(self, telemetry: &Telemetry) {
-        match self {
-            Self::Nothing => {}
-            Self::Orchestration { facts, spans } => telemetry.export_turn(facts, spans),
-            Self::Entity(operations) => {
-                for operation in &operations {
-                    telemetry.export_entity_operation(operation);
-                }
-            }
-        }
+        telemetry.export_turn(self);
     }
 }
 

@@ -34,6 +34,10 @@ const WAIT: Duration = Duration::from_secs(30);
 struct RebuildingStore {
     inner: MemoryStore,
     rebuilt: AtomicUsize,
+    /// When set, each orchestration commit takes a permit of it, waiting for one if need
+    /// be (after waking `holding`).
+    commit_gate: std::sync::Mutex<Option<Arc<tokio::sync::Semaphore>>>,
+    holding: tokio::sync::Notify,
 }
 
 impl RebuildingStore {
@@ -112,6 +116,11 @@ impl Store for RebuildingStore {
         &self,
         commits: Vec<OrchestrationCommit>,
     ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError> {
+        let gate = self.commit_gate.lock().unwrap().clone();
+        if let Some(gate) = gate {
+            self.holding.notify_one();
+            gate.acquire().await.unwrap().forget();
+        }
         let results = self.inner.commit_orchestrations(commits).await?;
         Ok(results
             .into_iter()
@@ -316,4 +325,54 @@ async fn a_store_built_outside_the_crate_runs_orchestrations() {
         "the turns and activities went through the rebuilt work items"
     );
     runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_at_once_the_activities_a_late_commit_leased() {
+    let store = Arc::new(RebuildingStore::default());
+    // The first turn commits; the second (the first `add_one`'s result, which also leases
+    // the next `add_one` to this worker) waits until shutdown has begun.
+    let gate = Arc::new(tokio::sync::Semaphore::new(1));
+    *store.commit_gate.lock().unwrap() = Some(gate.clone());
+    // A lease far longer than the test may wait, and a shutdown timeout longer still: only
+    // a lease released at shutdown lets the next worker run the activity in time.
+    let options = durable_runtime::WorkerOptions::default()
+        .activity_lease(Duration::from_secs(300))
+        .shutdown_timeout(Duration::from_secs(600));
+    let first = Runtime::builder()
+        .store(store.clone())
+        .options(options)
+        .start()
+        .await
+        .unwrap();
+    let instance = AddThree::start(&first.client(), 1)
+        .instance_id("late-commit")
+        .await
+        .unwrap();
+    store.holding.notified().await;
+    store.holding.notified().await;
+    // Shutdown takes every activity slot and waits for the held result's commit; that
+    // commit then leases an activity that can never get a slot.
+    let shutdown = tokio::spawn(first.shutdown());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    *store.commit_gate.lock().unwrap() = None;
+    gate.add_permits(1_000);
+    tokio::time::timeout(WAIT, shutdown)
+        .await
+        .expect("shutdown waited for an activity that could never get a slot")
+        .unwrap();
+
+    let second = Runtime::builder()
+        .store(store.clone())
+        .start()
+        .await
+        .unwrap();
+    let client = second.client();
+    client
+        .raise_event(instance.instance_id(), "bonus", &10_u64)
+        .await
+        .unwrap();
+    let handle = client.instance::<AddThree>(instance.instance_id().clone());
+    assert_eq!(handle.wait_for_completion(WAIT).await.unwrap(), 14);
+    second.shutdown().await;
 }

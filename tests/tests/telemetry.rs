@@ -771,6 +771,64 @@ async fn an_unsampled_trace_gets_no_spans() {
     runtime.shutdown().await;
 }
 
+/// An exporter that holds every batch until the test opens it, as one waiting on a
+/// collector that does not answer would.
+#[derive(Debug, Clone, Default)]
+struct StalledExporter {
+    spans: InMemorySpanExporter,
+    open: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl StalledExporter {
+    fn open(&self) {
+        let (open, changed) = &*self.open;
+        *open.lock().unwrap() = true;
+        changed.notify_all();
+    }
+}
+
+impl opentelemetry_sdk::trace::SpanExporter for StalledExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
+        {
+            let (open, changed) = &*self.open;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = changed.wait(open).unwrap();
+            }
+        }
+        self.spans.export(batch).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exporter_that_stalls_holds_up_no_start_and_no_turn() {
+    // A processor that exports each span as it ends, on the thread that ends it: spans
+    // are built and ended on the runtime's span thread, so the start, the turns and the
+    // activities go on while the exporter waits.
+    let exporter = StalledExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_id_generator(IdGenerator::default())
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let runtime = traced_runtime(&provider, Runtime::builder().in_memory()).await;
+    let client = runtime.client();
+    let first = Chain::start(&client, 1).await.unwrap();
+    let second = Chain::start(&client, 10).await.unwrap();
+    assert_eq!(first.wait_for_completion(WAIT).await.unwrap(), 4);
+    assert_eq!(second.wait_for_completion(WAIT).await.unwrap(), 13);
+    assert!(exporter.spans.get_finished_spans().unwrap().is_empty());
+    // Once the collector answers, every span arrives, each once; shutdown returns after
+    // the runtime handed them all to the provider.
+    exporter.open();
+    runtime.shutdown().await;
+    let spans = exporter.spans.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 2 * (1 + 1 + 3 + 3), "{:#?}", names(&spans));
+    assert_eq!(count(&spans, "orchestration:chain"), 2);
+    assert_eq!(count(&spans, "create_orchestration:chain"), 2);
+    assert_eq!(find(&spans, "activity:step", SpanKind::Client).len(), 6);
+    assert_eq!(find(&spans, "activity:step", SpanKind::Server).len(), 6);
+}
+
 #[tokio::test]
 async fn a_provider_without_the_id_generator_is_refused() {
     let plain = SdkTracerProvider::builder()

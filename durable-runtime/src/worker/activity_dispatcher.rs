@@ -57,12 +57,18 @@ pub(crate) async fn run(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver
             continue;
         }
         let mut permit = Some(permit);
-        for item in items {
+        let mut items = items.into_iter();
+        while let Some(item) = items.next() {
             let permit = match permit.take() {
                 Some(permit) => permit,
                 None => match shared.activity_slots.clone().acquire_owned().await {
                     Ok(permit) => permit,
-                    Err(_) => return,
+                    // Shutdown closed the slots: the items not started go back at once.
+                    Err(_) => {
+                        let leases = std::iter::once(item).chain(items).map(|i| i.lease());
+                        let _ = store.abandon_activities(leases.collect()).await;
+                        return;
+                    }
                 },
             };
             shared
@@ -120,7 +126,11 @@ pub(crate) fn running(shared: &WorkerShared) -> Vec<ActivityLease> {
         .collect()
 }
 
-async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: OwnedSemaphorePermit) {
+async fn execute(
+    shared: Arc<WorkerShared>,
+    #[cfg_attr(not(feature = "otel"), allow(unused_mut))] mut item: ActivityWorkItem,
+    permit: OwnedSemaphorePermit,
+) {
     #[cfg(feature = "otel")]
     let started = shared.telemetry.as_ref().map(|_| shared.clock.now());
     let timer = shared.metrics().map(|_| std::time::Instant::now());
@@ -176,7 +186,17 @@ async fn execute(shared: Arc<WorkerShared>, item: ActivityWorkItem, permit: Owne
     }
     #[cfg(feature = "otel")]
     if let (Some(telemetry), Some(started)) = (&shared.telemetry, started) {
-        telemetry.export_activity(&item, started, shared.clock.now(), result.as_ref().err());
+        let name = std::mem::take(&mut item.name);
+        let trace_context = item.trace_context.take();
+        let end = shared.clock.now();
+        telemetry.export_activity(
+            &item,
+            name,
+            trace_context,
+            started,
+            end,
+            result.as_ref().err(),
+        );
     }
     let kind = match result {
         Ok(result) => EventKind::ActivityCompleted {

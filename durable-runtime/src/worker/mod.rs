@@ -413,6 +413,10 @@ impl Worker {
         // Running activity functions first, then the results still waiting for a commit.
         let drained = tokio::time::timeout(self.shared.options.shutdown_timeout, async {
             let permits = shared.activity_slots.acquire_many(slots).await;
+            // Activities leased by a commit that ended after shutdown began wait for a slot
+            // that shutdown now holds: closing the slots makes them release their leases
+            // (`dispatch_leased`) instead of waiting out the timeout.
+            shared.activity_slots.close();
             while !activity_dispatcher::running(shared).is_empty() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -420,6 +424,7 @@ impl Worker {
         })
         .await;
         if drained.is_err() {
+            self.shared.activity_slots.close();
             let unfinished = activity_dispatcher::running(&self.shared);
             tracing::warn!(
                 count = unfinished.len(),
@@ -431,6 +436,11 @@ impl Worker {
         }
         for task in self.tasks {
             let _ = task.await;
+        }
+        // The spans of the last turns, built before the caller shuts its provider down.
+        #[cfg(feature = "otel")]
+        if let Some(telemetry) = &self.shared.telemetry {
+            telemetry.flush().await;
         }
     }
 }
