@@ -236,6 +236,7 @@ struct ActivityRun {
     execution_id: String,
     scheduled_id: i64,
     attempt: u32,
+    /// The work item's trace context (parsed on the span thread).
     trace_context: Option<TraceContext>,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -587,6 +588,23 @@ pub(crate) fn remote_context(context: &TraceContext) -> Option<Context> {
     )))
 }
 
+/// A span builder with its name, kind, start and attributes (one value, not the API's
+/// chain of moves).
+fn builder(
+    name: impl Into<std::borrow::Cow<'static, str>>,
+    kind: SpanKind,
+    start: SystemTime,
+    attributes: Vec<KeyValue>,
+) -> SpanBuilder {
+    SpanBuilder {
+        name: name.into(),
+        span_kind: Some(kind),
+        start_time: Some(start),
+        attributes: Some(attributes),
+        ..SpanBuilder::default()
+    }
+}
+
 /// The parent of a span run for work that carried `context`: its remote span when it
 /// parses, a new trace when there is none (or it does not parse); `None` when the trace is
 /// not sampled, so the span is not built (see [`Telemetry::export_turn`]).
@@ -752,11 +770,10 @@ impl Telemetry {
         end: DateTime<Utc>,
         failure: Option<&FailureDetails>,
     ) {
-        let unsampled = trace_context
+        if trace_context
             .as_ref()
-            .and_then(TraceContext::parts)
-            .is_some_and(|(_, _, flags)| !TraceFlags::new(flags).is_sampled());
-        if unsampled {
+            .is_some_and(TraceContext::is_unsampled)
+        {
             return;
         }
         self.submit(SpanJob::Activity(ActivityRun {
@@ -1011,10 +1028,7 @@ impl RuntimeTracer {
             {
                 attributes.push(KeyValue::new(attributes::TARGET_INSTANCE_ID, target));
             }
-            let builder = SpanBuilder::from_name(span_name)
-                .with_kind(kind)
-                .with_start_time(time(start))
-                .with_attributes(attributes);
+            let builder = builder(span_name, kind, time(start), attributes);
             let mut span = self.build(
                 builder,
                 &parent,
@@ -1036,20 +1050,18 @@ impl RuntimeTracer {
             return;
         };
         let (span_name, name) = names.activity(&run.name);
-        let builder = SpanBuilder::from_name(span_name)
-            .with_kind(SpanKind::Server)
-            .with_start_time(time(run.start))
-            .with_attributes([
-                KeyValue::new(attributes::TYPE, "activity"),
-                KeyValue::new(
-                    attributes::NAME,
-                    name.map_or_else(|| opentelemetry::Value::from(run.name), Into::into),
-                ),
-                KeyValue::new(attributes::INSTANCE_ID, run.instance_id),
-                KeyValue::new(attributes::EXECUTION_ID, run.execution_id),
-                KeyValue::new(attributes::TASK_ID, run.scheduled_id),
-                KeyValue::new(attributes::DELIVERY_ATTEMPT, i64::from(run.attempt)),
-            ]);
+        let attributes = vec![
+            KeyValue::new(attributes::TYPE, "activity"),
+            KeyValue::new(
+                attributes::NAME,
+                name.map_or_else(|| opentelemetry::Value::from(run.name), Into::into),
+            ),
+            KeyValue::new(attributes::INSTANCE_ID, run.instance_id),
+            KeyValue::new(attributes::EXECUTION_ID, run.execution_id),
+            KeyValue::new(attributes::TASK_ID, run.scheduled_id),
+            KeyValue::new(attributes::DELIVERY_ATTEMPT, i64::from(run.attempt)),
+        ];
+        let builder = builder(span_name, SpanKind::Server, time(run.start), attributes);
         let mut span = self.build(builder, &parent, None, None);
         if let Some(failure) = &run.failure {
             set_failure(&mut span, failure);

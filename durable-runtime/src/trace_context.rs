@@ -131,6 +131,20 @@ impl TraceContext {
     pub(crate) fn parts(&self) -> Option<TraceParts> {
         parts_of(&self.traceparent).ok()
     }
+
+    /// Whether the trace flags say "not sampled", read from their two digits alone (a
+    /// check that costs no full parse; `false` when they are not two hex digits, and for a
+    /// value that does not parse, which traces as no context at all).
+    #[cfg(feature = "otel")]
+    pub(crate) fn is_unsampled(&self) -> bool {
+        let mut flags = [0u8; 1];
+        let bytes = self.traceparent.as_bytes();
+        bytes.len() >= 55
+            && bytes[52] == b'-'
+            && hex_into(&bytes[53..55], &mut flags)
+            && flags[0] & 1 == 0
+            && self.parts().is_some()
+    }
 }
 
 impl fmt::Debug for TraceContext {
@@ -315,5 +329,24 @@ mod tests {
         // A stored value that does not parse reads back, and is simply not used.
         let junk: TraceContext = serde_json::from_str(r#"{"traceparent":"junk"}"#).unwrap();
         assert_eq!(junk.trace_id(), None);
+    }
+
+    #[cfg(feature = "otel")]
+    #[test]
+    fn only_a_valid_unsampled_context_reads_as_unsampled() {
+        let sampled = TraceContext::parse(GOOD, None).unwrap();
+        assert!(!sampled.is_unsampled());
+        let unsampled = format!("{}00", &GOOD[..53]);
+        assert!(TraceContext::parse(&unsampled, None).unwrap().is_unsampled());
+        // Other flags beside `sampled` do not matter.
+        let other = format!("{}02", &GOOD[..53]);
+        assert!(TraceContext::parse(&other, None).unwrap().is_unsampled());
+        let later = format!("cc{}-extra", &unsampled[2..]);
+        assert!(TraceContext::parse(&later, None).unwrap().is_unsampled());
+        // A stored value that does not parse is no context, not an unsampled one.
+        let zero_trace = format!("00-{}-00f067aa0ba902b7-00", "0".repeat(32));
+        let junk: TraceContext =
+            serde_json::from_str(&format!(r#"{{"traceparent":"{zero_trace}"}}"#)).unwrap();
+        assert!(!junk.is_unsampled());
     }
 }

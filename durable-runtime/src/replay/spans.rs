@@ -14,7 +14,7 @@
 //! result arrives. This follows Durable Functions' distributed tracing (V2), which stores the
 //! orchestration's span id in `ExecutionStarted` instead; deriving it keeps history smaller.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -281,7 +281,8 @@ pub(crate) struct SpanLog {
     root: Option<Arc<SpanRoot>>,
     /// When the execution started running (the first turn's time).
     started_at: Option<DateTime<Utc>>,
-    open: HashMap<i64, OpenSpan>,
+    /// By sequence number (a `BTreeMap`: no hashing, and calls open mostly in order).
+    open: BTreeMap<i64, OpenSpan>,
     records: Vec<SpanRecord>,
 }
 
