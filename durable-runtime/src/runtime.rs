@@ -93,13 +93,25 @@ impl Runtime {
     /// another worker takes them at once, and returns when the dispatchers have stopped.
     /// Committed progress is never lost, whether or not this is called.
     ///
-    /// With feature `otel` and a [tracer provider](RuntimeBuilder::tracer_provider), it
-    /// returns once the spans of everything that ran were built and handed to the provider
-    /// (they are built on the runtime's span thread); shut the provider down after it, so
-    /// its processor exports them.
+    /// With feature `otel` and a [tracer provider](RuntimeBuilder::tracer_provider), it then
+    /// waits (up to `shutdown_timeout` again) until the spans recorded so far were built
+    /// and handed to the provider: spans are built on the runtime's span thread, so shut
+    /// the provider down after this returns, for its processor to export them. An activity
+    /// still running when the timeout released its lease records its span, if it ends,
+    /// after that.
     pub async fn shutdown(mut self) {
+        #[cfg(feature = "otel")]
+        let timeout = self.worker.as_ref().map_or(
+            WorkerOptions::default().shutdown_timeout,
+            Worker::shutdown_timeout,
+        );
         if let Some(worker) = self.worker.take() {
             worker.shutdown().await;
+        }
+        // A client-only runtime's spans (starts, signals, raises) too.
+        #[cfg(feature = "otel")]
+        if let Some(telemetry) = &self.client.telemetry {
+            telemetry.flush(timeout).await;
         }
     }
 }

@@ -28,8 +28,20 @@
 //! succeeded. So a worker restart, a cache eviction or a takeover of the instance by another
 //! worker (PostgreSQL scale-out) replays history without emitting anything twice. An activity
 //! or entity operation span describes one real run; a worker that dies mid-run emits none for
-//! it, and the run that replaces it emits its own. A worker that dies between a commit and
-//! the export loses that turn's spans (export is at most once).
+//! it, and the run that replaces it emits its own. Export is at most once: a worker that
+//! dies between a commit and the export loses that turn's spans.
+//!
+//! # Off the dispatchers
+//!
+//! The dispatchers only record what happened; one thread per runtime (`durable-spans`)
+//! builds and ends the spans through the provider, so a processor that exports as each
+//! span ends (`with_simple_exporter`), however slow its collector, holds up no turn, no
+//! activity and no start. The queue holds up to 16,384 records (a turn's spans, an activity
+//! run); beyond that, while the provider cannot keep up, records are dropped with a
+//! warning, as the SDK's batch processor drops spans beyond its queue.
+//! [`Runtime::shutdown`](crate::Runtime::shutdown) returns once the spans recorded so far
+//! were handed to the provider: shut the provider down after it. A process that exits
+//! without it (or a `Runtime` dropped without it) loses the spans not yet built.
 //!
 //! # Sampling
 //!
@@ -68,7 +80,10 @@
 //!     .tracer_provider(&provider)
 //!     .start()
 //!     .await?;
-//! # let _ = runtime; Ok(()) }
+//! // … run orchestrations …
+//! runtime.shutdown().await; // hands the last spans to the provider
+//! provider.shutdown()?; // exports them
+//! # Ok(()) }
 //! ```
 //!
 //! Register the same provider with `tracing-opentelemetry` to have the application's own
@@ -202,6 +217,8 @@ pub enum TelemetryError {
 pub(crate) struct Telemetry {
     tracer: Arc<RuntimeTracer>,
     queue: Arc<SpanQueue>,
+    /// The names kept for spans built inline, when there is no span thread.
+    inline_names: std::sync::Mutex<Names>,
 }
 
 impl Drop for Telemetry {
@@ -211,13 +228,18 @@ impl Drop for Telemetry {
     }
 }
 
-/// How many records may wait for the span thread; more are dropped (and counted) rather
-/// than held, as the SDK's batch processor drops spans beyond its queue.
+/// How many records (a turn's spans, an activity run) may wait for the span thread; more
+/// are dropped (and counted in a warning) rather than held, as the SDK's batch processor
+/// drops spans beyond its queue. A client's span to end is never dropped: there is one per
+/// start, signal or raise, and dropping it would end it on the caller's thread.
 const SPAN_QUEUE_CAPACITY: usize = 16_384;
 
-/// How long the span thread waits for more records before it builds what it has (and how
-/// late a span reaches the provider at most, when records keep coming).
+/// How long the span thread, finding its queue empty, looks again without being woken
+/// before it sleeps until a push wakes it: records that keep coming cost no wake-up each.
 const SPAN_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The most queue slots the span thread keeps allocated after a burst.
+const SPAN_QUEUE_KEPT: usize = 1_024;
 
 /// What the span thread builds spans from.
 enum SpanJob {
@@ -226,7 +248,7 @@ enum SpanJob {
     /// One run of an activity.
     Activity(ActivityRun),
     /// A span built elsewhere (a client's), to end at the time given.
-    End(RuntimeSpan, SystemTime),
+    End(Box<RuntimeSpan>, SystemTime),
 }
 
 /// One run of an activity, for its `activity:{name}` server span.
@@ -269,10 +291,14 @@ impl SpanQueue {
     }
 
     /// Queues `job`, waking the span thread only when it sleeps (a push while it builds is
-    /// a lock and a `Vec` push, no system call).
-    fn push(&self, job: SpanJob) {
+    /// a lock and a `Vec` push, no system call); gives it back when the queue is closed (no
+    /// span thread).
+    fn push(&self, job: SpanJob) -> Result<(), SpanJob> {
         let mut state = self.lock();
-        if state.jobs.len() >= SPAN_QUEUE_CAPACITY {
+        if state.closed {
+            return Err(job);
+        }
+        if state.jobs.len() >= SPAN_QUEUE_CAPACITY && !matches!(job, SpanJob::End(..)) {
             drop(state);
             let dropped = self
                 .dropped
@@ -284,7 +310,7 @@ impl SpanQueue {
                     "the span queue is full: spans are dropped (the exporter cannot keep up)"
                 );
             }
-            return;
+            return Ok(());
         }
         state.jobs.push(job);
         let wake = std::mem::take(&mut state.asleep);
@@ -292,10 +318,16 @@ impl SpanQueue {
         if wake {
             self.ready.notify_one();
         }
+        Ok(())
     }
 
+    /// Has `done` woken once everything queued before it is built; at once (dropped) when
+    /// there is no span thread.
     fn flush(&self, done: tokio::sync::oneshot::Sender<()>) {
         let mut state = self.lock();
+        if state.closed {
+            return;
+        }
         state.flushes.push(done);
         drop(state);
         self.ready.notify_one();
@@ -311,6 +343,17 @@ impl SpanQueue {
     /// The span thread: builds the queued records' spans in the order they came, until the
     /// queue is closed and empty.
     fn run(&self, tracer: &RuntimeTracer) {
+        /// However the thread ends, the queue is closed and its waiting flushes answered
+        /// (their senders dropped), so nothing waits for a thread that is gone.
+        struct Stopped<'a>(&'a SpanQueue);
+        impl Drop for Stopped<'_> {
+            fn drop(&mut self) {
+                let mut state = self.0.lock();
+                state.closed = true;
+                state.flushes.clear();
+            }
+        }
+        let _stopped = Stopped(self);
         let mut jobs = Vec::new();
         let mut names = Names::default();
         loop {
@@ -348,6 +391,7 @@ impl SpanQueue {
                     tracing::error!("the tracer provider panicked while building a span");
                 }
             }
+            jobs.shrink_to(SPAN_QUEUE_KEPT);
             for done in flushes {
                 let _ = done.send(());
             }
@@ -368,7 +412,7 @@ enum RuntimeTracer {
 /// A span of a [`RuntimeTracer`].
 #[allow(
     clippy::large_enum_variant,
-    reason = "a span lives on the stack of the function that builds and ends it; a box is the allocation per span this type saves"
+    reason = "a span lives on the stack of the function that builds and ends it (a client's is boxed to cross to the span thread); a box is the allocation per span this type saves"
 )]
 enum RuntimeSpan {
     Sdk(opentelemetry_sdk::trace::Span),
@@ -698,15 +742,21 @@ impl Telemetry {
             tracing::warn!(%error, "could not start the span thread; spans are built inline");
             queue.close();
         }
-        Ok(Self { tracer, queue })
+        Ok(Self {
+            tracer,
+            queue,
+            inline_names: std::sync::Mutex::default(),
+        })
     }
 
-    /// Hands `job` to the span thread (or builds it here when that thread could not start).
+    /// Hands `job` to the span thread (or builds it here when there is no span thread).
     fn submit(&self, job: SpanJob) {
-        if self.queue.lock().closed {
-            self.tracer.export(job, &mut Names::default());
-        } else {
-            self.queue.push(job);
+        if let Err(job) = self.queue.push(job) {
+            let mut names = self
+                .inline_names
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.tracer.export(job, &mut names);
         }
     }
 
@@ -718,19 +768,18 @@ impl Telemetry {
     }
 
     /// Returns once every span recorded before the call was built and handed to the
-    /// provider (the provider's own processor may still hold it: flush that too).
-    pub(crate) async fn flush(&self) {
+    /// provider (the provider's own processor may still hold it: flush that too), or after
+    /// `timeout` (a provider that exports as each span ends, to a collector that does not
+    /// answer), with a warning.
+    pub(crate) async fn flush(&self, timeout: std::time::Duration) {
         let (done, built) = tokio::sync::oneshot::channel();
         self.queue.flush(done);
-        let _ = built.await;
-    }
-
-    /// How many records the span queue dropped because it was full.
-    #[allow(dead_code)]
-    pub(crate) fn dropped(&self) -> u64 {
-        self.queue
-            .dropped
-            .load(std::sync::atomic::Ordering::Relaxed)
+        if tokio::time::timeout(timeout, built).await.is_err() {
+            tracing::warn!(
+                ?timeout,
+                "spans still being built at shutdown; the provider may not get them"
+            );
+        }
     }
 }
 
@@ -752,7 +801,7 @@ impl Telemetry {
         let context = span.span_context().clone();
         // Ended (and so exported) on the span thread: a processor that exports as each
         // span ends (`with_simple_exporter`) does not hold up the start.
-        self.submit(SpanJob::End(span, time(now)));
+        self.submit(SpanJob::End(Box::new(span), time(now)));
         trace_context_of(&Context::new().with_remote_span_context(context))
     }
 

@@ -132,9 +132,10 @@ impl TraceContext {
         parts_of(&self.traceparent).ok()
     }
 
-    /// Whether the trace flags say "not sampled", read from their two digits alone (a
-    /// check that costs no full parse; `false` when they are not two hex digits, and for a
-    /// value that does not parse, which traces as no context at all).
+    /// Whether the trace flags say "not sampled": their two digits are read first, so a
+    /// sampled context (the usual case) costs no full parse; an unsampled one is parsed to
+    /// be sure it is valid. `false` for a value that does not parse, which traces as no
+    /// context at all.
     #[cfg(feature = "otel")]
     pub(crate) fn is_unsampled(&self) -> bool {
         let mut flags = [0u8; 1];
@@ -337,7 +338,11 @@ mod tests {
         let sampled = TraceContext::parse(GOOD, None).unwrap();
         assert!(!sampled.is_unsampled());
         let unsampled = format!("{}00", &GOOD[..53]);
-        assert!(TraceContext::parse(&unsampled, None).unwrap().is_unsampled());
+        assert!(
+            TraceContext::parse(&unsampled, None)
+                .unwrap()
+                .is_unsampled()
+        );
         // Other flags beside `sampled` do not matter.
         let other = format!("{}02", &GOOD[..53]);
         assert!(TraceContext::parse(&other, None).unwrap().is_unsampled());

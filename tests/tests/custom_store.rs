@@ -35,9 +35,9 @@ struct RebuildingStore {
     inner: MemoryStore,
     rebuilt: AtomicUsize,
     /// When set, each orchestration commit takes a permit of it, waiting for one if need
-    /// be (after waking `holding`).
+    /// be (after counting itself in `gated`).
     commit_gate: std::sync::Mutex<Option<Arc<tokio::sync::Semaphore>>>,
-    holding: tokio::sync::Notify,
+    gated: AtomicUsize,
 }
 
 impl RebuildingStore {
@@ -118,7 +118,7 @@ impl Store for RebuildingStore {
     ) -> Result<Vec<Result<Vec<ActivityWorkItem>, StoreError>>, StoreError> {
         let gate = self.commit_gate.lock().unwrap().clone();
         if let Some(gate) = gate {
-            self.holding.notify_one();
+            self.gated.fetch_add(1, Ordering::SeqCst);
             gate.acquire().await.unwrap().forget();
         }
         let results = self.inner.commit_orchestrations(commits).await?;
@@ -349,10 +349,18 @@ async fn shutdown_releases_at_once_the_activities_a_late_commit_leased() {
         .instance_id("late-commit")
         .await
         .unwrap();
-    store.holding.notified().await;
-    store.holding.notified().await;
-    // Shutdown takes every activity slot and waits for the held result's commit; that
-    // commit then leases an activity that can never get a slot.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while store.gated.load(Ordering::SeqCst) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second commit never came"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Shutdown takes every activity slot (nothing runs: at once) and waits for the held
+    // result's commit; that commit then leases an activity that can never get a slot. (Had
+    // shutdown not taken the slots within the pause, the test would pass without showing
+    // anything; it failed on the code before the fix.)
     let shutdown = tokio::spawn(first.shutdown());
     tokio::time::sleep(Duration::from_millis(200)).await;
     *store.commit_gate.lock().unwrap() = None;

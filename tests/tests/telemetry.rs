@@ -811,11 +811,28 @@ async fn an_exporter_that_stalls_holds_up_no_start_and_no_turn() {
         .with_simple_exporter(exporter.clone())
         .build();
     let runtime = traced_runtime(&provider, Runtime::builder().in_memory()).await;
+    // Were a start or a turn waiting on the exporter, the test would hang: a watchdog
+    // opens it after a while, and the assertion below names what happened.
+    let watchdog = {
+        let exporter = exporter.clone();
+        let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = fired.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(WAIT);
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            exporter.open();
+        });
+        fired
+    };
     let client = runtime.client();
     let first = Chain::start(&client, 1).await.unwrap();
     let second = Chain::start(&client, 10).await.unwrap();
     assert_eq!(first.wait_for_completion(WAIT).await.unwrap(), 4);
     assert_eq!(second.wait_for_completion(WAIT).await.unwrap(), 13);
+    assert!(
+        !watchdog.load(std::sync::atomic::Ordering::SeqCst),
+        "the starts or turns waited for the stalled exporter"
+    );
     assert!(exporter.spans.get_finished_spans().unwrap().is_empty());
     // Once the collector answers, every span arrives, each once; shutdown returns after
     // the runtime handed them all to the provider.

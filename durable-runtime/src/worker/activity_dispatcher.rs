@@ -66,7 +66,9 @@ pub(crate) async fn run(shared: Arc<WorkerShared>, mut shutdown: watch::Receiver
                     // Shutdown closed the slots: the items not started go back at once.
                     Err(_) => {
                         let leases = std::iter::once(item).chain(items).map(|i| i.lease());
-                        let _ = store.abandon_activities(leases.collect()).await;
+                        if let Err(error) = store.abandon_activities(leases.collect()).await {
+                            tracing::error!(%error, "could not release activity leases at shutdown");
+                        }
                         return;
                     }
                 },

@@ -405,6 +405,12 @@ impl Worker {
     /// Stops fetching, waits for running activities and for their results to be committed
     /// (up to the shutdown timeout), releases the leases of those still running, and waits
     /// for the dispatchers to stop.
+    /// How long [`Self::shutdown`] waits for running work ([`WorkerOptions::shutdown_timeout`]).
+    #[cfg(feature = "otel")]
+    pub(crate) fn shutdown_timeout(&self) -> Duration {
+        self.shared.options.shutdown_timeout
+    }
+
     pub(crate) async fn shutdown(self) {
         self.shared.shutting_down.store(true, Ordering::SeqCst);
         let _ = self.shutdown.send(true);
@@ -436,11 +442,6 @@ impl Worker {
         }
         for task in self.tasks {
             let _ = task.await;
-        }
-        // The spans of the last turns, built before the caller shuts its provider down.
-        #[cfg(feature = "otel")]
-        if let Some(telemetry) = &self.shared.telemetry {
-            telemetry.flush().await;
         }
     }
 }
