@@ -293,10 +293,10 @@ impl SpanQueue {
     /// Queues `job`, waking the span thread only when it sleeps (a push while it builds is
     /// a lock and a `Vec` push, no system call); gives it back when the queue is closed (no
     /// span thread).
-    fn push(&self, job: SpanJob) -> Result<(), SpanJob> {
+    fn push(&self, job: SpanJob) -> Option<SpanJob> {
         let mut state = self.lock();
         if state.closed {
-            return Err(job);
+            return Some(job);
         }
         if state.jobs.len() >= SPAN_QUEUE_CAPACITY && !matches!(job, SpanJob::End(..)) {
             drop(state);
@@ -310,7 +310,7 @@ impl SpanQueue {
                     "the span queue is full: spans are dropped (the exporter cannot keep up)"
                 );
             }
-            return Ok(());
+            return None;
         }
         state.jobs.push(job);
         let wake = std::mem::take(&mut state.asleep);
@@ -318,7 +318,7 @@ impl SpanQueue {
         if wake {
             self.ready.notify_one();
         }
-        Ok(())
+        None
     }
 
     /// Has `done` woken once everything queued before it is built; at once (dropped) when
@@ -751,7 +751,7 @@ impl Telemetry {
 
     /// Hands `job` to the span thread (or builds it here when there is no span thread).
     fn submit(&self, job: SpanJob) {
-        if let Err(job) = self.queue.push(job) {
+        if let Some(job) = self.queue.push(job) {
             let mut names = self
                 .inline_names
                 .lock()
