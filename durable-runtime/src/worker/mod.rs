@@ -402,15 +402,15 @@ impl Worker {
         }
     }
 
-    /// Stops fetching, waits for running activities and for their results to be committed
-    /// (up to the shutdown timeout), releases the leases of those still running, and waits
-    /// for the dispatchers to stop.
     /// How long [`Self::shutdown`] waits for running work ([`WorkerOptions::shutdown_timeout`]).
     #[cfg(feature = "otel")]
     pub(crate) fn shutdown_timeout(&self) -> Duration {
         self.shared.options.shutdown_timeout
     }
 
+    /// Stops fetching, waits for running activities and for their results to be committed
+    /// (up to the shutdown timeout), releases the leases of those still running, and waits
+    /// for the dispatchers to stop.
     pub(crate) async fn shutdown(self) {
         self.shared.shutting_down.store(true, Ordering::SeqCst);
         let _ = self.shutdown.send(true);
