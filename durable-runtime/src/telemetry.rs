@@ -211,9 +211,9 @@ pub enum TelemetryError {
 /// runtime's own records (a turn's [`TurnSpans`], an activity run, an entity operation),
 /// which the dispatchers hand to the queue after their commit; one thread (`durable-spans`)
 /// builds and ends their spans through the provider. So a dispatcher pays a queue push per
-/// turn or activity run, not the SDK's work per span (see BENCHMARKS.md, "Traces and
-/// metrics"), and a processor that exports as each span ends, however slowly, holds up no
-/// dispatcher and no client.
+/// turn or activity run, not the SDK's work per span (see BENCHMARKS.md, "Traces off the
+/// dispatchers"), and a processor that exports as each span ends, however slowly, holds up
+/// no dispatcher and no client.
 pub(crate) struct Telemetry {
     tracer: Arc<RuntimeTracer>,
     queue: Arc<SpanQueue>,
