@@ -229,6 +229,8 @@ async fn the_worker_counts_what_it_does() {
     assert!(sample(&text, "durable_instance_cache_misses_total") >= 2.0);
     assert!(sample(&text, "durable_instance_cache_hits_total") >= 1.0);
     assert_eq!(sample(&text, "durable_instance_cache_evictions_total"), 0.0);
+    // Both finished: their engines were taken for the last turn and never went back.
+    assert_eq!(sample(&text, "durable_instance_cache_size"), 0.0, "{text}");
     runtime.shutdown().await;
 }
 

@@ -39,7 +39,12 @@ impl InstanceCache {
         execution_id: &crate::ids::ExecutionId,
         history_len: usize,
     ) -> Option<ReplayEngine> {
-        let engine = self.lock()?.pop(instance_id)?;
+        let engine = {
+            let mut engines = self.lock()?;
+            let engine = engines.pop(instance_id)?;
+            self.record_size(&engines);
+            engine
+        };
         (engine.history_len() == history_len && engine.execution_id() == execution_id)
             .then_some(engine)
     }
@@ -55,7 +60,9 @@ impl InstanceCache {
         if engines.peek(instance_id)?.execution_id() != execution_id {
             return None;
         }
-        engines.pop(instance_id)
+        let engine = engines.pop(instance_id);
+        self.record_size(&engines);
+        engine
     }
 
     /// Keeps `engine` for the next turn of `instance_id`, evicting the least recently used
@@ -68,8 +75,16 @@ impl InstanceCache {
                 if pushed_out.is_some_and(|(out, _)| engines.peek(&out).is_none()) {
                     metrics.cache_eviction();
                 }
-                metrics.cache_size(engines.len());
             }
+            self.record_size(&engines);
+        }
+    }
+
+    /// Records how many engines are cached: after each put and each take, so an engine out
+    /// for a turn, or one whose instance finished and never came back, is not counted.
+    fn record_size(&self, engines: &LruCache<InstanceId, ReplayEngine>) {
+        if let Some(metrics) = &self.metrics {
+            metrics.cache_size(engines.len());
         }
     }
 
