@@ -496,13 +496,40 @@ fn joined(parts: &[&str]) -> String {
     text
 }
 
-/// Span names and function names the span thread has seen, each kept once for the rest of
-/// the process (leaked), so the spans of a registered activity or orchestration take their
-/// names without an allocation per span (and without a free on the exporter's thread).
+/// The strings kept for the rest of the process (function names and span names), each
+/// leaked once whatever the number of runtimes: at most this many, then spans allocate
+/// their names again.
+const KEPT_MAX: usize = 4_096;
+
+/// `text`, kept for the rest of the process (once per process: every runtime's span thread
+/// shares the table); `None` once [`KEPT_MAX`] strings are kept.
+fn kept(text: &str) -> Option<&'static str> {
+    static KEPT: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<&'static str>>> =
+        std::sync::OnceLock::new();
+    let mut kept = KEPT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(&text) = kept.get(text) {
+        return Some(text);
+    }
+    if kept.len() >= KEPT_MAX {
+        return None;
+    }
+    let text: &'static str = Box::leak(Box::from(text));
+    kept.insert(text);
+    Some(text)
+}
+
+/// Span names and function names a span thread has seen, kept (see [`kept`]), so the
+/// spans of a registered activity or orchestration take their names without an allocation
+/// per span (and without a free on the exporter's thread).
 ///
 /// The names used last are compared first (a W1 turn's spans are all `step`s), the rest
-/// found by hash. Bounded: names past [`Names::MAX`] (activity and orchestration names are
-/// the registered functions', a handful) get a fresh allocation per span instead.
+/// found by hash; only a name this thread has not seen goes to the process's table.
+/// Bounded: past [`Names::MAX`] names here, or [`KEPT_MAX`] strings in the process
+/// (activity and orchestration names are the registered functions', a handful), spans get
+/// a fresh allocation for their names instead.
 #[derive(Default)]
 struct Names {
     entries: Vec<Interned>,
@@ -541,7 +568,7 @@ impl Names {
                     Some(&index) => index,
                     None if self.entries.len() >= Self::MAX => return None,
                     None => {
-                        let kept: &'static str = Box::leak(Box::from(name));
+                        let kept = kept(name)?;
                         self.entries.push(Interned {
                             name: kept,
                             activity: None,
@@ -570,9 +597,19 @@ impl Names {
     ) -> (SpanName, Option<&'static str>) {
         match self.entry(name) {
             Some(entry) => {
-                let kept = entry.name;
-                let span = *slot(entry).get_or_insert_with(|| Box::leak(make(kept).into()));
-                (SpanName::Borrowed(span), Some(kept))
+                let name = entry.name;
+                let span = match *slot(entry) {
+                    Some(span) => span,
+                    None => {
+                        let made = make(name);
+                        let Some(span) = kept(&made) else {
+                            return (SpanName::Owned(made), Some(name));
+                        };
+                        *slot(entry) = Some(span);
+                        span
+                    }
+                };
+                (SpanName::Borrowed(span), Some(name))
             }
             None => (SpanName::Owned(make(name)), None),
         }
@@ -1219,4 +1256,28 @@ pub(crate) struct EntityOperationSpan {
     pub(crate) start: DateTime<Utc>,
     pub(crate) end: DateTime<Utc>,
     pub(crate) failure: Option<FailureDetails>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_names_are_shared_by_every_span_thread_of_the_process() {
+        let (mut first, mut second) = (Names::default(), Names::default());
+        let (span, name) = first.activity("kept_names_test_activity");
+        let (again, again_name) = second.activity("kept_names_test_activity");
+        assert_eq!(span, "activity:kept_names_test_activity");
+        assert_eq!(name, Some("kept_names_test_activity"));
+        // The same leaked strings, not a copy per thread.
+        let (SpanName::Borrowed(span), SpanName::Borrowed(again)) = (span, again) else {
+            panic!("kept names are borrowed");
+        };
+        assert!(std::ptr::eq(span, again));
+        assert!(std::ptr::eq(name.unwrap(), again_name.unwrap()));
+        assert_eq!(
+            first.timer("kept_names_test_activity"),
+            "orchestration:kept_names_test_activity:timer"
+        );
+    }
 }
