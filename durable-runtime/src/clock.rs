@@ -17,8 +17,19 @@ use chrono::{DateTime, Utc};
 /// trip through any store unchanged.
 #[allow(clippy::disallowed_methods)]
 pub(crate) fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    // Microseconds since the epoch straight from the system clock: one conversion to a
+    // date, not the three of `Utc::now()` and a truncation.
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|since| i64::try_from(since.as_micros()).ok());
+    match micros.and_then(DateTime::from_timestamp_micros) {
+        Some(now) => now,
+        None => {
+            let now = Utc::now();
+            DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch, for leases and message visibility.
@@ -137,5 +148,21 @@ mod tests {
         assert_eq!(shared.now(), later);
         assert_eq!(shared.now_millis(), later.timestamp_millis());
         assert!(Clock::System.as_virtual().is_none());
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods, reason = "compares with the wall clock")]
+    fn the_system_clock_reads_whole_microseconds_of_the_wall_clock() {
+        let before = Utc::now();
+        let now = Clock::System.now();
+        let after = Utc::now();
+        assert_eq!(now.timestamp_subsec_nanos() % 1_000, 0, "{now:?}");
+        // Truncated to the microsecond, so at most a microsecond before `before`.
+        assert!(before - chrono::TimeDelta::microseconds(1) <= now && now <= after);
+        assert_eq!(
+            DateTime::from_timestamp_micros(now.timestamp_micros()),
+            Some(now),
+            "survives a round trip through stored microseconds"
+        );
     }
 }

@@ -186,17 +186,18 @@ async fn execute(
     if let (Some(metrics), Some(timer)) = (shared.metrics(), timer) {
         metrics.activity(&item.name, item.attempt, timer.elapsed(), result.is_err());
     }
+    // When the result is recorded: its event's timestamp, and the end of its span.
+    let finished = shared.clock.now();
     #[cfg(feature = "otel")]
     if let (Some(telemetry), Some(started)) = (&shared.telemetry, started) {
         let name = std::mem::take(&mut item.name);
         let trace_context = item.trace_context.take();
-        let end = shared.clock.now();
         telemetry.export_activity(
             &item,
             name,
             trace_context,
             started,
-            end,
+            finished,
             result.as_ref().err(),
         );
     }
@@ -218,7 +219,7 @@ async fn execute(
         lock_token: item.lock_token,
         instance_id: item.instance_id,
         execution_id: item.execution_id,
-        event: HistoryEvent::new(shared.clock.now(), kind),
+        event: HistoryEvent::new(finished, kind),
     };
     // The slot bounds activity functions running at once, not results waiting for their
     // commit: holding it until the commit capped throughput at slots per commit. The
