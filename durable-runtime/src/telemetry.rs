@@ -527,9 +527,9 @@ fn kept(text: &str) -> Option<&'static str> {
 ///
 /// The names used last are compared first (a W1 turn's spans are all `step`s), the rest
 /// found by hash; only a name this thread has not seen goes to the process's table.
-/// Bounded: past [`Names::MAX`] names here, or [`KEPT_MAX`] strings in the process
-/// (activity and orchestration names are the registered functions', a handful), spans get
-/// a fresh allocation for their names instead.
+/// Bounded by the process's table: each entry holds a kept string, so past [`KEPT_MAX`]
+/// strings (activity and orchestration names are the registered functions', a handful)
+/// spans get a fresh allocation for their names instead.
 #[derive(Default)]
 struct Names {
     entries: Vec<Interned>,
@@ -550,12 +550,10 @@ struct Interned {
 type SpanName = std::borrow::Cow<'static, str>;
 
 impl Names {
-    /// How many distinct names are kept.
-    const MAX: usize = 1024;
     /// How many of the names used last are compared before the hash lookup.
     const RECENT: usize = 4;
 
-    /// `name`'s entry, or `None` once [`Self::MAX`] names are kept.
+    /// `name`'s entry, or `None` once the process keeps no more strings ([`KEPT_MAX`]).
     fn entry(&mut self, name: &str) -> Option<&mut Interned> {
         let recent = self
             .recent
@@ -566,7 +564,6 @@ impl Names {
             None => {
                 let index = match self.by_name.get(name) {
                     Some(&index) => index,
-                    None if self.entries.len() >= Self::MAX => return None,
                     None => {
                         let kept = kept(name)?;
                         self.entries.push(Interned {
@@ -588,7 +585,7 @@ impl Names {
     }
 
     /// `make(name)` kept in `slot` of `name`'s entry, and the kept name; both made for this
-    /// span past [`Self::MAX`].
+    /// span once the process keeps no more strings.
     fn span(
         &mut self,
         name: &str,
@@ -846,7 +843,6 @@ impl Telemetry {
     /// span thread), the child of the context stored with its work item (`trace_context`);
     /// nothing when that trace is not sampled. Takes the activity's name and context from
     /// the caller, who no longer needs them.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn export_activity(
         &self,
         item: &ActivityWorkItem,
