@@ -346,9 +346,51 @@ pub enum StoreError {
     /// with it) have stopped. Open or connect the store again.
     #[error("the store is closed")]
     Closed,
-    /// An error from the database back-end.
-    #[error("store back-end error: {0}")]
+    /// An error from the database back-end (the driver's error, as the
+    /// [`source`](std::error::Error::source)). When a PostgreSQL server refused a
+    /// statement, the text adds what the server said: its severity, SQLSTATE code and
+    /// message, and its detail and hint when it gave them, as in `store back-end error: db
+    /// error: ERROR 42P01: relation "durable.history" does not exist` (the PostgreSQL
+    /// client's own text for every server error is `db error` alone).
+    #[error("store back-end error: {}", BackendText(&**.0))]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The text of a back-end error: its own, then, for an error a PostgreSQL server sent
+/// (anywhere in its chain of sources), the server's words, which the PostgreSQL client's
+/// own text leaves out.
+struct BackendText<'a>(&'a (dyn std::error::Error + Send + Sync + 'static));
+
+impl fmt::Display for BackendText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        #[cfg(feature = "postgres")]
+        {
+            let chain =
+                std::iter::successors(Some(self.0 as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                });
+            for error in chain {
+                if let Some(db) = error.downcast_ref::<tokio_postgres::error::DbError>() {
+                    write!(
+                        f,
+                        ": {} {}: {}",
+                        db.severity(),
+                        db.code().code(),
+                        db.message()
+                    )?;
+                    if let Some(detail) = db.detail() {
+                        write!(f, " (detail: {detail})")?;
+                    }
+                    if let Some(hint) = db.hint() {
+                        write!(f, " (hint: {hint})")?;
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An error from a [`DurableClient`](crate::DurableClient) call.

@@ -544,3 +544,36 @@ async fn postgres_an_older_task_hub_gets_due_times_on_connecting() {
     assert_eq!(version, 7);
     runtime.shutdown().await;
 }
+
+/// A statement the PostgreSQL server refuses gives an error whose text says what the server
+/// said (severity, SQLSTATE, message), not the client's bare `db error`: for the caller whose
+/// write failed a grouped client batch and for the callers that got a copy of its error
+/// alike. Here the task hub's `messages` table is dropped behind the store's back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_refused_statement_says_what_the_server_said() {
+    let Some(url) = durable_tests::postgres_url("postgres_a_refused_statement") else {
+        return;
+    };
+    let hub = durable_tests::fresh_task_hub();
+    let runtime = postgres_hub(&url, &hub, false).await;
+    let client = runtime.client();
+    let mut started = Vec::new();
+    for i in 0..8 {
+        started.push(Steps::start(&client, i).await.unwrap());
+    }
+    postgres_sql(&url)
+        .await
+        .batch_execute(&format!("DROP TABLE {hub}.messages"))
+        .await
+        .unwrap();
+    let raises = started
+        .iter()
+        .map(|handle| client.raise_event(handle.instance_id(), "go", &1_u64));
+    let results = futures::future::join_all(raises).await;
+    let expected = format!("ERROR 42P01: relation \"{hub}.messages\" does not exist");
+    for result in results {
+        let error = result.expect_err("the messages table is gone").to_string();
+        assert!(error.contains(&expected), "{error}");
+    }
+    runtime.shutdown().await;
+}
