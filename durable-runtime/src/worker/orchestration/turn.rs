@@ -47,11 +47,13 @@ pub(super) async fn prepare_turn(
             .then_some(shared.options.activity_lease),
     );
     if let Some(entity) = crate::entity::EntityId::from_instance_id(item.instance_id.as_str()) {
-        return prepare_entity_turn(shared, item, entity, commit).await;
+        // Boxed, as the rarer paths below: their futures are several times the size of an
+        // orchestration turn's, and every turn's future is as large as its largest await.
+        return Box::pin(prepare_entity_turn(shared, item, entity, commit)).await;
     }
     if let Some(rewind) = decide::rewind_message(&item) {
         let rewind = rewind.clone();
-        return prepare_rewind(shared, item, commit, rewind, now).await;
+        return Box::pin(prepare_rewind(shared, item, commit, rewind, now)).await;
     }
     if item.status.is_terminal() {
         tracing::debug!(status = %item.status, count = item.messages.len(), "dropping messages for a finished instance");
@@ -77,7 +79,7 @@ pub(super) async fn prepare_turn(
         }
     };
     if let Some(reason) = decide::corrupt_reason(&item) {
-        return fail_corrupt(shared, item, commit, cached, now, reason).await;
+        return Box::pin(fail_corrupt(shared, item, commit, cached, now, reason)).await;
     }
     // Control messages first: terminate wins over everything; a suspend stops the turn
     // at that point, leaving later messages queued until resume.
@@ -153,7 +155,7 @@ pub(super) async fn prepare_turn(
                 Ok(history) => history,
                 Err(StoreError::Corrupt { what, reason }) => {
                     let reason = format!("{what}: {reason}");
-                    return fail_corrupt(shared, item, commit, None, now, reason).await;
+                    return Box::pin(fail_corrupt(shared, item, commit, None, now, reason)).await;
                 }
                 Err(error) => return Err((item, error.into())),
             };
