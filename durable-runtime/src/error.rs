@@ -347,13 +347,76 @@ pub enum StoreError {
     #[error("the store is closed")]
     Closed,
     /// An error from the database back-end (the driver's error, as the
-    /// [`source`](std::error::Error::source)). When a PostgreSQL server refused a
-    /// statement, the text adds what the server said: its severity, SQLSTATE code and
-    /// message, and its detail and hint when it gave them, as in `store back-end error: db
-    /// error: ERROR 42P01: relation "durable.history" does not exist` (the PostgreSQL
-    /// client's own text for every server error is `db error` alone).
+    /// [`source`](std::error::Error::source)). When a PostgreSQL server sent the error,
+    /// the text adds what the server said: its severity, SQLSTATE code and message, and
+    /// its detail and hint when it gave them, as in `store back-end error: db error: ERROR
+    /// 42P01: relation "durable.history" does not exist` (the PostgreSQL client's own text
+    /// for every server error is `db error` alone). The server's message is in the
+    /// server's language (`lc_messages`).
     #[error("store back-end error: {}", BackendText(&**.0))]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// A copy of this error for the other callers of a grouped statement that failed (the
+    /// first caller gets the error itself): the same variant with the same fields, except
+    /// that a [`StoreError::Backend`] holds its error's text (the server's words included)
+    /// instead of the error, so its copy has no source.
+    pub(crate) fn copy_for_another_caller(&self) -> StoreError {
+        match self {
+            StoreError::InstanceAlreadyExists {
+                instance_id,
+                status,
+            } => StoreError::InstanceAlreadyExists {
+                instance_id: instance_id.clone(),
+                status: *status,
+            },
+            StoreError::InstanceNotFound(instance_id) => {
+                StoreError::InstanceNotFound(instance_id.clone())
+            }
+            StoreError::InstanceState {
+                instance_id,
+                status,
+            } => StoreError::InstanceState {
+                instance_id: instance_id.clone(),
+                status: *status,
+            },
+            StoreError::LeaseLost(what) => StoreError::LeaseLost(what.clone()),
+            StoreError::Corrupt { what, reason } => StoreError::Corrupt {
+                what: what.clone(),
+                reason: reason.clone(),
+            },
+            StoreError::Encode { what, reason } => StoreError::Encode {
+                what: what.clone(),
+                reason: reason.clone(),
+            },
+            StoreError::InvalidTaskHub { name } => {
+                StoreError::InvalidTaskHub { name: name.clone() }
+            }
+            StoreError::InvalidContinuationToken(token) => {
+                StoreError::InvalidContinuationToken(token.clone())
+            }
+            StoreError::NotAStore { location, reason } => StoreError::NotAStore {
+                location: location.clone(),
+                reason: reason.clone(),
+            },
+            StoreError::SchemaVersion {
+                location,
+                found,
+                supported,
+                advice,
+            } => StoreError::SchemaVersion {
+                location: location.clone(),
+                found: *found,
+                supported: *supported,
+                advice,
+            },
+            StoreError::Closed => StoreError::Closed,
+            StoreError::Backend(source) => {
+                StoreError::Backend(BackendText(&**source).to_string().into())
+            }
+        }
+    }
 }
 
 /// The text of a back-end error: its own, then, for an error a PostgreSQL server sent
@@ -372,13 +435,12 @@ impl fmt::Display for BackendText<'_> {
                 });
             for error in chain {
                 if let Some(db) = error.downcast_ref::<tokio_postgres::error::DbError>() {
-                    write!(
-                        f,
-                        ": {} {}: {}",
-                        db.severity(),
-                        db.code().code(),
-                        db.message()
-                    )?;
+                    // The severity unlocalized when the server sent it (PostgreSQL 9.6+).
+                    match db.parsed_severity() {
+                        Some(severity) => write!(f, ": {severity}")?,
+                        None => write!(f, ": {}", db.severity())?,
+                    }
+                    write!(f, " {}: {}", db.code().code(), db.message())?;
                     if let Some(detail) = db.detail() {
                         write!(f, " (detail: {detail})")?;
                     }
@@ -534,5 +596,25 @@ mod tests {
         let err: OrchestrationError = failed.into();
         assert_eq!(err.details().inner.as_ref().unwrap().message, "nope");
         assert!(err.to_string().contains("activity `copy` failed"));
+    }
+
+    #[test]
+    fn a_copied_store_error_reads_as_the_original() {
+        let backend = StoreError::Backend("disk I/O error".into());
+        let copy = backend.copy_for_another_caller();
+        assert!(matches!(copy, StoreError::Backend(_)));
+        assert_eq!(copy.to_string(), "store back-end error: disk I/O error");
+        let corrupt = StoreError::Corrupt {
+            what: "history event".into(),
+            reason: "expected value".into(),
+        };
+        assert!(matches!(
+            corrupt.copy_for_another_caller(),
+            StoreError::Corrupt { what, reason } if what == "history event" && reason == "expected value"
+        ));
+        assert!(matches!(
+            StoreError::Closed.copy_for_another_caller(),
+            StoreError::Closed
+        ));
     }
 }

@@ -194,16 +194,16 @@ async fn apply(core: &Core, batch: Vec<ClientWrite>) {
 }
 
 /// Answers each write with its own answer where it has one, else with `error` (the first
-/// such caller gets the error itself, the others its text).
+/// such caller gets the error itself, the others a copy: `StoreError::copy_for_another_caller`).
 fn answer_all(batch: Vec<ClientWrite>, answers: Vec<Option<Answer>>, error: StoreError) {
-    let message = error.to_string();
+    let copy = error.copy_for_another_caller();
     let mut error = Some(error);
     for (write, answer) in batch.into_iter().zip(answers) {
         let answer = answer.unwrap_or_else(|| {
             Answer::Refused(
                 error
                     .take()
-                    .unwrap_or_else(|| StoreError::Backend(message.clone().into())),
+                    .unwrap_or_else(|| copy.copy_for_another_caller()),
             )
         });
         reply(write, answer);

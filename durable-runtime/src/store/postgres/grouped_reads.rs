@@ -205,35 +205,23 @@ async fn reader<T: Clone + Send + 'static>(
                         match found.get(id) {
                             None => Ok(None),
                             Some(Ok(value)) => Ok(Some(value.clone())),
-                            Some(Err(error)) => Err(copy_error(error)),
+                            Some(Err(error)) => Err(error.copy_for_another_caller()),
                         }
                     };
                     let _ = read.reply.send(answer);
                 }
             }
             Err(error) => {
-                let message = error.to_string();
+                let copy = error.copy_for_another_caller();
                 let mut error = Some(error);
                 for read in batch {
                     let answer = error
                         .take()
-                        .unwrap_or_else(|| StoreError::Backend(message.clone().into()));
+                        .unwrap_or_else(|| copy.copy_for_another_caller());
                     let _ = read.reply.send(Err(answer));
                 }
             }
         }
-    }
-}
-
-/// A row's decode failure for a second caller of the same id: a corrupt row stays
-/// [`StoreError::Corrupt`] (what the worker sets aside), anything else its text.
-fn copy_error(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Corrupt { what, reason } => StoreError::Corrupt {
-            what: what.clone(),
-            reason: reason.clone(),
-        },
-        other => StoreError::Backend(other.to_string().into()),
     }
 }
 

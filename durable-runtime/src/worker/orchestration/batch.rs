@@ -71,23 +71,49 @@ impl LocalTurns {
     }
 }
 
-/// Runs a turn, timing it (from now, when it is made) for the metrics.
+/// Runs a turn, timing it for the metrics from its first poll to its end.
 ///
-/// A combinator rather than an `async fn`: an `async fn` that awaits a future it takes by
-/// value keeps the future twice in its own state (the argument and the awaited value), and
-/// a turn's future is kilobytes that every batch allocates and copies once per turn.
-pub(super) fn timed<'a, T>(
-    shared: &'a WorkerShared,
-    turn: impl std::future::Future<Output = T> + 'a,
-) -> impl std::future::Future<Output = T> + 'a {
-    use futures::FutureExt;
-    let started = shared.metrics().map(|_| std::time::Instant::now());
-    turn.map(move |result| {
-        if let (Some(metrics), Some(started)) = (shared.metrics(), started) {
+/// A future of its own rather than an `async fn`: an `async fn` that awaits a future it
+/// takes by value keeps the future twice in its state (the argument and the awaited value),
+/// and a turn's future is kilobytes that a batch allocates and copies once per turn. The
+/// clock starts at the first poll, not when the future is made, since `join_all` makes a
+/// batch's turns first and then polls them one after another.
+pub(super) fn timed<F: std::future::Future>(shared: &WorkerShared, turn: F) -> Timed<'_, F> {
+    Timed {
+        turn,
+        shared,
+        started: None,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`timed`].
+    pub(super) struct Timed<'a, F> {
+        #[pin]
+        turn: F,
+        shared: &'a WorkerShared,
+        started: Option<std::time::Instant>,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Timed<'_, F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let metrics = this.shared.metrics();
+        if metrics.is_some() && this.started.is_none() {
+            *this.started = Some(std::time::Instant::now());
+        }
+        let result = std::task::ready!(this.turn.poll(cx));
+        if let (Some(metrics), Some(started)) = (metrics, *this.started) {
             metrics.turn(started.elapsed());
         }
-        result
-    })
+        std::task::Poll::Ready(result)
+    }
 }
 
 /// Turns activity results for one instance into a work item for its cached `engine`
