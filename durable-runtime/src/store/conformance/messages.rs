@@ -152,6 +152,56 @@ pub async fn notifications(store: Arc<dyn Store>) {
         .expect("watcher kept");
 }
 
+/// A start that loses the race for its id to a concurrent start fails alone: the client
+/// writes grouped with it (here messages to instances that do not exist) get their own
+/// answers, not its `InstanceAlreadyExists`. Rounds of two starts of one new id beside
+/// messages to missing instances, so that a back-end that groups writes gets a group whose
+/// only new instance is the loser.
+pub async fn a_start_that_loses_its_id_fails_alone(store: Arc<dyn Store>) {
+    for round in 0..40 {
+        let starts = (0..2).map(|i| {
+            let store = store.clone();
+            async move {
+                store
+                    .create_instance(new_instance(&format!("race-{round}"), i))
+                    .await
+            }
+        });
+        let missing = (0..16).map(|i| {
+            let store = store.clone();
+            async move {
+                store
+                    .enqueue_message(
+                        to(&format!("gone-{round}-{i}"), raised("e", i)),
+                        &[RuntimeStatus::Pending],
+                    )
+                    .await
+            }
+        });
+        let (starts, missing) = tokio::join!(
+            futures::future::join_all(starts),
+            futures::future::join_all(missing)
+        );
+        assert_eq!(
+            starts.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "round {round}: one of two starts of one id wins: {starts:?}"
+        );
+        for result in starts.iter().filter(|r| r.is_err()) {
+            assert!(
+                matches!(result, Err(StoreError::InstanceAlreadyExists { .. })),
+                "round {round}: {result:?}"
+            );
+        }
+        for result in &missing {
+            assert!(
+                matches!(result, Err(StoreError::InstanceNotFound(_))),
+                "round {round}: a message to a missing instance: {result:?}"
+            );
+        }
+    }
+}
+
 pub(super) fn raised(name: &str, value: i64) -> HistoryEvent {
     HistoryEvent::new(
         clock::now(),

@@ -33,9 +33,9 @@ pub use lifecycle::{
     rewinding_a_failed_instance,
 };
 pub use messages::{
-    concurrent_client_writes_get_their_own_answers, delayed_messages_wait_until_due,
-    enqueue_checks_the_status, messages_during_a_lease_are_kept, notifications,
-    suspended_instances_wait_for_control_messages,
+    a_start_that_loses_its_id_fails_alone, concurrent_client_writes_get_their_own_answers,
+    delayed_messages_wait_until_due, enqueue_checks_the_status, messages_during_a_lease_are_kept,
+    notifications, suspended_instances_wait_for_control_messages,
 };
 use messages::{raised, to};
 pub use queries::{
@@ -203,6 +203,7 @@ where
     delayed_messages_wait_until_due(factory().await).await;
     enqueue_checks_the_status(factory().await).await;
     concurrent_client_writes_get_their_own_answers(factory().await).await;
+    a_start_that_loses_its_id_fails_alone(factory().await).await;
     concurrent_status_and_history_reads_get_their_own_answers(factory().await).await;
     suspended_instances_wait_for_control_messages(factory().await).await;
     commits_create_sub_orchestrations(factory().await).await;

@@ -245,9 +245,15 @@ enum BatchError {
 /// Does `error` depend on what the batch held, so that its writes applied one by one may
 /// succeed (a unique violation from a concurrent start elsewhere, a deadlock, a
 /// serialization failure)? Anything else (no connection, a lost server) would fail each of
-/// them the same way: the batch is answered with it at once.
+/// them the same way: the batch is answered with it at once. A batch's only new instance
+/// that lost the race for its id to a concurrent batch fails the insert as
+/// `InstanceAlreadyExists` (`insert_instances`); that is the start's answer alone, so the
+/// batch's other writes are applied one by one too and get theirs.
 fn depends_on_the_batch(error: &StoreError) -> bool {
     use tokio_postgres::error::SqlState;
+    if matches!(error, StoreError::InstanceAlreadyExists { .. }) {
+        return true;
+    }
     postgres_error(error)
         .and_then(tokio_postgres::Error::code)
         .is_some_and(|code| {
@@ -541,7 +547,8 @@ impl Core {
         )
         .await
         .map_err(|error| match created {
-            // Alone, the start gets the answer a single insert would give.
+            // Alone, the start gets the answer a single insert would give (beside other
+            // writes, `apply` then applies each alone: `depends_on_the_batch`).
             [only] if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
                 StoreError::InstanceAlreadyExists {
                     instance_id: only.instance_id.clone(),
