@@ -362,6 +362,7 @@ impl StoreError {
     /// first caller gets the error itself): the same variant with the same fields, except
     /// that a [`StoreError::Backend`] holds its error's text (the server's words included)
     /// instead of the error, so its copy has no source.
+    #[cfg(any(feature = "postgres", test))]
     pub(crate) fn copy_for_another_caller(&self) -> StoreError {
         match self {
             StoreError::InstanceAlreadyExists {

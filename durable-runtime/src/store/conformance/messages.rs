@@ -159,24 +159,15 @@ pub async fn notifications(store: Arc<dyn Store>) {
 /// only new instance is the loser.
 pub async fn a_start_that_loses_its_id_fails_alone(store: Arc<dyn Store>) {
     for round in 0..40 {
-        let starts = (0..2).map(|i| {
-            let store = store.clone();
-            async move {
-                store
-                    .create_instance(new_instance(&format!("race-{round}"), i))
-                    .await
-            }
-        });
+        let starts = (0..2).map(|i| start(&store, format!("race-{round}"), i));
         let missing = (0..16).map(|i| {
-            let store = store.clone();
-            async move {
-                store
-                    .enqueue_message(
-                        to(&format!("gone-{round}-{i}"), raised("e", i)),
-                        &[RuntimeStatus::Pending],
-                    )
-                    .await
-            }
+            raise(
+                &store,
+                format!("gone-{round}-{i}"),
+                "e",
+                i,
+                &[RuntimeStatus::Pending],
+            )
         });
         let (starts, missing) = tokio::join!(
             futures::future::join_all(starts),
@@ -199,6 +190,32 @@ pub async fn a_start_that_loses_its_id_fails_alone(store: Arc<dyn Store>) {
                 "round {round}: a message to a missing instance: {result:?}"
             );
         }
+    }
+}
+
+/// A client's start of `instance` (input `input`), as a future that owns its store handle.
+fn start(
+    store: &Arc<dyn Store>,
+    instance: String,
+    input: i64,
+) -> impl std::future::Future<Output = Result<(), StoreError>> + use<> {
+    let store = store.clone();
+    async move { store.create_instance(new_instance(&instance, input)).await }
+}
+
+/// A client's raise of event `name` (value `value`) to `instance`, accepted in `accept`.
+fn raise(
+    store: &Arc<dyn Store>,
+    instance: String,
+    name: &'static str,
+    value: i64,
+    accept: &'static [RuntimeStatus],
+) -> impl std::future::Future<Output = Result<RuntimeStatus, StoreError>> + use<> {
+    let store = store.clone();
+    async move {
+        store
+            .enqueue_message(to(&instance, raised(name, value)), accept)
+            .await
     }
 }
 
@@ -361,49 +378,21 @@ pub async fn concurrent_client_writes_get_their_own_answers(store: Arc<dyn Store
         .create_instance(new_instance("old", 0))
         .await
         .expect("create");
-    let starts = (0..300).map(|i| {
-        let store = store.clone();
-        async move {
-            store
-                .create_instance(new_instance(&format!("new-{i}"), i))
-                .await
-        }
-    });
-    let duplicates = (0..20).map(|i| {
-        let store = store.clone();
-        async move { store.create_instance(new_instance("twin", i)).await }
-    });
-    let again = {
-        let store = store.clone();
-        async move { store.create_instance(new_instance("old", 1)).await }
-    };
+    let starts = (0..300).map(|i| start(&store, format!("new-{i}"), i));
+    let duplicates = (0..20).map(|i| start(&store, "twin".into(), i));
+    let again = start(&store, "old".into(), 1);
     let missing = (0..50).map(|i| {
-        let store = store.clone();
-        async move {
-            store
-                .enqueue_message(
-                    to(&format!("nobody-{i}"), raised("e", i)),
-                    &[RuntimeStatus::Pending],
-                )
-                .await
-        }
+        raise(
+            &store,
+            format!("nobody-{i}"),
+            "e",
+            i,
+            &[RuntimeStatus::Pending],
+        )
     });
-    let accepted = (0..100).map(|i| {
-        let store = store.clone();
-        async move {
-            store
-                .enqueue_message(to("old", raised("e", i)), &[RuntimeStatus::Pending])
-                .await
-        }
-    });
-    let refused = (0..30).map(|i| {
-        let store = store.clone();
-        async move {
-            store
-                .enqueue_message(to("old", raised("no", i)), &[RuntimeStatus::Suspended])
-                .await
-        }
-    });
+    let accepted = (0..100).map(|i| raise(&store, "old".into(), "e", i, &[RuntimeStatus::Pending]));
+    let refused =
+        (0..30).map(|i| raise(&store, "old".into(), "no", i, &[RuntimeStatus::Suspended]));
     let signals = (0..40).map(|i| {
         let store = store.clone();
         async move {
