@@ -212,6 +212,8 @@ async fn sqlite_access_paths_use_their_indexes_on_a_backlog() {
 const EXPECTED_POSTGRES: &[(&str, &str)] = &[
     ("fetch: due instances", "instances_by_due"),
     ("fetch: named instances", "instances_pkey"),
+    ("client write: lease receivers ahead", "instances_pkey"),
+    ("release: leased ahead, not fetched", "instances_pkey"),
     (
         "fetch: a leased instance's messages",
         "messages_by_instance",

@@ -112,6 +112,10 @@ impl Store for RebuildingStore {
             .collect())
     }
 
+    async fn release_prefetched(&self) {
+        self.inner.release_prefetched().await;
+    }
+
     async fn commit_orchestrations(
         &self,
         commits: Vec<OrchestrationCommit>,

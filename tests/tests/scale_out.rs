@@ -190,3 +190,185 @@ async fn three_workers_share_a_task_hub_and_survive_a_sigkill() {
         assert!(status.success(), "a surviving worker failed: {status}");
     }
 }
+
+#[durable_runtime::orchestrator]
+async fn wait_for_go(
+    ctx: durable_runtime::OrchestrationContext,
+    _input: (),
+) -> Result<u64, durable_runtime::OrchestrationError> {
+    Ok(ctx.wait_for_external_event::<u64>("go").await?)
+}
+
+/// The instance ids of `items` with the names of their raised events.
+fn raised(items: &[durable_runtime::store::OrchestrationWorkItem]) -> Vec<(String, Vec<String>)> {
+    let mut raised: Vec<(String, Vec<String>)> = items
+        .iter()
+        .map(|item| {
+            let names = item
+                .messages
+                .iter()
+                .filter_map(|m| match &m.event.kind {
+                    EventKind::EventRaised { name, .. } => Some(name.clone()),
+                    _ => None,
+                })
+                .collect();
+            (item.instance_id.to_string(), names)
+        })
+        .collect();
+    raised.sort();
+    raised
+}
+
+/// A raised event's instance is leased ahead, in the raise's own transaction, for the
+/// raising process's dispatcher (no `MARK_DUE`, no claim by a fetch), only while that
+/// process fetches; another process cannot take it meanwhile; `release_prefetched` (what a
+/// worker calls when it stops) hands it back to the task hub at once, and nothing is lost.
+/// Two store handles on one hub stand for two processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raise_is_leased_ahead_for_the_raising_process_and_released_when_it_stops() {
+    let Some(url) = durable_tests::postgres_url("lease_ahead") else {
+        return;
+    };
+    let hub = durable_tests::fresh_task_hub();
+    let connect = || {
+        let url = url.clone();
+        let hub = hub.clone();
+        async move {
+            Arc::new(
+                PostgresStore::connect_with(&url, PostgresOptions::default().task_hub(hub))
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    let here = connect().await;
+    let elsewhere = connect().await;
+    let client = DurableClient::new(here.clone());
+    let lease = Duration::from_secs(600);
+
+    // A worker elsewhere parks two instances on their event, and stops.
+    let runtime = durable_runtime::Runtime::builder()
+        .store(elsewhere.clone())
+        .start()
+        .await
+        .unwrap();
+    for id in ["p", "q"] {
+        client
+            .start_orchestration(WaitForGo, ())
+            .instance_id(id)
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for id in ["p", "q"] {
+        let id = InstanceId::new(id).unwrap();
+        while here.get_status(&id).await.unwrap().unwrap().runtime_status != RuntimeStatus::Running
+        {
+            assert!(Instant::now() < deadline, "{id} was not parked");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    runtime.shutdown().await;
+    assert!(
+        elsewhere
+            .fetch_orchestration_work_items(10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "both parked"
+    );
+    elsewhere.release_prefetched().await;
+
+    // Once this process fetches, a raise leases its instance ahead for it.
+    assert!(
+        here.fetch_orchestration_work_items(10, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    client
+        .raise_event(&InstanceId::new("p").unwrap(), "go", &1_u64)
+        .await
+        .unwrap();
+    assert!(
+        elsewhere
+            .fetch_orchestration_work_items(10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another process cannot take an instance leased ahead"
+    );
+    elsewhere.release_prefetched().await;
+    let items = here
+        .fetch_orchestration_work_items(10, lease)
+        .await
+        .unwrap();
+    assert_eq!(raised(&items), [("p".to_owned(), vec!["go".to_owned()])]);
+    let token = items[0].lock_token.clone().expect("leased");
+    here.abandon_orchestration_work_item(&items[0].instance_id, &token, Duration::ZERO)
+        .await
+        .unwrap();
+
+    // Released when this process's worker stops: another takes it at once.
+    client
+        .raise_event(&InstanceId::new("q").unwrap(), "go", &2_u64)
+        .await
+        .unwrap();
+    here.release_prefetched().await;
+    let items = elsewhere
+        .fetch_orchestration_work_items(10, lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        raised(&items),
+        [
+            ("p".to_owned(), vec!["go".to_owned()]),
+            ("q".to_owned(), vec!["go".to_owned()])
+        ],
+        "released at once, not after the lease"
+    );
+    for item in &items {
+        elsewhere
+            .abandon_orchestration_work_item(
+                &item.instance_id,
+                item.lock_token.as_ref().unwrap(),
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+    }
+    elsewhere.release_prefetched().await;
+
+    // After a release, a process that no longer fetches leases nothing ahead: a raise
+    // leaves its instance due for any worker.
+    client
+        .start_orchestration(WaitForGo, ())
+        .instance_id("r")
+        .await
+        .unwrap();
+    let runtime = durable_runtime::Runtime::builder()
+        .store(elsewhere.clone())
+        .start()
+        .await
+        .unwrap();
+    for (id, value) in [("p", 1), ("q", 2)] {
+        let done = client
+            .wait_for_completion(&InstanceId::new(id).unwrap(), Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{id}");
+        assert_eq!(done.output.unwrap().decode::<u64>().unwrap(), value, "{id}");
+    }
+    let r = InstanceId::new("r").unwrap();
+    while here.get_status(&r).await.unwrap().unwrap().runtime_status != RuntimeStatus::Running {
+        assert!(Instant::now() < deadline, "r was not parked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    client.raise_event(&r, "go", &3_u64).await.unwrap();
+    let done = client
+        .wait_for_completion(&r, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(done.output.unwrap().decode::<u64>().unwrap(), 3);
+    runtime.shutdown().await;
+}

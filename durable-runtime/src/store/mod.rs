@@ -976,11 +976,26 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn create_instance(&self, instance: NewInstance) -> Result<(), StoreError>;
 
     /// Leases up to `max` instances that have visible messages and no live lease.
+    ///
+    /// A store may also lease instances ahead, in the transaction of the client write that
+    /// gave them their work, for the dispatchers of this process (the PostgreSQL store does,
+    /// for the receivers of raised events and other messages, while a dispatcher fetches
+    /// from it): the next fetch returns those first. Such a store releases what it holds
+    /// when [`release_prefetched`](Store::release_prefetched) is called.
     async fn fetch_orchestration_work_items(
         &self,
         max: usize,
         lease: Duration,
     ) -> Result<Vec<OrchestrationWorkItem>, StoreError>;
+
+    /// Releases the instances this store leased ahead for this process's dispatchers and
+    /// that no fetch has taken yet (see
+    /// [`fetch_orchestration_work_items`](Store::fetch_orchestration_work_items)), so any
+    /// worker fetches them at once instead of after their leases expire; until the next
+    /// fetch, the store leases nothing ahead. A worker calls it when its orchestration
+    /// dispatcher has stopped. The default does nothing (a store that leases nothing
+    /// ahead); errors are the store's to log (the leases then expire).
+    async fn release_prefetched(&self) {}
 
     /// Commits turns; each gets its own result ([`StoreError::LeaseLost`] when its lease
     /// was taken over or its history moved), and all that succeed commit together. A

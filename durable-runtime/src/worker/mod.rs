@@ -409,8 +409,9 @@ impl Worker {
     }
 
     /// Stops fetching, waits for running activities and for their results to be committed
-    /// (up to the shutdown timeout), releases the leases of those still running, and waits
-    /// for the dispatchers to stop.
+    /// (up to the shutdown timeout), releases the leases of those still running, waits
+    /// for the dispatchers to stop, and releases what the store leased ahead for them
+    /// ([`Store::release_prefetched`](crate::store::Store::release_prefetched)).
     pub(crate) async fn shutdown(self) {
         self.shared.shutting_down.store(true, Ordering::SeqCst);
         let _ = self.shutdown.send(true);
@@ -443,5 +444,8 @@ impl Worker {
         for task in self.tasks {
             let _ = task.await;
         }
+        // What the store leased ahead for this worker and no fetch took goes back to the
+        // task hub at once, for whichever worker runs next.
+        self.shared.store.release_prefetched().await;
     }
 }

@@ -33,18 +33,22 @@
 //! [`Store::create_instance`]: crate::store::Store::create_instance
 //! [`Store::enqueue_message`]: crate::store::Store::enqueue_message
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use deadpool_postgres::GenericClient;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::writes::Claim;
 use super::{Core, Wakeups, postgres_error};
 use crate::error::StoreError;
 use crate::ids::{EntityId, InstanceId};
 use crate::status::RuntimeStatus;
 use crate::store::codec::{backend, micros, status_from_code};
-use crate::store::{CountDeltas, NewInstance, OutboundMessage, status_on_enqueue};
+use crate::store::{
+    CountDeltas, NewInstance, OrchestrationWorkItem, OutboundMessage, status_on_enqueue,
+};
 
 /// The most writes one transaction applies.
 pub(super) const MAX_BATCH: usize = 512;
@@ -275,10 +279,11 @@ impl Core {
             .await
             .map_err(|error| BatchError::BeforeCommit(backend(error)))?;
         let mut counts = CountDeltas::default();
+        let leased_at = Instant::now();
         let written = self.write_batch(&tx, batch, &mut counts).await;
-        let answers = match written {
-            Ok(answers) => match self.write_counts(&tx, counts).await {
-                Ok(()) => answers,
+        let (answers, leased) = match written {
+            Ok(written) => match self.write_counts(&tx, counts).await {
+                Ok(()) => written,
                 Err(error) => {
                     let _ = tx.rollback().await;
                     return Err(BatchError::BeforeCommit(error));
@@ -290,9 +295,14 @@ impl Core {
             }
         };
         if let Err(error) = tx.commit().await {
+            // Leased ahead or not, those instances run when their leases expire.
             return Err(BatchError::Commit(backend(error), answers));
         }
         drop(client);
+        if !leased.is_empty() {
+            let unwanted = self.prefetched.push(leased_at, leased);
+            self.release_leases(&unwanted).await;
+        }
         if answers.iter().any(|a| !matches!(a, Answer::Refused(_))) {
             let wake = Wakeups {
                 orchestrations: true,
@@ -304,13 +314,14 @@ impl Core {
         Ok(answers)
     }
 
-    /// The batch's statements inside the open transaction.
+    /// The batch's statements inside the open transaction: one answer per write, and the
+    /// receivers it leased ahead for this process's dispatchers (see `prefetch.rs`).
     async fn write_batch(
         &self,
         tx: &impl GenericClient,
         batch: &[ClientWrite],
         counts: &mut CountDeltas,
-    ) -> Result<Vec<Answer>, StoreError> {
+    ) -> Result<(Vec<Answer>, Vec<OrchestrationWorkItem>), StoreError> {
         let mut statuses = self.batch_statuses(tx, batch).await?;
         let mut answers = Vec::with_capacity(batch.len());
         let mut reused: Vec<&str> = Vec::new();
@@ -432,8 +443,57 @@ impl Core {
             .into_iter()
             .filter(|m| !due.contains_key(m.instance_id.as_str()))
             .collect();
+        let leased = self.lease_ahead(tx, &moved).await?;
+        let moved: Vec<&OutboundMessage> = if leased.is_empty() {
+            moved
+        } else {
+            let leased: HashSet<&str> = leased.iter().map(|i| i.instance_id.as_str()).collect();
+            moved
+                .into_iter()
+                .filter(|m| !leased.contains(m.instance_id.as_str()))
+                .collect()
+        };
         self.mark_due(tx, &moved).await?;
-        Ok(answers)
+        Ok((answers, leased))
+    }
+
+    /// While this process's dispatchers fetch from the store and have room (see
+    /// `prefetch.rs`), leases the orchestrations that `messages` go to and may run now
+    /// (not new, not suspended, not leased, every message of theirs in the batch visible),
+    /// reading their messages back: their `due_at` need not move, and no fetch claims them.
+    /// The caller holds their rows' locks.
+    async fn lease_ahead(
+        &self,
+        tx: &impl GenericClient,
+        messages: &[&OutboundMessage],
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+        let Some((lease, room)) = self.prefetched.room() else {
+            return Ok(Vec::new());
+        };
+        let now = crate::clock::now();
+        let mut later: HashSet<&str> = HashSet::new();
+        let mut candidates: Vec<&str> = Vec::new();
+        for message in messages {
+            let id = message.instance_id.as_str();
+            if EntityId::from_instance_id(id).is_some() {
+                continue;
+            }
+            if message.visible_at > now {
+                later.insert(id);
+            } else {
+                candidates.push(id);
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.retain(|id| !later.contains(id));
+        candidates.truncate(room);
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let max = i64::try_from(candidates.len()).unwrap_or(i64::MAX);
+        self.lease_instances(tx, Claim::Locked(&candidates), max, lease, false)
+            .await
     }
 
     /// The status of every instance `batch` names (`None`: no row), in one statement per

@@ -32,6 +32,7 @@
 mod client_writes;
 mod commit;
 mod grouped_reads;
+mod prefetch;
 mod schema;
 mod sql;
 mod writes;
@@ -60,8 +61,9 @@ use crate::payload::Payload;
 use crate::status::{OrchestrationStatus, RuntimeStatus};
 use schema::{migrate, valid_task_hub};
 use sql::{
-    COUNT_BACKLOG, FETCH_ACTIVITIES, FETCH_DUE, FOLD_COUNTS, INSTANCE_MESSAGES, LEASE_NAMED,
-    NEXT_VISIBLE, PURGE_CHUNK, PURGE_NEXT, READ_COUNTS, WRITE_COUNTS, list_sql, read_status,
+    COUNT_BACKLOG, FETCH_ACTIVITIES, FETCH_DUE, FOLD_COUNTS, INSTANCE_MESSAGES, LEASE_LOCKED,
+    LEASE_NAMED, NEXT_VISIBLE, PURGE_CHUNK, PURGE_NEXT, READ_COUNTS, RELEASE_LEASES, WRITE_COUNTS,
+    list_sql, read_status,
 };
 
 /// Options for [`PostgresStore::connect_with`]: start from [`PostgresOptions::default`] and
@@ -128,6 +130,8 @@ struct Core {
     channel: String,
     notifier: Arc<Notifier>,
     listener: JoinHandle<()>,
+    /// Instances client writes leased ahead for this process's dispatchers.
+    prefetched: prefetch::Prefetched,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -198,6 +202,7 @@ impl PostgresStore {
             channel,
             notifier,
             listener,
+            prefetched: prefetch::Prefetched::default(),
         });
         Ok(Self {
             client_writes: client_writes::ClientWrites::start(core.clone()),
@@ -227,6 +232,14 @@ impl PostgresStore {
         let mut paths: Vec<(&'static str, String)> = vec![
             ("fetch: due instances", FETCH_DUE.to_owned()),
             ("fetch: named instances", LEASE_NAMED.to_owned()),
+            (
+                "client write: lease receivers ahead",
+                LEASE_LOCKED.to_owned(),
+            ),
+            (
+                "release: leased ahead, not fetched",
+                RELEASE_LEASES.to_owned(),
+            ),
             (
                 "fetch: a leased instance's messages",
                 INSTANCE_MESSAGES.to_owned(),
@@ -442,6 +455,57 @@ macro_rules! in_transaction {
     }};
 }
 
+impl Core {
+    /// Releases the leases of `items` (leased ahead, not run) in one transaction, so any
+    /// worker fetches them at once; a failure is logged (the leases then expire).
+    async fn release_leases(&self, items: &[OrchestrationWorkItem]) {
+        let mut held: Vec<(&str, &str)> = items
+            .iter()
+            .filter_map(|item| {
+                let token = item.lock_token.as_ref()?;
+                Some((item.instance_id.as_str(), token.as_str()))
+            })
+            .collect();
+        if held.is_empty() {
+            return;
+        }
+        held.sort_unstable();
+        let (ids, tokens): (Vec<&str>, Vec<&str>) = held.into_iter().unzip();
+        let wake = Wakeups {
+            orchestrations: true,
+            ..Wakeups::default()
+        };
+        let released = self.release_leases_of(&ids, &tokens, &wake).await;
+        match released {
+            Ok(()) => self.wake_local(&wake),
+            Err(error) => tracing::warn!(
+                %error,
+                instances = ids.len(),
+                "could not release instances leased ahead; they run when their leases expire"
+            ),
+        }
+    }
+
+    async fn release_leases_of(
+        &self,
+        ids: &[&str],
+        tokens: &[&str],
+        wake: &Wakeups,
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, |tx, counts| {
+            self.lock_rows(&tx, ids).await?;
+            let statement = tx
+                .prepare_cached(&self.sql(RELEASE_LEASES))
+                .await
+                .map_err(backend)?;
+            tx.execute(&statement, &[&ids, &tokens])
+                .await
+                .map_err(backend)?;
+            self.notify(&tx, wake).await
+        })
+    }
+}
+
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
@@ -457,10 +521,38 @@ impl Store for PostgresStore {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let max = i64::try_from(max).unwrap_or(i64::MAX);
-        in_transaction!(self.core, |tx, counts| {
-            self.core.lease_instances(&tx, None, max, lease, true).await
-        })
+        // Instances client writes leased ahead for this process (see `prefetch.rs`) fill
+        // up to half of the batch, due work the rest (so a steady stream of raised events
+        // never starves timers and new instances), and the queue tops the batch up if
+        // there is room left; those whose lease runs out are released for any worker.
+        let (mut items, stale) = self.core.prefetched.take(max.div_ceil(2), lease);
+        self.core.release_leases(&stale).await;
+        let rest = i64::try_from(max - items.len()).unwrap_or(i64::MAX);
+        let fetched = in_transaction!(self.core, |tx, counts| {
+            self.core
+                .lease_instances(&tx, writes::Claim::Due, rest, lease, true)
+                .await
+        });
+        match fetched {
+            Ok(fetched) => items.extend(fetched),
+            // What was leased ahead is handed over all the same (the next fetch reports the
+            // error if it lasts).
+            Err(error) if !items.is_empty() => {
+                tracing::warn!(%error, "fetching orchestration work items failed");
+            }
+            Err(error) => return Err(error),
+        }
+        if items.len() < max {
+            let (more, stale) = self.core.prefetched.take(max - items.len(), lease);
+            self.core.release_leases(&stale).await;
+            items.extend(more);
+        }
+        Ok(items)
+    }
+
+    async fn release_prefetched(&self) {
+        let items = self.core.prefetched.release_all();
+        self.core.release_leases(&items).await;
     }
 
     async fn commit_orchestrations(
@@ -651,7 +743,7 @@ impl Store for PostgresStore {
                             .core
                             .lease_instances(
                                 &tx,
-                                Some(&woken),
+                                writes::Claim::Named(&woken),
                                 i64::try_from(woken.len()).unwrap_or(i64::MAX),
                                 lease,
                                 false,

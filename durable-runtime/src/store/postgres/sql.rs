@@ -79,6 +79,16 @@ pub(super) const MARK_DUE: &str = "UPDATE {s}.instances i
        AND i.due_at IS DISTINCT FROM
            GREATEST(LEAST(i.due_at, CASE WHEN i.status = 7 THEN m.control_at ELSE m.visible_at END), i.lock_expires)";
 
+/// Releases the leases `$2` (tokens) of the instances `$1` at once, as an abandon with no
+/// delay: each row's `due_at` goes back to its earliest message that may run (a suspended
+/// instance's control messages only), `NULL` when none. The caller holds the rows' locks.
+pub(super) const RELEASE_LEASES: &str =
+    "UPDATE {s}.instances i SET lock_token = NULL, lock_expires = NULL,
+         due_at = (SELECT MIN(m.visible_at) FROM {s}.messages m
+                   WHERE m.instance_id = i.instance_id AND (m.control OR i.status <> 7))
+     FROM UNNEST($1::text[], $2::text[]) AS u(id, token)
+     WHERE i.instance_id = u.id AND i.lock_token = u.token";
+
 /// Locks the named instance rows (`$1`) in the order every writer locks instance rows
 /// in: orchestrations before entities (whose ids start with `@`), each in id order. A
 /// client write batch locks its orchestrations' rows first and its entity rows last, so
@@ -99,6 +109,17 @@ pub(super) const LEASE_NAMED: &str =
            AND c.status BETWEEN 0 AND 7
            AND ($5 OR c.status <> 7)
          FOR UPDATE SKIP LOCKED))
+     RETURNING i.instance_id, i.execution_id, i.name, i.status, i.history_len, i.version";
+
+/// Leases the named instances (`$4`) that have no live lease (and are not suspended unless
+/// `$5`), as [`LEASE_NAMED`] does, when the caller holds their rows' locks already (a
+/// client batch leasing its receivers ahead): no claim of its own, by primary key.
+pub(super) const LEASE_LOCKED: &str =
+    "UPDATE {s}.instances i SET lock_token = $1, lock_expires = $2, due_at = $2
+     WHERE i.instance_id = ANY($4)
+       AND (i.lock_expires IS NULL OR i.lock_expires <= $3)
+       AND i.status BETWEEN 0 AND 7
+       AND ($5 OR i.status <> 7)
      RETURNING i.instance_id, i.execution_id, i.name, i.status, i.history_len, i.version";
 
 /// The visible messages of the instances a fetch leased, in arrival order, through

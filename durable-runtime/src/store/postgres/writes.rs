@@ -15,8 +15,20 @@ use crate::store::{
     OrchestrationWorkItem, OutboundMessage, is_control, lease_millis,
 };
 
-use super::sql::{LOCK_ROWS, MARK_DUE, SET_ASIDE};
+use super::sql::{LEASE_LOCKED, LOCK_ROWS, MARK_DUE, SET_ASIDE};
 use super::{Core, FETCH_DUE, INSTANCE_MESSAGES, LEASE_NAMED, WRITE_COUNTS};
+
+/// Which instances [`Core::lease_instances`] leases.
+#[derive(Clone, Copy)]
+pub(super) enum Claim<'a> {
+    /// Up to its `max` due instances, earliest first (`FETCH_DUE`).
+    Due,
+    /// The named instances that are free, claimed with `SKIP LOCKED` (`LEASE_NAMED`).
+    Named(&'a [&'a str]),
+    /// The named instances that are free, whose rows the caller has locked
+    /// (`LEASE_LOCKED`).
+    Locked(&'a [&'a str]),
+}
 
 /// The writes every transaction shares: messages (and the entity rows they create),
 /// instance rows, leases, the counts by status.
@@ -300,12 +312,12 @@ impl Core {
             .await
     }
 
-    /// Leases the given candidate instances (those whose claim succeeds) and reads their
+    /// Leases the instances `claim` picks (those whose claim succeeds) and reads their
     /// visible messages.
     pub(super) async fn lease_instances(
         &self,
         tx: &impl GenericClient,
-        candidates: Option<&[&str]>,
+        claim: Claim<'_>,
         max: i64,
         lease: Duration,
         allow_suspended: bool,
@@ -313,8 +325,8 @@ impl Core {
         let now = clock::now_millis();
         let token = LockToken::generate();
         let expires = now + lease_millis(lease);
-        let rows = match candidates {
-            None => {
+        let rows = match claim {
+            Claim::Due => {
                 let statement = tx
                     .prepare_cached(&self.sql(FETCH_DUE))
                     .await
@@ -323,11 +335,13 @@ impl Core {
                     .await
                     .map_err(backend)?
             }
-            Some(ids) => {
-                let statement = tx
-                    .prepare_cached(&self.sql(LEASE_NAMED))
-                    .await
-                    .map_err(backend)?;
+            Claim::Named(ids) | Claim::Locked(ids) => {
+                let sql = if matches!(claim, Claim::Named(_)) {
+                    LEASE_NAMED
+                } else {
+                    LEASE_LOCKED
+                };
+                let statement = tx.prepare_cached(&self.sql(sql)).await.map_err(backend)?;
                 tx.query(
                     &statement,
                     &[&token.as_str(), &expires, &now, &ids, &allow_suspended],
