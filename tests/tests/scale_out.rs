@@ -360,6 +360,7 @@ async fn a_raise_is_leased_ahead_for_the_raising_process_and_released_when_it_st
         assert_eq!(done.output.unwrap().decode::<u64>().unwrap(), value, "{id}");
     }
     let r = InstanceId::new("r").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
     while here.get_status(&r).await.unwrap().unwrap().runtime_status != RuntimeStatus::Running {
         assert!(Instant::now() < deadline, "r was not parked");
         tokio::time::sleep(Duration::from_millis(10)).await;

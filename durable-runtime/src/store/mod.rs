@@ -980,8 +980,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// A store may also lease instances ahead, in the transaction of the client write that
     /// gave them their work, for the dispatchers of this process (the PostgreSQL store does,
     /// for the receivers of raised events and other messages, while a dispatcher fetches
-    /// from it): the next fetch returns those first. Such a store releases what it holds
-    /// when [`release_prefetched`](Store::release_prefetched) is called.
+    /// from it): later fetches return those beside the due work they claim. Such a store
+    /// releases what it holds when [`release_prefetched`](Store::release_prefetched) is
+    /// called.
     async fn fetch_orchestration_work_items(
         &self,
         max: usize,

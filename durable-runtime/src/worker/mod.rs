@@ -445,7 +445,8 @@ impl Worker {
             let _ = task.await;
         }
         // What the store leased ahead for this worker and no fetch took goes back to the
-        // task hub at once, for whichever worker runs next.
+        // task hub at once, for whichever worker runs next (the dispatcher did so when it
+        // stopped; this is for what a client write leased since).
         self.shared.store.release_prefetched().await;
     }
 }

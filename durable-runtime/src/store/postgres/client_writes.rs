@@ -35,11 +35,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::GenericClient;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::prefetch::Room;
 use super::writes::Claim;
 use super::{Core, Wakeups, postgres_error};
 use crate::error::StoreError;
@@ -239,6 +240,23 @@ fn reply(write: ClientWrite, answer: Answer) {
     }
 }
 
+/// What a batch's statements did: one answer per write, what it leased ahead, and
+/// whether it made work due for any worker (new instances, messages to receivers not
+/// leased ahead).
+struct Written {
+    answers: Vec<Answer>,
+    ahead: Ahead,
+    others_due: bool,
+}
+
+/// The receivers a batch leased ahead for this process's dispatchers (`prefetch.rs`),
+/// for `lease`, and the queued items that waited too long, to release after the commit.
+struct Ahead {
+    items: Vec<OrchestrationWorkItem>,
+    lease: Duration,
+    stale: Vec<OrchestrationWorkItem>,
+}
+
 /// Why a batch wrote nothing (`BeforeCommit`: rolled back) or may have (`Commit`, with
 /// the answers decided before it: the refused writes wrote nothing whatever the commit did).
 enum BatchError {
@@ -281,7 +299,7 @@ impl Core {
         let mut counts = CountDeltas::default();
         let leased_at = Instant::now();
         let written = self.write_batch(&tx, batch, &mut counts).await;
-        let (answers, leased) = match written {
+        let written = match written {
             Ok(written) => match self.write_counts(&tx, counts).await {
                 Ok(()) => written,
                 Err(error) => {
@@ -294,34 +312,48 @@ impl Core {
                 return Err(BatchError::BeforeCommit(error));
             }
         };
-        if let Err(error) = tx.commit().await {
-            // Leased ahead or not, those instances run when their leases expire.
+        let Written {
+            answers,
+            ahead,
+            others_due,
+        } = written;
+        let committed = tx.commit().await;
+        drop(client);
+        // Released by token: a no-op for leases the commit did not keep.
+        self.release_leases(&ahead.stale).await;
+        if let Err(error) = committed {
+            // Whether it took effect is unknown: what it leased ahead goes back to the task
+            // hub, so it does not wait for its leases (nothing, if it did not).
+            self.release_leases(&ahead.items).await;
             return Err(BatchError::Commit(backend(error), answers));
         }
-        drop(client);
-        if !leased.is_empty() {
-            let unwanted = self.prefetched.push(leased_at, leased);
+        let leased_ahead = !ahead.items.is_empty();
+        if leased_ahead {
+            let unwanted = self.prefetched.push(leased_at, ahead.lease, ahead.items);
             self.release_leases(&unwanted).await;
         }
-        if answers.iter().any(|a| !matches!(a, Answer::Refused(_))) {
-            let wake = Wakeups {
-                orchestrations: true,
-                ..Wakeups::default()
-            };
+        let wake = Wakeups {
+            orchestrations: true,
+            ..Wakeups::default()
+        };
+        // Other workers are told only of work they may fetch: an instance leased ahead is
+        // this process's, whose dispatcher is woken either way.
+        if others_due {
             self.notify_after_commit(&wake).await;
+        }
+        if others_due || leased_ahead {
             self.wake_local(&wake);
         }
         Ok(answers)
     }
 
-    /// The batch's statements inside the open transaction: one answer per write, and the
-    /// receivers it leased ahead for this process's dispatchers (see `prefetch.rs`).
+    /// The batch's statements inside the open transaction (see [`Written`]).
     async fn write_batch(
         &self,
         tx: &impl GenericClient,
         batch: &[ClientWrite],
         counts: &mut CountDeltas,
-    ) -> Result<(Vec<Answer>, Vec<OrchestrationWorkItem>), StoreError> {
+    ) -> Result<Written, StoreError> {
         let mut statuses = self.batch_statuses(tx, batch).await?;
         let mut answers = Vec::with_capacity(batch.len());
         let mut reused: Vec<&str> = Vec::new();
@@ -427,7 +459,9 @@ impl Core {
             counts.moved(id, from.code(), to.code());
         }
         // The messages first, then the entity receivers' rows locked (the orchestration
-        // rows are already), then every receiver's `due_at` moved but the new instances'.
+        // rows are already), then the receivers that may run now leased ahead for this
+        // process (`prefetch.rs`), then every other receiver's `due_at` moved but the new
+        // instances'.
         let messages: Vec<&OutboundMessage> = messages.iter().collect();
         let mut receivers: Vec<&str> = messages.iter().map(|m| m.instance_id.as_str()).collect();
         receivers.sort_unstable();
@@ -443,18 +477,23 @@ impl Core {
             .into_iter()
             .filter(|m| !due.contains_key(m.instance_id.as_str()))
             .collect();
-        let leased = self.lease_ahead(tx, &moved).await?;
-        let moved: Vec<&OutboundMessage> = if leased.is_empty() {
+        let ahead = self.lease_ahead(tx, &moved).await?;
+        let moved: Vec<&OutboundMessage> = if ahead.items.is_empty() {
             moved
         } else {
-            let leased: HashSet<&str> = leased.iter().map(|i| i.instance_id.as_str()).collect();
+            let leased: HashSet<&str> =
+                ahead.items.iter().map(|i| i.instance_id.as_str()).collect();
             moved
                 .into_iter()
                 .filter(|m| !leased.contains(m.instance_id.as_str()))
                 .collect()
         };
         self.mark_due(tx, &moved).await?;
-        Ok((answers, leased))
+        Ok(Written {
+            answers,
+            ahead,
+            others_due: !created.is_empty() || !moved.is_empty(),
+        })
     }
 
     /// While this process's dispatchers fetch from the store and have room (see
@@ -466,9 +505,15 @@ impl Core {
         &self,
         tx: &impl GenericClient,
         messages: &[&OutboundMessage],
-    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
-        let Some((lease, room)) = self.prefetched.room() else {
-            return Ok(Vec::new());
+    ) -> Result<Ahead, StoreError> {
+        let Room { lease, stale } = self.prefetched.room();
+        let mut ahead = Ahead {
+            items: Vec::new(),
+            lease: Duration::ZERO,
+            stale,
+        };
+        let Some((lease, room)) = lease else {
+            return Ok(ahead);
         };
         let now = crate::clock::now();
         let mut later: HashSet<&str> = HashSet::new();
@@ -489,11 +534,14 @@ impl Core {
         candidates.retain(|id| !later.contains(id));
         candidates.truncate(room);
         if candidates.is_empty() {
-            return Ok(Vec::new());
+            return Ok(ahead);
         }
         let max = i64::try_from(candidates.len()).unwrap_or(i64::MAX);
-        self.lease_instances(tx, Claim::Locked(&candidates), max, lease, false)
-            .await
+        ahead.items = self
+            .lease_instances(tx, Claim::Locked(&candidates), max, lease, false)
+            .await?;
+        ahead.lease = lease;
+        Ok(ahead)
     }
 
     /// The status of every instance `batch` names (`None`: no row), in one statement per

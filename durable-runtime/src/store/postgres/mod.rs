@@ -500,9 +500,11 @@ impl Core {
                 .map_err(backend)?;
             tx.execute(&statement, &[&ids, &tokens])
                 .await
-                .map_err(backend)?;
-            self.notify(&tx, wake).await
-        })
+                .map_err(backend)
+                .map(drop)
+        })?;
+        self.notify_after_commit(wake).await;
+        Ok(())
     }
 }
 
@@ -522,10 +524,11 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         // Instances client writes leased ahead for this process (see `prefetch.rs`) fill
-        // up to half of the batch, due work the rest (so a steady stream of raised events
-        // never starves timers and new instances), and the queue tops the batch up if
-        // there is room left; those whose lease runs out are released for any worker.
-        let (mut items, stale) = self.core.prefetched.take(max.div_ceil(2), lease);
+        // up to half of the batch (rounded down, so a batch of one claims due work first),
+        // due work the rest (so a steady stream of raised events never starves timers and
+        // new instances), and the queue tops the batch up if there is room left; those
+        // whose lease runs out are released for any worker.
+        let (mut items, stale) = self.core.prefetched.take(max / 2, lease);
         self.core.release_leases(&stale).await;
         let rest = i64::try_from(max - items.len()).unwrap_or(i64::MAX);
         let fetched = in_transaction!(self.core, |tx, counts| {

@@ -223,4 +223,8 @@ pub(crate) async fn run(
     for item in held_items {
         super::release(&*store, &item, Duration::ZERO).await;
     }
+    // And what the store leased ahead for this dispatcher (`Store::release_prefetched`),
+    // now rather than after the activities drain. `Worker::shutdown` calls it once more at
+    // the end, for what a client write leased meanwhile.
+    store.release_prefetched().await;
 }
