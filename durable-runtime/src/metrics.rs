@@ -26,6 +26,7 @@
 //! | `durable_backlog_due_messages` | gauge | | orchestration messages visible now: work ready to run |
 //! | `durable_timers_pending` | gauge | | messages not visible yet: durable timers waiting to fire |
 //! | `durable_backlog_queued_activities`, `durable_backlog_running_activities` | gauge | | activity work items waiting for a worker, and leased by one |
+//! | `durable_span_records_dropped_total` | counter | | with feature `otel` and a tracer provider: records of spans (a committed turn's, an activity run's) dropped because the runtime's span queue was full (16,384 waiting: the provider's exporter cannot keep up); their spans are lost |
 //!
 //! The gauges of the task hub (instances, entities, backlog) come from one
 //! [`Store::task_hub_stats`] call per scrape: counts by
@@ -112,6 +113,7 @@ struct Inner {
     timers_pending: Gauge,
     queued_activities: Gauge,
     running_activities: Gauge,
+    span_records_dropped: Counter,
     /// The registry `encode` reads: these metrics under the `durable` prefix.
     registry: OnceLock<Registry>,
     /// The store the task hub's gauges are read from (set when the runtime starts).
@@ -178,6 +180,7 @@ impl Metrics {
             timers_pending: Gauge::default(),
             queued_activities: Gauge::default(),
             running_activities: Gauge::default(),
+            span_records_dropped: Counter::default(),
             registry: OnceLock::new(),
             store: OnceLock::new(),
         };
@@ -296,6 +299,17 @@ impl Metrics {
             "Activity work items leased by a worker",
             m.running_activities.clone(),
         );
+        r.register(
+            "span_records_dropped",
+            "Records of spans (a committed turn's, an activity run's) dropped because the span queue was full; their spans are lost",
+            m.span_records_dropped.clone(),
+        );
+    }
+
+    /// The counter of span records the runtime's span queue dropped (it shares the value).
+    #[cfg(feature = "otel")]
+    pub(crate) fn span_records_dropped(&self) -> Counter {
+        self.inner.span_records_dropped.clone()
     }
 
     /// Reads the task hub's instance counts and backlog from the store into the gauges:

@@ -323,6 +323,10 @@ impl RuntimeBuilder {
         {
             observers.metrics.clone_from(&self.metrics);
         }
+        #[cfg(all(feature = "otel", feature = "metrics"))]
+        if let (Some(telemetry), Some(metrics)) = (&observers.telemetry, &self.metrics) {
+            telemetry.count_drops_in(metrics);
+        }
         let store: Arc<dyn Store> = match self.store {
             StoreChoice::None => return Err(RuntimeError::NoStore),
             StoreChoice::Memory => Arc::new(MemoryStore::new()),

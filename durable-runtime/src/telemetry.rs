@@ -38,7 +38,8 @@
 //! span ends (`with_simple_exporter`), however slow its collector, holds up no turn, no
 //! activity and no start. The queue holds up to 16,384 records (a turn's spans, an activity
 //! run); beyond that, while the provider cannot keep up, records are dropped with a
-//! warning, as the SDK's batch processor drops spans beyond its queue.
+//! warning (and counted in `durable_span_records_dropped_total` when the runtime also has
+//! metrics, feature `metrics`), as the SDK's batch processor drops spans beyond its queue.
 //! [`Runtime::shutdown`](crate::Runtime::shutdown) returns once the spans recorded so far
 //! were handed to the provider: shut the provider down after it. A process that exits
 //! without it (or a `Runtime` dropped without it) loses the spans not yet built.
@@ -271,6 +272,9 @@ struct SpanQueue {
     state: std::sync::Mutex<QueueState>,
     ready: std::sync::Condvar,
     dropped: std::sync::atomic::AtomicU64,
+    /// `durable_span_records_dropped_total`, when the runtime records metrics.
+    #[cfg(feature = "metrics")]
+    dropped_metric: std::sync::OnceLock<prometheus_client::metrics::counter::Counter>,
 }
 
 #[derive(Default)]
@@ -303,6 +307,10 @@ impl SpanQueue {
             let dropped = self
                 .dropped
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            if let Some(metric) = self.dropped_metric.get() {
+                metric.inc();
+            }
             if dropped.is_power_of_two() || dropped == 0 {
                 tracing::warn!(
                     dropped = dropped + 1,
@@ -781,6 +789,16 @@ impl Telemetry {
             queue,
             inline_names: std::sync::Mutex::default(),
         })
+    }
+
+    /// Counts the span records the queue drops in `metrics`
+    /// (`durable_span_records_dropped_total`) from now on; the first metrics given win.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn count_drops_in(&self, metrics: &crate::metrics::Metrics) {
+        let _ = self
+            .queue
+            .dropped_metric
+            .set(metrics.span_records_dropped());
     }
 
     /// Hands `job` to the span thread (or builds it here when there is no span thread).

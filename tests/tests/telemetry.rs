@@ -846,6 +846,56 @@ async fn an_exporter_that_stalls_holds_up_no_start_and_no_turn() {
     assert_eq!(find(&spans, "activity:step", SpanKind::Server).len(), 6);
 }
 
+/// Span records beyond the span queue's 16,384 (the exporter stalls, so the span thread
+/// builds nothing) are dropped, counted in `durable_span_records_dropped_total`, and the
+/// orchestration is not held up; the records queued before are all built once the
+/// exporter answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn span_records_beyond_a_full_queue_are_dropped_and_counted() {
+    const ACTIVITIES: u64 = 17_500;
+    let exporter = StalledExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_id_generator(IdGenerator::default())
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let metrics = durable_runtime::metrics::Metrics::new();
+    let runtime = traced_runtime(&provider, Runtime::builder().in_memory().metrics(&metrics)).await;
+    let dropped = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix("durable_span_records_dropped_total "))
+            .expect("the counter is exported")
+            .trim()
+            .parse()
+            .expect("a count")
+    };
+    assert_eq!(dropped(&metrics.encode().await.unwrap()), 0);
+    let client = runtime.client();
+    let instance = FanOut::start(&client, ACTIVITIES).await.unwrap();
+    assert_eq!(
+        instance
+            .wait_for_completion(Duration::from_secs(300))
+            .await
+            .unwrap(),
+        (1..=ACTIVITIES).sum::<u64>()
+    );
+    // One record per activity run and per committed turn: past the queue's bound, since
+    // the span thread waits on the exporter from the first span.
+    let count = dropped(&metrics.encode().await.unwrap());
+    assert!(count > 0, "no record was dropped");
+    exporter.open();
+    runtime.shutdown().await;
+    let spans = exporter.spans.get_finished_spans().unwrap();
+    let servers = find(&spans, "activity:step", SpanKind::Server).len();
+    assert!(
+        servers < usize::try_from(ACTIVITIES).unwrap(),
+        "{servers} activity spans: none dropped"
+    );
+    assert!(
+        servers > 10_000,
+        "only {servers} activity spans: the queued records were not built"
+    );
+}
+
 #[tokio::test]
 async fn a_provider_without_the_id_generator_is_refused() {
     let plain = SdkTracerProvider::builder()
