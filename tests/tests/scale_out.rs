@@ -373,3 +373,138 @@ async fn a_raise_is_leased_ahead_for_the_raising_process_and_released_when_it_st
     assert_eq!(done.output.unwrap().decode::<u64>().unwrap(), 3);
     runtime.shutdown().await;
 }
+
+/// A fetch takes at most half its batch from what was leased ahead and claims due work
+/// for the rest (a stream of raised events does not starve new instances and timers), and
+/// an instance left waiting in the queue for over a second is released by the next client
+/// write, so any worker takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_shares_its_batch_and_a_lease_left_waiting_is_released() {
+    let Some(url) = durable_tests::postgres_url("lease_ahead_bounds") else {
+        return;
+    };
+    let hub = durable_tests::fresh_task_hub();
+    let connect = || {
+        let url = url.clone();
+        let hub = hub.clone();
+        async move {
+            Arc::new(
+                PostgresStore::connect_with(&url, PostgresOptions::default().task_hub(hub))
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    let here = connect().await;
+    let elsewhere = connect().await;
+    let client = DurableClient::new(here.clone());
+    let lease = Duration::from_secs(600);
+    let id = |id: &str| InstanceId::new(id).unwrap();
+    let ids = |items: &[durable_runtime::store::OrchestrationWorkItem]| {
+        let mut ids: Vec<String> = items.iter().map(|i| i.instance_id.to_string()).collect();
+        ids.sort();
+        ids
+    };
+    let abandon = |store: Arc<PostgresStore>,
+                   items: Vec<durable_runtime::store::OrchestrationWorkItem>| async move {
+        for item in items {
+            store
+                .abandon_orchestration_work_item(
+                    &item.instance_id,
+                    item.lock_token.as_ref().unwrap(),
+                    Duration::ZERO,
+                )
+                .await
+                .unwrap();
+        }
+    };
+
+    // Three instances parked on their event by a worker elsewhere, which stops.
+    let runtime = durable_runtime::Runtime::builder()
+        .store(elsewhere.clone())
+        .start()
+        .await
+        .unwrap();
+    for name in ["p", "q", "s"] {
+        client
+            .start_orchestration(WaitForGo, ())
+            .instance_id(name)
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for name in ["p", "q", "s"] {
+        while here
+            .get_status(&id(name))
+            .await
+            .unwrap()
+            .unwrap()
+            .runtime_status
+            != RuntimeStatus::Running
+        {
+            assert!(Instant::now() < deadline, "{name} was not parked");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    runtime.shutdown().await;
+    elsewhere.release_prefetched().await;
+
+    // Two raises leased ahead for this process, and a new instance due for any worker.
+    assert!(
+        here.fetch_orchestration_work_items(10, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for name in ["p", "q"] {
+        client.raise_event(&id(name), "go", &1_u64).await.unwrap();
+    }
+    client
+        .start_orchestration(WaitForGo, ())
+        .instance_id("r")
+        .await
+        .unwrap();
+    let items = here.fetch_orchestration_work_items(2, lease).await.unwrap();
+    assert_eq!(
+        ids(&items),
+        ["p", "r"],
+        "one from the queue, one due instance claimed"
+    );
+    abandon(here.clone(), items).await;
+
+    // `q` waits in the queue; the next raise after a second releases it.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    client.raise_event(&id("s"), "go", &3_u64).await.unwrap();
+    let items = elsewhere
+        .fetch_orchestration_work_items(10, lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&items),
+        ["p", "q", "r"],
+        "q released, s leased ahead for this process"
+    );
+    abandon(elsewhere.clone(), items).await;
+    elsewhere.release_prefetched().await;
+
+    // Nothing lost: a worker elsewhere finishes the raised ones once this process lets go.
+    here.release_prefetched().await;
+    let runtime = durable_runtime::Runtime::builder()
+        .store(elsewhere.clone())
+        .start()
+        .await
+        .unwrap();
+    for (name, value) in [("p", 1), ("q", 1), ("s", 3)] {
+        let done = client
+            .wait_for_completion(&id(name), Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{name}");
+        assert_eq!(
+            done.output.unwrap().decode::<u64>().unwrap(),
+            value,
+            "{name}"
+        );
+    }
+    runtime.shutdown().await;
+}
