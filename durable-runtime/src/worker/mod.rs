@@ -445,8 +445,8 @@ impl Worker {
             let _ = task.await;
         }
         // What the store leased ahead for this worker and no fetch took goes back to the
-        // task hub at once, for whichever worker runs next (the dispatcher did so when it
-        // stopped; this is for what a client write leased since).
+        // task hub at once, for whichever worker runs next. The dispatcher did so when it
+        // stopped; this covers one that ended otherwise (a second release finds nothing).
         self.shared.store.release_prefetched().await;
     }
 }

@@ -224,7 +224,7 @@ pub(crate) async fn run(
         super::release(&*store, &item, Duration::ZERO).await;
     }
     // And what the store leased ahead for this dispatcher (`Store::release_prefetched`),
-    // now rather than after the activities drain. `Worker::shutdown` calls it once more at
-    // the end, for what a client write leased meanwhile.
+    // now rather than after the activities drain (`Worker::shutdown` calls it once more at
+    // its end).
     store.release_prefetched().await;
 }
