@@ -1,6 +1,7 @@
 //! The writes the PostgreSQL store's transactions share: messages and the entity rows they
 //! create, instance rows, leases and the counts by status.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
@@ -399,14 +400,18 @@ impl Core {
             .prepare_cached(&self.sql(INSTANCE_MESSAGES))
             .await
             .map_err(backend)?;
+        // `ids[n]` is `items[n]`'s instance: each row finds its item through this map, not
+        // by a pass over the batch.
+        let position: HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(n, id)| (id.as_str(), n))
+            .collect();
         for row in tx.query(&statement, &[&ids, &now]).await.map_err(backend)? {
-            let instance_id: String = row.get(1);
+            let instance_id: &str = row.get(1);
             let execution_id: Option<String> = row.get(2);
             let event: String = row.get(3);
-            if let Some(item) = items
-                .iter_mut()
-                .find(|i| i.instance_id.as_str() == instance_id)
-            {
+            if let Some(item) = position.get(instance_id).and_then(|&n| items.get_mut(n)) {
                 // One that does not decode fails its instance only (see
                 // `OrchestrationWorkItem::corrupt_messages`).
                 match decode_event(&event) {
