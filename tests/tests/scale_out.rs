@@ -219,6 +219,60 @@ fn raised(items: &[durable_runtime::store::OrchestrationWorkItem]) -> Vec<(Strin
     raised
 }
 
+/// Two handles on one fresh task hub, standing for two processes.
+async fn two_processes(url: &str) -> (Arc<PostgresStore>, Arc<PostgresStore>) {
+    let options = PostgresOptions::default().task_hub(durable_tests::fresh_task_hub());
+    let connect = || async {
+        Arc::new(
+            PostgresStore::connect_with(url, options.clone())
+                .await
+                .unwrap(),
+        )
+    };
+    (connect().await, connect().await)
+}
+
+/// Starts `WaitForGo` instances `ids` through `client`, has a worker on `store` run their
+/// first turn (parked on their event), stops it, and leaves `store` not fetching.
+async fn park(store: &Arc<PostgresStore>, client: &DurableClient, ids: &[&str]) {
+    let runtime = durable_runtime::Runtime::builder()
+        .store(store.clone())
+        .start()
+        .await
+        .unwrap();
+    for id in ids {
+        client
+            .start_orchestration(WaitForGo, ())
+            .instance_id(*id)
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for id in ids {
+        let id = InstanceId::new(*id).unwrap();
+        while store.get_status(&id).await.unwrap().unwrap().runtime_status != RuntimeStatus::Running
+        {
+            assert!(Instant::now() < deadline, "{id} was not parked");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    runtime.shutdown().await;
+}
+
+/// Releases the leases of `items` at once.
+async fn abandon(store: &PostgresStore, items: &[durable_runtime::store::OrchestrationWorkItem]) {
+    for item in items {
+        store
+            .abandon_orchestration_work_item(
+                &item.instance_id,
+                item.lock_token.as_ref().unwrap(),
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+    }
+}
+
 /// A raised event's instance is leased ahead, in the raise's own transaction, for the
 /// raising process's dispatcher (no `MARK_DUE`, no claim by a fetch), only while that
 /// process fetches; another process cannot take it meanwhile; `release_prefetched` (what a
@@ -229,46 +283,12 @@ async fn a_raise_is_leased_ahead_for_the_raising_process_and_released_when_it_st
     let Some(url) = durable_tests::postgres_url("lease_ahead") else {
         return;
     };
-    let hub = durable_tests::fresh_task_hub();
-    let connect = || {
-        let url = url.clone();
-        let hub = hub.clone();
-        async move {
-            Arc::new(
-                PostgresStore::connect_with(&url, PostgresOptions::default().task_hub(hub))
-                    .await
-                    .unwrap(),
-            )
-        }
-    };
-    let here = connect().await;
-    let elsewhere = connect().await;
+    let (here, elsewhere) = two_processes(&url).await;
     let client = DurableClient::new(here.clone());
     let lease = Duration::from_secs(600);
 
     // A worker elsewhere parks two instances on their event, and stops.
-    let runtime = durable_runtime::Runtime::builder()
-        .store(elsewhere.clone())
-        .start()
-        .await
-        .unwrap();
-    for id in ["p", "q"] {
-        client
-            .start_orchestration(WaitForGo, ())
-            .instance_id(id)
-            .await
-            .unwrap();
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for id in ["p", "q"] {
-        let id = InstanceId::new(id).unwrap();
-        while here.get_status(&id).await.unwrap().unwrap().runtime_status != RuntimeStatus::Running
-        {
-            assert!(Instant::now() < deadline, "{id} was not parked");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-    runtime.shutdown().await;
+    park(&elsewhere, &client, &["p", "q"]).await;
     assert!(
         elsewhere
             .fetch_orchestration_work_items(10, lease)
@@ -304,10 +324,8 @@ async fn a_raise_is_leased_ahead_for_the_raising_process_and_released_when_it_st
         .await
         .unwrap();
     assert_eq!(raised(&items), [("p".to_owned(), vec!["go".to_owned()])]);
-    let token = items[0].lock_token.clone().expect("leased");
-    here.abandon_orchestration_work_item(&items[0].instance_id, &token, Duration::ZERO)
-        .await
-        .unwrap();
+    assert!(items[0].lock_token.is_some(), "leased");
+    abandon(&here, &items).await;
 
     // Released when this process's worker stops: another takes it at once.
     client
@@ -327,16 +345,7 @@ async fn a_raise_is_leased_ahead_for_the_raising_process_and_released_when_it_st
         ],
         "released at once, not after the lease"
     );
-    for item in &items {
-        elsewhere
-            .abandon_orchestration_work_item(
-                &item.instance_id,
-                item.lock_token.as_ref().unwrap(),
-                Duration::ZERO,
-            )
-            .await
-            .unwrap();
-    }
+    abandon(&elsewhere, &items).await;
     elsewhere.release_prefetched().await;
 
     // After a release, a process that no longer fetches leases nothing ahead: a raise
@@ -383,20 +392,7 @@ async fn a_fetch_shares_its_batch_and_a_lease_left_waiting_is_released() {
     let Some(url) = durable_tests::postgres_url("lease_ahead_bounds") else {
         return;
     };
-    let hub = durable_tests::fresh_task_hub();
-    let connect = || {
-        let url = url.clone();
-        let hub = hub.clone();
-        async move {
-            Arc::new(
-                PostgresStore::connect_with(&url, PostgresOptions::default().task_hub(hub))
-                    .await
-                    .unwrap(),
-            )
-        }
-    };
-    let here = connect().await;
-    let elsewhere = connect().await;
+    let (here, elsewhere) = two_processes(&url).await;
     let client = DurableClient::new(here.clone());
     let lease = Duration::from_secs(600);
     let id = |id: &str| InstanceId::new(id).unwrap();
@@ -405,48 +401,9 @@ async fn a_fetch_shares_its_batch_and_a_lease_left_waiting_is_released() {
         ids.sort();
         ids
     };
-    let abandon = |store: Arc<PostgresStore>,
-                   items: Vec<durable_runtime::store::OrchestrationWorkItem>| async move {
-        for item in items {
-            store
-                .abandon_orchestration_work_item(
-                    &item.instance_id,
-                    item.lock_token.as_ref().unwrap(),
-                    Duration::ZERO,
-                )
-                .await
-                .unwrap();
-        }
-    };
 
     // Three instances parked on their event by a worker elsewhere, which stops.
-    let runtime = durable_runtime::Runtime::builder()
-        .store(elsewhere.clone())
-        .start()
-        .await
-        .unwrap();
-    for name in ["p", "q", "s"] {
-        client
-            .start_orchestration(WaitForGo, ())
-            .instance_id(name)
-            .await
-            .unwrap();
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for name in ["p", "q", "s"] {
-        while here
-            .get_status(&id(name))
-            .await
-            .unwrap()
-            .unwrap()
-            .runtime_status
-            != RuntimeStatus::Running
-        {
-            assert!(Instant::now() < deadline, "{name} was not parked");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-    runtime.shutdown().await;
+    park(&elsewhere, &client, &["p", "q", "s"]).await;
     elsewhere.release_prefetched().await;
 
     // Two raises leased ahead for this process, and a new instance due for any worker.
@@ -470,7 +427,7 @@ async fn a_fetch_shares_its_batch_and_a_lease_left_waiting_is_released() {
         ["p", "r"],
         "one from the queue, one due instance claimed"
     );
-    abandon(here.clone(), items).await;
+    abandon(&here, &items).await;
 
     // `q` waits in the queue; the next raise after a second releases it.
     tokio::time::sleep(Duration::from_millis(1_200)).await;
@@ -484,7 +441,7 @@ async fn a_fetch_shares_its_batch_and_a_lease_left_waiting_is_released() {
         ["p", "q", "r"],
         "q released, s leased ahead for this process"
     );
-    abandon(elsewhere.clone(), items).await;
+    abandon(&elsewhere, &items).await;
     elsewhere.release_prefetched().await;
 
     // Nothing lost: a worker elsewhere finishes the raised ones once this process lets go.
