@@ -68,6 +68,10 @@ const EXPECTED: &[(&str, Option<&str>)] = &[
         Some("instances_by_created"),
     ),
     ("list: all, deep page", Some("instances_by_created")),
+    (
+        "list: children of a parent, deep page",
+        Some("instances_by_parent"),
+    ),
     ("purge: next chunk", Some("instances_by_status")),
     ("purge: history", None),
     ("purge: messages", Some("messages_by_instance")),
@@ -232,6 +236,10 @@ const EXPECTED_POSTGRES: &[(&str, &str)] = &[
     ("list: by created time, first page", "instances_by_created"),
     ("list: by created time, deep page", "instances_by_created"),
     ("list: all, deep page", "instances_by_created"),
+    (
+        "list: children of a parent, deep page",
+        "instances_by_parent",
+    ),
     ("purge: next chunk", "instances_by_status"),
     ("purge: history", "history_pkey"),
     ("purge: messages", "messages_by_instance"),

@@ -222,6 +222,7 @@ mod postgres {
         use durable_runtime::store::conformance as c;
         c::list_by_id_prefix(store().await).await;
         c::list_filters_and_pages(store().await).await;
+        c::list_children_of_a_parent(store().await).await;
         c::entities_are_created_by_their_first_message(store().await).await;
         c::commit_applies_everything(store().await).await;
         // Every instance id column of a task hub compares in byte order.

@@ -36,9 +36,9 @@ pub(crate) struct Dialect {
 }
 
 /// A listing's statement for one status (any, if `None`) after the keyset position `after`,
-/// and its bound values: served by `instances_by_status` with a status, `instances_by_name`
-/// with a name, `instances_by_created` without, and the primary key (in id order) with an
-/// id prefix, from one range start (the later of `created_from` and the token, or of the
+/// and its bound values: served by `instances_by_parent` with a parent,
+/// `instances_by_status` with a status, `instances_by_name` with a name,
+/// `instances_by_created` without, and the primary key (in id order) with an id prefix, from one range start (the later of `created_from` and the token, or of the
 /// prefix and the token's id), so a deep page costs what the first does.
 pub(crate) fn list_sql(
     dialect: &Dialect,
@@ -97,22 +97,43 @@ pub(crate) fn list_sql(
             statement.push(&format!(" AND {mark}created_at < {n}"));
         }
     } else {
-        // One name: a range of `instances_by_name (name, created_at, instance_id)`, its
-        // bounds written as row values of that index (beside the equality, which the
-        // planner's estimate of the name's rows needs), so a deep page starts where the
-        // token points and reads no row of another name. Without: a range of
+        // A parent's children: a range of `instances_by_parent (parent_instance_id,
+        // created_at, instance_id)`, the statuses and the name only filtering it (a parent
+        // has few children, a status or a name may have millions of rows). One name: a
+        // range of `instances_by_name (name, created_at, instance_id)`. Either range's
+        // bounds are written as row values of its index (beside the equality, which the
+        // planner's estimate of the range's rows needs), so a deep page starts where the
+        // token points and reads no row of another parent or name. Without: a range of
         // `instances_by_created (created_at, instance_id)` (or of the status index).
-        let lead = match &query.name {
-            Some(name) => {
-                let k = statement.bind(SqlValue::Text(name.clone()));
-                statement.push(&format!(" AND name = {k}"));
-                Some(k)
+        let lead = if let Some(parent) = &query.parent_instance_id {
+            let k = statement.bind(SqlValue::Text(parent.to_string()));
+            statement.push(&format!(" AND parent_instance_id = {k}"));
+            let mark = dialect.filter_mark;
+            if status.is_none() && !query.statuses.is_empty() {
+                let codes: Vec<String> = query
+                    .statuses
+                    .iter()
+                    .map(|s| s.code().to_string())
+                    .collect();
+                statement.push(&format!(" AND {mark}status IN ({})", codes.join(", ")));
             }
-            None => None,
+            if let Some(name) = &query.name {
+                let n = statement.bind(SqlValue::Text(name.clone()));
+                statement.push(&format!(" AND {mark}name = {n}"));
+            }
+            Some(("parent_instance_id", k))
+        } else if let Some(name) = &query.name {
+            let k = statement.bind(SqlValue::Text(name.clone()));
+            statement.push(&format!(" AND name = {k}"));
+            Some(("name", k))
+        } else {
+            None
         };
-        // ` AND columns op values`, the name leading both sides when there is one.
+        // ` AND columns op values`, the parent or name leading both sides when there is one.
         let bound = |columns: &str, op: &str, values: &[&str]| match &lead {
-            Some(k) => format!(" AND (name, {columns}) {op} ({k}, {})", values.join(", ")),
+            Some((lead, k)) => {
+                format!(" AND ({lead}, {columns}) {op} ({k}, {})", values.join(", "))
+            }
             None if values.len() == 1 => format!(" AND {columns} {op} {}", values[0]),
             None => format!(" AND ({columns}) {op} ({})", values.join(", ")),
         };
@@ -135,9 +156,14 @@ pub(crate) fn list_sql(
             statement.push(&bound("created_at", "<", &[&n]));
         }
     }
-    if let Some(parent) = &query.parent_instance_id {
+    if prefix.is_some()
+        && let Some(parent) = &query.parent_instance_id
+    {
         let n = statement.bind(SqlValue::Text(parent.to_string()));
-        statement.push(&format!(" AND parent_instance_id = {n}"));
+        statement.push(&format!(
+            " AND {}parent_instance_id = {n}",
+            dialect.filter_mark
+        ));
     }
     if prefix.is_none() {
         // Entities are listed only when asked for by their `@` prefix.
@@ -146,6 +172,8 @@ pub(crate) fn list_sql(
     // One name: the order of `instances_by_name` (the same order, `name` being fixed).
     let order = if prefix.is_some() {
         "instance_id"
+    } else if query.parent_instance_id.is_some() {
+        "parent_instance_id, created_at, instance_id"
     } else if query.name.is_some() {
         "name, created_at, instance_id"
     } else {

@@ -5,7 +5,8 @@
 //!
 //! Its access paths are the SQLite store's, as ordered sets: each instance's message ids
 //! (`queues`), the instances with work queued by due time (`due`), instances by creation
-//! time and by status and creation time, activities by visibility. So a fetch, a timer
+//! time, by status, by name and by parent (each then by creation time), activities by
+//! visibility. So a fetch, a timer
 //! wake-up, a listing page and a purge chunk cost O(log n + what they return), never a
 //! pass over the backlog.
 
@@ -84,6 +85,9 @@ struct State {
     by_status: HashMap<RuntimeStatus, BTreeSet<Created>>,
     /// Rows by orchestration (or entity) name, for listings filtered by name.
     by_name: HashMap<String, BTreeSet<Created>>,
+    /// Sub-orchestration rows by parent instance, for listings of a parent's children (a
+    /// recursive terminate; the SQL stores' partial `instances_by_parent`).
+    by_parent: HashMap<InstanceId, BTreeSet<Created>>,
     /// Every row's id in id order, for listings by id prefix (the SQL stores' primary key).
     by_id: BTreeSet<InstanceId>,
     /// How many of each status's rows in `by_status` are entities.
@@ -114,6 +118,12 @@ impl State {
             .entry(instance.name.clone())
             .or_default()
             .insert(key.clone());
+        if let Some(parent) = &instance.parent_instance_id {
+            self.by_parent
+                .entry(parent.clone())
+                .or_default()
+                .insert(key.clone());
+        }
         self.by_created.insert(key);
         self.by_id.insert(id.clone());
         if id.is_entity() {
@@ -413,6 +423,14 @@ impl State {
                 set.remove(&key);
                 if set.is_empty() {
                     self.by_name.remove(&instance.name);
+                }
+            }
+            if let Some(parent) = &instance.parent_instance_id
+                && let Some(set) = self.by_parent.get_mut(parent)
+            {
+                set.remove(&key);
+                if set.is_empty() {
+                    self.by_parent.remove(parent);
                 }
             }
             if id.is_entity()
@@ -950,9 +968,12 @@ impl Store for MemoryStore {
                 .map(|s| state.by_status.get(s).map_or(0, BTreeSet::len))
                 .sum::<usize>()
         };
-        // The name's rows when a name is asked for (filtered by status in `keep`), unless
-        // the statuses asked for hold fewer rows.
-        let indexes: Vec<&BTreeSet<Created>> = if let Some(by_name) = by_name
+        // A parent's children when a parent is asked for; else the name's rows when a name
+        // is asked for (filtered by status in `keep`), unless the statuses asked for hold
+        // fewer rows.
+        let indexes: Vec<&BTreeSet<Created>> = if let Some(parent) = &query.parent_instance_id {
+            vec![state.by_parent.get(parent).unwrap_or(&empty)]
+        } else if let Some(by_name) = by_name
             && (query.statuses.is_empty() || by_name.len() <= by_status_len())
         {
             vec![by_name]

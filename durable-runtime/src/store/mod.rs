@@ -776,6 +776,12 @@ pub(crate) fn listing_plan_paths(
         statuses: vec![RuntimeStatus::Running],
         ..InstanceQuery::default()
     };
+    // A recursive terminate's listing of a parent's unfinished sub-orchestrations.
+    let children = InstanceQuery {
+        parent_instance_id: InstanceId::new("parent").ok(),
+        statuses: vec![RuntimeStatus::Running, RuntimeStatus::Pending],
+        ..InstanceQuery::default()
+    };
     let prefix_after = (0, "prefix-1".to_owned());
     let completed = Some(RuntimeStatus::Completed);
     vec![
@@ -816,6 +822,10 @@ pub(crate) fn listing_plan_paths(
             "list: all, deep page",
             list(&InstanceQuery::default(), None, Some(&after)),
         ),
+        (
+            "list: children of a parent, deep page",
+            list(&children, None, Some(&after)),
+        ),
     ]
 }
 
@@ -847,9 +857,13 @@ pub(crate) fn purge_statuses(query: &PurgeQuery) -> Vec<RuntimeStatus> {
 
 /// The status of each keyset range a listing by `query` reads (`None`: any status); the
 /// ranges' rows are merged with [`merge_ranges`]. A listing by id prefix reads one range
-/// of the primary key in id order, its statuses a filter on it.
+/// of the primary key in id order, and one of a parent's children one range of
+/// `instances_by_parent`, their statuses a filter on it.
 pub(crate) fn list_statuses(query: &InstanceQuery) -> Vec<Option<RuntimeStatus>> {
-    if query.statuses.is_empty() || list_prefix(query).is_some() {
+    if query.statuses.is_empty()
+        || list_prefix(query).is_some()
+        || query.parent_instance_id.is_some()
+    {
         vec![None]
     } else {
         query.statuses.iter().copied().map(Some).collect()

@@ -40,7 +40,8 @@ pub use messages::{
 use messages::{raised, to};
 pub use queries::{
     concurrent_status_and_history_reads_get_their_own_answers, list_by_id_prefix,
-    list_filters_and_pages, purge_rules, task_hub_stats_follow_every_change,
+    list_children_of_a_parent, list_filters_and_pages, purge_rules,
+    task_hub_stats_follow_every_change,
 };
 pub use work_items::{
     abandon_with_a_delay_waits, batch_commits_are_independent,
@@ -199,6 +200,7 @@ where
     instance_id_reuse_rules(factory().await).await;
     list_filters_and_pages(factory().await).await;
     list_by_id_prefix(factory().await).await;
+    list_children_of_a_parent(factory().await).await;
     notifications(factory().await).await;
     delayed_messages_wait_until_due(factory().await).await;
     enqueue_checks_the_status(factory().await).await;
@@ -231,7 +233,8 @@ macro_rules! store_conformance_tests {
             create_then_fetch, leases_exclude_and_expire, commit_applies_everything,
             stale_history_length_is_refused, batch_commits_are_independent, activity_lifecycle,
             renew_and_abandon_activity_leases, messages_during_a_lease_are_kept,
-            instance_id_reuse_rules, list_filters_and_pages, list_by_id_prefix, notifications,
+            instance_id_reuse_rules, list_filters_and_pages, list_by_id_prefix,
+            list_children_of_a_parent, notifications,
             delayed_messages_wait_until_due, enqueue_checks_the_status,
             concurrent_client_writes_get_their_own_answers,
             concurrent_status_and_history_reads_get_their_own_answers,

@@ -608,6 +608,93 @@ pub async fn task_hub_stats_follow_every_change(store: Arc<dyn Store>) {
     );
 }
 
+/// A listing of one parent's sub-orchestrations (a recursive terminate's) returns exactly
+/// that parent's children, in creation order, filtered by status and name, across pages,
+/// whatever other rows share those statuses and that name.
+pub async fn list_children_of_a_parent(store: Arc<dyn Store>) {
+    let child = |instance: &str, parent: &str, name: &str| NewInstance {
+        name: name.into(),
+        parent_instance_id: Some(id(parent)),
+        ..new_instance(instance, 0)
+    };
+    for new in [
+        new_instance("top-a", 0),
+        child("c1", "p1", "conformance"),
+        child("c2", "p1", "conformance"),
+        child("d1", "p2", "conformance"),
+        child("c3", "p1", "billing"),
+        new_instance("top-b", 0),
+        child("c4", "p1", "conformance"),
+        child("c5", "p1", "billing"),
+        NewInstance {
+            name: "billing".into(),
+            ..new_instance("top-c", 0)
+        },
+    ] {
+        store.create_instance(new).await.expect("create");
+    }
+    // `c2`, `c4` and `top-b` complete; the rest stay pending.
+    let items = store
+        .fetch_orchestration_work_items(100, LEASE)
+        .await
+        .expect("fetch");
+    for item in &items {
+        if ["c2", "c4", "top-b"].contains(&item.instance_id.as_str()) {
+            commit_one(&*store, turn_commit(item, RuntimeStatus::Completed, vec![]))
+                .await
+                .expect("commit");
+        }
+    }
+    let ids = |query: InstanceQuery| {
+        let store = store.clone();
+        async move {
+            all_pages(&*store, &query)
+                .await
+                .into_iter()
+                .map(|s| s.instance_id.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let children = |parent: &str| InstanceQuery {
+        parent_instance_id: Some(id(parent)),
+        page_size: 2,
+        ..InstanceQuery::default()
+    };
+    assert_eq!(ids(children("p1")).await, ["c1", "c2", "c3", "c4", "c5"]);
+    let unfinished = RuntimeStatus::ALL
+        .into_iter()
+        .filter(|s| !s.is_terminal())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        ids(InstanceQuery {
+            statuses: unfinished.clone(),
+            ..children("p1")
+        })
+        .await,
+        ["c1", "c3", "c5"],
+        "a recursive terminate's listing: the unfinished children only"
+    );
+    assert_eq!(
+        ids(InstanceQuery {
+            statuses: vec![RuntimeStatus::Completed],
+            ..children("p1")
+        })
+        .await,
+        ["c2", "c4"]
+    );
+    assert_eq!(
+        ids(InstanceQuery {
+            name: Some("billing".into()),
+            statuses: unfinished,
+            ..children("p1")
+        })
+        .await,
+        ["c3", "c5"]
+    );
+    assert_eq!(ids(children("p2")).await, ["d1"]);
+    assert!(ids(children("top-a")).await.is_empty(), "no children");
+}
+
 /// The ids of the first page of a listing by `query`.
 async fn first_page_ids(store: &dyn Store, query: &InstanceQuery) -> Vec<String> {
     let page = store.list_instances(query).await.expect("list");

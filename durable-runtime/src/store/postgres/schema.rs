@@ -137,6 +137,17 @@ UPDATE {s}.instances i SET due_at = GREATEST(d.visible_at, i.lock_expires)
 CREATE INDEX instances_by_due ON {s}.instances (due_at) WHERE due_at IS NOT NULL;
 DROP INDEX {s}.messages_by_visible;
 "#,
+    r#"
+-- Only sub-orchestrations have a parent, and only the listing of a parent's children (a
+-- recursive terminate, `InstanceQuery::parent_instance_id`) reads this index, whose `=`
+-- implies `IS NOT NULL`: rows without a parent stay out of it, so every insert, delete and
+-- non-HOT update of a top-level instance's row (a start, a raise's `MARK_DUE`, a claim, a
+-- commit) writes one index entry fewer. Its columns are the listing's order after the
+-- parent, so a page of children is a range, not a sort of them all.
+DROP INDEX {s}.instances_by_parent;
+CREATE INDEX instances_by_parent ON {s}.instances (parent_instance_id, created_at, instance_id)
+    WHERE parent_instance_id IS NOT NULL;
+"#,
 ];
 
 pub(super) fn valid_task_hub(name: &str) -> bool {

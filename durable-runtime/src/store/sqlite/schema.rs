@@ -117,6 +117,17 @@ ALTER TABLE activities ADD COLUMN trace_context TEXT;
 -- rows in (created_at, instance_id) order, so a rare name costs what its page holds.
 CREATE INDEX instances_by_name ON instances (name, created_at, instance_id);
 "#,
+    r#"
+-- Only sub-orchestrations have a parent, and only the listing of a parent's children (a
+-- recursive terminate, `InstanceQuery::parent_instance_id`) reads this index, whose `=`
+-- implies `IS NOT NULL`: rows without a parent stay out of it, so inserting or deleting a
+-- top-level instance (a start, a purge) writes one B-tree fewer. Its columns are the
+-- listing's order after the parent, so a page of children is a range, not a sort of them
+-- all.
+DROP INDEX instances_by_parent;
+CREATE INDEX instances_by_parent ON instances (parent_instance_id, created_at, instance_id)
+    WHERE parent_instance_id IS NOT NULL;
+"#,
 ];
 
 pub(super) fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
