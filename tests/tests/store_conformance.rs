@@ -87,8 +87,8 @@ mod sqlite {
     }
 
     /// A store made before activities carried a trace context gets the column when it is
-    /// opened (migration 6), and the name index (migration 7); its queued activities read
-    /// without a trace context.
+    /// opened (migration 6), the name index (migration 7) and the partial parent index
+    /// (migration 8); its queued activities read without a trace context.
     #[tokio::test]
     async fn an_older_store_gets_the_trace_context_column_on_opening() {
         let dir = durable_tests::temp_dir("trace-migration");
@@ -102,6 +102,8 @@ mod sqlite {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP INDEX instances_by_name;
+             DROP INDEX instances_by_parent;
+             CREATE INDEX instances_by_parent ON instances (parent_instance_id);
              ALTER TABLE activities DROP COLUMN trace_context; PRAGMA user_version = 5;
              UPDATE activities SET lock_token = NULL, lock_expires = NULL;",
         )
@@ -118,7 +120,7 @@ mod sqlite {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .unwrap();
-        assert_eq!(version, 7, "migrations 6 and 7 ran");
+        assert_eq!(version, 8, "migrations 6, 7 and 8 ran");
         let name_index: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'instances_by_name'",
@@ -127,6 +129,18 @@ mod sqlite {
             )
             .unwrap();
         assert_eq!(name_index, 1, "migration 7 adds the name index");
+        let parent_index: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'instances_by_parent'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert!(
+            parent_index.contains("(parent_instance_id, created_at, instance_id)")
+                && parent_index.contains("WHERE parent_instance_id IS NOT NULL"),
+            "migration 8 rebuilds the parent index, partial: {parent_index}"
+        );
     }
 
     #[tokio::test]

@@ -137,7 +137,8 @@ pub(super) fn writer_loop(
         }
         if let Some(job) = background.pop_front() {
             // Background work yields (see `purge_chunk`) to requests that arrive while it
-            // runs; they join its transaction, so they wait for one step and their commit.
+            // runs; they join its transaction, so they wait for at most a short grace, one
+            // step and their commit.
             let mut joined = 0;
             run_batch(conn, vec![job], &mut || {
                 if joined >= MAX_BATCH {

@@ -702,9 +702,9 @@ impl Store for SqliteStore {
         let from = query.created_from.map_or(i64::MIN, micros);
         let to = query.created_to.map_or(i64::MAX, micros);
         // Bounded chunks of background work: each runs only when no other request waits,
-        // deletes for at most a few milliseconds and stops after the step in which a request
-        // arrives (which then joins its transaction), so running work waits for one step at
-        // most, and memory stays flat whatever the count.
+        // deletes for at most a few milliseconds and stops once a request that arrived has
+        // waited `PURGE_YIELD_GRACE` (it then joins the transaction), so running work waits
+        // for that and one step at most, and memory stays flat whatever the count.
         let mut purged = 0;
         loop {
             let statuses = statuses.clone();
