@@ -38,8 +38,9 @@ pub(crate) struct Dialect {
 /// A listing's statement for one status (any, if `None`) after the keyset position `after`,
 /// and its bound values: served by `instances_by_parent` with a parent,
 /// `instances_by_status` with a status, `instances_by_name` with a name,
-/// `instances_by_created` without, and the primary key (in id order) with an id prefix, from one range start (the later of `created_from` and the token, or of the
-/// prefix and the token's id), so a deep page costs what the first does.
+/// `instances_by_created` without, and the primary key (in id order) with an id prefix,
+/// from one range start (the later of `created_from` and the token, or of the prefix and
+/// the token's id), so a deep page costs what the first does.
 pub(crate) fn list_sql(
     dialect: &Dialect,
     query: &InstanceQuery,

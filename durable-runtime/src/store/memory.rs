@@ -6,9 +6,8 @@
 //! Its access paths are the SQLite store's, as ordered sets: each instance's message ids
 //! (`queues`), the instances with work queued by due time (`due`), instances by creation
 //! time, by status, by name and by parent (each then by creation time), activities by
-//! visibility. So a fetch, a timer
-//! wake-up, a listing page and a purge chunk cost O(log n + what they return), never a
-//! pass over the backlog.
+//! visibility. So a fetch, a timer wake-up, a listing page and a purge chunk cost
+//! O(log n + what they return), never a pass over the backlog.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
