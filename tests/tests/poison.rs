@@ -544,6 +544,19 @@ async fn postgres_an_older_task_hub_gets_due_times_on_connecting() {
         .unwrap()
         .get(0);
     assert_eq!(version, 8, "migrations 7 and 8 ran");
+    let parent_index: String = db
+        .query_one(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'instances_by_parent'",
+            &[&hub],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        parent_index.contains("(parent_instance_id, created_at, instance_id)")
+            && parent_index.contains("WHERE (parent_instance_id IS NOT NULL)"),
+        "migration 8 rebuilds the parent index, partial: {parent_index}"
+    );
     runtime.shutdown().await;
 }
 

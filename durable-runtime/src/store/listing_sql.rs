@@ -33,6 +33,12 @@ pub(crate) struct Dialect {
     pub(crate) prefix_end: fn(&str) -> String,
     /// The condition that leaves entity rows out.
     pub(crate) not_entity: &'static str,
+    /// Whether a listing by parent or name repeats that column in its range bounds' row
+    /// values (`(name, created_at, instance_id) > ($1, $2, $3)`): PostgreSQL's B-tree starts
+    /// its scan at such a row comparison. SQLite seeks on a row value only when it begins
+    /// at the index column after the equalities (`name = ?1 AND (created_at, instance_id) >
+    /// (?2, ?3)`); with the column repeated it reads the name's rows from the first.
+    pub(crate) lead_in_bounds: bool,
 }
 
 /// A listing's statement for one status (any, if `None`) after the keyset position `after`,
@@ -102,9 +108,9 @@ pub(crate) fn list_sql(
         // created_at, instance_id)`, the statuses and the name only filtering it (a parent
         // has few children, a status or a name may have millions of rows). One name: a
         // range of `instances_by_name (name, created_at, instance_id)`. Either range's
-        // bounds are written as row values of its index (beside the equality, which the
-        // planner's estimate of the range's rows needs), so a deep page starts where the
-        // token points and reads no row of another parent or name. Without: a range of
+        // bounds are written as row values of its index after the equality (see
+        // `Dialect::lead_in_bounds`), so a deep page starts where the token points and
+        // reads no row of another parent or name. Without: a range of
         // `instances_by_created (created_at, instance_id)` (or of the status index).
         let lead = if let Some(parent) = &query.parent_instance_id {
             let k = statement.bind(SqlValue::Text(parent.to_string()));
@@ -130,13 +136,14 @@ pub(crate) fn list_sql(
         } else {
             None
         };
-        // ` AND columns op values`, the parent or name leading both sides when there is one.
+        // ` AND columns op values`, the parent or name leading both sides when there is one
+        // and the dialect wants it.
         let bound = |columns: &str, op: &str, values: &[&str]| match &lead {
-            Some((lead, k)) => {
+            Some((lead, k)) if dialect.lead_in_bounds => {
                 format!(" AND ({lead}, {columns}) {op} ({k}, {})", values.join(", "))
             }
-            None if values.len() == 1 => format!(" AND {columns} {op} {}", values[0]),
-            None => format!(" AND ({columns}) {op} ({})", values.join(", ")),
+            _ if values.len() == 1 => format!(" AND {columns} {op} {}", values[0]),
+            _ => format!(" AND ({columns}) {op} ({})", values.join(", ")),
         };
         match after {
             // Every row after the token is at or after `created_from` too.

@@ -609,37 +609,39 @@ pub async fn task_hub_stats_follow_every_change(store: Arc<dyn Store>) {
 }
 
 /// A listing of one parent's sub-orchestrations (a recursive terminate's) returns exactly
-/// that parent's children, in creation order, filtered by status and name, across pages,
-/// whatever other rows share those statuses and that name.
+/// that parent's children, in creation order (not id order), filtered by status, name and
+/// creation time, across pages, whatever other rows share those statuses and that name;
+/// by id prefix too, in id order.
 pub async fn list_children_of_a_parent(store: Arc<dyn Store>) {
-    let child = |instance: &str, parent: &str, name: &str| NewInstance {
+    // In the past, so every start is visible to the fetch below.
+    let base = clock::now() - ChronoDuration::seconds(1);
+    let at = |ms: i64| base + ChronoDuration::milliseconds(ms);
+    let row = |instance: &str, parent: Option<&str>, name: &str, ms: i64| NewInstance {
         name: name.into(),
-        parent_instance_id: Some(id(parent)),
+        parent_instance_id: parent.map(id),
+        created_at: at(ms),
         ..new_instance(instance, 0)
     };
     for new in [
-        new_instance("top-a", 0),
-        child("c1", "p1", "conformance"),
-        child("c2", "p1", "conformance"),
-        child("d1", "p2", "conformance"),
-        child("c3", "p1", "billing"),
-        new_instance("top-b", 0),
-        child("c4", "p1", "conformance"),
-        child("c5", "p1", "billing"),
-        NewInstance {
-            name: "billing".into(),
-            ..new_instance("top-c", 0)
-        },
+        row("top-a", None, "conformance", 0),
+        row("c9", Some("p1"), "conformance", 1),
+        row("c1", Some("p1"), "conformance", 2),
+        row("c2", Some("p2"), "conformance", 3),
+        row("c5", Some("p1"), "billing", 4),
+        row("top-b", None, "conformance", 5),
+        row("c3", Some("p1"), "conformance", 6),
+        row("c7", Some("p1"), "billing", 7),
+        row("top-c", None, "billing", 8),
     ] {
         store.create_instance(new).await.expect("create");
     }
-    // `c2`, `c4` and `top-b` complete; the rest stay pending.
+    // `c1`, `c3` and `top-b` complete; the rest stay pending.
     let items = store
         .fetch_orchestration_work_items(100, LEASE)
         .await
         .expect("fetch");
     for item in &items {
-        if ["c2", "c4", "top-b"].contains(&item.instance_id.as_str()) {
+        if ["c1", "c3", "top-b"].contains(&item.instance_id.as_str()) {
             commit_one(&*store, turn_commit(item, RuntimeStatus::Completed, vec![]))
                 .await
                 .expect("commit");
@@ -660,7 +662,11 @@ pub async fn list_children_of_a_parent(store: Arc<dyn Store>) {
         page_size: 2,
         ..InstanceQuery::default()
     };
-    assert_eq!(ids(children("p1")).await, ["c1", "c2", "c3", "c4", "c5"]);
+    assert_eq!(
+        ids(children("p1")).await,
+        ["c9", "c1", "c5", "c3", "c7"],
+        "in creation order"
+    );
     let unfinished = RuntimeStatus::ALL
         .into_iter()
         .filter(|s| !s.is_terminal())
@@ -671,7 +677,7 @@ pub async fn list_children_of_a_parent(store: Arc<dyn Store>) {
             ..children("p1")
         })
         .await,
-        ["c1", "c3", "c5"],
+        ["c9", "c5", "c7"],
         "a recursive terminate's listing: the unfinished children only"
     );
     assert_eq!(
@@ -680,7 +686,7 @@ pub async fn list_children_of_a_parent(store: Arc<dyn Store>) {
             ..children("p1")
         })
         .await,
-        ["c2", "c4"]
+        ["c1", "c3"]
     );
     assert_eq!(
         ids(InstanceQuery {
@@ -689,9 +695,28 @@ pub async fn list_children_of_a_parent(store: Arc<dyn Store>) {
             ..children("p1")
         })
         .await,
-        ["c3", "c5"]
+        ["c5", "c7"]
     );
-    assert_eq!(ids(children("p2")).await, ["d1"]);
+    assert_eq!(
+        ids(InstanceQuery {
+            created_from: Some(at(2)),
+            created_to: Some(at(7)),
+            ..children("p1")
+        })
+        .await,
+        ["c1", "c5", "c3"],
+        "created in [from, to)"
+    );
+    assert_eq!(
+        ids(InstanceQuery {
+            instance_id_prefix: Some("c".into()),
+            ..children("p1")
+        })
+        .await,
+        ["c1", "c3", "c5", "c7", "c9"],
+        "by id prefix: in id order, another parent's child left out"
+    );
+    assert_eq!(ids(children("p2")).await, ["c2"]);
     assert!(ids(children("top-a")).await.is_empty(), "no children");
 }
 

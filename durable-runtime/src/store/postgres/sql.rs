@@ -206,6 +206,7 @@ pub(super) fn list_sql(
         // which has not the prefix).
         prefix_end: |n| format!("(instance_id, true) < ({n}, true)"),
         not_entity: "left(instance_id, 1) <> '@'",
+        lead_in_bounds: true,
     };
     let (sql, values) =
         crate::store::listing_sql::list_sql(&POSTGRES, query, status, after, page_size);

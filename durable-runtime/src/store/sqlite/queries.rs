@@ -170,7 +170,8 @@ pub(super) fn delete_instance(conn: &Connection, instance_id: &str) -> Result<()
 /// match `query` after the keyset position `after`, in (created_at, instance_id) order, or
 /// in instance_id order for a listing by id prefix.
 ///
-/// Served by `instances_by_status` with a status, `instances_by_name` with a name,
+/// Served by `instances_by_parent` with a parent (its statuses and name filtering it),
+/// `instances_by_status` with a status, `instances_by_name` with a name,
 /// `instances_by_created` without, and the primary key with an id prefix; the lower bound
 /// is one range start (the later of `created_from` and the token, or of the prefix and the
 /// token's id), so a deep page costs what the first does.
@@ -209,6 +210,7 @@ pub(super) fn list_sql(
         filter_mark: "+",
         prefix_end: |n| format!("instance_id < {n}"),
         not_entity: "substr(instance_id, 1, 1) != '@'",
+        lead_in_bounds: false,
     };
     let (sql, values) =
         crate::store::listing_sql::list_sql(&SQLITE, query, status, after, page_size);
@@ -237,8 +239,9 @@ pub(super) fn purge_chunk(
 ) -> Result<(usize, bool), StoreError> {
     const STEP: usize = 32;
     let started = std::time::Instant::now();
-    // When the chunk first saw a request waiting.
+    // When the chunk last found no request waiting, once one is found (it arrived since).
     let mut asked: Option<std::time::Instant> = None;
+    let mut checked = started;
     let mut purged = 0;
     for status in statuses {
         loop {
@@ -252,12 +255,13 @@ pub(super) fn purge_chunk(
             for id in &ids {
                 delete_instance(conn, id)?;
                 purged += 1;
-                // A request waits: it goes next, once it has waited `PURGE_YIELD_GRACE`.
-                if waiting.load(Ordering::Relaxed) > 0
-                    && asked.get_or_insert_with(std::time::Instant::now).elapsed()
-                        >= PURGE_YIELD_GRACE
-                {
-                    return Ok((purged, false));
+                // A request waits: it goes next, once it may have waited `PURGE_YIELD_GRACE`.
+                if waiting.load(Ordering::Relaxed) > 0 {
+                    if asked.get_or_insert(checked).elapsed() >= PURGE_YIELD_GRACE {
+                        return Ok((purged, false));
+                    }
+                } else {
+                    checked = std::time::Instant::now();
                 }
             }
             if ids.len() < STEP {
@@ -275,7 +279,7 @@ pub(super) fn purge_chunk(
 pub(super) const PURGE_CHUNK_TIME: Duration = Duration::from_millis(4);
 
 /// How long a request that arrives during a purge chunk waits before the chunk yields to it
-/// (at most this plus one instance's deletes). A request joins the chunk's transaction, so
+/// (at most this plus one instance's deletes and one select of the next ids). A request joins the chunk's transaction, so
 /// every commit while requests keep arriving writes the purge's frontier pages again (the
 /// first leaf and its parents in each B-tree the purge deletes from, about 20 pages): the
 /// grace lets each such commit carry more deletions. W9 on SQLite (1,011,102 instances, a
