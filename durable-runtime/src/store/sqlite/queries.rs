@@ -227,9 +227,8 @@ pub(super) fn list_sql(
 
 /// Deletes terminal instances with one of `statuses` created in `[from, to)` (µs) for up to
 /// [`PURGE_CHUNK_TIME`], or until a request has waited for the writer (`waiting`) for
-/// [`PURGE_YIELD_GRACE`]; returns how
-/// many, and whether none is left. Each select is a range of `instances_by_status` from its
-/// start, which the deletes keep moving.
+/// [`PURGE_YIELD_GRACE`]; returns how many, and whether none is left. Each select is a
+/// range of `instances_by_status` from its start, which the deletes keep moving.
 pub(super) fn purge_chunk(
     conn: &Connection,
     statuses: &[RuntimeStatus],
@@ -279,10 +278,10 @@ pub(super) fn purge_chunk(
 pub(super) const PURGE_CHUNK_TIME: Duration = Duration::from_millis(4);
 
 /// How long a request that arrives during a purge chunk waits before the chunk yields to it
-/// (at most this plus one instance's deletes and one select of the next ids). A request joins the chunk's transaction, so
-/// every commit while requests keep arriving writes the purge's frontier pages again (the
-/// first leaf and its parents in each B-tree the purge deletes from, about 20 pages): the
-/// grace lets each such commit carry more deletions. W9 on SQLite (1,011,102 instances, a
+/// (at most this plus one instance's deletes and one select of the next ids). A request
+/// joins the chunk's transaction, so every commit while requests keep arriving writes the
+/// purge's frontier pages again (the first leaf and its parents in each B-tree the purge
+/// deletes from, about 20 pages): the grace lets each such commit carry more deletions. W9 on SQLite (1,011,102 instances, a
 /// 10-step chain running beside the purge all along; 2026-12-03, interleaved runs): no
 /// grace 55.7–69.9 s, the chain at 1.36–1.51 × its empty-store latency; 50 µs 66.6–67.6 s,
 /// 1.53–1.71 ×; 75 µs 53.1 s, 1.73 ×; 100 µs 48.7–50.6 s, 1.73–1.88 ×. The target is a purge
