@@ -83,18 +83,7 @@ pub(crate) fn list_sql(
             statement.push(&format!(" AND {}", (dialect.prefix_end)(&n)));
         }
         let mark = dialect.filter_mark;
-        if !query.statuses.is_empty() {
-            let codes: Vec<String> = query
-                .statuses
-                .iter()
-                .map(|s| s.code().to_string())
-                .collect();
-            statement.push(&format!(" AND {mark}status IN ({})", codes.join(", ")));
-        }
-        if let Some(name) = &query.name {
-            let n = statement.bind(SqlValue::Text(name.clone()));
-            statement.push(&format!(" AND {mark}name = {n}"));
-        }
+        filter_statuses_and_name(&mut statement, mark, query);
         if let Some(from) = from {
             let n = statement.bind(SqlValue::Micros(from));
             statement.push(&format!(" AND {mark}created_at >= {n}"));
@@ -115,19 +104,8 @@ pub(crate) fn list_sql(
         let lead = if let Some(parent) = &query.parent_instance_id {
             let k = statement.bind(SqlValue::Text(parent.to_string()));
             statement.push(&format!(" AND parent_instance_id = {k}"));
-            let mark = dialect.filter_mark;
-            if status.is_none() && !query.statuses.is_empty() {
-                let codes: Vec<String> = query
-                    .statuses
-                    .iter()
-                    .map(|s| s.code().to_string())
-                    .collect();
-                statement.push(&format!(" AND {mark}status IN ({})", codes.join(", ")));
-            }
-            if let Some(name) = &query.name {
-                let n = statement.bind(SqlValue::Text(name.clone()));
-                statement.push(&format!(" AND {mark}name = {n}"));
-            }
+            // `list_statuses` reads one range (`status` is `None`) for a parent.
+            filter_statuses_and_name(&mut statement, dialect.filter_mark, query);
             Some(("parent_instance_id", k))
         } else if let Some(name) = &query.name {
             let k = statement.bind(SqlValue::Text(name.clone()));
@@ -192,6 +170,23 @@ pub(crate) fn list_sql(
         page_size.saturating_add(1)
     ));
     (statement.sql, statement.values)
+}
+
+/// Adds `query`'s statuses (one `IN`) and name as filters on a range another index serves,
+/// each column behind `mark` (see [`Dialect::filter_mark`]).
+fn filter_statuses_and_name(statement: &mut Statement, mark: &str, query: &InstanceQuery) {
+    if !query.statuses.is_empty() {
+        let codes: Vec<String> = query
+            .statuses
+            .iter()
+            .map(|s| s.code().to_string())
+            .collect();
+        statement.push(&format!(" AND {mark}status IN ({})", codes.join(", ")));
+    }
+    if let Some(name) = &query.name {
+        let n = statement.bind(SqlValue::Text(name.clone()));
+        statement.push(&format!(" AND {mark}name = {n}"));
+    }
 }
 
 /// A statement being built and the values bound so far.

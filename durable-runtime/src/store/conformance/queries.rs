@@ -236,27 +236,11 @@ pub async fn list_by_id_prefix(store: Arc<dyn Store>) {
         .await
         .expect("enqueue");
     // `pfx-b` and `pfx-z` complete.
-    let items = store
-        .fetch_orchestration_work_items(100, LEASE)
-        .await
-        .expect("fetch");
-    for item in &items {
-        if ["pfx-b", "pfx-z"].contains(&item.instance_id.as_str()) {
-            commit_one(&*store, turn_commit(item, RuntimeStatus::Completed, vec![]))
-                .await
-                .expect("commit");
-        }
-    }
+    complete(&*store, &["pfx-b", "pfx-z"]).await;
     // Every page of a listing, as ids.
     let all_pages = |query: InstanceQuery| {
         let store = store.clone();
-        async move {
-            all_pages(&*store, &query)
-                .await
-                .into_iter()
-                .map(|s| s.instance_id.to_string())
-                .collect::<Vec<_>>()
-        }
+        async move { all_page_ids(&*store, &query).await }
     };
     let by_prefix = |prefix: &str, page_size: usize| InstanceQuery {
         instance_id_prefix: Some(prefix.to_owned()),
@@ -636,26 +620,10 @@ pub async fn list_children_of_a_parent(store: Arc<dyn Store>) {
         store.create_instance(new).await.expect("create");
     }
     // `c1`, `c3` and `top-b` complete; the rest stay pending.
-    let items = store
-        .fetch_orchestration_work_items(100, LEASE)
-        .await
-        .expect("fetch");
-    for item in &items {
-        if ["c1", "c3", "top-b"].contains(&item.instance_id.as_str()) {
-            commit_one(&*store, turn_commit(item, RuntimeStatus::Completed, vec![]))
-                .await
-                .expect("commit");
-        }
-    }
+    complete(&*store, &["c1", "c3", "top-b"]).await;
     let ids = |query: InstanceQuery| {
         let store = store.clone();
-        async move {
-            all_pages(&*store, &query)
-                .await
-                .into_iter()
-                .map(|s| s.instance_id.to_string())
-                .collect::<Vec<_>>()
-        }
+        async move { all_page_ids(&*store, &query).await }
     };
     let children = |parent: &str| InstanceQuery {
         parent_instance_id: Some(id(parent)),
@@ -718,6 +686,31 @@ pub async fn list_children_of_a_parent(store: Arc<dyn Store>) {
     );
     assert_eq!(ids(children("p2")).await, ["c2"]);
     assert!(ids(children("top-a")).await.is_empty(), "no children");
+}
+
+/// Completes the instances `ids` among the orchestration work the store has due now (the
+/// rest stay as they are, their leases held).
+async fn complete(store: &dyn Store, ids: &[&str]) {
+    let items = store
+        .fetch_orchestration_work_items(100, LEASE)
+        .await
+        .expect("fetch");
+    for item in &items {
+        if ids.contains(&item.instance_id.as_str()) {
+            commit_one(store, turn_commit(item, RuntimeStatus::Completed, vec![]))
+                .await
+                .expect("commit");
+        }
+    }
+}
+
+/// The ids of every page of a listing by `query` (see [`all_pages`]).
+async fn all_page_ids(store: &dyn Store, query: &InstanceQuery) -> Vec<String> {
+    all_pages(store, query)
+        .await
+        .into_iter()
+        .map(|s| s.instance_id.to_string())
+        .collect()
 }
 
 /// The ids of the first page of a listing by `query`.
