@@ -686,6 +686,28 @@ pub async fn list_children_of_a_parent(store: Arc<dyn Store>) {
     );
     assert_eq!(ids(children("p2")).await, ["c2"]);
     assert!(ids(children("top-a")).await.is_empty(), "no children");
+
+    // A terminal child's id reused: `c1` under another parent, `c3` at the top level.
+    // Neither is `p1`'s child any more; `c1` is `p2`'s, in its new creation order.
+    store
+        .create_instance(row("c1", Some("p2"), "conformance", 9))
+        .await
+        .expect("reuse a completed child's id under another parent");
+    store
+        .create_instance(row("c3", None, "conformance", 10))
+        .await
+        .expect("reuse a completed child's id at the top level");
+    assert_eq!(ids(children("p1")).await, ["c9", "c5", "c7"]);
+    assert_eq!(ids(children("p2")).await, ["c2", "c1"]);
+    assert_eq!(
+        ids(InstanceQuery {
+            statuses: vec![RuntimeStatus::Completed],
+            ..children("p1")
+        })
+        .await,
+        Vec::<String>::new(),
+        "the reused ids' old rows are gone from the parent's range"
+    );
 }
 
 /// Completes the instances `ids` among the orchestration work the store has due now (the
